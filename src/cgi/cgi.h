@@ -1,0 +1,161 @@
+/*
+ * cgi: the RFC 3875 parts that do not need an event loop.
+ *  - path mapping: request path -> program under the CGI root + PATH_INFO
+ *  - environment builder: request -> "NAME=value" array built from scratch
+ *  - response parser: the program's header block -> status and headers (pure)
+ *  - spawn: fork/exec the program in its own process group with pipes
+ */
+#ifndef CGIQ_CGI_H
+#define CGIQ_CGI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/util.h"
+
+/* ---------------- path mapping ---------------- */
+
+struct cgi_target {
+	char *script_filename; /* absolute path of the program, e.g. /srv/cgi-bin/report.pl */
+	char *script_name;     /* URL path of the program, e.g. /cgi/report.pl (decoded) */
+	char *path_info;       /* rest of the decoded path, "" when none, e.g. /2024/q3 */
+	char *dir;             /* directory of the program (its cwd) */
+};
+
+/*
+ * Maps a request path to a program.
+ * root: absolute, canonical path of the CGI root (no trailing slash).
+ * prefix: URL prefix the root is mounted at ("/" or "/cgi-bin", no trailing slash
+ *         except for "/").
+ * raw_path: the path part of the request-target, still percent-encoded, no query.
+ *
+ * The path is percent-decoded; the longest existing leading sequence of
+ * segments that names a regular file is the program, the rest is PATH_INFO.
+ * Returns 0 and fills *out (free with cgi_target_free), or an HTTP status:
+ *  400 bad percent-encoding or a NUL byte,
+ *  403 a ".." or "." segment, a segment starting with '.', a path escaping the
+ *      root through a symlink, a program that is not executable,
+ *  404 outside the prefix, nothing found, or only directories.
+ */
+int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
+                 struct cgi_target *out);
+void cgi_target_free(struct cgi_target *t);
+
+/* ---------------- environment ---------------- */
+
+struct cgi_header {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+};
+
+/* What the environment is built from. Strings are borrowed. NULL = unknown. */
+struct cgi_request {
+	const char *method;          /* "GET" */
+	const char *request_uri;     /* request-target as received, "/x.pl/a?b=1" */
+	const char *query_string;    /* after '?', without it; "" when none */
+	const char *protocol;        /* "HTTP/1.1" */
+	const struct cgi_target *target;
+	const char *document_root;   /* the CGI root */
+	const struct cgi_header *headers;
+	size_t header_count;
+	int64_t content_length;      /* -1 when there is no body */
+	const char *remote_addr;     /* "127.0.0.1" */
+	unsigned remote_port;
+	const char *server_addr;
+	unsigned server_port;
+	const char *server_name;     /* from Host (without port), else server_addr */
+	int https;
+	int pass_authorization;      /* pass Authorization as HTTP_AUTHORIZATION */
+	const char *const *extra;    /* more "NAME=value" entries (NULL-terminated) or NULL */
+};
+
+struct cgi_env {
+	char **vars;  /* NULL-terminated "NAME=value" strings, owned */
+	size_t count;
+};
+
+/*
+ * Builds the environment from scratch: RFC 3875 4.1 meta-variables, the usual
+ * extras (REQUEST_URI, SCRIPT_FILENAME, DOCUMENT_ROOT, REMOTE_PORT,
+ * SERVER_ADDR, HTTPS=on when https, PATH=/usr/local/bin:/usr/bin:/bin) and
+ * HTTP_* for request headers (name upper-cased, '-' -> '_'). Never emits
+ * HTTP_PROXY (httpoxy); Content-Type and Content-Length become CONTENT_TYPE /
+ * CONTENT_LENGTH, not HTTP_*; Authorization only when pass_authorization
+ * (AUTH_TYPE is then the scheme). Header names that are not tokens are dropped.
+ * Returns 0, or 400 when two headers map to the same variable (e.g. "X-A" and
+ * "X_A", or a repeated header other than ones that may be combined: repeated
+ * headers with the same name are joined with ", "), with *bad_header set to the
+ * offending header name (borrowed from req) when not NULL.
+ */
+int cgi_env_build(const struct cgi_request *req, struct cgi_env *out, const char **bad_header);
+/* Looks a variable up ("NAME" -> value or NULL). */
+const char *cgi_env_get(const struct cgi_env *env, const char *name);
+void cgi_env_free(struct cgi_env *env);
+
+/* ---------------- response header parser (pure) ---------------- */
+
+struct cgi_response {
+	int status;          /* from Status:, or 302 with an absolute Location, or 200; 0 = local redirect */
+	char *reason;        /* reason phrase from Status: or NULL */
+	char *location;      /* Location value or NULL */
+	int has_content_type;
+	struct buf headers;  /* header lines to forward, "Name: value\r\n" each; excludes Status,
+	                        and hop-by-hop/framing headers the gateway owns (Connection,
+	                        Content-Length, Transfer-Encoding, Keep-Alive, Date, Server) */
+	size_t header_count;
+	/* internal parse state */
+	struct buf line;
+	int done;
+};
+
+#define CGI_MAX_HEADER_BYTES (64 * 1024)
+#define CGI_MAX_HEADERS 200
+
+void cgi_response_init(struct cgi_response *r);
+void cgi_response_free(struct cgi_response *r);
+
+/*
+ * Feeds program output. Lines end in "\n" or "\r\n"; an empty line ends the
+ * block. Returns:
+ *   0   need more (all len bytes consumed into the parser),
+ *   1   header block complete; *consumed = bytes of data that belonged to it
+ *       (the rest is body),
+ *  <0   malformed: -EBADMSG (a line without ':', a bad Status, no Content-Type
+ *       and no Location (RFC 3875 6.2), invalid characters), -E2BIG (more than
+ *       CGI_MAX_HEADER_BYTES or CGI_MAX_HEADERS). *consumed unspecified.
+ * Must not be called again after 1 or an error.
+ */
+int cgi_response_feed(struct cgi_response *r, const char *data, size_t len, size_t *consumed);
+
+/* ---------------- spawn ---------------- */
+
+struct cgi_spawn {
+	const char *path;            /* program to exec */
+	char *const *argv;           /* NULL-terminated */
+	char *const *envp;           /* NULL-terminated */
+	const char *cwd;
+	int stdin_fd;                /* >= 0: use this fd as the child's stdin (e.g. a spool file);
+	                                -1: make a pipe and return its write end */
+};
+
+struct cgi_proc {
+	pid_t pid;        /* also the process group id */
+	int stdin_fd;     /* parent's write end, -1 when stdin_fd was given */
+	int stdout_fd;    /* parent's read end */
+	int stderr_fd;    /* parent's read end */
+};
+
+/*
+ * Starts the program in a new process group (pgid = pid), with
+ * PR_SET_PDEATHSIG SIGKILL (it dies with cgiq), default signal dispositions
+ * and an empty signal mask, cwd set, and no fds but 0, 1, 2 (all parent fds
+ * are close-on-exec). The parent's ends are non-blocking and close-on-exec.
+ * Returns 0 or a negative errno (from pipe, fork, or exec: an exec failure is
+ * reported through a CLOEXEC pipe, so -ENOENT / -EACCES come back here).
+ */
+int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out);
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * store: the job record in SQLite. The only module that includes sqlite3.h.
+ *
+ * All calls are synchronous and must come from one thread at a time per
+ * struct store (the jobs recorder thread in the daemon, the CLI elsewhere).
+ * Writers batch: store_begin() ... store_commit() around any number of
+ * writes. A second backend (PostgreSQL) would implement this same header.
+ */
+#ifndef CGIQ_STORE_H
+#define CGIQ_STORE_H
+
+#include <stdint.h>
+
+#include "util/util.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+enum store_state {
+	STORE_QUEUED = 0,
+	STORE_RUNNING,
+	STORE_SUCCEEDED,
+	STORE_FAILED,
+	STORE_TIMED_OUT,
+	STORE_CANCELLED,
+	STORE_INTERRUPTED,
+};
+#define STORE_STATE_COUNT 7
+
+/* "queued", "running", ... ; store_state_parse returns -EINVAL for unknown names. */
+const char *store_state_name(enum store_state s);
+int store_state_parse(const char *name, enum store_state *out);
+
+/*
+ * One job row. Strings are owned by whoever filled the struct: callers of
+ * store_job_get / store_jobs_list get strings that store_job_clear frees.
+ * Times are microseconds since the epoch, 0 = not yet. Integers that are not
+ * known yet are -1 (pid, exit_code, term_signal, http_status).
+ */
+struct store_job {
+	char id[UTIL_ID_LEN + 1];
+	enum store_state state;
+	char *script;        /* absolute path of the program */
+	char *method;
+	char *uri;           /* request-target as received */
+	char *peer;          /* "127.0.0.1:53211", "[::1]:4000", "unix" */
+	int64_t created_at_us;
+	int64_t started_at_us;
+	int64_t finished_at_us;
+	int64_t pid;         /* also the process group id */
+	int64_t exit_code;
+	int64_t term_signal;
+	int64_t http_status;
+	int64_t bytes_in;
+	int64_t bytes_out;   /* body bytes of the final response */
+	int64_t processing_sent;
+	char *stderr_tail;   /* last few KiB of the program's stderr (may hold any bytes except NUL) */
+	char *reason;        /* why it failed, timed out, was cancelled or interrupted */
+};
+
+/* Sets every field to its "unknown" value (strings NULL, times 0, others -1). */
+void store_job_init(struct store_job *j);
+/* Frees the strings of a struct filled by store_job_get / store_jobs_list. */
+void store_job_clear(struct store_job *j);
+
+struct store;
+
+/*
+ * Opens (creating if missing) the database at path (":memory:" allowed),
+ * sets WAL mode, busy timeout, and creates or migrates the schema to
+ * STORE_SCHEMA_VERSION. Returns 0 and *out, or a negative errno-style code
+ * with one log line. A database from a newer cgiq is refused (-EPROTO).
+ */
+int store_open(const char *path, struct store **out);
+/* Closes; NULL and double close are fine (the pointer is the caller's). */
+void store_close(struct store *s);
+
+/* Batching. Returns 0 or -EIO. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+
+/* Inserts a new row from j (state, id, script, method, uri, peer, created_at,
+ * bytes_in). Returns 0, -EEXIST for a duplicate id, or -EIO. */
+int store_job_insert(struct store *s, const struct store_job *j);
+/* queued -> running: sets state running, started_at and pid. */
+int store_job_started(struct store *s, const char *id, int64_t pid, int64_t started_at_us);
+/* Writes the final fields: state, finished_at, exit_code, term_signal,
+ * http_status, bytes_out, processing_sent, stderr_tail, reason. */
+int store_job_finished(struct store *s, const struct store_job *j);
+
+/* Reads one job. Returns 0, -ENOENT, or -EIO. */
+int store_job_get(struct store *s, const char *id, struct store_job *out);
+
+/*
+ * Lists jobs newest first (created_at descending), optionally only those in
+ * state (NULL = all), at most limit (0 = no limit). Calls cb for each; cb may
+ * not keep the strings past its return; a non-zero return from cb stops the
+ * walk and is returned.
+ */
+int store_jobs_list(struct store *s, const enum store_state *state, unsigned limit,
+                    int (*cb)(const struct store_job *j, void *ud), void *ud);
+
+/*
+ * Start-up recovery: every row left queued or running (by a cgiq that died)
+ * becomes interrupted with the given reason and finished_at = now. For each
+ * such row that had a pid, cb(pid, started_at_us, ud) is called first so the
+ * caller can kill a process group left behind. Returns the number of rows
+ * changed or a negative code.
+ */
+int store_recover(struct store *s, const char *reason,
+                  void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud);
+
+#endif

@@ -1,0 +1,85 @@
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static enum log_level current_level = LOG_LEVEL_INFO;
+
+void log_set_level(enum log_level level) { current_level = level; }
+enum log_level log_get_level(void) { return current_level; }
+
+static void log_line(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	static const char *names[] = {"error", "warn", "info", "debug"};
+	char line[4096];
+	char when[32];
+	size_t n;
+	int r;
+
+	if (level > current_level)
+		return;
+	util_iso_time(util_now_us(), when, sizeof(when));
+	r = snprintf(line, sizeof(line), "%s cgiq[%d] %s: ", when, (int)getpid(), names[level]);
+	n = r < 0 ? 0 : (size_t)r;
+	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	if (r > 0)
+		n += (size_t)r;
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	if (errnum != 0) {
+		r = snprintf(line + n, sizeof(line) - n, ": %s", strerror(errnum));
+		if (r > 0)
+			n += (size_t)r;
+		if (n > sizeof(line) - 2)
+			n = sizeof(line) - 2;
+	}
+	line[n++] = '\n';
+	/* One write per line so that lines of different threads never interleave. */
+	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)
+		;
+}
+
+#define LOG_FN(name, level, with_errno)                                    \
+	void name(const char *fmt, ...)                                    \
+	{                                                                  \
+		int saved = errno;                                         \
+		va_list ap;                                                \
+		va_start(ap, fmt);                                         \
+		log_line(level, (with_errno) ? saved : 0, fmt, ap);        \
+		va_end(ap);                                                \
+		errno = saved;                                             \
+	}
+
+LOG_FN(log_error, LOG_LEVEL_ERROR, 0)
+LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
+LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
+LOG_FN(log_info, LOG_LEVEL_INFO, 0)
+LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
+
+char *log_escape(char *dst, size_t dst_size, const char *src, size_t src_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < src_len; i++) {
+		unsigned char c = (unsigned char)src[i];
+		size_t need = (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') ? 1 : 4;
+		if (o + need + 4 > dst_size) {
+			memcpy(dst + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (need == 1) {
+			dst[o++] = (char)c;
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}

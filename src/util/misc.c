@@ -1,0 +1,161 @@
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+static void out_of_memory(size_t n)
+{
+	log_error("out of memory allocating %zu bytes", n);
+	abort();
+}
+
+void *util_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p == NULL)
+		out_of_memory(n);
+	return p;
+}
+
+void *util_xcalloc(size_t count, size_t n)
+{
+	void *p = calloc(count ? count : 1, n ? n : 1);
+	if (p == NULL)
+		out_of_memory(count * n);
+	return p;
+}
+
+void *util_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (q == NULL)
+		out_of_memory(n);
+	return q;
+}
+
+char *util_xstrdup(const char *s) { return util_xstrndup(s, strlen(s)); }
+
+char *util_xstrndup(const char *s, size_t n)
+{
+	size_t len = strnlen(s, n);
+	char *p = util_xmalloc(len + 1);
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+int64_t util_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+uint64_t util_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void util_http_date(time_t t, char *out, size_t out_size)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, out_size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+void util_iso_time(int64_t us, char *out, size_t out_size)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	char base[24];
+
+	gmtime_r(&t, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, out_size, "%s.%03dZ", base, (int)((us % 1000000) / 1000));
+}
+
+void util_random_id(char out[UTIL_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[UTIL_ID_LEN / 2];
+	size_t got = 0;
+
+	while (got < sizeof(raw)) {
+		ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("getrandom failed: %s", strerror(errno));
+			abort();
+		}
+		got += (size_t)r;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[UTIL_ID_LEN] = '\0';
+}
+
+int util_id_valid(const char *s)
+{
+	size_t i;
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < UTIL_ID_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[i] == '\0';
+}
+
+int util_json_string(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	int r = 0;
+
+	if (s == NULL)
+		return buf_append_str(b, "null");
+	r |= buf_append(b, "\"", 1);
+	for (; *s && r == 0; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			r |= buf_append(b, e, 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			r |= buf_append(b, e, 6);
+		} else {
+			r |= buf_append(b, s, 1);
+		}
+	}
+	r |= buf_append(b, "\"", 1);
+	return r ? -ENOBUFS : 0;
+}
+
+int util_mkdirs(const char *path)
+{
+	char *p = util_xstrdup(path);
+	int r = 0;
+
+	for (char *s = p + 1;; s++) {
+		if (*s == '/' || *s == '\0') {
+			char saved = *s;
+			*s = '\0';
+			if (mkdir(p, 0750) < 0 && errno != EEXIST) {
+				r = -errno;
+				break;
+			}
+			*s = saved;
+			if (saved == '\0')
+				break;
+		}
+	}
+	free(p);
+	return r;
+}
