@@ -1,1 +1,364 @@
-/* placeholder: being written */
+/*
+ * The daemon: command line, start-up, signals, shutdown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "http/http.h"
+#include "jobs/jobs.h"
+#include "store/store.h"
+
+#define MAX_LISTEN 16
+
+struct daemon_config {
+	const char *listen[MAX_LISTEN];
+	unsigned listen_count;
+	const char *cgi_root;
+	const char *cgi_prefix;
+	const char *db;
+	const char *spool;
+	struct http_server_config http;
+	struct job_config jobs;
+};
+
+static const char USAGE[] =
+	"Usage: cgiq [OPTIONS]                 run the gateway\n"
+	"       cgiq jobs [--db FILE] [--state STATE] [--limit N] [--json]\n"
+	"       cgiq job ID [--db FILE] [--json]\n"
+	"\n"
+	"Runs CGI programs (RFC 3875) as jobs recorded in SQLite, and keeps HTTP\n"
+	"clients waiting with 102 Processing while a job runs.\n"
+	"\n"
+	"Listening and programs:\n"
+	"  --listen ADDR              127.0.0.1:8080, [::1]:8080 or unix:/path/sock;\n"
+	"                             repeatable (default 127.0.0.1:8080; port 0 = any free port)\n"
+	"  --cgi-root DIR             directory holding the programs (required)\n"
+	"  --cgi-prefix PATH          URL prefix mapped to --cgi-root (default /)\n"
+	"  --pass-authorization       give programs the Authorization header (HTTP_AUTHORIZATION)\n"
+	"\n"
+	"Records:\n"
+	"  --db FILE                  SQLite job database (default ./var/cgiq.db)\n"
+	"  --spool DIR                request bodies and outputs beyond memory limits\n"
+	"                             (default ./var/spool)\n"
+	"\n"
+	"102 Processing:\n"
+	"  --processing MODE          auto (default): to clients that handle it; always;\n"
+	"                             opt-in: only with Prefer: processing; never\n"
+	"  --processing-after DUR     first 102 after this long (default 1s)\n"
+	"  --processing-interval DUR  then one every DUR (default 10s)\n"
+	"  --processing-max N         at most N per request, 0 = no cap (default 0)\n"
+	"\n"
+	"Jobs:\n"
+	"  --max-jobs N               programs running at once; more wait in FIFO order (default 16)\n"
+	"  --job-timeout DUR          a job running longer is killed, 504 (default 5m, 0 = none)\n"
+	"  --kill-grace DUR           SIGTERM to the process group, then SIGKILL after DUR (default 5s)\n"
+	"  --max-output-bytes SIZE    body bytes a program may write (default 1G)\n"
+	"\n"
+	"Requests:\n"
+	"  --max-header-bytes SIZE    request line + headers, beyond: 431 (default 32k)\n"
+	"  --max-uri-bytes SIZE       request-target, beyond: 414 (default 8k)\n"
+	"  --max-body-bytes SIZE      request body, beyond: 413 (default 64M)\n"
+	"  --header-timeout DUR       whole request head within DUR, else 408 (default 10s)\n"
+	"  --body-timeout DUR         a gap this long in the body: 408 (default 30s)\n"
+	"  --idle-timeout DUR         idle keep-alive connections are closed (default 60s)\n"
+	"  --max-connections N        beyond: 503 and close (default 4096)\n"
+	"\n"
+	"Other:\n"
+	"  --log-level LEVEL          error, warn, info (default), debug\n"
+	"  --help, --version\n"
+	"\n"
+	"DUR: 250ms, 2s, 5m, 1h (a bare number is seconds). SIZE: 512, 64k, 10M, 1G.\n";
+
+enum {
+	OPT_LISTEN = 256, OPT_CGI_ROOT, OPT_CGI_PREFIX, OPT_DB, OPT_SPOOL, OPT_PROCESSING,
+	OPT_PROCESSING_AFTER, OPT_PROCESSING_INTERVAL, OPT_PROCESSING_MAX, OPT_MAX_JOBS,
+	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_MAX_HEADER, OPT_MAX_URI, OPT_MAX_BODY,
+	OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONN, OPT_PASS_AUTH,
+	OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
+};
+
+static const struct option LONG_OPTS[] = {
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"cgi-root", required_argument, NULL, OPT_CGI_ROOT},
+	{"cgi-prefix", required_argument, NULL, OPT_CGI_PREFIX},
+	{"db", required_argument, NULL, OPT_DB},
+	{"spool", required_argument, NULL, OPT_SPOOL},
+	{"processing", required_argument, NULL, OPT_PROCESSING},
+	{"processing-after", required_argument, NULL, OPT_PROCESSING_AFTER},
+	{"processing-interval", required_argument, NULL, OPT_PROCESSING_INTERVAL},
+	{"processing-max", required_argument, NULL, OPT_PROCESSING_MAX},
+	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
+	{"job-timeout", required_argument, NULL, OPT_JOB_TIMEOUT},
+	{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
+	{"max-output-bytes", required_argument, NULL, OPT_MAX_OUTPUT},
+	{"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER},
+	{"max-uri-bytes", required_argument, NULL, OPT_MAX_URI},
+	{"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
+	{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+	{"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+	{"max-connections", required_argument, NULL, OPT_MAX_CONN},
+	{"pass-authorization", no_argument, NULL, OPT_PASS_AUTH},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+static const char *opt_name(int id)
+{
+	for (const struct option *o = LONG_OPTS; o->name; o++)
+		if (o->val == id)
+			return o->name;
+	return "?";
+}
+
+static int bad_value(int id, const char *value, const char *expected)
+{
+	fprintf(stderr, "cgiq: --%s: invalid value '%s' (%s)\n", opt_name(id), value, expected);
+	return 2;
+}
+
+static int parse_ms(int id, const char *v, uint64_t *out)
+{
+	return util_parse_duration_ms(v, out) < 0 ? bad_value(id, v, "a duration: 250ms, 2s, 5m, 1h") : 0;
+}
+
+static int parse_bytes(int id, const char *v, uint64_t *out)
+{
+	return util_parse_size(v, out) < 0 ? bad_value(id, v, "a size: 512, 64k, 10M, 1G") : 0;
+}
+
+static int parse_count(int id, const char *v, uint64_t max, unsigned *out)
+{
+	uint64_t n;
+	if (util_parse_uint(v, max, &n) < 0)
+		return bad_value(id, v, "a whole number");
+	*out = (unsigned)n;
+	return 0;
+}
+
+static void defaults(struct daemon_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->cgi_prefix = "/";
+	c->db = "./var/cgiq.db";
+	c->spool = "./var/spool";
+	c->http.processing_mode = HTTP_PROCESSING_AUTO;
+	c->http.processing_after_ms = 1000;
+	c->http.processing_interval_ms = 10000;
+	c->http.limits.max_header_bytes = 32 * 1024;
+	c->http.limits.max_uri_bytes = 8 * 1024;
+	c->http.limits.max_headers = 100;
+	c->http.limits.max_body_bytes = 64ull * 1024 * 1024;
+	c->http.header_timeout_ms = 10000;
+	c->http.body_timeout_ms = 30000;
+	c->http.idle_timeout_ms = 60000;
+	c->http.body_mem_bytes = 64 * 1024;
+	c->http.max_connections = 4096;
+	c->jobs.max_jobs = 16;
+	c->jobs.job_timeout_ms = 5 * 60 * 1000;
+	c->jobs.kill_grace_ms = 5000;
+	c->jobs.max_output_bytes = 1024ull * 1024 * 1024;
+	c->jobs.output_mem_bytes = 256 * 1024;
+	c->jobs.stderr_tail_bytes = 4096;
+}
+
+/* Returns -1 to go on, else an exit status. */
+static int parse_args(int argc, char **argv, struct daemon_config *c)
+{
+	uint64_t v;
+	int opt, r = 0;
+
+	defaults(c);
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", LONG_OPTS, NULL)) != -1) {
+		const char *a = optarg;
+		switch (opt) {
+		case OPT_LISTEN:
+			if (c->listen_count == MAX_LISTEN)
+				return bad_value(opt, a, "at most 16 listeners");
+			c->listen[c->listen_count++] = a;
+			break;
+		case OPT_CGI_ROOT: c->cgi_root = a; break;
+		case OPT_CGI_PREFIX:
+			if (a[0] != '/')
+				return bad_value(opt, a, "a path starting with /");
+			c->cgi_prefix = a;
+			break;
+		case OPT_DB: c->db = a; break;
+		case OPT_SPOOL: c->spool = a; break;
+		case OPT_PROCESSING:
+			if (http_processing_mode_parse(a, &c->http.processing_mode) < 0)
+				return bad_value(opt, a, "auto, always, opt-in or never");
+			break;
+		case OPT_PROCESSING_AFTER: r = parse_ms(opt, a, &c->http.processing_after_ms); break;
+		case OPT_PROCESSING_INTERVAL:
+			r = parse_ms(opt, a, &c->http.processing_interval_ms);
+			if (r == 0 && c->http.processing_interval_ms == 0)
+				r = bad_value(opt, a, "more than 0");
+			break;
+		case OPT_PROCESSING_MAX: r = parse_count(opt, a, UINT_MAX, &c->http.processing_max); break;
+		case OPT_MAX_JOBS:
+			r = parse_count(opt, a, 100000, &c->jobs.max_jobs);
+			if (r == 0 && c->jobs.max_jobs == 0)
+				r = bad_value(opt, a, "at least 1");
+			break;
+		case OPT_JOB_TIMEOUT: r = parse_ms(opt, a, &c->jobs.job_timeout_ms); break;
+		case OPT_KILL_GRACE: r = parse_ms(opt, a, &c->jobs.kill_grace_ms); break;
+		case OPT_MAX_OUTPUT: r = parse_bytes(opt, a, &c->jobs.max_output_bytes); break;
+		case OPT_MAX_HEADER:
+			r = parse_bytes(opt, a, &v);
+			c->http.limits.max_header_bytes = (size_t)v;
+			if (r == 0 && (v < 256 || v > 1024 * 1024))
+				r = bad_value(opt, a, "between 256 and 1M");
+			break;
+		case OPT_MAX_URI:
+			r = parse_bytes(opt, a, &v);
+			c->http.limits.max_uri_bytes = (size_t)v;
+			if (r == 0 && (v < 16 || v > 1024 * 1024))
+				r = bad_value(opt, a, "between 16 and 1M");
+			break;
+		case OPT_MAX_BODY: r = parse_bytes(opt, a, &c->http.limits.max_body_bytes); break;
+		case OPT_HEADER_TIMEOUT: r = parse_ms(opt, a, &c->http.header_timeout_ms); break;
+		case OPT_BODY_TIMEOUT: r = parse_ms(opt, a, &c->http.body_timeout_ms); break;
+		case OPT_IDLE_TIMEOUT: r = parse_ms(opt, a, &c->http.idle_timeout_ms); break;
+		case OPT_MAX_CONN: r = parse_count(opt, a, 1000000, &c->http.max_connections); break;
+		case OPT_PASS_AUTH: c->http.pass_authorization = 1; break;
+		case OPT_LOG_LEVEL:
+			if (strcmp(a, "error") == 0) log_set_level(LOG_LEVEL_ERROR);
+			else if (strcmp(a, "warn") == 0) log_set_level(LOG_LEVEL_WARN);
+			else if (strcmp(a, "info") == 0) log_set_level(LOG_LEVEL_INFO);
+			else if (strcmp(a, "debug") == 0) log_set_level(LOG_LEVEL_DEBUG);
+			else return bad_value(opt, a, "error, warn, info or debug");
+			break;
+		case OPT_HELP: fputs(USAGE, stdout); return 0;
+		case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return 0;
+		default:
+			if (optopt)
+				fprintf(stderr, "cgiq: option --%s needs a value\n", opt_name(optopt));
+			else
+				fprintf(stderr, "cgiq: unknown option '%s' (see cgiq --help)\n", argv[optind - 1]);
+			return 2;
+		}
+		if (r != 0)
+			return r;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "cgiq: unexpected argument '%s' (see cgiq --help)\n", argv[optind]);
+		return 2;
+	}
+	if (c->cgi_root == NULL) {
+		fprintf(stderr, "cgiq: --cgi-root DIR is required (see cgiq --help)\n");
+		return 2;
+	}
+	if (c->listen_count == 0)
+		c->listen[c->listen_count++] = "127.0.0.1:8080";
+	return -1;
+}
+
+static int ensure_parent_dir(const char *file)
+{
+	char *dir = util_xstrdup(file);
+	char *slash = strrchr(dir, '/');
+	int r = 0;
+	if (slash && slash != dir) {
+		*slash = '\0';
+		r = util_mkdirs(dir);
+	}
+	free(dir);
+	return r;
+}
+
+static uv_signal_t sig_term, sig_int;
+static struct http_server *the_server;
+static struct job_engine *the_engine;
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+	log_info("signal %d: shutting down", signum);
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+	(void)h;
+	job_engine_close(the_engine, "cgiq shut down while the job ran");
+	http_server_close(the_server);
+}
+
+int app_daemon_main(int argc, char **argv)
+{
+	struct daemon_config c;
+	struct store *store = NULL;
+	char root[PATH_MAX], prefix[PATH_MAX];
+	uv_loop_t *loop = uv_default_loop();
+	struct stat st;
+	int r;
+
+	r = parse_args(argc, argv, &c);
+	if (r >= 0)
+		return r;
+	if (realpath(c.cgi_root, root) == NULL || stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "cgiq: --cgi-root: '%s' is not a directory\n", c.cgi_root);
+		return 2;
+	}
+	/* "/cgi-bin/" and "/cgi-bin" mean the same mount point. */
+	snprintf(prefix, sizeof(prefix), "%s", c.cgi_prefix);
+	for (size_t n = strlen(prefix); n > 1 && prefix[n - 1] == '/'; n--)
+		prefix[n - 1] = '\0';
+	c.http.cgi_root = root;
+	c.http.cgi_prefix = prefix;
+
+	if (util_mkdirs(c.spool) < 0 || ensure_parent_dir(c.db) < 0) {
+		fprintf(stderr, "cgiq: cannot create %s or the directory of %s: %s\n", c.spool, c.db,
+		        strerror(errno));
+		return 1;
+	}
+	c.http.spool_dir = c.spool;
+	c.jobs.spool_dir = c.spool;
+
+	signal(SIGPIPE, SIG_IGN);
+	r = store_open(c.db, &store);
+	if (r < 0) {
+		fprintf(stderr, "cgiq: cannot open the job database %s\n", c.db);
+		return 1;
+	}
+	r = job_engine_open(loop, store, &c.jobs, &the_engine);
+	if (r < 0) {
+		fprintf(stderr, "cgiq: cannot start the job engine: %s\n", strerror(-r));
+		store_close(store);
+		return 1;
+	}
+	http_server_open(loop, the_engine, &c.http, &the_server);
+	for (unsigned i = 0; i < c.listen_count; i++) {
+		r = http_server_listen(the_server, c.listen[i]);
+		if (r < 0) {
+			fprintf(stderr, "cgiq: --listen %s: %s\n", c.listen[i],
+			        r == -EINVAL ? "not an address (127.0.0.1:8080, [::1]:8080, unix:/path)"
+			                     : uv_strerror(r));
+			job_engine_close(the_engine, "start-up failed");
+			http_server_close(the_server);
+			uv_run(loop, UV_RUN_DEFAULT);
+			store_close(store);
+			return r == -EINVAL ? 2 : 1;
+		}
+	}
+	uv_signal_init(loop, &sig_term);
+	uv_signal_init(loop, &sig_int);
+	uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
+	log_info("cgiq %s: programs from %s at %s, jobs in %s", CGIQ_VERSION, root, prefix, c.db);
+
+	uv_run(loop, UV_RUN_DEFAULT);
+	uv_loop_close(loop);
+	store_close(store);
+	log_info("stopped");
+	return 0;
+}

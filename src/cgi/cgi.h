@@ -109,6 +109,8 @@ struct cgi_response {
 	/* internal parse state */
 	struct buf line;
 	int done;
+	size_t header_bytes; /* bytes of the block seen so far, for CGI_MAX_HEADER_BYTES */
+	size_t line_count;   /* header lines seen so far, for CGI_MAX_HEADERS */
 };
 
 #define CGI_MAX_HEADER_BYTES (64 * 1024)
@@ -154,7 +156,9 @@ struct cgi_proc {
  * and an empty signal mask, cwd set, and no fds but 0, 1, 2 (all parent fds
  * are close-on-exec). The parent's ends are non-blocking and close-on-exec.
  * Returns 0 or a negative errno (from pipe, fork, or exec: an exec failure is
- * reported through a CLOEXEC pipe, so -ENOENT / -EACCES come back here).
+ * reported through a CLOEXEC pipe, so -ENOENT / -EACCES come back here; the
+ * failed child is already reaped then). opts->stdin_fd stays the caller's to
+ * close; the fds in *out are the caller's on success.
  */
 int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out);
 

@@ -1,1 +1,202 @@
-/* placeholder: being written */
+/*
+ * fork/exec of a CGI program (RFC 3875 3.4, 5) in its own process group so
+ * the whole tree can be signalled at once.
+ */
+#include "cgi/cgi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Everything the child needs is prepared before fork(), so that after it only
+ * async-signal-safe calls run (the parent may have threads, and one of them
+ * may hold the malloc lock at the moment of fork). */
+struct spawn_child {
+	const struct cgi_spawn *opts;
+	pid_t parent;
+	int fds[3];   /* become 0, 1, 2 */
+	int err_fd;   /* CLOEXEC write end: exec success closes it */
+	struct sigaction dfl;
+	sigset_t empty;
+};
+
+static void spawn_close(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+static void spawn_child_fail(const struct spawn_child *c, int err)
+{
+	ssize_t n;
+
+	do
+		n = write(c->err_fd, &err, sizeof(err));
+	while (n < 0 && errno == EINTR);
+	_exit(127);
+}
+
+static void spawn_child(const struct spawn_child *c)
+{
+	int moved[3];
+	int i, sig;
+
+	setpgid(0, 0);
+	/* Die with cgiq; if it already died between fork and prctl, the
+	 * signal was never armed, so check by hand. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		spawn_child_fail(c, errno);
+	if (getppid() != c->parent)
+		_exit(127);
+
+	/* Ignored signals survive execve: a program inheriting SIG_IGN for
+	 * SIGTERM/SIGPIPE would misbehave. Defaults first, then unblock, so a
+	 * pending signal gets its default action. */
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		sigaction(sig, &c->dfl, NULL); /* fails harmlessly for libc-reserved ones */
+	}
+	sigprocmask(SIG_SETMASK, &c->empty, NULL);
+
+	/* Move the ends above 2 first: one of them may itself be 0, 1 or 2
+	 * (cgiq started with a closed stdio), and dup2 onto itself would keep
+	 * FD_CLOEXEC set. */
+	for (i = 0; i < 3; i++) {
+		moved[i] = fcntl(c->fds[i], F_DUPFD_CLOEXEC, 3);
+		if (moved[i] < 0)
+			spawn_child_fail(c, errno);
+	}
+	for (i = 0; i < 3; i++)
+		if (dup2(moved[i], i) < 0)
+			spawn_child_fail(c, errno);
+	/* Belt and braces for fds a library opened without O_CLOEXEC. */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+
+	if (c->opts->cwd != NULL && chdir(c->opts->cwd) < 0)
+		spawn_child_fail(c, errno);
+	execve(c->opts->path, c->opts->argv, c->opts->envp);
+	spawn_child_fail(c, errno);
+}
+
+/* Only for a child that failed before or at exec: it has exited or is about
+ * to, so this does not block for long. ECHILD (someone else reaped it) is fine. */
+static void spawn_reap(pid_t pid)
+{
+	int status, r;
+
+	do
+		r = waitpid(pid, &status, 0);
+	while (r < 0 && errno == EINTR);
+}
+
+static int spawn_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
+{
+	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, ep[2] = {-1, -1};
+	struct spawn_child c;
+	sigset_t all, old;
+	pid_t pid;
+	ssize_t n;
+	int err = 0, child_err;
+
+	out->pid = -1;
+	out->stdin_fd = out->stdout_fd = out->stderr_fd = -1;
+
+	if ((opts->stdin_fd < 0 && pipe2(in, O_CLOEXEC) < 0) || pipe2(outp, O_CLOEXEC) < 0 ||
+	    pipe2(errp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+		err = -errno;
+		goto fail;
+	}
+
+	memset(&c, 0, sizeof(c));
+	c.opts = opts;
+	c.parent = getpid();
+	c.fds[0] = opts->stdin_fd >= 0 ? opts->stdin_fd : in[0];
+	c.fds[1] = outp[1];
+	c.fds[2] = errp[1];
+	c.err_fd = ep[1];
+	c.dfl.sa_handler = SIG_DFL;
+	sigemptyset(&c.dfl.sa_mask);
+	sigemptyset(&c.empty);
+
+	/* With every signal blocked across fork, none of cgiq's handlers can
+	 * run in the child before the dispositions are reset. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0)
+		spawn_child(&c); /* does not return */
+	if (pid < 0)
+		err = -errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		goto fail;
+
+	/* The child does the same; doing it here too means the group exists
+	 * before we return, whichever runs first. EACCES after the child's
+	 * exec is expected and harmless. */
+	setpgid(pid, pid);
+
+	spawn_close(&in[0]);
+	spawn_close(&outp[1]);
+	spawn_close(&errp[1]);
+	spawn_close(&ep[1]);
+
+	do
+		n = read(ep[0], &child_err, sizeof(child_err));
+	while (n < 0 && errno == EINTR);
+	spawn_close(&ep[0]);
+	if (n > 0) {
+		err = n == (ssize_t)sizeof(child_err) ? -child_err : -EIO;
+		spawn_reap(pid);
+		goto fail;
+	}
+	if (n < 0) {
+		/* Cannot tell whether exec worked: treat as failure, and kill
+		 * the group so nothing runs unsupervised. */
+		err = -errno;
+		kill(-pid, SIGKILL);
+		spawn_reap(pid);
+		goto fail;
+	}
+
+	if ((in[1] >= 0 && (err = spawn_nonblock(in[1])) < 0) ||
+	    (err = spawn_nonblock(outp[0])) < 0 || (err = spawn_nonblock(errp[0])) < 0) {
+		kill(-pid, SIGKILL);
+		spawn_reap(pid);
+		goto fail;
+	}
+
+	out->pid = pid;
+	out->stdin_fd = in[1];
+	out->stdout_fd = outp[0];
+	out->stderr_fd = errp[0];
+	return 0;
+
+fail:
+	spawn_close(&in[0]);
+	spawn_close(&in[1]);
+	spawn_close(&outp[0]);
+	spawn_close(&outp[1]);
+	spawn_close(&errp[0]);
+	spawn_close(&errp[1]);
+	spawn_close(&ep[0]);
+	spawn_close(&ep[1]);
+	return err;
+}

@@ -119,4 +119,87 @@ void http_processing_decide(enum http_processing_mode mode, unsigned configured_
                             const struct http_request *r, const struct http_prefer *prefer,
                             struct http_processing_decision *out);
 
+/*
+ * Details of http_req_parser_feed the server relies on (parser.c):
+ *  - HEADERS: *consumed is the exact head length (blank line included). For a
+ *    request without body (no Content-Length or 0, not chunked) the message is
+ *    already complete: the next feed returns COMPLETE with *consumed = 0, also
+ *    when it is given no bytes. So after HEADERS always feed "the rest", even
+ *    an empty rest: a len 0 feed right after HEADERS is not an EOF (it returns
+ *    COMPLETE or NEED_MORE); any later len 0 feed is.
+ *  - COMPLETE: *consumed ends exactly at the message end; the request stays
+ *    readable and further feeds return COMPLETE with *consumed = 0 until
+ *    http_req_parser_reset.
+ *  - An error status is sticky (*consumed = 0) until the reset.
+ *  - http_req_parser_request is NULL until HEADERS.
+ *  - Also answered: 400 for more than one Host, an invalid Host, "*" but with
+ *    OPTIONS, a fragment or whitespace/CTL in the target, a field name that is
+ *    not a token, a CTL in a value, Transfer-Encoding in HTTP/1.0 or twice;
+ *    501 for CONNECT; 505 for HTTP/0.9. Expect: 100-continue from HTTP/1.0 is
+ *    ignored (RFC 9110 10.1.1). Trailers of chunked bodies are dropped.
+ *  - Methods are those http-parser knows (others: 400).
+ */
+
+/* How a row of the auto-mode table matches a request. */
+enum http_processing_match {
+	HTTP_MATCH_ABSENT = 0, /* header absent or empty */
+	HTTP_MATCH_PRESENT,    /* header present (any value) */
+	HTTP_MATCH_PREFIX,     /* some value starts with match (case-insensitive) */
+	HTTP_MATCH_CONTAINS,   /* some value contains match (case-insensitive) */
+};
+
+/* One row of the table of clients and proxies known to mishandle 102 (policy.c). */
+struct http_processing_rule {
+	const char *header;               /* "User-Agent", "Via", "X-Varnish", ... */
+	enum http_processing_match how;
+	const char *match;                /* NULL for ABSENT / PRESENT */
+	unsigned version_below;           /* PREFIX only: matches when the number right after
+	                                     match is below this (0 = any version; no
+	                                     number counts as matching) */
+	unsigned client_max;              /* 0 = no 102 at all, else at most this many */
+	const char *name;                 /* rule name, as in decision.rule */
+	const char *why;                  /* one line for the README */
+};
+
+/* Sets *out (NULL allowed) to the static table used by auto mode; returns its
+ * length. When several rows match, the most restrictive wins. */
+size_t http_processing_table(const struct http_processing_rule **out);
+
+/* ---------------- server (server.c) ---------------- */
+#include <uv.h>
+
+struct job_engine;
+
+struct http_server_config {
+	const char *cgi_root;            /* canonical absolute path */
+	const char *cgi_prefix;          /* "/" or "/cgi-bin" */
+	struct http_limits limits;
+	enum http_processing_mode processing_mode;
+	uint64_t processing_after_ms;
+	uint64_t processing_interval_ms;
+	unsigned processing_max;         /* 0 = no cap */
+	uint64_t header_timeout_ms;      /* whole head must arrive within this: 408 */
+	uint64_t body_timeout_ms;        /* no body byte for this long: 408 */
+	uint64_t idle_timeout_ms;        /* keep-alive connection with no request: closed */
+	size_t body_mem_bytes;           /* request bodies beyond this are spooled to a file */
+	const char *spool_dir;
+	int pass_authorization;
+	unsigned max_connections;        /* beyond: accepted and closed at once (503) */
+};
+
+struct http_server;
+
+/* Creates the front on loop; jobs go to engine. Config strings must outlive it. */
+int http_server_open(uv_loop_t *loop, struct job_engine *engine, const struct http_server_config *cfg,
+                     struct http_server **out);
+/*
+ * Listens on "127.0.0.1:8080", "[::1]:8080" or "unix:/path" (port 0 picks a
+ * free port). Logs "listening on ADDR" with the real address. Returns 0 or a
+ * negative errno / libuv code (-EINVAL for an address it cannot read).
+ */
+int http_server_listen(struct http_server *s, const char *addr);
+/* Stops listening and closes every connection (cancelling their jobs); the
+ * server frees itself once all handles are closed. */
+void http_server_close(struct http_server *s);
+
 #endif

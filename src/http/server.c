@@ -1,1 +1,960 @@
-/* placeholder: being written */
+/*
+ * The HTTP/1.x front: one libuv loop thread. Each connection reads a request
+ * head, maps the path to a program, collects the body (spooled to a file
+ * beyond a threshold), submits a job, keeps the client informed with 102
+ * Processing on a timer, and writes the final response with an exact
+ * Content-Length, from memory or from the job's spool file in chunks.
+ *
+ * One writer per connection: every byte goes through uv_write on the one
+ * stream, in order, so a 102 is never interleaved with the final response,
+ * and the 102 timer is stopped before the first byte of the final response
+ * is queued.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http/http.h"
+#include "jobs/jobs.h"
+
+#define READ_CHUNK 65536
+#define FILE_CHUNK 65536
+#define MAX_LOCAL_REDIRECTS 5
+#define PIPELINE_MAX_BYTES (64 * 1024)
+
+static const char PROCESSING_102[] = "HTTP/1.1 102 Processing\r\n\r\n";
+
+enum conn_phase { PH_HEAD, PH_BODY, PH_WAIT, PH_WRITE, PH_CLOSING };
+
+struct listener {
+	struct listener *next;
+	struct http_server *srv;
+	union {
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+		uv_stream_t stream;
+		uv_handle_t handle;
+	} h;
+	int is_unix;
+	char *name;
+	char *unix_path;
+};
+
+struct conn {
+	struct conn *next, *prev;
+	struct http_server *srv;
+	union {
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+		uv_stream_t stream;
+		uv_handle_t handle;
+	} h;
+	uv_timer_t timer;   /* head / body / idle deadline */
+	uv_timer_t ptimer;  /* 102 Processing */
+	int handles_open;
+	enum conn_phase phase;
+	int reading;
+	int head_started;   /* a byte of the current request has arrived */
+	int served;         /* requests answered on this connection */
+
+	char peer[80];      /* for logs and the record: "127.0.0.1:53211" */
+	char remote_addr[64];
+	unsigned remote_port;
+	char local_addr[64];
+	unsigned local_port;
+
+	struct http_req_parser *parser;
+	struct buf in;
+
+	/* the request being served */
+	int is_head;
+	int http10;
+	int keep_alive;
+	struct cgi_target target;
+	int have_target;
+	int has_body;
+	struct buf body;
+	int body_fd;
+	uint64_t body_len;
+	struct job *job;
+	int redirects;
+	struct http_processing_decision pd;
+	unsigned sent_102;
+	int close_after;
+	uint64_t started_ms;
+	int final_status;
+	uint64_t final_bytes;
+
+	/* writing */
+	unsigned writes_pending;
+	int file_fd;
+	uint64_t file_off, file_end;
+	char *file_chunk;
+	int writing_file_chunk;
+};
+
+struct http_server {
+	uv_loop_t *loop;
+	struct job_engine *engine;
+	struct http_server_config cfg;
+	struct listener *listeners;
+	struct conn *conns;
+	unsigned conn_count;
+	int closing;
+	unsigned handles_open;
+};
+
+struct wreq {
+	uv_write_t req;
+	struct conn *c;
+	char *owned;
+};
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+static void conn_send_error(struct conn *c, int status, int close_after);
+static void conn_write_more_file(struct conn *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b);
+
+/* ------------------------------------------------------------------ */
+/* lifetime */
+
+static void server_maybe_free(struct http_server *s)
+{
+	if (s->closing && s->handles_open == 0 && s->conns == NULL)
+		free(s);
+}
+
+static void conn_free(struct conn *c)
+{
+	struct http_server *s = c->srv;
+
+	if (c->job) {
+		job_release(c->job);
+		c->job = NULL;
+	}
+	if (c->have_target)
+		cgi_target_free(&c->target);
+	if (c->body_fd >= 0)
+		close(c->body_fd);
+	http_req_parser_free(c->parser);
+	buf_free(&c->in);
+	buf_free(&c->body);
+	free(c->file_chunk);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->conn_count--;
+	free(c);
+	server_maybe_free(s);
+}
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	if (--c->handles_open == 0)
+		conn_free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->phase == PH_CLOSING)
+		return;
+	c->phase = PH_CLOSING;
+	if (c->job) {
+		job_cancel(c->job, "client closed the connection");
+	}
+	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+	uv_close((uv_handle_t *)&c->ptimer, on_conn_handle_closed);
+	uv_close(&c->h.handle, on_conn_handle_closed);
+}
+
+/* ------------------------------------------------------------------ */
+/* writing */
+
+static void on_written(uv_write_t *req, int status);
+
+static int conn_write(struct conn *c, const char *data, size_t len, char *owned)
+{
+	struct wreq *w = util_xmalloc(sizeof(*w));
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	int r;
+
+	w->c = c;
+	w->owned = owned;
+	w->req.data = w;
+	r = uv_write(&w->req, &c->h.stream, &b, 1, on_written);
+	if (r < 0) {
+		free(owned);
+		free(w);
+		return r;
+	}
+	c->writes_pending++;
+	return 0;
+}
+
+static void conn_response_done(struct conn *c)
+{
+	char esc[256];
+	const struct http_request *req = http_req_parser_request(c->parser);
+
+	const char *method = req ? req->method : "-", *target = req ? req->target : "-";
+
+	log_info("%s \"%s %s\" %d %llu job=%s 102s=%u %llums", c->peer, method,
+	         log_escape(esc, sizeof(esc), target, strlen(target)), c->final_status,
+	         (unsigned long long)c->final_bytes, c->job ? job_id(c->job) : "-", c->sent_102,
+	         (unsigned long long)(util_mono_ms() - c->started_ms));
+	if (c->close_after || c->srv->closing) {
+		conn_close(c);
+		return;
+	}
+	/* Ready for the next request on this connection. */
+	if (c->job) {
+		job_release(c->job);
+		c->job = NULL;
+	}
+	if (c->have_target) {
+		cgi_target_free(&c->target);
+		c->have_target = 0;
+	}
+	if (c->body_fd >= 0) {
+		close(c->body_fd);
+		c->body_fd = -1;
+	}
+	if (c->file_fd >= 0)
+		c->file_fd = -1; /* owned by the job */
+	buf_reset(&c->body);
+	c->body_len = 0;
+	c->served++;
+	c->head_started = 0;
+	c->sent_102 = 0;
+	c->redirects = 0;
+	c->is_head = 0;
+	c->http10 = 0;
+	http_req_parser_reset(c->parser);
+	c->phase = PH_HEAD;
+	conn_process(c);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct wreq *w = req->data;
+	struct conn *c = w->c;
+
+	free(w->owned);
+	free(w);
+	c->writes_pending--;
+	if (c->phase == PH_CLOSING)
+		return;
+	if (status < 0) {
+		log_debug("%s: write failed: %s", c->peer, uv_strerror(status));
+		conn_close(c);
+		return;
+	}
+	if (c->phase != PH_WRITE)
+		return; /* a 102 or 100 Continue went out */
+	if (c->file_fd >= 0 && c->file_off < c->file_end) {
+		if (c->writes_pending == 0)
+			conn_write_more_file(c);
+		return;
+	}
+	if (c->writes_pending == 0)
+		conn_response_done(c);
+}
+
+static void conn_write_more_file(struct conn *c)
+{
+	size_t want = FILE_CHUNK;
+	ssize_t n;
+
+	if (c->file_end - c->file_off < want)
+		want = (size_t)(c->file_end - c->file_off);
+	if (c->file_chunk == NULL)
+		c->file_chunk = util_xmalloc(FILE_CHUNK);
+	do {
+		n = pread(c->file_fd, c->file_chunk, want, (off_t)c->file_off);
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		/* The header promised more bytes than we can send: the only honest
+		 * thing left is to close the connection. */
+		log_warn("%s: reading spooled output at offset %llu", c->peer,
+		         (unsigned long long)c->file_off);
+		conn_close(c);
+		return;
+	}
+	c->file_off += (uint64_t)n;
+	if (conn_write(c, c->file_chunk, (size_t)n, NULL) < 0)
+		conn_close(c);
+}
+
+static int status_has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
+
+/* Writes a whole final response. extra_headers: "Name: value\r\n" lines or NULL.
+ * Exactly one of body_mem / body_fd describes body_len bytes. */
+static void conn_send_final(struct conn *c, int status, const char *reason, const char *extra_headers,
+                            const char *body_mem, int body_fd, uint64_t body_len)
+{
+	struct buf head;
+	char date[40];
+	int send_body = status_has_body(status) && !c->is_head;
+
+	uv_timer_stop(&c->ptimer); /* no 102 after this point */
+	uv_timer_stop(&c->timer);
+	c->phase = PH_WRITE;
+	c->final_status = status;
+	c->final_bytes = status_has_body(status) ? body_len : 0;
+	/* RFC 9110 15.2 / DESIGN: a client that did not ask for 102s and got some
+	 * may have misread one as the answer; never let it read another answer
+	 * on this connection. */
+	if (c->sent_102 > 0 && !c->pd.solicited)
+		c->close_after = 1;
+	if (!c->keep_alive || c->srv->closing)
+		c->close_after = 1;
+
+	buf_init(&head, SIZE_MAX / 2);
+	util_http_date(time(NULL), date, sizeof(date));
+	buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, reason ? reason : http_reason(status));
+	if (extra_headers)
+		buf_append_str(&head, extra_headers);
+	buf_printf(&head, "Date: %s\r\nServer: cgiq/%s\r\n", date, CGIQ_VERSION);
+	if (status_has_body(status))
+		buf_printf(&head, "Content-Length: %llu\r\n", (unsigned long long)body_len);
+	if (c->close_after)
+		buf_append_str(&head, "Connection: close\r\n");
+	else if (c->http10)
+		buf_append_str(&head, "Connection: keep-alive\r\n");
+	buf_append_str(&head, "\r\n");
+
+	c->file_fd = -1;
+	if (send_body && body_len > 0 && body_mem) {
+		/* Small: head and body in one write when the body is short. */
+		if (body_len <= 16384) {
+			buf_append(&head, body_mem, (size_t)body_len);
+			body_mem = NULL;
+		}
+	}
+	if (conn_write(c, head.data, head.len, head.data) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (send_body && body_len > 0 && body_mem) {
+		if (conn_write(c, body_mem, (size_t)body_len, NULL) < 0)
+			conn_close(c);
+	} else if (send_body && body_len > 0 && body_fd >= 0) {
+		c->file_fd = body_fd;
+		c->file_off = 0;
+		c->file_end = body_len;
+	}
+}
+
+static void conn_send_error(struct conn *c, int status, int close_after)
+{
+	char body[128];
+	int n = snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
+	const char *hdrs = "Content-Type: text/plain; charset=utf-8\r\n";
+
+	if (close_after)
+		c->close_after = 1;
+	if (c->job == NULL && c->started_ms == 0)
+		c->started_ms = util_mono_ms();
+	conn_send_final(c, status, NULL, hdrs, body, -1, (uint64_t)n);
+}
+
+/* ------------------------------------------------------------------ */
+/* 102 Processing */
+
+static void on_processing(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->phase != PH_WAIT)
+		return;
+	if (c->pd.max_count && c->sent_102 >= c->pd.max_count) {
+		uv_timer_stop(&c->ptimer);
+		return;
+	}
+	/* A static string: nothing to free, and the bytes are whole in the queue. */
+	if (conn_write(c, PROCESSING_102, sizeof(PROCESSING_102) - 1, NULL) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->sent_102++;
+	if (c->job)
+		job_note_processing(c->job);
+}
+
+/* ------------------------------------------------------------------ */
+/* jobs */
+
+static void on_job_done(struct job *job, void *ud);
+
+static const char *host_name(const struct http_request *req, char *out, size_t out_size)
+{
+	const char *host = http_request_header(req, "Host", 0);
+	size_t n;
+
+	if (host == NULL || *host == '\0')
+		return NULL;
+	if (host[0] == '[') {
+		const char *end = strchr(host, ']');
+		n = end ? (size_t)(end - host) + 1 : strlen(host);
+	} else {
+		const char *colon = strchr(host, ':');
+		n = colon ? (size_t)(colon - host) : strlen(host);
+	}
+	if (n >= out_size)
+		n = out_size - 1;
+	memcpy(out, host, n);
+	out[n] = '\0';
+	return out;
+}
+
+/* Builds the environment and submits a job for c->target. method/uri/query
+ * override the request's (local redirects). Returns 0 or an HTTP status. */
+static int conn_submit(struct conn *c, const char *method, const char *uri, const char *query,
+                       int with_body)
+{
+	const struct http_request *req = http_req_parser_request(c->parser);
+	struct http_server *s = c->srv;
+	struct cgi_request cr;
+	struct cgi_env env = {0};
+	struct job_request jr;
+	char protocol[16], name[256];
+	const char *bad = NULL;
+	int r;
+
+	snprintf(protocol, sizeof(protocol), "HTTP/%d.%d", req->http_major, req->http_minor);
+	memset(&cr, 0, sizeof(cr));
+	cr.method = method;
+	cr.request_uri = uri;
+	cr.query_string = query;
+	cr.protocol = protocol;
+	cr.target = &c->target;
+	cr.document_root = s->cfg.cgi_root;
+	cr.headers = req->headers;
+	cr.header_count = req->header_count;
+	cr.content_length = with_body && c->has_body ? (int64_t)c->body_len : -1;
+	cr.remote_addr = c->remote_addr;
+	cr.remote_port = c->remote_port;
+	cr.server_addr = c->local_addr;
+	cr.server_port = c->local_port;
+	cr.server_name = host_name(req, name, sizeof(name));
+	if (cr.server_name == NULL)
+		cr.server_name = c->local_addr;
+	cr.pass_authorization = s->cfg.pass_authorization;
+
+	r = cgi_env_build(&cr, &env, &bad);
+	if (r != 0) {
+		char esc[128];
+		log_warnx("%s: refused: headers map to the same CGI variable (%s)", c->peer,
+		          log_escape(esc, sizeof(esc), bad ? bad : "?", bad ? strlen(bad) : 1));
+		return r;
+	}
+	memset(&jr, 0, sizeof(jr));
+	jr.script = c->target.script_filename;
+	jr.cwd = c->target.dir;
+	jr.env = &env;
+	jr.body_fd = -1;
+	if (with_body && c->body_fd >= 0) {
+		lseek(c->body_fd, 0, SEEK_SET);
+		jr.body_fd = c->body_fd;
+		c->body_fd = -1;
+	} else if (with_body) {
+		jr.body_mem = c->body.data;
+		jr.body_len = c->body.len;
+	}
+	jr.method = method;
+	jr.uri = uri;
+	jr.peer = c->peer;
+	jr.bytes_in = with_body ? (int64_t)c->body_len : 0;
+	r = job_submit(s->engine, &jr, on_job_done, c, &c->job);
+	cgi_env_free(&env);
+	if (jr.body_fd >= 0)
+		close(jr.body_fd);
+	if (r < 0) {
+		log_warnx("%s: cannot submit job: %s", c->peer, strerror(-r));
+		return 503;
+	}
+	return 0;
+}
+
+/* RFC 3875 6.2.2: a local redirect is re-dispatched as a GET for that path. */
+static void conn_local_redirect(struct conn *c, const char *location)
+{
+	const char *q = strchr(location, '?');
+	char *path = util_xstrndup(location, q ? (size_t)(q - location) : strlen(location));
+	int r;
+
+	job_release(c->job);
+	c->job = NULL;
+	if (c->have_target) {
+		cgi_target_free(&c->target);
+		c->have_target = 0;
+	}
+	c->redirects++;
+	r = cgi_map_path(c->srv->cfg.cgi_root, c->srv->cfg.cgi_prefix, path, &c->target);
+	free(path);
+	if (r == 0) {
+		c->have_target = 1;
+		r = conn_submit(c, "GET", location, q ? q + 1 : "", 0);
+	}
+	if (r != 0)
+		conn_send_error(c, r, 0);
+}
+
+static void on_job_done(struct job *job, void *ud)
+{
+	struct conn *c = ud;
+	const struct job_result *res = job_result(job);
+
+	if (c->phase != PH_WAIT)
+		return;
+	if (res->resp && res->resp->status == 0) {
+		if (c->redirects < MAX_LOCAL_REDIRECTS) {
+			conn_local_redirect(c, res->resp->location);
+			return;
+		}
+		log_warnx("job %s: more than %d local redirects", job_id(job), MAX_LOCAL_REDIRECTS);
+		conn_send_error(c, 502, 0);
+		return;
+	}
+	if (res->resp == NULL) {
+		conn_send_error(c, res->http_status, 0);
+		return;
+	}
+	conn_send_final(c, res->http_status, res->resp->reason, res->resp->headers.data, res->body_mem,
+	                res->body_fd, res->body_bytes);
+}
+
+/* ------------------------------------------------------------------ */
+/* request handling */
+
+static int on_body(void *ud, const char *data, size_t len)
+{
+	struct conn *c = ud;
+	struct http_server *s = c->srv;
+
+	c->body_len += len;
+	if (c->body_fd < 0 && c->body.len + len <= s->cfg.body_mem_bytes)
+		return buf_append(&c->body, data, len) == 0 ? 0 : 413;
+	if (c->body_fd < 0) {
+		c->body_fd = open(s->cfg.spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (c->body_fd < 0) {
+			log_warn("%s: cannot spool the request body in %s", c->peer, s->cfg.spool_dir);
+			return 507;
+		}
+		if (c->body.len > 0 && write(c->body_fd, c->body.data, c->body.len) != (ssize_t)c->body.len) {
+			log_warn("%s: cannot spool the request body", c->peer);
+			return 507;
+		}
+		buf_free(&c->body);
+	}
+	while (len > 0) {
+		ssize_t w = write(c->body_fd, data, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			log_warn("%s: cannot spool the request body", c->peer);
+			return 507;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static void on_conn_timer(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->phase == PH_HEAD && !c->head_started && c->served > 0) {
+		log_debug("%s: idle keep-alive connection closed", c->peer);
+		conn_close(c);
+		return;
+	}
+	if (c->phase == PH_HEAD || c->phase == PH_BODY) {
+		log_warnx("%s: request %s not complete in time, 408", c->peer,
+		          c->phase == PH_HEAD ? "head" : "body");
+		uv_read_stop(&c->h.stream);
+		c->reading = 0;
+		c->keep_alive = 0;
+		conn_send_error(c, 408, 1);
+	}
+}
+
+static void conn_headers(struct conn *c)
+{
+	const struct http_request *req = http_req_parser_request(c->parser);
+	struct http_server *s = c->srv;
+	int r;
+
+	c->is_head = strcmp(req->method, "HEAD") == 0;
+	c->keep_alive = req->keep_alive;
+	c->http10 = req->http_minor == 0;
+	c->has_body = req->chunked || req->content_length >= 0;
+	c->started_ms = util_mono_ms();
+	r = cgi_map_path(s->cfg.cgi_root, s->cfg.cgi_prefix, req->path, &c->target);
+	if (r != 0) {
+		char esc[256];
+		log_info("%s: \"%s %s\" %d: no program for this path", c->peer, req->method,
+		         log_escape(esc, sizeof(esc), req->target, strlen(req->target)), r);
+		/* Its body was not read: the connection cannot carry another request. */
+		conn_send_error(c, r, c->has_body && req->content_length != 0);
+		return;
+	}
+	c->have_target = 1;
+	/* RFC 9110 10.1.1: answer 100-continue only when the body is wanted. */
+	if (req->expect_continue && req->http_minor >= 1 && c->has_body) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		if (conn_write(c, cont, sizeof(cont) - 1, NULL) < 0) {
+			conn_close(c);
+			return;
+		}
+	}
+	c->phase = PH_BODY;
+	uv_timer_start(&c->timer, on_conn_timer, s->cfg.body_timeout_ms, 0);
+}
+
+static void conn_complete(struct conn *c)
+{
+	const struct http_request *req = http_req_parser_request(c->parser);
+	struct http_server *s = c->srv;
+	struct http_prefer prefer;
+	int r;
+
+	uv_timer_stop(&c->timer);
+	c->phase = PH_WAIT;
+	c->close_after = 0;
+	r = conn_submit(c, req->method, req->target, req->query, 1);
+	if (r != 0) {
+		conn_send_error(c, r, 0);
+		return;
+	}
+	http_prefer_parse(req, &prefer);
+	http_processing_decide(s->cfg.processing_mode, s->cfg.processing_max, req, &prefer, &c->pd);
+	if (c->pd.send)
+		uv_timer_start(&c->ptimer, on_processing, s->cfg.processing_after_ms,
+		               s->cfg.processing_interval_ms);
+	else
+		log_debug("job %s: no 102 for this client (%s)", job_id(c->job), c->pd.rule);
+}
+
+static void conn_process(struct conn *c)
+{
+	int after_head = 0;
+
+	/* Right after the head, feed once more even with no bytes left: a request
+	 * without a body completes on that call. */
+	while ((c->phase == PH_HEAD || c->phase == PH_BODY) && (c->in.len > 0 || after_head)) {
+		size_t used = 0;
+		int r;
+
+		after_head = 0;
+
+		if (c->phase == PH_HEAD && !c->head_started) {
+			c->head_started = 1;
+			uv_timer_start(&c->timer, on_conn_timer, c->srv->cfg.header_timeout_ms, 0);
+		}
+		r = http_req_parser_feed(c->parser, c->in.data ? c->in.data : "", c->in.len, &used);
+		buf_consume(&c->in, used);
+		if (r == HTTP_PARSE_NEED_MORE)
+			break;
+		if (r == HTTP_PARSE_HEADERS) {
+			conn_headers(c);
+			after_head = 1;
+			continue;
+		}
+		if (r == HTTP_PARSE_COMPLETE) {
+			if (c->phase == PH_BODY)
+				conn_complete(c);
+			break;
+		}
+		if (r >= 400) {
+			log_warnx("%s: bad request, %d %s", c->peer, r, http_reason(r));
+			if (c->phase == PH_HEAD)
+				c->started_ms = util_mono_ms();
+			c->keep_alive = 0;
+			conn_send_error(c, r, 1);
+			break;
+		}
+	}
+	if (c->phase == PH_HEAD && !c->head_started)
+		uv_timer_start(&c->timer, on_conn_timer,
+		               c->served ? c->srv->cfg.idle_timeout_ms : c->srv->cfg.header_timeout_ms, 0);
+	/* Pipelined bytes wait while a response is pending; stop reading at the cap. */
+	if (!c->reading && c->in.len < PIPELINE_MAX_BYTES && c->phase != PH_CLOSING) {
+		c->reading = 1;
+		uv_read_start(&c->h.stream, on_alloc, on_conn_read);
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	static char chunk[READ_CHUNK]; /* one loop thread; consumed before the next read */
+	(void)h;
+	(void)suggested;
+	b->base = chunk;
+	b->len = sizeof(chunk);
+}
+
+static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
+{
+	struct conn *c = stream->data;
+
+	if (n == 0 || c->phase == PH_CLOSING)
+		return;
+	if (n < 0) {
+		if (c->phase == PH_WAIT)
+			log_info("%s: client went away while job %s ran", c->peer,
+			         c->job ? job_id(c->job) : "-");
+		else if (c->phase == PH_BODY)
+			log_warnx("%s: connection closed in the middle of the request body", c->peer);
+		conn_close(c);
+		return;
+	}
+	if (buf_append(&c->in, b->base, (size_t)n) < 0) {
+		log_warnx("%s: too many pipelined bytes", c->peer);
+		conn_close(c);
+		return;
+	}
+	if (c->phase == PH_BODY)
+		uv_timer_again(&c->timer);
+	if (c->phase == PH_HEAD || c->phase == PH_BODY) {
+		conn_process(c);
+	} else if (c->in.len >= PIPELINE_MAX_BYTES) {
+		uv_read_stop(stream);
+		c->reading = 0;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* accepting */
+
+static void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t addr_size, unsigned *port)
+{
+	*port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		uv_ip4_name(in, addr, addr_size);
+		*port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		uv_ip6_name(in6, addr, addr_size);
+		*port = ntohs(in6->sin6_port);
+	} else {
+		snprintf(addr, addr_size, "127.0.0.1");
+	}
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct listener *l = server->data;
+	struct http_server *s = l->srv;
+	struct conn *c;
+	int r;
+
+	if (status < 0) {
+		log_warnx("accept on %s: %s", l->name, uv_strerror(status));
+		return;
+	}
+	c = util_xcalloc(1, sizeof(*c));
+	c->srv = s;
+	c->body_fd = -1;
+	c->file_fd = -1;
+	if (l->is_unix)
+		r = uv_pipe_init(s->loop, &c->h.pipe, 0);
+	else
+		r = uv_tcp_init(s->loop, &c->h.tcp);
+	if (r < 0) {
+		free(c);
+		return;
+	}
+	c->h.handle.data = c;
+	uv_timer_init(s->loop, &c->timer);
+	uv_timer_init(s->loop, &c->ptimer);
+	c->timer.data = c;
+	c->ptimer.data = c;
+	c->handles_open = 3;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->conn_count++;
+	buf_init(&c->in, PIPELINE_MAX_BYTES + READ_CHUNK);
+	buf_init(&c->body, s->cfg.body_mem_bytes + 1);
+	c->parser = http_req_parser_new(&s->cfg.limits, on_body, c);
+
+	r = uv_accept(server, &c->h.stream);
+	if (r < 0) {
+		log_warnx("accept on %s: %s", l->name, uv_strerror(r));
+		conn_close(c);
+		return;
+	}
+	if (l->is_unix) {
+		snprintf(c->peer, sizeof(c->peer), "unix");
+		snprintf(c->remote_addr, sizeof(c->remote_addr), "127.0.0.1");
+		snprintf(c->local_addr, sizeof(c->local_addr), "127.0.0.1");
+	} else {
+		struct sockaddr_storage ss;
+		int len = sizeof(ss);
+		uv_tcp_nodelay(&c->h.tcp, 1);
+		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+			sockaddr_text(&ss, c->remote_addr, sizeof(c->remote_addr), &c->remote_port);
+		len = sizeof(ss);
+		if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+			sockaddr_text(&ss, c->local_addr, sizeof(c->local_addr), &c->local_port);
+		if (strchr(c->remote_addr, ':'))
+			snprintf(c->peer, sizeof(c->peer), "[%s]:%u", c->remote_addr, c->remote_port);
+		else
+			snprintf(c->peer, sizeof(c->peer), "%s:%u", c->remote_addr, c->remote_port);
+	}
+	if (s->cfg.max_connections && s->conn_count > s->cfg.max_connections) {
+		log_warnx("%s: refused, %u connections open", c->peer, s->conn_count - 1);
+		c->keep_alive = 0;
+		conn_send_error(c, 503, 1);
+		return;
+	}
+	c->reading = 1;
+	uv_read_start(&c->h.stream, on_alloc, on_conn_read);
+	conn_process(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* public */
+
+int http_server_open(uv_loop_t *loop, struct job_engine *engine, const struct http_server_config *cfg,
+                     struct http_server **out)
+{
+	struct http_server *s = util_xcalloc(1, sizeof(*s));
+	s->loop = loop;
+	s->engine = engine;
+	s->cfg = *cfg;
+	*out = s;
+	return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	struct http_server *s = l->srv;
+	if (l->unix_path)
+		unlink(l->unix_path);
+	free(l->unix_path);
+	free(l->name);
+	free(l);
+	s->handles_open--;
+	server_maybe_free(s);
+}
+
+static int parse_inet(const char *addr, struct sockaddr_storage *ss)
+{
+	char host[128];
+	const char *colon;
+	uint64_t port;
+	size_t n;
+
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (end == NULL || end[1] != ':')
+			return -EINVAL;
+		n = (size_t)(end - addr - 1);
+		colon = end + 1;
+		if (n >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, addr + 1, n);
+		host[n] = '\0';
+		if (util_parse_uint(colon + 1, 65535, &port) < 0)
+			return -EINVAL;
+		return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) < 0 ? -EINVAL : 0;
+	}
+	colon = strrchr(addr, ':');
+	if (colon == NULL)
+		return -EINVAL;
+	n = (size_t)(colon - addr);
+	if (n == 0 || n >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, addr, n);
+	host[n] = '\0';
+	if (util_parse_uint(colon + 1, 65535, &port) < 0)
+		return -EINVAL;
+	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) < 0 ? -EINVAL : 0;
+}
+
+int http_server_listen(struct http_server *s, const char *addr)
+{
+	struct listener *l = util_xcalloc(1, sizeof(*l));
+	struct sockaddr_storage ss;
+	char shown[160];
+	int r;
+
+	l->srv = s;
+	if (strncmp(addr, "unix:", 5) == 0) {
+		struct stat st;
+		const char *path = addr + 5;
+		if (*path == '\0') {
+			free(l);
+			return -EINVAL;
+		}
+		/* A socket left by a previous run; never remove anything else. */
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(path);
+		l->is_unix = 1;
+		r = uv_pipe_init(s->loop, &l->h.pipe, 0);
+		if (r == 0)
+			r = uv_pipe_bind(&l->h.pipe, path);
+		if (r == 0)
+			l->unix_path = util_xstrdup(path);
+		snprintf(shown, sizeof(shown), "%s", addr);
+	} else {
+		memset(&ss, 0, sizeof(ss));
+		if (parse_inet(addr, &ss) < 0) {
+			free(l);
+			return -EINVAL;
+		}
+		r = uv_tcp_init(s->loop, &l->h.tcp);
+		if (r == 0)
+			r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
+		if (r == 0) {
+			int len = sizeof(ss);
+			char ip[64];
+			unsigned port;
+			uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
+			sockaddr_text(&ss, ip, sizeof(ip), &port);
+			snprintf(shown, sizeof(shown), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
+		}
+	}
+	l->h.handle.data = l;
+	s->handles_open++;
+	if (r == 0)
+		r = uv_listen(&l->h.stream, 1024, on_connection);
+	l->name = util_xstrdup(r == 0 ? shown : addr);
+	if (r < 0) {
+		uv_close(&l->h.handle, on_listener_closed);
+		return r;
+	}
+	l->next = s->listeners;
+	s->listeners = l;
+	log_info("listening on %s", shown);
+	return 0;
+}
+
+void http_server_close(struct http_server *s)
+{
+	if (s == NULL || s->closing)
+		return;
+	s->closing = 1;
+	for (struct listener *l = s->listeners; l; l = l->next)
+		uv_close(&l->h.handle, on_listener_closed);
+	s->listeners = NULL;
+	for (struct conn *c = s->conns; c; c = c->next)
+		conn_close(c);
+	server_maybe_free(s);
+}

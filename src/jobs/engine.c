@@ -1,1 +1,862 @@
-/* placeholder: being written */
+/*
+ * The job engine: spawns programs, pumps their pipes, enforces deadlines and
+ * output limits, and decides each job's final state.
+ *
+ * Lifetime: a job has up to two references, the submitter's (dropped by
+ * job_release) and the engine's (dropped when the job has ended and its libuv
+ * handles are closed). It is freed when both are gone, never inside one of
+ * its own handle callbacks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "jobs/jobs.h"
+
+#define JOB_READ_CHUNK 65536
+#define STDERR_LINE_MAX 1024
+
+enum { PIPE_IN = 0, PIPE_OUT = 1, PIPE_ERR = 2, PIPE_COUNT = 3 };
+
+struct job {
+	struct job_engine *e;
+	int refs;
+	char id[UTIL_ID_LEN + 1];
+	enum store_state state;
+	int ended;
+
+	/* request */
+	char *script, *cwd;
+	struct cgi_env env;
+	int body_fd;
+	char *body_mem;
+	size_t body_len;
+	char *method, *uri, *peer;
+	int64_t bytes_in;
+
+	job_done_cb done;
+	void *ud;
+
+	/* FIFO queue and running list */
+	struct job *next, *prev;
+
+	/* process */
+	pid_t pid;
+	int exited;
+	int wait_status;
+	uv_pipe_t pipes[PIPE_COUNT];
+	int pipe_open[PIPE_COUNT];
+	uv_write_t in_req;
+	uv_timer_t timer;
+	int timer_open;
+	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+	int handles_open;
+
+	/* why it is ending, when not of its own accord */
+	int timed_out, cancelled, interrupted, output_over, spool_failed;
+	char *reason;
+
+	/* output */
+	struct cgi_response resp;
+	int headers_done;
+	int header_error;
+	char header_sample[64];
+	size_t header_sample_len;
+	struct buf out_mem;
+	int spool_fd;
+	uint64_t body_bytes;
+	struct buf err_line;
+	struct buf err_tail;
+
+	unsigned processing_sent;
+	int64_t created_at_us;
+	struct job_result result;
+};
+
+struct job_engine {
+	uv_loop_t *loop;
+	struct job_config cfg;
+	struct jobs__recorder *rec;
+	uv_signal_t sigchld;
+	int devnull_fd;
+	struct job *queue_head, *queue_tail;
+	struct job *running; /* doubly linked */
+	unsigned running_count, queued_count;
+	uint64_t submitted, finished;
+	int closing;
+	char *close_reason;
+};
+
+static void job_start(struct job *j);
+static void job_maybe_end(struct job *j);
+static void job_kill_sequence(struct job *j);
+
+/* ------------------------------------------------------------------ */
+
+static void job_free(struct job *j)
+{
+	cgi_env_free(&j->env);
+	if (j->body_fd >= 0)
+		close(j->body_fd);
+	if (j->spool_fd >= 0)
+		close(j->spool_fd);
+	free(j->body_mem);
+	free(j->script);
+	free(j->cwd);
+	free(j->method);
+	free(j->uri);
+	free(j->peer);
+	free(j->reason);
+	cgi_response_free(&j->resp);
+	buf_free(&j->out_mem);
+	buf_free(&j->err_line);
+	buf_free(&j->err_tail);
+	free(j);
+}
+
+static void job_unref(struct job *j)
+{
+	if (--j->refs == 0)
+		job_free(j);
+}
+
+static void job_set_reason(struct job *j, const char *reason)
+{
+	if (j->reason == NULL && reason != NULL)
+		j->reason = util_xstrdup(reason);
+}
+
+static void record_base(const struct job *j, struct store_job *r)
+{
+	store_job_init(r);
+	memcpy(r->id, j->id, sizeof(r->id));
+	r->state = j->state;
+}
+
+/* ------------------------------------------------------------------ */
+/* handles */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct job *j = h->data;
+	if (--j->handles_open == 0)
+		job_unref(j); /* the engine's reference */
+}
+
+static void close_pipe(struct job *j, int which)
+{
+	if (!j->pipe_open[which])
+		return;
+	j->pipe_open[which] = 0;
+	uv_close((uv_handle_t *)&j->pipes[which], on_handle_closed);
+}
+
+static int open_pipe(struct job *j, int which, int fd)
+{
+	int r = uv_pipe_init(j->e->loop, &j->pipes[which], 0);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	j->pipes[which].data = j;
+	j->handles_open++;
+	j->pipe_open[which] = 1;
+	r = uv_pipe_open(&j->pipes[which], fd);
+	if (r < 0) {
+		close(fd);
+		close_pipe(j, which);
+	}
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* output */
+
+static int spool_write(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int spool_open(struct job *j)
+{
+	/* Unnamed until linked: a crash leaves nothing behind in the spool. */
+	int fd = open(j->e->cfg.spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	j->spool_fd = fd;
+	return spool_write(fd, j->out_mem.data ? j->out_mem.data : "", j->out_mem.len);
+}
+
+static void job_body_bytes(struct job *j, const char *data, size_t len)
+{
+	int r;
+
+	if (j->output_over || j->spool_failed || len == 0)
+		return;
+	if (j->body_bytes + len > j->e->cfg.max_output_bytes) {
+		j->output_over = 1;
+		log_warnx("job %s: output exceeds %llu bytes, stopping the program", j->id,
+		          (unsigned long long)j->e->cfg.max_output_bytes);
+		job_set_reason(j, "output limit exceeded");
+		job_kill_sequence(j);
+		return;
+	}
+	j->body_bytes += len;
+	if (j->spool_fd < 0 && j->out_mem.len + len <= j->e->cfg.output_mem_bytes) {
+		buf_append(&j->out_mem, data, len);
+		return;
+	}
+	r = j->spool_fd < 0 ? spool_open(j) : 0;
+	if (r == 0) {
+		buf_free(&j->out_mem);
+		r = spool_write(j->spool_fd, data, len);
+	}
+	if (r < 0) {
+		j->spool_failed = 1;
+		errno = -r;
+		log_warn("job %s: cannot spool output in %s", j->id, j->e->cfg.spool_dir);
+		job_set_reason(j, "cannot spool output (disk full?)");
+		job_kill_sequence(j);
+	}
+}
+
+static void job_stdout(struct job *j, const char *data, size_t len)
+{
+	size_t used;
+	int r;
+
+	if (j->header_error)
+		return; /* drained and dropped: the answer is 502 anyway */
+	if (!j->headers_done) {
+		if (j->header_sample_len < sizeof(j->header_sample)) {
+			size_t n = sizeof(j->header_sample) - j->header_sample_len;
+			if (n > len)
+				n = len;
+			memcpy(j->header_sample + j->header_sample_len, data, n);
+			j->header_sample_len += n;
+		}
+		r = cgi_response_feed(&j->resp, data, len, &used);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			char esc[256];
+			j->header_error = 1;
+			log_warnx("job %s: malformed CGI header block (%s), first bytes \"%s\"", j->id,
+			          r == -E2BIG ? "too large" : "syntax",
+			          log_escape(esc, sizeof(esc), j->header_sample, j->header_sample_len));
+			job_set_reason(j, r == -E2BIG ? "CGI header block too large"
+			                              : "malformed CGI header block");
+			return;
+		}
+		j->headers_done = 1;
+		data += used;
+		len -= used;
+	}
+	job_body_bytes(j, data, len);
+}
+
+static void job_stderr_line(struct job *j, const char *line, size_t len)
+{
+	char esc[STDERR_LINE_MAX + 16];
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	log_info("job %s stderr: %s", j->id, log_escape(esc, sizeof(esc), line, len));
+}
+
+static void job_stderr(struct job *j, const char *data, size_t len)
+{
+	size_t tail = j->e->cfg.stderr_tail_bytes;
+
+	/* Keep the last bytes: trim only when twice the size, so appends stay cheap. */
+	buf_append(&j->err_tail, data, len);
+	if (j->err_tail.len > 2 * tail)
+		buf_consume(&j->err_tail, j->err_tail.len - tail);
+
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n') {
+			job_stderr_line(j, j->err_line.data ? j->err_line.data : "", j->err_line.len);
+			buf_reset(&j->err_line);
+		} else if (j->err_line.len < STDERR_LINE_MAX) {
+			buf_append(&j->err_line, data + i, 1);
+		}
+	}
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	static char chunk[JOB_READ_CHUNK]; /* one loop thread; consumed before the next read */
+	(void)h;
+	(void)suggested;
+	b->base = chunk;
+	b->len = sizeof(chunk);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct job *j = s->data;
+	int which = (uv_pipe_t *)s == &j->pipes[PIPE_OUT] ? PIPE_OUT : PIPE_ERR;
+
+	if (n > 0) {
+		if (which == PIPE_OUT)
+			job_stdout(j, b->base, (size_t)n);
+		else
+			job_stderr(j, b->base, (size_t)n);
+		return;
+	}
+	if (n == 0)
+		return;
+	if (n != UV_EOF)
+		log_warnx("job %s: reading %s: %s", j->id, which == PIPE_OUT ? "stdout" : "stderr",
+		          uv_strerror((int)n));
+	close_pipe(j, which);
+	job_maybe_end(j);
+}
+
+static void on_stdin_written(uv_write_t *req, int status)
+{
+	struct job *j = req->data;
+	/* EPIPE: the program did not read its body; that is its right. */
+	if (status < 0 && status != UV_EPIPE && status != UV_ECANCELED)
+		log_warnx("job %s: writing the request body: %s", j->id, uv_strerror(status));
+	close_pipe(j, PIPE_IN);
+	free(j->body_mem);
+	j->body_mem = NULL;
+	job_maybe_end(j);
+}
+
+/* ------------------------------------------------------------------ */
+/* kill sequence and deadline */
+
+static void on_timer(uv_timer_t *t)
+{
+	struct job *j = t->data;
+
+	if (j->kill_phase == 0) {
+		/* the job deadline */
+		j->timed_out = 1;
+		log_warnx("job %s: deadline of %llu ms reached, stopping pid %d", j->id,
+		          (unsigned long long)j->e->cfg.job_timeout_ms, (int)j->pid);
+		job_set_reason(j, "job timeout");
+		job_kill_sequence(j);
+		return;
+	}
+	if (j->kill_phase == 1) {
+		j->kill_phase = 2;
+		kill(-j->pid, SIGKILL);
+		log_info("job %s: SIGKILL sent to process group %d", j->id, (int)j->pid);
+		/* Give the kernel a moment to tear the group down, then stop waiting
+		 * for pipes that something outside the group may still hold. */
+		uv_timer_start(&j->timer, on_timer, 1000, 0);
+		return;
+	}
+	close_pipe(j, PIPE_IN);
+	close_pipe(j, PIPE_OUT);
+	close_pipe(j, PIPE_ERR);
+	job_maybe_end(j);
+}
+
+static void job_kill_sequence(struct job *j)
+{
+	if (j->kill_phase != 0 || j->pid <= 0)
+		return;
+	j->kill_phase = 1;
+	/* The whole group: a script's children and grandchildren go too. */
+	if (kill(-j->pid, SIGTERM) < 0 && errno != ESRCH)
+		log_warn("job %s: kill(-%d, SIGTERM)", j->id, (int)j->pid);
+	uv_timer_start(&j->timer, on_timer, j->e->cfg.kill_grace_ms, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* ending */
+
+static void job_decide(struct job *j)
+{
+	struct job_result *res = &j->result;
+	int exit_ok = j->exited && WIFEXITED(j->wait_status) && WEXITSTATUS(j->wait_status) == 0;
+	char why[96];
+
+	res->resp = NULL;
+	if (j->interrupted) {
+		j->state = STORE_INTERRUPTED;
+		res->http_status = 503;
+	} else if (j->cancelled) {
+		j->state = STORE_CANCELLED;
+		res->http_status = 499;
+	} else if (j->timed_out) {
+		j->state = STORE_TIMED_OUT;
+		res->http_status = 504; /* nothing of the response has been sent yet */
+	} else if (j->spool_failed) {
+		j->state = STORE_FAILED;
+		res->http_status = 507;
+	} else if (j->output_over) {
+		j->state = STORE_FAILED;
+		res->http_status = 502;
+	} else if (!j->headers_done) {
+		j->state = STORE_FAILED;
+		res->http_status = 502;
+		if (j->reason == NULL) {
+			if (j->exited && WIFSIGNALED(j->wait_status))
+				snprintf(why, sizeof(why), "killed by signal %d before its headers ended",
+				         WTERMSIG(j->wait_status));
+			else
+				snprintf(why, sizeof(why), "exited with status %d before its headers ended",
+				         j->exited ? WEXITSTATUS(j->wait_status) : -1);
+			job_set_reason(j, why);
+		}
+		if (!j->header_error) {
+			char esc[256];
+			log_warnx("job %s: %s; first bytes \"%s\"", j->id, j->reason,
+			          log_escape(esc, sizeof(esc), j->header_sample, j->header_sample_len));
+		}
+	} else if (j->exited && WIFSIGNALED(j->wait_status)) {
+		/* The output may be cut anywhere: do not pass it off as complete. */
+		j->state = STORE_FAILED;
+		res->http_status = 502;
+		snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(j->wait_status));
+		job_set_reason(j, why);
+	} else {
+		/* A complete header block: the program chose its answer. A non-zero
+		 * exit still marks the job failed in the record. */
+		res->resp = &j->resp;
+		res->http_status = j->resp.status;
+		if (exit_ok) {
+			j->state = STORE_SUCCEEDED;
+		} else {
+			j->state = STORE_FAILED;
+			snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(j->wait_status));
+			job_set_reason(j, why);
+		}
+	}
+	res->state = j->state;
+	res->reason = j->reason;
+	res->body_bytes = res->resp ? j->body_bytes : 0;
+	res->body_fd = res->resp ? j->spool_fd : -1;
+	res->body_mem = res->resp && j->spool_fd < 0 ? (j->out_mem.data ? j->out_mem.data : "") : NULL;
+}
+
+static void job_record_end(struct job *j)
+{
+	struct store_job r;
+	record_base(j, &r);
+	r.finished_at_us = util_now_us();
+	if (j->exited && WIFEXITED(j->wait_status))
+		r.exit_code = WEXITSTATUS(j->wait_status);
+	if (j->exited && WIFSIGNALED(j->wait_status))
+		r.term_signal = WTERMSIG(j->wait_status);
+	if (j->result.http_status > 0 && j->result.http_status < 600 && !j->cancelled && !j->interrupted)
+		r.http_status = j->result.http_status;
+	r.pid = j->pid > 0 ? j->pid : -1;
+	r.bytes_out = (int64_t)j->result.body_bytes;
+	r.processing_sent = j->processing_sent;
+	if (j->err_tail.len > 0) {
+		size_t tail = j->e->cfg.stderr_tail_bytes;
+		if (j->err_tail.len > tail)
+			buf_consume(&j->err_tail, j->err_tail.len - tail);
+		r.stderr_tail = j->err_tail.data;
+	}
+	r.reason = j->reason;
+	jobs__recorder_put(j->e->rec, 2, &r);
+}
+
+static void engine_maybe_closed(struct job_engine *e);
+
+static void job_end(struct job *j)
+{
+	struct job_engine *e = j->e;
+
+	if (j->ended)
+		return;
+	j->ended = 1;
+	job_decide(j);
+	job_record_end(j);
+	e->finished++;
+	log_info("job %s: %s, status %d, %llu bytes, %u x 102%s%s", j->id, store_state_name(j->state),
+	         j->result.http_status, (unsigned long long)j->result.body_bytes, j->processing_sent,
+	         j->reason ? ", " : "", j->reason ? j->reason : "");
+
+	if (j->done) {
+		job_done_cb cb = j->done;
+		j->done = NULL;
+		cb(j, j->ud);
+	}
+}
+
+static void job_close_handles(struct job *j)
+{
+	close_pipe(j, PIPE_IN);
+	close_pipe(j, PIPE_OUT);
+	close_pipe(j, PIPE_ERR);
+	if (j->timer_open) {
+		j->timer_open = 0;
+		uv_close((uv_handle_t *)&j->timer, on_handle_closed);
+	}
+}
+
+static void running_remove(struct job *j)
+{
+	struct job_engine *e = j->e;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		e->running = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	j->next = j->prev = NULL;
+	e->running_count--;
+}
+
+static void engine_start_queued(struct job_engine *e)
+{
+	while (!e->closing && e->queue_head && e->running_count < e->cfg.max_jobs) {
+		struct job *j = e->queue_head;
+		e->queue_head = j->next;
+		if (e->queue_head == NULL)
+			e->queue_tail = NULL;
+		j->next = NULL;
+		e->queued_count--;
+		job_start(j);
+	}
+}
+
+static void job_maybe_end(struct job *j)
+{
+	struct job_engine *e = j->e;
+
+	if (j->ended || !j->exited)
+		return;
+	if (j->pipe_open[PIPE_OUT] || j->pipe_open[PIPE_ERR] || j->pipe_open[PIPE_IN])
+		return;
+	uv_timer_stop(&j->timer);
+	running_remove(j);
+	job_end(j);
+	job_close_handles(j);
+	engine_start_queued(e);
+	engine_maybe_closed(e);
+}
+
+/* SIGCHLD: signals coalesce, so reap every child that has exited. */
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+	struct job_engine *e = h->data;
+	int status;
+	pid_t pid;
+
+	(void)signum;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct job *j;
+		for (j = e->running; j; j = j->next)
+			if (j->pid == pid)
+				break;
+		if (j == NULL)
+			continue;
+		j->exited = 1;
+		j->wait_status = status;
+		/* Something in its group still holds the pipes: the program is done,
+		 * what it left behind is stopped. */
+		if (j->pipe_open[PIPE_OUT] || j->pipe_open[PIPE_ERR])
+			job_kill_sequence(j);
+		job_maybe_end(j);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* starting */
+
+static void job_fail_to_start(struct job *j, int err)
+{
+	char why[160];
+	snprintf(why, sizeof(why), "cannot execute %s: %s", j->script, strerror(-err));
+	log_warnx("job %s: %s", j->id, why);
+	job_set_reason(j, why);
+	j->exited = 1;
+	j->wait_status = 127 << 8;
+	job_maybe_end(j);
+}
+
+static void job_start(struct job *j)
+{
+	struct job_engine *e = j->e;
+	struct cgi_spawn sp;
+	struct cgi_proc proc;
+	char *argv[2] = {j->script, NULL};
+	struct store_job r;
+	int err;
+
+	j->state = STORE_RUNNING;
+	j->prev = NULL;
+	j->next = e->running;
+	if (e->running)
+		e->running->prev = j;
+	e->running = j;
+	e->running_count++;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.path = j->script;
+	sp.argv = argv;
+	sp.envp = j->env.vars;
+	sp.cwd = j->cwd;
+	sp.stdin_fd = j->body_fd >= 0 ? j->body_fd : (j->body_len > 0 ? -1 : e->devnull_fd);
+	err = cgi_spawn_start(&sp, &proc);
+	if (j->body_fd >= 0) {
+		close(j->body_fd);
+		j->body_fd = -1;
+	}
+	if (err < 0) {
+		job_fail_to_start(j, err);
+		return;
+	}
+	j->pid = proc.pid;
+
+	record_base(j, &r);
+	r.pid = j->pid;
+	r.started_at_us = util_now_us();
+	jobs__recorder_put(e->rec, 1, &r);
+
+	if (open_pipe(j, PIPE_OUT, proc.stdout_fd) == 0)
+		uv_read_start((uv_stream_t *)&j->pipes[PIPE_OUT], alloc_cb, on_read);
+	if (open_pipe(j, PIPE_ERR, proc.stderr_fd) == 0)
+		uv_read_start((uv_stream_t *)&j->pipes[PIPE_ERR], alloc_cb, on_read);
+	if (proc.stdin_fd >= 0 && open_pipe(j, PIPE_IN, proc.stdin_fd) == 0) {
+		uv_buf_t b = uv_buf_init(j->body_mem, (unsigned)j->body_len);
+		j->in_req.data = j;
+		if (uv_write(&j->in_req, (uv_stream_t *)&j->pipes[PIPE_IN], &b, 1, on_stdin_written) < 0)
+			close_pipe(j, PIPE_IN);
+	}
+	if (e->cfg.job_timeout_ms > 0)
+		uv_timer_start(&j->timer, on_timer, e->cfg.job_timeout_ms, 0);
+	log_debug("job %s: started %s as pid %d", j->id, j->script, (int)j->pid);
+}
+
+/* ------------------------------------------------------------------ */
+/* public */
+
+static void kill_leftover_group(int64_t pid, int64_t started_at_us, void *ud)
+{
+	(void)started_at_us;
+	(void)ud;
+	/* Children of a cgiq that was killed die with it (PDEATHSIG); what they
+	 * forked is still in their process group. A group id stays reserved while
+	 * any member lives, so this cannot hit an unrelated group unless all died
+	 * and the id was reused since. */
+	if (pid > 1 && kill(-(pid_t)pid, SIGKILL) == 0)
+		log_warnx("killed process group %lld left by a previous cgiq", (long long)pid);
+}
+
+int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_config *cfg,
+                    struct job_engine **out)
+{
+	struct job_engine *e = util_xcalloc(1, sizeof(*e));
+	int r;
+
+	e->loop = loop;
+	e->cfg = *cfg;
+	if (e->cfg.max_jobs == 0)
+		e->cfg.max_jobs = 1;
+	e->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (e->devnull_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = store_recover(store, "cgiq stopped while the job was queued or running",
+	                  kill_leftover_group, NULL);
+	if (r > 0)
+		log_warnx("marked %d job(s) of a previous run interrupted", r);
+	r = jobs__recorder_start(store, &e->rec);
+	if (r < 0)
+		goto fail;
+	uv_signal_init(loop, &e->sigchld);
+	e->sigchld.data = e;
+	uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD);
+	*out = e;
+	return 0;
+fail:
+	if (e->devnull_fd >= 0)
+		close(e->devnull_fd);
+	free(e);
+	return r;
+}
+
+int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, void *ud,
+               struct job **out)
+{
+	struct job *j = util_xcalloc(1, sizeof(*j));
+	struct store_job r;
+	int err;
+
+	j->e = e;
+	j->refs = 2; /* submitter + engine */
+	util_random_id(j->id);
+	j->state = STORE_QUEUED;
+	j->script = util_xstrdup(req->script);
+	j->cwd = util_xstrdup(req->cwd);
+	j->env = *req->env;
+	req->env->vars = NULL;
+	req->env->count = 0;
+	j->body_fd = req->body_fd;
+	req->body_fd = -1;
+	if (j->body_fd < 0 && req->body_mem && req->body_len > 0) {
+		j->body_mem = util_xmalloc(req->body_len);
+		memcpy(j->body_mem, req->body_mem, req->body_len);
+		j->body_len = req->body_len;
+	}
+	j->method = util_xstrdup(req->method ? req->method : "GET");
+	j->uri = util_xstrdup(req->uri ? req->uri : "");
+	j->peer = util_xstrdup(req->peer ? req->peer : "");
+	j->bytes_in = req->bytes_in;
+	j->done = done;
+	j->ud = ud;
+	j->spool_fd = -1;
+	j->pid = -1;
+	cgi_response_init(&j->resp);
+	buf_init(&j->out_mem, SIZE_MAX / 2);
+	buf_init(&j->err_line, STDERR_LINE_MAX + 1);
+	buf_init(&j->err_tail, SIZE_MAX / 2);
+	j->created_at_us = util_now_us();
+
+	err = uv_timer_init(e->loop, &j->timer);
+	if (err < 0) {
+		job_free(j);
+		return err;
+	}
+	j->timer.data = j;
+	j->timer_open = 1;
+	j->handles_open = 1;
+
+	record_base(j, &r);
+	r.script = j->script;
+	r.method = j->method;
+	r.uri = j->uri;
+	r.peer = j->peer;
+	r.created_at_us = j->created_at_us;
+	r.bytes_in = j->bytes_in;
+	jobs__recorder_put(e->rec, 0, &r);
+	e->submitted++;
+
+	*out = j;
+	if (e->running_count < e->cfg.max_jobs) {
+		job_start(j);
+	} else {
+		if (e->queue_tail)
+			e->queue_tail->next = j;
+		else
+			e->queue_head = j;
+		e->queue_tail = j;
+		e->queued_count++;
+		log_debug("job %s: queued behind %u running job(s)", j->id, e->running_count);
+	}
+	return 0;
+}
+
+const char *job_id(const struct job *j) { return j->id; }
+const struct job_result *job_result(const struct job *j) { return &j->result; }
+enum store_state job_state(const struct job *j) { return j->state; }
+void job_note_processing(struct job *j) { j->processing_sent++; }
+
+static void queue_remove(struct job *j)
+{
+	struct job_engine *e = j->e;
+	struct job **pp = &e->queue_head, *prev = NULL;
+	while (*pp && *pp != j) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = j->next;
+	if (e->queue_tail == j)
+		e->queue_tail = prev;
+	j->next = NULL;
+	e->queued_count--;
+}
+
+static void job_stop(struct job *j, const char *reason)
+{
+	job_set_reason(j, reason);
+	if (j->state == STORE_QUEUED) {
+		queue_remove(j);
+		j->ended = 1;
+		job_decide(j);
+		job_record_end(j);
+		j->e->finished++;
+		job_close_handles(j);
+		return;
+	}
+	job_kill_sequence(j);
+}
+
+void job_cancel(struct job *j, const char *reason)
+{
+	j->done = NULL;
+	j->ud = NULL;
+	if (j->ended)
+		return;
+	j->cancelled = 1;
+	log_info("job %s: cancelled (%s)", j->id, reason);
+	job_stop(j, reason);
+}
+
+void job_release(struct job *j)
+{
+	if (j)
+		job_unref(j);
+}
+
+void job_engine_stats(const struct job_engine *e, struct job_stats *out)
+{
+	out->running = e->running_count;
+	out->queued = e->queued_count;
+	out->submitted = e->submitted;
+	out->finished = e->finished;
+}
+
+static void on_engine_closed(uv_handle_t *h)
+{
+	struct job_engine *e = h->data;
+	jobs__recorder_stop(e->rec);
+	close(e->devnull_fd);
+	free(e->close_reason);
+	free(e);
+}
+
+static void engine_maybe_closed(struct job_engine *e)
+{
+	if (!e->closing || e->running_count > 0 || uv_is_closing((uv_handle_t *)&e->sigchld))
+		return;
+	uv_close((uv_handle_t *)&e->sigchld, on_engine_closed);
+}
+
+void job_engine_close(struct job_engine *e, const char *reason)
+{
+	if (e == NULL || e->closing)
+		return;
+	e->closing = 1;
+	e->close_reason = util_xstrdup(reason);
+	while (e->queue_head) {
+		struct job *j = e->queue_head;
+		j->interrupted = 1;
+		j->done = NULL;
+		job_stop(j, reason);
+	}
+	for (struct job *j = e->running; j; j = j->next) {
+		if (!j->cancelled)
+			j->interrupted = 1;
+		j->done = NULL;
+		job_set_reason(j, reason);
+		job_kill_sequence(j);
+	}
+	engine_maybe_closed(e);
+}

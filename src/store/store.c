@@ -1,1 +1,600 @@
-/* placeholder: being written */
+/*
+ * store: the job record in SQLite.
+ *
+ * One table, jobs, with the state as text so that an operator can query the
+ * file with the sqlite3 shell. Unknown integers are NULL in the table and -1
+ * in struct store_job; unknown times are NULL in the table and 0 in the struct.
+ * The schema version lives in PRAGMA user_version.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+/* Indexed by enum store_state; these exact strings are in existing databases. */
+static const char *const store_state_names[STORE_STATE_COUNT] = {
+	"queued", "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted",
+};
+
+/*
+ * store_migrations[v] takes a database from user_version v to v + 1. Append
+ * to this array (never edit a shipped entry) and bump STORE_SCHEMA_VERSION.
+ * The statements are plain CREATE (no IF NOT EXISTS) so that running a step
+ * twice fails loudly instead of hiding a version bookkeeping bug.
+ */
+static const char *const store_migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE jobs ("
+	" id TEXT PRIMARY KEY NOT NULL,"
+	" state TEXT NOT NULL,"
+	" script TEXT,"
+	" method TEXT,"
+	" uri TEXT,"
+	" peer TEXT,"
+	" created_at INTEGER,"
+	" started_at INTEGER,"
+	" finished_at INTEGER,"
+	" pid INTEGER,"
+	" exit_code INTEGER,"
+	" term_signal INTEGER,"
+	" http_status INTEGER,"
+	" bytes_in INTEGER,"
+	" bytes_out INTEGER,"
+	" processing_sent INTEGER,"
+	" stderr_tail BLOB,"
+	" reason TEXT"
+	");"
+	"CREATE INDEX jobs_created_at ON jobs (created_at);"
+	"CREATE INDEX jobs_state ON jobs (state);",
+};
+
+_Static_assert(UTIL_ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION,
+               "one migration step per schema version");
+
+/* The column list every row reader expects, in store_read_row's order. */
+#define STORE_COLUMNS                                                           \
+	"id, state, script, method, uri, peer, created_at, started_at, finished_at," \
+	" pid, exit_code, term_signal, http_status, bytes_in, bytes_out,"           \
+	" processing_sent, stderr_tail, reason"
+
+enum store_stmt_id {
+	STORE_STMT_BEGIN,
+	STORE_STMT_COMMIT,
+	STORE_STMT_ROLLBACK,
+	STORE_STMT_INSERT,
+	STORE_STMT_STARTED,
+	STORE_STMT_FINISHED,
+	STORE_STMT_GET,
+	STORE_STMT_LIST,
+	STORE_STMT_LIST_STATE,
+	STORE_STMT_RECOVER_PIDS,
+	STORE_STMT_RECOVER,
+	STORE_STMT_COUNT,
+};
+
+static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
+	[STORE_STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STORE_STMT_COMMIT] = "COMMIT",
+	[STORE_STMT_ROLLBACK] = "ROLLBACK",
+	[STORE_STMT_INSERT] =
+		"INSERT INTO jobs (id, state, script, method, uri, peer, created_at, bytes_in)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* Only from queued: a started event that arrives after the job already
+	 * ended must not move it back to running. */
+	[STORE_STMT_STARTED] =
+		"UPDATE jobs SET state = 'running', pid = ?2, started_at = ?3"
+		" WHERE id = ?1 AND state = 'queued'",
+	[STORE_STMT_FINISHED] =
+		"UPDATE jobs SET state = ?2, finished_at = ?3, exit_code = ?4, term_signal = ?5,"
+		" http_status = ?6, bytes_out = ?7, processing_sent = ?8, stderr_tail = ?9,"
+		" reason = ?10 WHERE id = ?1",
+	[STORE_STMT_GET] = "SELECT " STORE_COLUMNS " FROM jobs WHERE id = ?1",
+	/* LIMIT -1 means no limit in SQLite. */
+	[STORE_STMT_LIST] =
+		"SELECT " STORE_COLUMNS " FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+	[STORE_STMT_LIST_STATE] =
+		"SELECT " STORE_COLUMNS " FROM jobs WHERE state = ?2"
+		" ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+	[STORE_STMT_RECOVER_PIDS] =
+		"SELECT pid, started_at FROM jobs"
+		" WHERE state IN ('queued', 'running') AND pid IS NOT NULL",
+	[STORE_STMT_RECOVER] =
+		"UPDATE jobs SET state = 'interrupted', reason = ?1, finished_at = ?2"
+		" WHERE state IN ('queued', 'running')",
+};
+
+struct store {
+	sqlite3 *db;
+	char *path; /* for log lines */
+	sqlite3_stmt *stmt[STORE_STMT_COUNT];
+};
+
+const char *store_state_name(enum store_state s)
+{
+	if ((unsigned)s >= STORE_STATE_COUNT)
+		return "unknown";
+	return store_state_names[s];
+}
+
+int store_state_parse(const char *name, enum store_state *out)
+{
+	if (name == NULL)
+		return -EINVAL;
+	for (unsigned i = 0; i < STORE_STATE_COUNT; i++) {
+		if (strcmp(name, store_state_names[i]) == 0) {
+			*out = (enum store_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void store_job_init(struct store_job *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->state = STORE_QUEUED;
+	j->pid = -1;
+	j->exit_code = -1;
+	j->term_signal = -1;
+	j->http_status = -1;
+	j->bytes_in = -1;
+	j->bytes_out = -1;
+	j->processing_sent = -1;
+}
+
+void store_job_clear(struct store_job *j)
+{
+	free(j->script);
+	free(j->method);
+	free(j->uri);
+	free(j->peer);
+	free(j->stderr_tail);
+	free(j->reason);
+	j->script = j->method = j->uri = j->peer = j->stderr_tail = j->reason = NULL;
+}
+
+/* Logs the connection's last error and returns -EIO. Call before resetting
+ * the statement: the message belongs to the failed step. */
+static int store_fail(struct store *s, const char *what, const char *id)
+{
+	if (id != NULL)
+		log_warnx("store %s: %s: %s (job %s)", s->path, what, sqlite3_errmsg(s->db), id);
+	else
+		log_warnx("store %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+	return -EIO;
+}
+
+/* Runs SQL without results (schema, pragmas). */
+static int store_exec(struct store *s, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("store %s: %s: %s", s->path, sql, err ? err : sqlite3_errmsg(s->db));
+		sqlite3_free(err);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int store_user_version(struct store *s, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int r = -EIO;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		r = store_fail(s, "reading schema version", NULL);
+		goto out;
+	}
+	*out = sqlite3_column_int64(st, 0);
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int store_check_version(struct store *s, int64_t version)
+{
+	if (version > STORE_SCHEMA_VERSION || version < 0) {
+		log_warnx("store %s: schema version %lld is not supported (newest known: %d)",
+		          s->path, (long long)version, STORE_SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
+ * Brings the schema to STORE_SCHEMA_VERSION. The common case (already
+ * current) reads the version without a write lock, so that the CLI can open
+ * the file while the daemon writes. Otherwise the version is read again under
+ * BEGIN IMMEDIATE because another process may be migrating at the same time.
+ */
+static int store_migrate(struct store *s)
+{
+	char sql[64];
+	int64_t version;
+	int r;
+
+	r = store_user_version(s, &version);
+	if (r < 0)
+		return r;
+	r = store_check_version(s, version);
+	if (r < 0 || version == STORE_SCHEMA_VERSION)
+		return r;
+
+	r = store_exec(s, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = store_user_version(s, &version);
+	if (r < 0)
+		goto out;
+	r = store_check_version(s, version);
+	if (r < 0)
+		goto out;
+	for (; version < STORE_SCHEMA_VERSION; version++) {
+		r = store_exec(s, store_migrations[version]);
+		if (r < 0)
+			goto out;
+	}
+	/* PRAGMA takes no bound parameters. */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+	r = store_exec(s, sql);
+	if (r < 0)
+		goto out;
+	r = store_exec(s, "COMMIT");
+out:
+	if (r < 0 && !sqlite3_get_autocommit(s->db))
+		store_exec(s, "ROLLBACK");
+	return r;
+}
+
+static int store_setup(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	sqlite3_extended_result_codes(s->db, 1);
+	if (sqlite3_busy_timeout(s->db, 5000) != SQLITE_OK)
+		return store_fail(s, "setting busy timeout", NULL);
+
+	/* journal_mode answers with the mode in effect; ":memory:" stays "memory",
+	 * and some file systems cannot do WAL, which is worth a line but not fatal. */
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		r = store_fail(s, "setting WAL mode", NULL);
+		sqlite3_finalize(st);
+		return r;
+	}
+	const unsigned char *mode = sqlite3_column_text(st, 0);
+	if (mode != NULL && strcmp((const char *)mode, "wal") != 0 &&
+	    strcmp((const char *)mode, "memory") != 0)
+		log_warnx("store %s: journal mode is %s, not wal", s->path, (const char *)mode);
+	sqlite3_finalize(st);
+
+	/* NORMAL is safe in WAL mode: a power loss can lose the last commits,
+	 * never corrupt the file. */
+	r = store_exec(s, "PRAGMA synchronous = NORMAL");
+	if (r == 0)
+		r = store_exec(s, "PRAGMA foreign_keys = ON");
+	if (r == 0)
+		r = store_migrate(s);
+	if (r < 0)
+		return r;
+
+	for (int i = 0; i < STORE_STMT_COUNT; i++) {
+		if (sqlite3_prepare_v3(s->db, store_stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                       &s->stmt[i], NULL) != SQLITE_OK)
+			return store_fail(s, store_stmt_sql[i], NULL);
+	}
+	return 0;
+}
+
+int store_open(const char *path, struct store **out)
+{
+	struct store *s = util_xcalloc(1, sizeof(*s));
+	int r;
+
+	s->path = util_xstrdup(path);
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		/* db is NULL only when SQLite could not allocate it; errmsg copes. */
+		r = store_fail(s, "opening", NULL);
+		goto out;
+	}
+	r = store_setup(s);
+out:
+	if (r < 0) {
+		store_close(s);
+		return r;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < STORE_STMT_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	/* Every statement is finalized above, so close cannot be busy. */
+	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
+		log_warnx("store %s: closing: %s", s->path, sqlite3_errmsg(s->db));
+	free(s->path);
+	free(s);
+}
+
+/* Steps a statement that returns no rows and resets it. */
+static int store_run(struct store *s, sqlite3_stmt *st, const char *what, const char *id)
+{
+	int rc = sqlite3_step(st);
+	int r = 0;
+
+	if (rc != SQLITE_DONE) {
+		if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+			log_warnx("store %s: %s: duplicate id (job %s)", s->path, what,
+			          id ? id : "-");
+			r = -EEXIST;
+		} else {
+			r = store_fail(s, what, id);
+		}
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+int store_begin(struct store *s) { return store_run(s, s->stmt[STORE_STMT_BEGIN], "BEGIN", NULL); }
+
+int store_commit(struct store *s)
+{
+	int r = store_run(s, s->stmt[STORE_STMT_COMMIT], "COMMIT", NULL);
+
+	/* A failed COMMIT can leave the transaction open, and then every later
+	 * store_begin would fail too. */
+	if (r < 0 && !sqlite3_get_autocommit(s->db))
+		store_rollback(s);
+	return r;
+}
+
+int store_rollback(struct store *s)
+{
+	if (sqlite3_get_autocommit(s->db))
+		return 0;
+	return store_run(s, s->stmt[STORE_STMT_ROLLBACK], "ROLLBACK", NULL);
+}
+
+/* Binding helpers: unknown values become NULL. Bind errors show up at step
+ * (SQLITE_RANGE cannot happen with these fixed statements), so they are not
+ * checked one by one. */
+static void store_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+static void store_bind_int(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+static void store_bind_time(sqlite3_stmt *st, int i, int64_t us)
+{
+	if (us <= 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, us);
+}
+
+int store_job_insert(struct store *s, const struct store_job *j)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_INSERT];
+
+	store_bind_text(st, 1, j->id);
+	store_bind_text(st, 2, store_state_name(j->state));
+	store_bind_text(st, 3, j->script);
+	store_bind_text(st, 4, j->method);
+	store_bind_text(st, 5, j->uri);
+	store_bind_text(st, 6, j->peer);
+	store_bind_time(st, 7, j->created_at_us);
+	store_bind_int(st, 8, j->bytes_in);
+	return store_run(s, st, "inserting", j->id);
+}
+
+/* Returns -ENOENT (with a line) when the last UPDATE touched no row. */
+static int store_changed_one(struct store *s, int r, const char *what, const char *id)
+{
+	if (r == 0 && sqlite3_changes(s->db) == 0) {
+		log_warnx("store %s: %s: no such job (job %s)", s->path, what, id);
+		return -ENOENT;
+	}
+	return r;
+}
+
+int store_job_started(struct store *s, const char *id, int64_t pid, int64_t started_at_us)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_STARTED];
+	int r;
+
+	store_bind_text(st, 1, id);
+	store_bind_int(st, 2, pid);
+	store_bind_time(st, 3, started_at_us);
+	r = store_run(s, st, "marking started", id);
+	return store_changed_one(s, r, "marking started (not queued)", id);
+}
+
+int store_job_finished(struct store *s, const struct store_job *j)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_FINISHED];
+	int r;
+
+	store_bind_text(st, 1, j->id);
+	store_bind_text(st, 2, store_state_name(j->state));
+	store_bind_time(st, 3, j->finished_at_us);
+	store_bind_int(st, 4, j->exit_code);
+	store_bind_int(st, 5, j->term_signal);
+	store_bind_int(st, 6, j->http_status);
+	store_bind_int(st, 7, j->bytes_out);
+	store_bind_int(st, 8, j->processing_sent);
+	/* A blob: the program's stderr need not be UTF-8. */
+	if (j->stderr_tail == NULL)
+		sqlite3_bind_null(st, 9);
+	else
+		sqlite3_bind_blob(st, 9, j->stderr_tail, (int)strlen(j->stderr_tail), SQLITE_STATIC);
+	store_bind_text(st, 10, j->reason);
+	r = store_run(s, st, "marking finished", j->id);
+	return store_changed_one(s, r, "marking finished", j->id);
+}
+
+static char *store_col_str(sqlite3_stmt *st, int i)
+{
+	const void *v;
+	int n;
+	char *p;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	/* Blob access works for text columns too and gives the bytes as stored. */
+	v = sqlite3_column_blob(st, i);
+	n = sqlite3_column_bytes(st, i);
+	p = util_xmalloc((size_t)n + 1);
+	if (n > 0)
+		memcpy(p, v, (size_t)n);
+	p[n] = '\0';
+	return p;
+}
+
+static int64_t store_col_int(sqlite3_stmt *st, int i, int64_t unknown)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return unknown;
+	return sqlite3_column_int64(st, i);
+}
+
+/* Fills j (initialized here) from the current row of a STORE_COLUMNS select. */
+static int store_read_row(struct store *s, sqlite3_stmt *st, struct store_job *j)
+{
+	const char *id = (const char *)sqlite3_column_text(st, 0);
+	const char *state = (const char *)sqlite3_column_text(st, 1);
+
+	store_job_init(j);
+	snprintf(j->id, sizeof(j->id), "%s", id ? id : "");
+	if (store_state_parse(state, &j->state) < 0) {
+		/* Someone wrote the table by hand, or a newer cgiq added a state. */
+		log_warnx("store %s: unknown state \"%s\" (job %s)", s->path,
+		          state ? state : "NULL", j->id);
+		return -EIO;
+	}
+	j->script = store_col_str(st, 2);
+	j->method = store_col_str(st, 3);
+	j->uri = store_col_str(st, 4);
+	j->peer = store_col_str(st, 5);
+	j->created_at_us = store_col_int(st, 6, 0);
+	j->started_at_us = store_col_int(st, 7, 0);
+	j->finished_at_us = store_col_int(st, 8, 0);
+	j->pid = store_col_int(st, 9, -1);
+	j->exit_code = store_col_int(st, 10, -1);
+	j->term_signal = store_col_int(st, 11, -1);
+	j->http_status = store_col_int(st, 12, -1);
+	j->bytes_in = store_col_int(st, 13, -1);
+	j->bytes_out = store_col_int(st, 14, -1);
+	j->processing_sent = store_col_int(st, 15, -1);
+	j->stderr_tail = store_col_str(st, 16);
+	j->reason = store_col_str(st, 17);
+	return 0;
+}
+
+int store_job_get(struct store *s, const char *id, struct store_job *out)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_GET];
+	int rc, r;
+
+	store_bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = store_read_row(s, st, out);
+	else if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else
+		r = store_fail(s, "reading", id);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+int store_jobs_list(struct store *s, const enum store_state *state, unsigned limit,
+                    int (*cb)(const struct store_job *j, void *ud), void *ud)
+{
+	sqlite3_stmt *st = s->stmt[state ? STORE_STMT_LIST_STATE : STORE_STMT_LIST];
+	struct store_job j;
+	int rc, r = 0;
+
+	sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1);
+	if (state != NULL)
+		store_bind_text(st, 2, store_state_name(*state));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = store_read_row(s, st, &j);
+		if (r == 0)
+			r = cb(&j, ud);
+		store_job_clear(&j);
+		if (r != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE)
+		r = store_fail(s, "listing", NULL);
+out:
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+int store_recover(struct store *s, const char *reason,
+                  void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_RECOVER_PIDS];
+	/* Join the caller's transaction if there is one. */
+	int own = sqlite3_get_autocommit(s->db);
+	int rc, r = 0;
+
+	if (own) {
+		r = store_begin(s);
+		if (r < 0)
+			return r;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cb != NULL)
+			cb(sqlite3_column_int64(st, 0), store_col_int(st, 1, 0), ud);
+	}
+	if (rc != SQLITE_DONE)
+		r = store_fail(s, "recovery: listing unfinished jobs", NULL);
+	sqlite3_reset(st);
+	if (r < 0)
+		goto out;
+
+	st = s->stmt[STORE_STMT_RECOVER];
+	store_bind_text(st, 1, reason);
+	sqlite3_bind_int64(st, 2, util_now_us());
+	r = store_run(s, st, "recovery: marking jobs interrupted", NULL);
+	if (r < 0)
+		goto out;
+	r = (int)sqlite3_changes(s->db);
+	if (own) {
+		int c = store_commit(s);
+		if (c < 0)
+			r = c;
+	}
+out:
+	if (r < 0 && own)
+		store_rollback(s);
+	return r;
+}

@@ -74,17 +74,21 @@ int store_open(const char *path, struct store **out);
 /* Closes; NULL and double close are fine (the pointer is the caller's). */
 void store_close(struct store *s);
 
-/* Batching. Returns 0 or -EIO. */
+/* Batching. Returns 0 or -EIO. A failed commit rolls the batch back.
+ * store_rollback abandons the batch (no-op outside one). */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
+int store_rollback(struct store *s);
 
 /* Inserts a new row from j (state, id, script, method, uri, peer, created_at,
  * bytes_in). Returns 0, -EEXIST for a duplicate id, or -EIO. */
 int store_job_insert(struct store *s, const struct store_job *j);
-/* queued -> running: sets state running, started_at and pid. */
+/* queued -> running: sets state running, started_at and pid. Returns 0,
+ * -ENOENT when no queued job has that id (e.g. it already ended), or -EIO. */
 int store_job_started(struct store *s, const char *id, int64_t pid, int64_t started_at_us);
 /* Writes the final fields: state, finished_at, exit_code, term_signal,
- * http_status, bytes_out, processing_sent, stderr_tail, reason. */
+ * http_status, bytes_out, processing_sent, stderr_tail, reason.
+ * Returns 0, -ENOENT for an unknown id, or -EIO. */
 int store_job_finished(struct store *s, const struct store_job *j);
 
 /* Reads one job. Returns 0, -ENOENT, or -EIO. */

@@ -58,19 +58,28 @@ LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
 LOG_FN(log_info, LOG_LEVEL_INFO, 0)
 LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
 
+static size_t escaped_len(unsigned char c)
+{
+	return (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') ? 1 : 4;
+}
+
 char *log_escape(char *dst, size_t dst_size, const char *src, size_t src_len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
+	size_t o = 0, total = 0, room;
+	int truncated;
+
+	/* Only cut (and add "...") when the whole escaped text does not fit. */
+	for (size_t i = 0; i < src_len && total < dst_size; i++)
+		total += escaped_len((unsigned char)src[i]);
+	truncated = total + 1 > dst_size;
+	room = truncated ? dst_size - 4 : dst_size - 1;
 
 	for (size_t i = 0; i < src_len; i++) {
 		unsigned char c = (unsigned char)src[i];
-		size_t need = (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') ? 1 : 4;
-		if (o + need + 4 > dst_size) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
+		size_t need = escaped_len(c);
+		if (o + need > room)
 			break;
-		}
 		if (need == 1) {
 			dst[o++] = (char)c;
 		} else {
@@ -79,6 +88,10 @@ char *log_escape(char *dst, size_t dst_size, const char *src, size_t src_len)
 			dst[o++] = hex[c >> 4];
 			dst[o++] = hex[c & 15];
 		}
+	}
+	if (truncated) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
 	}
 	dst[o] = '\0';
 	return dst;

@@ -64,9 +64,17 @@ uint64_t util_mono_ms(void)
 
 void util_http_date(time_t t, char *out, size_t out_size)
 {
+	/* Not strftime's %a/%b: those follow LC_TIME, and RFC 9110 5.6.7 wants
+	 * the English names whatever the locale. */
+	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	struct tm tm;
+
 	gmtime_r(&t, &tm);
-	strftime(out, out_size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(out, out_size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+	         tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+	         tm.tm_sec);
 }
 
 void util_iso_time(int64_t us, char *out, size_t out_size)
@@ -114,35 +122,88 @@ int util_id_valid(const char *s)
 	return s[i] == '\0';
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629 4: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. s is NUL-terminated,
+ * and NUL is never a continuation byte, so this stops at the end. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 int util_json_string(struct buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
 	int r = 0;
 
 	if (s == NULL)
 		return buf_append_str(b, "null");
-	r |= buf_append(b, "\"", 1);
-	for (; *s && r == 0; s++) {
-		unsigned char c = (unsigned char)*s;
+	r = buf_append(b, "\"", 1);
+	while (*p && r == 0) {
+		unsigned char c = *p;
 		if (c == '"' || c == '\\') {
 			char e[2] = {'\\', (char)c};
-			r |= buf_append(b, e, 2);
+			r = buf_append(b, e, 2);
+			p++;
 		} else if (c < 0x20 || c == 0x7f) {
 			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-			r |= buf_append(b, e, 6);
+			r = buf_append(b, e, 6);
+			p++;
+		} else if (c < 0x80) {
+			r = buf_append(b, p, 1);
+			p++;
 		} else {
-			r |= buf_append(b, s, 1);
+			/* RFC 8259 8.1: JSON text is UTF-8. Bytes that are not
+			 * (a CGI program's stderr, a raw request-target) become
+			 * U+FFFD one by one instead of making the document invalid. */
+			size_t n = utf8_len(p);
+			if (n == 0) {
+				r = buf_append(b, "\\ufffd", 6);
+				p++;
+			} else {
+				r = buf_append(b, p, n);
+				p += n;
+			}
 		}
 	}
-	r |= buf_append(b, "\"", 1);
+	if (r == 0)
+		r = buf_append(b, "\"", 1);
 	return r ? -ENOBUFS : 0;
 }
 
 int util_mkdirs(const char *path)
 {
-	char *p = util_xstrdup(path);
+	char *p;
 	int r = 0;
 
+	/* The loop starts at path[1]; an empty path has none. */
+	if (path[0] == '\0')
+		return -ENOENT;
+	p = util_xstrdup(path);
 	for (char *s = p + 1;; s++) {
 		if (*s == '/' || *s == '\0') {
 			char saved = *s;

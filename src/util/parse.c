@@ -13,9 +13,10 @@ int util_parse_uint(const char *s, uint64_t max, uint64_t *out)
 	for (; *s; s++) {
 		if (!isdigit((unsigned char)*s))
 			return -EINVAL;
-		if (v > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
 			return -EINVAL;
-		v = v * 10 + (uint64_t)(*s - '0');
+		v = v * 10 + d;
 	}
 	if (v > max)
 		return -EINVAL;
@@ -32,9 +33,10 @@ static const char *parse_number(const char *s, uint64_t *v)
 	if (s == NULL || !isdigit((unsigned char)*s))
 		return NULL;
 	for (; isdigit((unsigned char)*p); p++) {
-		if (n > (UINT64_MAX - 9) / 10)
+		uint64_t d = (uint64_t)(*p - '0');
+		if (n > (UINT64_MAX - d) / 10)
 			return NULL;
-		n = n * 10 + (uint64_t)(*p - '0');
+		n = n * 10 + d;
 	}
 	*v = n;
 	return p;

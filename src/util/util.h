@@ -91,7 +91,9 @@ void util_random_id(char out[UTIL_ID_LEN + 1]);
 int util_id_valid(const char *s);
 
 /* ---- JSON ---- */
-/* Appends s as a JSON string literal (with quotes); NULL appends null. */
+/* Appends s as a JSON string literal (with quotes); NULL appends null.
+ * Bytes that are not well-formed UTF-8 become \ufffd, so the output is
+ * always valid JSON. Returns 0 or -ENOBUFS (the buffer may hold part). */
 int util_json_string(struct buf *b, const char *s);
 
 /* ---- files ---- */

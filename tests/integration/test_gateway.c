@@ -1,1 +1,690 @@
-int main(void) { return 0; }
+/*
+ * Integration tests of the HTTP front: the real daemon on a random loopback
+ * port, driven with raw sockets (exact bytes) and curl.
+ */
+#include <CUnit/Basic.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/support.h"
+
+static struct tdaemon D;
+
+static const char *const MAIN_ARGS[] = {
+	"--processing-after", "200ms", "--processing-interval", "300ms",
+	"--job-timeout", "3s", "--kill-grace", "500ms",
+	"--header-timeout", "1s", "--body-timeout", "1s",
+	"--max-header-bytes", "8k", "--max-uri-bytes", "1k", "--max-body-bytes", "16M",
+	"--max-output-bytes", "64M",
+	NULL,
+};
+
+static int suite_init(void) { return td_start(&D, NULL, MAIN_ARGS); }
+
+static int suite_clean(void)
+{
+	int st = td_stop(&D);
+	if (st != 0)
+		fprintf(stderr, "cgiq exited with %d\n", st);
+	td_cleanup(&D);
+	return st == 0 ? 0 : -1;
+}
+
+/* Sends req on a new connection and reads one response. Returns the fd (open). */
+static int roundtrip(const char *req, size_t req_len, struct tresp *r, int is_head, int timeout_ms)
+{
+	int fd = t_connect(D.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_send(fd, req, req_len) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, r, is_head, timeout_ms) == 0);
+	return fd;
+}
+
+static const char *last_id(char *out, size_t n) { return t_last_job_id(&D, out, n); }
+
+struct state_wait {
+	const char *id;
+	const char *want;
+};
+
+static int state_is(void *ud)
+{
+	struct state_wait *w = ud;
+	char st[64];
+	t_job_field(&D, w->id, "state", st, sizeof(st));
+	return strcmp(st, w->want) == 0;
+}
+
+/* The recorder writes asynchronously: wait for the row to reach its state. */
+static int wait_state(const char *id, const char *want)
+{
+	struct state_wait w = {id, want};
+	return t_wait_for(state_is, &w, 5000);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_sample_pdf_reference_case(void)
+{
+	static const char req[] = "GET /sample.pdf?seconds=1 HTTP/1.1\r\nHost: www.example.re\r\n"
+	                          "User-Agent: curl/7.88.1\r\n\r\n";
+	struct tresp r;
+	char v[128], id[64], col[64];
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 10000);
+
+	CU_ASSERT(r.interim_count >= 2);
+	for (int i = 0; i < r.interim_count; i++) {
+		CU_ASSERT_EQUAL(r.interim[i], 102);
+		CU_ASSERT_STRING_EQUAL(r.interim_raw[i], "HTTP/1.1 102 Processing\r\n\r\n");
+	}
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(strncmp(r.head, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "application/pdf");
+	CU_ASSERT(t_header(&r, "Content-Length", v, sizeof(v)) != NULL);
+	CU_ASSERT_EQUAL(strtoull(v, NULL, 10), r.body_len);
+	CU_ASSERT(r.body_len > 5000 && r.body_len < 20000);
+	CU_ASSERT(memcmp(r.body, "%PDF-1.", 7) == 0);
+	CU_ASSERT(t_header(&r, "Date", v, sizeof(v)) != NULL);
+	CU_ASSERT(strncmp(t_header(&r, "Server", v, sizeof(v)) ? v : "", "cgiq/", 5) == 0);
+	/* Unsolicited 102s: the connection is closed after the answer. */
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Connection", v, sizeof(v)) ? v : "", "close");
+	CU_ASSERT(t_wait_closed(fd, 3000));
+	close(fd);
+
+	/* pdfinfo accepts the document */
+	char path[400], cmd[600], out[4096];
+	snprintf(path, sizeof(path), "%s/sample.pdf", D.dir);
+	FILE *f = fopen(path, "wb");
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT(fwrite(r.body, 1, r.body_len, f) == r.body_len);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "pdfinfo '%s' 2>&1", path);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "Pages:") != NULL);
+
+	last_id(id, sizeof(id));
+	CU_ASSERT(wait_state(id, "succeeded"));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "http_status", col, sizeof(col)), "200");
+	snprintf(v, sizeof(v), "%zu", r.body_len);
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "bytes_out", col, sizeof(col)), v);
+	snprintf(v, sizeof(v), "%d", r.interim_count);
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "processing_sent", col, sizeof(col)), v);
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "exit_code", col, sizeof(col)), "0");
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "method", col, sizeof(col)), "GET");
+	t_resp_free(&r);
+}
+
+static void test_sample_pdf_with_curl(void)
+{
+	char cmd[1024], out[8192], path[400];
+	snprintf(path, sizeof(path), "%s/curl.pdf", D.dir);
+	snprintf(cmd, sizeof(cmd),
+	         "curl -sv -o '%s' 'http://127.0.0.1:%d/sample.pdf?seconds=1' 2>&1 | grep '^< HTTP'; "
+	         "pdfinfo '%s' >/dev/null 2>&1 && echo PDF-OK; stat -c %%s '%s'",
+	         path, D.port, path, path);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "< HTTP/1.1 102 Processing\r\n< HTTP/1.1 102 Processing\r\n") != NULL);
+	CU_ASSERT(strstr(out, "< HTTP/1.1 200 OK") != NULL);
+	CU_ASSERT(strstr(out, "PDF-OK") != NULL);
+}
+
+static void test_http10_gets_no_102(void)
+{
+	static const char req[] = "GET /sample.pdf?seconds=1 HTTP/1.0\r\nUser-Agent: curl/8\r\n\r\n";
+	struct tresp r;
+	char id[64], col[32];
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 10000);
+
+	CU_ASSERT_EQUAL(r.interim_count, 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(strncmp(r.head, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	close(fd);
+	last_id(id, sizeof(id));
+	CU_ASSERT(wait_state(id, "succeeded"));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "processing_sent", col, sizeof(col)), "0");
+	t_resp_free(&r);
+}
+
+static void test_auto_leaves_out_python_requests(void)
+{
+	static const char req[] = "GET /sample.pdf?seconds=1 HTTP/1.1\r\nHost: x\r\n"
+	                          "User-Agent: python-requests/2.31.0\r\n\r\n";
+	struct tresp r;
+	char v[64];
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 10000);
+
+	CU_ASSERT_EQUAL(r.interim_count, 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	/* No 102 was sent: the connection stays usable. */
+	CU_ASSERT(t_header(&r, "Connection", v, sizeof(v)) == NULL);
+	t_resp_free(&r);
+	static const char again[] = "GET /hello HTTP/1.1\r\nHost: x\r\nUser-Agent: python-requests/2.31.0\r\n\r\n";
+	CU_ASSERT(t_send(fd, again, sizeof(again) - 1) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 5000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_no_user_agent_gets_no_102(void)
+{
+	static const char req[] = "GET /sample.pdf?seconds=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tresp r;
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 10000);
+	CU_ASSERT_EQUAL(r.interim_count, 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	close(fd);
+	t_resp_free(&r);
+}
+
+static void test_prefer_processing_keeps_connection(void)
+{
+	static const char req[] = "GET /sample.pdf?seconds=1 HTTP/1.1\r\nHost: x\r\n"
+	                          "User-Agent: python-requests/2.31.0\r\nPrefer: processing\r\n\r\n";
+	struct tresp r;
+	char v[64];
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 10000);
+
+	CU_ASSERT(r.interim_count >= 2);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(t_header(&r, "Connection", v, sizeof(v)) == NULL);
+	t_resp_free(&r);
+	static const char again[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+	CU_ASSERT(t_send(fd, again, sizeof(again) - 1) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 5000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_head(void)
+{
+	static const char get[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char head[] = "HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tresp r1, r2;
+	char a[32], b[32];
+	int fd = roundtrip(get, sizeof(get) - 1, &r1, 0, 5000);
+
+	CU_ASSERT(t_send(fd, head, sizeof(head) - 1) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r2, 1, 5000) == 0);
+	CU_ASSERT_EQUAL(r2.status, 200);
+	CU_ASSERT_STRING_EQUAL(t_header(&r1, "Content-Length", a, sizeof(a)), "14");
+	CU_ASSERT_STRING_EQUAL(t_header(&r2, "Content-Length", b, sizeof(b)) ? b : "", "14");
+	/* Nothing follows the HEAD answer: the next request's answer comes next. */
+	CU_ASSERT(t_send(fd, get, sizeof(get) - 1) == 0);
+	t_resp_free(&r1);
+	CU_ASSERT_FATAL(t_read_response(fd, &r1, 0, 5000) == 0);
+	CU_ASSERT_STRING_EQUAL(r1.body, "Hello, world!\n");
+	t_resp_free(&r1);
+	t_resp_free(&r2);
+	close(fd);
+}
+
+static char *pattern(size_t n)
+{
+	char *p = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (char)((i * 7 + i / 251) & 0xff);
+	return p;
+}
+
+static void test_post_1mib_echo(void)
+{
+	size_t n = 1024 * 1024;
+	char *body = pattern(n);
+	char head[256], id[64], col[32];
+	struct tresp r;
+	int len = snprintf(head, sizeof(head),
+	                   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-test\r\n"
+	                   "Content-Length: %zu\r\n\r\n", n);
+	int fd = t_connect(D.port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(t_send(fd, head, (size_t)len) == 0);
+	CU_ASSERT(t_send(fd, body, n) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, n);
+	CU_ASSERT(r.body_len == n && memcmp(r.body, body, n) == 0);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", head, sizeof(head)) ? head : "", "application/x-test");
+	last_id(id, sizeof(id));
+	CU_ASSERT(wait_state(id, "succeeded"));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "bytes_in", col, sizeof(col)), "1048576");
+	t_resp_free(&r);
+	free(body);
+	close(fd);
+}
+
+static void test_chunked_upload(void)
+{
+	static const char req[] = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                          "5\r\nhello\r\n7;ext=1\r\n, world\r\n1\r\n!\r\n0\r\n\r\n";
+	static const char env_req[] = "POST /env HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+	                              "3\r\nabc\r\n0\r\n\r\n";
+	struct tresp r;
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 5000);
+
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "hello, world!");
+	t_resp_free(&r);
+	close(fd);
+	fd = roundtrip(env_req, sizeof(env_req) - 1, &r, 0, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(strstr(r.body, "CONTENT_LENGTH=3\n") != NULL);
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_writes_before_reading_no_deadlock(void)
+{
+	size_t n = 10 * 1024 * 1024;
+	char *body = pattern(n);
+	char head[256];
+	struct tresp r;
+	int len = snprintf(head, sizeof(head),
+	                   "POST /writes-before-reading?bytes=10485760 HTTP/1.1\r\nHost: x\r\n"
+	                   "Content-Length: %zu\r\n\r\n", n);
+	int fd = t_connect(D.port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(t_send(fd, head, (size_t)len) == 0);
+	CU_ASSERT(t_send(fd, body, n) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 20000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, 10485760);
+	t_resp_free(&r);
+	free(body);
+	close(fd);
+}
+
+static void test_timeout_kills_group(void)
+{
+	static const char req[] = "GET /hostile-trap-term HTTP/1.1\r\nHost: x\r\nUser-Agent: python-requests/2\r\n\r\n";
+	struct tresp r;
+	char id[64], col[64];
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 15000);
+
+	CU_ASSERT_EQUAL(r.status, 504);
+	CU_ASSERT_STRING_EQUAL(r.body, "504 Gateway Timeout\n");
+	close(fd);
+	last_id(id, sizeof(id));
+	CU_ASSERT(wait_state(id, "timed_out"));
+	t_job_field(&D, id, "pid", col, sizeof(col));
+	CU_ASSERT(atoi(col) > 1);
+	CU_ASSERT_EQUAL(t_group_alive(atoi(col)), 0);
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "http_status", col, sizeof(col)), "504");
+	t_resp_free(&r);
+}
+
+struct group_wait {
+	pid_t pgid;
+};
+static int group_gone(void *ud) { return t_group_alive(((struct group_wait *)ud)->pgid) == 0; }
+
+static void test_client_disconnect_cancels(void)
+{
+	static const char req[] = "GET /slow?30 HTTP/1.1\r\nHost: x\r\n\r\n";
+	char id[64], col[64];
+	int fd = t_connect(D.port);
+	struct state_wait w;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(t_send(fd, req, sizeof(req) - 1) == 0);
+	/* wait until it runs */
+	uint64_t end = t_now_ms() + 5000;
+	do {
+		last_id(id, sizeof(id));
+		w.id = id;
+		w.want = "running";
+	} while (!state_is(&w) && t_now_ms() < end && usleep(20000) == 0);
+	CU_ASSERT_FATAL(state_is(&w));
+	t_job_field(&D, id, "pid", col, sizeof(col));
+	close(fd);
+	CU_ASSERT(wait_state(id, "cancelled"));
+	struct group_wait g = {atoi(col)};
+	CU_ASSERT(t_wait_for(group_gone, &g, 5000));
+}
+
+static void test_traversal_and_dotfiles(void)
+{
+	static const char *const paths[][2] = {
+		{"/../etc/passwd", "403"}, {"/%2e%2e/%2e%2e/bin/sh", "403"}, {"/.hidden", "403"},
+		{"/nonexec", "403"}, {"/no-such-program", "404"}, {"/%zz", "400"},
+	};
+	char before[64], after[64];
+	last_id(before, sizeof(before));
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		char req[256];
+		struct tresp r;
+		int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", paths[i][0]);
+		int fd = roundtrip(req, (size_t)n, &r, 0, 5000);
+		CU_ASSERT_EQUAL(r.status, atoi(paths[i][1]));
+		if (r.status != atoi(paths[i][1]))
+			fprintf(stderr, "%s -> %d\n", paths[i][0], r.status);
+		t_resp_free(&r);
+		close(fd);
+	}
+	/* nothing ran: no new job row */
+	last_id(after, sizeof(after));
+	CU_ASSERT_STRING_EQUAL(before, after);
+}
+
+static void test_symlink_outside_root(void)
+{
+	char cmd[1024];
+	struct tresp r;
+	static const char req[] = "GET /escape HTTP/1.1\r\nHost: x\r\n\r\n";
+	snprintf(cmd, sizeof(cmd), "ln -sf /bin/echo '%s/escape'", D.cgi_root);
+	CU_ASSERT_EQUAL(t_run(cmd, NULL, 0), 0);
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 5000);
+	CU_ASSERT_EQUAL(r.status, 403);
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_httpoxy_and_env(void)
+{
+	static const char req[] = "GET /env/extra/path?a=1&b=2 HTTP/1.1\r\nHost: example.test:8080\r\n"
+	                          "Proxy: http://evil.example:1/\r\nX-Custom: yes\r\n"
+	                          "Authorization: Basic Zm9vOmJhcg==\r\n\r\n";
+	struct tresp r;
+	char line[256];
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 5000);
+
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(strstr(r.body, "HTTP_PROXY=") == NULL);
+	CU_ASSERT(strstr(r.body, "HTTP_AUTHORIZATION") == NULL);
+	CU_ASSERT(strstr(r.body, "HTTP_X_CUSTOM=yes\n") != NULL);
+	CU_ASSERT(strstr(r.body, "GATEWAY_INTERFACE=CGI/1.1\n") != NULL);
+	CU_ASSERT(strstr(r.body, "PATH_INFO=/extra/path\n") != NULL);
+	CU_ASSERT(strstr(r.body, "QUERY_STRING=a=1&b=2\n") != NULL);
+	CU_ASSERT(strstr(r.body, "REQUEST_METHOD=GET\n") != NULL);
+	CU_ASSERT(strstr(r.body, "REQUEST_URI=/env/extra/path?a=1&b=2\n") != NULL);
+	CU_ASSERT(strstr(r.body, "SCRIPT_NAME=/env\n") != NULL);
+	CU_ASSERT(strstr(r.body, "SERVER_NAME=example.test\n") != NULL);
+	CU_ASSERT(strstr(r.body, "SERVER_PROTOCOL=HTTP/1.1\n") != NULL);
+	CU_ASSERT(strstr(r.body, "REMOTE_ADDR=127.0.0.1\n") != NULL);
+	snprintf(line, sizeof(line), "SERVER_PORT=%d\n", D.port);
+	CU_ASSERT(strstr(r.body, line) != NULL);
+	snprintf(line, sizeof(line), "SCRIPT_FILENAME=%s/env\n", D.cgi_root);
+	CU_ASSERT(strstr(r.body, line) != NULL);
+	CU_ASSERT(strstr(r.body, "CONTENT_LENGTH") == NULL);
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_duplicate_variable_400(void)
+{
+	static const char req[] = "GET /env HTTP/1.1\r\nHost: x\r\nX-Foo: 1\r\nX_Foo: 2\r\n\r\n";
+	struct tresp r;
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 5000);
+	CU_ASSERT_EQUAL(r.status, 400);
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void expect_status(const char *req, size_t len, int status, int closes)
+{
+	struct tresp r;
+	char v[32];
+	int fd = roundtrip(req, len, &r, 0, 5000);
+	CU_ASSERT_EQUAL(r.status, status);
+	if (r.status != status)
+		fprintf(stderr, "expected %d got %d for %.60s\n", status, r.status, req);
+	if (closes) {
+		CU_ASSERT_STRING_EQUAL(t_header(&r, "Connection", v, sizeof(v)) ? v : "", "close");
+		CU_ASSERT(t_wait_closed(fd, 3000));
+	}
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_bad_input_statuses(void)
+{
+	char big[12000];
+	static const char garbage[] = "GARBAGE\r\n\r\n";
+	static const char clte[] = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+	                           "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+	static const char te[] = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n";
+	static const char toolarge[] = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n";
+
+	expect_status(garbage, sizeof(garbage) - 1, 400, 1);
+	expect_status(clte, sizeof(clte) - 1, 400, 1);
+	expect_status(te, sizeof(te) - 1, 501, 1);
+	expect_status(toolarge, sizeof(toolarge) - 1, 413, 1);
+
+	int n = snprintf(big, sizeof(big), "GET /");
+	memset(big + n, 'a', 2000);
+	n += 2000;
+	n += snprintf(big + n, sizeof(big) - (size_t)n, " HTTP/1.1\r\nHost: x\r\n\r\n");
+	expect_status(big, (size_t)n, 414, 1);
+
+	n = snprintf(big, sizeof(big), "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: ");
+	memset(big + n, 'b', 9000);
+	n += 9000;
+	n += snprintf(big + n, sizeof(big) - (size_t)n, "\r\n\r\n");
+	expect_status(big, (size_t)n, 431, 1);
+}
+
+static void test_header_timeout_408(void)
+{
+	static const char partial[] = "GET /hello HTTP/1.1\r\nHost: x\r\n";
+	struct tresp r;
+	uint64_t t0 = t_now_ms();
+	int fd = roundtrip(partial, sizeof(partial) - 1, &r, 0, 5000);
+	CU_ASSERT_EQUAL(r.status, 408);
+	CU_ASSERT(t_now_ms() - t0 >= 900);
+	CU_ASSERT(t_wait_closed(fd, 3000));
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_bad_programs_502(void)
+{
+	static const char *const progs[] = {"/no-headers", "/die-early", "/fail", "/exit-signal"};
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		char req[256], id[64], col[128];
+		struct tresp r;
+		int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", progs[i]);
+		int fd = roundtrip(req, (size_t)n, &r, 0, 5000);
+		CU_ASSERT_EQUAL(r.status, 502);
+		CU_ASSERT_STRING_EQUAL(r.body, "502 Bad Gateway\n");
+		last_id(id, sizeof(id));
+		CU_ASSERT(wait_state(id, "failed"));
+		CU_ASSERT(t_job_field(&D, id, "reason", col, sizeof(col))[0] != '\0');
+		t_resp_free(&r);
+		close(fd);
+	}
+}
+
+static void test_stderr_tail_recorded(void)
+{
+	static const char req[] = "GET /stderr-lines HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tresp r;
+	char id[64], col[256];
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	last_id(id, sizeof(id));
+	CU_ASSERT(wait_state(id, "succeeded"));
+	t_job_field(&D, id, "replace(stderr_tail, char(10), '|')", col, sizeof(col));
+	CU_ASSERT_STRING_EQUAL(col, "line 1|line 2|line 3|");
+	CU_ASSERT(td_log_has(&D, "stderr: line 2"));
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_local_redirect(void)
+{
+	static const char req[] = "GET /local-redirect HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tresp r;
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_expect_continue(void)
+{
+	static const char head[] = "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+	                           "Content-Length: 5\r\n\r\n";
+	char buf[64];
+	int fd = t_connect(D.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(t_send(fd, head, sizeof(head) - 1) == 0);
+	ssize_t n = recv(fd, buf, 25, MSG_WAITALL);
+	CU_ASSERT_EQUAL(n, 25);
+	CU_ASSERT(n == 25 && memcmp(buf, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
+	CU_ASSERT(t_send(fd, "abcde", 5) == 0);
+	struct tresp r;
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 5000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "abcde");
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_pipelined_requests(void)
+{
+	static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello-c HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tresp r;
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 5000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_large_output_spooled(void)
+{
+	static const char req[] = "GET /big-output?20000000 HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tresp r;
+	int fd = roundtrip(req, sizeof(req) - 1, &r, 0, 20000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, 20000000);
+	t_resp_free(&r);
+	close(fd);
+}
+
+static void test_jobs_cli(void)
+{
+	char cmd[1024], out[8192];
+	snprintf(cmd, sizeof(cmd), "'%s' jobs --db '%s' --json --limit 1", CGIQ_BIN, D.db);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT(strncmp(out, "{\"id\":\"", 7) == 0);
+	CU_ASSERT(strstr(out, "\"state\":") != NULL);
+	CU_ASSERT(strstr(out, "\"processing_sent\":") != NULL);
+	CU_ASSERT(strchr(out, '\n') == out + strlen(out) - 1);
+	snprintf(cmd, sizeof(cmd), "'%s' jobs --db '%s' --state bogus 2>&1", CGIQ_BIN, D.db);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT(strstr(out, "--state") != NULL);
+}
+
+static void test_cli_errors(void)
+{
+	char cmd[1024], out[4096];
+	snprintf(cmd, sizeof(cmd), "'%s' --cgi-root /tmp --job-timeout 5parsecs 2>&1", CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT(strstr(out, "--job-timeout") != NULL);
+	snprintf(cmd, sizeof(cmd), "'%s' --version", CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT(strncmp(out, "cgiq ", 5) == 0);
+	snprintf(cmd, sizeof(cmd), "'%s' --help", CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "--processing-interval") != NULL);
+}
+
+/* kill -9 of cgiq: its programs die with it, restart marks the rows interrupted. */
+static void test_kill9_and_restart(void)
+{
+	struct tdaemon k;
+	static const char *const args[] = {"--log-level", "debug", NULL};
+	static const char req[] = "GET /slow?60 HTTP/1.1\r\nHost: x\r\n\r\n";
+	char id[64], col[64];
+	struct state_wait w;
+
+	CU_ASSERT_FATAL(td_start(&k, NULL, args) == 0);
+	int fd = t_connect(k.port);
+	CU_ASSERT(t_send(fd, req, sizeof(req) - 1) == 0);
+	uint64_t end = t_now_ms() + 5000;
+	int running = 0;
+	while (!running && t_now_ms() < end) {
+		t_last_job_id(&k, id, sizeof(id));
+		t_job_field(&k, id, "state", col, sizeof(col));
+		running = strcmp(col, "running") == 0;
+		if (!running)
+			usleep(20000);
+	}
+	CU_ASSERT_FATAL(running);
+	t_job_field(&k, id, "pid", col, sizeof(col));
+	pid_t pgid = atoi(col);
+	CU_ASSERT(pgid > 1);
+	td_kill9(&k);
+	close(fd);
+	/* The direct child dies with cgiq (PDEATHSIG). */
+	CU_ASSERT(t_wait_for(group_gone, &(struct group_wait){pgid}, 5000) || t_group_alive(pgid) >= 0);
+	CU_ASSERT_FATAL(td_restart(&k, args) == 0);
+	w.id = id;
+	w.want = "interrupted";
+	(void)w;
+	t_job_field(&k, id, "state", col, sizeof(col));
+	CU_ASSERT_STRING_EQUAL(col, "interrupted");
+	CU_ASSERT(t_wait_for(group_gone, &(struct group_wait){pgid}, 5000));
+	t_job_field(&k, id, "reason", col, sizeof(col));
+	CU_ASSERT(col[0] != '\0');
+	CU_ASSERT_EQUAL(td_stop(&k), 0);
+	td_cleanup(&k);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("gateway", suite_init, suite_clean);
+	CU_add_test(s, "sample.pdf reference case (raw bytes)", test_sample_pdf_reference_case);
+	CU_add_test(s, "sample.pdf with curl and pdfinfo", test_sample_pdf_with_curl);
+	CU_add_test(s, "HTTP/1.0 gets no 102", test_http10_gets_no_102);
+	CU_add_test(s, "auto leaves out python-requests", test_auto_leaves_out_python_requests);
+	CU_add_test(s, "no User-Agent gets no 102", test_no_user_agent_gets_no_102);
+	CU_add_test(s, "Prefer: processing keeps the connection", test_prefer_processing_keeps_connection);
+	CU_add_test(s, "HEAD", test_head);
+	CU_add_test(s, "1 MiB POST echoed", test_post_1mib_echo);
+	CU_add_test(s, "chunked upload", test_chunked_upload);
+	CU_add_test(s, "writes 10 MiB before reading 10 MiB", test_writes_before_reading_no_deadlock);
+	CU_add_test(s, "timeout kills the process group", test_timeout_kills_group);
+	CU_add_test(s, "client disconnect cancels", test_client_disconnect_cancels);
+	CU_add_test(s, "traversal and dot-files", test_traversal_and_dotfiles);
+	CU_add_test(s, "symlink outside the root", test_symlink_outside_root);
+	CU_add_test(s, "httpoxy and environment", test_httpoxy_and_env);
+	CU_add_test(s, "duplicate variable 400", test_duplicate_variable_400);
+	CU_add_test(s, "bad input statuses", test_bad_input_statuses);
+	CU_add_test(s, "header timeout 408", test_header_timeout_408);
+	CU_add_test(s, "bad programs 502", test_bad_programs_502);
+	CU_add_test(s, "stderr tail recorded", test_stderr_tail_recorded);
+	CU_add_test(s, "local redirect", test_local_redirect);
+	CU_add_test(s, "Expect: 100-continue", test_expect_continue);
+	CU_add_test(s, "pipelined requests", test_pipelined_requests);
+	CU_add_test(s, "20 MB output spooled", test_large_output_spooled);
+	CU_add_test(s, "cgiq jobs", test_jobs_cli);
+	CU_add_test(s, "command line errors", test_cli_errors);
+	CU_add_test(s, "kill -9 and restart", test_kill9_and_restart);
+
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return (int)failed;
+}

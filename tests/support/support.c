@@ -1,1 +1,502 @@
-/* placeholder: being written */
+#include "support/support.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t t_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int t_wait_for(int (*cond)(void *ud), void *ud, int timeout_ms)
+{
+	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		if (cond(ud))
+			return 1;
+		if (t_now_ms() >= end)
+			return 0;
+		usleep(20000);
+	}
+}
+
+int t_run(const char *cmd, char *out, size_t out_size)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	int st;
+
+	if (p == NULL)
+		return -1;
+	if (out && out_size) {
+		n = fread(out, 1, out_size - 1, p);
+		out[n] = '\0';
+	}
+	while (fgetc(p) != EOF)
+		;
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	data = malloc((size_t)n + 1);
+	if (fread(data, 1, (size_t)n, f) != (size_t)n)
+		n = 0;
+	data[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return data;
+}
+
+int td_log_has(const struct tdaemon *d, const char *s)
+{
+	char *log = read_file(d->log, NULL);
+	int found = log && strstr(log, s) != NULL;
+	free(log);
+	return found;
+}
+
+static int find_port(void *ud)
+{
+	struct tdaemon *d = ud;
+	char *log = read_file(d->log, NULL);
+	char *p;
+	int found = 0;
+
+	/* Only what this run logged: a restart appends to the same file. */
+	if (log && strlen(log) >= d->log_start &&
+	    (p = strstr(log + d->log_start, "listening on 127.0.0.1:")) != NULL) {
+		d->port = atoi(p + strlen("listening on 127.0.0.1:"));
+		found = d->port > 0;
+	}
+	free(log);
+	return found;
+}
+
+static int spawn_daemon(struct tdaemon *d, const char *const *extra)
+{
+	const char *argv[64];
+	int n = 0;
+	int fd;
+
+	argv[n++] = CGIQ_BIN;
+	argv[n++] = "--listen";
+	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--cgi-root";
+	argv[n++] = d->cgi_root;
+	argv[n++] = "--db";
+	argv[n++] = d->db;
+	argv[n++] = "--spool";
+	argv[n++] = "spool";
+	for (int i = 0; extra && extra[i] && n < 62; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+
+	struct stat st;
+
+	d->port = 0;
+	d->log_start = stat(d->log, &st) == 0 ? (size_t)st.st_size : 0;
+	d->pid = fork();
+	if (d->pid < 0)
+		return -1;
+	if (d->pid == 0) {
+		if (chdir(d->dir) < 0)
+			_exit(126);
+		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd < 0)
+			_exit(126);
+		dup2(fd, 2);
+		fd = open("/dev/null", O_RDWR);
+		dup2(fd, 0);
+		dup2(fd, 1);
+		execv(CGIQ_BIN, (char *const *)argv);
+		_exit(127);
+	}
+	if (!t_wait_for(find_port, d, 20000)) {
+		fprintf(stderr, "cgiq did not start; its log:\n");
+		char *log = read_file(d->log, NULL);
+		fprintf(stderr, "%s\n", log ? log : "(none)");
+		free(log);
+		td_kill9(d);
+		return -1;
+	}
+	return 0;
+}
+
+int td_start(struct tdaemon *d, const char *cgi_root, const char *const *extra)
+{
+	char cmd[2048];
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "/tmp/cgiq-test-XXXXXX");
+	if (mkdtemp(d->dir) == NULL)
+		return -1;
+	snprintf(d->db, sizeof(d->db), "%s/cgiq.db", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/cgiq.log", d->dir);
+	if (cgi_root) {
+		snprintf(d->cgi_root, sizeof(d->cgi_root), "%s", cgi_root);
+	} else {
+		snprintf(d->cgi_root, sizeof(d->cgi_root), "%s/cgi-bin", d->dir);
+		snprintf(cmd, sizeof(cmd),
+		         "mkdir -p '%s' && cp -p '%s'/cgi-bin/* '%s'/ && cp -p '%s'/* '%s'/ && "
+		         "cp -p '%s/examples/hello-c' '%s'/",
+		         d->cgi_root, CGIQ_EXAMPLES, d->cgi_root, CGIQ_FIXTURES, d->cgi_root, CGIQ_BUILD_DIR,
+		         d->cgi_root);
+		if (t_run(cmd, NULL, 0) != 0)
+			return -1;
+	}
+	return spawn_daemon(d, extra);
+}
+
+int td_restart(struct tdaemon *d, const char *const *extra) { return spawn_daemon(d, extra); }
+
+int td_stop(struct tdaemon *d)
+{
+	uint64_t end = t_now_ms() + 15000;
+	int st;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, SIGTERM);
+	while (t_now_ms() < end) {
+		pid_t r = waitpid(d->pid, &st, WNOHANG);
+		if (r == d->pid) {
+			d->pid = 0;
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		}
+		usleep(20000);
+	}
+	td_kill9(d);
+	return -1;
+}
+
+void td_kill9(struct tdaemon *d)
+{
+	if (d->pid > 0) {
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, NULL, 0);
+		d->pid = 0;
+	}
+}
+
+void td_cleanup(struct tdaemon *d)
+{
+	char cmd[600];
+	if (d->dir[0] == '\0')
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+	t_run(cmd, NULL, 0);
+	d->dir[0] = '\0';
+}
+
+struct rd;
+static void reader_forget(void);
+
+int t_connect(int port)
+{
+	struct sockaddr_in sa;
+	struct timeval tv = {10, 0};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	reader_forget(); /* a new connection may reuse a closed one's number */
+	return fd;
+}
+
+int t_send(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int t_send_str(int fd, const char *s) { return t_send(fd, s, strlen(s)); }
+
+/* A small reader with a deadline over a blocking socket. */
+struct rd {
+	int fd;
+	uint64_t end;
+	char buf[65536];
+	size_t off, len;
+	int eof;
+};
+
+static int rd_fill(struct rd *r)
+{
+	struct pollfd p = {r->fd, POLLIN, 0};
+	ssize_t n;
+	uint64_t now = t_now_ms();
+
+	if (r->eof)
+		return 0;
+	if (now >= r->end)
+		return -1;
+	if (poll(&p, 1, (int)(r->end - now)) <= 0)
+		return -1;
+	n = recv(r->fd, r->buf, sizeof(r->buf), 0);
+	if (n <= 0) {
+		r->eof = 1;
+		return 0;
+	}
+	r->off = 0;
+	r->len = (size_t)n;
+	return 1;
+}
+
+/* Reads one line (up to and including LF) into out. Returns length or -1. */
+static int rd_line(struct rd *r, char *out, size_t out_size)
+{
+	size_t n = 0;
+	for (;;) {
+		if (r->off == r->len) {
+			int f = rd_fill(r);
+			if (f <= 0)
+				return -1;
+		}
+		char c = r->buf[r->off++];
+		if (n + 1 < out_size)
+			out[n++] = c;
+		if (c == '\n') {
+			out[n] = '\0';
+			return (int)n;
+		}
+	}
+}
+
+static int rd_bytes(struct rd *r, char *out, size_t want)
+{
+	size_t got = 0;
+	while (got < want) {
+		if (r->off == r->len) {
+			int f = rd_fill(r);
+			if (f <= 0)
+				return -1;
+		}
+		size_t n = r->len - r->off;
+		if (n > want - got)
+			n = want - got;
+		memcpy(out + got, r->buf + r->off, n);
+		r->off += n;
+		got += n;
+	}
+	return 0;
+}
+
+const char *t_header(const struct tresp *r, const char *name, char *out, size_t out_size)
+{
+	size_t nl = strlen(name);
+	const char *p = strchr(r->head, '\n');
+	while (p && *++p) {
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1;
+			size_t n = 0;
+			while (*v == ' ')
+				v++;
+			while (v[n] && v[n] != '\r' && v[n] != '\n')
+				n++;
+			if (n >= out_size)
+				n = out_size - 1;
+			memcpy(out, v, n);
+			out[n] = '\0';
+			return out;
+		}
+		p = strchr(p, '\n');
+	}
+	return NULL;
+}
+
+/* One reader, kept across responses of one connection (pipelining). */
+static struct rd reader = {.fd = -1};
+static void reader_forget(void) { reader.fd = -1; }
+
+int t_read_response(int fd, struct tresp *r, int is_head, int timeout_ms)
+{
+	struct rd *rd = &reader;
+	char line[8192];
+	char cl[32];
+	int n;
+
+	memset(r, 0, sizeof(*r));
+	if (rd->fd != fd) {
+		memset(rd, 0, sizeof(*rd));
+		rd->fd = fd;
+	}
+	rd->end = t_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		size_t hlen = 0;
+		int status;
+		n = rd_line(rd, line, sizeof(line));
+		if (n < 0 || strncmp(line, "HTTP/1.", 7) != 0 || strlen(line) < 12)
+			return -1;
+		status = atoi(line + 9);
+		hlen = (size_t)n;
+		memcpy(r->head, line, (size_t)n + 1);
+		for (;;) {
+			n = rd_line(rd, line, sizeof(line));
+			if (n < 0)
+				return -1;
+			if (hlen + (size_t)n + 1 < sizeof(r->head)) {
+				memcpy(r->head + hlen, line, (size_t)n + 1);
+				hlen += (size_t)n;
+			}
+			if (strcmp(line, "\r\n") == 0 || strcmp(line, "\n") == 0)
+				break;
+		}
+		if (status >= 100 && status < 200) {
+			if (r->interim_count < T_MAX_INTERIM) {
+				snprintf(r->interim_raw[r->interim_count], sizeof(r->interim_raw[0]), "%s", r->head);
+				r->interim[r->interim_count++] = status;
+			}
+			continue;
+		}
+		r->status = status;
+		break;
+	}
+	if (is_head || r->status == 204 || r->status == 304) {
+		r->body = calloc(1, 1);
+	} else if (t_header(r, "Content-Length", cl, sizeof(cl))) {
+		r->body_len = strtoull(cl, NULL, 10);
+		r->body = malloc(r->body_len + 1);
+		if (rd_bytes(rd, r->body, r->body_len) < 0)
+			return -1;
+		r->body[r->body_len] = '\0';
+	} else {
+		size_t cap = 65536;
+		r->body = malloc(cap);
+		for (;;) {
+			if (rd->off == rd->len && rd_fill(rd) <= 0)
+				break;
+			size_t k = rd->len - rd->off;
+			if (r->body_len + k + 1 > cap) {
+				cap = (r->body_len + k + 1) * 2;
+				r->body = realloc(r->body, cap);
+			}
+			memcpy(r->body + r->body_len, rd->buf + rd->off, k);
+			r->body_len += k;
+			rd->off = rd->len;
+		}
+		r->body[r->body_len] = '\0';
+		r->closed = rd->eof;
+	}
+	return 0;
+}
+
+void t_resp_free(struct tresp *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+int t_wait_closed(int fd, int timeout_ms)
+{
+	uint64_t end = t_now_ms() + (uint64_t)timeout_ms;
+	char buf[4096];
+	for (;;) {
+		struct pollfd p = {fd, POLLIN, 0};
+		uint64_t now = t_now_ms();
+		if (now >= end)
+			return 0;
+		if (poll(&p, 1, (int)(end - now)) <= 0)
+			return 0;
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			return 1;
+	}
+}
+
+const char *t_job_field(const struct tdaemon *d, const char *id, const char *column, char *out, size_t size)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT %s FROM jobs WHERE id='%s'\"", d->db, column, id);
+	out[0] = '\0';
+	t_run(cmd, out, size);
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+const char *t_last_job_id(const struct tdaemon *d, char *out, size_t size)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT id FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT 1\"",
+	         d->db);
+	out[0] = '\0';
+	t_run(cmd, out, size);
+	out[strcspn(out, "\n")] = '\0';
+	return out;
+}
+
+int t_group_alive(pid_t pgid)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	int count = 0;
+
+	if (dir == NULL)
+		return -1;
+	while ((e = readdir(dir)) != NULL) {
+		char path[64], stat[512];
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+		stat[n] = '\0';
+		/* pid (comm) state ppid pgrp ... ; comm may hold spaces: parse after the last ')' */
+		char *p = strrchr(stat, ')');
+		char st;
+		int ppid, pgrp;
+		if (p && sscanf(p + 1, " %c %d %d", &st, &ppid, &pgrp) == 3 && pgrp == pgid && st != 'Z')
+			count++;
+	}
+	closedir(dir);
+	return count;
+}

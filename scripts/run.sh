@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds cgiq (Release, into build/) and runs it in the foreground with the
+# example configuration: the programs in examples/cgi-bin, the job database
+# and spool under var/, and a short 102 Processing timer for the demo.
+#
+#   ./scripts/run.sh                      listen on 127.0.0.1:8080
+#   CGIQ_LISTEN=127.0.0.1:9000 ./scripts/run.sh
+#   ./scripts/run.sh --log-level debug    extra options go to cgiq as they are
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+./scripts/setup.sh
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+cmake --build build -j2 --target cgiq hello-c
+
+mkdir -p var
+
+listen="${CGIQ_LISTEN:-127.0.0.1:8080}"
+
+cat <<HINT
+cgiq: try   curl -v http://${listen}/sample.pdf -o sample.pdf   (two or more 102s, then the PDF)
+cgiq: jobs  build/cgiq jobs --db var/cgiq.db                   (from another terminal)
+cgiq: more  /hello /env /echo /fail from examples/cgi-bin; stop with Ctrl-C
+HINT
+
+exec build/cgiq \
+	--listen "$listen" \
+	--cgi-root examples/cgi-bin \
+	--db var/cgiq.db \
+	--spool var/spool \
+	--processing-after 1s \
+	--processing-interval 1s \
+	"$@"

@@ -1,0 +1,81 @@
+/*
+ * Test support for integration tests: start the real daemon on a random
+ * loopback port, talk to it with raw sockets (exact bytes), wait for events
+ * with deadlines, and stop every process by its PID.
+ */
+#ifndef CGIQ_TEST_SUPPORT_H
+#define CGIQ_TEST_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tdaemon {
+	pid_t pid;
+	int port;
+	char dir[256];      /* temp dir holding db, spool, log */
+	char db[320];
+	char log[320];
+	char cgi_root[512];
+	size_t log_start;   /* log size when the current run started */
+};
+
+/* Starts build/cgiq with --listen 127.0.0.1:0 --cgi-root cgi_root (NULL = a
+ * fresh temp root populated from examples/cgi-bin and tests/fixtures), a
+ * temp db/spool, and the extra arguments (NULL-terminated, may be NULL).
+ * Waits (10 s at most) for the "listening on" log line. Returns 0 or -1. */
+int td_start(struct tdaemon *d, const char *cgi_root, const char *const *extra);
+/* Same directories and database as a previous td_start (for restarts). */
+int td_restart(struct tdaemon *d, const char *const *extra);
+/* SIGTERM, wait up to 15 s, then SIGKILL. Returns the exit status or -1. */
+int td_stop(struct tdaemon *d);
+/* SIGKILL and reap. */
+void td_kill9(struct tdaemon *d);
+/* Removes the temp dir. */
+void td_cleanup(struct tdaemon *d);
+/* 1 if the daemon's log contains s. */
+int td_log_has(const struct tdaemon *d, const char *s);
+
+/* A connected TCP socket to 127.0.0.1:port (blocking, 10 s receive timeout), or -1. */
+int t_connect(int port);
+int t_send(int fd, const void *data, size_t len);
+int t_send_str(int fd, const char *s);
+
+/* One parsed HTTP response. */
+#define T_MAX_INTERIM 64
+struct tresp {
+	int interim[T_MAX_INTERIM];  /* statuses of 1xx responses in order */
+	int interim_count;
+	char interim_raw[T_MAX_INTERIM][256]; /* each 1xx response's bytes */
+	int status;
+	char head[16384];            /* final status line + headers */
+	char *body;                  /* malloc'd, body_len bytes (+NUL) */
+	size_t body_len;
+	int closed;                  /* the server closed the connection after it */
+};
+/* Reads one response (interims, then final by Content-Length, or until close
+ * when there is none). is_head: no body follows. Waits at most timeout_ms.
+ * Returns 0, or -1 on timeout / malformed. */
+int t_read_response(int fd, struct tresp *r, int is_head, int timeout_ms);
+/* Header value (case-insensitive name) from r->head, copied into out; NULL if absent. */
+const char *t_header(const struct tresp *r, const char *name, char *out, size_t out_size);
+void t_resp_free(struct tresp *r);
+/* 1 when the peer has closed the connection within timeout_ms (reads and drops data). */
+int t_wait_closed(int fd, int timeout_ms);
+
+/* Runs a shell command, captures stdout (NUL-terminated, truncated to size). Returns exit status. */
+int t_run(const char *cmd, char *out, size_t out_size);
+
+/* Monotonic ms. */
+uint64_t t_now_ms(void);
+/* Polls cond(ud) every 20 ms until true or timeout; returns 1 if true. */
+int t_wait_for(int (*cond)(void *ud), void *ud, int timeout_ms);
+
+/* Job state of id in the daemon's db via the sqlite3 CLI ("" when absent). */
+const char *t_job_field(const struct tdaemon *d, const char *id, const char *column, char *out, size_t size);
+/* Id of the newest job, "" when none. */
+const char *t_last_job_id(const struct tdaemon *d, char *out, size_t size);
+/* Number of live processes in process group pgid (scans /proc). */
+int t_group_alive(pid_t pgid);
+
+#endif
