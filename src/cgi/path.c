@@ -118,7 +118,7 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 	struct buf acc, tmp;
 	struct stat st;
 	size_t i, first, prog = 0, root_len;
-	int found = 0, status;
+	int found = 0, has_link = 0, status;
 
 	memset(out, 0, sizeof(*out));
 	buf_init(&acc, PATH_MAX);
@@ -170,9 +170,17 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 			status = 404;
 			goto out;
 		}
-		if (stat(acc.data, &st) < 0) {
+		/* lstat first: only a path through a symlink needs realpath below. */
+		if (lstat(acc.data, &st) < 0) {
 			status = path_stat_status(errno);
 			goto out;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			has_link = 1;
+			if (stat(acc.data, &st) < 0) {
+				status = path_stat_status(errno);
+				goto out;
+			}
 		}
 		if (S_ISDIR(st.st_mode))
 			continue;
@@ -190,20 +198,25 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 		goto out;
 	}
 
-	/* A symlink may point anywhere; only what resolves inside the root runs. */
-	canon = realpath(acc.data, NULL);
-	canon_root = realpath(root, NULL);
-	if (canon == NULL || canon_root == NULL) {
-		status = canon == NULL ? path_stat_status(errno) : 404;
-		goto out;
-	}
-	if (!path_is_under(canon, canon_root)) {
-		status = 403;
-		goto out;
-	}
-	if (stat(canon, &st) < 0) {
-		status = path_stat_status(errno);
-		goto out;
+	/* A symlink may point anywhere; only what resolves inside the root runs.
+	 * Without one, the path built from a canonical root is canonical. */
+	if (has_link) {
+		canon = realpath(acc.data, NULL);
+		canon_root = realpath(root, NULL);
+		if (canon == NULL || canon_root == NULL) {
+			status = canon == NULL ? path_stat_status(errno) : 404;
+			goto out;
+		}
+		if (!path_is_under(canon, canon_root)) {
+			status = 403;
+			goto out;
+		}
+		if (stat(canon, &st) < 0) {
+			status = path_stat_status(errno);
+			goto out;
+		}
+	} else {
+		canon = util_xstrdup(acc.data);
 	}
 	/* access(2) alone is true for root whenever any x bit is set; also
 	 * require one of the bits so a 0644 file is never run. */

@@ -13,14 +13,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Everything the child needs is prepared before fork(), so that after it only
- * async-signal-safe calls run (the parent may have threads, and one of them
- * may hold the malloc lock at the moment of fork). */
+/*
+ * The child is made with vfork(): it shares cgiq's memory until execve, so no
+ * page tables are copied and no copy-on-write faults follow (fork() of the
+ * daemon cost more than the program it started). The parent is suspended
+ * until the child has exec'd or exited, which also makes the exec error
+ * visible through exec_errno, written by the child into shared memory.
+ * Everything the child needs is prepared before vfork(); after it, only
+ * system calls run, and the child never returns from spawn_child.
+ */
 struct spawn_child {
 	const struct cgi_spawn *opts;
 	pid_t parent;
 	int fds[3];   /* become 0, 1, 2 */
-	int err_fd;   /* CLOEXEC write end: exec success closes it */
+	volatile int exec_errno;
 	struct sigaction dfl;
 	sigset_t empty;
 };
@@ -33,17 +39,13 @@ static void spawn_close(int *fd)
 	}
 }
 
-static void spawn_child_fail(const struct spawn_child *c, int err)
+static __attribute__((noreturn)) void spawn_child_fail(struct spawn_child *c, int err)
 {
-	ssize_t n;
-
-	do
-		n = write(c->err_fd, &err, sizeof(err));
-	while (n < 0 && errno == EINTR);
+	c->exec_errno = err;
 	_exit(127);
 }
 
-static void spawn_child(const struct spawn_child *c)
+static __attribute__((noinline, noreturn)) void spawn_child(struct spawn_child *c)
 {
 	int moved[3];
 	int i, sig;
@@ -108,18 +110,17 @@ static int spawn_nonblock(int fd)
 
 int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 {
-	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, ep[2] = {-1, -1};
+	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	struct spawn_child c;
 	sigset_t all, old;
 	pid_t pid;
-	ssize_t n;
-	int err = 0, child_err;
+	int err = 0;
 
 	out->pid = -1;
 	out->stdin_fd = out->stdout_fd = out->stderr_fd = -1;
 
 	if ((opts->stdin_fd < 0 && pipe2(in, O_CLOEXEC) < 0) || pipe2(outp, O_CLOEXEC) < 0 ||
-	    pipe2(errp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+	    pipe2(errp, O_CLOEXEC) < 0) {
 		err = -errno;
 		goto fail;
 	}
@@ -130,16 +131,16 @@ int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 	c.fds[0] = opts->stdin_fd >= 0 ? opts->stdin_fd : in[0];
 	c.fds[1] = outp[1];
 	c.fds[2] = errp[1];
-	c.err_fd = ep[1];
+	c.exec_errno = 0;
 	c.dfl.sa_handler = SIG_DFL;
 	sigemptyset(&c.dfl.sa_mask);
 	sigemptyset(&c.empty);
 
-	/* With every signal blocked across fork, none of cgiq's handlers can
-	 * run in the child before the dispositions are reset. */
+	/* With every signal blocked across vfork, none of cgiq's handlers can
+	 * run in the child (on cgiq's memory) before the dispositions are reset. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = fork();
+	pid = vfork();
 	if (pid == 0)
 		spawn_child(&c); /* does not return */
 	if (pid < 0)
@@ -156,22 +157,8 @@ int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 	spawn_close(&in[0]);
 	spawn_close(&outp[1]);
 	spawn_close(&errp[1]);
-	spawn_close(&ep[1]);
-
-	do
-		n = read(ep[0], &child_err, sizeof(child_err));
-	while (n < 0 && errno == EINTR);
-	spawn_close(&ep[0]);
-	if (n > 0) {
-		err = n == (ssize_t)sizeof(child_err) ? -child_err : -EIO;
-		spawn_reap(pid);
-		goto fail;
-	}
-	if (n < 0) {
-		/* Cannot tell whether exec worked: treat as failure, and kill
-		 * the group so nothing runs unsupervised. */
-		err = -errno;
-		kill(-pid, SIGKILL);
+	if (c.exec_errno != 0) {
+		err = -c.exec_errno;
 		spawn_reap(pid);
 		goto fail;
 	}
@@ -196,7 +183,5 @@ fail:
 	spawn_close(&outp[1]);
 	spawn_close(&errp[0]);
 	spawn_close(&errp[1]);
-	spawn_close(&ep[0]);
-	spawn_close(&ep[1]);
 	return err;
 }

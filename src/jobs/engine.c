@@ -54,6 +54,8 @@ struct job {
 	uv_timer_t timer;
 	int timer_open;
 	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+	int lingering;  /* the program exited; something it left holds its pipes */
+	int inserted;   /* its row has been queued for writing */
 	int handles_open;
 
 	/* why it is ending, when not of its own accord */
@@ -81,6 +83,7 @@ struct job_engine {
 	uv_loop_t *loop;
 	struct job_config cfg;
 	struct jobs__recorder *rec;
+	uv_prepare_t flush;  /* hands the iteration's rows to the recorder */
 	uv_signal_t sigchld;
 	int devnull_fd;
 	struct job *queue_head, *queue_tail;
@@ -345,6 +348,13 @@ static void on_timer(uv_timer_t *t)
 {
 	struct job *j = t->data;
 
+	if (j->kill_phase == 0 && j->lingering) {
+		log_warnx("job %s: pid %d exited but its pipes are still open after %llu ms; "
+		          "stopping what it left behind", j->id, (int)j->pid,
+		          (unsigned long long)j->e->cfg.kill_grace_ms);
+		job_kill_sequence(j);
+		return;
+	}
 	if (j->kill_phase == 0) {
 		/* the job deadline */
 		j->timed_out = 1;
@@ -565,10 +575,13 @@ static void on_sigchld(uv_signal_t *h, int signum)
 			continue;
 		j->exited = 1;
 		j->wait_status = status;
-		/* Something in its group still holds the pipes: the program is done,
-		 * what it left behind is stopped. */
-		if (j->pipe_open[PIPE_OUT] || j->pipe_open[PIPE_ERR])
-			job_kill_sequence(j);
+		/* Usually the pipes' EOF is simply still to be read. If something the
+		 * program left in its group holds them, it gets a grace period, then
+		 * the kill sequence: the job's deadline no longer applies to it. */
+		if ((j->pipe_open[PIPE_OUT] || j->pipe_open[PIPE_ERR]) && j->kill_phase == 0) {
+			j->lingering = 1;
+			uv_timer_start(&j->timer, on_timer, j->e->cfg.kill_grace_ms, 0);
+		}
 		job_maybe_end(j);
 	}
 }
@@ -585,6 +598,25 @@ static void job_fail_to_start(struct job *j, int err)
 	j->exited = 1;
 	j->wait_status = 127 << 8;
 	job_maybe_end(j);
+}
+
+/* The row is written when the job is accepted: queued, or already running
+ * when it starts at once. */
+static void job_record_insert(struct job *j, int64_t pid, int64_t started_at_us)
+{
+	struct store_job r;
+
+	record_base(j, &r);
+	r.script = j->script;
+	r.method = j->method;
+	r.uri = j->uri;
+	r.peer = j->peer;
+	r.created_at_us = j->created_at_us;
+	r.bytes_in = j->bytes_in;
+	r.pid = pid;
+	r.started_at_us = started_at_us;
+	jobs__recorder_put(j->e->rec, 0, &r);
+	j->inserted = 1;
 }
 
 static void job_start(struct job *j)
@@ -615,16 +647,23 @@ static void job_start(struct job *j)
 		close(j->body_fd);
 		j->body_fd = -1;
 	}
+	if (err >= 0)
+		j->pid = proc.pid;
+	if (j->inserted) {
+		if (err >= 0) {
+			record_base(j, &r);
+			r.pid = j->pid;
+			r.started_at_us = util_now_us();
+			jobs__recorder_put(e->rec, 1, &r);
+		}
+	} else {
+		/* Started at once: one row write instead of insert + update. */
+		job_record_insert(j, err >= 0 ? j->pid : -1, util_now_us());
+	}
 	if (err < 0) {
 		job_fail_to_start(j, err);
 		return;
 	}
-	j->pid = proc.pid;
-
-	record_base(j, &r);
-	r.pid = j->pid;
-	r.started_at_us = util_now_us();
-	jobs__recorder_put(e->rec, 1, &r);
 
 	if (open_pipe(j, PIPE_OUT, proc.stdout_fd) == 0)
 		uv_read_start((uv_stream_t *)&j->pipes[PIPE_OUT], alloc_cb, on_read);
@@ -643,6 +682,12 @@ static void job_start(struct job *j)
 
 /* ------------------------------------------------------------------ */
 /* public */
+
+static void on_flush(uv_prepare_t *h)
+{
+	struct job_engine *e = h->data;
+	jobs__recorder_flush(e->rec);
+}
 
 static void kill_leftover_group(int64_t pid, int64_t started_at_us, void *ud)
 {
@@ -678,6 +723,10 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 	r = jobs__recorder_start(store, &e->rec);
 	if (r < 0)
 		goto fail;
+	uv_prepare_init(loop, &e->flush);
+	e->flush.data = e;
+	uv_prepare_start(&e->flush, on_flush);
+	uv_unref((uv_handle_t *)&e->flush);
 	uv_signal_init(loop, &e->sigchld);
 	e->sigchld.data = e;
 	uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD);
@@ -694,7 +743,6 @@ int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, 
                struct job **out)
 {
 	struct job *j = util_xcalloc(1, sizeof(*j));
-	struct store_job r;
 	int err;
 
 	j->e = e;
@@ -736,20 +784,13 @@ int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, 
 	j->timer_open = 1;
 	j->handles_open = 1;
 
-	record_base(j, &r);
-	r.script = j->script;
-	r.method = j->method;
-	r.uri = j->uri;
-	r.peer = j->peer;
-	r.created_at_us = j->created_at_us;
-	r.bytes_in = j->bytes_in;
-	jobs__recorder_put(e->rec, 0, &r);
 	e->submitted++;
 
 	*out = j;
 	if (e->running_count < e->cfg.max_jobs) {
 		job_start(j);
 	} else {
+		job_record_insert(j, -1, 0);
 		if (e->queue_tail)
 			e->queue_tail->next = j;
 		else
@@ -823,13 +864,19 @@ void job_engine_stats(const struct job_engine *e, struct job_stats *out)
 	out->finished = e->finished;
 }
 
-static void on_engine_closed(uv_handle_t *h)
+static void on_flush_closed(uv_handle_t *h)
 {
 	struct job_engine *e = h->data;
-	jobs__recorder_stop(e->rec);
+	jobs__recorder_stop(e->rec); /* writes what is still queued */
 	close(e->devnull_fd);
 	free(e->close_reason);
 	free(e);
+}
+
+static void on_engine_closed(uv_handle_t *h)
+{
+	struct job_engine *e = h->data;
+	uv_close((uv_handle_t *)&e->flush, on_flush_closed);
 }
 
 static void engine_maybe_closed(struct job_engine *e)

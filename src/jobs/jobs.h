@@ -116,8 +116,12 @@ void job_engine_stats(const struct job_engine *e, struct job_stats *out);
 /* ---------- recorder (internal to the module, used by engine.c) ---------- */
 struct jobs__recorder;
 int jobs__recorder_start(struct store *store, struct jobs__recorder **out);
-/* Queue a copy of j (strings copied). kind: 0 insert, 1 started, 2 finished. */
+/* Queue a copy of j (strings copied). kind: 0 insert, 1 started, 2 finished.
+ * Loop thread only; nothing reaches the thread before jobs__recorder_flush. */
 void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_job *j);
+/* Hands what was put since the last flush to the thread (one lock, one wake-up
+ * per loop iteration rather than per row). Loop thread only. */
+void jobs__recorder_flush(struct jobs__recorder *r);
 /* Writes everything queued, stops the thread, frees. */
 void jobs__recorder_stop(struct jobs__recorder *r);
 

@@ -23,7 +23,8 @@ struct jobs__recorder {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct rec_op *head, *tail;
+	struct rec_op *head, *tail;       /* handed over, under lock */
+	struct rec_op *pending, *pending_tail; /* loop thread only, not yet handed over */
 	int stopping;
 };
 
@@ -115,20 +116,33 @@ void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_j
 	op->job.stderr_tail = dup_or_null(j->stderr_tail);
 	op->job.reason = dup_or_null(j->reason);
 
+	if (r->pending_tail)
+		r->pending_tail->next = op;
+	else
+		r->pending = op;
+	r->pending_tail = op;
+}
+
+void jobs__recorder_flush(struct jobs__recorder *r)
+{
+	if (r->pending == NULL)
+		return;
 	pthread_mutex_lock(&r->lock);
 	if (r->tail)
-		r->tail->next = op;
+		r->tail->next = r->pending;
 	else
-		r->head = op;
-	r->tail = op;
+		r->head = r->pending;
+	r->tail = r->pending_tail;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
+	r->pending = r->pending_tail = NULL;
 }
 
 void jobs__recorder_stop(struct jobs__recorder *r)
 {
 	if (r == NULL)
 		return;
+	jobs__recorder_flush(r);
 	pthread_mutex_lock(&r->lock);
 	r->stopping = 1;
 	pthread_cond_signal(&r->wake);

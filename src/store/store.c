@@ -81,8 +81,8 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 	[STORE_STMT_COMMIT] = "COMMIT",
 	[STORE_STMT_ROLLBACK] = "ROLLBACK",
 	[STORE_STMT_INSERT] =
-		"INSERT INTO jobs (id, state, script, method, uri, peer, created_at, bytes_in)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		"INSERT INTO jobs (id, state, script, method, uri, peer, created_at, bytes_in,"
+		" pid, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	/* Only from queued: a started event that arrives after the job already
 	 * ended must not move it back to running. */
 	[STORE_STMT_STARTED] =
@@ -408,6 +408,8 @@ int store_job_insert(struct store *s, const struct store_job *j)
 	store_bind_text(st, 6, j->peer);
 	store_bind_time(st, 7, j->created_at_us);
 	store_bind_int(st, 8, j->bytes_in);
+	store_bind_int(st, 9, j->pid);
+	store_bind_time(st, 10, j->started_at_us);
 	return store_run(s, st, "inserting", j->id);
 }
 

@@ -81,7 +81,7 @@ int store_commit(struct store *s);
 int store_rollback(struct store *s);
 
 /* Inserts a new row from j (state, id, script, method, uri, peer, created_at,
- * bytes_in). Returns 0, -EEXIST for a duplicate id, or -EIO. */
+ * bytes_in, and pid / started_at for a job that starts at once). Returns 0, -EEXIST for a duplicate id, or -EIO. */
 int store_job_insert(struct store *s, const struct store_job *j);
 /* queued -> running: sets state running, started_at and pid. Returns 0,
  * -ENOENT when no queued job has that id (e.g. it already ended), or -EIO. */
