@@ -60,8 +60,10 @@ static __attribute__((noinline, noreturn)) void spawn_child(struct spawn_child *
 
 	/* Ignored signals survive execve: a program inheriting SIG_IGN for
 	 * SIGTERM/SIGPIPE would misbehave. Defaults first, then unblock, so a
-	 * pending signal gets its default action. */
-	for (sig = 1; sig < NSIG; sig++) {
+	 * pending signal gets its default action. The standard signals only:
+	 * cgiq never touches the real-time ones (glibc reserves the first few),
+	 * and this runs once per request. */
+	for (sig = 1; sig < SIGRTMIN && sig < 32; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		sigaction(sig, &c->dfl, NULL); /* fails harmlessly for libc-reserved ones */

@@ -19,6 +19,7 @@
 
 #define JOB_READ_CHUNK 65536
 #define STDERR_LINE_MAX 1024
+#define RECORD_FLUSH_MS 5
 
 enum { PIPE_IN = 0, PIPE_OUT = 1, PIPE_ERR = 2, PIPE_COUNT = 3 };
 
@@ -56,6 +57,9 @@ struct job {
 	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
 	int lingering;  /* the program exited; something it left holds its pipes */
 	int inserted;   /* its row has been queued for writing */
+	int spawning;   /* handed to the spawner thread, pid not known yet */
+	char *argv[2];
+	struct jobs__spawn_req sreq;
 	int handles_open;
 
 	/* why it is ending, when not of its own accord */
@@ -83,18 +87,27 @@ struct job_engine {
 	uv_loop_t *loop;
 	struct job_config cfg;
 	struct jobs__recorder *rec;
-	uv_prepare_t flush;  /* hands the iteration's rows to the recorder */
+	uv_timer_t flush;    /* hands accumulated rows to the recorder */
 	uv_signal_t sigchld;
+	struct jobs__spawner *spawner;
+	/* exits reaped before the spawner's result reached the loop */
+	struct {
+		pid_t pid;
+		int status;
+	} unclaimed[64];
+	unsigned unclaimed_next;
 	int devnull_fd;
 	struct job *queue_head, *queue_tail;
 	struct job *running; /* doubly linked */
 	unsigned running_count, queued_count;
 	uint64_t submitted, finished;
 	int closing;
+	int closed_flush;
 	char *close_reason;
 };
 
 static void job_start(struct job *j);
+static void job_exited(struct job *j, int status);
 static void job_maybe_end(struct job *j);
 static void job_kill_sequence(struct job *j);
 
@@ -138,6 +151,22 @@ static void record_base(const struct job *j, struct store_job *r)
 	store_job_init(r);
 	memcpy(r->id, j->id, sizeof(r->id));
 	r->state = j->state;
+}
+
+static void on_flush(uv_timer_t *h)
+{
+	struct job_engine *e = h->data;
+	jobs__recorder_flush(e->rec);
+}
+
+/* Rows reach the recorder thread at most every RECORD_FLUSH_MS: under load
+ * one wake-up and one transaction carry many jobs, and the loop thread and
+ * the programs keep the CPU. */
+static void record_put(struct job_engine *e, int kind, const struct store_job *r)
+{
+	jobs__recorder_put(e->rec, kind, r);
+	if (!uv_is_active((uv_handle_t *)&e->flush) && !e->closed_flush)
+		uv_timer_start(&e->flush, on_flush, RECORD_FLUSH_MS, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -479,7 +508,7 @@ static void job_record_end(struct job *j)
 		r.stderr_tail = j->err_tail.data;
 	}
 	r.reason = j->reason;
-	jobs__recorder_put(j->e->rec, 2, &r);
+	record_put(j->e, 2, &r);
 }
 
 static void engine_maybe_closed(struct job_engine *e);
@@ -571,19 +600,29 @@ static void on_sigchld(uv_signal_t *h, int signum)
 		for (j = e->running; j; j = j->next)
 			if (j->pid == pid)
 				break;
-		if (j == NULL)
+		if (j == NULL) {
+			/* A child whose start the loop has not heard of yet. */
+			e->unclaimed[e->unclaimed_next].pid = pid;
+			e->unclaimed[e->unclaimed_next].status = status;
+			e->unclaimed_next = (e->unclaimed_next + 1) % UTIL_ARRAY_LEN(e->unclaimed);
 			continue;
-		j->exited = 1;
-		j->wait_status = status;
-		/* Usually the pipes' EOF is simply still to be read. If something the
-		 * program left in its group holds them, it gets a grace period, then
-		 * the kill sequence: the job's deadline no longer applies to it. */
-		if ((j->pipe_open[PIPE_OUT] || j->pipe_open[PIPE_ERR]) && j->kill_phase == 0) {
-			j->lingering = 1;
-			uv_timer_start(&j->timer, on_timer, j->e->cfg.kill_grace_ms, 0);
 		}
-		job_maybe_end(j);
+		job_exited(j, status);
 	}
+}
+
+static void job_exited(struct job *j, int status)
+{
+	j->exited = 1;
+	j->wait_status = status;
+	/* Usually the pipes' EOF is simply still to be read. If something the
+	 * program left in its group holds them, it gets a grace period, then
+	 * the kill sequence: the job's deadline no longer applies to it. */
+	if ((j->pipe_open[PIPE_OUT] || j->pipe_open[PIPE_ERR]) && j->kill_phase == 0) {
+		j->lingering = 1;
+		uv_timer_start(&j->timer, on_timer, j->e->cfg.kill_grace_ms, 0);
+	}
+	job_maybe_end(j);
 }
 
 /* ------------------------------------------------------------------ */
@@ -615,18 +654,14 @@ static void job_record_insert(struct job *j, int64_t pid, int64_t started_at_us)
 	r.bytes_in = j->bytes_in;
 	r.pid = pid;
 	r.started_at_us = started_at_us;
-	jobs__recorder_put(j->e->rec, 0, &r);
+	record_put(j->e, 0, &r);
 	j->inserted = 1;
 }
 
 static void job_start(struct job *j)
 {
 	struct job_engine *e = j->e;
-	struct cgi_spawn sp;
-	struct cgi_proc proc;
-	char *argv[2] = {j->script, NULL};
-	struct store_job r;
-	int err;
+	struct cgi_spawn *sp = &j->sreq.opts;
 
 	j->state = STORE_RUNNING;
 	j->prev = NULL;
@@ -636,25 +671,40 @@ static void job_start(struct job *j)
 	e->running = j;
 	e->running_count++;
 
-	memset(&sp, 0, sizeof(sp));
-	sp.path = j->script;
-	sp.argv = argv;
-	sp.envp = j->env.vars;
-	sp.cwd = j->cwd;
-	sp.stdin_fd = j->body_fd >= 0 ? j->body_fd : (j->body_len > 0 ? -1 : e->devnull_fd);
-	err = cgi_spawn_start(&sp, &proc);
+	j->argv[0] = j->script;
+	j->argv[1] = NULL;
+	memset(&j->sreq, 0, sizeof(j->sreq));
+	sp->path = j->script;
+	sp->argv = j->argv;
+	sp->envp = j->env.vars;
+	sp->cwd = j->cwd;
+	sp->stdin_fd = j->body_fd >= 0 ? j->body_fd : (j->body_len > 0 ? -1 : e->devnull_fd);
+	j->sreq.ud = j;
+	j->spawning = 1;
+	jobs__spawner_submit(e->spawner, &j->sreq);
+}
+
+/* The spawner's answer, on the loop thread. */
+static void on_spawned(struct jobs__spawn_req *req, void *ctx)
+{
+	struct job_engine *e = ctx;
+	struct job *j = req->ud;
+	struct store_job r;
+	int err = req->err;
+
+	j->spawning = 0;
 	if (j->body_fd >= 0) {
 		close(j->body_fd);
 		j->body_fd = -1;
 	}
 	if (err >= 0)
-		j->pid = proc.pid;
+		j->pid = req->proc.pid;
 	if (j->inserted) {
 		if (err >= 0) {
 			record_base(j, &r);
 			r.pid = j->pid;
 			r.started_at_us = util_now_us();
-			jobs__recorder_put(e->rec, 1, &r);
+			record_put(e, 1, &r);
 		}
 	} else {
 		/* Started at once: one row write instead of insert + update. */
@@ -665,29 +715,36 @@ static void job_start(struct job *j)
 		return;
 	}
 
-	if (open_pipe(j, PIPE_OUT, proc.stdout_fd) == 0)
+	if (open_pipe(j, PIPE_OUT, req->proc.stdout_fd) == 0)
 		uv_read_start((uv_stream_t *)&j->pipes[PIPE_OUT], alloc_cb, on_read);
-	if (open_pipe(j, PIPE_ERR, proc.stderr_fd) == 0)
+	if (open_pipe(j, PIPE_ERR, req->proc.stderr_fd) == 0)
 		uv_read_start((uv_stream_t *)&j->pipes[PIPE_ERR], alloc_cb, on_read);
-	if (proc.stdin_fd >= 0 && open_pipe(j, PIPE_IN, proc.stdin_fd) == 0) {
+	if (req->proc.stdin_fd >= 0 && open_pipe(j, PIPE_IN, req->proc.stdin_fd) == 0) {
 		uv_buf_t b = uv_buf_init(j->body_mem, (unsigned)j->body_len);
 		j->in_req.data = j;
 		if (uv_write(&j->in_req, (uv_stream_t *)&j->pipes[PIPE_IN], &b, 1, on_stdin_written) < 0)
 			close_pipe(j, PIPE_IN);
 	}
-	if (e->cfg.job_timeout_ms > 0)
-		uv_timer_start(&j->timer, on_timer, e->cfg.job_timeout_ms, 0);
 	log_debug("job %s: started %s as pid %d", j->id, j->script, (int)j->pid);
+
+	if (j->cancelled || j->interrupted) {
+		/* Stopped while it was being started. */
+		job_kill_sequence(j);
+	} else if (e->cfg.job_timeout_ms > 0) {
+		uv_timer_start(&j->timer, on_timer, e->cfg.job_timeout_ms, 0);
+	}
+	/* It may have exited before we got here. */
+	for (unsigned k = 0; k < UTIL_ARRAY_LEN(e->unclaimed); k++) {
+		if (e->unclaimed[k].pid == j->pid) {
+			e->unclaimed[k].pid = 0;
+			job_exited(j, e->unclaimed[k].status);
+			break;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------ */
 /* public */
-
-static void on_flush(uv_prepare_t *h)
-{
-	struct job_engine *e = h->data;
-	jobs__recorder_flush(e->rec);
-}
 
 static void kill_leftover_group(int64_t pid, int64_t started_at_us, void *ud)
 {
@@ -723,10 +780,13 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 	r = jobs__recorder_start(store, &e->rec);
 	if (r < 0)
 		goto fail;
-	uv_prepare_init(loop, &e->flush);
+	r = jobs__spawner_start(loop, on_spawned, e, &e->spawner);
+	if (r < 0) {
+		jobs__recorder_stop(e->rec);
+		goto fail;
+	}
+	uv_timer_init(loop, &e->flush);
 	e->flush.data = e;
-	uv_prepare_start(&e->flush, on_flush);
-	uv_unref((uv_handle_t *)&e->flush);
 	uv_signal_init(loop, &e->sigchld);
 	e->sigchld.data = e;
 	uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD);
@@ -864,18 +924,25 @@ void job_engine_stats(const struct job_engine *e, struct job_stats *out)
 	out->finished = e->finished;
 }
 
-static void on_flush_closed(uv_handle_t *h)
+static void on_spawner_closed(void *ctx)
 {
-	struct job_engine *e = h->data;
+	struct job_engine *e = ctx;
 	jobs__recorder_stop(e->rec); /* writes what is still queued */
 	close(e->devnull_fd);
 	free(e->close_reason);
 	free(e);
 }
 
+static void on_flush_closed(uv_handle_t *h)
+{
+	struct job_engine *e = h->data;
+	jobs__spawner_close(e->spawner, on_spawner_closed);
+}
+
 static void on_engine_closed(uv_handle_t *h)
 {
 	struct job_engine *e = h->data;
+	e->closed_flush = 1;
 	uv_close((uv_handle_t *)&e->flush, on_flush_closed);
 }
 

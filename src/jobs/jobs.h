@@ -125,4 +125,21 @@ void jobs__recorder_flush(struct jobs__recorder *r);
 /* Writes everything queued, stops the thread, frees. */
 void jobs__recorder_stop(struct jobs__recorder *r);
 
+/* ---------- spawner (internal): programs are started off the loop thread ---------- */
+struct jobs__spawn_req {
+	struct jobs__spawn_req *next;
+	struct cgi_spawn opts;   /* strings owned by the submitter until done */
+	struct cgi_proc proc;    /* result */
+	int err;                 /* result: 0 or negative errno */
+	void *ud;
+};
+struct jobs__spawner;
+/* on_done runs on the loop thread for each finished request. */
+int jobs__spawner_start(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req *req, void *ctx),
+                        void *ctx, struct jobs__spawner **out);
+void jobs__spawner_submit(struct jobs__spawner *s, struct jobs__spawn_req *req);
+/* Finishes what was submitted (on_done still runs for it), stops the thread,
+ * closes the async handle, then calls on_closed(ctx) and frees itself. */
+void jobs__spawner_close(struct jobs__spawner *s, void (*on_closed)(void *ctx));
+
 #endif

@@ -1,0 +1,152 @@
+/*
+ * The spawner: a thread that starts programs, so that the event loop never
+ * waits while a child is created and exec'd (vfork suspends the calling
+ * thread until then). Requests go in under a lock; results come back to the
+ * loop through a uv_async_t.
+ *
+ * PR_SET_PDEATHSIG fires when the thread that created a child exits, so this
+ * thread lives until the engine is closed, when no job is running any more.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "jobs/jobs.h"
+
+struct jobs__spawner {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct jobs__spawn_req *todo, *todo_tail; /* under lock */
+	struct jobs__spawn_req *done, *done_tail; /* under lock */
+	int stopping;
+	uv_async_t async;
+	void (*on_done)(struct jobs__spawn_req *req, void *ctx);
+	void *ctx;
+	void (*on_closed)(void *ctx);
+};
+
+static void push(struct jobs__spawn_req **head, struct jobs__spawn_req **tail, struct jobs__spawn_req *r)
+{
+	r->next = NULL;
+	if (*tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+static void *spawner_main(void *arg)
+{
+	struct jobs__spawner *s = arg;
+	sigset_t all;
+
+	/* No signal handler ever runs on this thread, and children start with
+	 * everything blocked until they have reset their dispositions. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (s->todo == NULL && !s->stopping)
+			pthread_cond_wait(&s->wake, &s->lock);
+		if (s->todo == NULL)
+			break;
+		struct jobs__spawn_req *r = s->todo;
+		s->todo = r->next;
+		if (s->todo == NULL)
+			s->todo_tail = NULL;
+		pthread_mutex_unlock(&s->lock);
+
+		r->err = cgi_spawn_start(&r->opts, &r->proc);
+
+		pthread_mutex_lock(&s->lock);
+		push(&s->done, &s->done_tail, r);
+		uv_async_send(&s->async);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static void on_async(uv_async_t *h)
+{
+	struct jobs__spawner *s = h->data;
+	struct jobs__spawn_req *list;
+
+	pthread_mutex_lock(&s->lock);
+	list = s->done;
+	s->done = s->done_tail = NULL;
+	pthread_mutex_unlock(&s->lock);
+	while (list) {
+		struct jobs__spawn_req *next = list->next;
+		s->on_done(list, s->ctx);
+		list = next;
+	}
+}
+
+static void free_on_close(uv_handle_t *h)
+{
+	struct jobs__spawner *s = h->data;
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
+	free(s);
+}
+
+int jobs__spawner_start(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req *req, void *ctx),
+                        void *ctx, struct jobs__spawner **out)
+{
+	struct jobs__spawner *s = util_xcalloc(1, sizeof(*s));
+	int r;
+
+	s->on_done = on_done;
+	s->ctx = ctx;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	r = uv_async_init(loop, &s->async, on_async);
+	if (r < 0) {
+		pthread_mutex_destroy(&s->lock);
+		pthread_cond_destroy(&s->wake);
+		free(s);
+		return r;
+	}
+	s->async.data = s;
+	r = pthread_create(&s->thread, NULL, spawner_main, s);
+	if (r != 0) {
+		uv_close((uv_handle_t *)&s->async, free_on_close);
+		return -r;
+	}
+	*out = s;
+	return 0;
+}
+
+void jobs__spawner_submit(struct jobs__spawner *s, struct jobs__spawn_req *req)
+{
+	pthread_mutex_lock(&s->lock);
+	push(&s->todo, &s->todo_tail, req);
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+	struct jobs__spawner *s = h->data;
+	void (*cb)(void *) = s->on_closed;
+	void *ctx = s->ctx;
+
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
+	free(s);
+	cb(ctx);
+}
+
+void jobs__spawner_close(struct jobs__spawner *s, void (*on_closed)(void *ctx))
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	on_async(&s->async); /* results that arrived after the last wake-up */
+	s->on_closed = on_closed;
+	uv_close((uv_handle_t *)&s->async, on_async_closed);
+}
