@@ -21,7 +21,6 @@
 #include "http/http.h"
 #include "jobs/jobs.h"
 
-#define READ_CHUNK 65536
 #define FILE_CHUNK 65536
 #define MAX_LOCAL_REDIRECTS 5
 #define PIPELINE_MAX_BYTES (64 * 1024)
@@ -30,15 +29,18 @@ static const char PROCESSING_102[] = "HTTP/1.1 102 Processing\r\n\r\n";
 
 enum conn_phase { PH_HEAD, PH_BODY, PH_WAIT, PH_WRITE, PH_CLOSING };
 
+/* A TCP or unix-socket stream, used through the generic members. */
+union stream_handle {
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+	uv_stream_t stream;
+	uv_handle_t handle;
+};
+
 struct listener {
 	struct listener *next;
 	struct http_server *srv;
-	union {
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-		uv_stream_t stream;
-		uv_handle_t handle;
-	} h;
+	union stream_handle h;
 	int is_unix;
 	char *name;
 	char *unix_path;
@@ -47,12 +49,7 @@ struct listener {
 struct conn {
 	struct conn *next, *prev;
 	struct http_server *srv;
-	union {
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-		uv_stream_t stream;
-		uv_handle_t handle;
-	} h;
+	union stream_handle h;
 	uv_timer_t timer;   /* head / body / idle deadline */
 	uv_timer_t ptimer;  /* 102 Processing */
 	int handles_open;
@@ -118,7 +115,6 @@ static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 static void conn_send_error(struct conn *c, int status, int close_after);
 static void conn_write_more_file(struct conn *c);
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b);
 
 /* ------------------------------------------------------------------ */
@@ -692,18 +688,10 @@ static void conn_process(struct conn *c)
 	/* Pipelined bytes wait while a response is pending; stop reading at the cap. */
 	if (!c->reading && c->in.len < PIPELINE_MAX_BYTES && c->phase != PH_CLOSING) {
 		c->reading = 1;
-		uv_read_start(&c->h.stream, on_alloc, on_conn_read);
+		uv_read_start(&c->h.stream, job_loop_alloc_cb, on_conn_read);
 	}
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-	static char chunk[READ_CHUNK]; /* one loop thread; consumed before the next read */
-	(void)h;
-	(void)suggested;
-	b->base = chunk;
-	b->len = sizeof(chunk);
-}
 
 static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 {
@@ -788,7 +776,7 @@ static void on_connection(uv_stream_t *server, int status)
 		s->conns->prev = c;
 	s->conns = c;
 	s->conn_count++;
-	buf_init(&c->in, PIPELINE_MAX_BYTES + READ_CHUNK);
+	buf_init(&c->in, PIPELINE_MAX_BYTES + JOB_LOOP_READ_BYTES);
 	buf_init(&c->body, s->cfg.body_mem_bytes + 1);
 	c->parser = http_req_parser_new(&s->cfg.limits, on_body, c);
 
@@ -823,7 +811,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	c->reading = 1;
-	uv_read_start(&c->h.stream, on_alloc, on_conn_read);
+	uv_read_start(&c->h.stream, job_loop_alloc_cb, on_conn_read);
 	conn_process(c);
 }
 

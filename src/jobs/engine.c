@@ -17,7 +17,6 @@
 
 #include "jobs/jobs.h"
 
-#define JOB_READ_CHUNK 65536
 #define STDERR_LINE_MAX 1024
 #define RECORD_FLUSH_MS 5
 
@@ -313,8 +312,13 @@ static void job_stderr(struct job *j, const char *data, size_t len)
 {
 	size_t tail = j->e->cfg.stderr_tail_bytes;
 
-	/* Keep the last bytes: trim only when twice the size, so appends stay cheap. */
+	/* Keep the last bytes: trim only when twice the size, so appends stay cheap.
+	 * The record holds text: a NUL would cut it, so it becomes '?'. */
+	size_t start = j->err_tail.len;
 	buf_append(&j->err_tail, data, len);
+	for (size_t i = start; i < j->err_tail.len; i++)
+		if (j->err_tail.data[i] == '\0')
+			j->err_tail.data[i] = '?';
 	if (j->err_tail.len > 2 * tail)
 		buf_consume(&j->err_tail, j->err_tail.len - tail);
 
@@ -328,9 +332,11 @@ static void job_stderr(struct job *j, const char *data, size_t len)
 	}
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+void job_loop_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
-	static char chunk[JOB_READ_CHUNK]; /* one loop thread; consumed before the next read */
+	/* One loop thread, and every read callback consumes its bytes before
+	 * returning: one buffer serves every stream of the loop. */
+	static char chunk[JOB_LOOP_READ_BYTES];
 	(void)h;
 	(void)suggested;
 	b->base = chunk;
@@ -716,9 +722,9 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 	}
 
 	if (open_pipe(j, PIPE_OUT, req->proc.stdout_fd) == 0)
-		uv_read_start((uv_stream_t *)&j->pipes[PIPE_OUT], alloc_cb, on_read);
+		uv_read_start((uv_stream_t *)&j->pipes[PIPE_OUT], job_loop_alloc_cb, on_read);
 	if (open_pipe(j, PIPE_ERR, req->proc.stderr_fd) == 0)
-		uv_read_start((uv_stream_t *)&j->pipes[PIPE_ERR], alloc_cb, on_read);
+		uv_read_start((uv_stream_t *)&j->pipes[PIPE_ERR], job_loop_alloc_cb, on_read);
 	if (req->proc.stdin_fd >= 0 && open_pipe(j, PIPE_IN, req->proc.stdin_fd) == 0) {
 		uv_buf_t b = uv_buf_init(j->body_mem, (unsigned)j->body_len);
 		j->in_req.data = j;

@@ -104,6 +104,11 @@ void job_cancel(struct job *j, const char *reason);
 /* Drops the caller's reference; the job is freed once the engine is done with it too. */
 void job_release(struct job *j);
 
+/* A uv_alloc_cb for streams on the loop thread whose read callbacks consume
+ * the bytes before returning (all of cgiq's): one shared 64 KiB buffer. */
+#define JOB_LOOP_READ_BYTES 65536
+void job_loop_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
+
 /* Counters for logs and tests. */
 struct job_stats {
 	unsigned running;
