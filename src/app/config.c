@@ -61,6 +61,13 @@ static const char USAGE[] =
 	"  --job-timeout DUR          a job running longer is killed, 504 (default 5m, 0 = none)\n"
 	"  --kill-grace DUR           SIGTERM to the process group, then SIGKILL after DUR (default 5s)\n"
 	"  --max-output-bytes SIZE    body bytes a program may write (default 1G)\n"
+	"  --queue-max N              jobs waiting for a slot; beyond: 503 + Retry-After (default 1000)\n"
+	"\n"
+	"Asynchronous jobs and results:\n"
+	"  --jobs-prefix PATH         status monitor URLs: PATH/{id}, PATH/{id}/result (default /_cgiq/jobs)\n"
+	"  --result-ttl DUR           rows and kept results are deleted this long after the end (default 24h)\n"
+	"  --max-wait DUR             Prefer: wait=N is clamped to this (default 5m)\n"
+	"  --on-disconnect POLICY     client gone while its job runs: cancel (default) or detach\n"
 	"\n"
 	"Requests:\n"
 	"  --max-header-bytes SIZE    request line + headers, beyond: 431 (default 32k)\n"
@@ -82,7 +89,8 @@ enum {
 	OPT_PROCESSING_AFTER, OPT_PROCESSING_INTERVAL, OPT_PROCESSING_MAX, OPT_MAX_JOBS,
 	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_MAX_HEADER, OPT_MAX_URI, OPT_MAX_BODY,
 	OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONN, OPT_PASS_AUTH,
-	OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION,
+	OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_QUEUE_MAX, OPT_JOBS_PREFIX, OPT_RESULT_TTL,
+	OPT_MAX_WAIT, OPT_ON_DISCONNECT,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -108,6 +116,11 @@ static const struct option LONG_OPTS[] = {
 	{"max-connections", required_argument, NULL, OPT_MAX_CONN},
 	{"pass-authorization", no_argument, NULL, OPT_PASS_AUTH},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"queue-max", required_argument, NULL, OPT_QUEUE_MAX},
+	{"jobs-prefix", required_argument, NULL, OPT_JOBS_PREFIX},
+	{"result-ttl", required_argument, NULL, OPT_RESULT_TTL},
+	{"max-wait", required_argument, NULL, OPT_MAX_WAIT},
+	{"on-disconnect", required_argument, NULL, OPT_ON_DISCONNECT},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -170,6 +183,11 @@ static void defaults(struct daemon_config *c)
 	c->jobs.max_output_bytes = 1024ull * 1024 * 1024;
 	c->jobs.output_mem_bytes = 256 * 1024;
 	c->jobs.stderr_tail_bytes = 4096;
+	c->jobs.queue_max = 1000;
+	c->jobs.result_ttl_ms = 24ull * 3600 * 1000;
+	c->http.jobs_prefix = "/_cgiq/jobs";
+	c->http.max_wait_ms = 5 * 60 * 1000;
+	c->http.detach_on_disconnect = 0;
 }
 
 /* Returns -1 to go on, else an exit status. */
@@ -234,6 +252,26 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 		case OPT_IDLE_TIMEOUT: r = parse_ms(opt, a, &c->http.idle_timeout_ms); break;
 		case OPT_MAX_CONN: r = parse_count(opt, a, 1000000, &c->http.max_connections); break;
 		case OPT_PASS_AUTH: c->http.pass_authorization = 1; break;
+		case OPT_QUEUE_MAX: r = parse_count(opt, a, 10000000, &c->jobs.queue_max); break;
+		case OPT_JOBS_PREFIX:
+			if (a[0] != '/' || strlen(a) < 2 || a[strlen(a) - 1] == '/')
+				return bad_value(opt, a, "a path like /_cgiq/jobs");
+			c->http.jobs_prefix = a;
+			break;
+		case OPT_RESULT_TTL:
+			r = parse_ms(opt, a, &c->jobs.result_ttl_ms);
+			if (r == 0 && c->jobs.result_ttl_ms < 1000)
+				r = bad_value(opt, a, "at least 1s");
+			break;
+		case OPT_MAX_WAIT: r = parse_ms(opt, a, &c->http.max_wait_ms); break;
+		case OPT_ON_DISCONNECT:
+			if (strcmp(a, "cancel") == 0)
+				c->http.detach_on_disconnect = 0;
+			else if (strcmp(a, "detach") == 0)
+				c->http.detach_on_disconnect = 1;
+			else
+				return bad_value(opt, a, "cancel or detach");
+			break;
 		case OPT_LOG_LEVEL:
 			if (strcmp(a, "error") == 0) log_set_level(LOG_LEVEL_ERROR);
 			else if (strcmp(a, "warn") == 0) log_set_level(LOG_LEVEL_WARN);
@@ -323,6 +361,7 @@ int app_daemon_main(int argc, char **argv)
 	}
 	c.http.spool_dir = c.spool;
 	c.jobs.spool_dir = c.spool;
+	c.jobs.db_path = c.db;
 
 	signal(SIGPIPE, SIG_IGN);
 	r = store_open(c.db, &store);

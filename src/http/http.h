@@ -185,6 +185,9 @@ struct http_server_config {
 	const char *spool_dir;
 	int pass_authorization;
 	unsigned max_connections;        /* beyond: accepted and closed at once (503) */
+	const char *jobs_prefix;         /* "/_cgiq/jobs": status monitor and results */
+	uint64_t max_wait_ms;            /* Prefer: wait=N is clamped to this */
+	int detach_on_disconnect;        /* client gone: the job goes on, result kept */
 };
 
 struct http_server;

@@ -15,95 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jobs/jobs.h"
+#include "jobs/internal.h"
 
-#define STDERR_LINE_MAX 1024
-#define RECORD_FLUSH_MS 5
-
-enum { PIPE_IN = 0, PIPE_OUT = 1, PIPE_ERR = 2, PIPE_COUNT = 3 };
-
-struct job {
-	struct job_engine *e;
-	int refs;
-	char id[UTIL_ID_LEN + 1];
-	enum store_state state;
-	int ended;
-
-	/* request */
-	char *script, *cwd;
-	struct cgi_env env;
-	int body_fd;
-	char *body_mem;
-	size_t body_len;
-	char *method, *uri, *peer;
-	int64_t bytes_in;
-
-	job_done_cb done;
-	void *ud;
-
-	/* FIFO queue and running list */
-	struct job *next, *prev;
-
-	/* process */
-	pid_t pid;
-	int exited;
-	int wait_status;
-	uv_pipe_t pipes[PIPE_COUNT];
-	int pipe_open[PIPE_COUNT];
-	uv_write_t in_req;
-	uv_timer_t timer;
-	int timer_open;
-	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
-	int lingering;  /* the program exited; something it left holds its pipes */
-	int inserted;   /* its row has been queued for writing */
-	int spawning;   /* handed to the spawner thread, pid not known yet */
-	char *argv[2];
-	struct jobs__spawn_req sreq;
-	int handles_open;
-
-	/* why it is ending, when not of its own accord */
-	int timed_out, cancelled, interrupted, output_over, spool_failed;
-	char *reason;
-
-	/* output */
-	struct cgi_response resp;
-	int headers_done;
-	int header_error;
-	char header_sample[64];
-	size_t header_sample_len;
-	struct buf out_mem;
-	int spool_fd;
-	uint64_t body_bytes;
-	struct buf err_line;
-	struct buf err_tail;
-
-	unsigned processing_sent;
-	int64_t created_at_us;
-	struct job_result result;
-};
-
-struct job_engine {
-	uv_loop_t *loop;
-	struct job_config cfg;
-	struct jobs__recorder *rec;
-	uv_timer_t flush;    /* hands accumulated rows to the recorder */
-	uv_signal_t sigchld;
-	struct jobs__spawner *spawner;
-	/* exits reaped before the spawner's result reached the loop */
-	struct {
-		pid_t pid;
-		int status;
-	} unclaimed[64];
-	unsigned unclaimed_next;
-	int devnull_fd;
-	struct job *queue_head, *queue_tail;
-	struct job *running; /* doubly linked */
-	unsigned running_count, queued_count;
-	uint64_t submitted, finished;
-	int closing;
-	int closed_flush;
-	char *close_reason;
-};
 
 static void job_start(struct job *j);
 static void job_exited(struct job *j, int status);
@@ -126,6 +39,10 @@ static void job_free(struct job *j)
 	free(j->uri);
 	free(j->peer);
 	free(j->reason);
+	free(j->body_path);
+	free(j->result_path);
+	free(j->result_head);
+	free(j->progress_text);
 	cgi_response_free(&j->resp);
 	buf_free(&j->out_mem);
 	buf_free(&j->err_line);
@@ -133,7 +50,7 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-static void job_unref(struct job *j)
+void jobs__job_unref(struct job *j)
 {
 	if (--j->refs == 0)
 		job_free(j);
@@ -145,7 +62,7 @@ static void job_set_reason(struct job *j, const char *reason)
 		j->reason = util_xstrdup(reason);
 }
 
-static void record_base(const struct job *j, struct store_job *r)
+void jobs__record_base(const struct job *j, struct store_job *r)
 {
 	store_job_init(r);
 	memcpy(r->id, j->id, sizeof(r->id));
@@ -161,9 +78,9 @@ static void on_flush(uv_timer_t *h)
 /* Rows reach the recorder thread at most every RECORD_FLUSH_MS: under load
  * one wake-up and one transaction carry many jobs, and the loop thread and
  * the programs keep the CPU. */
-static void record_put(struct job_engine *e, int kind, const struct store_job *r)
+void jobs__record_put(struct job_engine *e, int kind, const struct store_job *r)
 {
-	jobs__recorder_put(e->rec, kind, r);
+	jobs__recorder_put(e->rec, kind, r, 0, NULL);
 	if (!uv_is_active((uv_handle_t *)&e->flush) && !e->closed_flush)
 		uv_timer_start(&e->flush, on_flush, RECORD_FLUSH_MS, 0);
 }
@@ -175,7 +92,7 @@ static void on_handle_closed(uv_handle_t *h)
 {
 	struct job *j = h->data;
 	if (--j->handles_open == 0)
-		job_unref(j); /* the engine's reference */
+		jobs__job_unref(j); /* the engine's reference */
 }
 
 static void close_pipe(struct job *j, int which)
@@ -496,7 +413,7 @@ static void job_decide(struct job *j)
 static void job_record_end(struct job *j)
 {
 	struct store_job r;
-	record_base(j, &r);
+	jobs__record_base(j, &r);
 	r.finished_at_us = util_now_us();
 	if (j->exited && WIFEXITED(j->wait_status))
 		r.exit_code = WEXITSTATUS(j->wait_status);
@@ -514,7 +431,17 @@ static void job_record_end(struct job *j)
 		r.stderr_tail = j->err_tail.data;
 	}
 	r.reason = j->reason;
-	record_put(j->e, 2, &r);
+	r.expires_at_us = r.finished_at_us + (int64_t)j->e->cfg.result_ttl_ms * 1000;
+	j->finished_at_us = r.finished_at_us;
+	j->expires_at_us = r.expires_at_us;
+	if (j->keep_result)
+		jobs__keep_result(j, &r);
+	if (j->body_path) {
+		unlink(j->body_path); /* ran, or never will: its body is not needed again */
+		free(j->body_path);
+		j->body_path = NULL;
+	}
+	jobs__record_put(j->e, JOBS__REC_FINISHED, &r);
 }
 
 static void engine_maybe_closed(struct job_engine *e);
@@ -651,7 +578,7 @@ static void job_record_insert(struct job *j, int64_t pid, int64_t started_at_us)
 {
 	struct store_job r;
 
-	record_base(j, &r);
+	jobs__record_base(j, &r);
 	r.script = j->script;
 	r.method = j->method;
 	r.uri = j->uri;
@@ -660,7 +587,7 @@ static void job_record_insert(struct job *j, int64_t pid, int64_t started_at_us)
 	r.bytes_in = j->bytes_in;
 	r.pid = pid;
 	r.started_at_us = started_at_us;
-	record_put(j->e, 0, &r);
+	jobs__record_put(j->e, JOBS__REC_INSERT, &r);
 	j->inserted = 1;
 }
 
@@ -705,16 +632,17 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 	}
 	if (err >= 0)
 		j->pid = req->proc.pid;
+	j->started_at_us = util_now_us();
 	if (j->inserted) {
 		if (err >= 0) {
-			record_base(j, &r);
+			jobs__record_base(j, &r);
 			r.pid = j->pid;
-			r.started_at_us = util_now_us();
-			record_put(e, 1, &r);
+			r.started_at_us = j->started_at_us;
+			jobs__record_put(e, JOBS__REC_STARTED, &r);
 		}
 	} else {
 		/* Started at once: one row write instead of insert + update. */
-		job_record_insert(j, err >= 0 ? j->pid : -1, util_now_us());
+		job_record_insert(j, err >= 0 ? j->pid : -1, j->started_at_us);
 	}
 	if (err < 0) {
 		job_fail_to_start(j, err);
@@ -780,10 +708,13 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 		goto fail;
 	}
 	r = store_recover(store, "cgiq stopped while the job was queued or running",
-	                  kill_leftover_group, NULL);
+	                  (int64_t)e->cfg.result_ttl_ms * 1000, kill_leftover_group, NULL);
 	if (r > 0)
 		log_warnx("marked %d job(s) of a previous run interrupted", r);
-	r = jobs__recorder_start(store, &e->rec);
+	r = jobs__async_open(e);
+	if (r < 0)
+		goto fail;
+	r = jobs__recorder_start(store, jobs__on_durable, e, &e->rec);
 	if (r < 0)
 		goto fail;
 	r = jobs__spawner_start(loop, on_spawned, e, &e->spawner);
@@ -796,6 +727,10 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 	uv_signal_init(loop, &e->sigchld);
 	e->sigchld.data = e;
 	uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD);
+	/* Before anything new is accepted: the old queue goes first. */
+	r = jobs__requeue(e, store);
+	if (r > 0)
+		log_info("re-queued %d asynchronous job(s) accepted by a previous run", r);
 	*out = e;
 	return 0;
 fail:
@@ -805,16 +740,64 @@ fail:
 	return r;
 }
 
-int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, void *ud,
-               struct job **out)
+struct job *jobs__job_new(struct job_engine *e)
 {
 	struct job *j = util_xcalloc(1, sizeof(*j));
-	int err;
 
 	j->e = e;
-	j->refs = 2; /* submitter + engine */
-	util_random_id(j->id);
+	j->refs = 1; /* the engine's, dropped when its handles are closed */
 	j->state = STORE_QUEUED;
+	j->body_fd = -1;
+	j->spool_fd = -1;
+	j->pid = -1;
+	j->progress_done = j->progress_total = -1;
+	cgi_response_init(&j->resp);
+	buf_init(&j->out_mem, SIZE_MAX / 2);
+	buf_init(&j->err_line, STDERR_LINE_MAX + 1);
+	buf_init(&j->err_tail, SIZE_MAX / 2);
+	/* Cannot fail for a timer on a live loop. */
+	uv_timer_init(e->loop, &j->timer);
+	j->timer.data = j;
+	j->timer_open = 1;
+	j->handles_open = 1;
+	return j;
+}
+
+/* Starts j now, or queues it behind the running ones (FIFO). */
+void jobs__enqueue(struct job *j)
+{
+	struct job_engine *e = j->e;
+
+	e->submitted++;
+	if (e->running_count < e->cfg.max_jobs) {
+		job_start(j);
+		return;
+	}
+	if (!j->inserted)
+		job_record_insert(j, -1, 0);
+	if (e->queue_tail)
+		e->queue_tail->next = j;
+	else
+		e->queue_head = j;
+	e->queue_tail = j;
+	e->queued_count++;
+	log_debug("job %s: queued behind %u running job(s)", j->id, e->running_count);
+}
+
+/* A new job from a request; NULL with -EAGAIN in *err when the queue is full. */
+static struct job *job_from_request(struct job_engine *e, struct job_request *req, int *err)
+{
+	struct job *j;
+
+	if (e->running_count >= e->cfg.max_jobs && e->queued_count >= e->cfg.queue_max) {
+		e->refused++;
+		log_warnx("queue full (%u waiting, %u running): refusing %s", e->queued_count,
+		          e->running_count, req->script);
+		*err = -EAGAIN;
+		return NULL;
+	}
+	j = jobs__job_new(e);
+	util_random_id(j->id);
 	j->script = util_xstrdup(req->script);
 	j->cwd = util_xstrdup(req->cwd);
 	j->env = *req->env;
@@ -831,40 +814,36 @@ int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, 
 	j->uri = util_xstrdup(req->uri ? req->uri : "");
 	j->peer = util_xstrdup(req->peer ? req->peer : "");
 	j->bytes_in = req->bytes_in;
+	j->created_at_us = util_now_us();
+	*err = 0;
+	return j;
+}
+
+int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, void *ud,
+               struct job **out)
+{
+	int err;
+	struct job *j = job_from_request(e, req, &err);
+
+	if (j == NULL)
+		return err;
+	j->refs++; /* the submitter's */
 	j->done = done;
 	j->ud = ud;
-	j->spool_fd = -1;
-	j->pid = -1;
-	cgi_response_init(&j->resp);
-	buf_init(&j->out_mem, SIZE_MAX / 2);
-	buf_init(&j->err_line, STDERR_LINE_MAX + 1);
-	buf_init(&j->err_tail, SIZE_MAX / 2);
-	j->created_at_us = util_now_us();
-
-	err = uv_timer_init(e->loop, &j->timer);
-	if (err < 0) {
-		job_free(j);
-		return err;
-	}
-	j->timer.data = j;
-	j->timer_open = 1;
-	j->handles_open = 1;
-
-	e->submitted++;
-
 	*out = j;
-	if (e->running_count < e->cfg.max_jobs) {
-		job_start(j);
-	} else {
-		job_record_insert(j, -1, 0);
-		if (e->queue_tail)
-			e->queue_tail->next = j;
-		else
-			e->queue_head = j;
-		e->queue_tail = j;
-		e->queued_count++;
-		log_debug("job %s: queued behind %u running job(s)", j->id, e->running_count);
-	}
+	jobs__enqueue(j);
+	return 0;
+}
+
+int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out)
+{
+	int err;
+	struct job *j = job_from_request(e, req, &err);
+
+	if (j == NULL)
+		return err;
+	j->refs++; /* the submitter's */
+	*out = j;
 	return 0;
 }
 
@@ -905,10 +884,18 @@ static void job_stop(struct job *j, const char *reason)
 	job_kill_sequence(j);
 }
 
+void jobs__job_discard(struct job *j)
+{
+	j->ended = 1;
+	job_close_handles(j);
+}
+
 void job_cancel(struct job *j, const char *reason)
 {
 	j->done = NULL;
 	j->ud = NULL;
+	j->accepted = NULL;
+	j->accepted_ud = NULL;
 	if (j->ended)
 		return;
 	j->cancelled = 1;
@@ -919,7 +906,7 @@ void job_cancel(struct job *j, const char *reason)
 void job_release(struct job *j)
 {
 	if (j)
-		job_unref(j);
+		jobs__job_unref(j);
 }
 
 void job_engine_stats(const struct job_engine *e, struct job_stats *out)
@@ -928,11 +915,18 @@ void job_engine_stats(const struct job_engine *e, struct job_stats *out)
 	out->queued = e->queued_count;
 	out->submitted = e->submitted;
 	out->finished = e->finished;
+	out->refused = e->refused;
 }
 
 static void on_spawner_closed(void *ctx)
 {
 	struct job_engine *e = ctx;
+	jobs__async_close(e);
+}
+
+/* Called by async.c once its handles are closed: the last step of closing. */
+void jobs__engine_free(struct job_engine *e)
+{
 	jobs__recorder_stop(e->rec); /* writes what is still queued */
 	close(e->devnull_fd);
 	free(e->close_reason);
@@ -967,8 +961,15 @@ void job_engine_close(struct job_engine *e, const char *reason)
 	e->close_reason = util_xstrdup(reason);
 	while (e->queue_head) {
 		struct job *j = e->queue_head;
-		j->interrupted = 1;
 		j->done = NULL;
+		if (j->async) {
+			/* Accepted with 202: its row stays queued, the next start runs it. */
+			queue_remove(j);
+			j->ended = 1;
+			job_close_handles(j);
+			continue;
+		}
+		j->interrupted = 1;
 		job_stop(j, reason);
 	}
 	for (struct job *j = e->running; j; j = j->next) {

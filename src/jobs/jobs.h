@@ -26,6 +26,9 @@ struct job_config {
 	size_t output_mem_bytes;    /* output kept in memory up to this, then spooled to a file */
 	size_t stderr_tail_bytes;   /* last bytes of stderr kept in the record */
 	const char *spool_dir;      /* where output spool files go (exists) */
+	unsigned queue_max;         /* jobs waiting for a slot; beyond: job_submit fails -EAGAIN */
+	uint64_t result_ttl_ms;     /* rows and kept results are deleted this long after the end */
+	const char *db_path;        /* the database, for read-only look-ups on the loop thread */
 };
 
 struct job_engine;
@@ -68,6 +71,9 @@ struct job_request {
 /* Called on the loop thread when the job has ended (any final state) unless
  * it was cancelled with job_cancel. The job stays valid until job_release. */
 typedef void (*job_done_cb)(struct job *job, void *ud);
+/* Called on the loop thread once an asynchronous job's row and request body
+ * are on disk (result 0) or could not be made durable (negative errno). */
+typedef void (*job_accepted_cb)(struct job *job, int result, void *ud);
 
 /*
  * Accepts a job: writes its record (queued), starts it now or when a slot
@@ -75,6 +81,51 @@ typedef void (*job_done_cb)(struct job *job, void *ud);
  */
 int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, void *ud,
                struct job **out);
+
+/*
+ * An asynchronous job (RFC 7240 respond-async): like job_submit, but the
+ * request body is written to a named spool file and fsync'ed, the row is
+ * committed with fsync, and only then accepted(job, 0, ud) runs. The job can
+ * be found by id, runs even after a restart if it was still queued, and its
+ * output is kept for result_ttl_ms. No done callback. Returns 0, -EAGAIN
+ * (queue full), or a negative errno (body could not be spooled).
+ */
+int job_submit_async(struct job_engine *e, struct job_request *req, job_accepted_cb accepted, void *ud,
+                     struct job **out);
+
+/* The submitter stops waiting (client gone with --on-disconnect detach, or
+ * Prefer: wait ran out): the job goes on, can be found by id, keeps its
+ * result. The done callback is not called after this. */
+void job_detach(struct job *j);
+
+/* Makes a running synchronous job findable by id (its status monitor was
+ * announced in a 102). */
+void job_expose(struct job *j);
+
+/* Latest progress the program reported: 1 and the values, or 0 when none. */
+int job_progress(const struct job *j, int64_t *done, int64_t *total, const char **text);
+
+/*
+ * Status monitor document (JSON, one object) of a job found by id: in memory
+ * or in the database. *retry_after_s is set while it is not finished.
+ * Returns 0 or -ENOENT (unknown, expired, or never exposed).
+ */
+int job_status_json(struct job_engine *e, const char *id, struct buf *out, unsigned *retry_after_s);
+
+/* A kept result, for GET /_cgiq/jobs/{id}/result. */
+struct job_stored_result {
+	int http_status;
+	char *head;      /* reason phrase line, then header lines (CRLF each); may be NULL */
+	int fd;          /* the body (pread from 0), -1 when none was kept */
+	uint64_t size;   /* body bytes */
+};
+/* Returns 0, -EAGAIN (not finished yet), or -ENOENT (unknown or expired). */
+int job_stored_result_open(struct job_engine *e, const char *id, struct job_stored_result *out);
+void job_stored_result_close(struct job_stored_result *r);
+
+/* DELETE: cancels a queued or running job (process group killed) and frees
+ * its result. Returns 0 or -ENOENT. */
+int job_delete(struct job_engine *e, const char *id);
 
 /* The result of an ended job. Pointers valid until job_release. */
 struct job_result {
@@ -115,36 +166,8 @@ struct job_stats {
 	unsigned queued;
 	uint64_t submitted;
 	uint64_t finished;
+	uint64_t refused;   /* queue full */
 };
 void job_engine_stats(const struct job_engine *e, struct job_stats *out);
-
-/* ---------- recorder (internal to the module, used by engine.c) ---------- */
-struct jobs__recorder;
-int jobs__recorder_start(struct store *store, struct jobs__recorder **out);
-/* Queue a copy of j (strings copied). kind: 0 insert, 1 started, 2 finished.
- * Loop thread only; nothing reaches the thread before jobs__recorder_flush. */
-void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_job *j);
-/* Hands what was put since the last flush to the thread (one lock, one wake-up
- * per loop iteration rather than per row). Loop thread only. */
-void jobs__recorder_flush(struct jobs__recorder *r);
-/* Writes everything queued, stops the thread, frees. */
-void jobs__recorder_stop(struct jobs__recorder *r);
-
-/* ---------- spawner (internal): programs are started off the loop thread ---------- */
-struct jobs__spawn_req {
-	struct jobs__spawn_req *next;
-	struct cgi_spawn opts;   /* strings owned by the submitter until done */
-	struct cgi_proc proc;    /* result */
-	int err;                 /* result: 0 or negative errno */
-	void *ud;
-};
-struct jobs__spawner;
-/* on_done runs on the loop thread for each finished request. */
-int jobs__spawner_start(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req *req, void *ctx),
-                        void *ctx, struct jobs__spawner **out);
-void jobs__spawner_submit(struct jobs__spawner *s, struct jobs__spawn_req *req);
-/* Finishes what was submitted (on_done still runs for it), stops the thread,
- * closes the async handle, then calls on_closed(ctx) and frees itself. */
-void jobs__spawner_close(struct jobs__spawner *s, void (*on_closed)(void *ctx));
 
 #endif

@@ -3,18 +3,25 @@
  * loop queues row changes and never waits for SQLite; the thread applies
  * whatever has accumulated in one transaction, so under load many jobs share
  * one commit (and one WAL append).
+ *
+ * A change can be marked durable: its batch is committed with fsync
+ * (synchronous = FULL), and only then is its token handed to the done hook,
+ * which the engine uses to answer 202 Accepted for an asynchronous job.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "jobs/jobs.h"
-
-enum { REC_INSERT = 0, REC_STARTED = 1, REC_FINISHED = 2 };
+#include "jobs/internal.h"
 
 struct rec_op {
 	struct rec_op *next;
 	int kind;
+	int durable;
+	int result;   /* of applying it */
+	void *token;
 	struct store_job job;
 };
 
@@ -23,9 +30,11 @@ struct jobs__recorder {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct rec_op *head, *tail;       /* handed over, under lock */
-	struct rec_op *pending, *pending_tail; /* loop thread only, not yet handed over */
+	struct rec_op *head, *tail;             /* handed over, under lock */
+	struct rec_op *pending, *pending_tail;  /* loop thread only, not yet handed over */
 	int stopping;
+	void (*on_durable)(void *token, int result, void *ctx);
+	void *ctx;
 };
 
 static char *dup_or_null(const char *s) { return s ? util_xstrdup(s) : NULL; }
@@ -36,18 +45,61 @@ static void op_free(struct rec_op *op)
 	free(op);
 }
 
-static void apply(struct store *store, struct rec_op *op)
+static void unlink_files(const char *result_path, const char *body_path, void *ud)
+{
+	(void)ud;
+	if (result_path)
+		unlink(result_path);
+	if (body_path)
+		unlink(body_path);
+}
+
+static int apply(struct store *store, struct rec_op *op)
 {
 	switch (op->kind) {
-	case REC_INSERT:
-		store_job_insert(store, &op->job);
-		break;
-	case REC_STARTED:
-		store_job_started(store, op->job.id, op->job.pid, op->job.started_at_us);
-		break;
-	default:
-		store_job_finished(store, &op->job);
-		break;
+	case JOBS__REC_INSERT:
+		return store_job_insert(store, &op->job);
+	case JOBS__REC_STARTED:
+		return store_job_started(store, op->job.id, op->job.pid, op->job.started_at_us);
+	case JOBS__REC_FINISHED:
+		return store_job_finished(store, &op->job);
+	case JOBS__REC_PROGRESS:
+		return store_job_progress(store, op->job.id, op->job.progress_done, op->job.progress_total,
+		                          op->job.progress_text);
+	case JOBS__REC_EXPIRE_AT:
+		return store_job_expire_at(store, op->job.id, op->job.expires_at_us);
+	default: {
+		int n = store_expire(store, op->job.expires_at_us, unlink_files, NULL);
+		if (n > 0)
+			log_info("deleted %d expired job(s) and their files", n);
+		return n < 0 ? n : 0;
+	}
+	}
+}
+
+static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
+{
+	int durable = 0, committed;
+
+	for (struct rec_op *op = batch; op; op = op->next)
+		durable |= op->durable;
+	/* Errors are logged by the store; a failed batch must not stop the daemon. */
+	if (durable)
+		store_set_durable(r->store, 1);
+	committed = store_begin(r->store) == 0;
+	for (struct rec_op *op = batch; op; op = op->next)
+		op->result = apply(r->store, op);
+	if (committed)
+		committed = store_commit(r->store) == 0;
+	if (durable)
+		store_set_durable(r->store, 0);
+	while (batch) {
+		struct rec_op *next = batch->next;
+		/* A durable change is only reported accepted once it is committed. */
+		if (batch->durable && r->on_durable)
+			r->on_durable(batch->token, !committed ? -EIO : batch->result, r->ctx);
+		op_free(batch);
+		batch = next;
 	}
 }
 
@@ -64,18 +116,8 @@ static void *recorder_main(void *arg)
 		int stop = r->stopping;
 		pthread_mutex_unlock(&r->lock);
 
-		if (batch != NULL) {
-			/* Errors are logged by the store; a failed batch must not stop the daemon. */
-			int began = store_begin(r->store) == 0;
-			while (batch) {
-				struct rec_op *next = batch->next;
-				apply(r->store, batch);
-				op_free(batch);
-				batch = next;
-			}
-			if (began)
-				store_commit(r->store);
-		}
+		if (batch != NULL)
+			write_batch(r, batch);
 		pthread_mutex_lock(&r->lock);
 		if (stop && r->head == NULL)
 			break;
@@ -84,12 +126,15 @@ static void *recorder_main(void *arg)
 	return NULL;
 }
 
-int jobs__recorder_start(struct store *store, struct jobs__recorder **out)
+int jobs__recorder_start(struct store *store, void (*on_durable)(void *token, int result, void *ctx),
+                         void *ctx, struct jobs__recorder **out)
 {
 	struct jobs__recorder *r = util_xcalloc(1, sizeof(*r));
 	int err;
 
 	r->store = store;
+	r->on_durable = on_durable;
+	r->ctx = ctx;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->wake, NULL);
 	err = pthread_create(&r->thread, NULL, recorder_main, r);
@@ -103,11 +148,14 @@ int jobs__recorder_start(struct store *store, struct jobs__recorder **out)
 	return 0;
 }
 
-void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_job *j)
+void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_job *j, int durable,
+                        void *token)
 {
 	struct rec_op *op = util_xcalloc(1, sizeof(*op));
 
 	op->kind = kind;
+	op->durable = durable;
+	op->token = token;
 	op->job = *j;
 	op->job.script = dup_or_null(j->script);
 	op->job.method = dup_or_null(j->method);
@@ -115,6 +163,16 @@ void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_j
 	op->job.peer = dup_or_null(j->peer);
 	op->job.stderr_tail = dup_or_null(j->stderr_tail);
 	op->job.reason = dup_or_null(j->reason);
+	op->job.cwd = dup_or_null(j->cwd);
+	op->job.body_path = dup_or_null(j->body_path);
+	op->job.result_path = dup_or_null(j->result_path);
+	op->job.result_head = dup_or_null(j->result_head);
+	op->job.progress_text = dup_or_null(j->progress_text);
+	if (j->env != NULL) {
+		op->job.env = util_xmalloc(j->env_len + 1);
+		memcpy(op->job.env, j->env, j->env_len);
+		op->job.env[j->env_len] = '\0';
+	}
 
 	if (r->pending_tail)
 		r->pending_tail->next = op;

@@ -11,7 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include "jobs/jobs.h"
+#include "jobs/internal.h"
 
 struct jobs__spawner {
 	pthread_t thread;

@@ -50,6 +50,19 @@ static const char *const store_migrations[] = {
 	");"
 	"CREATE INDEX jobs_created_at ON jobs (created_at);"
 	"CREATE INDEX jobs_state ON jobs (state);",
+	/* 1 -> 2: asynchronous jobs (enough to run them again after a restart),
+	 * results kept for a while, progress reported by programs. */
+	"ALTER TABLE jobs ADD COLUMN async INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN env BLOB;"
+	"ALTER TABLE jobs ADD COLUMN cwd TEXT;"
+	"ALTER TABLE jobs ADD COLUMN body_path TEXT;"
+	"ALTER TABLE jobs ADD COLUMN result_path TEXT;"
+	"ALTER TABLE jobs ADD COLUMN result_head BLOB;"
+	"ALTER TABLE jobs ADD COLUMN expires_at INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN progress_done INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN progress_total INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN progress_text TEXT;"
+	"CREATE INDEX jobs_expires_at ON jobs (expires_at);",
 };
 
 _Static_assert(UTIL_ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION,
@@ -59,7 +72,8 @@ _Static_assert(UTIL_ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION,
 #define STORE_COLUMNS                                                           \
 	"id, state, script, method, uri, peer, created_at, started_at, finished_at," \
 	" pid, exit_code, term_signal, http_status, bytes_in, bytes_out,"           \
-	" processing_sent, stderr_tail, reason"
+	" processing_sent, stderr_tail, reason, async, env, cwd, body_path, result_path,"  \
+	" result_head, expires_at, progress_done, progress_total, progress_text"
 
 enum store_stmt_id {
 	STORE_STMT_BEGIN,
@@ -73,6 +87,11 @@ enum store_stmt_id {
 	STORE_STMT_LIST_STATE,
 	STORE_STMT_RECOVER_PIDS,
 	STORE_STMT_RECOVER,
+	STORE_STMT_PROGRESS,
+	STORE_STMT_EXPIRE_AT,
+	STORE_STMT_EXPIRED,
+	STORE_STMT_DELETE_EXPIRED,
+	STORE_STMT_QUEUED_ASYNC,
 	STORE_STMT_COUNT,
 };
 
@@ -82,7 +101,8 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 	[STORE_STMT_ROLLBACK] = "ROLLBACK",
 	[STORE_STMT_INSERT] =
 		"INSERT INTO jobs (id, state, script, method, uri, peer, created_at, bytes_in,"
-		" pid, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		" pid, started_at, async, env, cwd, body_path)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	/* Only from queued: a started event that arrives after the job already
 	 * ended must not move it back to running. */
 	[STORE_STMT_STARTED] =
@@ -91,7 +111,8 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 	[STORE_STMT_FINISHED] =
 		"UPDATE jobs SET state = ?2, finished_at = ?3, exit_code = ?4, term_signal = ?5,"
 		" http_status = ?6, bytes_out = ?7, processing_sent = ?8, stderr_tail = ?9,"
-		" reason = ?10 WHERE id = ?1",
+		" reason = ?10, result_path = ?11, result_head = ?12, expires_at = ?13,"
+		" body_path = NULL, env = NULL WHERE id = ?1",
 	[STORE_STMT_GET] = "SELECT " STORE_COLUMNS " FROM jobs WHERE id = ?1",
 	/* LIMIT -1 means no limit in SQLite. */
 	[STORE_STMT_LIST] =
@@ -102,9 +123,22 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 	[STORE_STMT_RECOVER_PIDS] =
 		"SELECT pid, started_at FROM jobs"
 		" WHERE state IN ('queued', 'running') AND pid IS NOT NULL",
+	/* A queued asynchronous job was promised to run: it stays queued. A
+	 * running one is never silently run again (it may not be idempotent). */
 	[STORE_STMT_RECOVER] =
-		"UPDATE jobs SET state = 'interrupted', reason = ?1, finished_at = ?2"
-		" WHERE state IN ('queued', 'running')",
+		"UPDATE jobs SET state = 'interrupted', reason = ?1, finished_at = ?2,"
+		" expires_at = ?2 + ?3"
+		" WHERE state = 'running' OR (state = 'queued' AND async = 0)",
+	[STORE_STMT_PROGRESS] =
+		"UPDATE jobs SET progress_done = ?2, progress_total = ?3, progress_text = ?4"
+		" WHERE id = ?1",
+	[STORE_STMT_EXPIRE_AT] = "UPDATE jobs SET expires_at = ?2 WHERE id = ?1",
+	[STORE_STMT_EXPIRED] =
+		"SELECT result_path, body_path FROM jobs WHERE expires_at <= ?1",
+	[STORE_STMT_DELETE_EXPIRED] = "DELETE FROM jobs WHERE expires_at <= ?1",
+	[STORE_STMT_QUEUED_ASYNC] =
+		"SELECT " STORE_COLUMNS " FROM jobs WHERE state = 'queued' AND async = 1"
+		" ORDER BY created_at, rowid",
 };
 
 struct store {
@@ -144,6 +178,8 @@ void store_job_init(struct store_job *j)
 	j->bytes_in = -1;
 	j->bytes_out = -1;
 	j->processing_sent = -1;
+	j->progress_done = -1;
+	j->progress_total = -1;
 }
 
 void store_job_clear(struct store_job *j)
@@ -154,7 +190,14 @@ void store_job_clear(struct store_job *j)
 	free(j->peer);
 	free(j->stderr_tail);
 	free(j->reason);
+	free(j->env);
+	free(j->cwd);
+	free(j->body_path);
+	free(j->result_path);
+	free(j->result_head);
+	free(j->progress_text);
 	j->script = j->method = j->uri = j->peer = j->stderr_tail = j->reason = NULL;
+	j->env = j->cwd = j->body_path = j->result_path = j->result_head = j->progress_text = NULL;
 }
 
 /* Logs the connection's last error and returns -EIO. Call before resetting
@@ -410,6 +453,13 @@ int store_job_insert(struct store *s, const struct store_job *j)
 	store_bind_int(st, 8, j->bytes_in);
 	store_bind_int(st, 9, j->pid);
 	store_bind_time(st, 10, j->started_at_us);
+	sqlite3_bind_int(st, 11, j->async ? 1 : 0);
+	if (j->env != NULL)
+		sqlite3_bind_blob(st, 12, j->env, (int)j->env_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 12);
+	store_bind_text(st, 13, j->cwd);
+	store_bind_text(st, 14, j->body_path);
 	return store_run(s, st, "inserting", j->id);
 }
 
@@ -454,6 +504,12 @@ int store_job_finished(struct store *s, const struct store_job *j)
 	else
 		sqlite3_bind_blob(st, 9, j->stderr_tail, (int)strlen(j->stderr_tail), SQLITE_STATIC);
 	store_bind_text(st, 10, j->reason);
+	store_bind_text(st, 11, j->result_path);
+	if (j->result_head == NULL)
+		sqlite3_bind_null(st, 12);
+	else
+		sqlite3_bind_blob(st, 12, j->result_head, (int)strlen(j->result_head), SQLITE_STATIC);
+	store_bind_time(st, 13, j->expires_at_us);
 	r = store_run(s, st, "marking finished", j->id);
 	return store_changed_one(s, r, "marking finished", j->id);
 }
@@ -513,6 +569,17 @@ static int store_read_row(struct store *s, sqlite3_stmt *st, struct store_job *j
 	j->processing_sent = store_col_int(st, 15, -1);
 	j->stderr_tail = store_col_str(st, 16);
 	j->reason = store_col_str(st, 17);
+	j->async = (int)store_col_int(st, 18, 0);
+	j->env = store_col_str(st, 19);
+	j->env_len = j->env ? (size_t)sqlite3_column_bytes(st, 19) : 0;
+	j->cwd = store_col_str(st, 20);
+	j->body_path = store_col_str(st, 21);
+	j->result_path = store_col_str(st, 22);
+	j->result_head = store_col_str(st, 23);
+	j->expires_at_us = store_col_int(st, 24, 0);
+	j->progress_done = store_col_int(st, 25, -1);
+	j->progress_total = store_col_int(st, 26, -1);
+	j->progress_text = store_col_str(st, 27);
 	return 0;
 }
 
@@ -560,7 +627,7 @@ out:
 	return r;
 }
 
-int store_recover(struct store *s, const char *reason,
+int store_recover(struct store *s, const char *reason, int64_t keep_us,
                   void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud)
 {
 	sqlite3_stmt *st = s->stmt[STORE_STMT_RECOVER_PIDS];
@@ -586,6 +653,7 @@ int store_recover(struct store *s, const char *reason,
 	st = s->stmt[STORE_STMT_RECOVER];
 	store_bind_text(st, 1, reason);
 	sqlite3_bind_int64(st, 2, util_now_us());
+	sqlite3_bind_int64(st, 3, keep_us);
 	r = store_run(s, st, "recovery: marking jobs interrupted", NULL);
 	if (r < 0)
 		goto out;
@@ -599,4 +667,72 @@ out:
 	if (r < 0 && own)
 		store_rollback(s);
 	return r;
+}
+
+int store_job_progress(struct store *s, const char *id, int64_t done, int64_t total, const char *text)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_PROGRESS];
+
+	store_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, done);
+	sqlite3_bind_int64(st, 3, total);
+	store_bind_text(st, 4, text);
+	return store_run(s, st, "recording progress", id);
+}
+
+int store_job_expire_at(struct store *s, const char *id, int64_t expires_at_us)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_EXPIRE_AT];
+
+	store_bind_text(st, 1, id);
+	sqlite3_bind_int64(st, 2, expires_at_us);
+	return store_run(s, st, "setting expiry", id);
+}
+
+int store_expire(struct store *s, int64_t now_us,
+                 void (*cb)(const char *result_path, const char *body_path, void *ud), void *ud)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_EXPIRED];
+	int rc, r = 0;
+
+	sqlite3_bind_int64(st, 1, now_us);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cb != NULL)
+			cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), ud);
+	}
+	if (rc != SQLITE_DONE)
+		r = store_fail(s, "listing expired jobs", NULL);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (r < 0)
+		return r;
+	st = s->stmt[STORE_STMT_DELETE_EXPIRED];
+	sqlite3_bind_int64(st, 1, now_us);
+	r = store_run(s, st, "deleting expired jobs", NULL);
+	return r < 0 ? r : (int)sqlite3_changes(s->db);
+}
+
+int store_jobs_queued_async(struct store *s, int (*cb)(const struct store_job *j, void *ud), void *ud)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_QUEUED_ASYNC];
+	struct store_job j;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = store_read_row(s, st, &j);
+		if (r == 0)
+			r = cb(&j, ud);
+		store_job_clear(&j);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = store_fail(s, "listing queued jobs", NULL);
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_set_durable(struct store *s, int on)
+{
+	return store_exec(s, on ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
 }

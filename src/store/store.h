@@ -13,7 +13,7 @@
 
 #include "util/util.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 enum store_state {
 	STORE_QUEUED = 0,
@@ -55,6 +55,19 @@ struct store_job {
 	int64_t processing_sent;
 	char *stderr_tail;   /* last few KiB of the program's stderr (may hold any bytes except NUL) */
 	char *reason;        /* why it failed, timed out, was cancelled or interrupted */
+
+	/* schema 2: asynchronous jobs, kept results, progress */
+	int async;           /* the client does not wait on its connection (202, or detached) */
+	char *env;           /* environment: "NAME=value" entries each ended by NUL, env_len bytes */
+	size_t env_len;
+	char *cwd;           /* the program's working directory */
+	char *body_path;     /* durable spool file with the request body, NULL when none */
+	char *result_path;   /* spool file with the response body kept until expires_at */
+	char *result_head;   /* reason phrase line, then the program's header lines, CRLF each */
+	int64_t expires_at_us; /* the row and its files are deleted after this (0 = never) */
+	int64_t progress_done;  /* latest progress reported by the program, -1 = none */
+	int64_t progress_total;
+	char *progress_text;
 };
 
 /* Sets every field to its "unknown" value (strings NULL, times 0, others -1). */
@@ -91,6 +104,32 @@ int store_job_started(struct store *s, const char *id, int64_t pid, int64_t star
  * Returns 0, -ENOENT for an unknown id, or -EIO. */
 int store_job_finished(struct store *s, const struct store_job *j);
 
+/* Latest progress of a running job. */
+int store_job_progress(struct store *s, const char *id, int64_t done, int64_t total, const char *text);
+
+/* Moves a job's expiry (e.g. to now, when its result is deleted on request). */
+int store_job_expire_at(struct store *s, const char *id, int64_t expires_at_us);
+
+/*
+ * Deletes every row whose expires_at has passed; for each, cb(result_path,
+ * body_path, ud) is called first (either may be NULL) so the caller can
+ * remove the files. Returns the number of rows deleted or a negative code.
+ */
+int store_expire(struct store *s, int64_t now_us,
+                 void (*cb)(const char *result_path, const char *body_path, void *ud), void *ud);
+
+/*
+ * Queued asynchronous jobs in the order they were accepted (created_at,
+ * then insertion order), for re-running after a restart. cb as in
+ * store_jobs_list.
+ */
+int store_jobs_queued_async(struct store *s, int (*cb)(const struct store_job *j, void *ud), void *ud);
+
+/* Durable commits: with on, every commit is fsync'ed before it returns
+ * (PRAGMA synchronous = FULL); off is the default (NORMAL: a power loss may
+ * lose the last commits, never corrupt the file). Outside a transaction only. */
+int store_set_durable(struct store *s, int on);
+
 /* Reads one job. Returns 0, -ENOENT, or -EIO. */
 int store_job_get(struct store *s, const char *id, struct store_job *out);
 
@@ -104,13 +143,13 @@ int store_jobs_list(struct store *s, const enum store_state *state, unsigned lim
                     int (*cb)(const struct store_job *j, void *ud), void *ud);
 
 /*
- * Start-up recovery: every row left queued or running (by a cgiq that died)
- * becomes interrupted with the given reason and finished_at = now. For each
+ * Start-up recovery: every row left running, or queued by a synchronous
+ * request (whose client is gone with the old process), becomes interrupted with the given reason and finished_at = now. For each
  * such row that had a pid, cb(pid, started_at_us, ud) is called first so the
  * caller can kill a process group left behind. Returns the number of rows
  * changed or a negative code.
  */
-int store_recover(struct store *s, const char *reason,
+int store_recover(struct store *s, const char *reason, int64_t keep_us,
                   void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud);
 
 #endif

@@ -514,7 +514,12 @@ static void test_bad_programs_502(void)
 		CU_ASSERT_EQUAL(r.status, 502);
 		CU_ASSERT_STRING_EQUAL(r.body, "502 Bad Gateway\n");
 		last_id(id, sizeof(id));
-		CU_ASSERT(wait_state(id, "failed"));
+		if (!wait_state(id, "failed")) {
+			char st[64];
+			fprintf(stderr, "%s: job '%s' state '%s' (prev '%s')\n", progs[i], id,
+			        t_job_field(&D, id, "state", st, sizeof(st)), prev_id);
+			CU_FAIL("job did not end failed");
+		}
 		CU_ASSERT(t_job_field(&D, id, "reason", col, sizeof(col))[0] != '\0');
 		t_resp_free(&r);
 		close(fd);

@@ -567,7 +567,7 @@ static void test_recover(void)
 	CU_ASSERT_EQUAL(store_job_finished(s, &j), 0);
 
 	before = util_now_us();
-	CU_ASSERT_EQUAL(store_recover(s, "cgiq restarted", recover_cb, &rec), 2);
+	CU_ASSERT_EQUAL(store_recover(s, "cgiq restarted", 1000, recover_cb, &rec), 2);
 	after = util_now_us();
 	CU_ASSERT_EQUAL(rec.calls, 1);
 	CU_ASSERT_EQUAL(rec.pid, 4242);
@@ -597,14 +597,14 @@ static void test_recover(void)
 
 	/* Nothing left to recover; a NULL callback is allowed. */
 	memset(&rec, 0, sizeof(rec));
-	CU_ASSERT_EQUAL(store_recover(s, "again", recover_cb, &rec), 0);
+	CU_ASSERT_EQUAL(store_recover(s, "again", 1000, recover_cb, &rec), 0);
 	CU_ASSERT_EQUAL(rec.calls, 0);
-	CU_ASSERT_EQUAL(store_recover(s, "again", NULL, NULL), 0);
+	CU_ASSERT_EQUAL(store_recover(s, "again", 1000, NULL, NULL), 0);
 
 	/* Inside a caller's batch it joins the batch instead of nesting. */
 	insert(s, 4, 500);
 	CU_ASSERT_EQUAL(store_begin(s), 0);
-	CU_ASSERT_EQUAL(store_recover(s, "batched", NULL, NULL), 1);
+	CU_ASSERT_EQUAL(store_recover(s, "batched", 1000, NULL, NULL), 1);
 	CU_ASSERT_EQUAL(store_commit(s), 0);
 	CU_ASSERT_EQUAL_FATAL(store_job_get(s, "00000000000000000000000000000004", &got), 0);
 	CU_ASSERT_EQUAL(got.state, STORE_INTERRUPTED);

@@ -1,0 +1,199 @@
+/*
+ * Internals of the jobs module, shared by engine.c (process lifecycle),
+ * async.c (registry, asynchronous jobs, kept results, expiry), recorder.c
+ * and spawner.c. Nothing outside src/jobs includes this.
+ */
+#ifndef CGIQ_JOBS_INTERNAL_H
+#define CGIQ_JOBS_INTERNAL_H
+
+#include <pthread.h>
+
+#include "jobs/jobs.h"
+
+#define STDERR_LINE_MAX 1024
+#define RECORD_FLUSH_MS 5
+#define REGISTRY_BUCKETS 4096
+
+/* ---------- recorder (internal to the module, used by engine.c) ---------- */
+struct jobs__recorder;
+enum {
+	JOBS__REC_INSERT, JOBS__REC_STARTED, JOBS__REC_FINISHED, JOBS__REC_PROGRESS,
+	JOBS__REC_EXPIRE_AT, JOBS__REC_EXPIRE, /* expire: job.expires_at_us is "now" */
+};
+/* on_durable(token, 0 or -errno, ctx) runs on the recorder thread after the
+ * commit of each durable change. */
+int jobs__recorder_start(struct store *store, void (*on_durable)(void *token, int result, void *ctx),
+                         void *ctx, struct jobs__recorder **out);
+/* Queue a copy of j (strings copied) for kind. durable: commit it with fsync
+ * and report token to on_durable. Loop thread only; nothing reaches the
+ * thread before jobs__recorder_flush. */
+void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_job *j, int durable,
+                        void *token);
+/* Hands what was put since the last flush to the thread (one lock, one wake-up
+ * per loop iteration rather than per row). Loop thread only. */
+void jobs__recorder_flush(struct jobs__recorder *r);
+/* Writes everything queued, stops the thread, frees. */
+void jobs__recorder_stop(struct jobs__recorder *r);
+
+/* ---------- spawner (internal): programs are started off the loop thread ---------- */
+struct jobs__spawn_req {
+	struct jobs__spawn_req *next;
+	struct cgi_spawn opts;   /* strings owned by the submitter until done */
+	struct cgi_proc proc;    /* result */
+	int err;                 /* result: 0 or negative errno */
+	void *ud;
+};
+struct jobs__spawner;
+/* on_done runs on the loop thread for each finished request. */
+int jobs__spawner_start(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req *req, void *ctx),
+                        void *ctx, struct jobs__spawner **out);
+void jobs__spawner_submit(struct jobs__spawner *s, struct jobs__spawn_req *req);
+/* Finishes what was submitted (on_done still runs for it), stops the thread,
+ * closes the async handle, then calls on_closed(ctx) and frees itself. */
+void jobs__spawner_close(struct jobs__spawner *s, void (*on_closed)(void *ctx));
+
+
+
+enum { PIPE_IN = 0, PIPE_OUT = 1, PIPE_ERR = 2, PIPE_COUNT = 3 };
+
+struct job {
+	struct job_engine *e;
+	int refs;
+	char id[UTIL_ID_LEN + 1];
+	enum store_state state;
+	int ended;
+
+	/* request */
+	char *script, *cwd;
+	struct cgi_env env;
+	int body_fd;
+	char *body_mem;
+	size_t body_len;
+	char *method, *uri, *peer;
+	int64_t bytes_in;
+
+	job_done_cb done;
+	void *ud;
+
+	/* FIFO queue and running list */
+	struct job *next, *prev;
+
+	/* process */
+	pid_t pid;
+	int exited;
+	int wait_status;
+	uv_pipe_t pipes[PIPE_COUNT];
+	int pipe_open[PIPE_COUNT];
+	uv_write_t in_req;
+	uv_timer_t timer;
+	int timer_open;
+	int kill_phase; /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+	int lingering;  /* the program exited; something it left holds its pipes */
+	int inserted;   /* its row has been queued for writing */
+	int spawning;   /* handed to the spawner thread, pid not known yet */
+	char *argv[2];
+	struct jobs__spawn_req sreq;
+	int handles_open;
+
+	/* why it is ending, when not of its own accord */
+	int timed_out, cancelled, interrupted, output_over, spool_failed;
+	char *reason;
+
+	/* output */
+	struct cgi_response resp;
+	int headers_done;
+	int header_error;
+	char header_sample[64];
+	size_t header_sample_len;
+	struct buf out_mem;
+	int spool_fd;
+	uint64_t body_bytes;
+	struct buf err_line;
+	struct buf err_tail;
+
+	unsigned processing_sent;
+	int64_t created_at_us;
+	int64_t started_at_us;
+	int64_t finished_at_us;
+	struct job_result result;
+
+	/* asynchronous jobs and kept results (async.c) */
+	int async;            /* accepted with 202: row and body durable, result kept */
+	int keep_result;      /* the output outlives the request (async or detached) */
+	int registered;       /* findable by id (status monitor) */
+	struct job *reg_next; /* registry chain */
+	char *body_path;      /* durable request body of an async job */
+	char *result_path;    /* kept output */
+	char *result_head;    /* reason line + header lines of the kept output */
+	int64_t expires_at_us;
+	job_accepted_cb accepted;
+	void *accepted_ud;
+	struct job *accepted_next; /* list of durable inserts committed, under e->accepted_lock */
+	int accepted_result;
+
+	/* progress reported by the program */
+	int64_t progress_done, progress_total;
+	char *progress_text;
+};
+
+struct job_engine {
+	uv_loop_t *loop;
+	struct job_config cfg;
+	struct jobs__recorder *rec;
+	uv_timer_t flush;    /* hands accumulated rows to the recorder */
+	uv_signal_t sigchld;
+	struct jobs__spawner *spawner;
+	/* exits reaped before the spawner's result reached the loop */
+	struct {
+		pid_t pid;
+		int status;
+	} unclaimed[64];
+	unsigned unclaimed_next;
+	int devnull_fd;
+	struct job *queue_head, *queue_tail;
+	struct job *running; /* doubly linked */
+	unsigned running_count, queued_count;
+	uint64_t submitted, finished;
+	int closing;
+	int closed_flush;
+	char *close_reason;
+	uint64_t refused;
+
+	/* async.c */
+	struct job *registry[REGISTRY_BUCKETS];
+	struct store *reader;        /* read-only look-ups of jobs not in memory */
+	int spool_dir_fd;
+	uv_async_t accepted_async;
+	pthread_mutex_t accepted_lock;
+	struct job *accepted_head;   /* under accepted_lock */
+	uv_timer_t sweep;
+};
+
+/* engine.c */
+void jobs__record_put(struct job_engine *e, int kind, const struct store_job *r);
+void jobs__record_base(const struct job *j, struct store_job *r);
+void jobs__job_unref(struct job *j);
+void jobs__enqueue(struct job *j);
+struct job *jobs__job_new(struct job_engine *e);
+/* A job from a request with the submitter's reference, not yet started or queued. */
+int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out);
+/* Drops a job that never started or queued (closes its timer). */
+void jobs__job_discard(struct job *j);
+/* The last step of job_engine_close, after async.c closed its handles. */
+void jobs__engine_free(struct job_engine *e);
+
+/* async.c */
+void jobs__registry_add(struct job_engine *e, struct job *j);
+struct job *jobs__registry_find(struct job_engine *e, const char *id);
+void jobs__registry_remove(struct job_engine *e, struct job *j);
+/* At the end of a job that keeps its result: moves the output into a named
+ * spool file and fills the result fields of r (the finished row). */
+void jobs__keep_result(struct job *j, struct store_job *r);
+/* On the recorder thread: a durable insert was committed. */
+void jobs__on_durable(void *token, int result, void *ctx);
+int jobs__async_open(struct job_engine *e);
+void jobs__async_close(struct job_engine *e);
+/* Re-queues the asynchronous jobs a previous run accepted. */
+int jobs__requeue(struct job_engine *e, struct store *store);
+
+#endif
