@@ -22,6 +22,9 @@
 #include "jobs/jobs.h"
 
 #define FILE_CHUNK 65536
+/* Bodies up to this size are copied into the head's buffer (one write, and
+ * the caller's memory may be freed at once). */
+#define INLINE_BODY_MAX 16384
 #define MAX_LOCAL_REDIRECTS 5
 #define PIPELINE_MAX_BYTES (64 * 1024)
 
@@ -85,6 +88,10 @@ struct conn {
 	uint64_t started_ms;
 	int final_status;
 	uint64_t final_bytes;
+	int api;                 /* a status monitor / result request */
+	int async;               /* its job was accepted with respond-async */
+	struct http_prefer prefer;
+	struct job_stored_result stored; /* a kept result being sent */
 
 	/* writing */
 	unsigned writes_pending;
@@ -138,6 +145,7 @@ static void conn_free(struct conn *c)
 		cgi_target_free(&c->target);
 	if (c->body_fd >= 0)
 		close(c->body_fd);
+	job_stored_result_close(&c->stored);
 	http_req_parser_free(c->parser);
 	buf_free(&c->in);
 	buf_free(&c->body);
@@ -164,8 +172,16 @@ static void conn_close(struct conn *c)
 {
 	if (c->phase == PH_CLOSING)
 		return;
+	enum conn_phase was = c->phase;
+
 	c->phase = PH_CLOSING;
-	if (c->job) {
+	if (c->job && (c->async || (was == PH_WAIT && c->srv->cfg.detach_on_disconnect))) {
+		/* Accepted asynchronously, or --on-disconnect detach: it goes on,
+		 * and its result stays retrievable by id. */
+		if (!c->async)
+			log_info("%s: client went away; job %s goes on (detached)", c->peer, job_id(c->job));
+		job_detach(c->job);
+	} else if (c->job) {
 		job_cancel(c->job, "client closed the connection");
 	}
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
@@ -225,8 +241,10 @@ static void conn_response_done(struct conn *c)
 		close(c->body_fd);
 		c->body_fd = -1;
 	}
-	if (c->file_fd >= 0)
-		c->file_fd = -1; /* owned by the job */
+	c->file_fd = -1; /* owned by the job or by c->stored */
+	job_stored_result_close(&c->stored);
+	c->api = 0;
+	c->async = 0;
 	buf_reset(&c->body);
 	c->body_len = 0;
 	c->served++;
@@ -296,7 +314,7 @@ static int status_has_body(int status) { return !(status < 200 || status == 204 
 /* Writes a whole final response. extra_headers: "Name: value\r\n" lines or NULL.
  * Exactly one of body_mem / body_fd describes body_len bytes. */
 static void conn_send_final(struct conn *c, int status, const char *reason, const char *extra_headers,
-                            const char *body_mem, int body_fd, uint64_t body_len)
+                            const char *body_mem, int body_fd, uint64_t body_off, uint64_t body_len)
 {
 	struct buf head;
 	char date[40];
@@ -332,7 +350,7 @@ static void conn_send_final(struct conn *c, int status, const char *reason, cons
 	c->file_fd = -1;
 	if (send_body && body_len > 0 && body_mem) {
 		/* Small: head and body in one write when the body is short. */
-		if (body_len <= 16384) {
+		if (body_len <= INLINE_BODY_MAX) {
 			buf_append(&head, body_mem, (size_t)body_len);
 			body_mem = NULL;
 		}
@@ -346,26 +364,75 @@ static void conn_send_final(struct conn *c, int status, const char *reason, cons
 			conn_close(c);
 	} else if (send_body && body_len > 0 && body_fd >= 0) {
 		c->file_fd = body_fd;
-		c->file_off = 0;
-		c->file_end = body_len;
+		c->file_off = body_off;
+		c->file_end = body_off + body_len;
 	}
+}
+
+/* A short text/plain answer; extra: more header lines or NULL. */
+static void conn_send_error_hdrs(struct conn *c, int status, const char *extra)
+{
+	char body[128], hdrs[256];
+	int n = snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
+
+	snprintf(hdrs, sizeof(hdrs), "Content-Type: text/plain; charset=utf-8\r\n%s", extra ? extra : "");
+	if (c->job == NULL && c->started_ms == 0)
+		c->started_ms = util_mono_ms();
+	conn_send_final(c, status, NULL, hdrs, body, -1, 0, (uint64_t)n);
 }
 
 static void conn_send_error(struct conn *c, int status, int close_after)
 {
-	char body[128];
-	int n = snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
-	const char *hdrs = "Content-Type: text/plain; charset=utf-8\r\n";
-
 	if (close_after)
 		c->close_after = 1;
-	if (c->job == NULL && c->started_ms == 0)
-		c->started_ms = util_mono_ms();
-	conn_send_final(c, status, NULL, hdrs, body, -1, (uint64_t)n);
+	conn_send_error_hdrs(c, status, NULL);
 }
 
 /* ------------------------------------------------------------------ */
 /* 102 Processing */
+
+/* Appends a draft-wright-http-progress value: 3/20 "rendering page 3". */
+static void append_progress(struct buf *b, int64_t done, int64_t total, const char *text)
+{
+	buf_printf(b, "Progress: %lld/%lld", (long long)done, (long long)total);
+	if (text && *text) {
+		buf_append_str(b, " \"");
+		for (const char *p = text; *p; p++) {
+			unsigned char ch = (unsigned char)*p;
+			if (ch == '"' || ch == '\\')
+				buf_append(b, "\\", 1);
+			if (ch >= 0x20 && ch != 0x7f)
+				buf_append(b, p, 1);
+		}
+		buf_append_str(b, "\"");
+	}
+	buf_append_str(b, "\r\n");
+}
+
+/* One whole interim response, queued in order with everything else. */
+static int conn_write_processing(struct conn *c)
+{
+	int64_t done, total;
+	const char *text;
+	int with_location = c->sent_102 == 0 && c->prefer.processing && c->job;
+	int with_progress = c->job && job_progress(c->job, &done, &total, &text);
+	struct buf b;
+
+	if (!with_location && !with_progress)
+		/* A static string: nothing to free, and the bytes are whole in the queue. */
+		return conn_write(c, PROCESSING_102, sizeof(PROCESSING_102) - 1, NULL);
+	buf_init(&b, SIZE_MAX / 2);
+	buf_append_str(&b, "HTTP/1.1 102 Processing\r\n");
+	if (with_location) {
+		/* The status monitor: where to look if this connection is lost. */
+		job_expose(c->job);
+		buf_printf(&b, "Location: %s/%s\r\n", c->srv->cfg.jobs_prefix, job_id(c->job));
+	}
+	if (with_progress)
+		append_progress(&b, done, total, text);
+	buf_append_str(&b, "\r\n");
+	return conn_write(c, b.data, b.len, b.data);
+}
 
 static void on_processing(uv_timer_t *t)
 {
@@ -377,8 +444,7 @@ static void on_processing(uv_timer_t *t)
 		uv_timer_stop(&c->ptimer);
 		return;
 	}
-	/* A static string: nothing to free, and the bytes are whole in the queue. */
-	if (conn_write(c, PROCESSING_102, sizeof(PROCESSING_102) - 1, NULL) < 0) {
+	if (conn_write_processing(c) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -391,6 +457,8 @@ static void on_processing(uv_timer_t *t)
 /* jobs */
 
 static void on_job_done(struct job *job, void *ud);
+static void on_job_accepted(struct job *job, int result, void *ud);
+static void conn_send_accepted(struct conn *c, const char *applied);
 
 static const char *host_name(const struct http_request *req, char *out, size_t out_size)
 {
@@ -471,13 +539,18 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 	jr.uri = uri;
 	jr.peer = c->peer;
 	jr.bytes_in = with_body ? (int64_t)c->body_len : 0;
-	r = job_submit(s->engine, &jr, on_job_done, c, &c->job);
+	if (c->async)
+		r = job_submit_async(s->engine, &jr, on_job_accepted, c, &c->job);
+	else
+		r = job_submit(s->engine, &jr, on_job_done, c, &c->job);
 	cgi_env_free(&env);
 	if (jr.body_fd >= 0)
 		close(jr.body_fd);
+	if (r == -EAGAIN)
+		return 503; /* queue full; the caller adds Retry-After */
 	if (r < 0) {
 		log_warnx("%s: cannot submit job: %s", c->peer, strerror(-r));
-		return 503;
+		return r == -ENOSPC ? 507 : 500;
 	}
 	return 0;
 }
@@ -527,7 +600,222 @@ static void on_job_done(struct job *job, void *ud)
 		return;
 	}
 	conn_send_final(c, res->http_status, res->resp->reason, res->resp->headers.data, res->body_mem,
-	                res->body_fd, res->body_bytes);
+	                res->body_fd, 0, res->body_bytes);
+}
+
+/* ------------------------------------------------------------------ */
+/* asynchronous jobs: 202, status monitor, results (RFC 7240) */
+
+/* 202 Accepted with the status monitor; applied: the Preference-Applied value or NULL. */
+static void conn_send_accepted(struct conn *c, const char *applied)
+{
+	struct buf hdrs, body;
+	unsigned retry = 0;
+	const char *id = job_id(c->job);
+
+	buf_init(&hdrs, SIZE_MAX / 2);
+	buf_init(&body, SIZE_MAX / 2);
+	if (job_status_json(c->srv->engine, id, &body, &retry) < 0)
+		buf_printf(&body, "{\"id\":\"%s\"}\n", id);
+	buf_printf(&hdrs, "Location: %s/%s\r\nContent-Type: application/json\r\nRetry-After: 1\r\n",
+	           c->srv->cfg.jobs_prefix, id);
+	if (applied)
+		buf_printf(&hdrs, "Preference-Applied: %s\r\n", applied);
+	/* A status document is far below the size conn_send_final copies into
+	 * the head buffer, so it may be freed right away. */
+	conn_send_final(c, 202, NULL, hdrs.data, body.data, -1, 0, body.len);
+	buf_free(&hdrs);
+	buf_free(&body);
+}
+
+static void on_job_accepted(struct job *job, int result, void *ud)
+{
+	struct conn *c = ud;
+
+	if (c->phase != PH_WAIT)
+		return;
+	if (result < 0) {
+		/* Not on disk: the job must not be promised. */
+		log_warnx("%s: job %s could not be recorded durably; 503", c->peer, job_id(job));
+		job_cancel(job, "could not be recorded durably");
+		conn_send_error_hdrs(c, 503, "Retry-After: 5\r\n");
+		return;
+	}
+	conn_send_accepted(c, "respond-async");
+}
+
+/* "bytes=a-b", "bytes=a-", "bytes=-n" against size. Returns 206 with
+ * off and len set, 200 to ignore the header (RFC 9110 14.2: unknown units,
+ * several ranges), or 416. */
+static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	uint64_t a = 0, b = 0;
+	const char *p;
+	char *end;
+
+	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
+		return 200;
+	p = h + 6;
+	if (*p == '-') {
+		uint64_t n = strtoull(p + 1, &end, 10);
+		if (end == p + 1 || *end != '\0' || n == 0)
+			return 416;
+		if (size == 0)
+			return 416;
+		if (n > size)
+			n = size;
+		*off = size - n;
+		*len = n;
+		return 206;
+	}
+	if (*p < '0' || *p > '9')
+		return 200;
+	a = strtoull(p, &end, 10);
+	if (*end != '-')
+		return 200;
+	p = end + 1;
+	if (*p == '\0') {
+		b = size ? size - 1 : 0;
+	} else {
+		b = strtoull(p, &end, 10);
+		if (*end != '\0' || b < a)
+			return 200;
+		if (b >= size)
+			b = size - 1;
+	}
+	if (a >= size)
+		return 416;
+	*off = a;
+	*len = b - a + 1;
+	return 206;
+}
+
+static void conn_api_result(struct conn *c, const char *id)
+{
+	const struct http_request *req = http_req_parser_request(c->parser);
+	struct job_stored_result *st = &c->stored;
+	const char *range = http_request_header(req, "Range", 0);
+	char reason[128] = "", extra[160];
+	const char *hdr_lines = "";
+	struct buf hdrs;
+	uint64_t off = 0, len;
+	int r, status;
+
+	r = job_stored_result_open(c->srv->engine, id, st);
+	if (r == -EAGAIN) {
+		/* RFC 8470: too early; the status monitor says when. */
+		conn_send_error_hdrs(c, 425, "Retry-After: 1\r\n");
+		return;
+	}
+	if (r < 0) {
+		conn_send_error(c, 404, 0);
+		return;
+	}
+	if (st->fd < 0) {
+		/* The program produced no usable response: its status only. */
+		conn_send_error(c, st->http_status, 0);
+		return;
+	}
+	if (st->head) {
+		const char *nl = strstr(st->head, "\r\n");
+		size_t n = nl ? (size_t)(nl - st->head) : 0;
+		if (n >= sizeof(reason))
+			n = sizeof(reason) - 1;
+		memcpy(reason, st->head, n);
+		reason[n] = '\0';
+		hdr_lines = nl ? nl + 2 : "";
+	}
+	len = st->size;
+	status = st->http_status;
+	buf_init(&hdrs, SIZE_MAX / 2);
+	buf_append_str(&hdrs, hdr_lines);
+	/* Ranges only over a complete 200: a partial of an error is no use. */
+	if (status == 200) {
+		buf_append_str(&hdrs, "Accept-Ranges: bytes\r\n");
+		r = range ? parse_range(range, st->size, &off, &len) : 200;
+		if (r == 416) {
+			snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n",
+			         (unsigned long long)st->size);
+			buf_free(&hdrs);
+			conn_send_error_hdrs(c, 416, extra);
+			return;
+		}
+		if (r == 206) {
+			buf_printf(&hdrs, "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)off,
+			           (unsigned long long)(off + len - 1), (unsigned long long)st->size);
+			status = 206;
+			reason[0] = '\0';
+		}
+	}
+	conn_send_final(c, status, reason[0] ? reason : NULL, hdrs.data, NULL, st->fd, off, len);
+	buf_free(&hdrs);
+}
+
+/* {prefix}/{id} and {prefix}/{id}/result. An id of the wrong shape is 404
+ * without touching the database. */
+static void conn_api(struct conn *c)
+{
+	const struct http_request *req = http_req_parser_request(c->parser);
+	struct http_server *s = c->srv;
+	const char *rest = req->path + strlen(s->cfg.jobs_prefix);
+	char id[UTIL_ID_LEN + 1];
+	int is_result = 0, get = !strcmp(req->method, "GET") || c->is_head;
+
+	if (*rest == '/')
+		rest++;
+	if (strlen(rest) < UTIL_ID_LEN) {
+		conn_send_error(c, 404, 0);
+		return;
+	}
+	memcpy(id, rest, UTIL_ID_LEN);
+	id[UTIL_ID_LEN] = '\0';
+	rest += UTIL_ID_LEN;
+	if (strcmp(rest, "/result") == 0)
+		is_result = 1;
+	else if (*rest != '\0' || !util_id_valid(id)) {
+		conn_send_error(c, 404, 0);
+		return;
+	}
+	if (!util_id_valid(id)) {
+		conn_send_error(c, 404, 0);
+		return;
+	}
+	if (is_result) {
+		if (!get) {
+			conn_send_error_hdrs(c, 405, "Allow: GET, HEAD\r\n");
+			return;
+		}
+		conn_api_result(c, id);
+		return;
+	}
+	if (strcmp(req->method, "DELETE") == 0) {
+		if (job_delete(s->engine, id) < 0) {
+			conn_send_error(c, 404, 0);
+			return;
+		}
+		log_info("%s: job %s deleted", c->peer, id);
+		conn_send_final(c, 204, NULL, NULL, NULL, -1, 0, 0);
+		return;
+	}
+	if (!get) {
+		conn_send_error_hdrs(c, 405, "Allow: GET, HEAD, DELETE\r\n");
+		return;
+	}
+	struct buf body, hdrs;
+	unsigned retry = 0;
+	buf_init(&body, SIZE_MAX / 2);
+	if (job_status_json(s->engine, id, &body, &retry) < 0) {
+		buf_free(&body);
+		conn_send_error(c, 404, 0);
+		return;
+	}
+	buf_init(&hdrs, SIZE_MAX / 2);
+	buf_append_str(&hdrs, "Content-Type: application/json\r\nCache-Control: no-store\r\n");
+	if (retry)
+		buf_printf(&hdrs, "Retry-After: %u\r\n", retry);
+	conn_send_final(c, 200, NULL, hdrs.data, body.data, -1, 0, body.len);
+	buf_free(&hdrs);
+	buf_free(&body);
 }
 
 /* ------------------------------------------------------------------ */
@@ -586,6 +874,12 @@ static void on_conn_timer(uv_timer_t *t)
 	}
 }
 
+static int is_api_path(const struct http_server *s, const char *path)
+{
+	size_t n = strlen(s->cfg.jobs_prefix);
+	return strncmp(path, s->cfg.jobs_prefix, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
 static void conn_headers(struct conn *c)
 {
 	const struct http_request *req = http_req_parser_request(c->parser);
@@ -597,6 +891,12 @@ static void conn_headers(struct conn *c)
 	c->http10 = req->http_minor == 0;
 	c->has_body = req->chunked || req->content_length >= 0;
 	c->started_ms = util_mono_ms();
+	if (is_api_path(s, req->path)) {
+		c->api = 1;
+		c->phase = PH_BODY;
+		uv_timer_start(&c->timer, on_conn_timer, s->cfg.body_timeout_ms, 0);
+		return;
+	}
 	r = cgi_map_path(s->cfg.cgi_root, s->cfg.cgi_prefix, req->path, &c->target);
 	if (r != 0) {
 		char esc[256];
@@ -619,6 +919,17 @@ static void conn_headers(struct conn *c)
 	uv_timer_start(&c->timer, on_conn_timer, s->cfg.body_timeout_ms, 0);
 }
 
+static void on_wait_expired(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->phase != PH_WAIT || c->job == NULL)
+		return;
+	log_info("%s: job %s still running after Prefer: wait; answering 202", c->peer, job_id(c->job));
+	job_detach(c->job);
+	conn_send_accepted(c, NULL);
+}
+
 static void conn_complete(struct conn *c)
 {
 	const struct http_request *req = http_req_parser_request(c->parser);
@@ -629,12 +940,32 @@ static void conn_complete(struct conn *c)
 	uv_timer_stop(&c->timer);
 	c->phase = PH_WAIT;
 	c->close_after = 0;
+	if (c->api) {
+		conn_api(c);
+		return;
+	}
+	http_prefer_parse(req, &c->prefer);
+	prefer = c->prefer;
+	c->async = prefer.respond_async;
 	r = conn_submit(c, req->method, req->target, req->query, 1);
+	if (r == 503) {
+		conn_send_error_hdrs(c, 503, "Retry-After: 5\r\n");
+		return;
+	}
 	if (r != 0) {
 		conn_send_error(c, r, 0);
 		return;
 	}
-	http_prefer_parse(req, &prefer);
+	if (c->async)
+		return; /* 202 once the job is on disk: on_job_accepted */
+	if (prefer.wait_s >= 0) {
+		/* RFC 7240 4.3: do not keep the client longer than it asked; a
+		 * wait beyond the configured maximum is clamped. */
+		uint64_t ms = (uint64_t)prefer.wait_s * 1000;
+		if (ms > s->cfg.max_wait_ms)
+			ms = s->cfg.max_wait_ms;
+		uv_timer_start(&c->timer, on_wait_expired, ms, 0);
+	}
 	http_processing_decide(s->cfg.processing_mode, s->cfg.processing_max, req, &prefer, &c->pd);
 	if (c->pd.send)
 		uv_timer_start(&c->ptimer, on_processing, s->cfg.processing_after_ms,
@@ -757,6 +1088,7 @@ static void on_connection(uv_stream_t *server, int status)
 	c->srv = s;
 	c->body_fd = -1;
 	c->file_fd = -1;
+	c->stored.fd = -1;
 	if (l->is_unix)
 		r = uv_pipe_init(s->loop, &c->h.pipe, 0);
 	else

@@ -42,12 +42,24 @@ void jobs__registry_add(struct job_engine *e, struct job *j)
 	j->refs++; /* the registry's */
 }
 
-struct job *jobs__registry_find(struct job_engine *e, const char *id)
+static struct job *registry_lookup(struct job_engine *e, const char *id)
 {
 	for (struct job *j = e->registry[bucket_of(id)]; j; j = j->reg_next)
 		if (strcmp(j->id, id) == 0)
 			return j;
 	return NULL;
+}
+
+struct job *jobs__registry_find(struct job_engine *e, const char *id)
+{
+	struct job *j = registry_lookup(e, id);
+	return j && !j->deleted ? j : NULL;
+}
+
+/* A row read from the database that a client may still see. */
+static int row_visible(const struct store_job *r)
+{
+	return r->expires_at_us == 0 || r->expires_at_us > util_now_us();
 }
 
 void jobs__registry_remove(struct job_engine *e, struct job *j)
@@ -374,9 +386,14 @@ int job_status_json(struct job_engine *e, const char *id, struct buf *out, unsig
 			*retry_after_s = 1;
 		return 0;
 	}
-	/* Ended before this process started, or evicted from memory. */
-	if (e->reader == NULL || store_job_get(e->reader, id, &r) < 0)
+	/* Ended before this process started, or evicted from memory. A job
+	 * deleted in this run stays deleted even before its row is. */
+	if (registry_lookup(e, id) != NULL || e->reader == NULL || store_job_get(e->reader, id, &r) < 0)
 		return -ENOENT;
+	if (!row_visible(&r)) {
+		store_job_clear(&r);
+		return -ENOENT;
+	}
 	if (!r.async && r.result_path == NULL && r.state != STORE_QUEUED && r.state != STORE_RUNNING) {
 		/* A synchronous job that was answered: not a job to be monitored. */
 		store_job_clear(&r);
@@ -413,8 +430,13 @@ int job_stored_result_open(struct job_engine *e, const char *id, struct job_stor
 		head = j->result_head;
 		status = j->result.http_status;
 	} else {
-		if (e->reader == NULL || store_job_get(e->reader, id, &r) < 0)
+		if (registry_lookup(e, id) != NULL || e->reader == NULL ||
+		    store_job_get(e->reader, id, &r) < 0)
 			return -ENOENT;
+		if (!row_visible(&r)) {
+			store_job_clear(&r);
+			return -ENOENT;
+		}
 		if (r.finished_at_us == 0) {
 			store_job_clear(&r);
 			return -EAGAIN;
@@ -473,18 +495,25 @@ int job_delete(struct job_engine *e, const char *id)
 	if (j != NULL) {
 		if (!j->ended) {
 			j->keep_result = 0;
-			job_cancel(j, "deleted by its client");
+			jobs__job_kill(j, "deleted by its client");
 			/* The row stays (cancelled) for the usual time; no result is kept. */
 		} else {
 			if (j->result_path)
 				unlink(j->result_path);
 			expire_now(e, id);
 		}
-		jobs__registry_remove(e, j);
+		/* Stays in the registry, invisible, until the sweep: the row in the
+		 * database may outlive this answer by a few milliseconds. */
+		j->deleted = 1;
+		j->expires_at_us = util_now_us();
 		return 0;
 	}
-	if (e->reader == NULL || store_job_get(e->reader, id, &r) < 0)
+	if (registry_lookup(e, id) != NULL || e->reader == NULL || store_job_get(e->reader, id, &r) < 0)
 		return -ENOENT;
+	if (!row_visible(&r)) {
+		store_job_clear(&r);
+		return -ENOENT;
+	}
 	if (!r.async && r.result_path == NULL) {
 		store_job_clear(&r);
 		return -ENOENT;
@@ -507,6 +536,7 @@ static void on_sweep(uv_timer_t *t)
 		while (j) {
 			struct job *next = j->reg_next;
 			if (j->ended && j->expires_at_us <= now) {
+				/* (a job deleted while it ran ends cancelled, then goes here) */
 				if (j->result_path)
 					unlink(j->result_path);
 				jobs__registry_remove(e, j);

@@ -356,8 +356,9 @@ static void job_decide(struct job *j)
 		j->state = STORE_INTERRUPTED;
 		res->http_status = 503;
 	} else if (j->cancelled) {
+		/* Only a client still waiting (its job deleted by id) sees this. */
 		j->state = STORE_CANCELLED;
-		res->http_status = 499;
+		res->http_status = 503;
 	} else if (j->timed_out) {
 		j->state = STORE_TIMED_OUT;
 		res->http_status = 504; /* nothing of the response has been sent yet */
@@ -874,10 +875,7 @@ static void job_stop(struct job *j, const char *reason)
 	job_set_reason(j, reason);
 	if (j->state == STORE_QUEUED) {
 		queue_remove(j);
-		j->ended = 1;
-		job_decide(j);
-		job_record_end(j);
-		j->e->finished++;
+		job_end(j);
 		job_close_handles(j);
 		return;
 	}
@@ -888,6 +886,16 @@ void jobs__job_discard(struct job *j)
 {
 	j->ended = 1;
 	job_close_handles(j);
+}
+
+/* Cancels but still tells a waiting submitter (DELETE of an exposed job). */
+void jobs__job_kill(struct job *j, const char *reason)
+{
+	if (j->ended)
+		return;
+	j->cancelled = 1;
+	log_info("job %s: cancelled (%s)", j->id, reason);
+	job_stop(j, reason);
 }
 
 void job_cancel(struct job *j, const char *reason)

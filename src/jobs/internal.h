@@ -121,6 +121,7 @@ struct job {
 	int async;            /* accepted with 202: row and body durable, result kept */
 	int keep_result;      /* the output outlives the request (async or detached) */
 	int registered;       /* findable by id (status monitor) */
+	int deleted;          /* DELETE'd: gone for clients, kept until the sweep */
 	struct job *reg_next; /* registry chain */
 	char *body_path;      /* durable request body of an async job */
 	char *result_path;    /* kept output */
@@ -177,6 +178,8 @@ void jobs__enqueue(struct job *j);
 struct job *jobs__job_new(struct job_engine *e);
 /* A job from a request with the submitter's reference, not yet started or queued. */
 int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out);
+/* Cancels a job; unlike job_cancel, a waiting submitter still gets its done callback. */
+void jobs__job_kill(struct job *j, const char *reason);
 /* Drops a job that never started or queued (closes its timer). */
 void jobs__job_discard(struct job *j);
 /* The last step of job_engine_close, after async.c closed its handles. */
