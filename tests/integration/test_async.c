@@ -1,0 +1,442 @@
+/*
+ * Integration tests of the job queue: asynchronous jobs (RFC 7240), status
+ * monitor, results with Range, queue limits, durability across kill -9,
+ * expiry, DELETE, Prefer: wait, and --on-disconnect detach.
+ */
+#include <CUnit/Basic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support/support.h"
+
+static struct tdaemon D;
+
+static const char *const MAIN_ARGS[] = {
+	"--max-jobs", "2", "--queue-max", "50", "--processing-after", "200ms",
+	"--processing-interval", "300ms", "--result-ttl", "1h", "--kill-grace", "500ms", NULL,
+};
+
+static int suite_init(void) { return td_start(&D, NULL, MAIN_ARGS); }
+
+static int suite_clean(void)
+{
+	int st = td_stop(&D);
+	td_cleanup(&D);
+	return st == 0 ? 0 : -1;
+}
+
+/* One request on a new connection; the response in r. */
+static int request(const struct tdaemon *d, const char *req, size_t len, struct tresp *r, int is_head)
+{
+	int fd = t_connect(d->port);
+	if (fd < 0 || t_send(fd, req, len) < 0 || t_read_response(fd, r, is_head, 15000) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int get(const struct tdaemon *d, const char *path, const char *extra, struct tresp *r)
+{
+	char req[1024];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", path, extra ? extra : "");
+	return request(d, req, (size_t)n, r, 0);
+}
+
+/* Submits GET path with respond-async; copies the status monitor path to loc. */
+static int submit_async(const struct tdaemon *d, const char *path, char *loc, size_t loc_size)
+{
+	struct tresp r;
+	char v[256];
+	int ok;
+
+	if (get(d, path, "Prefer: respond-async\r\n", &r) < 0)
+		return -1;
+	ok = r.status == 202 && t_header(&r, "Location", v, sizeof(v)) &&
+	     t_header(&r, "Preference-Applied", v + 200, 56) && strcmp(v + 200, "respond-async") == 0;
+	if (ok)
+		t_header(&r, "Location", loc, loc_size);
+	else
+		fprintf(stderr, "submit %s: status %d\n%s\n", path, r.status, r.head);
+	t_resp_free(&r);
+	return ok ? 0 : -1;
+}
+
+struct state_wait {
+	const struct tdaemon *d;
+	const char *loc;
+	const char *state;
+};
+
+static int has_state(void *ud)
+{
+	struct state_wait *w = ud;
+	struct tresp r;
+	char want[64];
+	int ok;
+
+	if (get(w->d, w->loc, NULL, &r) < 0)
+		return 0;
+	snprintf(want, sizeof(want), "\"state\":\"%s\"", w->state);
+	ok = r.status == 200 && strstr(r.body, want) != NULL;
+	t_resp_free(&r);
+	return ok;
+}
+
+static int wait_state(const struct tdaemon *d, const char *loc, const char *state, int ms)
+{
+	struct state_wait w = {d, loc, state};
+	return t_wait_for(has_state, &w, ms);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_accepted_then_result(void)
+{
+	char loc[256], path[300], v[64];
+	struct tresp r;
+
+	CU_ASSERT_FATAL(submit_async(&D, "/sample.pdf?seconds=1", loc, sizeof(loc)) == 0);
+	CU_ASSERT(strncmp(loc, "/_cgiq/jobs/", 12) == 0 && strlen(loc) == 12 + 32);
+	/* Not finished: 425 with Retry-After; the monitor says so too. */
+	snprintf(path, sizeof(path), "%s/result", loc);
+	CU_ASSERT_FATAL(get(&D, path, NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 425);
+	CU_ASSERT(t_header(&r, "Retry-After", v, sizeof(v)) != NULL);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(get(&D, loc, NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "application/json");
+	CU_ASSERT(t_header(&r, "Retry-After", v, sizeof(v)) != NULL);
+	CU_ASSERT(strstr(r.body, "\"finished_at\":null") != NULL);
+	t_resp_free(&r);
+
+	CU_ASSERT_FATAL(wait_state(&D, loc, "succeeded", 10000));
+	CU_ASSERT_FATAL(get(&D, loc, NULL, &r) == 0);
+	CU_ASSERT(strstr(r.body, "\"status\":200") != NULL);
+	CU_ASSERT(t_header(&r, "Retry-After", v, sizeof(v)) == NULL);
+	t_resp_free(&r);
+
+	CU_ASSERT_FATAL(get(&D, path, NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "application/pdf");
+	CU_ASSERT(r.body_len > 5000 && memcmp(r.body, "%PDF-1.", 7) == 0);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Accept-Ranges", v, sizeof(v)) ? v : "", "bytes");
+	t_resp_free(&r);
+}
+
+static void test_range_resumes_exactly(void)
+{
+	char loc[256], path[300], v[128];
+	struct tresp full, part;
+	size_t n = 3000000;
+
+	CU_ASSERT_FATAL(submit_async(&D, "/big-output?3000000", loc, sizeof(loc)) == 0);
+	CU_ASSERT_FATAL(wait_state(&D, loc, "succeeded", 15000));
+	snprintf(path, sizeof(path), "%s/result", loc);
+	CU_ASSERT_FATAL(get(&D, path, NULL, &full) == 0);
+	CU_ASSERT_EQUAL_FATAL(full.body_len, n);
+	CU_ASSERT_FATAL(get(&D, path, "Range: bytes=1234567-\r\n", &part) == 0);
+	CU_ASSERT_EQUAL(part.status, 206);
+	CU_ASSERT_STRING_EQUAL(t_header(&part, "Content-Range", v, sizeof(v)) ? v : "",
+	                       "bytes 1234567-2999999/3000000");
+	CU_ASSERT_EQUAL(part.body_len, n - 1234567);
+	CU_ASSERT(part.body_len == n - 1234567 && memcmp(part.body, full.body + 1234567, part.body_len) == 0);
+	t_resp_free(&part);
+	CU_ASSERT_FATAL(get(&D, path, "Range: bytes=-10\r\n", &part) == 0);
+	CU_ASSERT_EQUAL(part.status, 206);
+	CU_ASSERT(part.body_len == 10 && memcmp(part.body, full.body + n - 10, 10) == 0);
+	t_resp_free(&part);
+	CU_ASSERT_FATAL(get(&D, path, "Range: bytes=5000000-\r\n", &part) == 0);
+	CU_ASSERT_EQUAL(part.status, 416);
+	CU_ASSERT_STRING_EQUAL(t_header(&part, "Content-Range", v, sizeof(v)) ? v : "", "bytes */3000000");
+	t_resp_free(&part);
+	/* HEAD: the headers, no body */
+	char req[400];
+	int len = snprintf(req, sizeof(req), "HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+	CU_ASSERT_FATAL(request(&D, req, (size_t)len, &part, 1) == 0);
+	CU_ASSERT_EQUAL(part.status, 200);
+	CU_ASSERT_STRING_EQUAL(t_header(&part, "Content-Length", v, sizeof(v)) ? v : "", "3000000");
+	t_resp_free(&part);
+	t_resp_free(&full);
+}
+
+static void test_fifo_order(void)
+{
+	char locs[20][256];
+	char cmd[1024], out[8192], expect[8192] = "";
+
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_FATAL(submit_async(&D, "/slow?0.1", locs[i], sizeof(locs[i])) == 0);
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_FATAL(wait_state(&D, locs[i], "succeeded", 20000));
+	/* Started in the order they were accepted. */
+	for (int i = 0; i < 20; i++) {
+		strcat(expect, locs[i] + 12);
+		strcat(expect, "\n");
+	}
+	snprintf(cmd, sizeof(cmd),
+	         "sqlite3 '%s' \"SELECT id FROM jobs WHERE uri = '/slow?0.1' ORDER BY started_at, rowid\"",
+	         D.db);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, expect);
+}
+
+static void test_bad_ids_and_methods(void)
+{
+	struct tresp r;
+	CU_ASSERT_FATAL(get(&D, "/_cgiq/jobs/xyz", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 404);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(get(&D, "/_cgiq/jobs/0123456789abcdef0123456789abcdef", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 404);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(get(&D, "/_cgiq/jobs/0123456789ABCDEF0123456789abcdef/result", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 404);
+	t_resp_free(&r);
+	static const char post[] = "POST /_cgiq/jobs/0123456789abcdef0123456789abcdef HTTP/1.1\r\n"
+	                           "Host: x\r\nContent-Length: 0\r\n\r\n";
+	CU_ASSERT_FATAL(request(&D, post, sizeof(post) - 1, &r, 0) == 0);
+	CU_ASSERT_EQUAL(r.status, 405);
+	t_resp_free(&r);
+}
+
+static void test_delete_cancels(void)
+{
+	char loc[256], pid[32], cmd[512];
+	struct tresp r;
+	int len;
+
+	CU_ASSERT_FATAL(submit_async(&D, "/slow?30", loc, sizeof(loc)) == 0);
+	CU_ASSERT_FATAL(wait_state(&D, loc, "running", 5000));
+	/* The row is written a few milliseconds after the fact. */
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT pid FROM jobs WHERE id = '%s'\"", D.db, loc + 12);
+	uint64_t until = t_now_ms() + 5000;
+	do {
+		t_run(cmd, pid, sizeof(pid));
+	} while (atoi(pid) <= 1 && t_now_ms() < until && usleep(20000) == 0);
+	CU_ASSERT_FATAL(atoi(pid) > 1);
+	char req[400];
+	len = snprintf(req, sizeof(req), "DELETE %s HTTP/1.1\r\nHost: x\r\n\r\n", loc);
+	CU_ASSERT_FATAL(request(&D, req, (size_t)len, &r, 0) == 0);
+	CU_ASSERT_EQUAL(r.status, 204);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(get(&D, loc, NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 404);
+	t_resp_free(&r);
+	uint64_t end = t_now_ms() + 5000;
+	while (t_group_alive(atoi(pid)) > 0 && t_now_ms() < end)
+		usleep(20000);
+	CU_ASSERT_EQUAL(t_group_alive(atoi(pid)), 0);
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT state FROM jobs WHERE id = '%s'\"", D.db, loc + 12);
+	char st[64] = "";
+	end = t_now_ms() + 5000;
+	do {
+		t_run(cmd, st, sizeof(st));
+	} while (strcmp(st, "cancelled\n") != 0 && t_now_ms() < end && usleep(20000) == 0);
+	CU_ASSERT_STRING_EQUAL(st, "cancelled\n");
+}
+
+static void test_prefer_wait(void)
+{
+	struct tresp r;
+	char v[256];
+	uint64_t t0 = t_now_ms();
+
+	CU_ASSERT_FATAL(get(&D, "/slow?2", "Prefer: wait=1\r\nUser-Agent: python-requests/2\r\n", &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 202);
+	CU_ASSERT(t_now_ms() - t0 >= 900 && t_now_ms() - t0 < 1900);
+	CU_ASSERT(t_header(&r, "Location", v, sizeof(v)) != NULL);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(wait_state(&D, v, "succeeded", 5000));
+	strcat(v, "/result");
+	CU_ASSERT_FATAL(get(&D, v, NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "hello\n");
+	t_resp_free(&r);
+	/* Done within the wait: the ordinary answer. */
+	CU_ASSERT_FATAL(get(&D, "/hello", "Prefer: wait=5\r\n", &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	t_resp_free(&r);
+}
+
+static void test_first_102_has_location(void)
+{
+	struct tresp r;
+	CU_ASSERT_FATAL(get(&D, "/slow?1", "Prefer: processing\r\n", &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_FATAL(r.interim_count >= 2);
+	CU_ASSERT(strncmp(r.interim_raw[0], "HTTP/1.1 102 Processing\r\nLocation: /_cgiq/jobs/", 47) == 0);
+	CU_ASSERT_STRING_EQUAL(r.interim_raw[1], "HTTP/1.1 102 Processing\r\n\r\n");
+	t_resp_free(&r);
+}
+
+static void test_queue_full_503(void)
+{
+	struct tdaemon q;
+	static const char *const args[] = {"--max-jobs", "1", "--queue-max", "2", NULL};
+	char loc[256], v[32];
+	struct tresp r;
+
+	CU_ASSERT_FATAL(td_start(&q, NULL, args) == 0);
+	CU_ASSERT(submit_async(&q, "/slow?2", loc, sizeof(loc)) == 0); /* runs */
+	CU_ASSERT(wait_state(&q, loc, "running", 5000));
+	CU_ASSERT(submit_async(&q, "/slow?0", loc, sizeof(loc)) == 0); /* queued */
+	CU_ASSERT(submit_async(&q, "/slow?0", loc, sizeof(loc)) == 0); /* queued */
+	CU_ASSERT_FATAL(get(&q, "/hello", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 503);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Retry-After", v, sizeof(v)) ? v : "", "5");
+	t_resp_free(&r);
+	CU_ASSERT(td_log_has(&q, "queue full"));
+	CU_ASSERT(wait_state(&q, loc, "succeeded", 10000));
+	CU_ASSERT_EQUAL(td_stop(&q), 0);
+	td_cleanup(&q);
+}
+
+/* kill -9 with queued asynchronous jobs: after a restart every one runs, in
+ * order, with its own request body; the one that was running is interrupted. */
+static void test_kill9_keeps_queued_jobs(void)
+{
+	struct tdaemon k;
+	static const char *const args[] = {"--max-jobs", "1", NULL};
+	char locs[6][256], blocker[256];
+	struct tresp r;
+	char v[256];
+
+	CU_ASSERT_FATAL(td_start(&k, NULL, args) == 0);
+	CU_ASSERT_FATAL(submit_async(&k, "/slow?60", blocker, sizeof(blocker)) == 0);
+	CU_ASSERT_FATAL(wait_state(&k, blocker, "running", 5000));
+	for (int i = 0; i < 6; i++) {
+		char req[512], body[64];
+		int bl = snprintf(body, sizeof(body), "body of job %d", i);
+		int n = snprintf(req, sizeof(req),
+		                 "POST /echo HTTP/1.1\r\nHost: x\r\nPrefer: respond-async\r\n"
+		                 "Content-Type: text/x-test\r\nContent-Length: %d\r\n\r\n%s", bl, body);
+		CU_ASSERT_FATAL(request(&k, req, (size_t)n, &r, 0) == 0);
+		CU_ASSERT_EQUAL_FATAL(r.status, 202);
+		t_header(&r, "Location", locs[i], sizeof(locs[i]));
+		t_resp_free(&r);
+	}
+	td_kill9(&k);
+	CU_ASSERT_FATAL(td_restart(&k, args) == 0);
+	CU_ASSERT(wait_state(&k, blocker, "interrupted", 5000));
+	for (int i = 0; i < 6; i++) {
+		char want[64];
+		CU_ASSERT_FATAL(wait_state(&k, locs[i], "succeeded", 15000));
+		snprintf(v, sizeof(v), "%s/result", locs[i]);
+		CU_ASSERT_FATAL(get(&k, v, NULL, &r) == 0);
+		snprintf(want, sizeof(want), "body of job %d", i);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT_STRING_EQUAL(r.body, want);
+		CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "text/x-test");
+		t_resp_free(&r);
+	}
+	/* consistent database, no row left running, request bodies gone */
+	char cmd[600], out[256];
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'PRAGMA integrity_check' \"SELECT count(*) FROM jobs WHERE state IN ('running', 'queued')\"", k.db);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "ok\n0\n");
+	snprintf(cmd, sizeof(cmd), "ls '%s/spool' | grep -c '\\.in$'", k.dir);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "0\n");
+	CU_ASSERT_EQUAL(td_stop(&k), 0);
+	td_cleanup(&k);
+}
+
+static void test_ttl_expiry(void)
+{
+	struct tdaemon x;
+	static const char *const args[] = {"--result-ttl", "1s", NULL};
+	char loc[256], path[300], file[600];
+	struct tresp r;
+	struct stat st;
+
+	CU_ASSERT_FATAL(td_start(&x, NULL, args) == 0);
+	CU_ASSERT_FATAL(submit_async(&x, "/hello", loc, sizeof(loc)) == 0);
+	CU_ASSERT_FATAL(wait_state(&x, loc, "succeeded", 5000));
+	snprintf(file, sizeof(file), "%s/spool/%s.out", x.dir, loc + 12);
+	CU_ASSERT(stat(file, &st) == 0);
+	snprintf(path, sizeof(path), "%s/result", loc);
+	uint64_t end = t_now_ms() + 8000;
+	int status = 0;
+	while (t_now_ms() < end) {
+		CU_ASSERT_FATAL(get(&x, path, NULL, &r) == 0);
+		status = r.status;
+		t_resp_free(&r);
+		if (status == 404)
+			break;
+		usleep(100000);
+	}
+	CU_ASSERT_EQUAL(status, 404);
+	CU_ASSERT(stat(file, &st) < 0);
+	CU_ASSERT_FATAL(get(&x, loc, NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 404);
+	t_resp_free(&r);
+	CU_ASSERT_EQUAL(td_stop(&x), 0);
+	td_cleanup(&x);
+}
+
+static void test_detach_on_disconnect(void)
+{
+	struct tdaemon x;
+	static const char *const args[] = {"--on-disconnect", "detach", NULL};
+	static const char req[] = "GET /slow?1 HTTP/1.1\r\nHost: x\r\nPrefer: processing\r\n\r\n";
+	char line[512], loc[256];
+	struct tresp r;
+
+	CU_ASSERT_FATAL(td_start(&x, NULL, args) == 0);
+	int fd = t_connect(x.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(t_send(fd, req, sizeof(req) - 1) == 0);
+	/* The first 102 names the status monitor; then the client goes away. */
+	ssize_t n = recv(fd, line, sizeof(line) - 1, 0);
+	CU_ASSERT_FATAL(n > 0);
+	line[n] = '\0';
+	char *p = strstr(line, "Location: ");
+	CU_ASSERT_FATAL(p != NULL);
+	sscanf(p + 10, "%255[^\r]", loc);
+	close(fd);
+	CU_ASSERT(wait_state(&x, loc, "succeeded", 5000));
+	strcat(loc, "/result");
+	CU_ASSERT_FATAL(get(&x, loc, NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "hello\n");
+	t_resp_free(&r);
+	CU_ASSERT_EQUAL(td_stop(&x), 0);
+	td_cleanup(&x);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("async", suite_init, suite_clean);
+	CU_add_test(s, "202, status monitor, 425, result", test_accepted_then_result);
+	CU_add_test(s, "Range resumes a result exactly", test_range_resumes_exactly);
+	CU_add_test(s, "20 jobs, --max-jobs 2, FIFO", test_fifo_order);
+	CU_add_test(s, "bad ids and methods", test_bad_ids_and_methods);
+	CU_add_test(s, "DELETE cancels a running job", test_delete_cancels);
+	CU_add_test(s, "Prefer: wait", test_prefer_wait);
+	CU_add_test(s, "first 102 carries Location", test_first_102_has_location);
+	CU_add_test(s, "queue full: 503 + Retry-After", test_queue_full_503);
+	CU_add_test(s, "kill -9 keeps queued jobs", test_kill9_keeps_queued_jobs);
+	CU_add_test(s, "result past its TTL", test_ttl_expiry);
+	CU_add_test(s, "--on-disconnect detach", test_detach_on_disconnect);
+
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return (int)failed;
+}
