@@ -141,6 +141,7 @@ struct cgi_spawn {
 	const char *cwd;
 	int stdin_fd;                /* >= 0: use this fd as the child's stdin (e.g. a spool file);
 	                                -1: make a pipe and return its write end */
+	int progress_fd;             /* 1: a pipe on the child's fd 3 for progress lines */
 };
 
 struct cgi_proc {
@@ -148,7 +149,27 @@ struct cgi_proc {
 	int stdin_fd;     /* parent's write end, -1 when stdin_fd was given */
 	int stdout_fd;    /* parent's read end */
 	int stderr_fd;    /* parent's read end */
+	int progress_fd;  /* parent's read end of fd 3, -1 when not asked for */
 };
+
+/* ---------------- progress lines (pure) ---------------- */
+
+#define CGI_PROGRESS_FD 3
+#define CGI_PROGRESS_TEXT_MAX 200
+
+struct cgi_progress {
+	int64_t done;
+	int64_t total;
+	char text[CGI_PROGRESS_TEXT_MAX + 1]; /* printable ASCII, may be empty */
+};
+
+/*
+ * Parses one line a program wrote on CGIQ_PROGRESS_FD, without its newline:
+ * "DONE/TOTAL optional text", 0 <= DONE <= TOTAL, TOTAL > 0, decimal. The text
+ * is cut at CGI_PROGRESS_TEXT_MAX bytes; bytes outside printable ASCII become
+ * '?'. Returns 0 or -EINVAL.
+ */
+int cgi_progress_parse(const char *line, size_t len, struct cgi_progress *out);
 
 /*
  * Starts the program in a new process group (pgid = pid), with

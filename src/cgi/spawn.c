@@ -25,7 +25,8 @@
 struct spawn_child {
 	const struct cgi_spawn *opts;
 	pid_t parent;
-	int fds[3];   /* become 0, 1, 2 */
+	int fds[4];   /* become 0, 1, 2, and 3 when nfds is 4 */
+	int nfds;
 	volatile int exec_errno;
 	struct sigaction dfl;
 	sigset_t empty;
@@ -47,7 +48,7 @@ static __attribute__((noreturn)) void spawn_child_fail(struct spawn_child *c, in
 
 static __attribute__((noinline, noreturn)) void spawn_child(struct spawn_child *c)
 {
-	int moved[3];
+	int moved[4];
 	int i, sig;
 
 	setpgid(0, 0);
@@ -73,16 +74,16 @@ static __attribute__((noinline, noreturn)) void spawn_child(struct spawn_child *
 	/* Move the ends above 2 first: one of them may itself be 0, 1 or 2
 	 * (cgiq started with a closed stdio), and dup2 onto itself would keep
 	 * FD_CLOEXEC set. */
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < c->nfds; i++) {
 		moved[i] = fcntl(c->fds[i], F_DUPFD_CLOEXEC, 3);
 		if (moved[i] < 0)
 			spawn_child_fail(c, errno);
 	}
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < c->nfds; i++)
 		if (dup2(moved[i], i) < 0)
 			spawn_child_fail(c, errno);
 	/* Belt and braces for fds a library opened without O_CLOEXEC. */
-	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	close_range((unsigned)c->nfds, ~0U, CLOSE_RANGE_CLOEXEC);
 
 	if (c->opts->cwd != NULL && chdir(c->opts->cwd) < 0)
 		spawn_child_fail(c, errno);
@@ -112,17 +113,17 @@ static int spawn_nonblock(int fd)
 
 int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 {
-	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, prog[2] = {-1, -1};
 	struct spawn_child c;
 	sigset_t all, old;
 	pid_t pid;
 	int err = 0;
 
 	out->pid = -1;
-	out->stdin_fd = out->stdout_fd = out->stderr_fd = -1;
+	out->stdin_fd = out->stdout_fd = out->stderr_fd = out->progress_fd = -1;
 
 	if ((opts->stdin_fd < 0 && pipe2(in, O_CLOEXEC) < 0) || pipe2(outp, O_CLOEXEC) < 0 ||
-	    pipe2(errp, O_CLOEXEC) < 0) {
+	    pipe2(errp, O_CLOEXEC) < 0 || (opts->progress_fd && pipe2(prog, O_CLOEXEC) < 0)) {
 		err = -errno;
 		goto fail;
 	}
@@ -133,6 +134,8 @@ int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 	c.fds[0] = opts->stdin_fd >= 0 ? opts->stdin_fd : in[0];
 	c.fds[1] = outp[1];
 	c.fds[2] = errp[1];
+	c.fds[3] = prog[1];
+	c.nfds = opts->progress_fd ? 4 : 3;
 	c.exec_errno = 0;
 	c.dfl.sa_handler = SIG_DFL;
 	sigemptyset(&c.dfl.sa_mask);
@@ -159,6 +162,7 @@ int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 	spawn_close(&in[0]);
 	spawn_close(&outp[1]);
 	spawn_close(&errp[1]);
+	spawn_close(&prog[1]);
 	if (c.exec_errno != 0) {
 		err = -c.exec_errno;
 		spawn_reap(pid);
@@ -176,6 +180,7 @@ int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 	out->stdin_fd = in[1];
 	out->stdout_fd = outp[0];
 	out->stderr_fd = errp[0];
+	out->progress_fd = prog[0];
 	return 0;
 
 fail:
@@ -185,5 +190,7 @@ fail:
 	spawn_close(&outp[1]);
 	spawn_close(&errp[0]);
 	spawn_close(&errp[1]);
+	spawn_close(&prog[0]);
+	spawn_close(&prog[1]);
 	return err;
 }

@@ -47,6 +47,7 @@ static void job_free(struct job *j)
 	buf_free(&j->out_mem);
 	buf_free(&j->err_line);
 	buf_free(&j->err_tail);
+	buf_free(&j->prog_line);
 	free(j);
 }
 
@@ -249,6 +250,54 @@ static void job_stderr(struct job *j, const char *data, size_t len)
 	}
 }
 
+static void progress_save(struct job *j)
+{
+	struct store_job r;
+
+	jobs__record_base(j, &r);
+	r.progress_done = j->progress_done;
+	r.progress_total = j->progress_total;
+	r.progress_text = j->progress_text;
+	jobs__record_put(j->e, JOBS__REC_PROGRESS, &r);
+	j->progress_saved_ms = util_mono_ms();
+	j->progress_unsaved = 0;
+}
+
+static void job_progress_line(struct job *j, const char *line, size_t len)
+{
+	struct cgi_progress p;
+
+	if (cgi_progress_parse(line, len, &p) < 0 || p.done < j->progress_done) {
+		/* Malformed, or going backwards: ignored, counted. */
+		j->progress_bad++;
+		log_debug("job %s: progress line ignored (%u so far)", j->id, j->progress_bad);
+		return;
+	}
+	j->progress_done = p.done;
+	j->progress_total = p.total;
+	free(j->progress_text);
+	j->progress_text = util_xstrdup(p.text);
+	/* At most one row write a second per job; the last one is written at the end. */
+	if (util_mono_ms() - j->progress_saved_ms >= 1000)
+		progress_save(j);
+	else
+		j->progress_unsaved = 1;
+}
+
+static void job_progress_bytes(struct job *j, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n') {
+			job_progress_line(j, j->prog_line.data ? j->prog_line.data : "", j->prog_line.len);
+			buf_reset(&j->prog_line);
+		} else if (buf_append(&j->prog_line, data + i, 1) < 0) {
+			/* A line longer than any valid one: drop it whole. */
+			j->progress_bad++;
+			buf_reset(&j->prog_line);
+		}
+	}
+}
+
 void job_loop_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
 	/* One loop thread, and every read callback consumes its bytes before
@@ -263,11 +312,15 @@ void job_loop_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct job *j = s->data;
-	int which = (uv_pipe_t *)s == &j->pipes[PIPE_OUT] ? PIPE_OUT : PIPE_ERR;
+	int which = (uv_pipe_t *)s == &j->pipes[PIPE_OUT]   ? PIPE_OUT
+	            : (uv_pipe_t *)s == &j->pipes[PIPE_PROG] ? PIPE_PROG
+	                                                     : PIPE_ERR;
 
 	if (n > 0) {
 		if (which == PIPE_OUT)
 			job_stdout(j, b->base, (size_t)n);
+		else if (which == PIPE_PROG)
+			job_progress_bytes(j, b->base, (size_t)n);
 		else
 			job_stderr(j, b->base, (size_t)n);
 		return;
@@ -275,7 +328,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (n == 0)
 		return;
 	if (n != UV_EOF)
-		log_warnx("job %s: reading %s: %s", j->id, which == PIPE_OUT ? "stdout" : "stderr",
+		log_warnx("job %s: reading %s: %s", j->id,
+		          which == PIPE_OUT ? "stdout" : which == PIPE_ERR ? "stderr" : "progress",
 		          uv_strerror((int)n));
 	close_pipe(j, which);
 	job_maybe_end(j);
@@ -431,6 +485,8 @@ static void job_record_end(struct job *j)
 			buf_consume(&j->err_tail, j->err_tail.len - tail);
 		r.stderr_tail = j->err_tail.data;
 	}
+	if (j->progress_unsaved)
+		progress_save(j);
 	r.reason = j->reason;
 	r.expires_at_us = r.finished_at_us + (int64_t)j->e->cfg.result_ttl_ms * 1000;
 	j->finished_at_us = r.finished_at_us;
@@ -470,6 +526,7 @@ static void job_end(struct job *j)
 
 static void job_close_handles(struct job *j)
 {
+	close_pipe(j, PIPE_PROG);
 	close_pipe(j, PIPE_IN);
 	close_pipe(j, PIPE_OUT);
 	close_pipe(j, PIPE_ERR);
@@ -613,6 +670,7 @@ static void job_start(struct job *j)
 	sp->envp = j->env.vars;
 	sp->cwd = j->cwd;
 	sp->stdin_fd = j->body_fd >= 0 ? j->body_fd : (j->body_len > 0 ? -1 : e->devnull_fd);
+	sp->progress_fd = 1;
 	j->sreq.ud = j;
 	j->spawning = 1;
 	jobs__spawner_submit(e->spawner, &j->sreq);
@@ -654,6 +712,8 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 		uv_read_start((uv_stream_t *)&j->pipes[PIPE_OUT], job_loop_alloc_cb, on_read);
 	if (open_pipe(j, PIPE_ERR, req->proc.stderr_fd) == 0)
 		uv_read_start((uv_stream_t *)&j->pipes[PIPE_ERR], job_loop_alloc_cb, on_read);
+	if (req->proc.progress_fd >= 0 && open_pipe(j, PIPE_PROG, req->proc.progress_fd) == 0)
+		uv_read_start((uv_stream_t *)&j->pipes[PIPE_PROG], job_loop_alloc_cb, on_read);
 	if (req->proc.stdin_fd >= 0 && open_pipe(j, PIPE_IN, req->proc.stdin_fd) == 0) {
 		uv_buf_t b = uv_buf_init(j->body_mem, (unsigned)j->body_len);
 		j->in_req.data = j;
@@ -756,6 +816,7 @@ struct job *jobs__job_new(struct job_engine *e)
 	buf_init(&j->out_mem, SIZE_MAX / 2);
 	buf_init(&j->err_line, STDERR_LINE_MAX + 1);
 	buf_init(&j->err_tail, SIZE_MAX / 2);
+	buf_init(&j->prog_line, 512);
 	/* Cannot fail for a timer on a live loop. */
 	uv_timer_init(e->loop, &j->timer);
 	j->timer.data = j;
@@ -804,6 +865,10 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 	j->env = *req->env;
 	req->env->vars = NULL;
 	req->env->count = 0;
+	/* Where the program may report progress ("DONE/TOTAL text" lines). */
+	j->env.vars = util_xrealloc(j->env.vars, (j->env.count + 2) * sizeof(char *));
+	j->env.vars[j->env.count++] = util_xstrdup("CGIQ_PROGRESS_FD=3");
+	j->env.vars[j->env.count] = NULL;
 	j->body_fd = req->body_fd;
 	req->body_fd = -1;
 	if (j->body_fd < 0 && req->body_mem && req->body_len > 0) {

@@ -54,7 +54,7 @@ void jobs__spawner_close(struct jobs__spawner *s, void (*on_closed)(void *ctx));
 
 
 
-enum { PIPE_IN = 0, PIPE_OUT = 1, PIPE_ERR = 2, PIPE_COUNT = 3 };
+enum { PIPE_IN = 0, PIPE_OUT = 1, PIPE_ERR = 2, PIPE_PROG = 3, PIPE_COUNT = 4 };
 
 struct job {
 	struct job_engine *e;
@@ -135,6 +135,10 @@ struct job {
 	/* progress reported by the program */
 	int64_t progress_done, progress_total;
 	char *progress_text;
+	struct buf prog_line;
+	unsigned progress_bad;      /* malformed lines, ignored */
+	uint64_t progress_saved_ms; /* last write to the record (rate limit) */
+	int progress_unsaved;
 };
 
 struct job_engine {

@@ -278,6 +278,42 @@ static void test_first_102_has_location(void)
 	t_resp_free(&r);
 }
 
+static void test_progress(void)
+{
+	struct tresp r;
+	char loc[256];
+	int seen = 0;
+
+	/* In the 102s, in the draft-wright-http-progress syntax; never backwards. */
+	CU_ASSERT_FATAL(get(&D, "/progress?0.5", "Prefer: processing\r\n", &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "done\n");
+	for (int i = 0; i < r.interim_count; i++) {
+		if (strstr(r.interim_raw[i], "Progress: 1/3 \"rendering page 1\"\r\n"))
+			seen |= 1;
+		if (strstr(r.interim_raw[i], "Progress: 2/3 \"rendering \\\"page\\\" 2\"\r\n"))
+			seen |= 2;
+		CU_ASSERT(strstr(r.interim_raw[i], "backwards") == NULL);
+	}
+	CU_ASSERT_EQUAL(seen, 3);
+	t_resp_free(&r);
+
+	/* In the status monitor, and the last one in the row. */
+	CU_ASSERT_FATAL(submit_async(&D, "/progress?0.5", loc, sizeof(loc)) == 0);
+	CU_ASSERT(wait_state(&D, loc, "succeeded", 10000));
+	CU_ASSERT_FATAL(get(&D, loc, NULL, &r) == 0);
+	CU_ASSERT(strstr(r.body, "\"progress\":{\"done\":3,\"total\":3,\"text\":\"\"}") != NULL);
+	t_resp_free(&r);
+	char cmd[512], out[128];
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT progress_done || '/' || progress_total FROM jobs WHERE id = '%s'\"",
+	         D.db, loc + 12);
+	uint64_t end = t_now_ms() + 5000;
+	do {
+		t_run(cmd, out, sizeof(out));
+	} while (strcmp(out, "3/3\n") != 0 && t_now_ms() < end && usleep(20000) == 0);
+	CU_ASSERT_STRING_EQUAL(out, "3/3\n");
+}
+
 static void test_queue_full_503(void)
 {
 	struct tdaemon q;
@@ -429,6 +465,7 @@ int main(void)
 	CU_add_test(s, "DELETE cancels a running job", test_delete_cancels);
 	CU_add_test(s, "Prefer: wait", test_prefer_wait);
 	CU_add_test(s, "first 102 carries Location", test_first_102_has_location);
+	CU_add_test(s, "progress in 102s, monitor and row", test_progress);
 	CU_add_test(s, "queue full: 503 + Retry-After", test_queue_full_503);
 	CU_add_test(s, "kill -9 keeps queued jobs", test_kill9_keeps_queued_jobs);
 	CU_add_test(s, "result past its TTL", test_ttl_expiry);

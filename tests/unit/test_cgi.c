@@ -850,7 +850,7 @@ static void test_spawn_pipes(void)
 {
 	char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2; cat; echo \"$A\"; exit 7", NULL};
 	char *envp[] = {"A=from-env", NULL};
-	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0};
 	struct cgi_proc p;
 	struct buf o, e;
 	int status;
@@ -877,7 +877,7 @@ static void test_spawn_exec_errors(void)
 {
 	char *argv[] = {"x", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/nonexistent/program", argv, envp, "/", -1};
+	struct cgi_spawn opts = {"/nonexistent/program", argv, envp, "/", -1, 0};
 	struct cgi_proc p;
 
 	CU_ASSERT_EQUAL(cgi_spawn_start(&opts, &p), -ENOENT);
@@ -902,7 +902,7 @@ static void test_spawn_signals_reset(void)
 {
 	char *argv[] = {"cat", "/proc/self/status", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1};
+	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0};
 	struct sigaction ign, old_term;
 	sigset_t block, old_mask;
 	struct cgi_proc p;
@@ -934,7 +934,7 @@ static void test_spawn_cwd_and_fds(void)
 	char script[128];
 	char *argv[] = {"sh", "-c", script, NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/usr", -1};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/usr", -1, 0};
 	struct cgi_proc p;
 	struct buf o, e;
 	/* deliberately not close-on-exec */
@@ -958,7 +958,7 @@ static void test_spawn_stdin_fd(void)
 {
 	char *argv[] = {"cat", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1};
+	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0};
 	char tmpl[] = "/tmp/cgiq-test-spool-XXXXXX";
 	struct cgi_proc p;
 	struct buf o, e;
@@ -1000,7 +1000,7 @@ static void fixture_run(const char *name, const char *query, const char *in, siz
 	char path[PATH_MAX], qs[256];
 	char *argv[] = {path, NULL};
 	char *envp[] = {qs, "PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-	struct cgi_spawn opts = {path, argv, envp, CGIQ_FIXTURES, -1};
+	struct cgi_spawn opts = {path, argv, envp, CGIQ_FIXTURES, -1, 0};
 	struct cgi_proc p;
 
 	snprintf(path, sizeof(path), "%s/%s", CGIQ_FIXTURES, name);
@@ -1122,7 +1122,7 @@ static void test_fixture_hostile(void)
 	char path[] = CGIQ_FIXTURES "/hostile-trap-term";
 	char *argv[] = {path, NULL};
 	char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-	struct cgi_spawn opts = {path, argv, envp, "/", -1};
+	struct cgi_spawn opts = {path, argv, envp, "/", -1, 0};
 	struct cgi_proc p;
 	struct buf o;
 	char tmp[4096];
@@ -1167,6 +1167,48 @@ struct test_def {
 	const char *name;
 	CU_TestFunc fn;
 };
+
+/* ------------------------------------------------------------------ */
+/* progress lines                                                       */
+
+static void test_progress_valid(void)
+{
+	struct cgi_progress p;
+	static const char line[] = "3/20 rendering page 3";
+
+	CU_ASSERT_EQUAL(cgi_progress_parse(line, strlen(line), &p), 0);
+	CU_ASSERT_EQUAL(p.done, 3);
+	CU_ASSERT_EQUAL(p.total, 20);
+	CU_ASSERT_STRING_EQUAL(p.text, "rendering page 3");
+	CU_ASSERT_EQUAL(cgi_progress_parse("20/20\r", 6, &p), 0);
+	CU_ASSERT_EQUAL(p.done, 20);
+	CU_ASSERT_STRING_EQUAL(p.text, "");
+	CU_ASSERT_EQUAL(cgi_progress_parse("0/1 a\001b\377", 8, &p), 0);
+	CU_ASSERT_STRING_EQUAL(p.text, "a?b?");
+}
+
+static void test_progress_invalid(void)
+{
+	static const char *const bad[] = {
+		"", "3", "3/", "/3", "4/3", "1/0", "-1/3", "1/3x", "a/b", "1 /3",
+		"1234567890123456789/12345678901234567890",
+	};
+	struct cgi_progress p;
+
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++)
+		CU_ASSERT_EQUAL(cgi_progress_parse(bad[i], strlen(bad[i]), &p), -EINVAL);
+}
+
+static void test_progress_text_cut(void)
+{
+	char line[400];
+	struct cgi_progress p;
+
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "1/2 ", 4);
+	CU_ASSERT_EQUAL(cgi_progress_parse(line, sizeof(line), &p), 0);
+	CU_ASSERT_EQUAL(strlen(p.text), CGI_PROGRESS_TEXT_MAX);
+}
 
 static int add_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc clean,
                      const struct test_def *tests, size_t n)
@@ -1214,6 +1256,11 @@ int main(void)
 		{"missing_content_type", test_resp_missing_content_type},
 		{"too_large", test_resp_too_large},
 	};
+	static const struct test_def progress_tests[] = {
+		{"valid", test_progress_valid},
+		{"invalid", test_progress_invalid},
+		{"text_cut", test_progress_text_cut},
+	};
 	static const struct test_def spawn_tests[] = {
 		{"pipes", test_spawn_pipes},
 		{"exec_errors", test_spawn_exec_errors},
@@ -1235,6 +1282,7 @@ int main(void)
 	              UTIL_ARRAY_LEN(path_tests)) < 0 ||
 	    add_suite("cgi_env", NULL, NULL, env_tests, UTIL_ARRAY_LEN(env_tests)) < 0 ||
 	    add_suite("cgi_response", NULL, NULL, resp_tests, UTIL_ARRAY_LEN(resp_tests)) < 0 ||
+	    add_suite("cgi_progress", NULL, NULL, progress_tests, UTIL_ARRAY_LEN(progress_tests)) < 0 ||
 	    add_suite("cgi_spawn", NULL, NULL, spawn_tests, UTIL_ARRAY_LEN(spawn_tests)) < 0) {
 		CU_cleanup_registry();
 		return 1;
