@@ -499,6 +499,10 @@ static void job_record_end(struct job *j)
 		j->body_path = NULL;
 	}
 	jobs__record_put(j->e, JOBS__REC_FINISHED, &r);
+	/* Copied into the record: not needed by a job kept in memory by id. */
+	buf_free(&j->err_tail);
+	buf_free(&j->err_line);
+	buf_free(&j->prog_line);
 }
 
 static void engine_maybe_closed(struct job_engine *e);
@@ -685,6 +689,7 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 	int err = req->err;
 
 	j->spawning = 0;
+	cgi_env_free(&j->env); /* the child has its copy; jobs kept by id stay small */
 	if (j->body_fd >= 0) {
 		close(j->body_fd);
 		j->body_fd = -1;

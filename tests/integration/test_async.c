@@ -422,8 +422,9 @@ static void test_ttl_expiry(void)
 static void test_detach_on_disconnect(void)
 {
 	struct tdaemon x;
-	static const char *const args[] = {"--on-disconnect", "detach", NULL};
-	static const char req[] = "GET /slow?1 HTTP/1.1\r\nHost: x\r\nPrefer: processing\r\n\r\n";
+	/* The first 102 well before the program ends, so the client leaves first. */
+	static const char *const args[] = {"--on-disconnect", "detach", "--processing-after", "100ms", NULL};
+	static const char req[] = "GET /slow?2 HTTP/1.1\r\nHost: x\r\nPrefer: processing\r\n\r\n";
 	char line[512], loc[256];
 	struct tresp r;
 
