@@ -210,6 +210,9 @@ done
 [[ -S $FCGI_SOCK ]] || { cat "$TMP/fcgiwrap.log" >&2; die "fcgiwrap did not create $FCGI_SOCK"; }
 
 NGINX_PORT=$(free_port) || die "no free loopback port found"
+NGINX_CGIQ_PORT=$(free_port) || die "no free loopback port found"
+CGIQ_FCGI_SOCK="$TMP/cgiq-fcgi.sock"
+NGINX_CGIQ_URL="http://127.0.0.1:$NGINX_CGIQ_PORT"
 # As root, nginx would switch its workers to "nobody", who cannot reach the
 # socket in the private temp dir; keep them as root rather than opening the
 # fcgiwrap socket (which runs any file it is told to) to every local user.
@@ -240,6 +243,15 @@ http {
 			fastcgi_pass unix:$FCGI_SOCK;
 		}
 	}
+	# nginx + cgiq's FastCGI front (the socket appears when cgiq starts)
+	server {
+		listen 127.0.0.1:$NGINX_CGIQ_PORT;
+		location / {
+			include /etc/nginx/fastcgi_params;
+			fastcgi_param SCRIPT_FILENAME $CGI_DIR\$fastcgi_script_name;
+			fastcgi_pass unix:$CGIQ_FCGI_SOCK;
+		}
+	}
 }
 EOF
 nginx -t -q -p "$TMP/nginx" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" 2>"$TMP/nginx-test.log" ||
@@ -259,7 +271,8 @@ CGIQ_URL=""
 if ((CGIQ_OK)); then
 	CGIQ_PORT=$(free_port) || die "no free loopback port found"
 	start_proc cgiq build/cgiq --listen "127.0.0.1:$CGIQ_PORT" --cgi-root "$CGI_DIR" \
-		--db "$TMP/cgiq.db" --spool "$TMP/spool" --processing never --max-jobs 64 --log-level warn
+		--db "$TMP/cgiq.db" --spool "$TMP/spool" --processing never --max-jobs 64 --log-level warn \
+		--fastcgi "unix:$CGIQ_FCGI_SOCK" --fastcgi-threads 64
 	CGIQ_PID=$START_PID
 	CGIQ_URL="http://127.0.0.1:$CGIQ_PORT"
 	if ! wait_http "$CGIQ_PID" "$CGIQ_URL/hello"; then
@@ -283,6 +296,10 @@ for prog in "${PROGRAMS[@]}"; do
 	if ((CGIQ_OK)) && ! check_endpoint cgiq "$CGIQ_URL/$prog"; then
 		CGIQ_OK=0
 		CGIQ_WHY="cgiq does not serve /$prog correctly (see above)"
+	fi
+	if ((CGIQ_OK)) && ! check_endpoint "nginx+cgiq" "$NGINX_CGIQ_URL/$prog"; then
+		CGIQ_OK=0
+		CGIQ_WHY="nginx + cgiq (FastCGI) does not serve /$prog correctly (see above)"
 	fi
 done
 if ((!CGIQ_OK)); then
@@ -316,16 +333,23 @@ log "warming up (1 s per endpoint)"
 for prog in "${PROGRAMS[@]}"; do
 	wrk -t1 -c4 -d1s "$NGINX_URL/$prog" >/dev/null 2>&1 || true
 	if ((CGIQ_OK)); then wrk -t1 -c4 -d1s "$CGIQ_URL/$prog" >/dev/null 2>&1 || true; fi
+	if ((CGIQ_OK)); then wrk -t1 -c4 -d1s "$NGINX_CGIQ_URL/$prog" >/dev/null 2>&1 || true; fi
 done
 
 cell=0
 for prog in "${PROGRAMS[@]}"; do
 	for conns in "${CONNS_LIST[@]}"; do
-		# Take turns: even cells run cgiq first, odd cells nginx first.
-		if ((cell % 2 == 0)); then order=(cgiq nginx); else order=(nginx cgiq); fi
+		# Take turns: the first system of each cell rotates.
+		case $((cell % 3)) in
+		0) order=(cgiq nginx fcgi) ;;
+		1) order=(nginx fcgi cgiq) ;;
+		*) order=(fcgi cgiq nginx) ;;
+		esac
 		for sys in "${order[@]}"; do
 			if [[ $sys == cgiq ]]; then
 				if ((CGIQ_OK)); then run_wrk "cgiq.$prog.$conns" "$CGIQ_URL/$prog" "$conns"; fi
+			elif [[ $sys == fcgi ]]; then
+				if ((CGIQ_OK)); then run_wrk "fcgi.$prog.$conns" "$NGINX_CGIQ_URL/$prog" "$conns"; fi
 			else
 				run_wrk "nginx.$prog.$conns" "$NGINX_URL/$prog" "$conns"
 			fi
@@ -355,16 +379,22 @@ echo "cgiq benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -
 echo "cgiq $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $(nginx -v 2>&1 | sed 's/^nginx version: //'); fcgiwrap -c $FCGI_CHILDREN; $(wrk -v 2>&1 | head -n 1 | awk '{print $1, $2}')"
 echo "wrk -t$THREADS -cN -d${DURATION}s --latency, client and servers on the same machine, 127.0.0.1"
 echo
-printf '| %-8s | %5s | %10s | %9s | %20s | %18s | %5s |\n' \
-	program conns "cgiq req/s" "cgiq p99" "nginx+fcgiwrap req/s" "nginx+fcgiwrap p99" ratio
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------: -----------: ----------: ---------------------: -------------------: ------:
+# ratio: cgiq (HTTP) / nginx+fcgiwrap; fcgi ratio: nginx+cgiq (FastCGI) / nginx+fcgiwrap.
+printf '| %-8s | %5s | %10s | %9s | %20s | %18s | %5s | %16s | %14s | %10s |\n' \
+	program conns "cgiq req/s" "cgiq p99" "nginx+fcgiwrap req/s" "nginx+fcgiwrap p99" ratio \
+	"nginx+cgiq req/s" "nginx+cgiq p99" "fcgi ratio"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ------: -----------: ----------: ---------------------: -------------------: ------: -----------------: ---------------: -----------:
 notes=()
 for prog in "${PROGRAMS[@]}"; do
 	for conns in "${CONNS_LIST[@]}"; do
 		c="cgiq.$prog.$conns" n="nginx.$prog.$conns"
+		f="fcgi.$prog.$conns"
 		crps=${RES[$c.rps]:-n/a} cp99=${RES[$c.p99]:-n/a}
-		printf '| %-8s | %5s | %10s | %9s | %20s | %18s | %5s |\n' "$prog" "$conns" \
-			"$crps" "$cp99" "${RES[$n.rps]}" "${RES[$n.p99]}" "$(fmt_ratio "$crps" "${RES[$n.rps]}")"
+		frps=${RES[$f.rps]:-n/a} fp99=${RES[$f.p99]:-n/a}
+		printf '| %-8s | %5s | %10s | %9s | %20s | %18s | %5s | %16s | %14s | %10s |\n' "$prog" "$conns" \
+			"$crps" "$cp99" "${RES[$n.rps]}" "${RES[$n.p99]}" "$(fmt_ratio "$crps" "${RES[$n.rps]}")" \
+			"$frps" "$fp99" "$(fmt_ratio "$frps" "${RES[$n.rps]}")"
+		if [[ -n ${RES[$f.err]:-} ]]; then notes+=("nginx+cgiq $prog c=$conns: ${RES[$f.err]%; }"); fi
 		if [[ -n ${RES[$c.err]:-} ]]; then notes+=("cgiq $prog c=$conns: ${RES[$c.err]%; }"); fi
 		if [[ -n ${RES[$n.err]:-} ]]; then notes+=("nginx+fcgiwrap $prog c=$conns: ${RES[$n.err]%; }"); fi
 	done

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "app/app.h"
+#include "fcgi/fcgi.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "store/store.h"
@@ -26,6 +28,10 @@ struct daemon_config {
 	const char *db;
 	const char *spool;
 	struct http_server_config http;
+	const char *fastcgi;                       /* --fastcgi ADDR or NULL */
+	const char *fastcgi_allow[MAX_LISTEN + 1]; /* NULL-terminated */
+	unsigned fastcgi_allow_count;
+	struct fcgi_config fcgi;
 	struct job_config jobs;
 };
 
@@ -78,6 +84,15 @@ static const char USAGE[] =
 	"  --idle-timeout DUR         idle keep-alive connections are closed (default 60s)\n"
 	"  --max-connections N        beyond: 503 and close (default 4096)\n"
 	"\n"
+	"FastCGI (behind nginx, like fcgiwrap):\n"
+	"  --fastcgi ADDR             unix:/run/cgiq.sock, 127.0.0.1:9000 or inherit (a socket from\n"
+	"                             systemd or spawn-fcgi, also used when found without this option)\n"
+	"  --fastcgi-threads N        requests served at once over FastCGI (default 16)\n"
+	"  --fastcgi-mode MODE        unix socket permissions, octal (default 0660)\n"
+	"  --fastcgi-owner USER[:GROUP]  unix socket owner (default: cgiq's user)\n"
+	"  --fastcgi-allow ADDR       TCP peer allowed to connect; repeatable (default: loopback only)\n"
+	"  --fastcgi-max-params SIZE  parameters of one request, beyond: 431 (default 64k)\n"
+	"\n"
 	"Other:\n"
 	"  --log-level LEVEL          error, warn, info (default), debug\n"
 	"  --help, --version\n"
@@ -91,6 +106,8 @@ enum {
 	OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONN, OPT_PASS_AUTH,
 	OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_QUEUE_MAX, OPT_JOBS_PREFIX, OPT_RESULT_TTL,
 	OPT_MAX_WAIT, OPT_ON_DISCONNECT,
+	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
+	OPT_FASTCGI_MAX_PARAMS,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -121,6 +138,12 @@ static const struct option LONG_OPTS[] = {
 	{"result-ttl", required_argument, NULL, OPT_RESULT_TTL},
 	{"max-wait", required_argument, NULL, OPT_MAX_WAIT},
 	{"on-disconnect", required_argument, NULL, OPT_ON_DISCONNECT},
+	{"fastcgi", required_argument, NULL, OPT_FASTCGI},
+	{"fastcgi-threads", required_argument, NULL, OPT_FASTCGI_THREADS},
+	{"fastcgi-mode", required_argument, NULL, OPT_FASTCGI_MODE},
+	{"fastcgi-owner", required_argument, NULL, OPT_FASTCGI_OWNER},
+	{"fastcgi-allow", required_argument, NULL, OPT_FASTCGI_ALLOW},
+	{"fastcgi-max-params", required_argument, NULL, OPT_FASTCGI_MAX_PARAMS},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -188,6 +211,9 @@ static void defaults(struct daemon_config *c)
 	c->http.jobs_prefix = "/_cgiq/jobs";
 	c->http.max_wait_ms = 5 * 60 * 1000;
 	c->http.detach_on_disconnect = 0;
+	c->fcgi.threads = 16;
+	c->fcgi.socket_mode = 0660;
+	c->fcgi.max_params_bytes = 64 * 1024;
 }
 
 /* Returns -1 to go on, else an exit status. */
@@ -272,6 +298,40 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 			else
 				return bad_value(opt, a, "cancel or detach");
 			break;
+		case OPT_FASTCGI:
+			if (c->fastcgi != NULL)
+				return bad_value(opt, a, "given once");
+			c->fastcgi = a;
+			break;
+		case OPT_FASTCGI_THREADS:
+			r = parse_count(opt, a, 4096, &c->fcgi.threads);
+			if (r == 0 && c->fcgi.threads == 0)
+				r = bad_value(opt, a, "at least 1");
+			break;
+		case OPT_FASTCGI_MODE: {
+			char *end;
+			unsigned long m = strtoul(a, &end, 8);
+			if (*a == '\0' || *end != '\0' || m > 0777)
+				return bad_value(opt, a, "an octal mode such as 0660");
+			c->fcgi.socket_mode = (unsigned)m;
+			break;
+		}
+		case OPT_FASTCGI_OWNER: c->fcgi.socket_owner = a; break;
+		case OPT_FASTCGI_ALLOW: {
+			unsigned char ip[16];
+			if (inet_pton(AF_INET, a, ip) != 1 && inet_pton(AF_INET6, a, ip) != 1)
+				return bad_value(opt, a, "an IP address");
+			if (c->fastcgi_allow_count == MAX_LISTEN)
+				return bad_value(opt, a, "at most 16 addresses");
+			c->fastcgi_allow[c->fastcgi_allow_count++] = a;
+			break;
+		}
+		case OPT_FASTCGI_MAX_PARAMS:
+			r = parse_bytes(opt, a, &v);
+			c->fcgi.max_params_bytes = (size_t)v;
+			if (r == 0 && (v < 1024 || v > 16 * 1024 * 1024))
+				r = bad_value(opt, a, "between 1k and 16M");
+			break;
 		case OPT_LOG_LEVEL:
 			if (strcmp(a, "error") == 0) log_set_level(LOG_LEVEL_ERROR);
 			else if (strcmp(a, "warn") == 0) log_set_level(LOG_LEVEL_WARN);
@@ -299,7 +359,10 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 		fprintf(stderr, "cgiq: --cgi-root DIR is required (see cgiq --help)\n");
 		return 2;
 	}
-	if (c->listen_count == 0)
+	/* A socket handed over by systemd or spawn-fcgi is for FastCGI. */
+	if (c->fastcgi == NULL && fcgi_inherited_socket())
+		c->fastcgi = "inherit";
+	if (c->listen_count == 0 && c->fastcgi == NULL)
 		c->listen[c->listen_count++] = "127.0.0.1:8080";
 	return -1;
 }
@@ -319,6 +382,7 @@ static int ensure_parent_dir(const char *file)
 
 static uv_signal_t sig_term, sig_int;
 static struct http_server *the_server;
+static struct fcgi_front *the_fcgi;
 static struct job_engine *the_engine;
 
 static void on_stop_signal(uv_signal_t *h, int signum)
@@ -329,6 +393,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	(void)h;
 	job_engine_close(the_engine, "cgiq shut down while the job ran");
 	http_server_close(the_server);
+	fcgi_front_close(the_fcgi);
 }
 
 int app_daemon_main(int argc, char **argv)
@@ -384,6 +449,28 @@ int app_daemon_main(int argc, char **argv)
 			                     : uv_strerror(r));
 			job_engine_close(the_engine, "start-up failed");
 			http_server_close(the_server);
+			uv_run(loop, UV_RUN_DEFAULT);
+			store_close(store);
+			return r == -EINVAL ? 2 : 1;
+		}
+	}
+	if (c.fastcgi) {
+		c.fcgi.params.cgi_root = root;
+		c.fcgi.params.pass_authorization = c.http.pass_authorization;
+		c.fcgi.allow = c.fastcgi_allow;
+		c.fcgi.max_body_bytes = c.http.limits.max_body_bytes;
+		c.fcgi.body_mem_bytes = c.http.body_mem_bytes;
+		c.fcgi.spool_dir = c.spool;
+		r = fcgi_front_open(loop, the_engine, &c.fcgi, &the_fcgi);
+		if (r == 0)
+			r = fcgi_front_listen(the_fcgi, c.fastcgi);
+		if (r < 0) {
+			fprintf(stderr, "cgiq: --fastcgi %s: %s\n", c.fastcgi,
+			        r == -EINVAL ? "not an address (unix:/path, 127.0.0.1:9000, [::1]:9000, inherit)"
+			                     : strerror(-r));
+			job_engine_close(the_engine, "start-up failed");
+			http_server_close(the_server);
+			fcgi_front_close(the_fcgi);
 			uv_run(loop, UV_RUN_DEFAULT);
 			store_close(store);
 			return r == -EINVAL ? 2 : 1;

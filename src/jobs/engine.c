@@ -460,6 +460,8 @@ static void job_decide(struct job *j)
 	}
 	res->state = j->state;
 	res->reason = j->reason;
+	res->exit_code = j->exited && WIFEXITED(j->wait_status) ? WEXITSTATUS(j->wait_status) : -1;
+	res->term_signal = j->exited && WIFSIGNALED(j->wait_status) ? WTERMSIG(j->wait_status) : -1;
 	res->body_bytes = res->resp ? j->body_bytes : 0;
 	res->body_fd = res->resp ? j->spool_fd : -1;
 	res->body_mem = res->resp && j->spool_fd < 0 ? (j->out_mem.data ? j->out_mem.data : "") : NULL;

@@ -136,6 +136,8 @@ struct job_result {
 	uint64_t body_bytes;             /* body size either way */
 	int body_fd;                     /* spool file (read with pread), -1 when in memory */
 	const char *reason;              /* why it did not succeed, or NULL */
+	int exit_code;                   /* the program's exit status, -1 when none */
+	int term_signal;                 /* the signal that ended it, -1 when none */
 };
 
 const char *job_id(const struct job *j);

@@ -500,3 +500,163 @@ int t_group_alive(pid_t pgid)
 	closedir(dir);
 	return count;
 }
+
+/* ------------------------------------------------------------------ */
+/* helper servers */
+
+int t_free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+
+	if (fd < 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static int proc_alive(pid_t pid)
+{
+	int st;
+	return pid > 0 && waitpid(pid, &st, WNOHANG) == 0;
+}
+
+int ts_start(struct tserver *s, const char *dir, const char *name, char *const argv[], const char *wait_path)
+{
+	uint64_t end = t_now_ms() + 10000;
+	struct stat st;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	snprintf(s->log, sizeof(s->log), "%s/%s.log", dir, name);
+	s->pid = fork();
+	if (s->pid < 0)
+		return -1;
+	if (s->pid == 0) {
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd < 0)
+			_exit(126);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		fd = open("/dev/null", O_RDONLY);
+		dup2(fd, 0);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (wait_path && stat(wait_path, &st) != 0) {
+		if (t_now_ms() >= end || !proc_alive(s->pid)) {
+			char *log = read_file(s->log, NULL);
+			fprintf(stderr, "%s did not start; its log:\n%s\n", argv[0], log ? log : "(none)");
+			free(log);
+			ts_stop(s);
+			return -1;
+		}
+		usleep(20000);
+	}
+	return 0;
+}
+
+void ts_stop(struct tserver *s)
+{
+	uint64_t end = t_now_ms() + 10000;
+
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGTERM);
+	while (t_now_ms() < end) {
+		pid_t r = waitpid(s->pid, NULL, WNOHANG);
+		if (r == s->pid || (r < 0 && errno == ECHILD)) {
+			s->pid = 0;
+			return;
+		}
+		usleep(20000);
+	}
+	kill(s->pid, SIGKILL);
+	waitpid(s->pid, NULL, 0);
+	s->pid = 0;
+}
+
+static int port_answers(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+	struct sockaddr_in sa;
+
+	if (fd < 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+int tn_start(struct tserver *n, const char *dir, int port, const char *http_body)
+{
+	char conf[400], errlog[400], cmd[1400];
+	char *argv[] = {"/usr/sbin/nginx", "-p", NULL, "-e", errlog, "-c", conf, NULL};
+	uint64_t end;
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/nginx.conf", dir);
+	snprintf(errlog, sizeof(errlog), "%s/nginx-error.log", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/nginx'", dir);
+	if (t_run(cmd, NULL, 0) != 0)
+		return -1;
+	f = fopen(conf, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f,
+	        "%s\n"
+	        "worker_processes 1;\n"
+	        "daemon off;\n"
+	        "pid %s/nginx.pid;\n"
+	        "error_log %s info;\n"
+	        "events { worker_connections 256; }\n"
+	        "http {\n"
+	        "\taccess_log off;\n"
+	        "\tclient_body_temp_path %s/nginx/body;\n"
+	        "\tfastcgi_temp_path %s/nginx/fastcgi;\n"
+	        "\tproxy_temp_path %s/nginx/proxy;\n"
+	        "\tscgi_temp_path %s/nginx/scgi;\n"
+	        "\tuwsgi_temp_path %s/nginx/uwsgi;\n",
+	        getuid() == 0 ? "user root root;" : "", dir, errlog, dir, dir, dir, dir, dir);
+	/* the body, with %PORT% replaced */
+	for (const char *p = http_body; *p;) {
+		const char *m = strstr(p, "%PORT%");
+		if (m == NULL) {
+			fputs(p, f);
+			break;
+		}
+		fwrite(p, 1, (size_t)(m - p), f);
+		fprintf(f, "%d", port);
+		p = m + 6;
+	}
+	fputs("}\n", f);
+	fclose(f);
+	argv[2] = (char *)dir;
+	if (ts_start(n, dir, "nginx", argv, NULL) < 0)
+		return -1;
+	n->port = port;
+	end = t_now_ms() + 10000;
+	while (!port_answers(port)) {
+		if (t_now_ms() >= end || !proc_alive(n->pid)) {
+			char *log = read_file(errlog, NULL), *cl = read_file(n->log, NULL);
+			fprintf(stderr, "nginx did not start:\n%s\n%s\n", log ? log : "", cl ? cl : "");
+			free(log);
+			free(cl);
+			ts_stop(n);
+			return -1;
+		}
+		usleep(20000);
+	}
+	return 0;
+}

@@ -78,4 +78,31 @@ const char *t_last_job_id(const struct tdaemon *d, char *out, size_t size);
 /* Number of live processes in process group pgid (scans /proc). */
 int t_group_alive(pid_t pgid);
 
+/* ---- nginx and other helper servers (FastCGI front tests) ---- */
+
+/* A free loopback TCP port (bound and released; 0 on failure). */
+int t_free_port(void);
+
+struct tserver {
+	pid_t pid;
+	int port;           /* nginx: its HTTP port */
+	char dir[256];      /* where its config, logs and temp paths live */
+	char log[320];      /* its stderr */
+};
+
+/*
+ * Starts nginx in the foreground ("daemon off", pid file, error log and
+ * every temp path under dir, which must exist) on 127.0.0.1:port with
+ * http_body placed inside the http {} block; "%PORT%" in http_body is
+ * replaced by the port. Workers run as root when the tests run as root
+ * (they must reach sockets in private temp dirs). Waits up to 10 s for the
+ * port to answer. Returns 0 or -1 (config and log printed).
+ */
+int tn_start(struct tserver *n, const char *dir, int port, const char *http_body);
+/* Runs argv (argv[0] a path) with stdout/stderr to dir/name.log; waits up to
+ * 10 s for wait_path to exist when not NULL. Returns 0 or -1. */
+int ts_start(struct tserver *s, const char *dir, const char *name, char *const argv[], const char *wait_path);
+/* SIGTERM to the process (and SIGKILL after 10 s), then reaps it. */
+void ts_stop(struct tserver *s);
+
 #endif

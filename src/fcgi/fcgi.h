@@ -1,0 +1,117 @@
+/*
+ * fcgi: the FastCGI front (a drop-in for fcgiwrap behind nginx).
+ *  - params: FastCGI parameters from the web server -> program and CGI
+ *    environment, through the same sanitizer as the HTTP front (params.c,
+ *    pure: no I/O but the stat(2) calls of cgi_map_path)
+ *  - the front: libfcgi responder threads that hand each request to the job
+ *    engine on the libuv loop thread and stream the result back (front.c, the
+ *    only file that includes fcgiapp.h)
+ *
+ * Threads: fcgi_front_* are called on the loop thread. The responder threads
+ * never touch the job engine; every job_* call they need is queued to the
+ * loop thread through one uv_async_t.
+ */
+#ifndef CGIQ_FCGI_H
+#define CGIQ_FCGI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "cgi/cgi.h"
+#include "util/util.h"
+
+/* ---------------- params (params.c) ---------------- */
+
+/* Where the program and its environment come from. */
+struct fcgi_params_config {
+	const char *cgi_root;        /* canonical absolute path, no trailing slash */
+	int pass_authorization;      /* HTTP_AUTHORIZATION reaches the program */
+};
+
+/* One request's parameters, mapped. Owned; free with fcgi_mapped_free. */
+struct fcgi_mapped {
+	struct cgi_target target;    /* the program (under the root) */
+	struct cgi_env env;          /* its environment, built by cgi_env_build */
+	char *method;                /* for the record */
+	char *uri;                   /* REQUEST_URI (or SCRIPT_NAME + PATH_INFO) */
+	char *peer;                  /* "REMOTE_ADDR:REMOTE_PORT" or "-" */
+	int64_t content_length;      /* CONTENT_LENGTH as declared, -1 when none */
+};
+
+/*
+ * Maps the web server's parameters (NULL-terminated "NAME=value" strings, as
+ * libfcgi gives them) to a program and an environment.
+ * The program comes from SCRIPT_FILENAME, or DOCUMENT_ROOT + SCRIPT_NAME;
+ * it must lie under cfg->cgi_root and pass the same checks as a request path
+ * of the HTTP front (cgi_map_path: no dot segments, no symlink out of the
+ * root, executable regular file). A path beyond the file becomes PATH_INFO
+ * when the web server sent none. HTTP_* parameters become request headers
+ * for cgi_env_build (so HTTP_PROXY is dropped and repeats follow the HTTP
+ * front's rules); the RFC 3875 variables become cgi_request fields; other
+ * parameters (fastcgi_param FOO bar) are passed on unless their names are
+ * unsafe for a program (LD_*, PATH, IFS, BASH_ENV, ...).
+ * body_len is the number of request body bytes actually received (it becomes
+ * CONTENT_LENGTH; -1 = no body).
+ * Returns 0 and fills *out, or an HTTP status with *why set to a static
+ * string for the log line:
+ *  400 a parameter other than HTTP_* twice, or two that map to the same
+ *      variable; 403 the program is outside the root or refused by
+ *      cgi_map_path; 404 no such program; 500 neither SCRIPT_FILENAME nor
+ *      DOCUMENT_ROOT + SCRIPT_NAME (a web server configuration error).
+ */
+int fcgi_params_map(const struct fcgi_params_config *cfg, char *const *params, int64_t body_len,
+                    struct fcgi_mapped *out, const char **why);
+void fcgi_mapped_free(struct fcgi_mapped *m);
+
+/* Looks a parameter up ("NAME" -> value or NULL). */
+const char *fcgi_param(char *const *params, const char *name);
+
+/* ---------------- the front (front.c) ---------------- */
+
+struct job_engine;
+
+struct fcgi_config {
+	struct fcgi_params_config params;
+	unsigned threads;            /* responder threads = requests served at once */
+	unsigned socket_mode;        /* unix socket permissions, e.g. 0660 */
+	const char *socket_owner;    /* "user", "user:group", ":group" or NULL */
+	const char *const *allow;    /* TCP peers allowed (IP literals), NULL-terminated;
+	                                NULL or empty = loopback only */
+	size_t max_params_bytes;     /* names + values of one request; beyond: 431 */
+	uint64_t max_body_bytes;     /* request body; beyond: 413 */
+	size_t body_mem_bytes;       /* bodies beyond this are spooled to a file */
+	const char *spool_dir;
+};
+
+struct fcgi_front;
+
+/* Creates the front on loop (not yet listening); jobs go to engine. Config
+ * strings must outlive it. Returns 0 or a negative errno. */
+int fcgi_front_open(uv_loop_t *loop, struct job_engine *engine, const struct fcgi_config *cfg,
+                    struct fcgi_front **out);
+
+/*
+ * Listens on "unix:/path", "127.0.0.1:9000", "[::1]:9000" or "inherit" (a
+ * socket passed by systemd, LISTEN_FDS/LISTEN_PID, or by spawn-fcgi as fd 0)
+ * and starts the responder threads. Once per front. Logs "fastcgi on ADDR".
+ * Returns 0, -EINVAL (bad address, or "inherit" with nothing inherited), or a
+ * negative errno from socket/bind/listen/chown.
+ */
+int fcgi_front_listen(struct fcgi_front *f, const char *addr);
+
+/*
+ * Stops: no new request is accepted, responder threads waiting for a job are
+ * answered 503, threads are joined (once they are idle), the listening socket
+ * is closed (a unix socket it created is removed) and the front frees itself
+ * when its uv_async_t is closed. Call right after job_engine_close (which
+ * ends running jobs without done callbacks; their threads are answered 503
+ * here). Safe twice and with NULL.
+ */
+void fcgi_front_close(struct fcgi_front *f);
+
+/* 1 when this process was given a listening socket to serve FastCGI on
+ * (systemd socket activation, or spawn-fcgi's fd 0), else 0. */
+int fcgi_inherited_socket(void);
+
+#endif

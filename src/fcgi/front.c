@@ -1,0 +1,1054 @@
+/*
+ * The FastCGI front: libfcgi responder threads feeding the job engine.
+ *
+ * Threads. Each responder thread accepts a connection itself (accept4 with
+ * SOCK_CLOEXEC, so a web server connection can never leak into a CGI
+ * program, and with the peer allow-list checked before a byte is read), lets
+ * libfcgi read the records (FCGX_Accept_r on that connection), reads the
+ * body, maps the parameters, and then hands the job to the loop thread: the
+ * engine is not thread-safe, so every job_* call goes through one queue of
+ * operations (mutex) and one uv_async_t. The thread then waits on its own
+ * eventfd, polled together with the web server's connection so that a
+ * connection closed by the web server (or an FCGI_ABORT_REQUEST record)
+ * cancels the job at once. The loop thread's done callback wakes it; the
+ * engine does not touch an ended job until job_release, so the thread then
+ * reads the result (headers, body from memory or pread from the spool) and
+ * streams it to the web server, and finally queues the job_release.
+ *
+ * libfcgi is driven with listen_sock -1: FCGX_Accept_r only reads from the
+ * connection we accepted, and when it gives up on a malformed, truncated or
+ * unsupported connection (which it would otherwise close and silently retry
+ * on the listening socket) it returns an error to us, so it gets a log line.
+ *
+ * This file is the only one that includes fcgiapp.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "fcgi/fcgi.h"
+#include "jobs/jobs.h"
+
+#define FILE_CHUNK 65536
+#define ROLE_RESPONDER 1          /* FastCGI 1.0 spec, section 6 */
+#define RECORD_ABORT_REQUEST 2    /* FastCGI 1.0 spec, section 5.4 */
+
+enum op_kind { OP_SUBMIT, OP_CANCEL, OP_RELEASE, OP_EXIT };
+
+struct op {
+	struct op *next;
+	enum op_kind kind;
+	struct worker *w;
+	struct job *job;   /* OP_RELEASE */
+};
+
+enum worker_phase { WP_IDLE, WP_READING, WP_WAITING, WP_WRITING };
+
+struct worker {
+	struct fcgi_front *f;
+	pthread_t thread;
+	int started;
+	unsigned index;
+	int wake_fd;                 /* eventfd: the loop thread says "finished" */
+
+	/* under f->mu */
+	enum worker_phase phase;
+	int conn_fd;                 /* the web server connection while READING, else -1 */
+	int finished;
+	int status;                  /* 0: a job result; > 0: answer this status; -1: cancelled */
+
+	/* loop thread only (read by the worker after "finished", under f->mu) */
+	struct job *job;
+	int waiting;                 /* submitted, no done callback yet */
+	const struct job_result *res;
+	char job_id[UTIL_ID_LEN + 1];
+
+	/* worker only */
+	struct job_request jr;
+	struct fcgi_mapped m;
+	struct buf body;
+	int body_fd;
+	char *chunk;
+};
+
+struct fcgi_front {
+	uv_loop_t *loop;
+	struct job_engine *engine;
+	struct fcgi_config cfg;
+	uv_async_t async;
+	int async_open;
+	pthread_mutex_t mu;
+	struct op *head, *tail;      /* under mu */
+	int closing;                 /* under mu (written on the loop thread) */
+	struct worker *workers;
+	unsigned nworkers;
+	unsigned exited;             /* loop thread */
+	int listen_fd;
+	int is_tcp;
+	int stop_fd;                 /* eventfd, readable once closing */
+	char *unix_path;             /* a socket we created, removed at close */
+	char name[160];
+};
+
+/* ------------------------------------------------------------------ */
+/* the hand-off */
+
+static void post(struct fcgi_front *f, enum op_kind kind, struct worker *w, struct job *job)
+{
+	struct op *o = util_xcalloc(1, sizeof(*o));
+
+	o->kind = kind;
+	o->w = w;
+	o->job = job;
+	pthread_mutex_lock(&f->mu);
+	if (f->tail)
+		f->tail->next = o;
+	else
+		f->head = o;
+	f->tail = o;
+	pthread_mutex_unlock(&f->mu);
+	uv_async_send(&f->async);
+}
+
+static void wake(int fd)
+{
+	uint64_t one = 1;
+	while (write(fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* Loop thread: the worker may go on. */
+static void worker_finish(struct worker *w, int status)
+{
+	pthread_mutex_lock(&w->f->mu);
+	w->finished = 1;
+	w->status = status;
+	pthread_mutex_unlock(&w->f->mu);
+	wake(w->wake_fd);
+}
+
+static void on_job_done(struct job *job, void *ud)
+{
+	struct worker *w = ud;
+
+	w->waiting = 0;
+	w->res = job_result(job);
+	worker_finish(w, 0);
+}
+
+static void front_maybe_closed(struct fcgi_front *f);
+
+static void op_run(struct fcgi_front *f, struct op *o)
+{
+	struct worker *w = o->w;
+	int r, closing;
+
+	switch (o->kind) {
+	case OP_SUBMIT:
+		pthread_mutex_lock(&f->mu);
+		closing = f->closing;
+		pthread_mutex_unlock(&f->mu);
+		if (closing) {
+			worker_finish(w, 503);
+			break;
+		}
+		r = job_submit(f->engine, &w->jr, on_job_done, w, &w->job);
+		if (r < 0) {
+			if (r != -EAGAIN)
+				log_warnx("fastcgi %s: cannot submit job: %s", w->m.peer, strerror(-r));
+			worker_finish(w, r == -EAGAIN ? 503 : r == -ENOSPC ? 507 : 500);
+			break;
+		}
+		snprintf(w->job_id, sizeof(w->job_id), "%s", job_id(w->job));
+		w->waiting = 1;
+		break;
+	case OP_CANCEL:
+		if (w->waiting) {
+			w->waiting = 0;
+			job_cancel(w->job, "the web server closed the FastCGI connection");
+			worker_finish(w, -1);
+		}
+		break;
+	case OP_RELEASE:
+		job_release(o->job);
+		break;
+	case OP_EXIT:
+		f->exited++;
+		front_maybe_closed(f);
+		break;
+	}
+}
+
+static void on_async(uv_async_t *a)
+{
+	struct fcgi_front *f = a->data;
+	struct op *o, *next;
+
+	pthread_mutex_lock(&f->mu);
+	o = f->head;
+	f->head = f->tail = NULL;
+	pthread_mutex_unlock(&f->mu);
+	for (; o; o = next) {
+		next = o->next;
+		op_run(f, o);
+		free(o);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* writing to the web server */
+
+static const char *reason_of(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 413: return "Content Too Large";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 507: return "Insufficient Storage";
+	default: return "Unknown";
+	}
+}
+
+static int status_has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
+
+/* A short text/plain answer. Returns 0 or -1 (the web server is gone). */
+static int send_error(FCGX_Request *req, int status)
+{
+	char msg[512];
+	const char *reason = reason_of(status);
+	int body = (int)strlen(reason) + 5;
+	int n = snprintf(msg, sizeof(msg),
+	                 "Status: %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	                 "Content-Length: %d\r\n\r\n%d %s\n",
+	                 status, reason, body, status, reason);
+	if (status == 503)
+		n = snprintf(msg, sizeof(msg),
+		             "Status: 503 %s\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
+		             "Content-Length: %d\r\n\r\n503 %s\n",
+		             reason, body, reason);
+	return FCGX_PutStr(msg, n, req->out) == n ? 0 : -1;
+}
+
+/* The program's response. Returns 0 or -1 (writing failed). */
+static int send_result(struct worker *w, FCGX_Request *req, const struct job_result *res)
+{
+	const struct cgi_response *resp = res->resp;
+	struct buf head;
+	int ok;
+
+	if (resp == NULL)
+		return send_error(req, res->http_status);
+	buf_init(&head, SIZE_MAX / 2);
+	/* A local redirect (Location: /path, no Status) is left to the web
+	 * server, as fcgiwrap does: nginx answers it with 302. */
+	if (resp->status != 0)
+		buf_printf(&head, "Status: %d %s\r\n", res->http_status,
+		           resp->reason ? resp->reason : reason_of(res->http_status));
+	if (resp->headers.data)
+		buf_append(&head, resp->headers.data, resp->headers.len);
+	if (status_has_body(res->http_status))
+		buf_printf(&head, "Content-Length: %llu\r\n", (unsigned long long)res->body_bytes);
+	buf_append_str(&head, "\r\n");
+	ok = FCGX_PutStr(head.data, (int)head.len, req->out) == (int)head.len;
+	buf_free(&head);
+	if (!ok)
+		return -1;
+	if (res->body_bytes == 0)
+		return 0;
+	if (res->body_mem) {
+		uint64_t off = 0;
+		while (off < res->body_bytes) {
+			int n = res->body_bytes - off > FILE_CHUNK ? FILE_CHUNK : (int)(res->body_bytes - off);
+			if (FCGX_PutStr(res->body_mem + off, n, req->out) != n)
+				return -1;
+			off += (uint64_t)n;
+		}
+		return 0;
+	}
+	/* Spooled: streamed in chunks, never held whole in memory. */
+	if (w->chunk == NULL)
+		w->chunk = util_xmalloc(FILE_CHUNK);
+	for (uint64_t off = 0; off < res->body_bytes;) {
+		size_t want = res->body_bytes - off > FILE_CHUNK ? FILE_CHUNK : (size_t)(res->body_bytes - off);
+		ssize_t n = pread(res->body_fd, w->chunk, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("job %s: reading spooled output at offset %llu", w->job_id, (unsigned long long)off);
+			return -1;
+		}
+		if (FCGX_PutStr(w->chunk, (int)n, req->out) != (int)n)
+			return -1;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* one request */
+
+static void worker_set_phase(struct worker *w, enum worker_phase ph, int conn_fd)
+{
+	pthread_mutex_lock(&w->f->mu);
+	w->phase = ph;
+	w->conn_fd = conn_fd;
+	pthread_mutex_unlock(&w->f->mu);
+}
+
+/* Reads FCGI_STDIN to its end: memory, then a spool file. Returns 0, or an
+ * HTTP status (413, 507), or -1 when the stream broke (logged). */
+static int read_body(struct worker *w, FCGX_Request *req, const char *peer, uint64_t *total)
+{
+	struct fcgi_front *f = w->f;
+	char tmp[16384];
+	int n;
+
+	*total = 0;
+	while ((n = FCGX_GetStr(tmp, sizeof(tmp), req->in)) > 0) {
+		*total += (uint64_t)n;
+		if (*total > f->cfg.max_body_bytes)
+			return 413;
+		if (w->body_fd < 0 && w->body.len + (size_t)n <= f->cfg.body_mem_bytes) {
+			if (buf_append(&w->body, tmp, (size_t)n) < 0)
+				return 413;
+			continue;
+		}
+		if (w->body_fd < 0) {
+			w->body_fd = open(f->cfg.spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+			if (w->body_fd < 0) {
+				log_warn("fastcgi %s: cannot spool the request body in %s", peer, f->cfg.spool_dir);
+				return 507;
+			}
+			if (w->body.len > 0 && write(w->body_fd, w->body.data, w->body.len) != (ssize_t)w->body.len) {
+				log_warn("fastcgi %s: cannot spool the request body", peer);
+				return 507;
+			}
+			buf_reset(&w->body);
+		}
+		for (const char *p = tmp; n > 0;) {
+			ssize_t wr = write(w->body_fd, p, (size_t)n);
+			if (wr < 0 && errno == EINTR)
+				continue;
+			if (wr < 0) {
+				log_warn("fastcgi %s: cannot spool the request body", peer);
+				return 507;
+			}
+			p += wr;
+			n -= (int)wr;
+		}
+	}
+	if (FCGX_GetError(req->in) != 0) {
+		log_warnx("fastcgi %s: request body stream broken (malformed or truncated records, error %d)", peer,
+		          FCGX_GetError(req->in));
+		return -1;
+	}
+	return 0;
+}
+
+/* The web server went away or sent FCGI_ABORT_REQUEST: 1. Once stdin has
+ * been read to its end, nothing else is expected on a connection that is
+ * not kept alive. *watch_in is cleared when other bytes arrive, so that a
+ * pipelined record is not mistaken for an abort again and again. */
+static int conn_aborted(int fd, short revents, int *watch_in)
+{
+	unsigned char h[8];
+	ssize_t n;
+
+	if (revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return 1;
+	if (!(revents & POLLIN))
+		return 0;
+	n = recv(fd, h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0)
+		return 1;
+	if (n >= 2 && h[1] == RECORD_ABORT_REQUEST)
+		return 1;
+	*watch_in = 0;
+	return 0;
+}
+
+/* Waits for the loop thread's "finished", cancelling the job when the web
+ * server goes away meanwhile. */
+static void wait_finished(struct worker *w, int conn_fd)
+{
+	int cancel_sent = 0, watch_in = 1;
+
+	for (;;) {
+		struct pollfd p[2] = {{w->wake_fd, POLLIN, 0}, {conn_fd, POLLRDHUP, 0}};
+		uint64_t v;
+		int finished;
+
+		if (watch_in)
+			p[1].events |= POLLIN;
+		if (poll(p, cancel_sent ? 1 : 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("fastcgi: poll");
+		}
+		if (p[0].revents & POLLIN) {
+			while (read(w->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR)
+				;
+			pthread_mutex_lock(&w->f->mu);
+			finished = w->finished;
+			pthread_mutex_unlock(&w->f->mu);
+			if (finished)
+				return;
+		}
+		if (!cancel_sent && p[1].revents && conn_aborted(conn_fd, p[1].revents, &watch_in)) {
+			log_info("fastcgi %s: the web server closed the connection while job %s ran; cancelling",
+			         w->m.peer, w->job_id[0] ? w->job_id : "-");
+			post(w->f, OP_CANCEL, w, NULL);
+			cancel_sent = 1;
+		}
+	}
+}
+
+/* Exit status for the end-request record. The engine's result does not
+ * carry the program's exit code yet; 0 for success, 1 otherwise. */
+/* The end-request record's appStatus: the program's exit status, or 128 +
+ * the signal that ended it (as a shell reports it); 1 when it never ran. */
+static int app_status(const struct job_result *res)
+{
+	if (res == NULL)
+		return 1;
+	if (res->exit_code >= 0)
+		return res->exit_code;
+	if (res->term_signal > 0)
+		return 128 + res->term_signal;
+	return res->state == STORE_SUCCEEDED ? 0 : 1;
+}
+
+static void worker_reset(struct worker *w)
+{
+	fcgi_mapped_free(&w->m);
+	buf_reset(&w->body);
+	if (w->body_fd >= 0)
+		close(w->body_fd);
+	w->body_fd = -1;
+	memset(&w->jr, 0, sizeof(w->jr));
+	w->job_id[0] = '\0';
+}
+
+static size_t params_bytes(char *const *envp)
+{
+	size_t n = 0;
+	for (size_t i = 0; envp && envp[i]; i++)
+		n += strlen(envp[i]);
+	return n;
+}
+
+static void serve(struct worker *w, FCGX_Request *req)
+{
+	struct fcgi_front *f = w->f;
+	const char *why = NULL;
+	char peer[80], esc[256];
+	uint64_t body_len = 0, t0 = util_mono_ms();
+	int status = 0, r, written = -1;
+	const char *uri = fcgi_param(req->envp, "REQUEST_URI");
+	const char *ra = fcgi_param(req->envp, "REMOTE_ADDR");
+	struct job *job = NULL;
+	const struct job_result *res = NULL;
+
+	snprintf(peer, sizeof(peer), "%s", ra && *ra ? ra : "-");
+	if (uri == NULL)
+		uri = "-";
+	if (req->role != ROLE_RESPONDER) {
+		log_warnx("fastcgi %s: role %d is not supported (only the responder role); 500", peer, req->role);
+		status = 500;
+		goto answer;
+	}
+	if (params_bytes(req->envp) > f->cfg.max_params_bytes) {
+		log_warnx("fastcgi %s: parameters larger than %zu bytes; 431", peer, f->cfg.max_params_bytes);
+		status = 431;
+		goto answer;
+	}
+	r = read_body(w, req, peer, &body_len);
+	if (r < 0)
+		return; /* broken stream: libfcgi closes the connection */
+	if (r > 0) {
+		if (r == 413)
+			log_warnx("fastcgi %s: request body larger than %llu bytes; 413", peer,
+			          (unsigned long long)f->cfg.max_body_bytes);
+		status = r;
+		goto answer;
+	}
+	/* Hook: the job API (status monitors and results under --jobs-prefix,
+	 * Prefer: respond-async) is routed here once it exists for this front:
+	 * match DOCUMENT_URI / SCRIPT_NAME against the prefix before mapping a
+	 * program, and hand the request to the loop thread like a job. */
+	{
+		const char *cl = fcgi_param(req->envp, "CONTENT_LENGTH");
+		int64_t blen = body_len > 0 || (cl && *cl) ? (int64_t)body_len : -1;
+		r = fcgi_params_map(&f->cfg.params, req->envp, blen, &w->m, &why);
+	}
+	if (r != 0) {
+		const char *sf = fcgi_param(req->envp, "SCRIPT_FILENAME");
+		log_warnx("fastcgi %s: \"%s\" %d: %s (SCRIPT_FILENAME %s)", peer,
+		          log_escape(esc, sizeof(esc), uri, strlen(uri)), r, why ? why : "refused",
+		          sf ? sf : "missing");
+		status = r;
+		goto answer;
+	}
+	w->jr.script = w->m.target.script_filename;
+	w->jr.cwd = w->m.target.dir;
+	w->jr.env = &w->m.env;
+	w->jr.body_fd = -1;
+	if (w->body_fd >= 0) {
+		lseek(w->body_fd, 0, SEEK_SET);
+		w->jr.body_fd = w->body_fd;
+		w->body_fd = -1;
+	} else {
+		w->jr.body_mem = w->body.data;
+		w->jr.body_len = w->body.len;
+	}
+	w->jr.method = w->m.method;
+	w->jr.uri = w->m.uri;
+	w->jr.peer = w->m.peer;
+	w->jr.bytes_in = (int64_t)body_len;
+
+	pthread_mutex_lock(&f->mu);
+	w->phase = WP_WAITING;
+	w->conn_fd = -1;
+	w->finished = 0;
+	w->status = 0;
+	pthread_mutex_unlock(&f->mu);
+	post(f, OP_SUBMIT, w, NULL);
+	wait_finished(w, req->ipcFd);
+	if (w->jr.body_fd >= 0) /* not taken by the engine */
+		close(w->jr.body_fd);
+	w->jr.body_fd = -1;
+	/* "finished" was read under the mutex: these loop-thread fields are settled. */
+	status = w->status;
+	job = w->job;
+	w->job = NULL;
+	res = status == 0 ? w->res : NULL;
+
+answer:
+	worker_set_phase(w, WP_WRITING, -1);
+	if (status == -1) {
+		written = -1; /* cancelled: nobody to answer */
+	} else if (res) {
+		written = send_result(w, req, res);
+		status = res->http_status;
+	} else {
+		written = send_error(req, status);
+	}
+	if (written == 0) {
+		FCGX_SetExitStatus(app_status(res), req->out);
+		log_info("fastcgi %s \"%s %s\" %d %llu job=%s %llums", peer, w->m.method ? w->m.method : "-",
+		         log_escape(esc, sizeof(esc), uri, strlen(uri)), status,
+		         res ? (unsigned long long)res->body_bytes : 0ull, w->job_id[0] ? w->job_id : "-",
+		         (unsigned long long)(util_mono_ms() - t0));
+	} else if (status != -1) {
+		log_info("fastcgi %s: the web server went away before the answer to job %s was written", peer,
+		         w->job_id[0] ? w->job_id : "-");
+	}
+	if (job)
+		post(f, OP_RELEASE, w, job);
+}
+
+/* ------------------------------------------------------------------ */
+/* accepting */
+
+static int peer_allowed(const struct fcgi_front *f, const struct sockaddr_storage *ss, char *text, size_t size)
+{
+	const void *addr;
+	int loopback;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		addr = &in->sin_addr;
+		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		addr = &in6->sin6_addr;
+		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		           (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
+	} else {
+		snprintf(text, size, "unix");
+		return 1;
+	}
+	if (inet_ntop(ss->ss_family, addr, text, (socklen_t)size) == NULL)
+		snprintf(text, size, "?");
+	if (f->cfg.allow == NULL || f->cfg.allow[0] == NULL)
+		return loopback;
+	for (size_t i = 0; f->cfg.allow[i]; i++) {
+		unsigned char want[16];
+		if (ss->ss_family == AF_INET && inet_pton(AF_INET, f->cfg.allow[i], want) == 1 &&
+		    memcmp(want, addr, 4) == 0)
+			return 1;
+		if (ss->ss_family == AF_INET6 && inet_pton(AF_INET6, f->cfg.allow[i], want) == 1 &&
+		    memcmp(want, addr, 16) == 0)
+			return 1;
+		/* an IPv4 entry matches a v4-mapped peer on a dual-stack socket */
+		if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr) &&
+		    inet_pton(AF_INET, f->cfg.allow[i], want) == 1 &&
+		    memcmp(want, (const unsigned char *)addr + 12, 4) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* A new connection, or -1 when the front is closing. */
+static int accept_one(struct worker *w)
+{
+	struct fcgi_front *f = w->f;
+
+	for (;;) {
+		struct pollfd p[2] = {{f->listen_fd, POLLIN, 0}, {f->stop_fd, POLLIN, 0}};
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char text[INET6_ADDRSTRLEN + 8];
+		int fd;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+			log_warn("fastcgi: poll on %s", f->name);
+			return -1;
+		}
+		if (p[1].revents)
+			return -1;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = accept4(f->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+				continue;
+			log_warn("fastcgi: accept on %s", f->name);
+			if (errno == EMFILE || errno == ENFILE) {
+				/* no busy loop while out of descriptors */
+				struct pollfd s = {f->stop_fd, POLLIN, 0};
+				poll(&s, 1, 100);
+			}
+			continue;
+		}
+		if (!peer_allowed(f, &ss, text, sizeof(text))) {
+			log_warnx("fastcgi: connection from %s refused (not loopback and not in --fastcgi-allow)", text);
+			close(fd);
+			continue;
+		}
+		return fd;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	FCGX_Request req;
+	int fresh;
+
+	FCGX_InitRequest(&req, -1, 0);
+	for (;;) {
+		if (req.ipcFd < 0) {
+			int fd = accept_one(w);
+			if (fd < 0)
+				break;
+			FCGX_InitRequest(&req, -1, 0);
+			/* Serve the connection we accepted: libfcgi reads from ipcFd
+			 * when it is open, and keepConnection stops FCGX_Accept_r's
+			 * opening FCGX_Finish_r from closing it. The begin record then
+			 * sets keepConnection from the web server's FCGI_KEEP_CONN. */
+			req.ipcFd = fd;
+			req.keepConnection = 1;
+			fresh = 1;
+		} else {
+			fresh = 0;
+		}
+		worker_set_phase(w, WP_READING, req.ipcFd);
+		{
+			/* Closing between accept and here: do not start a request. */
+			int closing;
+			pthread_mutex_lock(&w->f->mu);
+			closing = w->f->closing;
+			pthread_mutex_unlock(&w->f->mu);
+			if (closing) {
+				worker_set_phase(w, WP_IDLE, -1);
+				break;
+			}
+		}
+		if (FCGX_Accept_r(&req) < 0) {
+			/* libfcgi has closed the connection (req.ipcFd is -1 again). */
+			worker_set_phase(w, WP_IDLE, -1);
+			if (fresh)
+				log_warnx("fastcgi: connection on %s closed: malformed or truncated records, an unknown "
+				          "role, or no request at all", w->f->name);
+			continue;
+		}
+		serve(w, &req);
+		worker_set_phase(w, WP_IDLE, -1);
+		FCGX_Finish_r(&req);
+		worker_reset(w);
+	}
+	if (req.ipcFd >= 0) {
+		FCGX_Free(&req, 1);
+	}
+	post(w->f, OP_EXIT, w, NULL);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* lifetime */
+
+static void on_async_closed(uv_handle_t *h)
+{
+	struct fcgi_front *f = h->data;
+
+	for (unsigned i = 0; i < f->nworkers; i++) {
+		struct worker *w = &f->workers[i];
+		if (w->wake_fd >= 0)
+			close(w->wake_fd);
+		buf_free(&w->body);
+		free(w->chunk);
+	}
+	free(f->workers);
+	if (f->stop_fd >= 0)
+		close(f->stop_fd);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+}
+
+static void front_maybe_closed(struct fcgi_front *f)
+{
+	unsigned started = 0;
+
+	if (!f->closing || !f->async_open)
+		return;
+	for (unsigned i = 0; i < f->nworkers; i++)
+		started += f->workers[i].started != 0;
+	if (f->exited < started)
+		return;
+	for (unsigned i = 0; i < f->nworkers; i++)
+		if (f->workers[i].started)
+			pthread_join(f->workers[i].thread, NULL);
+	on_async(&f->async); /* ops queued after the last run (none expected) */
+	if (f->listen_fd >= 0)
+		close(f->listen_fd);
+	f->listen_fd = -1;
+	if (f->unix_path) {
+		unlink(f->unix_path);
+		free(f->unix_path);
+		f->unix_path = NULL;
+	}
+	f->async_open = 0;
+	uv_close((uv_handle_t *)&f->async, on_async_closed);
+}
+
+int fcgi_front_open(uv_loop_t *loop, struct job_engine *engine, const struct fcgi_config *cfg,
+                    struct fcgi_front **out)
+{
+	struct fcgi_front *f = util_xcalloc(1, sizeof(*f));
+	int r;
+
+	if (FCGX_Init() != 0) {
+		free(f);
+		return -EIO;
+	}
+	f->loop = loop;
+	f->engine = engine;
+	f->cfg = *cfg;
+	if (f->cfg.threads == 0)
+		f->cfg.threads = 1;
+	f->listen_fd = -1;
+	f->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (f->stop_fd < 0) {
+		r = -errno;
+		free(f);
+		return r;
+	}
+	pthread_mutex_init(&f->mu, NULL);
+	r = uv_async_init(loop, &f->async, on_async);
+	if (r < 0) {
+		close(f->stop_fd);
+		pthread_mutex_destroy(&f->mu);
+		free(f);
+		return r;
+	}
+	f->async.data = f;
+	f->async_open = 1;
+	*out = f;
+	return 0;
+}
+
+static int inherited_fd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int acc = 0;
+	socklen_t len = sizeof(acc);
+
+	if (pid && fds && strtol(pid, NULL, 10) == (long)getpid() && strtol(fds, NULL, 10) >= 1)
+		return 3; /* systemd: SD_LISTEN_FDS_START */
+	/* spawn-fcgi and the FastCGI convention: fd 0 is the listening socket. */
+	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc)
+		return 0;
+	return -1;
+}
+
+int fcgi_inherited_socket(void) { return inherited_fd() >= 0; }
+
+static int set_owner(const char *path, const char *owner)
+{
+	char *copy = util_xstrdup(owner), *colon = strchr(copy, ':');
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	int r = 0;
+
+	if (colon)
+		*colon++ = '\0';
+	if (copy[0]) {
+		struct passwd *pw = getpwnam(copy);
+		if (pw == NULL) {
+			r = -ENOENT;
+			goto out;
+		}
+		uid = pw->pw_uid;
+		if (colon == NULL)
+			gid = pw->pw_gid;
+	}
+	if (colon && colon[0]) {
+		struct group *gr = getgrnam(colon);
+		if (gr == NULL) {
+			r = -ENOENT;
+			goto out;
+		}
+		gid = gr->gr_gid;
+	}
+	if (chown(path, uid, gid) < 0)
+		r = -errno;
+out:
+	free(copy);
+	return r;
+}
+
+static int listen_unix(struct fcgi_front *f, const char *path)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd, r;
+
+	if (*path == '\0' || strlen(path) >= sizeof(sa.sun_path))
+		return -EINVAL;
+	/* A socket left by a previous run; never remove anything else. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	f->unix_path = util_xstrdup(path);
+	/* Before listen(): nobody can connect while the mode is still umask's. */
+	r = chmod(path, f->cfg.socket_mode) < 0 ? -errno : 0;
+	if (r == 0 && f->cfg.socket_owner) {
+		r = set_owner(path, f->cfg.socket_owner);
+		if (r == -ENOENT)
+			log_warnx("fastcgi: --fastcgi-owner %s: no such user or group", f->cfg.socket_owner);
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if (listen(fd, 1024) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	f->listen_fd = fd;
+	snprintf(f->name, sizeof(f->name), "unix:%s", path);
+	return 0;
+}
+
+static int listen_tcp(struct fcgi_front *f, const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	char host[128], shown[INET6_ADDRSTRLEN];
+	const char *port_s;
+	uint64_t port;
+	int fd, r, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (end == NULL || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, addr + 1, (size_t)(end - addr - 1));
+		host[end - addr - 1] = '\0';
+		port_s = end + 2;
+	} else if (strchr(addr, ':')) {
+		const char *colon = strrchr(addr, ':');
+		if ((size_t)(colon - addr) >= sizeof(host) || colon == addr)
+			return -EINVAL;
+		memcpy(host, addr, (size_t)(colon - addr));
+		host[colon - addr] = '\0';
+		port_s = colon + 1;
+	} else {
+		/* A bare port: loopback. */
+		snprintf(host, sizeof(host), "127.0.0.1");
+		port_s = addr;
+	}
+	if (util_parse_uint(port_s, 65535, &port) < 0)
+		return -EINVAL;
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		ss.ss_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		slen = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		ss.ss_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		slen = sizeof(struct sockaddr_in6);
+	} else {
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 1024) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	slen = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &slen);
+	if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, shown, sizeof(shown));
+		snprintf(f->name, sizeof(f->name), "%s:%u", shown, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	} else {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, shown, sizeof(shown));
+		snprintf(f->name, sizeof(f->name), "[%s]:%u", shown, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+	}
+	f->listen_fd = fd;
+	f->is_tcp = 1;
+	return 0;
+}
+
+static int start_threads(struct fcgi_front *f)
+{
+	f->workers = util_xcalloc(f->cfg.threads, sizeof(*f->workers));
+	f->nworkers = f->cfg.threads;
+	for (unsigned i = 0; i < f->nworkers; i++) {
+		struct worker *w = &f->workers[i];
+		w->f = f;
+		w->index = i;
+		w->conn_fd = -1;
+		w->body_fd = -1;
+		w->wake_fd = -1;
+		buf_init(&w->body, f->cfg.body_mem_bytes + 1);
+	}
+	for (unsigned i = 0; i < f->nworkers; i++) {
+		struct worker *w = &f->workers[i];
+		pthread_attr_t attr;
+		int r;
+
+		w->wake_fd = eventfd(0, EFD_CLOEXEC);
+		if (w->wake_fd < 0)
+			return -errno;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		r = pthread_create(&w->thread, &attr, worker_main, w);
+		pthread_attr_destroy(&attr);
+		if (r != 0)
+			return -r;
+		w->started = 1;
+	}
+	return 0;
+}
+
+int fcgi_front_listen(struct fcgi_front *f, const char *addr)
+{
+	int r;
+
+	if (f->listen_fd >= 0 || f->closing)
+		return -EBUSY;
+	if (strcmp(addr, "inherit") == 0) {
+		int fd = inherited_fd();
+		if (fd < 0)
+			return -EINVAL;
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		f->listen_fd = fd;
+		snprintf(f->name, sizeof(f->name), "inherited fd %d", fd);
+		{
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof(ss);
+			f->is_tcp = getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family != AF_UNIX;
+		}
+	} else if (strncmp(addr, "unix:", 5) == 0) {
+		r = listen_unix(f, addr + 5);
+		if (r < 0)
+			return r;
+	} else {
+		r = listen_tcp(f, addr);
+		if (r < 0)
+			return r;
+	}
+	r = start_threads(f);
+	if (r < 0) {
+		log_warnx("fastcgi: cannot start responder threads: %s", strerror(-r));
+		return r;
+	}
+	log_info("fastcgi on %s (%u responder threads)", f->name, f->nworkers);
+	return 0;
+}
+
+void fcgi_front_close(struct fcgi_front *f)
+{
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->mu);
+	if (f->closing) {
+		pthread_mutex_unlock(&f->mu);
+		return;
+	}
+	f->closing = 1;
+	/* Threads reading a request (or idle on a kept connection) are woken by
+	 * a shutdown of their connection; threads in accept by stop_fd. */
+	for (unsigned i = 0; i < f->nworkers; i++) {
+		struct worker *w = &f->workers[i];
+		if (w->phase == WP_READING && w->conn_fd >= 0)
+			shutdown(w->conn_fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&f->mu);
+	FCGX_ShutdownPending();
+	wake(f->stop_fd);
+	/* The engine is closing too: running jobs end interrupted without a done
+	 * callback, so their waiting threads are answered here. */
+	for (unsigned i = 0; i < f->nworkers; i++) {
+		struct worker *w = &f->workers[i];
+		if (w->waiting) {
+			w->waiting = 0;
+			worker_finish(w, 503);
+		}
+	}
+	if (f->nworkers == 0)
+		f->exited = 0;
+	front_maybe_closed(f);
+}

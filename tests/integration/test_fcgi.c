@@ -1,0 +1,733 @@
+/*
+ * Integration tests of the FastCGI front: the real daemon with --fastcgi on a
+ * unix socket in a private temp dir, behind a real nginx (Debian's) on a free
+ * loopback port, beside nginx + fcgiwrap for a side-by-side comparison, and
+ * a raw FastCGI client for malformed input.
+ */
+#include <CUnit/Basic.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "support/support.h"
+
+static struct tdaemon D;
+static struct tserver NG, FW;
+static char sockdir[256], cgiq_sock[320], fw_sock[320];
+static int port_cgiq, port_fw;
+
+static int suite_init(void)
+{
+	char fastcgi[400], body[4096];
+
+	snprintf(sockdir, sizeof(sockdir), "/tmp/cgiq-fcgi-XXXXXX");
+	if (mkdtemp(sockdir) == NULL)
+		return -1;
+	snprintf(cgiq_sock, sizeof(cgiq_sock), "%s/cgiq.sock", sockdir);
+	snprintf(fw_sock, sizeof(fw_sock), "%s/fcgiwrap.sock", sockdir);
+	snprintf(fastcgi, sizeof(fastcgi), "unix:%s", cgiq_sock);
+	/* Must not reach any program: the gateway's own environment. */
+	setenv("CGIQ_TEST_LEAK_MARKER", "leaked", 1);
+	const char *args[] = {"--fastcgi", fastcgi, "--fastcgi-threads", "4", "--job-timeout", "3s",
+	                      "--kill-grace", "500ms", NULL};
+	if (td_start(&D, NULL, args) < 0)
+		return -1;
+	unsetenv("CGIQ_TEST_LEAK_MARKER");
+	for (uint64_t end = t_now_ms() + 10000; !td_log_has(&D, "fastcgi on ");) {
+		if (t_now_ms() >= end)
+			return -1;
+		usleep(20000);
+	}
+	char *fw_argv[] = {"/usr/sbin/fcgiwrap", "-c", "2", "-s", NULL, NULL};
+	char fw_addr[400];
+	snprintf(fw_addr, sizeof(fw_addr), "unix:%s", fw_sock);
+	fw_argv[4] = fw_addr;
+	if (ts_start(&FW, sockdir, "fcgiwrap", fw_argv, fw_sock) < 0)
+		return -1;
+
+	port_cgiq = t_free_port();
+	port_fw = t_free_port();
+	snprintf(body, sizeof(body),
+	         "\tserver {\n"
+	         "\t\tlisten 127.0.0.1:%d;\n"
+	         "\t\troot %s;\n"
+	         "\t\tlocation / {\n"
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n"
+	         "\t\t\tfastcgi_pass unix:%s;\n"
+	         "\t\t\tfastcgi_read_timeout 10m;\n" /* as examples/nginx/cgiq.conf */
+	         "\t\t\tfastcgi_buffering off;\n"
+	         "\t\t}\n"
+	         "\t\tlocation /evil {\n"
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME /bin/sh;\n"
+	         "\t\t\tfastcgi_pass unix:%s;\n"
+	         "\t\t}\n"
+	         "\t\tlocation /dotdot {\n"
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root/../../../../bin/sh;\n"
+	         "\t\t\tfastcgi_pass unix:%s;\n"
+	         "\t\t}\n"
+	         "\t}\n"
+	         "\tserver {\n"
+	         "\t\tlisten 127.0.0.1:%d;\n"
+	         "\t\troot %s;\n"
+	         "\t\tlocation / {\n"
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n"
+	         "\t\t\tfastcgi_pass unix:%s;\n"
+	         "\t\t}\n"
+	         "\t}\n",
+	         port_cgiq, D.cgi_root, cgiq_sock, cgiq_sock, cgiq_sock, port_fw, D.cgi_root, fw_sock);
+	return tn_start(&NG, sockdir, port_cgiq, body);
+}
+
+static int suite_clean(void)
+{
+	char cmd[400];
+	int st;
+
+	ts_stop(&NG);
+	ts_stop(&FW);
+	st = td_stop(&D);
+	if (st != 0)
+		fprintf(stderr, "cgiq exited with %d\n", st);
+	/* the daemon removed its socket */
+	struct stat sb;
+	if (stat(cgiq_sock, &sb) == 0) {
+		fprintf(stderr, "%s left behind\n", cgiq_sock);
+		st = -1;
+	}
+	td_cleanup(&D);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sockdir);
+	t_run(cmd, NULL, 0);
+	return st == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers */
+
+static char prev_id[64];
+
+static int new_job_recorded(void *ud)
+{
+	char *out = ud;
+	t_last_job_id(&D, out, 64);
+	return out[0] != '\0' && strcmp(out, prev_id) != 0;
+}
+
+static const char *last_id(char *out, size_t n)
+{
+	char id[64];
+	if (!t_wait_for(new_job_recorded, id, 5000))
+		id[0] = '\0';
+	snprintf(out, n, "%s", id);
+	return out;
+}
+
+struct state_wait {
+	const char *id;
+	const char *want;
+};
+
+static int state_is(void *ud)
+{
+	struct state_wait *w = ud;
+	char st[64];
+	t_job_field(&D, w->id, "state", st, sizeof(st));
+	return strcmp(st, w->want) == 0;
+}
+
+static int wait_state(const char *id, const char *want)
+{
+	struct state_wait w = {id, want};
+	return t_wait_for(state_is, &w, 5000);
+}
+
+struct group_wait {
+	pid_t pgid;
+};
+static int group_gone(void *ud) { return t_group_alive(((struct group_wait *)ud)->pgid) == 0; }
+
+/* One request through nginx (port) on a new connection; the fd is closed. */
+static void roundtrip(int port, const char *req, size_t len, struct tresp *r, int timeout_ms)
+{
+	t_last_job_id(&D, prev_id, sizeof(prev_id));
+	int fd = t_connect(port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_send(fd, req, len) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, r, 0, timeout_ms) == 0);
+	close(fd);
+}
+
+static char *pattern(size_t n)
+{
+	char *p = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (char)((i * 131 + i / 7) & 0xff);
+	return p;
+}
+
+/* ------------------------------------------------------------------ */
+/* through nginx */
+
+static void test_hello(void)
+{
+	static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct tresp r;
+	char v[128], id[64];
+
+	roundtrip(port_cgiq, req, sizeof(req) - 1, &r, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Length", v, sizeof(v)) ? v : "", "14");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "text/plain");
+	CU_ASSERT_EQUAL(r.interim_count, 0);
+	last_id(id, sizeof(id));
+	CU_ASSERT(wait_state(id, "succeeded"));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "uri", v, sizeof(v)), "/hello");
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "http_status", v, sizeof(v)), "200");
+	t_resp_free(&r);
+}
+
+static void test_env_and_proxy_header(void)
+{
+	static const char req[] = "GET /env/extra/path?a=1&b=2 HTTP/1.1\r\nHost: example.test\r\n"
+	                          "Proxy: http://evil.example:1/\r\nX-Custom: yes\r\nConnection: close\r\n\r\n";
+	struct tresp r;
+	char line[600];
+
+	roundtrip(port_cgiq, req, sizeof(req) - 1, &r, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(strstr(r.body, "HTTP_PROXY") == NULL);
+	CU_ASSERT(strstr(r.body, "CGIQ_TEST_LEAK_MARKER") == NULL);
+	CU_ASSERT(strstr(r.body, "FCGI_ROLE") == NULL);
+	CU_ASSERT(strstr(r.body, "HTTP_X_CUSTOM=yes\n") != NULL);
+	CU_ASSERT(strstr(r.body, "HTTP_HOST=example.test\n") != NULL);
+	CU_ASSERT(strstr(r.body, "GATEWAY_INTERFACE=CGI/1.1\n") != NULL);
+	CU_ASSERT(strstr(r.body, "PATH_INFO=/extra/path\n") != NULL);
+	CU_ASSERT(strstr(r.body, "SCRIPT_NAME=/env\n") != NULL);
+	CU_ASSERT(strstr(r.body, "QUERY_STRING=a=1&b=2\n") != NULL);
+	CU_ASSERT(strstr(r.body, "REQUEST_METHOD=GET\n") != NULL);
+	CU_ASSERT(strstr(r.body, "REQUEST_URI=/env/extra/path?a=1&b=2\n") != NULL);
+	CU_ASSERT(strstr(r.body, "REMOTE_ADDR=127.0.0.1\n") != NULL);
+	CU_ASSERT(strstr(r.body, "CONTENT_LENGTH") == NULL);
+	snprintf(line, sizeof(line), "SCRIPT_FILENAME=%s/env\n", D.cgi_root);
+	CU_ASSERT(strstr(r.body, line) != NULL);
+	snprintf(line, sizeof(line), "SERVER_PORT=%d\n", port_cgiq);
+	CU_ASSERT(strstr(r.body, line) != NULL);
+	if (strstr(r.body, "HTTP_X_CUSTOM=yes\n") == NULL)
+		fprintf(stderr, "env:\n%s\n", r.body);
+	t_resp_free(&r);
+}
+
+static void test_post_1mib_echo(void)
+{
+	size_t n = 1024 * 1024;
+	char *body = pattern(n);
+	char head[256], id[64], col[32];
+	struct tresp r;
+	int len = snprintf(head, sizeof(head),
+	                   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-test\r\n"
+	                   "Content-Length: %zu\r\nConnection: close\r\n\r\n", n);
+	t_last_job_id(&D, prev_id, sizeof(prev_id));
+	int fd = t_connect(port_cgiq);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(t_send(fd, head, (size_t)len) == 0);
+	CU_ASSERT(t_send(fd, body, n) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 15000) == 0);
+	close(fd);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, n);
+	CU_ASSERT(r.body_len == n && memcmp(r.body, body, n) == 0);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", head, sizeof(head)) ? head : "", "application/x-test");
+	last_id(id, sizeof(id));
+	CU_ASSERT(wait_state(id, "succeeded"));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "bytes_in", col, sizeof(col)), "1048576");
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "bytes_out", col, sizeof(col)), "1048576");
+	t_resp_free(&r);
+	free(body);
+}
+
+static void test_chunked_upload(void)
+{
+	static const char req[] = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+	                          "5\r\nhello\r\n7;ext=1\r\n, world\r\n1\r\n!\r\n0\r\n\r\n";
+	static const char env_req[] = "POST /env HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+	                              "Connection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+	struct tresp r;
+
+	roundtrip(port_cgiq, req, sizeof(req) - 1, &r, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "hello, world!");
+	t_resp_free(&r);
+	roundtrip(port_cgiq, env_req, sizeof(env_req) - 1, &r, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(strstr(r.body, "CONTENT_LENGTH=3\n") != NULL);
+	t_resp_free(&r);
+}
+
+static void test_sample_pdf(void)
+{
+	static const char req[] = "GET /sample.pdf?seconds=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8\r\n"
+	                          "Prefer: processing\r\nConnection: close\r\n\r\n";
+	struct tresp r;
+	char v[128], path[400], cmd[600], out[4096], id[64];
+
+	roundtrip(port_cgiq, req, sizeof(req) - 1, &r, 15000);
+	CU_ASSERT_EQUAL(r.interim_count, 0); /* FastCGI carries no 102 */
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "application/pdf");
+	CU_ASSERT_FATAL(t_header(&r, "Content-Length", v, sizeof(v)) != NULL);
+	CU_ASSERT_EQUAL(strtoull(v, NULL, 10), r.body_len);
+	CU_ASSERT(t_header(&r, "Transfer-Encoding", v, sizeof(v)) == NULL);
+	CU_ASSERT(r.body_len > 5000 && memcmp(r.body, "%PDF-1.", 7) == 0);
+	snprintf(path, sizeof(path), "%s/fcgi.pdf", D.dir);
+	FILE *f = fopen(path, "wb");
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT(fwrite(r.body, 1, r.body_len, f) == r.body_len);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "pdfinfo '%s' 2>&1", path);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT(strstr(out, "Pages:") != NULL);
+	last_id(id, sizeof(id));
+	CU_ASSERT(wait_state(id, "succeeded"));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "processing_sent", v, sizeof(v)), "0");
+	t_resp_free(&r);
+}
+
+static void test_large_output_streamed(void)
+{
+	static const char req[] = "GET /big-output?3000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct tresp r;
+	char v[64];
+
+	roundtrip(port_cgiq, req, sizeof(req) - 1, &r, 20000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_FATAL(t_header(&r, "Content-Length", v, sizeof(v)) != NULL);
+	CU_ASSERT_EQUAL(strtoull(v, NULL, 10), r.body_len);
+	CU_ASSERT_EQUAL(r.body_len, 3000000);
+	CU_ASSERT(r.body_len == 3000000 && r.body[2999999] == (char)('a' + 2999999 % 26));
+	t_resp_free(&r);
+}
+
+static void test_timeout_504(void)
+{
+	static const char req[] = "GET /hostile-trap-term HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct tresp r;
+	char id[64], col[64];
+
+	roundtrip(port_cgiq, req, sizeof(req) - 1, &r, 15000);
+	CU_ASSERT_EQUAL(r.status, 504);
+	CU_ASSERT_STRING_EQUAL(r.body, "504 Gateway Timeout\n");
+	last_id(id, sizeof(id));
+	CU_ASSERT(wait_state(id, "timed_out"));
+	t_job_field(&D, id, "pid", col, sizeof(col));
+	CU_ASSERT(atoi(col) > 1);
+	struct group_wait g = {atoi(col)};
+	CU_ASSERT(t_wait_for(group_gone, &g, 5000));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "http_status", col, sizeof(col)), "504");
+	t_resp_free(&r);
+}
+
+static void test_nginx_abort_cancels(void)
+{
+	static const char req[] = "GET /slow?30 HTTP/1.1\r\nHost: x\r\n\r\n";
+	char id[64], col[64];
+	int fd = t_connect(port_cgiq);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	t_last_job_id(&D, prev_id, sizeof(prev_id));
+	CU_ASSERT(t_send(fd, req, sizeof(req) - 1) == 0);
+	last_id(id, sizeof(id));
+	CU_ASSERT_FATAL(id[0] != '\0');
+	CU_ASSERT_FATAL(wait_state(id, "running"));
+	t_job_field(&D, id, "pid", col, sizeof(col));
+	close(fd); /* the client goes; nginx closes its FastCGI connection */
+	CU_ASSERT(wait_state(id, "cancelled"));
+	struct group_wait g = {atoi(col)};
+	CU_ASSERT(t_wait_for(group_gone, &g, 5000));
+}
+
+static int count_rows(void)
+{
+	char cmd[600], out[64];
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'SELECT count(*) FROM jobs'", D.db);
+	t_run(cmd, out, sizeof(out));
+	return atoi(out);
+}
+
+struct rows_wait {
+	int want;
+};
+static int rows_are(void *ud) { return count_rows() >= ((struct rows_wait *)ud)->want; }
+
+static void test_script_outside_root(void)
+{
+	static const char *const reqs[] = {
+		"GET /evil HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /dotdot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /../../bin/sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	};
+	static const char hello[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct tresp r;
+	char id[64], v[64];
+	int before = count_rows();
+
+	for (size_t i = 0; i < 2; i++) {
+		roundtrip(port_cgiq, reqs[i], strlen(reqs[i]), &r, 5000);
+		CU_ASSERT_EQUAL(r.status, 403);
+		t_resp_free(&r);
+	}
+	roundtrip(port_cgiq, "GET /no-such-program HTTP/1.0\r\n\r\n", 33, &r, 5000);
+	CU_ASSERT_EQUAL(r.status, 404);
+	t_resp_free(&r);
+	roundtrip(port_cgiq, reqs[2], strlen(reqs[2]), &r, 5000);
+	CU_ASSERT(r.status == 400 || r.status == 403 || r.status == 404); /* nginx normalises or refuses */
+	t_resp_free(&r);
+	/* nothing ran: the next job is the hello that follows */
+	roundtrip(port_cgiq, hello, sizeof(hello) - 1, &r, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	t_resp_free(&r);
+	struct rows_wait w = {before + 1};
+	CU_ASSERT(t_wait_for(rows_are, &w, 5000));
+	CU_ASSERT_EQUAL(count_rows(), before + 1);
+	last_id(id, sizeof(id));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "uri", v, sizeof(v)), "/hello");
+	CU_ASSERT(td_log_has(&D, "SCRIPT_FILENAME is not under --cgi-root"));
+}
+
+/* Status, headers (without Date, Server, and the framing nginx picks:
+ * Content-Length, Transfer-Encoding, Connection) and body of one response. */
+static void normalise(const struct tresp *r, char *out, size_t size)
+{
+	const char *p = strchr(r->head, '\n');
+	size_t n = 0;
+
+	n += (size_t)snprintf(out + n, size - n, "%d\n", r->status);
+	while (p && *++p && n < size) {
+		const char *e = strchr(p, '\n');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l > 1 && strncasecmp(p, "Date:", 5) && strncasecmp(p, "Server:", 7) &&
+		    strncasecmp(p, "Content-Length:", 15) && strncasecmp(p, "Transfer-Encoding:", 18) &&
+		    strncasecmp(p, "Connection:", 11))
+			n += (size_t)snprintf(out + n, size - n, "%.*s\n", (int)l, p);
+		p = e;
+	}
+}
+
+static void test_side_by_side_with_fcgiwrap(void)
+{
+	static const char *const reqs[] = {
+		"GET /hello HTTP/1.0\r\n\r\n",
+		"GET /hello-c HTTP/1.0\r\n\r\n",
+		"POST /echo HTTP/1.0\r\nContent-Type: text/x-a\r\nContent-Length: 11\r\n\r\nhello world",
+		"GET /sample.pdf?seconds=0 HTTP/1.0\r\n\r\n",
+		"HEAD /hello HTTP/1.0\r\n\r\n",
+	};
+	/* Differences by design (README, "Migrating from fcgiwrap"): a missing
+	 * program is 404 here (fcgiwrap: 403), and every answer has an exact
+	 * Content-Length (fcgiwrap's go out chunked or until close). */
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		struct tresp a, b;
+		char na[8192], nb[8192];
+		int head = strncmp(reqs[i], "HEAD", 4) == 0;
+		int fd = t_connect(port_cgiq);
+		CU_ASSERT_FATAL(fd >= 0);
+		t_send_str(fd, reqs[i]);
+		CU_ASSERT_FATAL(t_read_response(fd, &a, head, 10000) == 0);
+		close(fd);
+		fd = t_connect(port_fw);
+		CU_ASSERT_FATAL(fd >= 0);
+		t_send_str(fd, reqs[i]);
+		CU_ASSERT_FATAL(t_read_response(fd, &b, head, 10000) == 0);
+		close(fd);
+		normalise(&a, na, sizeof(na));
+		normalise(&b, nb, sizeof(nb));
+		CU_ASSERT_STRING_EQUAL(na, nb);
+		if (strcmp(na, nb) != 0)
+			fprintf(stderr, "%.40s\ncgiq:\n%s\nfcgiwrap:\n%s\n", reqs[i], na, nb);
+		CU_ASSERT_EQUAL(a.body_len, b.body_len);
+		CU_ASSERT(a.body_len == b.body_len && memcmp(a.body, b.body, a.body_len) == 0);
+		t_resp_free(&a);
+		t_resp_free(&b);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* a raw FastCGI client on cgiq's socket */
+
+struct fbuf {
+	unsigned char *d;
+	size_t len;
+};
+
+static void fb_add(struct fbuf *b, const void *p, size_t n)
+{
+	b->d = realloc(b->d, b->len + n + 1);
+	memcpy(b->d + b->len, p, n);
+	b->len += n;
+}
+
+static void fb_record(struct fbuf *b, int type, const void *content, size_t len)
+{
+	do {
+		size_t n = len > 65535 ? 65535 : len;
+		unsigned char h[8] = {1, (unsigned char)type, 0, 1, (unsigned char)(n >> 8), (unsigned char)n, 0, 0};
+		fb_add(b, h, 8);
+		if (n)
+			fb_add(b, content, n);
+		content = (const char *)content + n;
+		len -= n;
+	} while (len > 0);
+}
+
+static void fb_len(struct fbuf *b, size_t n)
+{
+	if (n < 128) {
+		unsigned char c = (unsigned char)n;
+		fb_add(b, &c, 1);
+	} else {
+		unsigned char c[4] = {(unsigned char)(0x80 | (n >> 24)), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+		                      (unsigned char)n};
+		fb_add(b, c, 4);
+	}
+}
+
+static void fb_param(struct fbuf *b, const char *name, const char *value)
+{
+	fb_len(b, strlen(name));
+	fb_len(b, strlen(value));
+	fb_add(b, name, strlen(name));
+	fb_add(b, value, strlen(value));
+}
+
+static int unix_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends a whole request (role, params, empty stdin) and reads stdout until
+ * FCGI_END_REQUEST. Returns the stdout bytes (malloc'd) and *app_status, or
+ * NULL when the connection closed first. */
+static char *fcgi_call(int role, const struct fbuf *params, int *app_status)
+{
+	struct fbuf req = {0}, out = {0};
+	unsigned char begin[8] = {0, (unsigned char)role, 0, 0, 0, 0, 0, 0};
+	int fd = unix_connect(cgiq_sock);
+	uint64_t end = t_now_ms() + 10000;
+	unsigned char buf[65536 + 16];
+	size_t have = 0;
+
+	if (fd < 0)
+		return NULL;
+	fb_record(&req, 1, begin, 8);
+	fb_record(&req, 4, params->d, params->len);
+	fb_record(&req, 4, NULL, 0);
+	fb_record(&req, 5, NULL, 0);
+	t_send(fd, req.d, req.len);
+	free(req.d);
+	for (;;) {
+		struct pollfd p = {fd, POLLIN, 0};
+		if (t_now_ms() >= end || poll(&p, 1, (int)(end - t_now_ms())) <= 0)
+			break;
+		ssize_t n = recv(fd, buf + have, sizeof(buf) - have, 0);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		while (have >= 8) {
+			size_t clen = ((size_t)buf[4] << 8) | buf[5], tot = 8 + clen + buf[6];
+			if (have < tot)
+				break;
+			if (buf[1] == 6)
+				fb_add(&out, buf + 8, clen);
+			if (buf[1] == 3) {
+				*app_status = (buf[8] << 24) | (buf[9] << 16) | (buf[10] << 8) | buf[11];
+				close(fd);
+				if (out.d == NULL)
+					fb_add(&out, "", 0);
+				out.d[out.len] = '\0';
+				return (char *)out.d;
+			}
+			memmove(buf, buf + tot, have - tot);
+			have -= tot;
+		}
+	}
+	close(fd);
+	free(out.d);
+	return NULL;
+}
+
+static void base_params(struct fbuf *p, const char *script)
+{
+	char sf[600];
+	snprintf(sf, sizeof(sf), "%s/%s", D.cgi_root, script);
+	fb_param(p, "REQUEST_METHOD", "GET");
+	fb_param(p, "SCRIPT_FILENAME", sf);
+	fb_param(p, "REQUEST_URI", "/raw");
+	fb_param(p, "REMOTE_ADDR", "127.0.0.1");
+}
+
+static void test_app_status(void)
+{
+	struct fbuf p = {0};
+	int st = -1;
+	char *out;
+
+	base_params(&p, "hello");
+	out = fcgi_call(1, &p, &st);
+	CU_ASSERT_FATAL(out != NULL);
+	CU_ASSERT(strncmp(out, "Status: 200 OK\r\n", 16) == 0);
+	CU_ASSERT(strstr(out, "\r\n\r\nHello, world!\n") != NULL);
+	CU_ASSERT_EQUAL(st, 0);
+	free(out);
+	free(p.d);
+	p = (struct fbuf){0};
+	base_params(&p, "fail");
+	st = -1;
+	out = fcgi_call(1, &p, &st);
+	CU_ASSERT_FATAL(out != NULL);
+	CU_ASSERT(strncmp(out, "Status: 502 Bad Gateway\r\n", 25) == 0);
+	CU_ASSERT_EQUAL(st, 1); /* examples/cgi-bin/fail exits 1 */
+	free(out);
+	free(p.d);
+}
+
+static void test_bad_input(void)
+{
+	struct fbuf p = {0};
+	int st, fd;
+	char *out;
+
+	/* garbage: closed, one log line, the process stays up */
+	fd = unix_connect(cgiq_sock);
+	CU_ASSERT_FATAL(fd >= 0);
+	t_send_str(fd, "GARBAGE GARBAGE GARBAGE\r\n\r\n");
+	CU_ASSERT(t_wait_closed(fd, 5000));
+	close(fd);
+	/* truncated: a begin record cut short, then EOF */
+	fd = unix_connect(cgiq_sock);
+	CU_ASSERT_FATAL(fd >= 0);
+	t_send(fd, "\x01\x01\x00\x01\x00\x08\x00", 7);
+	shutdown(fd, SHUT_WR);
+	CU_ASSERT(t_wait_closed(fd, 5000));
+	close(fd);
+	CU_ASSERT(td_log_has(&D, "malformed or truncated records"));
+
+	/* unknown role 9: libfcgi refuses it, connection closed */
+	base_params(&p, "hello");
+	st = -1;
+	out = fcgi_call(9, &p, &st);
+	CU_ASSERT(out == NULL || strstr(out, "Hello") == NULL);
+	free(out);
+	/* a role libfcgi knows but cgiq does not serve: 500 */
+	out = fcgi_call(2, &p, &st);
+	CU_ASSERT_FATAL(out != NULL);
+	CU_ASSERT(strncmp(out, "Status: 500", 11) == 0);
+	CU_ASSERT(td_log_has(&D, "role 2 is not supported"));
+	free(out);
+	free(p.d);
+
+	/* no SCRIPT_FILENAME */
+	p = (struct fbuf){0};
+	fb_param(&p, "REQUEST_METHOD", "GET");
+	out = fcgi_call(1, &p, &st);
+	CU_ASSERT_FATAL(out != NULL);
+	CU_ASSERT(strncmp(out, "Status: 500", 11) == 0);
+	CU_ASSERT(td_log_has(&D, "no SCRIPT_FILENAME"));
+	free(out);
+	free(p.d);
+
+	/* params beyond the 64k cap: 431 */
+	p = (struct fbuf){0};
+	base_params(&p, "hello");
+	char *big = malloc(70000);
+	memset(big, 'a', 69999);
+	big[69999] = '\0';
+	fb_param(&p, "HTTP_X_BIG", big);
+	free(big);
+	out = fcgi_call(1, &p, &st);
+	CU_ASSERT_FATAL(out != NULL);
+	CU_ASSERT(strncmp(out, "Status: 431", 11) == 0);
+	free(out);
+	free(p.d);
+
+	/* the same non-HTTP parameter twice: 400 */
+	p = (struct fbuf){0};
+	base_params(&p, "hello");
+	fb_param(&p, "SCRIPT_FILENAME", "/bin/sh");
+	out = fcgi_call(1, &p, &st);
+	CU_ASSERT_FATAL(out != NULL);
+	CU_ASSERT(strncmp(out, "Status: 400", 11) == 0);
+	free(out);
+	free(p.d);
+
+	/* and everything still works */
+	static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct tresp r;
+	roundtrip(port_cgiq, req, sizeof(req) - 1, &r, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	t_resp_free(&r);
+	CU_ASSERT(kill(D.pid, 0) == 0);
+}
+
+static void test_http_front_still_serves(void)
+{
+	static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	struct tresp r;
+	roundtrip(D.port, req, sizeof(req) - 1, &r, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	t_resp_free(&r);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (access("/usr/sbin/nginx", X_OK) != 0 || access("/usr/sbin/fcgiwrap", X_OK) != 0) {
+		fprintf(stderr, "nginx or fcgiwrap missing (scripts/setup.sh installs them)\n");
+		return 1;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("fcgi", suite_init, suite_clean);
+	CU_add_test(s, "hello through nginx", test_hello);
+	CU_add_test(s, "environment, Proxy header, no leak", test_env_and_proxy_header);
+	CU_add_test(s, "1 MiB POST echoed", test_post_1mib_echo);
+	CU_add_test(s, "chunked upload through nginx", test_chunked_upload);
+	CU_add_test(s, "sample.pdf through nginx", test_sample_pdf);
+	CU_add_test(s, "large output streamed from the spool", test_large_output_streamed);
+	CU_add_test(s, "timeout 504, process group gone", test_timeout_504);
+	CU_add_test(s, "nginx closing the connection cancels the job", test_nginx_abort_cancels);
+	CU_add_test(s, "SCRIPT_FILENAME outside the root: 403, nothing runs", test_script_outside_root);
+	CU_add_test(s, "side by side with nginx + fcgiwrap", test_side_by_side_with_fcgiwrap);
+	CU_add_test(s, "exit status in the end-request record", test_app_status);
+	CU_add_test(s, "bad FastCGI input", test_bad_input);
+	CU_add_test(s, "the HTTP front serves at the same time", test_http_front_still_serves);
+
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return (int)failed;
+}
