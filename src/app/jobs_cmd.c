@@ -201,6 +201,7 @@ static void app_json_job(struct buf *b, const struct store_job *j, int with_tail
 	app_json_int(b, "bytes_out", j->bytes_out);
 	app_json_int(b, "processing_sent", j->processing_sent);
 	app_json_str(b, "reason", j->reason);
+	app_json_int(b, "queue_position", j->queue_position);
 	if (with_tail)
 		app_json_str(b, "stderr_tail", j->stderr_tail);
 	buf_append_str(b, "}\n");
@@ -331,6 +332,8 @@ static void app_table_free(struct app_table *t)
 static void app_jobs_usage(FILE *f)
 {
 	fprintf(f, "usage: cgiq jobs [--db FILE] [--state STATE] [--limit N] [--json]\n"
+	           "       cgiq jobs [--db FILE] --cancel ID\n"
+	           "  --cancel ID    stop a queued or running job (the daemon acts within a second)\n"
 	           "  --db FILE      job database (default %s)\n"
 	           "  --state STATE  only jobs in STATE: queued, running, succeeded, failed,\n"
 	           "                 timed_out, cancelled, interrupted\n"
@@ -346,10 +349,11 @@ int app_jobs_cmd(int argc, char **argv)
 		{"state", required_argument, NULL, 's'},
 		{"limit", required_argument, NULL, 'l'},
 		{"json", no_argument, NULL, 'j'},
+		{"cancel", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *db = APP_DEFAULT_DB;
+	const char *db = APP_DEFAULT_DB, *cancel = NULL;
 	enum store_state state = STORE_QUEUED;
 	int have_state = 0;
 	uint64_t limit = APP_DEFAULT_LIMIT;
@@ -379,6 +383,13 @@ int app_jobs_cmd(int argc, char **argv)
 			}
 			break;
 		case 'j': t.json = 1; break;
+		case 'c':
+			if (!util_id_valid(optarg)) {
+				fprintf(stderr, "cgiq jobs: --cancel: not a job id: '%s'\n", optarg);
+				return APP_EXIT_USAGE;
+			}
+			cancel = optarg;
+			break;
 		case 'h': app_jobs_usage(stdout); return app_finish_output(APP_EXIT_OK);
 		default: return app_bad_option("jobs", c, argv);
 		}
@@ -390,6 +401,15 @@ int app_jobs_cmd(int argc, char **argv)
 
 	if (app_open_db(db, &s) < 0)
 		goto out;
+	if (cancel != NULL) {
+		r = store_job_request_cancel(s, cancel);
+		if (r == -ENOENT)
+			fprintf(stderr, "cgiq jobs: no queued or running job %s in %s\n", cancel, db);
+		else if (r == 0)
+			printf("cancel requested for job %s; the daemon stops it within a second\n", cancel);
+		status = r == 0 ? APP_EXIT_OK : APP_EXIT_FAIL;
+		goto out;
+	}
 	r = store_jobs_list(s, have_state ? &state : NULL, (unsigned)limit, app_list_cb, &t);
 	if (r < 0) {
 		fprintf(stderr, "cgiq: cannot list jobs in %s\n", db);

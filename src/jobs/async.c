@@ -16,6 +16,7 @@
 
 #define SWEEP_MAX_MS 60000
 #define SWEEP_MIN_MS 1000
+#define CANCEL_POLL_MS 1000
 
 /* ------------------------------------------------------------------ */
 /* registry: id -> job, for jobs whose status may be asked for */
@@ -550,6 +551,36 @@ static void on_sweep(uv_timer_t *t)
 }
 
 /* ------------------------------------------------------------------ */
+/* cancellation requested by an operator (cgiq jobs --cancel) */
+
+static struct job *find_active(struct job_engine *e, const char *id)
+{
+	for (struct job *j = e->running; j; j = j->next)
+		if (strcmp(j->id, id) == 0)
+			return j;
+	for (struct job *j = e->queue_head; j; j = j->next)
+		if (strcmp(j->id, id) == 0)
+			return j;
+	return NULL;
+}
+
+static void cancel_one(const char *id, void *ud)
+{
+	struct job_engine *e = ud;
+	struct job *j = id ? find_active(e, id) : NULL;
+
+	if (j != NULL && !j->cancelled)
+		jobs__job_kill(j, "cancelled by an operator (cgiq jobs --cancel)");
+}
+
+static void on_cancel_poll(uv_timer_t *t)
+{
+	struct job_engine *e = t->data;
+	if (e->reader && (e->running || e->queue_head))
+		store_jobs_cancel_requested(e->reader, cancel_one, e);
+}
+
+/* ------------------------------------------------------------------ */
 /* start-up and shutdown */
 
 static int requeue_one(const struct store_job *row, void *ud)
@@ -620,6 +651,10 @@ int jobs__async_open(struct job_engine *e)
 		sweep_ms = SWEEP_MAX_MS;
 	uv_timer_start(&e->sweep, on_sweep, sweep_ms, sweep_ms);
 	uv_unref((uv_handle_t *)&e->sweep);
+	uv_timer_init(e->loop, &e->cancel_poll);
+	e->cancel_poll.data = e;
+	uv_timer_start(&e->cancel_poll, on_cancel_poll, CANCEL_POLL_MS, CANCEL_POLL_MS);
+	uv_unref((uv_handle_t *)&e->cancel_poll);
 	return 0;
 }
 
@@ -628,6 +663,10 @@ static void on_async_handle_closed(uv_handle_t *h)
 	struct job_engine *e = h->data;
 	if (h == (uv_handle_t *)&e->accepted_async) {
 		uv_close((uv_handle_t *)&e->sweep, on_async_handle_closed);
+		return;
+	}
+	if (h == (uv_handle_t *)&e->sweep) {
+		uv_close((uv_handle_t *)&e->cancel_poll, on_async_handle_closed);
 		return;
 	}
 	/* No commit can be reported after this; then drop the references the

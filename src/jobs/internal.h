@@ -172,6 +172,7 @@ struct job_engine {
 	pthread_mutex_t accepted_lock;
 	struct job *accepted_head;   /* under accepted_lock */
 	uv_timer_t sweep;
+	uv_timer_t cancel_poll;      /* operators' cancel requests in the database */
 };
 
 /* engine.c */

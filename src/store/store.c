@@ -62,7 +62,9 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE jobs ADD COLUMN progress_done INTEGER;"
 	"ALTER TABLE jobs ADD COLUMN progress_total INTEGER;"
 	"ALTER TABLE jobs ADD COLUMN progress_text TEXT;"
-	"CREATE INDEX jobs_expires_at ON jobs (expires_at);",
+	"ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX jobs_expires_at ON jobs (expires_at);"
+	"CREATE INDEX jobs_cancel_requested ON jobs (id) WHERE cancel_requested = 1;",
 };
 
 _Static_assert(UTIL_ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION,
@@ -73,7 +75,10 @@ _Static_assert(UTIL_ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION,
 	"id, state, script, method, uri, peer, created_at, started_at, finished_at," \
 	" pid, exit_code, term_signal, http_status, bytes_in, bytes_out,"           \
 	" processing_sent, stderr_tail, reason, async, env, cwd, body_path, result_path,"  \
-	" result_head, expires_at, progress_done, progress_total, progress_text"
+	" result_head, expires_at, progress_done, progress_total, progress_text,"           \
+	" CASE WHEN state = 'queued' THEN (SELECT count(*) FROM jobs q WHERE q.state = 'queued'" \
+	" AND (q.created_at < jobs.created_at OR (q.created_at = jobs.created_at"           \
+	" AND q.rowid <= jobs.rowid))) END"
 
 enum store_stmt_id {
 	STORE_STMT_BEGIN,
@@ -92,6 +97,8 @@ enum store_stmt_id {
 	STORE_STMT_EXPIRED,
 	STORE_STMT_DELETE_EXPIRED,
 	STORE_STMT_QUEUED_ASYNC,
+	STORE_STMT_REQUEST_CANCEL,
+	STORE_STMT_CANCEL_REQUESTED,
 	STORE_STMT_COUNT,
 };
 
@@ -136,6 +143,10 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 	[STORE_STMT_EXPIRED] =
 		"SELECT result_path, body_path FROM jobs WHERE expires_at <= ?1",
 	[STORE_STMT_DELETE_EXPIRED] = "DELETE FROM jobs WHERE expires_at <= ?1",
+	[STORE_STMT_REQUEST_CANCEL] =
+		"UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND state IN ('queued', 'running')",
+	[STORE_STMT_CANCEL_REQUESTED] =
+		"SELECT id FROM jobs WHERE cancel_requested = 1 AND state IN ('queued', 'running')",
 	[STORE_STMT_QUEUED_ASYNC] =
 		"SELECT " STORE_COLUMNS " FROM jobs WHERE state = 'queued' AND async = 1"
 		" ORDER BY created_at, rowid",
@@ -180,6 +191,7 @@ void store_job_init(struct store_job *j)
 	j->processing_sent = -1;
 	j->progress_done = -1;
 	j->progress_total = -1;
+	j->queue_position = -1;
 }
 
 void store_job_clear(struct store_job *j)
@@ -580,6 +592,7 @@ static int store_read_row(struct store *s, sqlite3_stmt *st, struct store_job *j
 	j->progress_done = store_col_int(st, 25, -1);
 	j->progress_total = store_col_int(st, 26, -1);
 	j->progress_text = store_col_str(st, 27);
+	j->queue_position = store_col_int(st, 28, -1);
 	return 0;
 }
 
@@ -735,4 +748,29 @@ int store_jobs_queued_async(struct store *s, int (*cb)(const struct store_job *j
 int store_set_durable(struct store *s, int on)
 {
 	return store_exec(s, on ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+}
+
+int store_job_request_cancel(struct store *s, const char *id)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_REQUEST_CANCEL];
+	int r;
+
+	store_bind_text(st, 1, id);
+	r = store_run(s, st, "requesting cancellation", id);
+	if (r < 0)
+		return r;
+	return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int store_jobs_cancel_requested(struct store *s, void (*cb)(const char *id, void *ud), void *ud)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_CANCEL_REQUESTED];
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cb((const char *)sqlite3_column_text(st, 0), ud);
+	if (rc != SQLITE_DONE)
+		r = store_fail(s, "listing cancellation requests", NULL);
+	sqlite3_reset(st);
+	return r;
 }

@@ -68,6 +68,7 @@ struct store_job {
 	int64_t progress_done;  /* latest progress reported by the program, -1 = none */
 	int64_t progress_total;
 	char *progress_text;
+	int64_t queue_position; /* 1-based among queued rows (read only), -1 when not queued */
 };
 
 /* Sets every field to its "unknown" value (strings NULL, times 0, others -1). */
@@ -124,6 +125,15 @@ int store_expire(struct store *s, int64_t now_us,
  * store_jobs_list.
  */
 int store_jobs_queued_async(struct store *s, int (*cb)(const struct store_job *j, void *ud), void *ud);
+
+/*
+ * Operators' cancel (`cgiq jobs --cancel ID`): marks a queued or running job;
+ * the daemon polls the marks and stops those jobs. Returns 0, or -ENOENT
+ * when no such job is queued or running.
+ */
+int store_job_request_cancel(struct store *s, const char *id);
+/* Ids of queued or running jobs marked for cancellation. */
+int store_jobs_cancel_requested(struct store *s, void (*cb)(const char *id, void *ud), void *ud);
 
 /* Durable commits: with on, every commit is fsync'ed before it returns
  * (PRAGMA synchronous = FULL); off is the default (NORMAL: a power loss may

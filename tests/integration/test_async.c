@@ -314,6 +314,34 @@ static void test_progress(void)
 	CU_ASSERT_STRING_EQUAL(out, "3/3\n");
 }
 
+/* cgiq jobs shows queue positions and cancels through the database. */
+static void test_cli_queue_and_cancel(void)
+{
+	struct tdaemon q;
+	static const char *const args[] = {"--max-jobs", "1", "--kill-grace", "300ms", NULL};
+	char run[256], q1[256], q2[256], cmd[1024], out[8192];
+
+	CU_ASSERT_FATAL(td_start(&q, NULL, args) == 0);
+	CU_ASSERT_FATAL(submit_async(&q, "/slow?30", run, sizeof(run)) == 0);
+	CU_ASSERT_FATAL(wait_state(&q, run, "running", 5000));
+	CU_ASSERT_FATAL(submit_async(&q, "/slow?0", q1, sizeof(q1)) == 0);
+	CU_ASSERT_FATAL(submit_async(&q, "/slow?0", q2, sizeof(q2)) == 0);
+	snprintf(cmd, sizeof(cmd), "'%s' jobs --db '%s' --state queued --json | grep -o '\"queue_position\":[0-9]*'",
+	         CGIQ_BIN, q.db);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "\"queue_position\":2\n\"queue_position\":1\n");
+	snprintf(cmd, sizeof(cmd), "'%s' jobs --db '%s' --cancel %s", CGIQ_BIN, q.db, run + 12);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT(wait_state(&q, run, "cancelled", 5000));
+	CU_ASSERT(wait_state(&q, q2, "succeeded", 5000));
+	/* not active any more: refused */
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 1);
+	snprintf(cmd, sizeof(cmd), "'%s' jobs --db '%s' --cancel nonsense 2>&1", CGIQ_BIN, q.db);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_EQUAL(td_stop(&q), 0);
+	td_cleanup(&q);
+}
+
 static void test_queue_full_503(void)
 {
 	struct tdaemon q;
@@ -468,6 +496,7 @@ int main(void)
 	CU_add_test(s, "first 102 carries Location", test_first_102_has_location);
 	CU_add_test(s, "progress in 102s, monitor and row", test_progress);
 	CU_add_test(s, "queue full: 503 + Retry-After", test_queue_full_503);
+	CU_add_test(s, "cgiq jobs: queue position, --cancel", test_cli_queue_and_cancel);
 	CU_add_test(s, "kill -9 keeps queued jobs", test_kill9_keeps_queued_jobs);
 	CU_add_test(s, "result past its TTL", test_ttl_expiry);
 	CU_add_test(s, "--on-disconnect detach", test_detach_on_disconnect);
