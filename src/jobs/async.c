@@ -260,13 +260,7 @@ int job_submit_async(struct job_engine *e, struct job_request *req, job_accepted
 	buf_init(&env, SIZE_MAX / 2);
 	for (size_t i = 0; i < j->env.count; i++)
 		buf_append(&env, j->env.vars[i], strlen(j->env.vars[i]) + 1);
-	jobs__record_base(j, &r);
-	r.script = j->script;
-	r.method = j->method;
-	r.uri = j->uri;
-	r.peer = j->peer;
-	r.created_at_us = j->created_at_us;
-	r.bytes_in = j->bytes_in;
+	jobs__insert_fields(j, &r);
 	r.async = 1;
 	r.env = env.data;
 	r.env_len = env.len;

@@ -638,17 +638,22 @@ static void job_fail_to_start(struct job *j, int err)
 
 /* The row is written when the job is accepted: queued, or already running
  * when it starts at once. */
+void jobs__insert_fields(const struct job *j, struct store_job *r)
+{
+	jobs__record_base(j, r);
+	r->script = j->script;
+	r->method = j->method;
+	r->uri = j->uri;
+	r->peer = j->peer;
+	r->created_at_us = j->created_at_us;
+	r->bytes_in = j->bytes_in;
+}
+
 static void job_record_insert(struct job *j, int64_t pid, int64_t started_at_us)
 {
 	struct store_job r;
 
-	jobs__record_base(j, &r);
-	r.script = j->script;
-	r.method = j->method;
-	r.uri = j->uri;
-	r.peer = j->peer;
-	r.created_at_us = j->created_at_us;
-	r.bytes_in = j->bytes_in;
+	jobs__insert_fields(j, &r);
 	r.pid = pid;
 	r.started_at_us = started_at_us;
 	jobs__record_put(j->e, JOBS__REC_INSERT, &r);

@@ -178,6 +178,8 @@ struct job_engine {
 /* engine.c */
 void jobs__record_put(struct job_engine *e, int kind, const struct store_job *r);
 void jobs__record_base(const struct job *j, struct store_job *r);
+/* The fields of a job's first row: base, script, method, uri, peer, created_at, bytes_in. */
+void jobs__insert_fields(const struct job *j, struct store_job *r);
 void jobs__job_unref(struct job *j);
 void jobs__enqueue(struct job *j);
 struct job *jobs__job_new(struct job_engine *e);

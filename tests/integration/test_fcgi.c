@@ -116,40 +116,16 @@ static int suite_clean(void)
 
 static char prev_id[64];
 
-static int new_job_recorded(void *ud)
-{
-	char *out = ud;
-	t_last_job_id(&D, out, 64);
-	return out[0] != '\0' && strcmp(out, prev_id) != 0;
-}
-
+/* The job the last request made, and waiting for its state (see support.h). */
 static const char *last_id(char *out, size_t n)
 {
 	char id[64];
-	if (!t_wait_for(new_job_recorded, id, 5000))
-		id[0] = '\0';
+	t_wait_new_job(&D, prev_id, id, 5000);
 	snprintf(out, n, "%s", id);
 	return out;
 }
 
-struct state_wait {
-	const char *id;
-	const char *want;
-};
-
-static int state_is(void *ud)
-{
-	struct state_wait *w = ud;
-	char st[64];
-	t_job_field(&D, w->id, "state", st, sizeof(st));
-	return strcmp(st, w->want) == 0;
-}
-
-static int wait_state(const char *id, const char *want)
-{
-	struct state_wait w = {id, want};
-	return t_wait_for(state_is, &w, 5000);
-}
+static int wait_state(const char *id, const char *want) { return t_wait_job_state(&D, id, want, 5000); }
 
 struct group_wait {
 	pid_t pgid;

@@ -660,3 +660,39 @@ int tn_start(struct tserver *n, const char *dir, int port, const char *http_body
 	}
 	return 0;
 }
+
+struct job_wait {
+	const struct tdaemon *d;
+	const char *a;   /* prev id, or the job id */
+	const char *b;   /* NULL, or the wanted state */
+	char out[64];
+};
+
+static int new_job_seen(void *ud)
+{
+	struct job_wait *w = ud;
+	t_last_job_id(w->d, w->out, sizeof(w->out));
+	return w->out[0] != '\0' && strcmp(w->out, w->a) != 0;
+}
+
+const char *t_wait_new_job(const struct tdaemon *d, const char *prev, char *out, int ms)
+{
+	struct job_wait w = {d, prev, NULL, ""};
+	if (!t_wait_for(new_job_seen, &w, ms))
+		w.out[0] = '\0';
+	memcpy(out, w.out, sizeof(w.out));
+	return out;
+}
+
+static int job_in_state(void *ud)
+{
+	struct job_wait *w = ud;
+	t_job_field(w->d, w->a, "state", w->out, sizeof(w->out));
+	return strcmp(w->out, w->b) == 0;
+}
+
+int t_wait_job_state(const struct tdaemon *d, const char *id, const char *state, int ms)
+{
+	struct job_wait w = {d, id, state, ""};
+	return t_wait_for(job_in_state, &w, ms);
+}
