@@ -73,10 +73,16 @@ struct worker {
 	int status;                  /* 0: a job result; > 0: answer this status; -1: cancelled */
 
 	/* loop thread only (read by the worker after "finished", under f->mu) */
-	struct job *job;
+	struct job *job;             /* released by the loop thread when "copied" */
 	int waiting;                 /* submitted, no done callback yet */
 	const struct job_result *res;
 	char job_id[UTIL_ID_LEN + 1];
+	/* A small result, copied out by the loop thread (see on_job_done): */
+	int copied;                  /* the answer is in "answer" */
+	struct buf answer;           /* head and body, as written to the web server */
+	int answer_status;           /* HTTP status, for the log line */
+	int answer_app_status;       /* for the end-request record */
+	uint64_t answer_body_bytes;
 
 	/* worker only */
 	struct job_request jr;
@@ -93,6 +99,10 @@ struct fcgi_front {
 	uv_async_t async;
 	int async_open;
 	pthread_mutex_t mu;
+	/* Held by the one thread that waits on the listening socket; the others
+	 * wait on this mutex. poll() on a shared socket wakes every poller for
+	 * each connection (a thundering herd: 64 threads woken, one gets it). */
+	pthread_mutex_t accept_mu;
 	struct op *head, *tail;      /* under mu */
 	int closing;                 /* under mu (written on the loop thread) */
 	struct worker *workers;
@@ -142,12 +152,46 @@ static void worker_finish(struct worker *w, int status)
 	wake(w->wake_fd);
 }
 
+static int copy_answer(struct buf *out, const struct job_result *res);
+static int app_status(const struct job_result *res);
+
+/* Loop thread: queues op to be run by on_async (no other thread involved). */
+static void post_local(struct fcgi_front *f, enum op_kind kind, struct job *job)
+{
+	struct op *o = util_xcalloc(1, sizeof(*o));
+
+	o->kind = kind;
+	o->job = job;
+	pthread_mutex_lock(&f->mu);
+	if (f->tail)
+		f->tail->next = o;
+	else
+		f->head = o;
+	f->tail = o;
+	pthread_mutex_unlock(&f->mu);
+	uv_async_send(&f->async);
+}
+
+/* A result that fits in one chunk and is in memory is copied into the
+ * worker's answer here, and the job is released by the loop thread itself
+ * (deferred to on_async: not inside the engine's callback). The worker then
+ * only writes; it does not queue a release (one loop wake-up less per
+ * request). Spooled and larger results are streamed by the worker. */
 static void on_job_done(struct job *job, void *ud)
 {
 	struct worker *w = ud;
+	const struct job_result *res = job_result(job);
 
 	w->waiting = 0;
-	w->res = job_result(job);
+	w->res = res;
+	if (res->body_fd < 0 && res->body_bytes <= FILE_CHUNK && copy_answer(&w->answer, res) == 0) {
+		w->copied = 1;
+		w->answer_status = res->http_status;
+		w->answer_app_status = app_status(res);
+		w->answer_body_bytes = res->body_bytes;
+		w->res = NULL;
+		post_local(w->f, OP_RELEASE, job);
+	}
 	worker_finish(w, 0);
 }
 
@@ -234,44 +278,75 @@ static const char *reason_of(int status)
 
 static int status_has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
 
-/* A short text/plain answer. Returns 0 or -1 (the web server is gone). */
-static int send_error(FCGX_Request *req, int status)
+/* A short text/plain answer in msg (512 bytes); returns its length. */
+static int format_error(char *msg, size_t size, int status)
 {
-	char msg[512];
 	const char *reason = reason_of(status);
 	int body = (int)strlen(reason) + 5;
-	int n = snprintf(msg, sizeof(msg),
+	int n = snprintf(msg, size,
 	                 "Status: %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
 	                 "Content-Length: %d\r\n\r\n%d %s\n",
 	                 status, reason, body, status, reason);
 	if (status == 503)
-		n = snprintf(msg, sizeof(msg),
+		n = snprintf(msg, size,
 		             "Status: 503 %s\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
 		             "Content-Length: %d\r\n\r\n503 %s\n",
 		             reason, body, reason);
+	return n;
+}
+
+/* A short text/plain answer. Returns 0 or -1 (the web server is gone). */
+static int send_error(FCGX_Request *req, int status)
+{
+	char msg[512];
+	int n = format_error(msg, sizeof(msg), status);
+
 	return FCGX_PutStr(msg, n, req->out) == n ? 0 : -1;
+}
+
+/* The header block of a program's response (resp not NULL). */
+static void format_head(struct buf *head, const struct job_result *res)
+{
+	const struct cgi_response *resp = res->resp;
+
+	/* A local redirect (Location: /path, no Status) is left to the web
+	 * server, as fcgiwrap does: nginx answers it with 302. */
+	if (resp->status != 0)
+		buf_printf(head, "Status: %d %s\r\n", res->http_status,
+		           resp->reason ? resp->reason : reason_of(res->http_status));
+	if (resp->headers.data)
+		buf_append(head, resp->headers.data, resp->headers.len);
+	if (status_has_body(res->http_status))
+		buf_printf(head, "Content-Length: %llu\r\n", (unsigned long long)res->body_bytes);
+	buf_append_str(head, "\r\n");
+}
+
+/* Loop thread: the whole answer to a result whose body is in memory, into
+ * out (reset first), exactly as send_result would write it. 0 or -ENOBUFS. */
+static int copy_answer(struct buf *out, const struct job_result *res)
+{
+	buf_reset(out);
+	if (res->resp == NULL) {
+		char msg[512];
+		int n = format_error(msg, sizeof(msg), res->http_status);
+		return buf_append(out, msg, (size_t)n);
+	}
+	format_head(out, res);
+	if (res->body_bytes > 0 && buf_append(out, res->body_mem, (size_t)res->body_bytes) < 0)
+		return -ENOBUFS;
+	return 0;
 }
 
 /* The program's response. Returns 0 or -1 (writing failed). */
 static int send_result(struct worker *w, FCGX_Request *req, const struct job_result *res)
 {
-	const struct cgi_response *resp = res->resp;
 	struct buf head;
 	int ok;
 
-	if (resp == NULL)
+	if (res->resp == NULL)
 		return send_error(req, res->http_status);
 	buf_init(&head, SIZE_MAX / 2);
-	/* A local redirect (Location: /path, no Status) is left to the web
-	 * server, as fcgiwrap does: nginx answers it with 302. */
-	if (resp->status != 0)
-		buf_printf(&head, "Status: %d %s\r\n", res->http_status,
-		           resp->reason ? resp->reason : reason_of(res->http_status));
-	if (resp->headers.data)
-		buf_append(&head, resp->headers.data, resp->headers.len);
-	if (status_has_body(res->http_status))
-		buf_printf(&head, "Content-Length: %llu\r\n", (unsigned long long)res->body_bytes);
-	buf_append_str(&head, "\r\n");
+	format_head(&head, res);
 	ok = FCGX_PutStr(head.data, (int)head.len, req->out) == (int)head.len;
 	buf_free(&head);
 	if (!ok)
@@ -450,6 +525,9 @@ static void worker_reset(struct worker *w)
 	w->body_fd = -1;
 	memset(&w->jr, 0, sizeof(w->jr));
 	w->job_id[0] = '\0';
+	w->copied = 0;
+	if (w->answer.cap > 2 * FILE_CHUNK)
+		buf_free(&w->answer); /* an error page's worth, not a large answer, stays allocated */
 }
 
 static size_t params_bytes(char *const *envp)
@@ -542,13 +620,24 @@ static void serve(struct worker *w, FCGX_Request *req)
 	w->jr.body_fd = -1;
 	/* "finished" was read under the mutex: these loop-thread fields are settled. */
 	status = w->status;
-	job = w->job;
+	job = w->copied ? NULL : w->job; /* a copied answer's job is released by the loop thread */
 	w->job = NULL;
 	res = status == 0 ? w->res : NULL;
 
 answer:
 	worker_set_phase(w, WP_WRITING, -1);
-	if (status == -1) {
+	if (status == 0 && w->copied) {
+		int n = (int)w->answer.len;
+		written = FCGX_PutStr(w->answer.data, n, req->out) == n ? 0 : -1;
+		status = w->answer_status;
+		if (written == 0) {
+			FCGX_SetExitStatus(w->answer_app_status, req->out);
+			log_info("fastcgi %s \"%s %s\" %d %llu job=%s %llums", peer, w->m.method ? w->m.method : "-",
+			         log_escape(esc, sizeof(esc), uri, strlen(uri)), status,
+			         (unsigned long long)w->answer_body_bytes, w->job_id[0] ? w->job_id : "-",
+			         (unsigned long long)(util_mono_ms() - t0));
+		}
+	} else if (status == -1) {
 		written = -1; /* cancelled: nobody to answer */
 	} else if (res) {
 		written = send_result(w, req, res);
@@ -556,7 +645,11 @@ answer:
 	} else {
 		written = send_error(req, status);
 	}
-	if (written == 0) {
+	if (w->copied) {
+		if (written != 0)
+			log_info("fastcgi %s: the web server went away before the answer to job %s was written", peer,
+			         w->job_id[0] ? w->job_id : "-");
+	} else if (written == 0) {
 		FCGX_SetExitStatus(app_status(res), req->out);
 		log_info("fastcgi %s \"%s %s\" %d %llu job=%s %llums", peer, w->m.method ? w->m.method : "-",
 		         log_escape(esc, sizeof(esc), uri, strlen(uri)), status,
@@ -612,11 +705,10 @@ static int peer_allowed(const struct fcgi_front *f, const struct sockaddr_storag
 	return 0;
 }
 
-/* A new connection, or -1 when the front is closing. */
-static int accept_one(struct worker *w)
+/* A new connection, or -1 when the front is closing. Called with
+ * f->accept_mu held. */
+static int accept_locked(struct fcgi_front *f)
 {
-	struct fcgi_front *f = w->f;
-
 	for (;;) {
 		struct pollfd p[2] = {{f->listen_fd, POLLIN, 0}, {f->stop_fd, POLLIN, 0}};
 		struct sockaddr_storage ss;
@@ -651,6 +743,21 @@ static int accept_one(struct worker *w)
 		}
 		return fd;
 	}
+}
+
+/* A new connection, or -1 when the front is closing. One thread at a time
+ * waits for connections (leader/followers): a mutex hands the turn to one
+ * waiting thread, where a shared poll() would wake them all. Once closing,
+ * stop_fd stays readable, so every thread sees it in its turn. */
+static int accept_one(struct worker *w)
+{
+	struct fcgi_front *f = w->f;
+	int fd;
+
+	pthread_mutex_lock(&f->accept_mu);
+	fd = accept_locked(f);
+	pthread_mutex_unlock(&f->accept_mu);
+	return fd;
 }
 
 static void *worker_main(void *arg)
@@ -698,6 +805,16 @@ static void *worker_main(void *arg)
 		}
 		serve(w, &req);
 		worker_set_phase(w, WP_IDLE, -1);
+		/* libfcgi closes a connection that is not kept by shutting down
+		 * its write side and reading until the web server closes, so that
+		 * unread request bytes cannot turn into a reset that destroys the
+		 * answer. Once stdin was read to its end nothing more is coming
+		 * (FastCGI 1.0 spec, section 3.5: without FCGI_KEEP_CONN the
+		 * application ends the connection), and a plain close frees the
+		 * thread a round trip earlier: libfcgi skips the lingering close
+		 * for a detached request. */
+		if (!req.keepConnection && FCGX_GetError(req.in) == 0 && FCGX_HasSeenEOF(req.in) == EOF)
+			req.detached = 1;
 		FCGX_Finish_r(&req);
 		worker_reset(w);
 	}
@@ -720,11 +837,13 @@ static void on_async_closed(uv_handle_t *h)
 		if (w->wake_fd >= 0)
 			close(w->wake_fd);
 		buf_free(&w->body);
+		buf_free(&w->answer);
 		free(w->chunk);
 	}
 	free(f->workers);
 	if (f->stop_fd >= 0)
 		close(f->stop_fd);
+	pthread_mutex_destroy(&f->accept_mu);
 	pthread_mutex_destroy(&f->mu);
 	free(f);
 }
@@ -778,9 +897,11 @@ int fcgi_front_open(uv_loop_t *loop, struct job_engine *engine, const struct fcg
 		return r;
 	}
 	pthread_mutex_init(&f->mu, NULL);
+	pthread_mutex_init(&f->accept_mu, NULL);
 	r = uv_async_init(loop, &f->async, on_async);
 	if (r < 0) {
 		close(f->stop_fd);
+		pthread_mutex_destroy(&f->accept_mu);
 		pthread_mutex_destroy(&f->mu);
 		free(f);
 		return r;
@@ -962,6 +1083,7 @@ static int start_threads(struct fcgi_front *f)
 		w->body_fd = -1;
 		w->wake_fd = -1;
 		buf_init(&w->body, f->cfg.body_mem_bytes + 1);
+		buf_init(&w->answer, SIZE_MAX / 2);
 	}
 	for (unsigned i = 0; i < f->nworkers; i++) {
 		struct worker *w = &f->workers[i];

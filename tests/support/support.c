@@ -540,6 +540,9 @@ int ts_start(struct tserver *s, const char *dir, const char *name, char *const a
 	if (s->pid < 0)
 		return -1;
 	if (s->pid == 0) {
+		/* Its own process group: ts_stop stops whatever it forks too
+		 * (fcgiwrap's children do not exit with their parent). */
+		setpgid(0, 0);
 		int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd < 0)
 			_exit(126);
@@ -569,17 +572,21 @@ void ts_stop(struct tserver *s)
 
 	if (s->pid <= 0)
 		return;
-	kill(s->pid, SIGTERM);
+	setpgid(s->pid, s->pid); /* (in case the child has not run yet) */
+	kill(-s->pid, SIGTERM);
 	while (t_now_ms() < end) {
 		pid_t r = waitpid(s->pid, NULL, WNOHANG);
-		if (r == s->pid || (r < 0 && errno == ECHILD)) {
-			s->pid = 0;
-			return;
-		}
+		if (r == s->pid || (r < 0 && errno == ECHILD))
+			break;
 		usleep(20000);
 	}
-	kill(s->pid, SIGKILL);
+	/* The leader is reaped or still ours: its group id cannot have been
+	 * reused while any member lives. Whatever is left goes now. */
+	kill(-s->pid, SIGKILL);
 	waitpid(s->pid, NULL, 0);
+	end = t_now_ms() + 5000;
+	while (t_group_alive(s->pid) > 0 && t_now_ms() < end)
+		usleep(20000);
 	s->pid = 0;
 }
 
