@@ -14,6 +14,7 @@
 #   BENCH_KEEP=1 ./scripts/bench.sh       keep the temp dir (configs, logs, wrk output)
 #
 # Environment: BENCH_SECONDS (default 10), BENCH_FCGIWRAP_CHILDREN (default 4),
+# BENCH_ASYNC_JOBS (default 10000; 0 skips scripts/bench_async.sh at the end),
 # BENCH_KEEP (default 0). Uses the Release build in build/; builds it when
 # build/cgiq is missing. Exit status: 0 when both systems were measured,
 # 3 when cgiq could not be built or did not answer (the nginx + fcgiwrap half
@@ -424,6 +425,10 @@ if ((CGIQ_OK)); then
 		done
 	fi
 	echo "cgiq spool after the run: $(du -sh "$TMP/spool" 2>/dev/null | cut -f1)"
+	# The job queue: BENCH_ASYNC_JOBS asynchronous jobs (0 skips it).
+	if [[ ${BENCH_ASYNC_JOBS:-10000} != 0 ]]; then
+		./scripts/bench_async.sh || exit 1
+	fi
 	exit 0
 fi
 
