@@ -17,6 +17,7 @@
 #define SWEEP_MAX_MS 60000
 #define SWEEP_MIN_MS 1000
 #define CANCEL_POLL_MS 1000
+#define PROGRESS_POLL_MS 1000
 
 /* ------------------------------------------------------------------ */
 /* registry: id -> job, for jobs whose status may be asked for */
@@ -300,8 +301,9 @@ void job_detach(struct job *j)
 
 void job_expose(struct job *j) { jobs__registry_add(j->e, j); }
 
-int job_progress(const struct job *j, int64_t *done, int64_t *total, const char **text)
+int job_progress(struct job *j, int64_t *done, int64_t *total, const char **text)
 {
+	jobs__progress_drain(j);
 	if (j->progress_done < 0)
 		return 0;
 	*done = j->progress_done;
@@ -373,6 +375,7 @@ int job_status_json(struct job_engine *e, const char *id, struct buf *out, unsig
 	*retry_after_s = 0;
 	if (j != NULL) {
 		int finished = j->ended;
+		jobs__progress_drain(j);
 		status_doc(out, j->id, j->state, j->created_at_us, j->started_at_us,
 		           finished ? j->finished_at_us : 0, j->state == STORE_QUEUED ? queue_position(e, j) : 0,
 		           j->progress_done, j->progress_total, j->progress_text, j->result.http_status,
@@ -567,6 +570,15 @@ static void cancel_one(const char *id, void *ud)
 		jobs__job_kill(j, "cancelled by an operator (cgiq jobs --cancel)");
 }
 
+/* Keeps progress pipes from filling up and the rows' progress fresh when
+ * nobody asks. */
+static void on_progress_poll(uv_timer_t *t)
+{
+	struct job_engine *e = t->data;
+	for (struct job *j = e->running; j; j = j->next)
+		jobs__progress_drain(j);
+}
+
 static void on_cancel_poll(uv_timer_t *t)
 {
 	struct job_engine *e = t->data;
@@ -649,6 +661,10 @@ int jobs__async_open(struct job_engine *e)
 	e->cancel_poll.data = e;
 	uv_timer_start(&e->cancel_poll, on_cancel_poll, CANCEL_POLL_MS, CANCEL_POLL_MS);
 	uv_unref((uv_handle_t *)&e->cancel_poll);
+	uv_timer_init(e->loop, &e->progress_poll);
+	e->progress_poll.data = e;
+	uv_timer_start(&e->progress_poll, on_progress_poll, PROGRESS_POLL_MS, PROGRESS_POLL_MS);
+	uv_unref((uv_handle_t *)&e->progress_poll);
 	return 0;
 }
 
@@ -661,6 +677,10 @@ static void on_async_handle_closed(uv_handle_t *h)
 	}
 	if (h == (uv_handle_t *)&e->sweep) {
 		uv_close((uv_handle_t *)&e->cancel_poll, on_async_handle_closed);
+		return;
+	}
+	if (h == (uv_handle_t *)&e->cancel_poll) {
+		uv_close((uv_handle_t *)&e->progress_poll, on_async_handle_closed);
 		return;
 	}
 	/* No commit can be reported after this; then drop the references the

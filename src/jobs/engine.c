@@ -19,6 +19,7 @@
 
 
 static void job_start(struct job *j);
+static void job_progress_bytes(struct job *j, const char *data, size_t len);
 static void job_exited(struct job *j, int status);
 static void job_maybe_end(struct job *j);
 static void job_kill_sequence(struct job *j);
@@ -32,6 +33,8 @@ static void job_free(struct job *j)
 		close(j->body_fd);
 	if (j->spool_fd >= 0)
 		close(j->spool_fd);
+	if (j->prog_fd >= 0)
+		close(j->prog_fd);
 	free(j->body_mem);
 	free(j->script);
 	free(j->cwd);
@@ -284,6 +287,28 @@ static void job_progress_line(struct job *j, const char *line, size_t len)
 		j->progress_unsaved = 1;
 }
 
+void jobs__progress_drain(struct job *j)
+{
+	char chunk[4096];
+	ssize_t n;
+
+	while (j->prog_fd >= 0) {
+		n = read(j->prog_fd, chunk, sizeof(chunk));
+		if (n > 0) {
+			job_progress_bytes(j, chunk, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || errno != EAGAIN) {
+			/* EOF: nobody will write again. */
+			close(j->prog_fd);
+			j->prog_fd = -1;
+		}
+		break;
+	}
+}
+
 static void job_progress_bytes(struct job *j, const char *data, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -312,15 +337,11 @@ void job_loop_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct job *j = s->data;
-	int which = (uv_pipe_t *)s == &j->pipes[PIPE_OUT]   ? PIPE_OUT
-	            : (uv_pipe_t *)s == &j->pipes[PIPE_PROG] ? PIPE_PROG
-	                                                     : PIPE_ERR;
+	int which = (uv_pipe_t *)s == &j->pipes[PIPE_OUT] ? PIPE_OUT : PIPE_ERR;
 
 	if (n > 0) {
 		if (which == PIPE_OUT)
 			job_stdout(j, b->base, (size_t)n);
-		else if (which == PIPE_PROG)
-			job_progress_bytes(j, b->base, (size_t)n);
 		else
 			job_stderr(j, b->base, (size_t)n);
 		return;
@@ -329,7 +350,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		return;
 	if (n != UV_EOF)
 		log_warnx("job %s: reading %s: %s", j->id,
-		          which == PIPE_OUT ? "stdout" : which == PIPE_ERR ? "stderr" : "progress",
+		          which == PIPE_OUT ? "stdout" : "stderr",
 		          uv_strerror((int)n));
 	close_pipe(j, which);
 	job_maybe_end(j);
@@ -487,6 +508,11 @@ static void job_record_end(struct job *j)
 			buf_consume(&j->err_tail, j->err_tail.len - tail);
 		r.stderr_tail = j->err_tail.data;
 	}
+	jobs__progress_drain(j);
+	if (j->prog_fd >= 0) {
+		close(j->prog_fd);
+		j->prog_fd = -1;
+	}
 	if (j->progress_unsaved)
 		progress_save(j);
 	r.reason = j->reason;
@@ -532,7 +558,6 @@ static void job_end(struct job *j)
 
 static void job_close_handles(struct job *j)
 {
-	close_pipe(j, PIPE_PROG);
 	close_pipe(j, PIPE_IN);
 	close_pipe(j, PIPE_OUT);
 	close_pipe(j, PIPE_ERR);
@@ -724,8 +749,14 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 		uv_read_start((uv_stream_t *)&j->pipes[PIPE_OUT], job_loop_alloc_cb, on_read);
 	if (open_pipe(j, PIPE_ERR, req->proc.stderr_fd) == 0)
 		uv_read_start((uv_stream_t *)&j->pipes[PIPE_ERR], job_loop_alloc_cb, on_read);
-	if (req->proc.progress_fd >= 0 && open_pipe(j, PIPE_PROG, req->proc.progress_fd) == 0)
-		uv_read_start((uv_stream_t *)&j->pipes[PIPE_PROG], job_loop_alloc_cb, on_read);
+	/* Progress lines are few and small: the pipe is read when someone asks
+	 * (a 102, the status monitor), once a second, and at the end, rather
+	 * than watched, which would cost every job an epoll registration. */
+	j->prog_fd = req->proc.progress_fd;
+	if (j->prog_fd >= 0 && fcntl(j->prog_fd, F_SETFL, O_NONBLOCK) < 0) {
+		close(j->prog_fd);
+		j->prog_fd = -1;
+	}
 	if (req->proc.stdin_fd >= 0 && open_pipe(j, PIPE_IN, req->proc.stdin_fd) == 0) {
 		uv_buf_t b = uv_buf_init(j->body_mem, (unsigned)j->body_len);
 		j->in_req.data = j;
@@ -829,6 +860,7 @@ struct job *jobs__job_new(struct job_engine *e)
 	buf_init(&j->err_line, STDERR_LINE_MAX + 1);
 	buf_init(&j->err_tail, SIZE_MAX / 2);
 	buf_init(&j->prog_line, 512);
+	j->prog_fd = -1;
 	/* Cannot fail for a timer on a live loop. */
 	uv_timer_init(e->loop, &j->timer);
 	j->timer.data = j;

@@ -54,7 +54,7 @@ void jobs__spawner_close(struct jobs__spawner *s, void (*on_closed)(void *ctx));
 
 
 
-enum { PIPE_IN = 0, PIPE_OUT = 1, PIPE_ERR = 2, PIPE_PROG = 3, PIPE_COUNT = 4 };
+enum { PIPE_IN = 0, PIPE_OUT = 1, PIPE_ERR = 2, PIPE_COUNT = 3 };
 
 struct job {
 	struct job_engine *e;
@@ -136,6 +136,7 @@ struct job {
 	int64_t progress_done, progress_total;
 	char *progress_text;
 	struct buf prog_line;
+	int prog_fd;                /* read end of the program's fd 3, non-blocking; -1 */
 	unsigned progress_bad;      /* malformed lines, ignored */
 	uint64_t progress_saved_ms; /* last write to the record (rate limit) */
 	int progress_unsaved;
@@ -173,6 +174,7 @@ struct job_engine {
 	struct job *accepted_head;   /* under accepted_lock */
 	uv_timer_t sweep;
 	uv_timer_t cancel_poll;      /* operators' cancel requests in the database */
+	uv_timer_t progress_poll;    /* drains running jobs' progress pipes */
 };
 
 /* engine.c */
@@ -185,6 +187,8 @@ void jobs__enqueue(struct job *j);
 struct job *jobs__job_new(struct job_engine *e);
 /* A job from a request with the submitter's reference, not yet started or queued. */
 int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out);
+/* Reads what the program wrote on its progress pipe so far (non-blocking). */
+void jobs__progress_drain(struct job *j);
 /* Cancels a job; unlike job_cancel, a waiting submitter still gets its done callback. */
 void jobs__job_kill(struct job *j, const char *reason);
 /* Drops a job that never started or queued (closes its timer). */

@@ -102,8 +102,9 @@ void job_detach(struct job *j);
  * announced in a 102). */
 void job_expose(struct job *j);
 
-/* Latest progress the program reported: 1 and the values, or 0 when none. */
-int job_progress(const struct job *j, int64_t *done, int64_t *total, const char **text);
+/* Latest progress the program reported (reads its progress pipe first):
+ * 1 and the values, or 0 when none. */
+int job_progress(struct job *j, int64_t *done, int64_t *total, const char **text);
 
 /*
  * Status monitor document (JSON, one object) of a job found by id: in memory
