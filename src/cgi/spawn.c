@@ -71,13 +71,21 @@ static __attribute__((noinline, noreturn)) void spawn_child(struct spawn_child *
 	}
 	sigprocmask(SIG_SETMASK, &c->empty, NULL);
 
-	/* Move the ends above 2 first: one of them may itself be 0, 1 or 2
-	 * (cgiq started with a closed stdio), and dup2 onto itself would keep
-	 * FD_CLOEXEC set. */
+	/* If one of the ends is itself 0..3 (cgiq started with a closed stdio),
+	 * move them all out of the way first: dup2 onto itself would keep
+	 * FD_CLOEXEC set, and a later dup2 could overwrite it. Usually none is. */
+	for (i = 0; i < c->nfds; i++)
+		moved[i] = c->fds[i];
 	for (i = 0; i < c->nfds; i++) {
-		moved[i] = fcntl(c->fds[i], F_DUPFD_CLOEXEC, 3);
-		if (moved[i] < 0)
-			spawn_child_fail(c, errno);
+		if (c->fds[i] < c->nfds)
+			break;
+	}
+	if (i < c->nfds) {
+		for (i = 0; i < c->nfds; i++) {
+			moved[i] = fcntl(c->fds[i], F_DUPFD_CLOEXEC, c->nfds);
+			if (moved[i] < 0)
+				spawn_child_fail(c, errno);
+		}
 	}
 	for (i = 0; i < c->nfds; i++)
 		if (dup2(moved[i], i) < 0)
@@ -154,11 +162,7 @@ int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 	if (pid < 0)
 		goto fail;
 
-	/* The child does the same; doing it here too means the group exists
-	 * before we return, whichever runs first. EACCES after the child's
-	 * exec is expected and harmless. */
-	setpgid(pid, pid);
-
+	/* vfork: the child has run setpgid(0, 0) and exec'd (or failed) by now. */
 	spawn_close(&in[0]);
 	spawn_close(&outp[1]);
 	spawn_close(&errp[1]);

@@ -91,23 +91,33 @@ void util_iso_time(int64_t us, char *out, size_t out_size)
 void util_random_id(char out[UTIL_ID_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[UTIL_ID_LEN / 2];
-	size_t got = 0;
+	/* One getrandom(2) per 256 ids: per-thread, never reused. */
+	static __thread unsigned char pool[4096];
+	static __thread size_t pool_left;
+	unsigned char *raw;
 
-	while (got < sizeof(raw)) {
-		ssize_t r = getrandom(raw + got, sizeof(raw) - got, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error("getrandom failed: %s", strerror(errno));
-			abort();
+	if (pool_left < UTIL_ID_LEN / 2) {
+		size_t got = 0;
+		while (got < sizeof(pool)) {
+			ssize_t r = getrandom(pool + got, sizeof(pool) - got, 0);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				log_error("getrandom failed: %s", strerror(errno));
+				abort();
+			}
+			got += (size_t)r;
 		}
-		got += (size_t)r;
+		pool_left = sizeof(pool);
 	}
-	for (size_t i = 0; i < sizeof(raw); i++) {
+	raw = pool + sizeof(pool) - pool_left;
+	for (size_t i = 0; i < UTIL_ID_LEN / 2; i++) {
 		out[2 * i] = hex[raw[i] >> 4];
 		out[2 * i + 1] = hex[raw[i] & 15];
 	}
+	/* Forget the bytes handed out. */
+	memset(raw, 0, UTIL_ID_LEN / 2);
+	pool_left -= UTIL_ID_LEN / 2;
 	out[UTIL_ID_LEN] = '\0';
 }
 
