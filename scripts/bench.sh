@@ -271,13 +271,23 @@ CGIQ_PID=""
 CGIQ_URL=""
 if ((CGIQ_OK)); then
 	CGIQ_PORT=$(free_port) || die "no free loopback port found"
-	# --fastcgi-threads: cgiq's default (16). On 2 CPUs, 4 to 32 measure the
-	# same within noise; 64 is slower (every spawned program also inherits,
-	# then closes, one descriptor per responder thread at exec).
+	# Each front in its own process, as each is deployed: cgiq alone on HTTP,
+	# and cgiq behind nginx on FastCGI. --fastcgi-threads: cgiq's default
+	# (16). On 2 CPUs, 4 to 32 measure the same within noise; 64 is slower
+	# (every spawned program also inherits, then closes, one descriptor per
+	# responder thread at exec).
 	start_proc cgiq build/cgiq --listen "127.0.0.1:$CGIQ_PORT" --cgi-root "$CGI_DIR" \
-		--db "$TMP/cgiq.db" --spool "$TMP/spool" --processing never --max-jobs 64 --log-level warn \
-		--fastcgi "unix:$CGIQ_FCGI_SOCK" --fastcgi-threads 16
+		--db "$TMP/cgiq.db" --spool "$TMP/spool" --processing never --max-jobs 64 --log-level warn
 	CGIQ_PID=$START_PID
+	start_proc cgiq-fcgi build/cgiq --fastcgi "unix:$CGIQ_FCGI_SOCK" --fastcgi-threads 16 \
+		--cgi-root "$CGI_DIR" --db "$TMP/cgiq-fcgi.db" --spool "$TMP/spool-fcgi" \
+		--processing never --max-jobs 64 --log-level warn
+	CGIQ_FCGI_PID=$START_PID
+	for ((i = 0; i < 100; i++)); do
+		[[ -S $CGIQ_FCGI_SOCK ]] && break
+		alive "$CGIQ_FCGI_PID" || break
+		sleep 0.1
+	done
 	CGIQ_URL="http://127.0.0.1:$CGIQ_PORT"
 	if ! wait_http "$CGIQ_PID" "$CGIQ_URL/hello"; then
 		CGIQ_OK=0

@@ -17,7 +17,7 @@ struct jobs__spawner {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct jobs__spawn_req *todo, *todo_tail; /* under lock */
+	struct jobs__spawn_req *waiting, *waiting_tail; /* under lock */
 	struct jobs__spawn_req *done, *done_tail; /* under lock */
 	int stopping;
 	uv_async_t async;
@@ -48,14 +48,14 @@ static void *spawner_main(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (s->todo == NULL && !s->stopping)
+		while (s->waiting == NULL && !s->stopping)
 			pthread_cond_wait(&s->wake, &s->lock);
-		if (s->todo == NULL)
+		if (s->waiting == NULL)
 			break;
-		struct jobs__spawn_req *r = s->todo;
-		s->todo = r->next;
-		if (s->todo == NULL)
-			s->todo_tail = NULL;
+		struct jobs__spawn_req *r = s->waiting;
+		s->waiting = r->next;
+		if (s->waiting == NULL)
+			s->waiting_tail = NULL;
 		pthread_mutex_unlock(&s->lock);
 
 		r->err = cgi_spawn_start(&r->opts, &r->proc);
@@ -122,7 +122,7 @@ int jobs__spawner_start(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req 
 void jobs__spawner_submit(struct jobs__spawner *s, struct jobs__spawn_req *req)
 {
 	pthread_mutex_lock(&s->lock);
-	push(&s->todo, &s->todo_tail, req);
+	push(&s->waiting, &s->waiting_tail, req);
 	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -435,6 +435,15 @@ static void store_bind_text(sqlite3_stmt *st, int i, const char *v)
 		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 }
 
+/* Bytes that need not be text (stderr, headers, environments); NULL binds NULL. */
+static void store_bind_blob(sqlite3_stmt *st, int i, const char *p, size_t len)
+{
+	if (p == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_blob(st, i, p, (int)len, SQLITE_STATIC);
+}
+
 static void store_bind_int(sqlite3_stmt *st, int i, int64_t v)
 {
 	if (v < 0)
@@ -466,10 +475,7 @@ int store_job_insert(struct store *s, const struct store_job *j)
 	store_bind_int(st, 9, j->pid);
 	store_bind_time(st, 10, j->started_at_us);
 	sqlite3_bind_int(st, 11, j->async ? 1 : 0);
-	if (j->env != NULL)
-		sqlite3_bind_blob(st, 12, j->env, (int)j->env_len, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 12);
+	store_bind_blob(st, 12, j->env, j->env_len);
 	store_bind_text(st, 13, j->cwd);
 	store_bind_text(st, 14, j->body_path);
 	return store_run(s, st, "inserting", j->id);
@@ -511,16 +517,10 @@ int store_job_finished(struct store *s, const struct store_job *j)
 	store_bind_int(st, 7, j->bytes_out);
 	store_bind_int(st, 8, j->processing_sent);
 	/* A blob: the program's stderr need not be UTF-8. */
-	if (j->stderr_tail == NULL)
-		sqlite3_bind_null(st, 9);
-	else
-		sqlite3_bind_blob(st, 9, j->stderr_tail, (int)strlen(j->stderr_tail), SQLITE_STATIC);
+	store_bind_blob(st, 9, j->stderr_tail, j->stderr_tail ? strlen(j->stderr_tail) : 0);
 	store_bind_text(st, 10, j->reason);
 	store_bind_text(st, 11, j->result_path);
-	if (j->result_head == NULL)
-		sqlite3_bind_null(st, 12);
-	else
-		sqlite3_bind_blob(st, 12, j->result_head, (int)strlen(j->result_head), SQLITE_STATIC);
+	store_bind_blob(st, 12, j->result_head, j->result_head ? strlen(j->result_head) : 0);
 	store_bind_time(st, 13, j->expires_at_us);
 	r = store_run(s, st, "marking finished", j->id);
 	return store_changed_one(s, r, "marking finished", j->id);
