@@ -114,13 +114,15 @@ static int suite_clean(void)
 /* ------------------------------------------------------------------ */
 /* helpers */
 
-static char prev_id[64];
+/* Wall clock (us) just before the last request was sent: its job is the
+ * newest row created since. */
+static int64_t sent_us;
 
 /* The job the last request made, and waiting for its state (see support.h). */
 static const char *last_id(char *out, size_t n)
 {
 	char id[64];
-	t_wait_new_job(&D, prev_id, id, 5000);
+	t_wait_new_job(&D, sent_us, id, 5000);
 	snprintf(out, n, "%s", id);
 	return out;
 }
@@ -135,7 +137,7 @@ static int group_gone(void *ud) { return t_group_alive(((struct group_wait *)ud)
 /* One request through nginx (port) on a new connection; the fd is closed. */
 static void roundtrip(int port, const char *req, size_t len, struct tresp *r, int timeout_ms)
 {
-	t_last_job_id(&D, prev_id, sizeof(prev_id));
+	sent_us = t_wall_us();
 	int fd = t_connect(port);
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT_FATAL(t_send(fd, req, len) == 0);
@@ -213,7 +215,7 @@ static void test_post_1mib_echo(void)
 	int len = snprintf(head, sizeof(head),
 	                   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-test\r\n"
 	                   "Content-Length: %zu\r\nConnection: close\r\n\r\n", n);
-	t_last_job_id(&D, prev_id, sizeof(prev_id));
+	sent_us = t_wall_us();
 	int fd = t_connect(port_cgiq);
 
 	CU_ASSERT_FATAL(fd >= 0);
@@ -321,7 +323,7 @@ static void test_nginx_abort_cancels(void)
 	int fd = t_connect(port_cgiq);
 
 	CU_ASSERT_FATAL(fd >= 0);
-	t_last_job_id(&D, prev_id, sizeof(prev_id));
+	sent_us = t_wall_us();
 	CU_ASSERT(t_send(fd, req, sizeof(req) - 1) == 0);
 	last_id(id, sizeof(id));
 	CU_ASSERT_FATAL(id[0] != '\0');

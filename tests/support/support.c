@@ -670,21 +670,37 @@ int tn_start(struct tserver *n, const char *dir, int port, const char *http_body
 
 struct job_wait {
 	const struct tdaemon *d;
-	const char *a;   /* prev id, or the job id */
-	const char *b;   /* NULL, or the wanted state */
+	const char *a;   /* the job id (state waits) */
+	const char *b;   /* the wanted state */
+	int64_t since_us;
 	char out[64];
 };
+
+int64_t t_wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int new_job_seen(void *ud)
 {
 	struct job_wait *w = ud;
-	t_last_job_id(w->d, w->out, sizeof(w->out));
-	return w->out[0] != '\0' && strcmp(w->out, w->a) != 0;
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+	         "sqlite3 '%s' \"SELECT id FROM jobs WHERE created_at >= %lld"
+	         " ORDER BY created_at DESC, rowid DESC LIMIT 1\"",
+	         w->d->db, (long long)w->since_us);
+	w->out[0] = '\0';
+	t_run(cmd, w->out, sizeof(w->out));
+	w->out[strcspn(w->out, "\n")] = '\0';
+	return w->out[0] != '\0';
 }
 
-const char *t_wait_new_job(const struct tdaemon *d, const char *prev, char *out, int ms)
+const char *t_wait_new_job(const struct tdaemon *d, int64_t since_us, char *out, int ms)
 {
-	struct job_wait w = {d, prev, NULL, ""};
+	struct job_wait w = {d, NULL, NULL, since_us, ""};
 	if (!t_wait_for(new_job_seen, &w, ms))
 		w.out[0] = '\0';
 	memcpy(out, w.out, sizeof(w.out));
@@ -700,6 +716,6 @@ static int job_in_state(void *ud)
 
 int t_wait_job_state(const struct tdaemon *d, const char *id, const char *state, int ms)
 {
-	struct job_wait w = {d, id, state, ""};
+	struct job_wait w = {d, id, state, 0, ""};
 	return t_wait_for(job_in_state, &w, ms);
 }

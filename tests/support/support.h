@@ -75,10 +75,12 @@ int t_wait_for(int (*cond)(void *ud), void *ud, int timeout_ms);
 const char *t_job_field(const struct tdaemon *d, const char *id, const char *column, char *out, size_t size);
 /* Id of the newest job, "" when none. */
 const char *t_last_job_id(const struct tdaemon *d, char *out, size_t size);
-/* Waits (up to ms) until the newest job id in d's database differs from
- * prev (the id before a request was sent): the row is written a few
- * milliseconds after the fact. Copies it to out (64 bytes); "" on timeout. */
-const char *t_wait_new_job(const struct tdaemon *d, const char *prev, char *out, int ms);
+/* Wall clock in microseconds (the unit of the jobs table's times). */
+int64_t t_wall_us(void);
+/* Waits (up to ms) for a job created at or after since_us (take it just
+ * before sending a request): rows are written a few milliseconds after the
+ * fact. Copies the newest such id to out (64 bytes); "" on timeout. */
+const char *t_wait_new_job(const struct tdaemon *d, int64_t since_us, char *out, int ms);
 /* Waits (up to ms) until job id's row has state; 1 if it has. */
 int t_wait_job_state(const struct tdaemon *d, const char *id, const char *state, int ms);
 
