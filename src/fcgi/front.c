@@ -158,18 +158,7 @@ static int app_status(const struct job_result *res);
 /* Loop thread: queues op to be run by on_async (no other thread involved). */
 static void post_local(struct fcgi_front *f, enum op_kind kind, struct job *job)
 {
-	struct op *o = util_xcalloc(1, sizeof(*o));
-
-	o->kind = kind;
-	o->job = job;
-	pthread_mutex_lock(&f->mu);
-	if (f->tail)
-		f->tail->next = o;
-	else
-		f->head = o;
-	f->tail = o;
-	pthread_mutex_unlock(&f->mu);
-	uv_async_send(&f->async);
+	post(f, kind, NULL, job);
 }
 
 /* A result that fits in one chunk and is in memory is copied into the

@@ -145,14 +145,6 @@ static void roundtrip(int port, const char *req, size_t len, struct tresp *r, in
 	close(fd);
 }
 
-static char *pattern(size_t n)
-{
-	char *p = malloc(n);
-	for (size_t i = 0; i < n; i++)
-		p[i] = (char)((i * 131 + i / 7) & 0xff);
-	return p;
-}
-
 /* ------------------------------------------------------------------ */
 /* through nginx */
 
@@ -209,7 +201,7 @@ static void test_env_and_proxy_header(void)
 static void test_post_1mib_echo(void)
 {
 	size_t n = 1024 * 1024;
-	char *body = pattern(n);
+	char *body = t_pattern(n);
 	char head[256], id[64], col[32];
 	struct tresp r;
 	int len = snprintf(head, sizeof(head),

@@ -220,18 +220,10 @@ static void test_head(void)
 	close(fd);
 }
 
-static char *pattern(size_t n)
-{
-	char *p = malloc(n);
-	for (size_t i = 0; i < n; i++)
-		p[i] = (char)((i * 7 + i / 251) & 0xff);
-	return p;
-}
-
 static void test_post_1mib_echo(void)
 {
 	size_t n = 1024 * 1024;
-	char *body = pattern(n);
+	char *body = t_pattern(n);
 	char head[256], id[64], col[32];
 	struct tresp r;
 	int len = snprintf(head, sizeof(head),
@@ -279,7 +271,7 @@ static void test_chunked_upload(void)
 static void test_writes_before_reading_no_deadlock(void)
 {
 	size_t n = 10 * 1024 * 1024;
-	char *body = pattern(n);
+	char *body = t_pattern(n);
 	char head[256];
 	struct tresp r;
 	int len = snprintf(head, sizeof(head),

@@ -719,3 +719,11 @@ int t_wait_job_state(const struct tdaemon *d, const char *id, const char *state,
 	struct job_wait w = {d, id, state, 0, ""};
 	return t_wait_for(job_in_state, &w, ms);
 }
+
+char *t_pattern(size_t n)
+{
+	char *p = malloc(n ? n : 1);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (char)((i * 7 + i / 251) & 0xff);
+	return p;
+}

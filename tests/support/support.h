@@ -75,6 +75,10 @@ int t_wait_for(int (*cond)(void *ud), void *ud, int timeout_ms);
 const char *t_job_field(const struct tdaemon *d, const char *id, const char *column, char *out, size_t size);
 /* Id of the newest job, "" when none. */
 const char *t_last_job_id(const struct tdaemon *d, char *out, size_t size);
+/* n bytes (malloc'd) of a pattern with every byte value and no short period,
+ * for bodies that must come back byte for byte. */
+char *t_pattern(size_t n);
+
 /* Wall clock in microseconds (the unit of the jobs table's times). */
 int64_t t_wall_us(void);
 /* Waits (up to ms) for a job created at or after since_us (take it just
