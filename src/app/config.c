@@ -216,138 +216,155 @@ static void defaults(struct daemon_config *c)
 	c->fcgi.max_params_bytes = 64 * 1024;
 }
 
+/* Applies one option (from the command line or, later, a file) to *c. Values
+ * are kept by pointer: the caller keeps them alive for the daemon's life.
+ * Returns 0, or an exit status after printing a message naming the option;
+ * -1 asks the caller to stop with status 0 (--help, --version). */
+static int apply_option(struct daemon_config *c, int opt, const char *a)
+{
+	uint64_t v;
+	int r = 0;
+
+	switch (opt) {
+	case OPT_LISTEN:
+		if (c->listen_count == MAX_LISTEN)
+			return bad_value(opt, a, "at most 16 listeners");
+		c->listen[c->listen_count++] = a;
+		break;
+	case OPT_CGI_ROOT: c->cgi_root = a; break;
+	case OPT_CGI_PREFIX:
+		if (a[0] != '/')
+			return bad_value(opt, a, "a path starting with /");
+		c->cgi_prefix = a;
+		break;
+	case OPT_DB: c->db = a; break;
+	case OPT_SPOOL: c->spool = a; break;
+	case OPT_PROCESSING:
+		if (http_processing_mode_parse(a, &c->http.processing_mode) < 0)
+			return bad_value(opt, a, "auto, always, opt-in or never");
+		break;
+	case OPT_PROCESSING_AFTER: r = parse_ms(opt, a, &c->http.processing_after_ms); break;
+	case OPT_PROCESSING_INTERVAL:
+		r = parse_ms(opt, a, &c->http.processing_interval_ms);
+		if (r == 0 && c->http.processing_interval_ms == 0)
+			r = bad_value(opt, a, "more than 0");
+		break;
+	case OPT_PROCESSING_MAX: r = parse_count(opt, a, UINT_MAX, &c->http.processing_max); break;
+	case OPT_MAX_JOBS:
+		r = parse_count(opt, a, 100000, &c->jobs.max_jobs);
+		if (r == 0 && c->jobs.max_jobs == 0)
+			r = bad_value(opt, a, "at least 1");
+		break;
+	case OPT_JOB_TIMEOUT: r = parse_ms(opt, a, &c->jobs.job_timeout_ms); break;
+	case OPT_KILL_GRACE: r = parse_ms(opt, a, &c->jobs.kill_grace_ms); break;
+	case OPT_MAX_OUTPUT: r = parse_bytes(opt, a, &c->jobs.max_output_bytes); break;
+	case OPT_MAX_HEADER:
+		r = parse_bytes(opt, a, &v);
+		c->http.limits.max_header_bytes = (size_t)v;
+		if (r == 0 && (v < 256 || v > 1024 * 1024))
+			r = bad_value(opt, a, "between 256 and 1M");
+		break;
+	case OPT_MAX_URI:
+		r = parse_bytes(opt, a, &v);
+		c->http.limits.max_uri_bytes = (size_t)v;
+		if (r == 0 && (v < 16 || v > 1024 * 1024))
+			r = bad_value(opt, a, "between 16 and 1M");
+		break;
+	case OPT_MAX_BODY: r = parse_bytes(opt, a, &c->http.limits.max_body_bytes); break;
+	case OPT_HEADER_TIMEOUT: r = parse_ms(opt, a, &c->http.header_timeout_ms); break;
+	case OPT_BODY_TIMEOUT: r = parse_ms(opt, a, &c->http.body_timeout_ms); break;
+	case OPT_IDLE_TIMEOUT: r = parse_ms(opt, a, &c->http.idle_timeout_ms); break;
+	case OPT_MAX_CONN: r = parse_count(opt, a, 1000000, &c->http.max_connections); break;
+	case OPT_PASS_AUTH: c->http.pass_authorization = 1; break;
+	case OPT_QUEUE_MAX: r = parse_count(opt, a, 10000000, &c->jobs.queue_max); break;
+	case OPT_JOBS_PREFIX:
+		if (a[0] != '/' || strlen(a) < 2 || a[strlen(a) - 1] == '/')
+			return bad_value(opt, a, "a path like /_cgiq/jobs");
+		c->http.jobs_prefix = a;
+		break;
+	case OPT_RESULT_TTL:
+		r = parse_ms(opt, a, &c->jobs.result_ttl_ms);
+		if (r == 0 && c->jobs.result_ttl_ms < 1000)
+			r = bad_value(opt, a, "at least 1s");
+		break;
+	case OPT_MAX_WAIT: r = parse_ms(opt, a, &c->http.max_wait_ms); break;
+	case OPT_ON_DISCONNECT:
+		if (strcmp(a, "cancel") == 0)
+			c->http.detach_on_disconnect = 0;
+		else if (strcmp(a, "detach") == 0)
+			c->http.detach_on_disconnect = 1;
+		else
+			return bad_value(opt, a, "cancel or detach");
+		break;
+	case OPT_FASTCGI:
+		if (c->fastcgi != NULL)
+			return bad_value(opt, a, "given once");
+		c->fastcgi = a;
+		break;
+	case OPT_FASTCGI_THREADS:
+		r = parse_count(opt, a, 4096, &c->fcgi.threads);
+		if (r == 0 && c->fcgi.threads == 0)
+			r = bad_value(opt, a, "at least 1");
+		break;
+	case OPT_FASTCGI_MODE: {
+		char *end;
+		unsigned long m = strtoul(a, &end, 8);
+		if (*a == '\0' || *end != '\0' || m > 0777)
+			return bad_value(opt, a, "an octal mode such as 0660");
+		c->fcgi.socket_mode = (unsigned)m;
+		break;
+	}
+	case OPT_FASTCGI_OWNER: c->fcgi.socket_owner = a; break;
+	case OPT_FASTCGI_ALLOW: {
+		unsigned char ip[16];
+		if (inet_pton(AF_INET, a, ip) != 1 && inet_pton(AF_INET6, a, ip) != 1)
+			return bad_value(opt, a, "an IP address");
+		if (c->fastcgi_allow_count == MAX_LISTEN)
+			return bad_value(opt, a, "at most 16 addresses");
+		c->fastcgi_allow[c->fastcgi_allow_count++] = a;
+		break;
+	}
+	case OPT_FASTCGI_MAX_PARAMS:
+		r = parse_bytes(opt, a, &v);
+		c->fcgi.max_params_bytes = (size_t)v;
+		if (r == 0 && (v < 1024 || v > 16 * 1024 * 1024))
+			r = bad_value(opt, a, "between 1k and 16M");
+		break;
+	case OPT_LOG_LEVEL:
+		if (strcmp(a, "error") == 0) log_set_level(LOG_LEVEL_ERROR);
+		else if (strcmp(a, "warn") == 0) log_set_level(LOG_LEVEL_WARN);
+		else if (strcmp(a, "info") == 0) log_set_level(LOG_LEVEL_INFO);
+		else if (strcmp(a, "debug") == 0) log_set_level(LOG_LEVEL_DEBUG);
+		else return bad_value(opt, a, "error, warn, info or debug");
+		break;
+	case OPT_HELP: fputs(USAGE, stdout); return -1;
+	case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return -1;
+	default:
+		fprintf(stderr, "cgiq: unknown option --%s\n", opt_name(opt));
+		return 2;
+	}
+	return r;
+}
+
 /* Returns -1 to go on, else an exit status. */
 static int parse_args(int argc, char **argv, struct daemon_config *c)
 {
-	uint64_t v;
-	int opt, r = 0;
+	int opt, r;
 
 	defaults(c);
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", LONG_OPTS, NULL)) != -1) {
-		const char *a = optarg;
-		switch (opt) {
-		case OPT_LISTEN:
-			if (c->listen_count == MAX_LISTEN)
-				return bad_value(opt, a, "at most 16 listeners");
-			c->listen[c->listen_count++] = a;
-			break;
-		case OPT_CGI_ROOT: c->cgi_root = a; break;
-		case OPT_CGI_PREFIX:
-			if (a[0] != '/')
-				return bad_value(opt, a, "a path starting with /");
-			c->cgi_prefix = a;
-			break;
-		case OPT_DB: c->db = a; break;
-		case OPT_SPOOL: c->spool = a; break;
-		case OPT_PROCESSING:
-			if (http_processing_mode_parse(a, &c->http.processing_mode) < 0)
-				return bad_value(opt, a, "auto, always, opt-in or never");
-			break;
-		case OPT_PROCESSING_AFTER: r = parse_ms(opt, a, &c->http.processing_after_ms); break;
-		case OPT_PROCESSING_INTERVAL:
-			r = parse_ms(opt, a, &c->http.processing_interval_ms);
-			if (r == 0 && c->http.processing_interval_ms == 0)
-				r = bad_value(opt, a, "more than 0");
-			break;
-		case OPT_PROCESSING_MAX: r = parse_count(opt, a, UINT_MAX, &c->http.processing_max); break;
-		case OPT_MAX_JOBS:
-			r = parse_count(opt, a, 100000, &c->jobs.max_jobs);
-			if (r == 0 && c->jobs.max_jobs == 0)
-				r = bad_value(opt, a, "at least 1");
-			break;
-		case OPT_JOB_TIMEOUT: r = parse_ms(opt, a, &c->jobs.job_timeout_ms); break;
-		case OPT_KILL_GRACE: r = parse_ms(opt, a, &c->jobs.kill_grace_ms); break;
-		case OPT_MAX_OUTPUT: r = parse_bytes(opt, a, &c->jobs.max_output_bytes); break;
-		case OPT_MAX_HEADER:
-			r = parse_bytes(opt, a, &v);
-			c->http.limits.max_header_bytes = (size_t)v;
-			if (r == 0 && (v < 256 || v > 1024 * 1024))
-				r = bad_value(opt, a, "between 256 and 1M");
-			break;
-		case OPT_MAX_URI:
-			r = parse_bytes(opt, a, &v);
-			c->http.limits.max_uri_bytes = (size_t)v;
-			if (r == 0 && (v < 16 || v > 1024 * 1024))
-				r = bad_value(opt, a, "between 16 and 1M");
-			break;
-		case OPT_MAX_BODY: r = parse_bytes(opt, a, &c->http.limits.max_body_bytes); break;
-		case OPT_HEADER_TIMEOUT: r = parse_ms(opt, a, &c->http.header_timeout_ms); break;
-		case OPT_BODY_TIMEOUT: r = parse_ms(opt, a, &c->http.body_timeout_ms); break;
-		case OPT_IDLE_TIMEOUT: r = parse_ms(opt, a, &c->http.idle_timeout_ms); break;
-		case OPT_MAX_CONN: r = parse_count(opt, a, 1000000, &c->http.max_connections); break;
-		case OPT_PASS_AUTH: c->http.pass_authorization = 1; break;
-		case OPT_QUEUE_MAX: r = parse_count(opt, a, 10000000, &c->jobs.queue_max); break;
-		case OPT_JOBS_PREFIX:
-			if (a[0] != '/' || strlen(a) < 2 || a[strlen(a) - 1] == '/')
-				return bad_value(opt, a, "a path like /_cgiq/jobs");
-			c->http.jobs_prefix = a;
-			break;
-		case OPT_RESULT_TTL:
-			r = parse_ms(opt, a, &c->jobs.result_ttl_ms);
-			if (r == 0 && c->jobs.result_ttl_ms < 1000)
-				r = bad_value(opt, a, "at least 1s");
-			break;
-		case OPT_MAX_WAIT: r = parse_ms(opt, a, &c->http.max_wait_ms); break;
-		case OPT_ON_DISCONNECT:
-			if (strcmp(a, "cancel") == 0)
-				c->http.detach_on_disconnect = 0;
-			else if (strcmp(a, "detach") == 0)
-				c->http.detach_on_disconnect = 1;
-			else
-				return bad_value(opt, a, "cancel or detach");
-			break;
-		case OPT_FASTCGI:
-			if (c->fastcgi != NULL)
-				return bad_value(opt, a, "given once");
-			c->fastcgi = a;
-			break;
-		case OPT_FASTCGI_THREADS:
-			r = parse_count(opt, a, 4096, &c->fcgi.threads);
-			if (r == 0 && c->fcgi.threads == 0)
-				r = bad_value(opt, a, "at least 1");
-			break;
-		case OPT_FASTCGI_MODE: {
-			char *end;
-			unsigned long m = strtoul(a, &end, 8);
-			if (*a == '\0' || *end != '\0' || m > 0777)
-				return bad_value(opt, a, "an octal mode such as 0660");
-			c->fcgi.socket_mode = (unsigned)m;
-			break;
-		}
-		case OPT_FASTCGI_OWNER: c->fcgi.socket_owner = a; break;
-		case OPT_FASTCGI_ALLOW: {
-			unsigned char ip[16];
-			if (inet_pton(AF_INET, a, ip) != 1 && inet_pton(AF_INET6, a, ip) != 1)
-				return bad_value(opt, a, "an IP address");
-			if (c->fastcgi_allow_count == MAX_LISTEN)
-				return bad_value(opt, a, "at most 16 addresses");
-			c->fastcgi_allow[c->fastcgi_allow_count++] = a;
-			break;
-		}
-		case OPT_FASTCGI_MAX_PARAMS:
-			r = parse_bytes(opt, a, &v);
-			c->fcgi.max_params_bytes = (size_t)v;
-			if (r == 0 && (v < 1024 || v > 16 * 1024 * 1024))
-				r = bad_value(opt, a, "between 1k and 16M");
-			break;
-		case OPT_LOG_LEVEL:
-			if (strcmp(a, "error") == 0) log_set_level(LOG_LEVEL_ERROR);
-			else if (strcmp(a, "warn") == 0) log_set_level(LOG_LEVEL_WARN);
-			else if (strcmp(a, "info") == 0) log_set_level(LOG_LEVEL_INFO);
-			else if (strcmp(a, "debug") == 0) log_set_level(LOG_LEVEL_DEBUG);
-			else return bad_value(opt, a, "error, warn, info or debug");
-			break;
-		case OPT_HELP: fputs(USAGE, stdout); return 0;
-		case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return 0;
-		default:
+		if (opt == '?' || opt == ':') {
 			if (optopt)
 				fprintf(stderr, "cgiq: option --%s needs a value\n", opt_name(optopt));
 			else
 				fprintf(stderr, "cgiq: unknown option '%s' (see cgiq --help)\n", argv[optind - 1]);
 			return 2;
 		}
+		r = apply_option(c, opt, optarg);
+		if (r < 0)
+			return 0;
 		if (r != 0)
 			return r;
 	}
