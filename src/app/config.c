@@ -478,6 +478,7 @@ int app_daemon_main(int argc, char **argv)
 		c.fcgi.max_body_bytes = c.http.limits.max_body_bytes;
 		c.fcgi.body_mem_bytes = c.http.body_mem_bytes;
 		c.fcgi.spool_dir = c.spool;
+		c.fcgi.jobs_prefix = c.http.jobs_prefix;
 		r = fcgi_front_open(loop, the_engine, &c.fcgi, &the_fcgi);
 		if (r == 0)
 			r = fcgi_front_listen(the_fcgi, c.fastcgi);

@@ -82,6 +82,7 @@ struct fcgi_config {
 	uint64_t max_body_bytes;     /* request body; beyond: 413 */
 	size_t body_mem_bytes;       /* bodies beyond this are spooled to a file */
 	const char *spool_dir;
+	const char *jobs_prefix;     /* the job API (status, result, DELETE), e.g. "/_cgiq/jobs" */
 };
 
 struct fcgi_front;

@@ -48,7 +48,10 @@
 #define ROLE_RESPONDER 1          /* FastCGI 1.0 spec, section 6 */
 #define RECORD_ABORT_REQUEST 2    /* FastCGI 1.0 spec, section 5.4 */
 
-enum op_kind { OP_SUBMIT, OP_CANCEL, OP_RELEASE, OP_EXIT };
+enum op_kind { OP_SUBMIT, OP_API, OP_CANCEL, OP_RELEASE, OP_EXIT };
+
+/* A request for the job API under --jobs-prefix (see serve_api). */
+enum api_kind { API_NONE, API_STATUS, API_RESULT, API_DELETE };
 
 struct op {
 	struct op *next;
@@ -83,8 +86,12 @@ struct worker {
 	int answer_status;           /* HTTP status, for the log line */
 	int answer_app_status;       /* for the end-request record */
 	uint64_t answer_body_bytes;
+	struct job_stored_result stored; /* API_RESULT: opened by the loop thread, then the worker's */
 
 	/* worker only */
+	enum api_kind api;           /* set before OP_API */
+	char api_id[UTIL_ID_LEN + 1];
+	int async;                   /* Prefer: respond-async (RFC 7240) */
 	struct job_request jr;
 	struct fcgi_mapped m;
 	struct buf body;
@@ -184,6 +191,95 @@ static void on_job_done(struct job *job, void *ud)
 	worker_finish(w, 0);
 }
 
+/* Loop thread: an answer the loop thread wrote whole into w->answer. */
+static void answer_copied(struct worker *w, int status, uint64_t body_bytes)
+{
+	w->copied = 1;
+	w->answer_status = status;
+	w->answer_app_status = 0;
+	w->answer_body_bytes = body_bytes;
+}
+
+/* The 202 with the status monitor, once the job is durable (RFC 7240 4.1). */
+static void on_job_accepted(struct job *job, int result, void *ud)
+{
+	struct worker *w = ud;
+	struct buf body;
+	unsigned retry = 0;
+
+	/* A job cancelled before it was durable still reports here; the worker
+	 * may be serving another request by then. */
+	if (!w->waiting || w->job != job)
+		return;
+	w->waiting = 0;
+	if (result < 0) {
+		log_warnx("fastcgi %s: job %s could not be recorded durably; 503", w->m.peer, job_id(job));
+		job_cancel(job, "could not be recorded durably");
+		worker_finish(w, 503);
+		return;
+	}
+	buf_init(&body, SIZE_MAX / 2);
+	if (job_status_json(w->f->engine, job_id(job), &body, &retry) < 0)
+		buf_printf(&body, "{\"id\":\"%s\"}\n", job_id(job));
+	buf_reset(&w->answer);
+	buf_printf(&w->answer,
+	           "Status: 202 Accepted\r\nLocation: %s/%s\r\nContent-Type: application/json\r\n"
+	           "Retry-After: 1\r\nPreference-Applied: respond-async\r\nContent-Length: %zu\r\n\r\n",
+	           w->f->cfg.jobs_prefix, job_id(job), body.len);
+	buf_append(&w->answer, body.data, body.len);
+	answer_copied(w, 202, body.len);
+	buf_free(&body);
+	post_local(w->f, OP_RELEASE, job);
+	worker_finish(w, 0);
+}
+
+/* Loop thread: the job API (the engine is not thread-safe). The status
+ * document and DELETE are answered whole in w->answer; a result is opened
+ * here and streamed by the worker. */
+static void api_run(struct fcgi_front *f, struct worker *w)
+{
+	struct buf body;
+	unsigned retry = 0;
+	int r;
+
+	buf_reset(&w->answer);
+	switch (w->api) {
+	case API_STATUS:
+		buf_init(&body, SIZE_MAX / 2);
+		if (job_status_json(f->engine, w->api_id, &body, &retry) < 0) {
+			buf_free(&body);
+			worker_finish(w, 404);
+			return;
+		}
+		buf_append_str(&w->answer, "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n");
+		if (retry)
+			buf_printf(&w->answer, "Retry-After: %u\r\n", retry);
+		buf_printf(&w->answer, "Content-Length: %zu\r\n\r\n", body.len);
+		buf_append(&w->answer, body.data, body.len);
+		answer_copied(w, 200, body.len);
+		buf_free(&body);
+		worker_finish(w, 0);
+		return;
+	case API_DELETE:
+		if (job_delete(f->engine, w->api_id) < 0) {
+			worker_finish(w, 404);
+			return;
+		}
+		log_info("fastcgi %s: job %s deleted", w->m.peer, w->api_id);
+		buf_append_str(&w->answer, "Status: 204 No Content\r\n\r\n");
+		answer_copied(w, 204, 0);
+		worker_finish(w, 0);
+		return;
+	case API_RESULT:
+		r = job_stored_result_open(f->engine, w->api_id, &w->stored);
+		worker_finish(w, r == -EAGAIN ? 425 : r < 0 ? 404 : 0);
+		return;
+	case API_NONE:
+		break;
+	}
+	worker_finish(w, 500);
+}
+
 static void front_maybe_closed(struct fcgi_front *f);
 
 static void op_run(struct fcgi_front *f, struct op *o)
@@ -200,7 +296,8 @@ static void op_run(struct fcgi_front *f, struct op *o)
 			worker_finish(w, 503);
 			break;
 		}
-		r = job_submit(f->engine, &w->jr, on_job_done, w, &w->job);
+		r = w->async ? job_submit_async(f->engine, &w->jr, on_job_accepted, w, &w->job)
+		             : job_submit(f->engine, &w->jr, on_job_done, w, &w->job);
 		if (r < 0) {
 			if (r != -EAGAIN)
 				log_warnx("fastcgi %s: cannot submit job: %s", w->m.peer, strerror(-r));
@@ -209,6 +306,9 @@ static void op_run(struct fcgi_front *f, struct op *o)
 		}
 		snprintf(w->job_id, sizeof(w->job_id), "%s", job_id(w->job));
 		w->waiting = 1;
+		break;
+	case OP_API:
+		api_run(f, w);
 		break;
 	case OP_CANCEL:
 		if (w->waiting) {
@@ -250,9 +350,16 @@ static const char *reason_of(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 416: return "Range Not Satisfiable";
+	case 425: return "Too Early";
 	case 413: return "Content Too Large";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
@@ -267,30 +374,33 @@ static const char *reason_of(int status)
 
 static int status_has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
 
-/* A short text/plain answer in msg (512 bytes); returns its length. */
-static int format_error(char *msg, size_t size, int status)
+/* A short text/plain answer in msg (512 bytes); returns its length. extra:
+ * header lines (CRLF each) or NULL for the status's usual ones. */
+static int format_error(char *msg, size_t size, int status, const char *extra)
 {
 	const char *reason = reason_of(status);
 	int body = (int)strlen(reason) + 5;
-	int n = snprintf(msg, size,
-	                 "Status: %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	                 "Content-Length: %d\r\n\r\n%d %s\n",
-	                 status, reason, body, status, reason);
-	if (status == 503)
-		n = snprintf(msg, size,
-		             "Status: 503 %s\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
-		             "Content-Length: %d\r\n\r\n503 %s\n",
-		             reason, body, reason);
-	return n;
+
+	if (extra == NULL)
+		extra = status == 503 ? "Retry-After: 5\r\n" : status == 425 ? "Retry-After: 1\r\n" : "";
+	return snprintf(msg, size,
+	                "Status: %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n%s"
+	                "Content-Length: %d\r\n\r\n%d %s\n",
+	                status, reason, extra, body, status, reason);
 }
 
 /* A short text/plain answer. Returns 0 or -1 (the web server is gone). */
-static int send_error(FCGX_Request *req, int status)
+static int send_error_hdrs(FCGX_Request *req, int status, const char *extra)
 {
 	char msg[512];
-	int n = format_error(msg, sizeof(msg), status);
+	int n = format_error(msg, sizeof(msg), status, extra);
 
 	return FCGX_PutStr(msg, n, req->out) == n ? 0 : -1;
+}
+
+static int send_error(FCGX_Request *req, int status)
+{
+	return send_error_hdrs(req, status, NULL);
 }
 
 /* The header block of a program's response (resp not NULL). */
@@ -317,12 +427,34 @@ static int copy_answer(struct buf *out, const struct job_result *res)
 	buf_reset(out);
 	if (res->resp == NULL) {
 		char msg[512];
-		int n = format_error(msg, sizeof(msg), res->http_status);
+		int n = format_error(msg, sizeof(msg), res->http_status, NULL);
 		return buf_append(out, msg, (size_t)n);
 	}
 	format_head(out, res);
 	if (res->body_bytes > 0 && buf_append(out, res->body_mem, (size_t)res->body_bytes) < 0)
 		return -ENOBUFS;
+	return 0;
+}
+
+/* len bytes of fd from off, in chunks: never held whole in memory. */
+static int send_file(struct worker *w, FCGX_Request *req, int fd, uint64_t off, uint64_t len)
+{
+	if (w->chunk == NULL)
+		w->chunk = util_xmalloc(FILE_CHUNK);
+	for (uint64_t end = off + len; off < end;) {
+		size_t want = end - off > FILE_CHUNK ? FILE_CHUNK : (size_t)(end - off);
+		ssize_t n = pread(fd, w->chunk, want, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("job %s: reading spooled output at offset %llu", w->job_id[0] ? w->job_id : w->api_id,
+			         (unsigned long long)off);
+			return -1;
+		}
+		if (FCGX_PutStr(w->chunk, (int)n, req->out) != (int)n)
+			return -1;
+		off += (uint64_t)n;
+	}
 	return 0;
 }
 
@@ -352,23 +484,54 @@ static int send_result(struct worker *w, FCGX_Request *req, const struct job_res
 		}
 		return 0;
 	}
-	/* Spooled: streamed in chunks, never held whole in memory. */
-	if (w->chunk == NULL)
-		w->chunk = util_xmalloc(FILE_CHUNK);
-	for (uint64_t off = 0; off < res->body_bytes;) {
-		size_t want = res->body_bytes - off > FILE_CHUNK ? FILE_CHUNK : (size_t)(res->body_bytes - off);
-		ssize_t n = pread(res->body_fd, w->chunk, want, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			log_warn("job %s: reading spooled output at offset %llu", w->job_id, (unsigned long long)off);
-			return -1;
-		}
-		if (FCGX_PutStr(w->chunk, (int)n, req->out) != (int)n)
-			return -1;
-		off += (uint64_t)n;
+	return send_file(w, req, res->body_fd, 0, res->body_bytes);
+}
+
+/* A kept result (GET {prefix}/{id}/result): the stored status line and
+ * headers, one range of the body when asked (HTTP_RANGE), streamed from the
+ * spool. Returns the HTTP status sent, or -1 (writing failed). */
+static int send_stored(struct worker *w, FCGX_Request *req)
+{
+	struct job_stored_result *st = &w->stored;
+	const char *range = fcgi_param(req->envp, "HTTP_RANGE");
+	const char *method = fcgi_param(req->envp, "REQUEST_METHOD");
+	const char *lines = "", *nl;
+	char reason[128] = "", extra[96];
+	uint64_t off = 0, len = st->size;
+	int status = st->http_status, r;
+	struct buf head;
+
+	if (st->fd < 0) /* the program produced no usable response: its status only */
+		return send_error(req, status) == 0 ? status : -1;
+	if (st->head && (nl = strstr(st->head, "\r\n")) != NULL) {
+		size_t n = (size_t)(nl - st->head) < sizeof(reason) ? (size_t)(nl - st->head) : sizeof(reason) - 1;
+		memcpy(reason, st->head, n);
+		reason[n] = '\0';
+		lines = nl + 2;
 	}
-	return 0;
+	buf_init(&head, SIZE_MAX / 2);
+	/* Ranges only over a complete 200: a part of an error is no use. */
+	r = status == 200 && range ? util_byte_range(range, st->size, &off, &len) : 200;
+	if (r == 416) {
+		buf_free(&head);
+		snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n", (unsigned long long)st->size);
+		return send_error_hdrs(req, 416, extra) == 0 ? 416 : -1;
+	}
+	if (r == 206) {
+		status = 206;
+		buf_printf(&head, "Status: 206 %s\r\n%sContent-Range: bytes %llu-%llu/%llu\r\n", reason_of(206), lines,
+		           (unsigned long long)off, (unsigned long long)(off + len - 1), (unsigned long long)st->size);
+	} else {
+		buf_printf(&head, "Status: %d %s\r\n%s", status, reason[0] ? reason : reason_of(status), lines);
+	}
+	if (status == 200 || status == 206)
+		buf_append_str(&head, "Accept-Ranges: bytes\r\n");
+	buf_printf(&head, "Content-Length: %llu\r\n\r\n", (unsigned long long)len);
+	r = FCGX_PutStr(head.data, (int)head.len, req->out) == (int)head.len ? 0 : -1;
+	buf_free(&head);
+	if (r == 0 && !(method && strcmp(method, "HEAD") == 0))
+		r = send_file(w, req, st->fd, off, len);
+	return r == 0 ? status : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -514,6 +677,9 @@ static void worker_reset(struct worker *w)
 	w->body_fd = -1;
 	memset(&w->jr, 0, sizeof(w->jr));
 	w->job_id[0] = '\0';
+	w->api_id[0] = '\0';
+	w->api = API_NONE;
+	w->async = 0;
 	w->copied = 0;
 	if (w->answer.cap > 2 * FILE_CHUNK)
 		buf_free(&w->answer); /* an error page's worth, not a large answer, stays allocated */
@@ -527,6 +693,70 @@ static size_t params_bytes(char *const *envp)
 	return n;
 }
 
+/* The request's path, when it lies under --jobs-prefix: DOCUMENT_URI
+ * (nginx's normalized $uri), else the path of REQUEST_URI. */
+static int api_path(const struct fcgi_front *f, char *const *envp, char *out, size_t size)
+{
+	const char *p = fcgi_param(envp, "DOCUMENT_URI");
+	size_t n = strlen(f->cfg.jobs_prefix);
+
+	if (p == NULL || *p == '\0')
+		p = fcgi_param(envp, "REQUEST_URI");
+	if (p == NULL)
+		return 0;
+	snprintf(out, size, "%.*s", (int)strcspn(p, "?"), p);
+	return strncmp(out, f->cfg.jobs_prefix, n) == 0 && (out[n] == '/' || out[n] == '\0');
+}
+
+/* {prefix}/{id} (GET, HEAD, DELETE) and {prefix}/{id}/result (GET, HEAD),
+ * as the HTTP front serves them. Sets w->api and w->api_id and returns 0,
+ * or the status to answer (*extra: its header lines). An id of the wrong
+ * shape is 404 without touching the database. */
+static int api_route(struct worker *w, char *const *envp, const char *path, const char **extra)
+{
+	const char *method = fcgi_param(envp, "REQUEST_METHOD");
+	const char *rest = path + strlen(w->f->cfg.jobs_prefix);
+	int get = method && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+
+	if (*rest == '/')
+		rest++;
+	if (strlen(rest) < UTIL_ID_LEN)
+		return 404;
+	memcpy(w->api_id, rest, UTIL_ID_LEN);
+	w->api_id[UTIL_ID_LEN] = '\0';
+	rest += UTIL_ID_LEN;
+	if (!util_id_valid(w->api_id) || (*rest != '\0' && strcmp(rest, "/result") != 0))
+		return 404;
+	if (*rest != '\0') {
+		w->api = API_RESULT;
+		if (!get)
+			*extra = "Allow: GET, HEAD\r\n";
+		return get ? 0 : 405;
+	}
+	if (method && strcmp(method, "DELETE") == 0) {
+		w->api = API_DELETE;
+		return 0;
+	}
+	w->api = API_STATUS;
+	if (!get)
+		*extra = "Allow: GET, HEAD, DELETE\r\n";
+	return get ? 0 : 405;
+}
+
+/* Hands the request to the loop thread (op OP_SUBMIT or OP_API) and waits
+ * for its answer, cancelling when the web server goes away meanwhile. */
+static void handoff(struct worker *w, enum op_kind op, int conn_fd)
+{
+	pthread_mutex_lock(&w->f->mu);
+	w->phase = WP_WAITING;
+	w->conn_fd = -1;
+	w->finished = 0;
+	w->status = 0;
+	pthread_mutex_unlock(&w->f->mu);
+	post(w->f, op, w, NULL);
+	wait_finished(w, conn_fd);
+}
+
 static void serve(struct worker *w, FCGX_Request *req)
 {
 	struct fcgi_front *f = w->f;
@@ -536,6 +766,9 @@ static void serve(struct worker *w, FCGX_Request *req)
 	int status = 0, r, written = -1;
 	const char *uri = fcgi_param(req->envp, "REQUEST_URI");
 	const char *ra = fcgi_param(req->envp, "REMOTE_ADDR");
+	const char *method = fcgi_param(req->envp, "REQUEST_METHOD");
+	const char *extra = NULL;
+	char path[512];
 	struct job *job = NULL;
 	const struct job_result *res = NULL;
 
@@ -562,10 +795,14 @@ static void serve(struct worker *w, FCGX_Request *req)
 		status = r;
 		goto answer;
 	}
-	/* Hook: the job API (status monitors and results under --jobs-prefix,
-	 * Prefer: respond-async) is routed here once it exists for this front:
-	 * match DOCUMENT_URI / SCRIPT_NAME against the prefix before mapping a
-	 * program, and hand the request to the loop thread like a job. */
+	if (api_path(f, req->envp, path, sizeof(path))) {
+		status = api_route(w, req->envp, path, &extra);
+		if (status != 0)
+			goto answer;
+		handoff(w, OP_API, req->ipcFd);
+		status = w->status;
+		goto answer;
+	}
 	{
 		const char *cl = fcgi_param(req->envp, "CONTENT_LENGTH");
 		int64_t blen = body_len > 0 || (cl && *cl) ? (int64_t)body_len : -1;
@@ -595,15 +832,15 @@ static void serve(struct worker *w, FCGX_Request *req)
 	w->jr.uri = w->m.uri;
 	w->jr.peer = w->m.peer;
 	w->jr.bytes_in = (int64_t)body_len;
-
-	pthread_mutex_lock(&f->mu);
-	w->phase = WP_WAITING;
-	w->conn_fd = -1;
-	w->finished = 0;
-	w->status = 0;
-	pthread_mutex_unlock(&f->mu);
-	post(f, OP_SUBMIT, w, NULL);
-	wait_finished(w, req->ipcFd);
+	{
+		const char *pv = fcgi_param(req->envp, "HTTP_PREFER");
+		struct util_prefer pref = {0, 0, -1};
+		int seen_wait = 0;
+		if (pv)
+			util_prefer_parse(pv, &pref, &seen_wait);
+		w->async = pref.respond_async;
+	}
+	handoff(w, OP_SUBMIT, req->ipcFd);
 	if (w->jr.body_fd >= 0) /* not taken by the engine */
 		close(w->jr.body_fd);
 	w->jr.body_fd = -1;
@@ -621,18 +858,22 @@ answer:
 		status = w->answer_status;
 		if (written == 0) {
 			FCGX_SetExitStatus(w->answer_app_status, req->out);
-			log_info("fastcgi %s \"%s %s\" %d %llu job=%s %llums", peer, w->m.method ? w->m.method : "-",
+			log_info("fastcgi %s \"%s %s\" %d %llu job=%s %llums", peer, method ? method : "-",
 			         log_escape(esc, sizeof(esc), uri, strlen(uri)), status,
-			         (unsigned long long)w->answer_body_bytes, w->job_id[0] ? w->job_id : "-",
+			         (unsigned long long)w->answer_body_bytes, w->job_id[0] ? w->job_id : w->api_id[0] ? w->api_id : "-",
 			         (unsigned long long)(util_mono_ms() - t0));
 		}
 	} else if (status == -1) {
 		written = -1; /* cancelled: nobody to answer */
+	} else if (status == 0 && w->api == API_RESULT) {
+		status = send_stored(w, req);
+		written = status < 0 ? -1 : 0;
+		job_stored_result_close(&w->stored);
 	} else if (res) {
 		written = send_result(w, req, res);
 		status = res->http_status;
 	} else {
-		written = send_error(req, status);
+		written = send_error_hdrs(req, status, extra);
 	}
 	if (w->copied) {
 		if (written != 0)
@@ -640,9 +881,9 @@ answer:
 			         w->job_id[0] ? w->job_id : "-");
 	} else if (written == 0) {
 		FCGX_SetExitStatus(app_status(res), req->out);
-		log_info("fastcgi %s \"%s %s\" %d %llu job=%s %llums", peer, w->m.method ? w->m.method : "-",
+		log_info("fastcgi %s \"%s %s\" %d %llu job=%s %llums", peer, method ? method : "-",
 		         log_escape(esc, sizeof(esc), uri, strlen(uri)), status,
-		         res ? (unsigned long long)res->body_bytes : 0ull, w->job_id[0] ? w->job_id : "-",
+		         res ? (unsigned long long)res->body_bytes : 0ull, w->job_id[0] ? w->job_id : w->api_id[0] ? w->api_id : "-",
 		         (unsigned long long)(util_mono_ms() - t0));
 	} else if (status != -1) {
 		log_info("fastcgi %s: the web server went away before the answer to job %s was written", peer,
@@ -1071,6 +1312,7 @@ static int start_threads(struct fcgi_front *f)
 		w->conn_fd = -1;
 		w->body_fd = -1;
 		w->wake_fd = -1;
+		w->stored.fd = -1;
 		buf_init(&w->body, f->cfg.body_mem_bytes + 1);
 		buf_init(&w->answer, SIZE_MAX / 2);
 	}

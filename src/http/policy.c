@@ -1,5 +1,6 @@
 /*
- * Prefer (RFC 7240) and the 102 Processing policy. Pure: no I/O, no state.
+ * Prefer (RFC 7240, parsed in util) and the 102 Processing policy. Pure: no
+ * I/O, no state.
  */
 #include "http/http.h"
 
@@ -9,183 +10,17 @@
 
 /* ---------------- Prefer ---------------- */
 
-/* RFC 9110 5.6.2 tchar */
-static int is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static const char *skip_ows(const char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	return s;
-}
-
-static size_t token_len(const char *s)
-{
-	size_t n = 0;
-	while (is_tchar((unsigned char)s[n]))
-		n++;
-	return n;
-}
-
-/* s points at '"'. Returns the byte after the closing quote, NULL when unterminated. */
-static const char *skip_quoted(const char *s)
-{
-	for (s++; *s; s++) {
-		if (*s == '\\') {
-			if (s[1] == '\0')
-				return NULL;
-			s++;
-		} else if (*s == '"') {
-			return s + 1;
-		}
-	}
-	return NULL;
-}
-
-/* Skips to the next top-level ',' (or the end), stepping over quoted strings. */
-static const char *next_element(const char *s)
-{
-	while (*s && *s != ',') {
-		if (*s == '"') {
-			const char *e = skip_quoted(s);
-			if (e == NULL)
-				return s + strlen(s);
-			s = e;
-		} else {
-			s++;
-		}
-	}
-	return s;
-}
-
-/* Reads BWS "=" BWS word at s (s at '='). Sets *val and *vlen (the content of a
- * quoted-string, escapes left in). Returns the byte after, NULL if malformed. */
-static const char *read_value(const char *s, const char **val, size_t *vlen)
-{
-	s = skip_ows(s + 1);
-	if (*s == '"') {
-		const char *e = skip_quoted(s);
-		if (e == NULL)
-			return NULL;
-		*val = s + 1;
-		*vlen = (size_t)(e - 1 - (s + 1));
-		return e;
-	}
-	*val = s;
-	*vlen = token_len(s);
-	if (*vlen == 0)
-		return NULL;
-	return s + *vlen;
-}
-
-static int token_is(const char *t, size_t len, const char *name)
-{
-	return strlen(name) == len && strncasecmp(t, name, len) == 0;
-}
-
-/* wait=N: delta-seconds, clamped to INT32_MAX. Returns -1 when not 1*DIGIT. */
-static int64_t parse_wait(const char *v, size_t len)
-{
-	int64_t n = 0;
-
-	if (v == NULL || len == 0)
-		return -1;
-	for (size_t i = 0; i < len; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return -1;
-		n = n * 10 + (v[i] - '0');
-		if (n > INT32_MAX)
-			n = INT32_MAX;
-	}
-	return n;
-}
-
-/*
- * One Prefer field value:
- *   #( token [ BWS "=" BWS word ] *( OWS ";" [ OWS parameter ] ) )
- * A malformed element is skipped up to the next top-level comma.
- */
-static void prefer_parse_value(const char *s, struct http_prefer *out, int *seen_wait)
-{
-	while (*s) {
-		const char *name, *val = NULL;
-		size_t nlen, vlen = 0;
-
-		s = skip_ows(s);
-		if (*s == ',') {
-			s++;
-			continue;
-		}
-		if (*s == '\0')
-			break;
-		name = s;
-		nlen = token_len(s);
-		s = skip_ows(s + nlen);
-		if (nlen == 0)
-			goto malformed;
-		if (*s == '=') {
-			const char *e = read_value(s, &val, &vlen);
-			if (e == NULL)
-				goto malformed_value;
-			s = skip_ows(e);
-		}
-		while (*s == ';') {
-			const char *pval;
-			size_t plen, pvlen;
-			s = skip_ows(s + 1);
-			plen = token_len(s);
-			s = skip_ows(s + plen);
-			if (plen > 0 && *s == '=') {
-				const char *e = read_value(s, &pval, &pvlen);
-				if (e == NULL)
-					goto malformed_value;
-				s = skip_ows(e);
-			}
-		}
-		if (*s != ',' && *s != '\0')
-			goto malformed;
-
-		if (token_is(name, nlen, "respond-async")) {
-			out->respond_async = 1;
-		} else if (token_is(name, nlen, "processing")) {
-			out->processing = 1;
-		} else if (token_is(name, nlen, "wait") && !*seen_wait) {
-			/* RFC 7240 2: only the first (well-formed) instance counts */
-			int64_t w = parse_wait(val, vlen);
-			if (w >= 0) {
-				out->wait_s = w;
-				*seen_wait = 1;
-			}
-		}
-		continue;
-malformed_value:
-		/* s is at the '=' of a value that is empty or an unterminated
-		 * quoted-string (which swallows the rest of the field) */
-		s = skip_ows(s + 1);
-		if (*s == '"')
-			break;
-malformed:
-		s = next_element(s);
-	}
-}
-
 void http_prefer_parse(const struct http_request *r, struct http_prefer *out)
 {
+	struct util_prefer p = {0, 0, -1};
 	const char *v;
 	int seen_wait = 0;
 
-	out->respond_async = 0;
-	out->processing = 0;
-	out->wait_s = -1;
-	if (r == NULL)
-		return;
-	for (size_t i = 0; (v = http_request_header(r, "Prefer", i)) != NULL; i++)
-		prefer_parse_value(v, out, &seen_wait);
+	for (size_t i = 0; r && (v = http_request_header(r, "Prefer", i)) != NULL; i++)
+		util_prefer_parse(v, &p, &seen_wait);
+	out->respond_async = p.respond_async;
+	out->processing = p.processing;
+	out->wait_s = p.wait_s;
 }
 
 /* ---------------- 102 policy ---------------- */

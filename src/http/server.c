@@ -644,52 +644,6 @@ static void on_job_accepted(struct job *job, int result, void *ud)
 	conn_send_accepted(c, "respond-async");
 }
 
-/* "bytes=a-b", "bytes=a-", "bytes=-n" against size. Returns 206 with
- * off and len set, 200 to ignore the header (RFC 9110 14.2: unknown units,
- * several ranges), or 416. */
-static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len)
-{
-	uint64_t a = 0, b = 0;
-	const char *p;
-	char *end;
-
-	if (strncmp(h, "bytes=", 6) != 0 || strchr(h, ',') != NULL)
-		return 200;
-	p = h + 6;
-	if (*p == '-') {
-		uint64_t n = strtoull(p + 1, &end, 10);
-		if (end == p + 1 || *end != '\0' || n == 0)
-			return 416;
-		if (size == 0)
-			return 416;
-		if (n > size)
-			n = size;
-		*off = size - n;
-		*len = n;
-		return 206;
-	}
-	if (*p < '0' || *p > '9')
-		return 200;
-	a = strtoull(p, &end, 10);
-	if (*end != '-')
-		return 200;
-	p = end + 1;
-	if (*p == '\0') {
-		b = size ? size - 1 : 0;
-	} else {
-		b = strtoull(p, &end, 10);
-		if (*end != '\0' || b < a)
-			return 200;
-		if (b >= size)
-			b = size - 1;
-	}
-	if (a >= size)
-		return 416;
-	*off = a;
-	*len = b - a + 1;
-	return 206;
-}
-
 static void conn_api_result(struct conn *c, const char *id)
 {
 	const struct http_request *req = http_req_parser_request(c->parser);
@@ -732,7 +686,7 @@ static void conn_api_result(struct conn *c, const char *id)
 	/* Ranges only over a complete 200: a partial of an error is no use. */
 	if (status == 200) {
 		buf_append_str(&hdrs, "Accept-Ranges: bytes\r\n");
-		r = range ? parse_range(range, st->size, &off, &len) : 200;
+		r = range ? util_byte_range(range, st->size, &off, &len) : 200;
 		if (r == 416) {
 			snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n",
 			         (unsigned long long)st->size);

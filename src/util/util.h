@@ -73,6 +73,23 @@ int util_parse_duration_ms(const char *s, uint64_t *out_ms);
 int util_parse_size(const char *s, uint64_t *out_bytes);
 int util_parse_uint(const char *s, uint64_t max, uint64_t *out);
 
+/* ---- HTTP field values both fronts read (fields.c) ---- */
+
+/* Prefer (RFC 7240). Start from {0, 0, -1} and feed each field value. */
+struct util_prefer {
+	int respond_async;
+	int processing;       /* draft-wright-http-progress */
+	int64_t wait_s;       /* wait=N, -1 when absent */
+};
+/* One Prefer field value into *out. Malformed elements are ignored (RFC 7240
+ * 2); *seen_wait (start at 0) keeps only the first wait. */
+void util_prefer_parse(const char *value, struct util_prefer *out, int *seen_wait);
+
+/* A Range field value ("bytes=a-b", "bytes=a-", "bytes=-n") against a body
+ * of size bytes. Returns 206 with *off and *len set, 200 to ignore the field
+ * (RFC 9110 14.2: unknown unit, several ranges), or 416. */
+int util_byte_range(const char *value, uint64_t size, uint64_t *off, uint64_t *len);
+
 /* ---- time ---- */
 /* Wall clock in microseconds since the epoch. */
 int64_t util_now_us(void);

@@ -359,7 +359,7 @@ static void test_queue_full_503(void)
 	CU_ASSERT_EQUAL(r.status, 503);
 	CU_ASSERT_STRING_EQUAL(t_header(&r, "Retry-After", v, sizeof(v)) ? v : "", "5");
 	t_resp_free(&r);
-	CU_ASSERT(td_log_has(&q, "queue full"));
+	CU_ASSERT(td_wait_log(&q, "queue full", 5000));
 	CU_ASSERT(wait_state(&q, loc, "succeeded", 10000));
 	CU_ASSERT_EQUAL(td_stop(&q), 0);
 	td_cleanup(&q);

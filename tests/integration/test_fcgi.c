@@ -40,11 +40,8 @@ static int suite_init(void)
 	if (td_start(&D, NULL, args) < 0)
 		return -1;
 	unsetenv("CGIQ_TEST_LEAK_MARKER");
-	for (uint64_t end = t_now_ms() + 10000; !td_log_has(&D, "fastcgi on ");) {
-		if (t_now_ms() >= end)
-			return -1;
-		usleep(20000);
-	}
+	if (!td_wait_log(&D, "fastcgi on ", 10000))
+		return -1;
 	char *fw_argv[] = {"/usr/sbin/fcgiwrap", "-c", "2", "-s", NULL, NULL};
 	char fw_addr[400];
 	snprintf(fw_addr, sizeof(fw_addr), "unix:%s", fw_sock);
@@ -372,7 +369,7 @@ static void test_script_outside_root(void)
 	CU_ASSERT_EQUAL(count_rows(), before + 1);
 	last_id(id, sizeof(id));
 	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "uri", v, sizeof(v)), "/hello");
-	CU_ASSERT(td_log_has(&D, "SCRIPT_FILENAME is not under --cgi-root"));
+	CU_ASSERT(td_wait_log(&D, "SCRIPT_FILENAME is not under --cgi-root", 5000));
 }
 
 /* Status, headers (without Date, Server, and the framing nginx picks:
@@ -599,7 +596,7 @@ static void test_bad_input(void)
 	shutdown(fd, SHUT_WR);
 	CU_ASSERT(t_wait_closed(fd, 5000));
 	close(fd);
-	CU_ASSERT(td_log_has(&D, "malformed or truncated records"));
+	CU_ASSERT(td_wait_log(&D, "malformed or truncated records", 5000));
 
 	/* unknown role 9: libfcgi refuses it, connection closed */
 	base_params(&p, "hello");
@@ -611,7 +608,7 @@ static void test_bad_input(void)
 	out = fcgi_call(2, &p, &st);
 	CU_ASSERT_FATAL(out != NULL);
 	CU_ASSERT(strncmp(out, "Status: 500", 11) == 0);
-	CU_ASSERT(td_log_has(&D, "role 2 is not supported"));
+	CU_ASSERT(td_wait_log(&D, "role 2 is not supported", 5000));
 	free(out);
 	free(p.d);
 
@@ -621,7 +618,7 @@ static void test_bad_input(void)
 	out = fcgi_call(1, &p, &st);
 	CU_ASSERT_FATAL(out != NULL);
 	CU_ASSERT(strncmp(out, "Status: 500", 11) == 0);
-	CU_ASSERT(td_log_has(&D, "no SCRIPT_FILENAME"));
+	CU_ASSERT(td_wait_log(&D, "no SCRIPT_FILENAME", 5000));
 	free(out);
 	free(p.d);
 
@@ -656,6 +653,111 @@ static void test_bad_input(void)
 	CU_ASSERT_EQUAL(r.status, 200);
 	t_resp_free(&r);
 	CU_ASSERT(kill(D.pid, 0) == 0);
+}
+
+/* GET path through nginx with extra header lines; the response in r. */
+static void via_nginx(const char *method, const char *path, const char *extra, struct tresp *r)
+{
+	char req[1024];
+	int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n", method, path,
+	                 extra);
+	sent_us = t_wall_us();
+	int fd = t_connect(port_cgiq);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_send(fd, req, (size_t)n) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, r, strcmp(method, "HEAD") == 0, 10000) == 0);
+	close(fd);
+}
+
+/* Prefer: respond-async through nginx: 202 with the status monitor, which
+ * nginx routes to cgiq like any other path, as the result and DELETE. */
+static void test_async_through_nginx(void)
+{
+	struct tresp r;
+	char loc[128], v[256], path[256], id[64];
+
+	via_nginx("GET", "/hello", "Prefer: respond-async\r\n", &r);
+	CU_ASSERT_EQUAL(r.status, 202);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Preference-Applied", v, sizeof(v)) ? v : "", "respond-async");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "application/json");
+	CU_ASSERT_FATAL(t_header(&r, "Location", loc, sizeof(loc)) != NULL);
+	CU_ASSERT_EQUAL(strlen(loc), strlen("/_cgiq/jobs/") + 32);
+	CU_ASSERT_EQUAL_FATAL(strncmp(loc, "/_cgiq/jobs/", 12), 0);
+	snprintf(id, sizeof(id), "%s", loc + 12);
+	snprintf(v, sizeof(v), "{\"id\":\"%s\"", id);
+	CU_ASSERT(strncmp(r.body, v, strlen(v)) == 0);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(wait_state(id, "succeeded"));
+
+	via_nginx("GET", loc, "", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "application/json");
+	CU_ASSERT(strstr(r.body, "\"state\":\"succeeded\"") != NULL);
+	CU_ASSERT(t_header(&r, "Retry-After", v, sizeof(v)) == NULL);
+	t_resp_free(&r);
+
+	snprintf(path, sizeof(path), "%s/result", loc);
+	via_nginx("GET", path, "", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Length", v, sizeof(v)) ? v : "", "14");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "text/plain");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Accept-Ranges", v, sizeof(v)) ? v : "", "bytes");
+	t_resp_free(&r);
+
+	via_nginx("GET", path, "Range: bytes=7-11\r\n", &r);
+	CU_ASSERT_EQUAL(r.status, 206);
+	CU_ASSERT_STRING_EQUAL(r.body, "world");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Range", v, sizeof(v)) ? v : "", "bytes 7-11/14");
+	t_resp_free(&r);
+
+	via_nginx("GET", path, "Range: bytes=14-\r\n", &r);
+	CU_ASSERT_EQUAL(r.status, 416);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Range", v, sizeof(v)) ? v : "", "bytes */14");
+	t_resp_free(&r);
+
+	via_nginx("HEAD", path, "", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Length", v, sizeof(v)) ? v : "", "14");
+	CU_ASSERT_EQUAL(r.body_len, 0);
+	t_resp_free(&r);
+
+	via_nginx("POST", loc, "Content-Length: 0\r\n", &r);
+	CU_ASSERT_EQUAL(r.status, 405);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Allow", v, sizeof(v)) ? v : "", "GET, HEAD, DELETE");
+	t_resp_free(&r);
+
+	via_nginx("DELETE", loc, "", &r);
+	CU_ASSERT_EQUAL(r.status, 204);
+	t_resp_free(&r);
+	via_nginx("GET", loc, "", &r);
+	CU_ASSERT_EQUAL(r.status, 404);
+	t_resp_free(&r);
+	via_nginx("GET", "/_cgiq/jobs/not-an-id", "", &r);
+	CU_ASSERT_EQUAL(r.status, 404);
+	t_resp_free(&r);
+}
+
+/* A result asked before the job ended: 425 with Retry-After (RFC 8470). */
+static void test_async_result_too_early(void)
+{
+	struct tresp r;
+	char loc[128], v[64], path[256];
+
+	via_nginx("GET", "/slow?2", "Prefer: respond-async\r\n", &r);
+	CU_ASSERT_EQUAL(r.status, 202);
+	CU_ASSERT_FATAL(t_header(&r, "Location", loc, sizeof(loc)) != NULL);
+	t_resp_free(&r);
+	snprintf(path, sizeof(path), "%s/result", loc);
+	via_nginx("GET", path, "", &r);
+	CU_ASSERT_EQUAL(r.status, 425);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Retry-After", v, sizeof(v)) ? v : "", "1");
+	t_resp_free(&r);
+	via_nginx("GET", loc, "", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(t_header(&r, "Retry-After", v, sizeof(v)) != NULL);
+	t_resp_free(&r);
+	CU_ASSERT(wait_state(loc + 12, "succeeded"));
 }
 
 static void test_http_front_still_serves(void)
@@ -693,6 +795,8 @@ int main(void)
 	CU_add_test(s, "side by side with nginx + fcgiwrap", test_side_by_side_with_fcgiwrap);
 	CU_add_test(s, "exit status in the end-request record", test_app_status);
 	CU_add_test(s, "bad FastCGI input", test_bad_input);
+	CU_add_test(s, "async job submitted and fetched through nginx", test_async_through_nginx);
+	CU_add_test(s, "async result before the end: 425", test_async_result_too_early);
 	CU_add_test(s, "the HTTP front serves at the same time", test_http_front_still_serves);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);

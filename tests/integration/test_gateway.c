@@ -521,7 +521,7 @@ static void test_stderr_tail_recorded(void)
 	CU_ASSERT(wait_state(id, "succeeded"));
 	t_job_field(&D, id, "replace(stderr_tail, char(10), '|')", col, sizeof(col));
 	CU_ASSERT_STRING_EQUAL(col, "line 1|line 2|line 3|");
-	CU_ASSERT(td_log_has(&D, "stderr: line 2"));
+	CU_ASSERT(td_wait_log(&D, "stderr: line 2", 5000));
 	t_resp_free(&r);
 	close(fd);
 }

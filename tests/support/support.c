@@ -83,6 +83,23 @@ int td_log_has(const struct tdaemon *d, const char *s)
 	return found;
 }
 
+struct log_wait {
+	const struct tdaemon *d;
+	const char *s;
+};
+
+static int log_wait_has(void *ud)
+{
+	const struct log_wait *w = ud;
+	return td_log_has(w->d, w->s);
+}
+
+int td_wait_log(const struct tdaemon *d, const char *s, int timeout_ms)
+{
+	struct log_wait w = {d, s};
+	return t_wait_for(log_wait_has, &w, timeout_ms);
+}
+
 static int find_port(void *ud)
 {
 	struct tdaemon *d = ud;

@@ -35,6 +35,9 @@ void td_kill9(struct tdaemon *d);
 void td_cleanup(struct tdaemon *d);
 /* 1 if the daemon's log contains s. */
 int td_log_has(const struct tdaemon *d, const char *s);
+/* Waits up to timeout_ms for s to appear in the daemon's log (lines are
+ * written by other threads, maybe after the client saw the answer). */
+int td_wait_log(const struct tdaemon *d, const char *s, int timeout_ms);
 
 /* A connected TCP socket to 127.0.0.1:port (blocking, 10 s receive timeout), or -1. */
 int t_connect(int port);

@@ -99,6 +99,46 @@ static void test_parse_size(void)
 	check_size_bad("18446744073709551616");
 }
 
+static void test_byte_range(void)
+{
+	uint64_t off = 99, len = 99;
+
+	CU_ASSERT_EQUAL(util_byte_range("bytes=0-4", 14, &off, &len), 206);
+	CU_ASSERT(off == 0 && len == 5);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=7-", 14, &off, &len), 206);
+	CU_ASSERT(off == 7 && len == 7);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=-3", 14, &off, &len), 206);
+	CU_ASSERT(off == 11 && len == 3);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=-100", 14, &off, &len), 206);
+	CU_ASSERT(off == 0 && len == 14);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=10-200", 14, &off, &len), 206);
+	CU_ASSERT(off == 10 && len == 4);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=14-", 14, &off, &len), 416);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=-0", 14, &off, &len), 416);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=-1", 0, &off, &len), 416);
+	/* ignored: other units, several ranges, malformed (RFC 9110 14.2) */
+	CU_ASSERT_EQUAL(util_byte_range("items=0-1", 14, &off, &len), 200);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=0-1,3-4", 14, &off, &len), 200);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=5-2", 14, &off, &len), 200);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=x-2", 14, &off, &len), 200);
+	CU_ASSERT_EQUAL(util_byte_range("bytes=1-2x", 14, &off, &len), 200);
+}
+
+static void test_prefer_value(void)
+{
+	struct util_prefer p = {0, 0, -1};
+	int seen = 0;
+
+	util_prefer_parse("respond-async, wait=10", &p, &seen);
+	CU_ASSERT(p.respond_async == 1 && p.processing == 0 && p.wait_s == 10);
+	util_prefer_parse("wait=3, processing", &p, &seen);
+	CU_ASSERT(p.processing == 1 && p.wait_s == 10); /* only the first wait counts */
+	p = (struct util_prefer){0, 0, -1};
+	seen = 0;
+	util_prefer_parse("respond-asyncx, \"respond-async\", wait=", &p, &seen);
+	CU_ASSERT(p.respond_async == 0 && p.wait_s == -1);
+}
+
 static void test_parse_uint(void)
 {
 	uint64_t v = 0;
@@ -411,7 +451,9 @@ int main(void)
 	    !CU_add_test(suite, "id valid", test_id_valid) ||
 	    !CU_add_test(suite, "http date", test_http_date) ||
 	    !CU_add_test(suite, "iso time", test_iso_time) ||
-	    !CU_add_test(suite, "mkdirs empty path", test_mkdirs_empty)) {
+	    !CU_add_test(suite, "mkdirs empty path", test_mkdirs_empty) ||
+	    !CU_add_test(suite, "byte range", test_byte_range) ||
+	    !CU_add_test(suite, "prefer value", test_prefer_value)) {
 		CU_cleanup_registry();
 		return 1;
 	}
