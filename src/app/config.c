@@ -19,6 +19,7 @@
 #include "store/store.h"
 
 #define MAX_LISTEN 16
+#define MAX_COALESCE 64
 
 struct daemon_config {
 	const char *listen[MAX_LISTEN];
@@ -30,6 +31,8 @@ struct daemon_config {
 	struct http_server_config http;
 	const char *fastcgi;                       /* --fastcgi ADDR or NULL */
 	const char *fastcgi_allow[MAX_LISTEN + 1]; /* NULL-terminated */
+	const char *coalesce[MAX_COALESCE + 1];    /* NULL-terminated */
+	unsigned coalesce_count;
 	unsigned fastcgi_allow_count;
 	struct fcgi_config fcgi;
 	struct job_config jobs;
@@ -74,6 +77,9 @@ static const char USAGE[] =
 	"  --result-ttl DUR           rows and kept results are deleted this long after the end (default 24h)\n"
 	"  --max-wait DUR             Prefer: wait=N is clamped to this (default 5m)\n"
 	"  --on-disconnect POLICY     client gone while its job runs: cancel (default) or detach\n"
+	"  --coalesce PATTERN         concurrent GET/HEAD requests for a program whose SCRIPT_NAME\n"
+	"                             matches (fnmatch, e.g. /reports/*) and the same query share\n"
+	"                             one job; repeatable (default: never)\n"
 	"\n"
 	"Requests:\n"
 	"  --max-header-bytes SIZE    request line + headers, beyond: 431 (default 32k)\n"
@@ -105,7 +111,7 @@ enum {
 	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_MAX_HEADER, OPT_MAX_URI, OPT_MAX_BODY,
 	OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONN, OPT_PASS_AUTH,
 	OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_QUEUE_MAX, OPT_JOBS_PREFIX, OPT_RESULT_TTL,
-	OPT_MAX_WAIT, OPT_ON_DISCONNECT,
+	OPT_MAX_WAIT, OPT_ON_DISCONNECT, OPT_COALESCE,
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
 	OPT_FASTCGI_MAX_PARAMS,
 };
@@ -138,6 +144,7 @@ static const struct option LONG_OPTS[] = {
 	{"result-ttl", required_argument, NULL, OPT_RESULT_TTL},
 	{"max-wait", required_argument, NULL, OPT_MAX_WAIT},
 	{"on-disconnect", required_argument, NULL, OPT_ON_DISCONNECT},
+	{"coalesce", required_argument, NULL, OPT_COALESCE},
 	{"fastcgi", required_argument, NULL, OPT_FASTCGI},
 	{"fastcgi-threads", required_argument, NULL, OPT_FASTCGI_THREADS},
 	{"fastcgi-mode", required_argument, NULL, OPT_FASTCGI_MODE},
@@ -295,6 +302,14 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 			c->http.detach_on_disconnect = 1;
 		else
 			return bad_value(opt, a, "cancel or detach");
+		break;
+	case OPT_COALESCE:
+		if (a[0] != '/')
+			return bad_value(opt, a, "a pattern of URL paths starting with /, e.g. /reports/*");
+		if (c->coalesce_count == MAX_COALESCE)
+			return bad_value(opt, a, "at most 64 patterns");
+		c->coalesce[c->coalesce_count++] = a;
+		c->jobs.coalesce = c->coalesce;
 		break;
 	case OPT_FASTCGI:
 		if (c->fastcgi != NULL)

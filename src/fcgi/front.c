@@ -313,7 +313,7 @@ static void op_run(struct fcgi_front *f, struct op *o)
 	case OP_CANCEL:
 		if (w->waiting) {
 			w->waiting = 0;
-			job_cancel(w->job, "the web server closed the FastCGI connection");
+			job_leave(w->job, w, 0, "the web server closed the FastCGI connection");
 			worker_finish(w, -1);
 		}
 		break;

@@ -180,9 +180,9 @@ static void conn_close(struct conn *c)
 		 * and its result stays retrievable by id. */
 		if (!c->async)
 			log_info("%s: client went away; job %s goes on (detached)", c->peer, job_id(c->job));
-		job_detach(c->job);
+		job_leave(c->job, c, 1, NULL);
 	} else if (c->job) {
-		job_cancel(c->job, "client closed the connection");
+		job_leave(c->job, c, 0, "client closed the connection");
 	}
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->ptimer, on_conn_handle_closed);
@@ -880,7 +880,7 @@ static void on_wait_expired(uv_timer_t *t)
 	if (c->phase != PH_WAIT || c->job == NULL)
 		return;
 	log_info("%s: job %s still running after Prefer: wait; answering 202", c->peer, job_id(c->job));
-	job_detach(c->job);
+	job_leave(c->job, c, 1, NULL);
 	conn_send_accepted(c, NULL);
 }
 

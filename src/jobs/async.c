@@ -288,6 +288,11 @@ void job_detach(struct job *j)
 	j->ud = NULL;
 	j->accepted = NULL;
 	j->accepted_ud = NULL;
+	jobs__keep(j);
+}
+
+void jobs__keep(struct job *j)
+{
 	j->keep_result = 1;
 	jobs__registry_add(j->e, j);
 	if (j->ended && j->result_path == NULL) {

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ static void job_free(struct job *j)
 	free(j->result_path);
 	free(j->result_head);
 	free(j->progress_text);
+	free(j->coalesce_key);
 	cgi_response_free(&j->resp);
 	buf_free(&j->out_mem);
 	buf_free(&j->err_line);
@@ -535,6 +537,42 @@ static void job_record_end(struct job *j)
 
 static void engine_maybe_closed(struct job_engine *e);
 
+/* No later request joins j (it ended, or is ending). */
+static void coalesce_close(struct job *j)
+{
+	struct job_engine *e = j->e;
+
+	if (j->coalesce_key == NULL)
+		return;
+	if (j->co_prev)
+		j->co_prev->co_next = j->co_next;
+	else if (e->coalescing == j)
+		e->coalescing = j->co_next;
+	if (j->co_next)
+		j->co_next->co_prev = j->co_prev;
+	j->co_next = j->co_prev = NULL;
+	free(j->coalesce_key);
+	j->coalesce_key = NULL;
+}
+
+/* Done callbacks of every request waiting for j, in the order they came. */
+static void job_notify(struct job *j)
+{
+	j->refs++; /* a callback may release the last other reference */
+	if (j->done) {
+		job_done_cb cb = j->done;
+		j->done = NULL;
+		cb(j, j->ud);
+	}
+	while (j->waiters) {
+		struct job_waiter *w = j->waiters;
+		j->waiters = w->next;
+		w->done(j, w->ud);
+		free(w);
+	}
+	jobs__job_unref(j);
+}
+
 static void job_end(struct job *j)
 {
 	struct job_engine *e = j->e;
@@ -542,18 +580,14 @@ static void job_end(struct job *j)
 	if (j->ended)
 		return;
 	j->ended = 1;
+	coalesce_close(j);
 	job_decide(j);
 	job_record_end(j);
 	e->finished++;
 	log_info("job %s: %s, status %d, %llu bytes, %u x 102%s%s", j->id, store_state_name(j->state),
 	         j->result.http_status, (unsigned long long)j->result.body_bytes, j->processing_sent,
 	         j->reason ? ", " : "", j->reason ? j->reason : "");
-
-	if (j->done) {
-		job_done_cb cb = j->done;
-		j->done = NULL;
-		cb(j, j->ud);
-	}
+	job_notify(j);
 }
 
 static void job_close_handles(struct job *j)
@@ -929,21 +963,136 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 	return j;
 }
 
+/*
+ * The key under which a request may share a job (--coalesce), or NULL: a
+ * GET or HEAD without a body, for a program whose SCRIPT_NAME matches a
+ * pattern, and without anything that makes its output the client's own
+ * (cookies, REMOTE_USER, an Authorization header passed on).
+ */
+static char *coalesce_key(const struct job_engine *e, const struct job_request *req)
+{
+	static const char *const personal[] = {"HTTP_COOKIE", "HTTP_AUTHORIZATION", "REMOTE_USER"};
+	const char *name;
+	const char *const *p;
+	struct buf key;
+
+	if (e->cfg.coalesce == NULL || req->body_fd >= 0 || req->body_len > 0 || req->method == NULL ||
+	    (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0))
+		return NULL;
+	name = cgi_env_get(req->env, "SCRIPT_NAME");
+	if (name == NULL)
+		return NULL;
+	for (p = e->cfg.coalesce; *p && fnmatch(*p, name, 0) != 0; p++)
+		;
+	if (*p == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(personal) / sizeof(personal[0]); i++)
+		if (cgi_env_get(req->env, personal[i]) != NULL)
+			return NULL;
+	/* The program, PATH_INFO and the query, each with its length: two
+	 * requests share a key only when all three are equal. */
+	buf_init(&key, SIZE_MAX / 2);
+	for (size_t i = 0; i < 3; i++) {
+		const char *v = i == 0 ? req->script : cgi_env_get(req->env, i == 1 ? "PATH_INFO" : "QUERY_STRING");
+		buf_printf(&key, "%zu:%s;", v ? strlen(v) : 0, v ? v : "");
+	}
+	return key.data;
+}
+
+/* Joins a job others may join; 1 when it did (req consumed as job_submit would). */
+static int coalesce_join(struct job_engine *e, struct job_request *req, const char *key, job_done_cb done,
+                         void *ud, struct job **out)
+{
+	struct job *j;
+	struct job_waiter *w, **tail;
+
+	for (j = e->coalescing; j; j = j->co_next)
+		if (!j->cancelled && strcmp(j->coalesce_key, key) == 0)
+			break;
+	if (j == NULL)
+		return 0;
+	w = util_xcalloc(1, sizeof(*w));
+	w->done = done;
+	w->ud = ud;
+	for (tail = &j->waiters; *tail; tail = &(*tail)->next)
+		;
+	*tail = w;
+	j->refs++; /* this submitter's */
+	cgi_env_free(req->env);
+	e->coalesced++;
+	log_info("job %s: %s from %s joins it (--coalesce)", j->id, req->uri ? req->uri : "-",
+	         req->peer ? req->peer : "-");
+	*out = j;
+	return 1;
+}
+
 int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, void *ud,
                struct job **out)
 {
 	int err;
-	struct job *j = job_from_request(e, req, &err);
+	char *key = coalesce_key(e, req);
+	struct job *j;
 
-	if (j == NULL)
+	if (key && coalesce_join(e, req, key, done, ud, out)) {
+		free(key);
+		return 0;
+	}
+	j = job_from_request(e, req, &err);
+	if (j == NULL) {
+		free(key);
 		return err;
+	}
 	j->refs++; /* the submitter's */
 	j->done = done;
 	j->ud = ud;
+	if (key) {
+		j->coalesce_key = key;
+		j->co_next = e->coalescing;
+		if (e->coalescing)
+			e->coalescing->co_prev = j;
+		e->coalescing = j;
+	}
 	*out = j;
 	jobs__enqueue(j);
 	return 0;
 }
+
+void job_leave(struct job *j, void *ud, int detach, const char *reason)
+{
+	struct job_waiter **pp = &j->waiters, *w;
+
+	if (j->done && j->ud == ud) {
+		j->done = NULL;
+		j->ud = NULL;
+	} else {
+		while (*pp && (*pp)->ud != ud)
+			pp = &(*pp)->next;
+		if (*pp) {
+			w = *pp;
+			*pp = w->next;
+			free(w);
+		}
+	}
+	if (j->done == NULL && j->waiters) {
+		/* Others still wait: the first of them becomes the primary. */
+		w = j->waiters;
+		j->waiters = w->next;
+		j->done = w->done;
+		j->ud = w->ud;
+		free(w);
+	}
+	if (j->done) {
+		if (detach)
+			jobs__keep(j);
+		return;
+	}
+	if (detach)
+		job_detach(j);
+	else
+		job_cancel(j, reason);
+}
+
+uint64_t job_engine_coalesced(const struct job_engine *e) { return e->coalesced; }
 
 int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out)
 {

@@ -74,6 +74,14 @@ struct job {
 
 	job_done_cb done;
 	void *ud;
+	/* Coalesced requests (--coalesce) beyond the first, each with a reference. */
+	struct job_waiter {
+		job_done_cb done;
+		void *ud;
+		struct job_waiter *next;
+	} *waiters;
+	char *coalesce_key;          /* script and query; NULL: not shared */
+	struct job *co_next, *co_prev; /* e->coalescing, while it may still be joined */
 
 	/* FIFO queue and running list */
 	struct job *next, *prev;
@@ -158,6 +166,8 @@ struct job_engine {
 	int devnull_fd;
 	struct job *queue_head, *queue_tail;
 	struct job *running; /* doubly linked */
+	struct job *coalescing; /* jobs others may join (--coalesce), doubly linked */
+	uint64_t coalesced;     /* requests that joined a job */
 	unsigned running_count, queued_count;
 	uint64_t submitted, finished;
 	int closing;
@@ -183,6 +193,8 @@ void jobs__record_base(const struct job *j, struct store_job *r);
 /* The fields of a job's first row: base, script, method, uri, peer, created_at, bytes_in. */
 void jobs__insert_fields(const struct job *j, struct store_job *r);
 void jobs__job_unref(struct job *j);
+/* Keeps a job that nobody waits for any more: result kept, findable by id. */
+void jobs__keep(struct job *j);
 void jobs__enqueue(struct job *j);
 struct job *jobs__job_new(struct job_engine *e);
 /* A job from a request with the submitter's reference, not yet started or queued. */

@@ -29,6 +29,9 @@ struct job_config {
 	unsigned queue_max;         /* jobs waiting for a slot; beyond: job_submit fails -EAGAIN */
 	uint64_t result_ttl_ms;     /* rows and kept results are deleted this long after the end */
 	const char *db_path;        /* the database, for read-only look-ups on the loop thread */
+	/* --coalesce: SCRIPT_NAME patterns (fnmatch) whose concurrent GET/HEAD
+	 * requests for the same query share one job; NULL-terminated, NULL = none. */
+	const char *const *coalesce;
 };
 
 struct job_engine;
@@ -97,6 +100,16 @@ int job_submit_async(struct job_engine *e, struct job_request *req, job_accepted
  * Prefer: wait ran out): the job goes on, can be found by id, keeps its
  * result. The done callback is not called after this. */
 void job_detach(struct job *j);
+
+/*
+ * The submitter that registered ud stops waiting for a job it may share with
+ * other requests (--coalesce). While others wait, the job goes on for them
+ * (detach: its result is also kept, as job_detach); when ud was the last one,
+ * this is job_detach (detach) or job_cancel (reason). ud's done callback is
+ * not called after this. Use it instead of job_cancel/job_detach for jobs
+ * from job_submit.
+ */
+void job_leave(struct job *j, void *ud, int detach, const char *reason);
 
 /* Makes a running synchronous job findable by id (its status monitor was
  * announced in a 102). */
@@ -172,5 +185,8 @@ struct job_stats {
 	uint64_t refused;   /* queue full */
 };
 void job_engine_stats(const struct job_engine *e, struct job_stats *out);
+
+/* Requests that joined another request's job (--coalesce) since the start. */
+uint64_t job_engine_coalesced(const struct job_engine *e);
 
 #endif

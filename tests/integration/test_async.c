@@ -483,6 +483,81 @@ static void test_detach_on_disconnect(void)
 	td_cleanup(&x);
 }
 
+/* How many times s occurs in the daemon's log. */
+static int log_count(const struct tdaemon *d, const char *s)
+{
+	char cmd[1024], out[64];
+	snprintf(cmd, sizeof(cmd), "grep -c -F -- '%s' '%s'", s, d->log);
+	t_run(cmd, out, sizeof(out));
+	return atoi(out);
+}
+
+struct count_wait {
+	const struct tdaemon *d;
+	const char *s;
+	int want;
+};
+static int log_count_reached(void *ud)
+{
+	const struct count_wait *w = ud;
+	return log_count(w->d, w->s) >= w->want;
+}
+
+/* --coalesce: concurrent GET/HEAD requests for the same program and query
+ * share one job; a cookie, another query or another method get their own.
+ * The client that started the job may leave: the others still get it. */
+static void test_coalesce(void)
+{
+	struct tdaemon q;
+	static const char *const args[] = {"--coalesce", "/slow", "--max-jobs", "4", NULL};
+	static const char *const reqs[] = {
+		"GET /slow?3 HTTP/1.1\r\nHost: x\r\n\r\n",            /* starts the job */
+		"GET /slow?3 HTTP/1.1\r\nHost: x\r\n\r\n",            /* joins */
+		"GET /slow?3 HTTP/1.1\r\nHost: y\r\nAccept: */*\r\n\r\n", /* joins */
+		"HEAD /slow?3 HTTP/1.1\r\nHost: x\r\n\r\n",           /* joins */
+		"GET /slow?3 HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\n\r\n", /* its own */
+		"GET /slow?2 HTTP/1.1\r\nHost: x\r\n\r\n",            /* its own */
+		"POST /slow?3 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", /* its own */
+	};
+	enum { N = sizeof(reqs) / sizeof(reqs[0]) };
+	int fds[N];
+	char id[64], cmd[1024], out[64];
+	struct count_wait joined = {&q, "joins it (--coalesce)", 3};
+	int64_t t0;
+
+	CU_ASSERT_FATAL(td_start(&q, NULL, args) == 0);
+	t0 = t_wall_us();
+	fds[0] = t_connect(q.port);
+	CU_ASSERT_FATAL(fds[0] >= 0 && t_send(fds[0], reqs[0], strlen(reqs[0])) == 0);
+	CU_ASSERT_FATAL(t_wait_new_job(&q, t0, id, 5000)[0] != '\0');
+	CU_ASSERT_FATAL(t_wait_job_state(&q, id, "running", 5000));
+	for (int i = 1; i < N; i++) {
+		fds[i] = t_connect(q.port);
+		CU_ASSERT_FATAL(fds[i] >= 0 && t_send(fds[i], reqs[i], strlen(reqs[i])) == 0);
+	}
+	CU_ASSERT_FATAL(t_wait_for(log_count_reached, &joined, 5000));
+	close(fds[0]); /* the first client leaves; the job goes on for the others */
+	for (int i = 1; i < N; i++) {
+		struct tresp r;
+		char v[32];
+		int head = strncmp(reqs[i], "HEAD", 4) == 0;
+		CU_ASSERT_FATAL(t_read_response(fds[i], &r, head, 15000) == 0);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Length", v, sizeof(v)) ? v : "", "6");
+		CU_ASSERT_STRING_EQUAL(head ? "hello\n" : r.body, "hello\n");
+		t_resp_free(&r);
+		close(fds[i]);
+	}
+	CU_ASSERT(t_wait_job_state(&q, id, "succeeded", 5000));
+	CU_ASSERT_EQUAL(log_count(&q, "joins it (--coalesce)"), 3);
+	/* one shared job, the cookie's, /slow?2's and the POST's */
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT count(*) FROM jobs WHERE script LIKE '%%/slow'\"", q.db);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL(atoi(out), 4);
+	CU_ASSERT_EQUAL(td_stop(&q), 0);
+	td_cleanup(&q);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -505,6 +580,7 @@ int main(void)
 	CU_add_test(s, "kill -9 keeps queued jobs", test_kill9_keeps_queued_jobs);
 	CU_add_test(s, "result past its TTL", test_ttl_expiry);
 	CU_add_test(s, "--on-disconnect detach", test_detach_on_disconnect);
+	CU_add_test(s, "--coalesce shares one job", test_coalesce);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
