@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -760,6 +761,51 @@ static void test_async_result_too_early(void)
 	CU_ASSERT(wait_state(loc + 12, "succeeded"));
 }
 
+/* With more than FD_SETSIZE descriptors open (idle HTTP connections), a
+ * FastCGI connection gets a descriptor above 1024 and still works: a libfcgi
+ * that used select() on it (FD_SET beyond 1024 aborts under glibc's fortify
+ * checks) would kill cgiq here. Debian 12's libfcgi polls. */
+static void test_many_fds(void)
+{
+	enum { IDLE = 1100 };
+	static int fds[IDLE];
+	struct fbuf p = {0};
+	struct rlimit rl;
+	int st = -1, n = 0;
+	char *out;
+
+	CU_ASSERT_FATAL(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	if (rl.rlim_cur < IDLE + 200) {
+		fprintf(stderr, "(RLIMIT_NOFILE %llu too low for this test)\n", (unsigned long long)rl.rlim_cur);
+		CU_FAIL("RLIMIT_NOFILE too low");
+		return;
+	}
+	for (; n < IDLE; n++) {
+		fds[n] = t_connect(D.port);
+		if (fds[n] < 0)
+			break;
+	}
+	CU_ASSERT_EQUAL_FATAL(n, IDLE);
+	/* The last connection is accepted: cgiq holds IDLE descriptors more. */
+	CU_ASSERT(t_send_str(fds[IDLE - 1], "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+	{
+		struct tresp r;
+		CU_ASSERT(t_read_response(fds[IDLE - 1], &r, 0, 10000) == 0);
+		CU_ASSERT_EQUAL(r.status, 200);
+		t_resp_free(&r);
+	}
+	base_params(&p, "hello");
+	out = fcgi_call(1, &p, &st);
+	CU_ASSERT_FATAL(out != NULL);
+	CU_ASSERT(strncmp(out, "Status: 200 OK\r\n", 16) == 0);
+	CU_ASSERT_EQUAL(st, 0);
+	free(out);
+	free(p.d);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	CU_ASSERT(kill(D.pid, 0) == 0);
+}
+
 static void test_http_front_still_serves(void)
 {
 	static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -776,6 +822,14 @@ int main(void)
 	unsigned failed;
 
 	signal(SIGPIPE, SIG_IGN);
+	{
+		/* test_many_fds: the daemon inherits the limit */
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096 && rl.rlim_max >= 4096) {
+			rl.rlim_cur = 4096;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	if (access("/usr/sbin/nginx", X_OK) != 0 || access("/usr/sbin/fcgiwrap", X_OK) != 0) {
 		fprintf(stderr, "nginx or fcgiwrap missing (scripts/setup.sh installs them)\n");
 		return 1;
@@ -798,6 +852,7 @@ int main(void)
 	CU_add_test(s, "async job submitted and fetched through nginx", test_async_through_nginx);
 	CU_add_test(s, "async result before the end: 425", test_async_result_too_early);
 	CU_add_test(s, "the HTTP front serves at the same time", test_http_front_still_serves);
+	CU_add_test(s, "FastCGI with more than 1024 descriptors open", test_many_fds);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
