@@ -1,0 +1,186 @@
+/*
+ * Integration: a full spool disk. The spool lives on a small tmpfs mounted
+ * by the test (root, as in CI): request bodies, outputs and asynchronous
+ * jobs that do not fit get 507 Insufficient Storage with one log line, the
+ * daemon goes on serving, and once there is room again jobs are accepted.
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support/support.h"
+
+#define SPOOL_BYTES (512 * 1024)
+
+static struct tdaemon D;
+static char mnt[256], filler[320];
+static int mounted;
+
+static int suite_init(void)
+{
+	char opts[64];
+	static const char *args[] = {"--spool", NULL, NULL};
+
+	snprintf(mnt, sizeof(mnt), "/tmp/cgiq-spool-XXXXXX");
+	if (mkdtemp(mnt) == NULL)
+		return -1;
+	snprintf(opts, sizeof(opts), "size=%d,mode=0700", SPOOL_BYTES);
+	if (mount("tmpfs", mnt, "tmpfs", 0, opts) < 0) {
+		fprintf(stderr, "cannot mount a tmpfs at %s: %s (this suite needs root)\n", mnt, strerror(errno));
+		return -1;
+	}
+	mounted = 1;
+	snprintf(filler, sizeof(filler), "%s/filler", mnt);
+	args[1] = mnt;
+	return td_start(&D, NULL, args);
+}
+
+static int suite_clean(void)
+{
+	int r = td_stop(&D) == 0 ? 0 : -1;
+	td_cleanup(&D);
+	if (mounted && umount(mnt) < 0)
+		r = -1;
+	rmdir(mnt);
+	return r;
+}
+
+/* One request on a new connection. */
+static int roundtrip(const char *head, size_t body_len, struct tresp *r)
+{
+	char *body = malloc(body_len + 1);
+	int fd = t_connect(D.port), rc = -1;
+
+	memset(body, 'x', body_len);
+	if (fd >= 0 && t_send(fd, head, strlen(head)) == 0 && (body_len == 0 || t_send(fd, body, body_len) == 0))
+		rc = t_read_response(fd, r, 0, 15000);
+	if (fd >= 0)
+		close(fd);
+	free(body);
+	return rc;
+}
+
+static void expect_hello(void)
+{
+	struct tresp r;
+	CU_ASSERT_FATAL(roundtrip("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	t_resp_free(&r);
+}
+
+/* Fills the spool so that only about left bytes stay free (0: none). */
+static void fill(size_t left)
+{
+	static char block[4096];
+	int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	struct stat st;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	for (;;) {
+		ssize_t w = write(fd, block, sizeof(block));
+		if (w <= 0)
+			break;
+	}
+	if (left > 0) {
+		CU_ASSERT_FATAL(fstat(fd, &st) == 0);
+		CU_ASSERT_FATAL(ftruncate(fd, st.st_size > (off_t)left ? st.st_size - (off_t)left : 0) == 0);
+	}
+	close(fd);
+}
+
+/* A request body larger than the free spool space: 507, then all is well. */
+static void test_body_507(void)
+{
+	char head[256];
+	struct tresp r;
+
+	snprintf(head, sizeof(head),
+	         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", 2 * SPOOL_BYTES);
+	CU_ASSERT_FATAL(roundtrip(head, 2 * SPOOL_BYTES, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 507);
+	t_resp_free(&r);
+	CU_ASSERT(td_wait_log(&D, "cannot spool the request body", 5000));
+	expect_hello();
+}
+
+/* A program's output that does not fit: 507 and the job failed with a reason. */
+static void test_output_507(void)
+{
+	struct tresp r;
+	char id[64], v[256];
+	int64_t t0 = t_wall_us();
+
+	CU_ASSERT_FATAL(
+	    roundtrip("GET /big-output?2000000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 0, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 507);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(t_wait_new_job(&D, t0, id, 5000)[0] != '\0');
+	CU_ASSERT(t_wait_job_state(&D, id, "failed", 5000));
+	CU_ASSERT(strstr(t_job_field(&D, id, "reason", v, sizeof(v)), "spool") != NULL);
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "http_status", v, sizeof(v)), "507");
+	expect_hello();
+}
+
+/* An asynchronous job whose body cannot be made durable is refused with 507
+ * (never a 202 for a job that could be lost); with room again it is accepted. */
+static void test_async_507_then_accepted(void)
+{
+	static const char head[] = "POST /echo HTTP/1.1\r\nHost: x\r\nPrefer: respond-async\r\n"
+	                           "Content-Length: 100000\r\nConnection: close\r\n\r\n";
+	struct tresp r;
+	char loc[256], v[320];
+
+	fill(0);
+	CU_ASSERT_FATAL(roundtrip(head, 100000, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 507);
+	CU_ASSERT(t_header(&r, "Location", loc, sizeof(loc)) == NULL);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(unlink(filler) == 0);
+
+	CU_ASSERT_FATAL(roundtrip(head, 100000, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 202);
+	CU_ASSERT_FATAL(t_header(&r, "Location", loc, sizeof(loc)) != NULL);
+	t_resp_free(&r);
+	CU_ASSERT(t_wait_job_state(&D, loc + strlen("/_cgiq/jobs/"), "succeeded", 10000));
+	snprintf(v, sizeof(v), "%s/result", loc);
+	{
+		char req[512];
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", v);
+		CU_ASSERT_FATAL(roundtrip(req, 0, &r) == 0);
+	}
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, 100000);
+	t_resp_free(&r);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (geteuid() != 0) {
+		fprintf(stderr, "integration_storage mounts a tmpfs: run it as root (as CI does)\n");
+		return 1;
+	}
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("storage", suite_init, suite_clean);
+	CU_add_test(s, "request body beyond the free spool: 507", test_body_507);
+	CU_add_test(s, "output beyond the free spool: 507, failed", test_output_507);
+	CU_add_test(s, "async job on a full spool: 507, then 202", test_async_507_then_accepted);
+
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return (int)failed;
+}
