@@ -996,6 +996,7 @@ static void *worker_main(void *arg)
 	FCGX_Request req;
 	int fresh;
 
+	pthread_setname_np(pthread_self(), "cgiq-fastcgi");
 	FCGX_InitRequest(&req, -1, 0);
 	for (;;) {
 		if (req.ipcFd < 0) {

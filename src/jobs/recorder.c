@@ -81,6 +81,7 @@ static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
 {
 	int durable = 0, committed;
 
+
 	for (struct rec_op *op = batch; op; op = op->next)
 		durable |= op->durable;
 	/* Errors are logged by the store; a failed batch must not stop the daemon. */
@@ -107,6 +108,7 @@ static void *recorder_main(void *arg)
 {
 	struct jobs__recorder *r = arg;
 
+	pthread_setname_np(pthread_self(), "cgiq-recorder"); /* for top -H and ps -L */
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		while (r->head == NULL && !r->stopping)

@@ -41,6 +41,7 @@ static void *spawner_main(void *arg)
 	struct jobs__spawner *s = arg;
 	sigset_t all;
 
+	pthread_setname_np(pthread_self(), "cgiq-spawner");
 	/* No signal handler ever runs on this thread, and children start with
 	 * everything blocked until they have reset their dispositions. */
 	sigfillset(&all);
