@@ -42,6 +42,7 @@
 #include <fcgiapp.h>
 
 #include "fcgi/fcgi.h"
+#include "http/http.h"
 #include "jobs/jobs.h"
 
 #define FILE_CHUNK 65536
@@ -83,6 +84,8 @@ struct worker {
 	int answer_status;           /* HTTP status, for the log line */
 	int answer_app_status;       /* for the end-request record */
 	uint64_t answer_body_bytes;
+	int64_t job_ms;              /* how long the program ran, -1 none */
+	int queue_full;              /* refused: --queue-max */
 
 	/* worker only */
 	struct job_request jr;
@@ -173,6 +176,7 @@ static void on_job_done(struct job *job, void *ud)
 
 	w->waiting = 0;
 	w->res = res;
+	w->job_ms = job_duration_ms(job);
 	if (res->body_fd < 0 && res->body_bytes <= FILE_CHUNK && copy_answer(&w->answer, res) == 0) {
 		w->copied = 1;
 		w->answer_status = res->http_status;
@@ -204,6 +208,7 @@ static void op_run(struct fcgi_front *f, struct op *o)
 		if (r < 0) {
 			if (r != -EAGAIN)
 				log_warnx("fastcgi %s: cannot submit job: %s", w->m.peer, strerror(-r));
+			w->queue_full = r == -EAGAIN;
 			worker_finish(w, r == -EAGAIN ? 503 : r == -ENOSPC ? 507 : 500);
 			break;
 		}
@@ -515,6 +520,8 @@ static void worker_reset(struct worker *w)
 	memset(&w->jr, 0, sizeof(w->jr));
 	w->job_id[0] = '\0';
 	w->copied = 0;
+	w->job_ms = -1;
+	w->queue_full = 0;
 	if (w->answer.cap > 2 * FILE_CHUNK)
 		buf_free(&w->answer); /* an error page's worth, not a large answer, stays allocated */
 }
@@ -525,6 +532,49 @@ static size_t params_bytes(char *const *envp)
 	for (size_t i = 0; envp && envp[i]; i++)
 		n += strlen(envp[i]);
 	return n;
+}
+
+/* The access-log line and the counters of one request (worker thread: the
+ * log and the counters are thread-safe). status -1 or an answer that could
+ * not be written is 499, as nginx logs a client gone. */
+static void account(struct worker *w, FCGX_Request *req, int status, int written,
+                    const struct job_result *res, uint64_t t0)
+{
+	struct fcgi_front *f = w->f;
+	struct http_access_entry e;
+	int ran = w->job_id[0] != '\0';
+
+	if (written != 0)
+		status = 499;
+	else
+		job_front_count_response(f->cfg.counters, status);
+	if (!ran && status >= 400 && status != 499)
+		job_front_count_refusal(f->cfg.counters, w->queue_full ? JOB_REFUSED_QUEUE_FULL
+		                                                        : job_refusal_of_status(status));
+	if (f->cfg.access_log == NULL)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.host = fcgi_param(req->envp, "REMOTE_ADDR");
+	e.user = fcgi_param(req->envp, "REMOTE_USER");
+	e.time_us = util_now_us();
+	e.method = fcgi_param(req->envp, "REQUEST_METHOD");
+	e.target = fcgi_param(req->envp, "REQUEST_URI");
+	e.protocol = fcgi_param(req->envp, "SERVER_PROTOCOL");
+	e.referer = fcgi_param(req->envp, "HTTP_REFERER");
+	e.user_agent = fcgi_param(req->envp, "HTTP_USER_AGENT");
+	e.status = status;
+	if (status == 499 || !status_has_body(status))
+		e.bytes = 0;
+	else if (w->copied)
+		e.bytes = w->answer_body_bytes;
+	else if (res)
+		e.bytes = res->body_bytes;
+	else
+		e.bytes = strlen(reason_of(status)) + 5; /* format_error's page */
+	e.job_id = ran ? w->job_id : NULL;
+	e.job_ms = w->job_ms;
+	e.request_ms = util_mono_ms() - t0;
+	http_access_log_write(f->cfg.access_log, &e);
 }
 
 static void serve(struct worker *w, FCGX_Request *req)
@@ -648,6 +698,7 @@ answer:
 		log_info("fastcgi %s: the web server went away before the answer to job %s was written", peer,
 		         w->job_id[0] ? w->job_id : "-");
 	}
+	account(w, req, status, written, res, t0);
 	if (job)
 		post(f, OP_RELEASE, w, job);
 }
@@ -727,6 +778,7 @@ static int accept_locked(struct fcgi_front *f)
 		}
 		if (!peer_allowed(f, &ss, text, sizeof(text))) {
 			log_warnx("fastcgi: connection from %s refused (not loopback and not in --fastcgi-allow)", text);
+			job_front_count_refusal(f->cfg.counters, JOB_REFUSED_FORBIDDEN);
 			close(fd);
 			continue;
 		}
@@ -755,12 +807,20 @@ static void *worker_main(void *arg)
 	FCGX_Request req;
 	int fresh;
 
+	int counted = 0; /* the connection is in connections_open */
+
 	FCGX_InitRequest(&req, -1, 0);
 	for (;;) {
+		if (counted && req.ipcFd < 0) {
+			job_front_count_connection(w->f->cfg.counters, -1);
+			counted = 0;
+		}
 		if (req.ipcFd < 0) {
 			int fd = accept_one(w);
 			if (fd < 0)
 				break;
+			job_front_count_connection(w->f->cfg.counters, 1);
+			counted = 1;
 			FCGX_InitRequest(&req, -1, 0);
 			/* Serve the connection we accepted: libfcgi reads from ipcFd
 			 * when it is open, and keepConnection stops FCGX_Accept_r's
@@ -810,6 +870,8 @@ static void *worker_main(void *arg)
 	if (req.ipcFd >= 0) {
 		FCGX_Free(&req, 1);
 	}
+	if (counted)
+		job_front_count_connection(w->f->cfg.counters, -1);
 	post(w->f, OP_EXIT, w, NULL);
 	return NULL;
 }
@@ -1071,6 +1133,7 @@ static int start_threads(struct fcgi_front *f)
 		w->conn_fd = -1;
 		w->body_fd = -1;
 		w->wake_fd = -1;
+		w->job_ms = -1;
 		buf_init(&w->body, f->cfg.body_mem_bytes + 1);
 		buf_init(&w->answer, SIZE_MAX / 2);
 	}
