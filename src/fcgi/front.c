@@ -85,6 +85,7 @@ struct worker {
 	int answer_app_status;       /* for the end-request record */
 	uint64_t answer_body_bytes;
 	int64_t job_ms;              /* how long the program ran, -1 none */
+	uint64_t conn_id;            /* worker only: the connection's id in log lines */
 	int queue_full;              /* refused: --queue-max */
 
 	/* worker only */
@@ -206,8 +207,11 @@ static void op_run(struct fcgi_front *f, struct op *o)
 		}
 		r = job_submit(f->engine, &w->jr, on_job_done, w, &w->job);
 		if (r < 0) {
-			if (r != -EAGAIN)
-				log_warnx("fastcgi %s: cannot submit job: %s", w->m.peer, strerror(-r));
+			if (r == -EAGAIN)
+				log_warnx("fastcgi conn %llu %s: queue full, 503", (unsigned long long)w->conn_id, w->m.peer);
+			else
+				log_warnx("fastcgi conn %llu %s: cannot submit job: %s", (unsigned long long)w->conn_id,
+				          w->m.peer, strerror(-r));
 			w->queue_full = r == -EAGAIN;
 			worker_finish(w, r == -EAGAIN ? 503 : r == -ENOSPC ? 507 : 500);
 			break;
@@ -475,7 +479,7 @@ static void wait_finished(struct worker *w, int conn_fd)
 		if (poll(p, cancel_sent ? 1 : 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_warn("fastcgi: poll");
+			log_warn("fastcgi job %s: poll", w->job_id);
 		}
 		if (p[0].revents & POLLIN) {
 			while (read(w->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR)
@@ -581,7 +585,7 @@ static void serve(struct worker *w, FCGX_Request *req)
 {
 	struct fcgi_front *f = w->f;
 	const char *why = NULL;
-	char peer[80], esc[256];
+	char peer[112], esc[256];
 	uint64_t body_len = 0, t0 = util_mono_ms();
 	int status = 0, r, written = -1;
 	const char *uri = fcgi_param(req->envp, "REQUEST_URI");
@@ -589,7 +593,8 @@ static void serve(struct worker *w, FCGX_Request *req)
 	struct job *job = NULL;
 	const struct job_result *res = NULL;
 
-	snprintf(peer, sizeof(peer), "%s", ra && *ra ? ra : "-");
+	/* "conn 12 203.0.113.5": the web server connection's id and the client */
+	snprintf(peer, sizeof(peer), "conn %llu %s", (unsigned long long)w->conn_id, ra && *ra ? ra : "-");
 	if (uri == NULL)
 		uri = "-";
 	if (req->role != ROLE_RESPONDER) {
@@ -801,6 +806,9 @@ static int accept_one(struct worker *w)
 	return fd;
 }
 
+/* Connection ids in log lines, shared by the responder threads. */
+static atomic_uint_least64_t fcgi_conn_seq;
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -821,6 +829,7 @@ static void *worker_main(void *arg)
 				break;
 			job_front_count_connection(w->f->cfg.counters, 1);
 			counted = 1;
+			w->conn_id = atomic_fetch_add_explicit(&fcgi_conn_seq, 1, memory_order_relaxed) + 1;
 			FCGX_InitRequest(&req, -1, 0);
 			/* Serve the connection we accepted: libfcgi reads from ipcFd
 			 * when it is open, and keepConnection stops FCGX_Accept_r's
@@ -848,8 +857,8 @@ static void *worker_main(void *arg)
 			/* libfcgi has closed the connection (req.ipcFd is -1 again). */
 			worker_set_phase(w, WP_IDLE, -1);
 			if (fresh)
-				log_warnx("fastcgi: connection on %s closed: malformed or truncated records, an unknown "
-				          "role, or no request at all", w->f->name);
+				log_warnx("fastcgi conn %llu: connection on %s closed: malformed or truncated records, "
+				          "an unknown role, or no request at all", (unsigned long long)w->conn_id, w->f->name);
 			continue;
 		}
 		serve(w, &req);

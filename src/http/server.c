@@ -604,8 +604,12 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 	cgi_env_free(&env);
 	if (jr.body_fd >= 0)
 		close(jr.body_fd);
-	if (r == -EAGAIN)
-		return 503; /* queue full; the caller adds Retry-After */
+	if (r == -EAGAIN) {
+		struct job_stats st;
+		job_engine_stats(s->engine, &st);
+		log_warnx("%s: queue full (%u waiting, %u running), 503", c->tag, st.queued, st.running);
+		return 503; /* the caller adds Retry-After */
+	}
 	if (r < 0) {
 		log_warnx("%s: cannot submit job: %s", c->tag, strerror(-r));
 		return r == -ENOSPC ? 507 : 500;

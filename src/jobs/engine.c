@@ -904,7 +904,8 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 
 	if (e->running_count >= e->cfg.max_jobs && e->queued_count >= e->cfg.queue_max) {
 		e->refused++;
-		log_warnx("queue full (%u waiting, %u running): refusing %s", e->queued_count,
+		/* The front logs the refusal with its connection id. */
+		log_debug("queue full (%u waiting, %u running): refusing %s", e->queued_count,
 		          e->running_count, req->script);
 		*err = -EAGAIN;
 		return NULL;
