@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "support/support.h"
@@ -491,6 +494,149 @@ static void test_access_log_flushed_at_stop(void)
 	td_cleanup(&e);
 }
 
+/* ---- a minimal FastCGI client: one request, the answer's stdout ---- */
+
+static size_t fc_record(unsigned char *out, int type, const void *data, size_t len)
+{
+	unsigned char h[8] = {1, (unsigned char)type, 0, 1, (unsigned char)(len >> 8), (unsigned char)len, 0, 0};
+	memcpy(out, h, 8);
+	if (len)
+		memcpy(out + 8, data, len);
+	return 8 + len;
+}
+
+static size_t fc_pair(unsigned char *out, const char *name, const char *value)
+{
+	size_t n = strlen(name), v = strlen(value);
+	out[0] = (unsigned char)n; /* all names and values here are below 128 bytes */
+	out[1] = (unsigned char)v;
+	memcpy(out + 2, name, n);
+	memcpy(out + 2 + n, value, v);
+	return 2 + n + v;
+}
+
+/* Sends one responder request with params (NULL-terminated name, value
+ * list) and returns 1 once the end-request record arrived, its stdout in out. */
+static int fc_call(const char *sock, const char *const *params, char *out, size_t out_size)
+{
+	static unsigned char req[8192], p[4096], in[65536];
+	static const unsigned char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n = 0, plen = 0, have = 0, used = 0;
+	uint64_t end = t_now_ms() + 10000;
+	int fd, done = 0;
+
+	for (size_t i = 0; params[i]; i += 2)
+		plen += fc_pair(p + plen, params[i], params[i + 1]);
+	n += fc_record(req + n, 1, begin, 8);
+	n += fc_record(req + n, 4, p, plen);
+	n += fc_record(req + n, 4, NULL, 0);
+	n += fc_record(req + n, 5, NULL, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || t_send(fd, req, n) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	out[0] = '\0';
+	while (!done && t_now_ms() < end) {
+		struct pollfd pf = {fd, POLLIN, 0};
+		if (poll(&pf, 1, (int)(end - t_now_ms())) <= 0)
+			break;
+		ssize_t r = recv(fd, in + have, sizeof(in) - have, 0);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		for (;;) {
+			size_t clen, tot;
+			if (have - used < 8)
+				break;
+			clen = ((size_t)in[used + 4] << 8) | in[used + 5];
+			tot = 8 + clen + in[used + 6];
+			if (have - used < tot)
+				break;
+			if (in[used + 1] == 6 && strlen(out) + clen < out_size)
+				strncat(out, (const char *)in + used + 8, clen);
+			if (in[used + 1] == 3)
+				done = 1;
+			used += tot;
+		}
+	}
+	close(fd);
+	return done;
+}
+
+static void test_fastcgi_access_log_and_counters(void)
+{
+	struct tdaemon e;
+	char dir[] = "/tmp/cgiq-observe-XXXXXX", sock[128], fastcgi[140], script[600], path[600];
+	char addr[64], out[4096], id[64], line[2048], after[512], *log = NULL;
+	const char *args[12];
+	struct tresp r;
+	long job_ms, req_ms;
+	int port = t_free_port();
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(sock, sizeof(sock), "%s/cgiq.sock", dir);
+	snprintf(fastcgi, sizeof(fastcgi), "unix:%s", sock);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	args[0] = "--fastcgi";
+	args[1] = fastcgi;
+	args[2] = "--fastcgi-threads";
+	args[3] = "2";
+	args[4] = "--access-log";
+	args[5] = "access.log";
+	args[6] = "--admin-listen";
+	args[7] = addr;
+	args[8] = NULL;
+	CU_ASSERT_FATAL(td_start(&e, D.cgi_root, args) == 0);
+	snprintf(path, sizeof(path), "%s/access.log", e.dir);
+	for (uint64_t end = t_now_ms() + 10000; !td_log_has(&e, "fastcgi on ") && t_now_ms() < end;)
+		usleep(20000);
+	snprintf(script, sizeof(script), "%s/hello", D.cgi_root);
+	const char *const params[] = {
+		"REQUEST_METHOD", "GET", "SCRIPT_FILENAME", script, "REQUEST_URI", "/hello?fc",
+		"QUERY_STRING", "fc", "SERVER_PROTOCOL", "HTTP/1.1", "REMOTE_ADDR", "203.0.113.9",
+		"REMOTE_PORT", "5555", "REMOTE_USER", "alice", "HTTP_USER_AGENT", "fc\"agent",
+		"HTTP_REFERER", "http://ref.example/x", NULL,
+	};
+	int64_t since = t_wall_us();
+	CU_ASSERT_FATAL(fc_call(sock, params, out, sizeof(out)));
+	CU_ASSERT(strstr(out, "\r\n\r\nHello, world!\n") != NULL);
+	CU_ASSERT_FATAL(t_wait_new_job(&e, since, id, 5000)[0] != '\0');
+
+	/* the line is flushed within 500 ms */
+	for (uint64_t end = t_now_ms() + 5000; t_now_ms() < end; usleep(50000)) {
+		free(log);
+		log = slurp(path);
+		if (log && strstr(log, "/hello?fc"))
+			break;
+	}
+	CU_ASSERT_FATAL(log != NULL && strchr(log, '\n') != NULL);
+	snprintf(line, sizeof(line), "%.*s", (int)(strchr(log, '\n') - log + 1), log);
+	snprintf(after, sizeof(after),
+	         "\"GET /hello?fc HTTP/1.1\" 200 14 \"http://ref.example/x\" \"fc\\x22agent\" %s 0 ", id);
+	CU_ASSERT(check_line(line, "203.0.113.9 - alice ", after, &job_ms, &req_ms));
+	if (!check_line(line, "203.0.113.9 - alice ", after, &job_ms, &req_ms))
+		fprintf(stderr, "\nline: %s\nwant: 203.0.113.9 - alice [date] %s...\n", line, after);
+	CU_ASSERT(job_ms >= 0 && req_ms >= job_ms && req_ms < 5000);
+	free(log);
+
+	CU_ASSERT_FATAL(request(port, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", &r, 5000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(strstr(r.body, "\ncgiq_responses_total{front=\"fastcgi\",code=\"2xx\"} 1\n") != NULL);
+	CU_ASSERT(strstr(r.body, "\ncgiq_responses_total{front=\"http\",code=\"2xx\"} 0\n") != NULL);
+	CU_ASSERT(strstr(r.body, "\ncgiq_connections_total{front=\"fastcgi\"} 1\n") != NULL);
+	CU_ASSERT(strstr(r.body, "\ncgiq_jobs_finished_total{state=\"succeeded\"} 1\n") != NULL);
+	t_resp_free(&r);
+	CU_ASSERT_EQUAL(td_stop(&e), 0);
+	CU_ASSERT(td_log_has(&e, "fastcgi conn 1 203.0.113.9 \"GET /hello?fc\" 200"));
+	td_cleanup(&e);
+	unlink(sock);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -511,6 +657,7 @@ int main(void)
 	/* their own daemons, on the first one's program directory */
 	CU_add_test(s, "access log off", test_access_log_off);
 	CU_add_test(s, "access log flushed at stop", test_access_log_flushed_at_stop);
+	CU_add_test(s, "FastCGI: access log and counters", test_fastcgi_access_log_and_counters);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
