@@ -494,6 +494,25 @@ static void test_access_log_flushed_at_stop(void)
 	td_cleanup(&e);
 }
 
+static void test_client_gone_is_499(void)
+{
+	char line[2048], after[512], id[64];
+	long job_ms, req_ms;
+	int64_t since = t_wall_us();
+	int fd = t_connect(D.port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_send_str(fd, "GET /slow?5 HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+	CU_ASSERT_FATAL(t_wait_new_job(&D, since, id, 5000)[0] != '\0');
+	close(fd);
+	CU_ASSERT_FATAL(wait_line("\"GET /slow?5 HTTP/1.1\"", line, sizeof(line)));
+	/* no 102 (no User-Agent), the job was cancelled before it ended: no job ms */
+	snprintf(after, sizeof(after), "\"GET /slow?5 HTTP/1.1\" 499 0 \"-\" \"-\" %s 0 ", id);
+	CU_ASSERT(check_line(line, "127.0.0.1 - - ", after, &job_ms, &req_ms));
+	CU_ASSERT_EQUAL(job_ms, -1);
+	CU_ASSERT(t_wait_job_state(&D, id, "cancelled", 5000));
+}
+
 /* ---- a minimal FastCGI client: one request, the answer's stdout ---- */
 
 static size_t fc_record(unsigned char *out, int type, const void *data, size_t len)
@@ -658,6 +677,7 @@ int main(void)
 	CU_add_test(s, "access log off", test_access_log_off);
 	CU_add_test(s, "access log flushed at stop", test_access_log_flushed_at_stop);
 	CU_add_test(s, "FastCGI: access log and counters", test_fastcgi_access_log_and_counters);
+	CU_add_test(s, "client gone: 499", test_client_gone_is_499);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
