@@ -512,7 +512,6 @@ int app_daemon_main(int argc, char **argv)
 			fprintf(stderr, "cgiq: --access-log %s: %s\n", c.access_log, strerror(-r));
 			return 1;
 		}
-		/* access log reopen: a SIGHUP handler calls http_access_log_reopen(the_access_log) */
 	}
 	c.http.access_log = the_access_log;
 	c.http.counters = &front_counters[JOB_FRONT_HTTP];
@@ -593,6 +592,8 @@ int app_daemon_main(int argc, char **argv)
 	uv_signal_init(loop, &sig_int);
 	uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
 	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
+	/* access log reopen: the SIGHUP handler calls http_access_log_reopen(the_access_log)
+	 * (NULL-safe; flushes to the old file, then opens the path again). */
 	log_info("cgiq %s: programs from %s at %s, jobs in %s", CGIQ_VERSION, root, prefix, c.db);
 
 	uv_run(loop, UV_RUN_DEFAULT);
