@@ -513,6 +513,24 @@ static void test_client_gone_is_499(void)
 	CU_ASSERT(t_wait_job_state(&D, id, "cancelled", 5000));
 }
 
+static void test_spool_bytes(void)
+{
+	struct tresp r;
+
+	/* Nothing spooled so far: every output fitted in memory. */
+	CU_ASSERT_FATAL(admin_get("/metrics", &r) == 0);
+	CU_ASSERT(strstr(r.body, "\ncgiq_spool_written_bytes_total 0\n") != NULL);
+	t_resp_free(&r);
+	/* 1 MB: beyond the 256 KiB kept in memory, so all of it goes to the spool */
+	CU_ASSERT_FATAL(request(D.port, "GET /big-output?1000000 HTTP/1.1\r\nHost: t\r\n\r\n", &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, 1000000);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(admin_get("/metrics", &r) == 0);
+	CU_ASSERT(strstr(r.body, "\ncgiq_spool_written_bytes_total 1000000\n") != NULL);
+	t_resp_free(&r);
+}
+
 /* ---- a minimal FastCGI client: one request, the answer's stdout ---- */
 
 static size_t fc_record(unsigned char *out, int type, const void *data, size_t len)
@@ -678,6 +696,7 @@ int main(void)
 	CU_add_test(s, "access log flushed at stop", test_access_log_flushed_at_stop);
 	CU_add_test(s, "FastCGI: access log and counters", test_fastcgi_access_log_and_counters);
 	CU_add_test(s, "client gone: 499", test_client_gone_is_499);
+	CU_add_test(s, "spool bytes", test_spool_bytes);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
