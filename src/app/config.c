@@ -36,6 +36,10 @@ struct daemon_config {
 	unsigned fastcgi_allow_count;
 	struct fcgi_config fcgi;
 	struct job_config jobs;
+	/* Observability */
+	const char *access_log;                    /* --access-log FILE, "-", NULL = off */
+	const char *admin_listen;                  /* --admin-listen ADDR or NULL */
+	int admin_allow_public;
 };
 
 static const char USAGE[] =
@@ -99,6 +103,13 @@ static const char USAGE[] =
 	"  --fastcgi-allow ADDR       TCP peer allowed to connect; repeatable (default: loopback only)\n"
 	"  --fastcgi-max-params SIZE  parameters of one request, beyond: 431 (default 64k)\n"
 	"\n"
+	"Observability:\n"
+	"  --access-log FILE|-|off    one line per request, Combined Log Format + job id, 102s,\n"
+	"                             job and request ms; - = stdout (default off)\n"
+	"  --admin-listen ADDR        /metrics, /health, /jobs on their own address (default off);\n"
+	"                             loopback or unix: only, never a --listen address\n"
+	"  --admin-allow-public       let --admin-listen use a non-loopback address\n"
+	"\n"
 	"Other:\n"
 	"  --log-level LEVEL          error, warn, info (default), debug\n"
 	"  --help, --version\n"
@@ -114,6 +125,7 @@ enum {
 	OPT_MAX_WAIT, OPT_ON_DISCONNECT, OPT_COALESCE,
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
 	OPT_FASTCGI_MAX_PARAMS,
+	OPT_ACCESS_LOG, OPT_ADMIN_LISTEN, OPT_ADMIN_ALLOW_PUBLIC,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -151,6 +163,9 @@ static const struct option LONG_OPTS[] = {
 	{"fastcgi-owner", required_argument, NULL, OPT_FASTCGI_OWNER},
 	{"fastcgi-allow", required_argument, NULL, OPT_FASTCGI_ALLOW},
 	{"fastcgi-max-params", required_argument, NULL, OPT_FASTCGI_MAX_PARAMS},
+	{"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+	{"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
+	{"admin-allow-public", no_argument, NULL, OPT_ADMIN_ALLOW_PUBLIC},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -352,6 +367,17 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		else if (strcmp(a, "debug") == 0) log_set_level(LOG_LEVEL_DEBUG);
 		else return bad_value(opt, a, "error, warn, info or debug");
 		break;
+	case OPT_ACCESS_LOG:
+		if (*a == '\0')
+			return bad_value(opt, a, "a file, - for stdout, or off");
+		c->access_log = strcmp(a, "off") == 0 ? NULL : a;
+		break;
+	case OPT_ADMIN_LISTEN:
+		if (c->admin_listen != NULL)
+			return bad_value(opt, a, "given once");
+		c->admin_listen = a;
+		break;
+	case OPT_ADMIN_ALLOW_PUBLIC: c->admin_allow_public = 1; break;
 	case OPT_HELP: fputs(USAGE, stdout); return -1;
 	case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return -1;
 	default:
@@ -396,6 +422,25 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 		c->fastcgi = "inherit";
 	if (c->listen_count == 0 && c->fastcgi == NULL)
 		c->listen[c->listen_count++] = "127.0.0.1:8080";
+	/* The admin pages list jobs (their URIs and peers): never on the public
+	 * listener, and off the loopback only when the operator says so. */
+	if (c->admin_listen) {
+		for (unsigned i = 0; i < c->listen_count; i++)
+			if (http_addr_same(c->admin_listen, c->listen[i])) {
+				fprintf(stderr, "cgiq: --admin-listen %s: the same address as --listen %s; the admin "
+				        "pages must not be public\n", c->admin_listen, c->listen[i]);
+				return 2;
+			}
+		if (c->fastcgi && http_addr_same(c->admin_listen, c->fastcgi)) {
+			fprintf(stderr, "cgiq: --admin-listen %s: the same address as --fastcgi\n", c->admin_listen);
+			return 2;
+		}
+		if (!c->admin_allow_public && !http_addr_is_local(c->admin_listen)) {
+			fprintf(stderr, "cgiq: --admin-listen %s: not a loopback or unix: address (it would expose "
+			        "/metrics and /jobs; add --admin-allow-public to mean it)\n", c->admin_listen);
+			return 2;
+		}
+	}
 	return -1;
 }
 
@@ -414,6 +459,11 @@ static int ensure_parent_dir(const char *file)
 
 static uv_signal_t sig_term, sig_int;
 static struct http_server *the_server;
+static struct http_server *the_admin;
+static struct http_access_log *the_access_log;
+/* The fronts' counters outlive the fronts (FastCGI threads may count while
+ * the loop shuts down), so they live here. */
+static struct job_front_counters front_counters[JOB_FRONT_COUNT];
 static struct fcgi_front *the_fcgi;
 static struct job_engine *the_engine;
 
@@ -425,7 +475,17 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 	(void)h;
 	job_engine_close(the_engine, "cgiq shut down while the job ran");
 	http_server_close(the_server);
+	http_server_close(the_admin);
 	fcgi_front_close(the_fcgi);
+	http_access_log_stop(the_access_log);
+}
+
+/* What a failed start-up closes besides the engine and the public front. */
+static void startup_failed_close(void)
+{
+	http_server_close(the_admin);
+	fcgi_front_close(the_fcgi);
+	http_access_log_stop(the_access_log);
 }
 
 int app_daemon_main(int argc, char **argv)
@@ -461,6 +521,15 @@ int app_daemon_main(int argc, char **argv)
 	c.jobs.db_path = c.db;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (c.access_log) {
+		r = http_access_log_open(loop, c.access_log, &the_access_log);
+		if (r < 0) {
+			fprintf(stderr, "cgiq: --access-log %s: %s\n", c.access_log, strerror(-r));
+			return 1;
+		}
+	}
+	c.http.access_log = the_access_log;
+	c.http.counters = &front_counters[JOB_FRONT_HTTP];
 	r = store_open(c.db, &store);
 	if (r < 0) {
 		fprintf(stderr, "cgiq: cannot open the job database %s\n", c.db);
@@ -481,8 +550,31 @@ int app_daemon_main(int argc, char **argv)
 			                     : uv_strerror(r));
 			job_engine_close(the_engine, "start-up failed");
 			http_server_close(the_server);
+			startup_failed_close();
 			uv_run(loop, UV_RUN_DEFAULT);
 			store_close(store);
+			http_access_log_free(the_access_log);
+			return r == -EINVAL ? 2 : 1;
+		}
+	}
+	if (c.admin_listen) {
+		struct http_server_config admin = c.http;
+		admin.admin = 1;
+		admin.access_log = NULL;
+		admin.counters = NULL;
+		admin.fronts = front_counters;
+		http_server_open(loop, the_engine, &admin, &the_admin);
+		r = http_server_listen(the_admin, c.admin_listen);
+		if (r < 0) {
+			fprintf(stderr, "cgiq: --admin-listen %s: %s\n", c.admin_listen,
+			        r == -EINVAL ? "not an address (127.0.0.1:9100, [::1]:9100, unix:/path)"
+			                     : uv_strerror(r));
+			job_engine_close(the_engine, "start-up failed");
+			http_server_close(the_server);
+			startup_failed_close();
+			uv_run(loop, UV_RUN_DEFAULT);
+			store_close(store);
+			http_access_log_free(the_access_log);
 			return r == -EINVAL ? 2 : 1;
 		}
 	}
@@ -494,6 +586,8 @@ int app_daemon_main(int argc, char **argv)
 		c.fcgi.body_mem_bytes = c.http.body_mem_bytes;
 		c.fcgi.spool_dir = c.spool;
 		c.fcgi.jobs_prefix = c.http.jobs_prefix;
+		c.fcgi.access_log = the_access_log;
+		c.fcgi.counters = &front_counters[JOB_FRONT_FASTCGI];
 		r = fcgi_front_open(loop, the_engine, &c.fcgi, &the_fcgi);
 		if (r == 0)
 			r = fcgi_front_listen(the_fcgi, c.fastcgi);
@@ -503,9 +597,10 @@ int app_daemon_main(int argc, char **argv)
 			                     : strerror(-r));
 			job_engine_close(the_engine, "start-up failed");
 			http_server_close(the_server);
-			fcgi_front_close(the_fcgi);
+			startup_failed_close();
 			uv_run(loop, UV_RUN_DEFAULT);
 			store_close(store);
+			http_access_log_free(the_access_log);
 			return r == -EINVAL ? 2 : 1;
 		}
 	}
@@ -513,11 +608,14 @@ int app_daemon_main(int argc, char **argv)
 	uv_signal_init(loop, &sig_int);
 	uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
 	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
+	/* access log reopen: the SIGHUP handler calls http_access_log_reopen(the_access_log)
+	 * (NULL-safe; flushes to the old file, then opens the path again). */
 	log_info("cgiq %s: programs from %s at %s, jobs in %s", CGIQ_VERSION, root, prefix, c.db);
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	uv_loop_close(loop);
 	store_close(store);
+	http_access_log_free(the_access_log); /* lines of the last moments */
 	log_info("stopped");
 	return 0;
 }

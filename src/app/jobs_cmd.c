@@ -144,69 +144,6 @@ static int64_t app_duration_ms(const struct store_job *j)
 	return (j->finished_at_us - j->started_at_us) / 1000;
 }
 
-/* ---- JSON ---- */
-
-static void app_json_key(struct buf *b, const char *key)
-{
-	/* Every object starts with "id", written by app_json_job itself. */
-	buf_printf(b, ",\"%s\":", key);
-}
-
-static void app_json_int(struct buf *b, const char *key, int64_t v)
-{
-	app_json_key(b, key);
-	if (v < 0)
-		buf_append_str(b, "null");
-	else
-		buf_printf(b, "%lld", (long long)v);
-}
-
-static void app_json_time(struct buf *b, const char *key, int64_t us)
-{
-	char when[32];
-
-	app_json_key(b, key);
-	if (us <= 0) {
-		buf_append_str(b, "null");
-		return;
-	}
-	util_iso_time(us, when, sizeof(when));
-	util_json_string(b, when);
-}
-
-static void app_json_str(struct buf *b, const char *key, const char *s)
-{
-	app_json_key(b, key);
-	util_json_string(b, s);
-}
-
-/* One job as one line of JSON; with_tail adds stderr_tail (cgiq job). */
-static void app_json_job(struct buf *b, const struct store_job *j, int with_tail)
-{
-	buf_append_str(b, "{\"id\":");
-	util_json_string(b, j->id);
-	app_json_str(b, "state", store_state_name(j->state));
-	app_json_str(b, "script", j->script);
-	app_json_str(b, "method", j->method);
-	app_json_str(b, "uri", j->uri);
-	app_json_str(b, "peer", j->peer);
-	app_json_int(b, "status", j->http_status);
-	app_json_int(b, "exit_code", j->exit_code);
-	app_json_int(b, "signal", j->term_signal);
-	app_json_time(b, "created_at", j->created_at_us);
-	app_json_time(b, "started_at", j->started_at_us);
-	app_json_time(b, "finished_at", j->finished_at_us);
-	app_json_int(b, "pid", j->pid);
-	app_json_int(b, "bytes_in", j->bytes_in);
-	app_json_int(b, "bytes_out", j->bytes_out);
-	app_json_int(b, "processing_sent", j->processing_sent);
-	app_json_str(b, "reason", j->reason);
-	app_json_int(b, "queue_position", j->queue_position);
-	if (with_tail)
-		app_json_str(b, "stderr_tail", j->stderr_tail);
-	buf_append_str(b, "}\n");
-}
-
 /* ---- cgiq jobs ---- */
 
 enum {
@@ -250,7 +187,7 @@ static int app_list_cb(const struct store_job *j, void *ud)
 
 	buf_init(&b, APP_BUF_MAX);
 	if (t->json) {
-		app_json_job(&b, j, 0);
+		store_job_json(&b, j, 0);
 		fwrite(b.data, 1, b.len, stdout);
 		buf_free(&b);
 		return 0;
@@ -535,7 +472,7 @@ int app_job_cmd(int argc, char **argv)
 	if (json) {
 		struct buf b;
 		buf_init(&b, APP_BUF_MAX);
-		app_json_job(&b, &j, 1);
+		store_job_json(&b, &j, 1);
 		fwrite(b.data, 1, b.len, stdout);
 		buf_free(&b);
 	} else {

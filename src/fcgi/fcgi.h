@@ -70,6 +70,8 @@ const char *fcgi_param(char *const *params, const char *name);
 /* ---------------- the front (front.c) ---------------- */
 
 struct job_engine;
+struct http_access_log;
+struct job_front_counters;
 
 struct fcgi_config {
 	struct fcgi_params_config params;
@@ -83,6 +85,8 @@ struct fcgi_config {
 	size_t body_mem_bytes;       /* bodies beyond this are spooled to a file */
 	const char *spool_dir;
 	const char *jobs_prefix;     /* the job API (status, result, DELETE), e.g. "/_cgiq/jobs" */
+	struct http_access_log *access_log;  /* one line per request, NULL = off */
+	struct job_front_counters *counters; /* this front's counters, NULL = none */
 };
 
 struct fcgi_front;

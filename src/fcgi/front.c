@@ -42,6 +42,7 @@
 #include <fcgiapp.h>
 
 #include "fcgi/fcgi.h"
+#include "http/http.h"
 #include "jobs/jobs.h"
 
 #define FILE_CHUNK 65536
@@ -87,6 +88,9 @@ struct worker {
 	int answer_app_status;       /* for the end-request record */
 	uint64_t answer_body_bytes;
 	struct job_stored_result stored; /* API_RESULT: opened by the loop thread, then the worker's */
+	int64_t job_ms;              /* how long the program ran, -1 none */
+	uint64_t conn_id;            /* worker only: the connection's id in log lines */
+	int queue_full;              /* refused: --queue-max */
 
 	/* worker only */
 	enum api_kind api;           /* set before OP_API */
@@ -180,6 +184,7 @@ static void on_job_done(struct job *job, void *ud)
 
 	w->waiting = 0;
 	w->res = res;
+	w->job_ms = job_duration_ms(job);
 	if (res->body_fd < 0 && res->body_bytes <= FILE_CHUNK && copy_answer(&w->answer, res) == 0) {
 		w->copied = 1;
 		w->answer_status = res->http_status;
@@ -299,8 +304,12 @@ static void op_run(struct fcgi_front *f, struct op *o)
 		r = w->async ? job_submit_async(f->engine, &w->jr, on_job_accepted, w, &w->job)
 		             : job_submit(f->engine, &w->jr, on_job_done, w, &w->job);
 		if (r < 0) {
-			if (r != -EAGAIN)
-				log_warnx("fastcgi %s: cannot submit job: %s", w->m.peer, strerror(-r));
+			if (r == -EAGAIN)
+				log_warnx("fastcgi conn %llu %s: queue full, 503", (unsigned long long)w->conn_id, w->m.peer);
+			else
+				log_warnx("fastcgi conn %llu %s: cannot submit job: %s", (unsigned long long)w->conn_id,
+				          w->m.peer, strerror(-r));
+			w->queue_full = r == -EAGAIN;
 			worker_finish(w, r == -EAGAIN ? 503 : r == -ENOSPC ? 507 : 500);
 			break;
 		}
@@ -633,7 +642,7 @@ static void wait_finished(struct worker *w, int conn_fd)
 		if (poll(p, cancel_sent ? 1 : 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			log_warn("fastcgi: poll");
+			log_warn("fastcgi job %s: poll", w->job_id);
 		}
 		if (p[0].revents & POLLIN) {
 			while (read(w->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR)
@@ -681,6 +690,8 @@ static void worker_reset(struct worker *w)
 	w->api = API_NONE;
 	w->async = 0;
 	w->copied = 0;
+	w->job_ms = -1;
+	w->queue_full = 0;
 	if (w->answer.cap > 2 * FILE_CHUNK)
 		buf_free(&w->answer); /* an error page's worth, not a large answer, stays allocated */
 }
@@ -757,11 +768,54 @@ static void handoff(struct worker *w, enum op_kind op, int conn_fd)
 	wait_finished(w, conn_fd);
 }
 
+/* The access-log line and the counters of one request (worker thread: the
+ * log and the counters are thread-safe). status -1 or an answer that could
+ * not be written is 499, as nginx logs a client gone. */
+static void account(struct worker *w, FCGX_Request *req, int status, int written,
+                    const struct job_result *res, uint64_t t0)
+{
+	struct fcgi_front *f = w->f;
+	struct http_access_entry e;
+	int ran = w->job_id[0] != '\0';
+
+	if (written != 0)
+		status = 499;
+	else
+		job_front_count_response(f->cfg.counters, status);
+	if (!ran && status >= 400 && status != 499)
+		job_front_count_refusal(f->cfg.counters, w->queue_full ? JOB_REFUSED_QUEUE_FULL
+		                                                        : job_refusal_of_status(status));
+	if (f->cfg.access_log == NULL)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.host = fcgi_param(req->envp, "REMOTE_ADDR");
+	e.user = fcgi_param(req->envp, "REMOTE_USER");
+	e.time_us = util_now_us();
+	e.method = fcgi_param(req->envp, "REQUEST_METHOD");
+	e.target = fcgi_param(req->envp, "REQUEST_URI");
+	e.protocol = fcgi_param(req->envp, "SERVER_PROTOCOL");
+	e.referer = fcgi_param(req->envp, "HTTP_REFERER");
+	e.user_agent = fcgi_param(req->envp, "HTTP_USER_AGENT");
+	e.status = status;
+	if (status == 499 || !status_has_body(status))
+		e.bytes = 0;
+	else if (w->copied)
+		e.bytes = w->answer_body_bytes;
+	else if (res)
+		e.bytes = res->body_bytes;
+	else
+		e.bytes = strlen(reason_of(status)) + 5; /* format_error's page */
+	e.job_id = ran ? w->job_id : NULL;
+	e.job_ms = w->job_ms;
+	e.request_ms = util_mono_ms() - t0;
+	http_access_log_write(f->cfg.access_log, &e);
+}
+
 static void serve(struct worker *w, FCGX_Request *req)
 {
 	struct fcgi_front *f = w->f;
 	const char *why = NULL;
-	char peer[80], esc[256];
+	char peer[112], esc[256];
 	uint64_t body_len = 0, t0 = util_mono_ms();
 	int status = 0, r, written = -1;
 	const char *uri = fcgi_param(req->envp, "REQUEST_URI");
@@ -772,7 +826,8 @@ static void serve(struct worker *w, FCGX_Request *req)
 	struct job *job = NULL;
 	const struct job_result *res = NULL;
 
-	snprintf(peer, sizeof(peer), "%s", ra && *ra ? ra : "-");
+	/* "conn 12 203.0.113.5": the web server connection's id and the client */
+	snprintf(peer, sizeof(peer), "conn %llu %s", (unsigned long long)w->conn_id, ra && *ra ? ra : "-");
 	if (uri == NULL)
 		uri = "-";
 	if (req->role != ROLE_RESPONDER) {
@@ -889,6 +944,7 @@ answer:
 		log_info("fastcgi %s: the web server went away before the answer to job %s was written", peer,
 		         w->job_id[0] ? w->job_id : "-");
 	}
+	account(w, req, status, written, res, t0);
 	if (job)
 		post(f, OP_RELEASE, w, job);
 }
@@ -968,6 +1024,7 @@ static int accept_locked(struct fcgi_front *f)
 		}
 		if (!peer_allowed(f, &ss, text, sizeof(text))) {
 			log_warnx("fastcgi: connection from %s refused (not loopback and not in --fastcgi-allow)", text);
+			job_front_count_refusal(f->cfg.counters, JOB_REFUSED_FORBIDDEN);
 			close(fd);
 			continue;
 		}
@@ -990,6 +1047,9 @@ static int accept_one(struct worker *w)
 	return fd;
 }
 
+/* Connection ids in log lines, shared by the responder threads. */
+static atomic_uint_least64_t fcgi_conn_seq;
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -997,12 +1057,21 @@ static void *worker_main(void *arg)
 	int fresh;
 
 	pthread_setname_np(pthread_self(), "cgiq-fastcgi");
+	int counted = 0; /* the connection is in connections_open */
+
 	FCGX_InitRequest(&req, -1, 0);
 	for (;;) {
+		if (counted && req.ipcFd < 0) {
+			job_front_count_connection(w->f->cfg.counters, -1);
+			counted = 0;
+		}
 		if (req.ipcFd < 0) {
 			int fd = accept_one(w);
 			if (fd < 0)
 				break;
+			job_front_count_connection(w->f->cfg.counters, 1);
+			counted = 1;
+			w->conn_id = atomic_fetch_add_explicit(&fcgi_conn_seq, 1, memory_order_relaxed) + 1;
 			FCGX_InitRequest(&req, -1, 0);
 			/* Serve the connection we accepted: libfcgi reads from ipcFd
 			 * when it is open, and keepConnection stops FCGX_Accept_r's
@@ -1030,8 +1099,8 @@ static void *worker_main(void *arg)
 			/* libfcgi has closed the connection (req.ipcFd is -1 again). */
 			worker_set_phase(w, WP_IDLE, -1);
 			if (fresh)
-				log_warnx("fastcgi: connection on %s closed: malformed or truncated records, an unknown "
-				          "role, or no request at all", w->f->name);
+				log_warnx("fastcgi conn %llu: connection on %s closed: malformed or truncated records, "
+				          "an unknown role, or no request at all", (unsigned long long)w->conn_id, w->f->name);
 			continue;
 		}
 		serve(w, &req);
@@ -1052,6 +1121,8 @@ static void *worker_main(void *arg)
 	if (req.ipcFd >= 0) {
 		FCGX_Free(&req, 1);
 	}
+	if (counted)
+		job_front_count_connection(w->f->cfg.counters, -1);
 	post(w->f, OP_EXIT, w, NULL);
 	return NULL;
 }
@@ -1314,6 +1385,7 @@ static int start_threads(struct fcgi_front *f)
 		w->body_fd = -1;
 		w->wake_fd = -1;
 		w->stored.fd = -1;
+		w->job_ms = -1;
 		buf_init(&w->body, f->cfg.body_mem_bytes + 1);
 		buf_init(&w->answer, SIZE_MAX / 2);
 	}

@@ -169,6 +169,8 @@ size_t http_processing_table(const struct http_processing_rule **out);
 #include <uv.h>
 
 struct job_engine;
+struct job_front_counters;
+struct http_access_log;
 
 struct http_server_config {
 	const char *cgi_root;            /* canonical absolute path */
@@ -188,6 +190,11 @@ struct http_server_config {
 	const char *jobs_prefix;         /* "/_cgiq/jobs": status monitor and results */
 	uint64_t max_wait_ms;            /* Prefer: wait=N is clamped to this */
 	int detach_on_disconnect;        /* client gone: the job goes on, result kept */
+	/* observability (NULL / 0 = off) */
+	struct http_access_log *access_log;       /* one line per request */
+	struct job_front_counters *counters;      /* this front's counters */
+	int admin;                                /* an admin listener: /metrics, /health, /jobs only */
+	const struct job_front_counters *fronts;  /* admin: every front's counters, JOB_FRONT_COUNT */
 };
 
 struct http_server;
@@ -204,5 +211,89 @@ int http_server_listen(struct http_server *s, const char *addr);
 /* Stops listening and closes every connection (cancelling their jobs); the
  * server frees itself once all handles are closed. */
 void http_server_close(struct http_server *s);
+
+/* ---------------- access log (access_log.c) ---------------- */
+
+/* One request as the access log shows it. NULL strings print as "-". */
+struct http_access_entry {
+	const char *host;         /* client address, no port ("unix" for a unix socket) */
+	const char *user;         /* authenticated user (FastCGI REMOTE_USER), usually NULL */
+	int64_t time_us;          /* wall clock of the line */
+	const char *method;       /* NULL when the request line could not be read */
+	const char *target;
+	const char *protocol;     /* "HTTP/1.1"; NULL leaves it out */
+	int status;
+	uint64_t bytes;           /* response body bytes */
+	const char *referer;
+	const char *user_agent;
+	const char *job_id;       /* NULL when no job ran */
+	unsigned processing_sent; /* 102s */
+	int64_t job_ms;           /* how long the program ran; -1 prints "-" */
+	uint64_t request_ms;      /* head received to response written */
+};
+
+/* Appends s as nginx escapes its log fields: '"', '\\', bytes below 0x20 and
+ * from 0x7f as \xHH (uppercase hex). At most 8 KiB of s are used; a longer
+ * s ends in "...". */
+void http_access_escape(struct buf *out, const char *s, size_t len);
+/*
+ * Appends one line (newline included):
+ *   host - user [dd/Mon/yyyy:hh:mm:ss +0000] "METHOD target PROTO" status bytes
+ *   "referer" "user-agent" job_id 102s job_ms request_ms
+ * (Combined Log Format, UTC, then cgiq's four fields).
+ */
+void http_access_format(struct buf *out, const struct http_access_entry *e);
+
+/*
+ * Opens the access log: path "-" is stdout, else the file is created or
+ * appended to (mode 0640). With a loop, a timer flushes the buffered lines
+ * every 500 ms. Returns 0 or a negative errno.
+ */
+int http_access_log_open(uv_loop_t *loop, const char *path, struct http_access_log **out);
+/* Logs one line. Any thread; never waits on the disk except when 32 KiB are
+ * buffered. NULL log: nothing. */
+void http_access_log_write(struct http_access_log *l, const struct http_access_entry *e);
+/* Writes the buffered lines now. Any thread. */
+void http_access_log_flush(struct http_access_log *l);
+/* For SIGHUP after a rotation: flushes to the old file and opens the path
+ * again. Stdout: nothing to do. Returns 0 or a negative errno (the old file is
+ * kept). Any thread. */
+int http_access_log_reopen(struct http_access_log *l);
+/* Shutdown on the loop thread: closes the timer, flushes. Lines still logged
+ * after this are written by http_access_log_free. */
+void http_access_log_stop(struct http_access_log *l);
+/* After the loop has ended: flushes, closes the file, frees. NULL allowed. */
+void http_access_log_free(struct http_access_log *l);
+
+/* ---------------- admin listener (admin.c) ---------------- */
+struct job_metrics;
+
+/* Prometheus text exposition format 0.0.4 of the engine snapshot m and the
+ * fronts' counters (JOB_FRONT_COUNT of them; NULL = none). Metric names start
+ * with cgiq_. */
+void http_metrics_render(struct buf *out, const struct job_metrics *m, const struct job_front_counters *fronts);
+
+/* An admin answer. */
+struct http_admin_response {
+	int status;
+	const char *content_type;   /* NULL for the plain-text error page */
+	const char *allow;          /* "GET, HEAD" for 405, else NULL */
+	struct buf body;            /* initialised by http_admin_handle; free with buf_free */
+};
+/*
+ * Answers GET (or HEAD) /metrics, /health, /jobs?state=S&limit=N (JSON lines,
+ * newest first, limit 1-1000, default 100). Other paths 404, other methods
+ * 405, an unknown parameter or bad value 400. path is the request path
+ * (percent-encoded, as parsed), query what follows '?'. Loop thread.
+ */
+void http_admin_handle(struct job_engine *e, const struct job_front_counters *fronts, const char *method,
+                       const char *path, const char *query, struct http_admin_response *out);
+
+/* 1 when addr ("127.0.0.1:9100", "[::1]:9100", "unix:/path") is loopback or
+ * a unix socket, 0 otherwise (also when it cannot be read). */
+int http_addr_is_local(const char *addr);
+/* 1 when a and b name the same listening address (same family, address and
+ * port, or the same unix path); port 0 never equals anything. */
+int http_addr_same(const char *a, const char *b);
 
 #endif

@@ -61,7 +61,9 @@ struct conn {
 	int head_started;   /* a byte of the current request has arrived */
 	int served;         /* requests answered on this connection */
 
-	char peer[80];      /* for logs and the record: "127.0.0.1:53211" */
+	char peer[80];      /* for the record: "127.0.0.1:53211" */
+	char tag[112];      /* for logs: "conn 17 127.0.0.1:53211" */
+	int is_unix;
 	char remote_addr[64];
 	unsigned remote_port;
 	char local_addr[64];
@@ -88,7 +90,9 @@ struct conn {
 	uint64_t started_ms;
 	int final_status;
 	uint64_t final_bytes;
-	int api;                 /* a status monitor / result request */
+	int api;                 /* a status monitor / result request; 2: an admin page */
+	int refusal;             /* a job_refusal counted for this answer, -1 none */
+	char *admin_out;         /* an admin page being written */
 	int async;               /* its job was accepted with respond-async */
 	struct http_prefer prefer;
 	struct job_stored_result stored; /* a kept result being sent */
@@ -112,6 +116,9 @@ struct http_server {
 	unsigned handles_open;
 };
 
+/* Connection ids in log lines; the loop thread is the only user. */
+static uint64_t conn_seq;
+
 struct wreq {
 	uv_write_t req;
 	struct conn *c;
@@ -119,6 +126,7 @@ struct wreq {
 };
 
 static void conn_close(struct conn *c);
+static void conn_access_log(struct conn *c, int status);
 static void conn_process(struct conn *c);
 static void conn_send_error(struct conn *c, int status, int close_after);
 static void conn_write_more_file(struct conn *c);
@@ -150,6 +158,9 @@ static void conn_free(struct conn *c)
 	buf_free(&c->in);
 	buf_free(&c->body);
 	free(c->file_chunk);
+	free(c->admin_out);
+	if (!s->cfg.admin)
+		job_front_count_connection(s->cfg.counters, -1);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -175,11 +186,13 @@ static void conn_close(struct conn *c)
 	enum conn_phase was = c->phase;
 
 	c->phase = PH_CLOSING;
+	if (was == PH_WAIT && !c->api)
+		conn_access_log(c, 499); /* nginx's "client closed request" */
 	if (c->job && (c->async || (was == PH_WAIT && c->srv->cfg.detach_on_disconnect))) {
 		/* Accepted asynchronously, or --on-disconnect detach: it goes on,
 		 * and its result stays retrievable by id. */
 		if (!c->async)
-			log_info("%s: client went away; job %s goes on (detached)", c->peer, job_id(c->job));
+			log_info("%s: client went away; job %s goes on (detached)", c->tag, job_id(c->job));
 		job_leave(c->job, c, 1, NULL);
 	} else if (c->job) {
 		job_leave(c->job, c, 0, "client closed the connection");
@@ -187,6 +200,39 @@ static void conn_close(struct conn *c)
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->ptimer, on_conn_handle_closed);
 	uv_close(&c->h.handle, on_conn_handle_closed);
+}
+
+/* ------------------------------------------------------------------ */
+/* access log */
+
+/* One access-log line for the current request (admin pages are not logged:
+ * a scraper every few seconds would drown the clients' lines). */
+static void conn_access_log(struct conn *c, int status)
+{
+	const struct http_request *req = http_req_parser_request(c->parser);
+	struct http_access_entry e;
+	char protocol[16];
+
+	if (c->srv->cfg.access_log == NULL || c->api == 2)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.host = c->is_unix ? "unix" : c->remote_addr;
+	e.time_us = util_now_us();
+	if (req) {
+		snprintf(protocol, sizeof(protocol), "HTTP/%d.%d", req->http_major, req->http_minor);
+		e.method = req->method;
+		e.target = req->target;
+		e.protocol = protocol;
+		e.referer = http_request_header(req, "Referer", 0);
+		e.user_agent = http_request_header(req, "User-Agent", 0);
+	}
+	e.status = status;
+	e.bytes = status == 499 || c->is_head ? 0 : c->final_bytes;
+	e.job_id = c->job ? job_id(c->job) : NULL;
+	e.processing_sent = c->sent_102;
+	e.job_ms = c->job ? job_duration_ms(c->job) : -1;
+	e.request_ms = c->started_ms ? util_mono_ms() - c->started_ms : 0;
+	http_access_log_write(c->srv->cfg.access_log, &e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -220,10 +266,19 @@ static void conn_response_done(struct conn *c)
 
 	const char *method = req ? req->method : "-", *target = req ? req->target : "-";
 
-	log_info("%s \"%s %s\" %d %llu job=%s 102s=%u %llums", c->peer, method,
+	log_info("%s \"%s %s\" %d %llu job=%s 102s=%u %llums", c->tag, method,
 	         log_escape(esc, sizeof(esc), target, strlen(target)), c->final_status,
 	         (unsigned long long)c->final_bytes, c->job ? job_id(c->job) : "-", c->sent_102,
 	         (unsigned long long)(util_mono_ms() - c->started_ms));
+	if (c->api != 2) {
+		conn_access_log(c, c->final_status);
+		job_front_count_response(c->srv->cfg.counters, c->final_status);
+		if (c->refusal >= 0)
+			job_front_count_refusal(c->srv->cfg.counters, (enum job_refusal)c->refusal);
+		else if (c->job == NULL && !c->api && c->final_status >= 400)
+			/* Answered before any job ran: a refused request. */
+			job_front_count_refusal(c->srv->cfg.counters, job_refusal_of_status(c->final_status));
+	}
 	if (c->close_after || c->srv->closing) {
 		conn_close(c);
 		return;
@@ -244,6 +299,9 @@ static void conn_response_done(struct conn *c)
 	c->file_fd = -1; /* owned by the job or by c->stored */
 	job_stored_result_close(&c->stored);
 	c->api = 0;
+	c->refusal = -1;
+	free(c->admin_out);
+	c->admin_out = NULL;
 	c->async = 0;
 	buf_reset(&c->body);
 	c->body_len = 0;
@@ -269,7 +327,7 @@ static void on_written(uv_write_t *req, int status)
 	if (c->phase == PH_CLOSING)
 		return;
 	if (status < 0) {
-		log_debug("%s: write failed: %s", c->peer, uv_strerror(status));
+		log_debug("%s: write failed: %s", c->tag, uv_strerror(status));
 		conn_close(c);
 		return;
 	}
@@ -299,7 +357,7 @@ static void conn_write_more_file(struct conn *c)
 	if (n <= 0) {
 		/* The header promised more bytes than we can send: the only honest
 		 * thing left is to close the connection. */
-		log_warn("%s: reading spooled output at offset %llu", c->peer,
+		log_warn("%s: reading spooled output at offset %llu", c->tag,
 		         (unsigned long long)c->file_off);
 		conn_close(c);
 		return;
@@ -518,7 +576,7 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 	r = cgi_env_build(&cr, &env, &bad);
 	if (r != 0) {
 		char esc[128];
-		log_warnx("%s: refused: headers map to the same CGI variable (%s)", c->peer,
+		log_warnx("%s: refused: headers map to the same CGI variable (%s)", c->tag,
 		          log_escape(esc, sizeof(esc), bad ? bad : "?", bad ? strlen(bad) : 1));
 		return r;
 	}
@@ -546,10 +604,14 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 	cgi_env_free(&env);
 	if (jr.body_fd >= 0)
 		close(jr.body_fd);
-	if (r == -EAGAIN)
-		return 503; /* queue full; the caller adds Retry-After */
+	if (r == -EAGAIN) {
+		struct job_stats st;
+		job_engine_stats(s->engine, &st);
+		log_warnx("%s: queue full (%u waiting, %u running), 503", c->tag, st.queued, st.running);
+		return 503; /* the caller adds Retry-After */
+	}
 	if (r < 0) {
-		log_warnx("%s: cannot submit job: %s", c->peer, strerror(-r));
+		log_warnx("%s: cannot submit job: %s", c->tag, strerror(-r));
 		return r == -ENOSPC ? 507 : 500;
 	}
 	return 0;
@@ -636,7 +698,7 @@ static void on_job_accepted(struct job *job, int result, void *ud)
 		return;
 	if (result < 0) {
 		/* Not on disk: the job must not be promised. */
-		log_warnx("%s: job %s could not be recorded durably; 503", c->peer, job_id(job));
+		log_warnx("%s: job %s could not be recorded durably; 503", c->tag, job_id(job));
 		job_cancel(job, "could not be recorded durably");
 		conn_send_error_hdrs(c, 503, "Retry-After: 5\r\n");
 		return;
@@ -747,7 +809,7 @@ static void conn_api(struct conn *c)
 			conn_send_error(c, 404, 0);
 			return;
 		}
-		log_info("%s: job %s deleted", c->peer, id);
+		log_info("%s: job %s deleted", c->tag, id);
 		conn_send_final(c, 204, NULL, NULL, NULL, -1, 0, 0);
 		return;
 	}
@@ -773,6 +835,25 @@ static void conn_api(struct conn *c)
 }
 
 /* ------------------------------------------------------------------ */
+/* admin listener */
+
+static void conn_admin(struct conn *c)
+{
+	const struct http_request *req = http_req_parser_request(c->parser);
+	struct http_admin_response ar;
+	char hdrs[256];
+
+	http_admin_handle(c->srv->engine, c->srv->cfg.fronts, req->method, req->path, req->query, &ar);
+	snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\nCache-Control: no-store\r\n%s%s%s",
+	         ar.content_type ? ar.content_type : "text/plain; charset=utf-8", ar.allow ? "Allow: " : "",
+	         ar.allow ? ar.allow : "", ar.allow ? "\r\n" : "");
+	/* The page may be larger than what conn_send_final copies: it stays with
+	 * the connection until the response is written. */
+	c->admin_out = ar.body.data;
+	conn_send_final(c, ar.status, NULL, hdrs, ar.body.data ? ar.body.data : "", -1, 0, ar.body.len);
+}
+
+/* ------------------------------------------------------------------ */
 /* request handling */
 
 static int on_body(void *ud, const char *data, size_t len)
@@ -786,11 +867,11 @@ static int on_body(void *ud, const char *data, size_t len)
 	if (c->body_fd < 0) {
 		c->body_fd = open(s->cfg.spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		if (c->body_fd < 0) {
-			log_warn("%s: cannot spool the request body in %s", c->peer, s->cfg.spool_dir);
+			log_warn("%s: cannot spool the request body in %s", c->tag, s->cfg.spool_dir);
 			return 507;
 		}
 		if (c->body.len > 0 && write(c->body_fd, c->body.data, c->body.len) != (ssize_t)c->body.len) {
-			log_warn("%s: cannot spool the request body", c->peer);
+			log_warn("%s: cannot spool the request body", c->tag);
 			return 507;
 		}
 		buf_free(&c->body);
@@ -800,7 +881,7 @@ static int on_body(void *ud, const char *data, size_t len)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			log_warn("%s: cannot spool the request body", c->peer);
+			log_warn("%s: cannot spool the request body", c->tag);
 			return 507;
 		}
 		data += w;
@@ -814,12 +895,12 @@ static void on_conn_timer(uv_timer_t *t)
 	struct conn *c = t->data;
 
 	if (c->phase == PH_HEAD && !c->head_started && c->served > 0) {
-		log_debug("%s: idle keep-alive connection closed", c->peer);
+		log_debug("%s: idle keep-alive connection closed", c->tag);
 		conn_close(c);
 		return;
 	}
 	if (c->phase == PH_HEAD || c->phase == PH_BODY) {
-		log_warnx("%s: request %s not complete in time, 408", c->peer,
+		log_warnx("%s: request %s not complete in time, 408", c->tag,
 		          c->phase == PH_HEAD ? "head" : "body");
 		uv_read_stop(&c->h.stream);
 		c->reading = 0;
@@ -845,6 +926,14 @@ static void conn_headers(struct conn *c)
 	c->http10 = req->http_minor == 0;
 	c->has_body = req->chunked || req->content_length >= 0;
 	c->started_ms = util_mono_ms();
+	if (s->cfg.admin) {
+		/* Admin pages only: never a program, never the job API. The body,
+		 * if any, is read (within the limits) and ignored. */
+		c->api = 2;
+		c->phase = PH_BODY;
+		uv_timer_start(&c->timer, on_conn_timer, s->cfg.body_timeout_ms, 0);
+		return;
+	}
 	if (is_api_path(s, req->path)) {
 		c->api = 1;
 		c->phase = PH_BODY;
@@ -854,7 +943,7 @@ static void conn_headers(struct conn *c)
 	r = cgi_map_path(s->cfg.cgi_root, s->cfg.cgi_prefix, req->path, &c->target);
 	if (r != 0) {
 		char esc[256];
-		log_info("%s: \"%s %s\" %d: no program for this path", c->peer, req->method,
+		log_info("%s: \"%s %s\" %d: no program for this path", c->tag, req->method,
 		         log_escape(esc, sizeof(esc), req->target, strlen(req->target)), r);
 		/* Its body was not read: the connection cannot carry another request. */
 		conn_send_error(c, r, c->has_body && req->content_length != 0);
@@ -879,7 +968,7 @@ static void on_wait_expired(uv_timer_t *t)
 
 	if (c->phase != PH_WAIT || c->job == NULL)
 		return;
-	log_info("%s: job %s still running after Prefer: wait; answering 202", c->peer, job_id(c->job));
+	log_info("%s: job %s still running after Prefer: wait; answering 202", c->tag, job_id(c->job));
 	job_leave(c->job, c, 1, NULL);
 	conn_send_accepted(c, NULL);
 }
@@ -894,6 +983,10 @@ static void conn_complete(struct conn *c)
 	uv_timer_stop(&c->timer);
 	c->phase = PH_WAIT;
 	c->close_after = 0;
+	if (c->api == 2) {
+		conn_admin(c);
+		return;
+	}
 	if (c->api) {
 		conn_api(c);
 		return;
@@ -903,6 +996,7 @@ static void conn_complete(struct conn *c)
 	c->async = prefer.respond_async;
 	r = conn_submit(c, req->method, req->target, req->query, 1);
 	if (r == 503) {
+		c->refusal = JOB_REFUSED_QUEUE_FULL;
 		conn_send_error_hdrs(c, 503, "Retry-After: 5\r\n");
 		return;
 	}
@@ -959,7 +1053,7 @@ static void conn_process(struct conn *c)
 			break;
 		}
 		if (r >= 400) {
-			log_warnx("%s: bad request, %d %s", c->peer, r, http_reason(r));
+			log_warnx("%s: bad request, %d %s", c->tag, r, http_reason(r));
 			if (c->phase == PH_HEAD)
 				c->started_ms = util_mono_ms();
 			c->keep_alive = 0;
@@ -986,15 +1080,15 @@ static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 		return;
 	if (n < 0) {
 		if (c->phase == PH_WAIT)
-			log_info("%s: client went away while job %s ran", c->peer,
+			log_info("%s: client went away while job %s ran", c->tag,
 			         c->job ? job_id(c->job) : "-");
 		else if (c->phase == PH_BODY)
-			log_warnx("%s: connection closed in the middle of the request body", c->peer);
+			log_warnx("%s: connection closed in the middle of the request body", c->tag);
 		conn_close(c);
 		return;
 	}
 	if (buf_append(&c->in, b->base, (size_t)n) < 0) {
-		log_warnx("%s: too many pipelined bytes", c->peer);
+		log_warnx("%s: too many pipelined bytes", c->tag);
 		conn_close(c);
 		return;
 	}
@@ -1043,6 +1137,8 @@ static void on_connection(uv_stream_t *server, int status)
 	c->body_fd = -1;
 	c->file_fd = -1;
 	c->stored.fd = -1;
+	c->refusal = -1;
+	c->is_unix = l->is_unix;
 	if (l->is_unix)
 		r = uv_pipe_init(s->loop, &c->h.pipe, 0);
 	else
@@ -1062,6 +1158,8 @@ static void on_connection(uv_stream_t *server, int status)
 		s->conns->prev = c;
 	s->conns = c;
 	s->conn_count++;
+	if (!s->cfg.admin)
+		job_front_count_connection(s->cfg.counters, 1);
 	buf_init(&c->in, PIPELINE_MAX_BYTES + JOB_LOOP_READ_BYTES);
 	buf_init(&c->body, s->cfg.body_mem_bytes + 1);
 	c->parser = http_req_parser_new(&s->cfg.limits, on_body, c);
@@ -1090,8 +1188,11 @@ static void on_connection(uv_stream_t *server, int status)
 		else
 			snprintf(c->peer, sizeof(c->peer), "%s:%u", c->remote_addr, c->remote_port);
 	}
+	snprintf(c->tag, sizeof(c->tag), "%s %llu %s", s->cfg.admin ? "admin" : "conn",
+	         (unsigned long long)++conn_seq, c->peer);
 	if (s->cfg.max_connections && s->conn_count > s->cfg.max_connections) {
-		log_warnx("%s: refused, %u connections open", c->peer, s->conn_count - 1);
+		c->refusal = JOB_REFUSED_MAX_CONNECTIONS;
+		log_warnx("%s: refused, %u connections open", c->tag, s->conn_count - 1);
 		c->keep_alive = 0;
 		conn_send_error(c, 503, 1);
 		return;
@@ -1216,7 +1317,7 @@ int http_server_listen(struct http_server *s, const char *addr)
 	}
 	l->next = s->listeners;
 	s->listeners = l;
-	log_info("listening on %s", shown);
+	log_info("%s on %s", s->cfg.admin ? "admin listener" : "listening", shown);
 	return 0;
 }
 
@@ -1231,4 +1332,53 @@ void http_server_close(struct http_server *s)
 	for (struct conn *c = s->conns; c; c = c->next)
 		conn_close(c);
 	server_maybe_free(s);
+}
+
+int http_addr_is_local(const char *addr)
+{
+	struct sockaddr_storage ss;
+
+	if (strncmp(addr, "unix:", 5) == 0)
+		return addr[5] != '\0';
+	memset(&ss, 0, sizeof(ss));
+	if (parse_inet(addr, &ss) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+}
+
+static int addr_any(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+int http_addr_same(const char *a, const char *b)
+{
+	struct sockaddr_storage x, y;
+	unsigned px, py;
+
+	if (strncmp(a, "unix:", 5) == 0 || strncmp(b, "unix:", 5) == 0)
+		return strcmp(a, b) == 0;
+	memset(&x, 0, sizeof(x));
+	memset(&y, 0, sizeof(y));
+	if (parse_inet(a, &x) < 0 || parse_inet(b, &y) < 0 || x.ss_family != y.ss_family)
+		return 0;
+	if (x.ss_family == AF_INET) {
+		const struct sockaddr_in *i = (const void *)&x, *j = (const void *)&y;
+		px = ntohs(i->sin_port);
+		py = ntohs(j->sin_port);
+		if (px == 0 || px != py)
+			return 0;
+		/* A wildcard listener covers every address of its family. */
+		return i->sin_addr.s_addr == j->sin_addr.s_addr || addr_any(&x) || addr_any(&y);
+	}
+	const struct sockaddr_in6 *i = (const void *)&x, *j = (const void *)&y;
+	px = ntohs(i->sin6_port);
+	py = ntohs(j->sin6_port);
+	if (px == 0 || px != py)
+		return 0;
+	return memcmp(&i->sin6_addr, &j->sin6_addr, sizeof(i->sin6_addr)) == 0 || addr_any(&x) || addr_any(&y);
 }

@@ -174,11 +174,14 @@ static void job_body_bytes(struct job *j, const char *data, size_t len)
 		buf_append(&j->out_mem, data, len);
 		return;
 	}
+	size_t from_mem = j->spool_fd < 0 ? j->out_mem.len : 0;
 	r = j->spool_fd < 0 ? spool_open(j) : 0;
 	if (r == 0) {
 		buf_free(&j->out_mem);
 		r = spool_write(j->spool_fd, data, len);
 	}
+	if (r == 0)
+		j->e->metrics.spool_written_bytes += from_mem + len;
 	if (r < 0) {
 		j->spool_failed = 1;
 		errno = -r;
@@ -584,6 +587,9 @@ static void job_end(struct job *j)
 	job_decide(j);
 	job_record_end(j);
 	e->finished++;
+	e->metrics.finished[j->state]++;
+	if (j->started_at_us > 0)
+		job_histogram_observe(&e->metrics.duration, j->finished_at_us - j->started_at_us);
 	log_info("job %s: %s, status %d, %llu bytes, %u x 102%s%s", j->id, store_state_name(j->state),
 	         j->result.http_status, (unsigned long long)j->result.body_bytes, j->processing_sent,
 	         j->reason ? ", " : "", j->reason ? j->reason : "");
@@ -763,6 +769,7 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 	if (err >= 0)
 		j->pid = req->proc.pid;
 	j->started_at_us = util_now_us();
+	job_histogram_observe(&e->metrics.queue_wait, j->started_at_us - j->created_at_us);
 	if (j->inserted) {
 		if (err >= 0) {
 			jobs__record_base(j, &r);
@@ -931,7 +938,8 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 
 	if (e->running_count >= e->cfg.max_jobs && e->queued_count >= e->cfg.queue_max) {
 		e->refused++;
-		log_warnx("queue full (%u waiting, %u running): refusing %s", e->queued_count,
+		/* The front logs the refusal with its connection id. */
+		log_debug("queue full (%u waiting, %u running): refusing %s", e->queued_count,
 		          e->running_count, req->script);
 		*err = -EAGAIN;
 		return NULL;
@@ -1109,7 +1117,18 @@ int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct 
 const char *job_id(const struct job *j) { return j->id; }
 const struct job_result *job_result(const struct job *j) { return &j->result; }
 enum store_state job_state(const struct job *j) { return j->state; }
-void job_note_processing(struct job *j) { j->processing_sent++; }
+void job_note_processing(struct job *j)
+{
+	j->processing_sent++;
+	j->e->metrics.processing_sent++;
+}
+
+int64_t job_duration_ms(const struct job *j)
+{
+	if (!j->ended || j->started_at_us <= 0 || j->finished_at_us < j->started_at_us)
+		return -1;
+	return (j->finished_at_us - j->started_at_us) / 1000;
+}
 
 static void queue_remove(struct job *j)
 {

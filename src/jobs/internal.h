@@ -32,6 +32,9 @@ void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_j
 /* Hands what was put since the last flush to the thread (one lock, one wake-up
  * per loop iteration rather than per row). Loop thread only. */
 void jobs__recorder_flush(struct jobs__recorder *r);
+/* 0 when the thread keeps up: rows handed over are taken within stuck_ms,
+ * and the last commit succeeded; else -1 with *why. Loop thread. */
+int jobs__recorder_health(struct jobs__recorder *r, uint64_t stuck_ms, const char **why);
 /* Writes everything queued, stops the thread, frees. */
 void jobs__recorder_stop(struct jobs__recorder *r);
 
@@ -174,6 +177,7 @@ struct job_engine {
 	int closed_flush;
 	char *close_reason;
 	uint64_t refused;
+	struct job_metrics metrics; /* counted where the events happen; running/queued unused */
 
 	/* async.c */
 	struct job *registry[REGISTRY_BUCKETS];

@@ -188,5 +188,88 @@ void job_engine_stats(const struct job_engine *e, struct job_stats *out);
 
 /* Requests that joined another request's job (--coalesce) since the start. */
 uint64_t job_engine_coalesced(const struct job_engine *e);
+/* ---------------- metrics (observe.c; counted in engine.c) ----------------
+ * Engine counters are written and read on the loop thread only. The fronts'
+ * counters (struct job_front_counters) are atomics: FastCGI responder threads
+ * update theirs while the loop thread renders /metrics. */
+#include <stdatomic.h>
+
+/* Upper bounds of the histogram buckets, in seconds (the +Inf bucket is extra). */
+#define JOB_HIST_BOUNDS 14
+extern const double job_hist_bounds_s[JOB_HIST_BOUNDS];
+
+struct job_histogram {
+	uint64_t bucket[JOB_HIST_BOUNDS + 1]; /* NOT cumulative: [i] counts values in (bound[i-1], bound[i]], the last +Inf */
+	uint64_t count;
+	uint64_t sum_us;
+};
+/* Counts one observation of value_us (negative counts as 0). */
+void job_histogram_observe(struct job_histogram *h, int64_t value_us);
+
+struct job_metrics {
+	uint64_t finished[STORE_STATE_COUNT];  /* jobs ended, by final state */
+	unsigned running;
+	unsigned queued;
+	uint64_t submitted;
+	uint64_t refused_queue_full;           /* job_submit* returned -EAGAIN */
+	uint64_t processing_sent;              /* 102s counted with job_note_processing */
+	uint64_t spool_written_bytes;          /* program output written to spool files */
+	struct job_histogram duration;         /* started -> ended, jobs that ran */
+	struct job_histogram queue_wait;       /* created -> started */
+};
+/* A snapshot of the engine's counters. Loop thread. */
+void job_engine_metrics(const struct job_engine *e, struct job_metrics *out);
+
+/*
+ * 0 when the engine accepts jobs and its recorder thread keeps up (rows handed
+ * to it are taken within a few seconds, the last commit succeeded); else -1
+ * and *why says what is wrong (a static string). Loop thread.
+ */
+int job_engine_health(struct job_engine *e, const char **why);
+
+/*
+ * Lists recorded jobs newest first through the engine's read-only database
+ * handle (the one status monitors use), at most limit (capped by the caller),
+ * optionally only in *state. The callback is as for store_jobs_list. Returns
+ * 0, what the callback returned, -ENOENT when no reader is open, or -EIO.
+ * Loop thread: one indexed query, bounded by limit.
+ */
+int job_list(struct job_engine *e, const enum store_state *state, unsigned limit,
+             int (*cb)(const struct store_job *j, void *ud), void *ud);
+
+/* How long the program ran, in ms; -1 when it never started (or has not ended). */
+int64_t job_duration_ms(const struct job *j);
+
+/* Per front (HTTP, FastCGI): what the front answered and refused. Owned by
+ * the daemon (they outlive the fronts and the engine); each front updates
+ * its own with relaxed atomic adds from any thread. */
+enum job_front { JOB_FRONT_HTTP = 0, JOB_FRONT_FASTCGI, JOB_FRONT_COUNT };
+enum job_refusal {
+	JOB_REFUSED_QUEUE_FULL = 0,   /* 503: --queue-max */
+	JOB_REFUSED_MAX_CONNECTIONS,  /* 503: --max-connections */
+	JOB_REFUSED_BAD_REQUEST,      /* 400 */
+	JOB_REFUSED_TIMEOUT,          /* 408 */
+	JOB_REFUSED_TOO_LARGE,        /* 413, 414, 431 */
+	JOB_REFUSED_NOT_IMPLEMENTED,  /* 501, 505 */
+	JOB_REFUSED_FORBIDDEN,        /* 403: a path or program refused */
+	JOB_REFUSED_NOT_FOUND,        /* 404: no program */
+	JOB_REFUSED_OTHER,            /* any other error answered before a job ran */
+	JOB_REFUSAL_COUNT,
+};
+/* "queue_full", "max_connections", ... (the metric's reason label). */
+const char *job_refusal_name(enum job_refusal r);
+/* The refusal an error status stands for (400 -> bad_request, ...). */
+enum job_refusal job_refusal_of_status(int status);
+
+struct job_front_counters {
+	atomic_uint_least64_t responses[6];              /* by status class: [2] = 2xx ... [5] = 5xx */
+	atomic_uint_least64_t refused[JOB_REFUSAL_COUNT];
+	atomic_uint_least64_t connections_total;
+	atomic_int_least64_t connections_open;
+};
+/* Counting helpers (NULL counters allowed: nothing counted). */
+void job_front_count_response(struct job_front_counters *c, int status);
+void job_front_count_refusal(struct job_front_counters *c, enum job_refusal r);
+void job_front_count_connection(struct job_front_counters *c, int delta);
 
 #endif

@@ -33,6 +33,8 @@ struct jobs__recorder {
 	struct rec_op *head, *tail;             /* handed over, under lock */
 	struct rec_op *pending, *pending_tail;  /* loop thread only, not yet handed over */
 	int stopping;
+	uint64_t handed_at_ms;  /* under lock: when head became non-empty, 0 when empty */
+	int last_failed;        /* under lock: the last batch did not commit */
 	void (*on_durable)(void *token, int result, void *ctx);
 	void *ctx;
 };
@@ -94,6 +96,9 @@ static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
 		committed = store_commit(r->store) == 0;
 	if (durable)
 		store_set_durable(r->store, 0);
+	pthread_mutex_lock(&r->lock);
+	r->last_failed = !committed;
+	pthread_mutex_unlock(&r->lock);
 	while (batch) {
 		struct rec_op *next = batch->next;
 		/* A durable change is only reported accepted once it is committed. */
@@ -115,6 +120,7 @@ static void *recorder_main(void *arg)
 			pthread_cond_wait(&r->wake, &r->lock);
 		struct rec_op *batch = r->head;
 		r->head = r->tail = NULL;
+		r->handed_at_ms = 0;
 		int stop = r->stopping;
 		pthread_mutex_unlock(&r->lock);
 
@@ -188,14 +194,32 @@ void jobs__recorder_flush(struct jobs__recorder *r)
 	if (r->pending == NULL)
 		return;
 	pthread_mutex_lock(&r->lock);
-	if (r->tail)
+	if (r->tail) {
 		r->tail->next = r->pending;
-	else
+	} else {
 		r->head = r->pending;
+		r->handed_at_ms = util_mono_ms();
+	}
 	r->tail = r->pending_tail;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	r->pending = r->pending_tail = NULL;
+}
+
+int jobs__recorder_health(struct jobs__recorder *r, uint64_t stuck_ms, const char **why)
+{
+	int bad = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->handed_at_ms != 0 && util_mono_ms() - r->handed_at_ms > stuck_ms) {
+		bad = 1;
+		*why = "the recorder thread has not taken the rows handed to it";
+	} else if (r->last_failed) {
+		bad = 1;
+		*why = "the last write to the job database failed";
+	}
+	pthread_mutex_unlock(&r->lock);
+	return bad ? -1 : 0;
 }
 
 void jobs__recorder_stop(struct jobs__recorder *r)

@@ -143,6 +143,12 @@ int store_set_durable(struct store *s, int on);
 /* Reads one job. Returns 0, -ENOENT, or -EIO. */
 int store_job_get(struct store *s, const char *id, struct store_job *out);
 
+/* Appends j as one JSON object and a newline (json.c): id, state, script,
+ * method, uri, peer, status, exit_code, signal, created_at, started_at,
+ * finished_at (ISO 8601 or null), pid, bytes_in, bytes_out, processing_sent,
+ * reason, queue_position; with_tail adds stderr_tail. Unknown numbers are null. */
+void store_job_json(struct buf *b, const struct store_job *j, int with_tail);
+
 /*
  * Lists jobs newest first (created_at descending), optionally only those in
  * state (NULL = all), at most limit (0 = no limit). Calls cb for each; cb may
