@@ -62,6 +62,8 @@ void http_metrics_render(struct buf *out, const struct job_metrics *m, const str
 	histogram(out, "cgiq_job_queue_wait_seconds", "How long jobs waited for a slot.", &m->queue_wait);
 	family(out, "cgiq_processing_sent_total", "counter", "102 Processing interim responses sent.");
 	buf_printf(out, "cgiq_processing_sent_total %llu\n", (unsigned long long)m->processing_sent);
+	family(out, "cgiq_coalesced_total", "counter", "Requests that shared another request's job (--coalesce).");
+	buf_printf(out, "cgiq_coalesced_total %llu\n", (unsigned long long)m->coalesced);
 	family(out, "cgiq_spool_written_bytes_total", "counter", "Program output bytes written to spool files.");
 	buf_printf(out, "cgiq_spool_written_bytes_total %llu\n", (unsigned long long)m->spool_written_bytes);
 	if (fronts == NULL)

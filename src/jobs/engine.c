@@ -1100,7 +1100,7 @@ void job_leave(struct job *j, void *ud, int detach, const char *reason)
 		job_cancel(j, reason);
 }
 
-uint64_t job_engine_coalesced(const struct job_engine *e) { return e->coalesced; }
+
 
 int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out)
 {

@@ -186,8 +186,6 @@ struct job_stats {
 };
 void job_engine_stats(const struct job_engine *e, struct job_stats *out);
 
-/* Requests that joined another request's job (--coalesce) since the start. */
-uint64_t job_engine_coalesced(const struct job_engine *e);
 /* ---------------- metrics (observe.c; counted in engine.c) ----------------
  * Engine counters are written and read on the loop thread only. The fronts'
  * counters (struct job_front_counters) are atomics: FastCGI responder threads
@@ -213,6 +211,7 @@ struct job_metrics {
 	uint64_t submitted;
 	uint64_t refused_queue_full;           /* job_submit* returned -EAGAIN */
 	uint64_t processing_sent;              /* 102s counted with job_note_processing */
+	uint64_t coalesced;                    /* requests that joined another's job (--coalesce) */
 	uint64_t spool_written_bytes;          /* program output written to spool files */
 	struct job_histogram duration;         /* started -> ended, jobs that ran */
 	struct job_histogram queue_wait;       /* created -> started */

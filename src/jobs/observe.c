@@ -38,6 +38,7 @@ void job_engine_metrics(const struct job_engine *e, struct job_metrics *out)
 	out->queued = e->queued_count;
 	out->submitted = e->submitted;
 	out->refused_queue_full = e->refused;
+	out->coalesced = e->coalesced;
 }
 
 int job_engine_health(struct job_engine *e, const char **why)
