@@ -582,7 +582,9 @@ static void running_remove(struct job *j)
 
 static void engine_start_queued(struct job_engine *e)
 {
-	while (!e->closing && e->queue_head && e->running_count < e->cfg.max_jobs) {
+	/* Draining: a queued asynchronous job stays queued (its row too) for the
+	 * next start rather than starting now and being killed at the deadline. */
+	while (!e->closing && !e->draining && e->queue_head && e->running_count < e->cfg.max_jobs) {
 		struct job *j = e->queue_head;
 		e->queue_head = j->next;
 		if (e->queue_head == NULL)
@@ -895,6 +897,10 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 {
 	struct job *j;
 
+	if (e->draining || e->closing) {
+		*err = -ESHUTDOWN;
+		return NULL;
+	}
 	if (e->running_count >= e->cfg.max_jobs && e->queued_count >= e->cfg.queue_max) {
 		e->refused++;
 		log_warnx("queue full (%u waiting, %u running): refusing %s", e->queued_count,
@@ -909,9 +915,16 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 	j->env = *req->env;
 	req->env->vars = NULL;
 	req->env->count = 0;
-	/* Where the program may report progress ("DONE/TOTAL text" lines). */
-	j->env.vars = util_xrealloc(j->env.vars, (j->env.count + 2) * sizeof(char *));
+	/* Where the program may report progress ("DONE/TOTAL text" lines), and
+	 * its job id (a program that must act once per job, such as appending to
+	 * a ledger, can tell a retry from a new job). */
+	j->env.vars = util_xrealloc(j->env.vars, (j->env.count + 3) * sizeof(char *));
 	j->env.vars[j->env.count++] = util_xstrdup("CGIQ_PROGRESS_FD=3");
+	{
+		char var[sizeof("CGIQ_JOB_ID=") + UTIL_ID_LEN];
+		snprintf(var, sizeof(var), "CGIQ_JOB_ID=%s", j->id);
+		j->env.vars[j->env.count++] = util_xstrdup(var);
+	}
 	j->env.vars[j->env.count] = NULL;
 	j->body_fd = req->body_fd;
 	req->body_fd = -1;
@@ -1068,6 +1081,29 @@ static void engine_maybe_closed(struct job_engine *e)
 	if (!e->closing || e->running_count > 0 || uv_is_closing((uv_handle_t *)&e->sigchld))
 		return;
 	uv_close((uv_handle_t *)&e->sigchld, on_engine_closed);
+}
+
+void job_engine_drain(struct job_engine *e, const char *reason)
+{
+	struct job *j, *next;
+
+	if (e == NULL || e->draining || e->closing)
+		return;
+	e->draining = 1;
+	/* Queued synchronous jobs never start: their clients are answered now
+	 * (done callback, 503) rather than at the end of the drain. */
+	for (j = e->queue_head; j; j = next) {
+		next = j->next;
+		if (j->async)
+			continue;
+		j->interrupted = 1;
+		job_stop(j, reason);
+	}
+}
+
+unsigned job_engine_running(const struct job_engine *e)
+{
+	return e->running_count;
 }
 
 void job_engine_close(struct job_engine *e, const char *reason)
