@@ -100,6 +100,8 @@ static const char USAGE[] =
 	"  --drain-timeout DUR        SIGTERM/SIGINT: running jobs may finish for DUR, then are killed\n"
 	"                             (default 30s, 0 = kill at once); a second signal ends the drain\n"
 	"  --log-file FILE            log here instead of stderr; SIGHUP reopens it (log rotation)\n"
+	"  --rerun-interrupted        asynchronous jobs running when cgiq died run again at the next\n"
+	"                             start (default: they end interrupted; programs see CGIQ_JOB_ID)\n"
 	"\n"
 	"Other:\n"
 	"  --log-level LEVEL          error, warn, info (default), debug\n"
@@ -116,7 +118,7 @@ enum {
 	OPT_MAX_WAIT, OPT_ON_DISCONNECT,
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
 	OPT_FASTCGI_MAX_PARAMS,
-	OPT_DRAIN_TIMEOUT, OPT_LOG_FILE,
+	OPT_DRAIN_TIMEOUT, OPT_LOG_FILE, OPT_RERUN_INTERRUPTED,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -155,6 +157,7 @@ static const struct option LONG_OPTS[] = {
 	{"fastcgi-max-params", required_argument, NULL, OPT_FASTCGI_MAX_PARAMS},
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
 	{"log-file", required_argument, NULL, OPT_LOG_FILE},
+	{"rerun-interrupted", no_argument, NULL, OPT_RERUN_INTERRUPTED},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -355,6 +358,7 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 			return bad_value(opt, a, "a file name");
 		c->log_file = a;
 		break;
+	case OPT_RERUN_INTERRUPTED: c->jobs.rerun_interrupted = 1; break;
 	case OPT_HELP: fputs(USAGE, stdout); return -1;
 	case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return -1;
 	default:

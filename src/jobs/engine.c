@@ -813,6 +813,14 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 		r = -errno;
 		goto fail;
 	}
+	if (e->cfg.rerun_interrupted) {
+		/* Promised with a 202: at least once. The program tells a second
+		 * run from a new job by CGIQ_JOB_ID. */
+		r = store_rerun_running_async(store, "running again: cgiq stopped while the job ran",
+		                              kill_leftover_group, NULL);
+		if (r > 0)
+			log_warnx("%d asynchronous job(s) a previous cgiq left running will run again", r);
+	}
 	r = store_recover(store, "cgiq stopped while the job was queued or running",
 	                  (int64_t)e->cfg.result_ttl_ms * 1000, kill_leftover_group, NULL);
 	if (r > 0)

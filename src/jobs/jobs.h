@@ -29,6 +29,7 @@ struct job_config {
 	unsigned queue_max;         /* jobs waiting for a slot; beyond: job_submit fails -EAGAIN */
 	uint64_t result_ttl_ms;     /* rows and kept results are deleted this long after the end */
 	const char *db_path;        /* the database, for read-only look-ups on the loop thread */
+	int rerun_interrupted;      /* 202-accepted jobs running when cgiq died run again at start */
 };
 
 struct job_engine;
