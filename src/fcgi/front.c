@@ -1131,7 +1131,10 @@ int fcgi_front_listen(struct fcgi_front *f, const char *addr)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		f->listen_fd = fd;
-		snprintf(f->name, sizeof(f->name), "inherited fd %d", fd);
+		if (addr[0] == 'f')
+			snprintf(f->name, sizeof(f->name), "%s", addr);
+		else
+			snprintf(f->name, sizeof(f->name), "inherited fd %d", fd);
 		{
 			struct sockaddr_storage ss;
 			socklen_t len = sizeof(ss);
