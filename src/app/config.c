@@ -415,7 +415,8 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 			}
 			c->listen[c->listen_count++] = c->inherited.http[i];
 		}
-		if (c->fastcgi == NULL)
+		/* "--fastcgi inherit" means this socket too */
+		if (c->inherited.fastcgi && (c->fastcgi == NULL || strcmp(c->fastcgi, "inherit") == 0))
 			c->fastcgi = c->inherited.fastcgi;
 	} else if (c->fastcgi == NULL && fcgi_inherited_socket()) {
 		/* A socket handed over by spawn-fcgi (fd 0) is for FastCGI. */

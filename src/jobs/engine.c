@@ -885,7 +885,9 @@ void jobs__enqueue(struct job *j)
 	struct job_engine *e = j->e;
 
 	e->submitted++;
-	if (e->running_count < e->cfg.max_jobs) {
+	/* Draining: an asynchronous job whose row became durable just now waits
+	 * in the queue (and in its row) for the next start. */
+	if (e->running_count < e->cfg.max_jobs && !e->draining) {
 		job_start(j);
 		return;
 	}
