@@ -489,25 +489,32 @@ static void put_param(char *b, size_t *len, const char *name, const char *value)
 	*len += strlen(value);
 }
 
-static char *fastcgi_get(int fd, const char *script)
+static int fastcgi_send(int fd, const char *script, const char *query)
 {
 	static const unsigned char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0}; /* responder, no keep-conn */
-	char params[512], req[1024], *out = calloc(1, 65536);
-	unsigned char in[70000];
-	size_t plen = 0, rlen = 0, have = 0, olen = 0;
-	uint64_t end = t_now_ms() + 10000;
+	char params[1024], req[2048];
+	size_t plen = 0, rlen = 0;
 
 	put_param(params, &plen, "REQUEST_METHOD", "GET");
 	put_param(params, &plen, "SCRIPT_FILENAME", script);
 	put_param(params, &plen, "REQUEST_URI", "/activated");
+	put_param(params, &plen, "QUERY_STRING", query);
 	put_record(req, &rlen, 1, begin, 8);
 	put_record(req, &rlen, 4, params, plen);
 	put_record(req, &rlen, 4, NULL, 0);
 	put_record(req, &rlen, 5, NULL, 0);
-	if (t_send(fd, req, rlen) < 0) {
-		free(out);
-		return NULL;
-	}
+	return t_send(fd, req, rlen);
+}
+
+/* Reads FCGI_STDOUT until FCGI_END_REQUEST (10 s at most): the bytes
+ * (malloc'd) or NULL. */
+static char *fastcgi_read(int fd)
+{
+	char *out = calloc(1, 65536);
+	unsigned char in[70000];
+	size_t have = 0, olen = 0;
+	uint64_t end = t_now_ms() + 10000;
+
 	while (t_now_ms() < end) {
 		struct pollfd p = {fd, POLLIN, 0};
 		ssize_t n;
@@ -580,7 +587,7 @@ static void test_socket_activation(void)
 		setenv("LISTEN_PID", pidbuf, 1);
 		setenv("LISTEN_FDS", "2", 1);
 		setenv("LISTEN_FDNAMES", "http:fastcgi", 1);
-		execl(CGIQ_BIN, CGIQ_BIN, "--cgi-root", CGIQ_EXAMPLES "/cgi-bin", "--db", db, "--spool", spool,
+		execl(CGIQ_BIN, CGIQ_BIN, "--cgi-root", CGIQ_FIXTURES, "--db", db, "--spool", spool,
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -594,27 +601,50 @@ static void test_socket_activation(void)
 	/* no default listener of its own */
 	CU_ASSERT(!file_has(logf, "listening on 127.0.0.1:8080"));
 
-	CU_ASSERT_FATAL(get(port, "/hello", NULL, &r) == 0);
+	CU_ASSERT_FATAL(get(port, "/slow?0", NULL, &r) == 0);
 	CU_ASSERT_EQUAL(r.status, 200);
-	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	CU_ASSERT_STRING_EQUAL(r.body, "hello\n");
 	t_resp_free(&r);
 
 	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	CU_ASSERT_FATAL(connect(c, (struct sockaddr *)&sun, sizeof(sun)) == 0);
-	snprintf(script, sizeof(script), "%s/cgi-bin/hello", CGIQ_EXAMPLES);
+	snprintf(script, sizeof(script), "%s/slow", CGIQ_FIXTURES);
+	CU_ASSERT_FATAL(fastcgi_send(c, script, "0") == 0);
 	{
-		char *out = fastcgi_get(c, script);
+		char *out = fastcgi_read(c);
 		CU_ASSERT_PTR_NOT_NULL(out);
 		if (out) {
-			CU_ASSERT_PTR_NOT_NULL(strstr(out, "Content-Length: 14\r\n"));
-			CU_ASSERT_PTR_NOT_NULL(strstr(out, "\r\n\r\nHello, world!\n"));
+			CU_ASSERT_PTR_NOT_NULL(strstr(out, "Content-Length: 6\r\n"));
+			CU_ASSERT_PTR_NOT_NULL(strstr(out, "\r\n\r\nhello\n"));
 		}
 		free(out);
 	}
 	close(c);
 
+	/* The drain covers FastCGI too: a slow request under way is answered. */
+	c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(connect(c, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	{
+		struct tdaemon t;
+		char id[64];
+		int64_t t0 = t_wall_us();
+		memset(&t, 0, sizeof(t));
+		snprintf(t.db, sizeof(t.db), "%s", db);
+		CU_ASSERT_FATAL(fastcgi_send(c, script, "1") == 0);
+		CU_ASSERT_FATAL(t_wait_new_job(&t, t0, id, 5000)[0] != '\0');
+		CU_ASSERT_FATAL(t_wait_job_state(&t, id, "running", 5000));
+	}
 	kill(pid, SIGTERM);
+	{
+		char *out = fastcgi_read(c);
+		CU_ASSERT_PTR_NOT_NULL(out);
+		if (out)
+			CU_ASSERT_PTR_NOT_NULL(strstr(out, "\r\n\r\nhello\n"));
+		free(out);
+	}
+	close(c);
 	CU_ASSERT_EQUAL(wait_exit(pid, 10000), 0);
+	CU_ASSERT(file_has(logf, "drain finished"));
 	/* the socket file belongs to systemd: left in place */
 	CU_ASSERT(access(sock, F_OK) == 0);
 	{
