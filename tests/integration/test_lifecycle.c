@@ -667,6 +667,30 @@ static void test_socket_activation_bad_name(void)
 		strstr(out, "inherited socket fd 4 is named \"admin\": expected FileDescriptorName=http or fastcgi"));
 }
 
+/* The unit files pass systemd-analyze verify (when systemd is installed;
+ * ExecStart pointed at this build's binary, which verify wants to exist). */
+static void test_systemd_units_verify(void)
+{
+	char dir[] = "/tmp/cgiq-life-XXXXXX", cmd[2048], out[4096];
+
+	if (t_run("command -v systemd-analyze", out, sizeof(out)) != 0) {
+		printf("(systemd-analyze not installed: skipped) ");
+		return;
+	}
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && for f in cgiq.service cgiq.socket cgiq-http.socket; do "
+	         "sed 's|/usr/local/bin/cgiq|%s|' '%s/systemd/'$f > $f || exit 9; done && "
+	         "SYSTEMD_LOG_LEVEL=notice systemd-analyze verify ./cgiq.service ./cgiq.socket ./cgiq-http.socket 2>&1",
+	         dir, CGIQ_BIN, CGIQ_EXAMPLES);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "");
+	if (out[0])
+		fprintf(stderr, "systemd-analyze verify:\n%s\n", out);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	t_run(cmd, NULL, 0);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -685,6 +709,7 @@ int main(void)
 	CU_add_test(s, "sd_notify READY=1 / STOPPING=1", test_sd_notify);
 	CU_add_test(s, "socket activation: http and fastcgi", test_socket_activation);
 	CU_add_test(s, "socket activation: unknown name refused", test_socket_activation_bad_name);
+	CU_add_test(s, "systemd units pass systemd-analyze verify", test_systemd_units_verify);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
