@@ -598,6 +598,11 @@ static void on_job_done(struct job *job, void *ud)
 		conn_send_error(c, 502, 0);
 		return;
 	}
+	if (res->resp == NULL && res->state == STORE_INTERRUPTED) {
+		/* cgiq is shutting down: the same request may be sent again soon */
+		conn_send_error_hdrs(c, 503, "Retry-After: 5\r\n");
+		return;
+	}
 	if (res->resp == NULL) {
 		conn_send_error(c, res->http_status, 0);
 		return;

@@ -216,6 +216,8 @@ static void test_drain_timeout_kills(void)
 	kill(d.pid, SIGTERM);
 	CU_ASSERT_FATAL(t_read_response(queued, &r, 0, 5000) == 0);
 	CU_ASSERT_EQUAL(r.status, 503);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Retry-After", v, sizeof(v)) ? v : "", "5");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Connection", v, sizeof(v)) ? v : "", "close");
 	CU_ASSERT(t_now_ms() - sent < 600); /* at once, not at the end of the drain */
 	t_resp_free(&r);
 	close(queued);
