@@ -17,4 +17,40 @@ int app_job_cmd(int argc, char **argv);
 /* The daemon: parses options, runs until SIGTERM/SIGINT. Returns exit status. */
 int app_daemon_main(int argc, char **argv);
 
+/* ---- running as a service (service.c) ---- */
+
+#include <stddef.h>
+
+/*
+ * Takes the exclusive lock of database db: an flock on "db.lock" (created
+ * next to it, close-on-exec, pid written in it), held until the process
+ * ends through the descriptor put in *out_fd. Returns 0, or a negative errno
+ * with msg set to one line for the operator (when another process holds it:
+ * the database and that process's pid).
+ */
+int app_lock_db(const char *db, int *out_fd, char *msg, size_t msg_size);
+
+/*
+ * systemd readiness (sd_notify(3) protocol, without libsystemd): sends state
+ * ("READY=1", "STOPPING=1") as one datagram to $NOTIFY_SOCKET (a path, or
+ * "@name" for the abstract namespace). Returns 0 (also when the variable is
+ * not set) or a negative errno (logged).
+ */
+int app_notify(const char *state);
+
+/* Sockets passed by systemd (socket activation). Addresses are "fd:N". */
+struct app_inherited {
+	int active;               /* LISTEN_PID was this process */
+	const char *http[16];     /* FileDescriptorName=http */
+	unsigned http_count;
+	const char *fastcgi;      /* FileDescriptorName=fastcgi, or a single unnamed socket */
+};
+/*
+ * Reads LISTEN_PID / LISTEN_FDS / LISTEN_FDNAMES (when LISTEN_PID is this
+ * process), marks the sockets close-on-exec and unsets the variables.
+ * Returns 0 (out->active 0 when nothing was passed) or -EINVAL with msg set
+ * (a socket with another name, two FastCGI sockets, a bad count).
+ */
+int app_socket_activation(struct app_inherited *out, char *msg, size_t msg_size);
+
 #endif

@@ -40,6 +40,9 @@ struct daemon_config {
 	const char *access_log;                    /* --access-log FILE, "-", NULL = off */
 	const char *admin_listen;                  /* --admin-listen ADDR or NULL */
 	int admin_allow_public;
+	uint64_t drain_timeout_ms;                 /* SIGTERM: running jobs get this long */
+	const char *log_file;                      /* --log-file or NULL (stderr) */
+	struct app_inherited inherited;            /* sockets from systemd */
 };
 
 static const char USAGE[] =
@@ -109,6 +112,12 @@ static const char USAGE[] =
 	"  --admin-listen ADDR        /metrics, /health, /jobs on their own address (default off);\n"
 	"                             loopback or unix: only, never a --listen address\n"
 	"  --admin-allow-public       let --admin-listen use a non-loopback address\n"
+	"Lifecycle:\n"
+	"  --drain-timeout DUR        SIGTERM/SIGINT: running jobs may finish for DUR, then are killed\n"
+	"                             (default 30s, 0 = kill at once); a second signal ends the drain\n"
+	"  --log-file FILE            log here instead of stderr; SIGHUP reopens it (log rotation)\n"
+	"  --rerun-interrupted        asynchronous jobs running when cgiq died run again at the next\n"
+	"                             start (default: they end interrupted; programs see CGIQ_JOB_ID)\n"
 	"\n"
 	"Other:\n"
 	"  --log-level LEVEL          error, warn, info (default), debug\n"
@@ -126,6 +135,7 @@ enum {
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
 	OPT_FASTCGI_MAX_PARAMS,
 	OPT_ACCESS_LOG, OPT_ADMIN_LISTEN, OPT_ADMIN_ALLOW_PUBLIC,
+	OPT_DRAIN_TIMEOUT, OPT_LOG_FILE, OPT_RERUN_INTERRUPTED,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -166,6 +176,9 @@ static const struct option LONG_OPTS[] = {
 	{"access-log", required_argument, NULL, OPT_ACCESS_LOG},
 	{"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
 	{"admin-allow-public", no_argument, NULL, OPT_ADMIN_ALLOW_PUBLIC},
+	{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
+	{"log-file", required_argument, NULL, OPT_LOG_FILE},
+	{"rerun-interrupted", no_argument, NULL, OPT_RERUN_INTERRUPTED},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -236,6 +249,7 @@ static void defaults(struct daemon_config *c)
 	c->fcgi.threads = 16;
 	c->fcgi.socket_mode = 0660;
 	c->fcgi.max_params_bytes = 64 * 1024;
+	c->drain_timeout_ms = 30000;
 }
 
 /* Applies one option (from the command line or, later, a file) to *c. Values
@@ -378,6 +392,13 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		c->admin_listen = a;
 		break;
 	case OPT_ADMIN_ALLOW_PUBLIC: c->admin_allow_public = 1; break;
+	case OPT_DRAIN_TIMEOUT: r = parse_ms(opt, a, &c->drain_timeout_ms); break;
+	case OPT_LOG_FILE:
+		if (a[0] == '\0')
+			return bad_value(opt, a, "a file name");
+		c->log_file = a;
+		break;
+	case OPT_RERUN_INTERRUPTED: c->jobs.rerun_interrupted = 1; break;
 	case OPT_HELP: fputs(USAGE, stdout); return -1;
 	case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return -1;
 	default:
@@ -417,9 +438,30 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 		fprintf(stderr, "cgiq: --cgi-root DIR is required (see cgiq --help)\n");
 		return 2;
 	}
-	/* A socket handed over by systemd or spawn-fcgi is for FastCGI. */
-	if (c->fastcgi == NULL && fcgi_inherited_socket())
+	/* Sockets from systemd, picked by name: "http" ones are HTTP listeners,
+	 * "fastcgi" (or a single unnamed one) the FastCGI socket. */
+	{
+		char msg[256];
+		if (app_socket_activation(&c->inherited, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "cgiq: socket activation: %s\n", msg);
+			return 2;
+		}
+	}
+	if (c->inherited.active) {
+		for (unsigned i = 0; i < c->inherited.http_count; i++) {
+			if (c->listen_count == MAX_LISTEN) {
+				fprintf(stderr, "cgiq: more than %d listeners\n", MAX_LISTEN);
+				return 2;
+			}
+			c->listen[c->listen_count++] = c->inherited.http[i];
+		}
+		/* "--fastcgi inherit" means this socket too */
+		if (c->inherited.fastcgi && (c->fastcgi == NULL || strcmp(c->fastcgi, "inherit") == 0))
+			c->fastcgi = c->inherited.fastcgi;
+	} else if (c->fastcgi == NULL && fcgi_inherited_socket()) {
+		/* A socket handed over by spawn-fcgi (fd 0) is for FastCGI. */
 		c->fastcgi = "inherit";
+	}
 	if (c->listen_count == 0 && c->fastcgi == NULL)
 		c->listen[c->listen_count++] = "127.0.0.1:8080";
 	/* The admin pages list jobs (their URIs and peers): never on the public
@@ -457,7 +499,8 @@ static int ensure_parent_dir(const char *file)
 	return r;
 }
 
-static uv_signal_t sig_term, sig_int;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t drain_timer;
 static struct http_server *the_server;
 static struct http_server *the_admin;
 static struct http_access_log *the_access_log;
@@ -466,18 +509,93 @@ static struct http_access_log *the_access_log;
 static struct job_front_counters front_counters[JOB_FRONT_COUNT];
 static struct fcgi_front *the_fcgi;
 static struct job_engine *the_engine;
+static uint64_t drain_timeout_ms, drain_deadline_ms;
+static int draining, stopping;
 
-static void on_stop_signal(uv_signal_t *h, int signum)
+#define SHUTDOWN_REASON "cgiq shut down"
+#define DRAIN_POLL_MS 10
+
+/* The end of the drain: what still runs gets the kill sequence (state
+ * interrupted, reason recorded), connections close, the record is flushed
+ * by the engine's close, and uv_run returns once every handle is closed. */
+static void stop_now(void)
 {
-	log_info("signal %d: shutting down", signum);
+	if (stopping)
+		return;
+	stopping = 1;
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
-	(void)h;
-	job_engine_close(the_engine, "cgiq shut down while the job ran");
+	uv_close((uv_handle_t *)&sig_hup, NULL);
+	uv_close((uv_handle_t *)&drain_timer, NULL);
+	job_engine_close(the_engine, SHUTDOWN_REASON);
 	http_server_close(the_server);
 	http_server_close(the_admin);
 	fcgi_front_close(the_fcgi);
 	http_access_log_stop(the_access_log);
+}
+
+/* Polled while draining: three fronts (the engine, HTTP connections still
+ * writing an answer, FastCGI threads on another thread) end on their own
+ * schedules, and a 10 ms poll for at most --drain-timeout costs nothing. */
+static void on_drain_tick(uv_timer_t *t)
+{
+	unsigned running = job_engine_running(the_engine);
+	unsigned conns = http_server_connections(the_server);
+	unsigned fcgi = fcgi_front_busy(the_fcgi);
+
+	(void)t;
+	if (running == 0 && conns == 0 && fcgi == 0) {
+		log_info("drain finished: every job ended and every client was answered");
+		stop_now();
+		return;
+	}
+	if (util_mono_ms() >= drain_deadline_ms) {
+		log_warnx("drain timeout of %llu ms reached: stopping %u running job(s), closing %u "
+		          "connection(s)", (unsigned long long)drain_timeout_ms, running, conns + fcgi);
+		stop_now();
+	}
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+	(void)h;
+	if (draining) {
+		log_info("signal %d during the drain: stopping now", signum);
+		stop_now();
+		return;
+	}
+	draining = 1;
+	app_notify("STOPPING=1");
+	log_info("signal %d: shutting down; %u running job(s) may finish within %llu ms "
+	         "(a second signal stops them now)", signum, job_engine_running(the_engine),
+	         (unsigned long long)drain_timeout_ms);
+	http_server_drain(the_server);
+	fcgi_front_drain(the_fcgi);
+	job_engine_drain(the_engine, SHUTDOWN_REASON);
+	if (drain_timeout_ms == 0) {
+		stop_now();
+		return;
+	}
+	drain_deadline_ms = util_mono_ms() + drain_timeout_ms;
+	uv_timer_start(&drain_timer, on_drain_tick, 0, DRAIN_POLL_MS);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+	int r = log_reopen();
+
+	(void)h;
+	(void)signum;
+	if (r < 0)
+		log_warnx("SIGHUP: cannot reopen the log file %s: %s (still writing to the old one)",
+		          log_file_path(), strerror(-r));
+	else if (log_file_path())
+		log_info("SIGHUP: log file %s reopened", log_file_path());
+	else
+		log_info("SIGHUP: logging to stderr, nothing to reopen");
+	/* Other files opened by path that log rotation renames: the access log. */
+	if (http_access_log_reopen(the_access_log) < 0)
+		log_warnx("SIGHUP: cannot reopen the access log (still writing to the old one)");
 }
 
 /* What a failed start-up closes besides the engine and the public front. */
@@ -495,7 +613,7 @@ int app_daemon_main(int argc, char **argv)
 	char root[PATH_MAX], prefix[PATH_MAX];
 	uv_loop_t *loop = uv_default_loop();
 	struct stat st;
-	int r;
+	int r, lock_fd = -1;
 
 	r = parse_args(argc, argv, &c);
 	if (r >= 0)
@@ -511,9 +629,33 @@ int app_daemon_main(int argc, char **argv)
 	c.http.cgi_root = root;
 	c.http.cgi_prefix = prefix;
 
-	if (util_mkdirs(c.spool) < 0 || ensure_parent_dir(c.db) < 0) {
-		fprintf(stderr, "cgiq: cannot create %s or the directory of %s: %s\n", c.spool, c.db,
-		        strerror(errno));
+	if (c.log_file) {
+		r = log_open_file(c.log_file);
+		if (r < 0) {
+			fprintf(stderr, "cgiq: --log-file %s: %s\n", c.log_file, strerror(-r));
+			return 1;
+		}
+	}
+	if (ensure_parent_dir(c.db) < 0) {
+		fprintf(stderr, "cgiq: cannot create the directory of %s: %s\n", c.db, strerror(errno));
+		return 1;
+	}
+	/* Before anything else touches the database or the spool: a second
+	 * daemon would mark the first one's running jobs interrupted and run
+	 * its queued jobs twice. */
+	{
+		char msg[512];
+		r = app_lock_db(c.db, &lock_fd, msg, sizeof(msg));
+		if (r < 0) {
+			fprintf(stderr, "cgiq: %s\n", msg);
+			if (log_file_path())
+				log_error("%s", msg);
+			return 1;
+		}
+	}
+	if (util_mkdirs(c.spool) < 0) {
+		fprintf(stderr, "cgiq: cannot create %s: %s\n", c.spool, strerror(errno));
+		close(lock_fd);
 		return 1;
 	}
 	c.http.spool_dir = c.spool;
@@ -604,18 +746,22 @@ int app_daemon_main(int argc, char **argv)
 			return r == -EINVAL ? 2 : 1;
 		}
 	}
+	drain_timeout_ms = c.drain_timeout_ms;
+	uv_timer_init(loop, &drain_timer);
 	uv_signal_init(loop, &sig_term);
 	uv_signal_init(loop, &sig_int);
+	uv_signal_init(loop, &sig_hup);
 	uv_signal_start(&sig_term, on_stop_signal, SIGTERM);
 	uv_signal_start(&sig_int, on_stop_signal, SIGINT);
-	/* access log reopen: the SIGHUP handler calls http_access_log_reopen(the_access_log)
-	 * (NULL-safe; flushes to the old file, then opens the path again). */
+	uv_signal_start(&sig_hup, on_hup, SIGHUP);
 	log_info("cgiq %s: programs from %s at %s, jobs in %s", CGIQ_VERSION, root, prefix, c.db);
+	app_notify("READY=1");
 
 	uv_run(loop, UV_RUN_DEFAULT);
 	uv_loop_close(loop);
 	store_close(store);
 	http_access_log_free(the_access_log); /* lines of the last moments */
 	log_info("stopped");
+	close(lock_fd); /* last: the database is complete and closed */
 	return 0;
 }

@@ -98,12 +98,24 @@ int fcgi_front_open(uv_loop_t *loop, struct job_engine *engine, const struct fcg
 
 /*
  * Listens on "unix:/path", "127.0.0.1:9000", "[::1]:9000" or "inherit" (a
- * socket passed by systemd, LISTEN_FDS/LISTEN_PID, or by spawn-fcgi as fd 0)
+ * socket passed by systemd, LISTEN_FDS/LISTEN_PID, or by spawn-fcgi as fd 0),
+ * or "fd:N" (socket N passed by systemd, chosen by its name; -ENOTSOCK when
+ * it is not a listening socket)
  * and starts the responder threads. Once per front. Logs "fastcgi on ADDR".
  * Returns 0, -EINVAL (bad address, or "inherit" with nothing inherited), or a
  * negative errno from socket/bind/listen/chown.
  */
 int fcgi_front_listen(struct fcgi_front *f, const char *addr);
+
+/*
+ * Graceful shutdown: no new connection is accepted and no new request is
+ * started (a connection kept open by the web server is ended); requests
+ * under way are served to their end (a new job among them gets 503, the
+ * engine drains too). Safe twice and with NULL. Then fcgi_front_close.
+ */
+void fcgi_front_drain(struct fcgi_front *f);
+/* Requests being read, run or written now (0 for NULL). Any thread. */
+unsigned fcgi_front_busy(struct fcgi_front *f);
 
 /*
  * Stops: no new request is accepted, responder threads waiting for a job are

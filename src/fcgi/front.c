@@ -73,6 +73,7 @@ struct worker {
 	/* under f->mu */
 	enum worker_phase phase;
 	int conn_fd;                 /* the web server connection while READING, else -1 */
+	int idle_kept;               /* READING: waiting for the next request on a kept connection */
 	int finished;
 	int status;                  /* 0: a job result; > 0: answer this status; -1: cancelled */
 
@@ -116,6 +117,7 @@ struct fcgi_front {
 	pthread_mutex_t accept_mu;
 	struct op *head, *tail;      /* under mu */
 	int closing;                 /* under mu (written on the loop thread) */
+	int draining;                /* under mu: no new connection or request */
 	struct worker *workers;
 	unsigned nworkers;
 	unsigned exited;             /* loop thread */
@@ -304,13 +306,14 @@ static void op_run(struct fcgi_front *f, struct op *o)
 		r = w->async ? job_submit_async(f->engine, &w->jr, on_job_accepted, w, &w->job)
 		             : job_submit(f->engine, &w->jr, on_job_done, w, &w->job);
 		if (r < 0) {
+			/* -ESHUTDOWN: the engine drains (SIGTERM) */
 			if (r == -EAGAIN)
 				log_warnx("fastcgi conn %llu %s: queue full, 503", (unsigned long long)w->conn_id, w->m.peer);
-			else
+			else if (r != -ESHUTDOWN)
 				log_warnx("fastcgi conn %llu %s: cannot submit job: %s", (unsigned long long)w->conn_id,
 				          w->m.peer, strerror(-r));
 			w->queue_full = r == -EAGAIN;
-			worker_finish(w, r == -EAGAIN ? 503 : r == -ENOSPC ? 507 : 500);
+			worker_finish(w, r == -EAGAIN || r == -ESHUTDOWN ? 503 : r == -ENOSPC ? 507 : 500);
 			break;
 		}
 		snprintf(w->job_id, sizeof(w->job_id), "%s", job_id(w->job));
@@ -1054,7 +1057,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	FCGX_Request req;
-	int fresh;
+	int fresh, r;
 
 	pthread_setname_np(pthread_self(), "cgiq-fastcgi");
 	int counted = 0; /* the connection is in connections_open */
@@ -1084,18 +1087,29 @@ static void *worker_main(void *arg)
 			fresh = 0;
 		}
 		worker_set_phase(w, WP_READING, req.ipcFd);
+		pthread_mutex_lock(&w->f->mu);
+		w->idle_kept = !fresh;
+		pthread_mutex_unlock(&w->f->mu);
 		{
-			/* Closing between accept and here: do not start a request. */
+			/* Closing or draining between accept and here (or on a kept
+			 * connection): do not start a request. */
 			int closing;
 			pthread_mutex_lock(&w->f->mu);
-			closing = w->f->closing;
+			closing = w->f->closing || w->f->draining;
 			pthread_mutex_unlock(&w->f->mu);
 			if (closing) {
+				pthread_mutex_lock(&w->f->mu);
+				w->idle_kept = 0;
+				pthread_mutex_unlock(&w->f->mu);
 				worker_set_phase(w, WP_IDLE, -1);
 				break;
 			}
 		}
-		if (FCGX_Accept_r(&req) < 0) {
+		r = FCGX_Accept_r(&req);
+		pthread_mutex_lock(&w->f->mu);
+		w->idle_kept = 0;
+		pthread_mutex_unlock(&w->f->mu);
+		if (r < 0) {
 			/* libfcgi has closed the connection (req.ipcFd is -1 again). */
 			worker_set_phase(w, WP_IDLE, -1);
 			if (fresh)
@@ -1414,14 +1428,28 @@ int fcgi_front_listen(struct fcgi_front *f, const char *addr)
 
 	if (f->listen_fd >= 0 || f->closing)
 		return -EBUSY;
-	if (strcmp(addr, "inherit") == 0) {
+	if (strcmp(addr, "inherit") == 0 || strncmp(addr, "fd:", 3) == 0) {
 		int fd = inherited_fd();
+		if (addr[0] == 'f') {
+			/* "fd:N": one of several sockets from systemd, picked by name */
+			uint64_t n;
+			int acc = 0;
+			socklen_t alen = sizeof(acc);
+			if (util_parse_uint(addr + 3, INT32_MAX, &n) < 0 || n < 3)
+				return -EINVAL;
+			if (getsockopt((int)n, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0 || !acc)
+				return -ENOTSOCK;
+			fd = (int)n;
+		}
 		if (fd < 0)
 			return -EINVAL;
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		f->listen_fd = fd;
-		snprintf(f->name, sizeof(f->name), "inherited fd %d", fd);
+		if (addr[0] == 'f')
+			snprintf(f->name, sizeof(f->name), "%s", addr);
+		else
+			snprintf(f->name, sizeof(f->name), "inherited fd %d", fd);
 		{
 			struct sockaddr_storage ss;
 			socklen_t len = sizeof(ss);
@@ -1443,6 +1471,43 @@ int fcgi_front_listen(struct fcgi_front *f, const char *addr)
 	}
 	log_info("fastcgi on %s (%u responder threads)", f->name, f->nworkers);
 	return 0;
+}
+
+void fcgi_front_drain(struct fcgi_front *f)
+{
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->mu);
+	if (f->closing || f->draining) {
+		pthread_mutex_unlock(&f->mu);
+		return;
+	}
+	f->draining = 1;
+	/* Threads waiting on a kept connection for its next request: it will
+	 * not be served, so end it (the web server retries elsewhere). */
+	for (unsigned i = 0; i < f->nworkers; i++) {
+		struct worker *w = &f->workers[i];
+		if (w->phase == WP_READING && w->conn_fd >= 0 && w->idle_kept)
+			shutdown(w->conn_fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&f->mu);
+	/* The thread in accept sees stop_fd and leaves; so does each next one.
+	 * The listening socket itself is closed by fcgi_front_close: new
+	 * connections wait in its backlog and are reset when it closes. */
+	wake(f->stop_fd);
+}
+
+unsigned fcgi_front_busy(struct fcgi_front *f)
+{
+	unsigned n = 0;
+
+	if (f == NULL)
+		return 0;
+	pthread_mutex_lock(&f->mu);
+	for (unsigned i = 0; i < f->nworkers; i++)
+		n += f->workers[i].phase != WP_IDLE && !f->workers[i].idle_kept;
+	pthread_mutex_unlock(&f->mu);
+	return n;
 }
 
 void fcgi_front_close(struct fcgi_front *f)

@@ -204,10 +204,20 @@ int http_server_open(uv_loop_t *loop, struct job_engine *engine, const struct ht
                      struct http_server **out);
 /*
  * Listens on "127.0.0.1:8080", "[::1]:8080" or "unix:/path" (port 0 picks a
- * free port). Logs "listening on ADDR" with the real address. Returns 0 or a
+ * free port), or on "fd:N", a listening socket passed by systemd (-ENOTSOCK
+ * when fd N is not one). Logs "listening on ADDR" with the real address. Returns 0 or a
  * negative errno / libuv code (-EINVAL for an address it cannot read).
  */
 int http_server_listen(struct http_server *s, const char *addr);
+/*
+ * Graceful shutdown: stops listening, closes idle keep-alive connections; a
+ * request already under way is answered (one that needs a new job gets 503,
+ * the engine is draining too) and every connection is closed after its
+ * current response. Safe twice. Then http_server_close.
+ */
+void http_server_drain(struct http_server *s);
+/* Connections open now (0 for NULL): the drain waits for 0. */
+unsigned http_server_connections(const struct http_server *s);
 /* Stops listening and closes every connection (cancelling their jobs); the
  * server frees itself once all handles are closed. */
 void http_server_close(struct http_server *s);

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "http/http.h"
@@ -113,6 +115,7 @@ struct http_server {
 	struct conn *conns;
 	unsigned conn_count;
 	int closing;
+	int draining;        /* http_server_drain: no new connection, no keep-alive */
 	unsigned handles_open;
 };
 
@@ -279,7 +282,7 @@ static void conn_response_done(struct conn *c)
 			/* Answered before any job ran: a refused request. */
 			job_front_count_refusal(c->srv->cfg.counters, job_refusal_of_status(c->final_status));
 	}
-	if (c->close_after || c->srv->closing) {
+	if (c->close_after || c->srv->closing || c->srv->draining) {
 		conn_close(c);
 		return;
 	}
@@ -388,7 +391,7 @@ static void conn_send_final(struct conn *c, int status, const char *reason, cons
 	 * on this connection. */
 	if (c->sent_102 > 0 && !c->pd.solicited)
 		c->close_after = 1;
-	if (!c->keep_alive || c->srv->closing)
+	if (!c->keep_alive || c->srv->closing || c->srv->draining)
 		c->close_after = 1;
 
 	buf_init(&head, SIZE_MAX / 2);
@@ -610,6 +613,8 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 		log_warnx("%s: queue full (%u waiting, %u running), 503", c->tag, st.queued, st.running);
 		return 503; /* the caller adds Retry-After */
 	}
+	if (r == -ESHUTDOWN)
+		return 503; /* shutting down (SIGTERM drain) */
 	if (r < 0) {
 		log_warnx("%s: cannot submit job: %s", c->tag, strerror(-r));
 		return r == -ENOSPC ? 507 : 500;
@@ -655,6 +660,11 @@ static void on_job_done(struct job *job, void *ud)
 		}
 		log_warnx("job %s: more than %d local redirects", job_id(job), MAX_LOCAL_REDIRECTS);
 		conn_send_error(c, 502, 0);
+		return;
+	}
+	if (res->resp == NULL && res->state == STORE_INTERRUPTED) {
+		/* cgiq is shutting down: the same request may be sent again soon */
+		conn_send_error_hdrs(c, 503, "Retry-After: 5\r\n");
 		return;
 	}
 	if (res->resp == NULL) {
@@ -1263,6 +1273,43 @@ static int parse_inet(const char *addr, struct sockaddr_storage *ss)
 	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) < 0 ? -EINVAL : 0;
 }
 
+/* "fd:N": a listening socket this process was given (systemd socket
+ * activation); its family says TCP or unix. Never unlinked at close: the
+ * socket file belongs to whoever made it. */
+static int listen_inherited(struct http_server *s, struct listener *l, const char *addr, char *shown,
+                            size_t shown_size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	uint64_t fd;
+	int acc = 0, r;
+	socklen_t alen = sizeof(acc);
+
+	if (util_parse_uint(addr + 3, INT32_MAX, &fd) < 0 || fd < 3)
+		return -EINVAL;
+	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0 || !acc ||
+	    getsockname((int)fd, (struct sockaddr *)&ss, &len) < 0)
+		return -ENOTSOCK;
+	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	if (ss.ss_family == AF_UNIX) {
+		l->is_unix = 1;
+		r = uv_pipe_init(s->loop, &l->h.pipe, 0);
+		if (r == 0)
+			r = uv_pipe_open(&l->h.pipe, (int)fd);
+		snprintf(shown, shown_size, "%s (unix:%s)", addr, ((struct sockaddr_un *)&ss)->sun_path);
+	} else {
+		char ip[64];
+		unsigned port;
+		r = uv_tcp_init(s->loop, &l->h.tcp);
+		if (r == 0)
+			r = uv_tcp_open(&l->h.tcp, (int)fd);
+		sockaddr_text(&ss, ip, sizeof(ip), &port);
+		snprintf(shown, shown_size, ss.ss_family == AF_INET6 ? "%s ([%s]:%u)" : "%s (%s:%u)", addr, ip,
+		         port);
+	}
+	return r;
+}
+
 int http_server_listen(struct http_server *s, const char *addr)
 {
 	struct listener *l = util_xcalloc(1, sizeof(*l));
@@ -1271,7 +1318,13 @@ int http_server_listen(struct http_server *s, const char *addr)
 	int r;
 
 	l->srv = s;
-	if (strncmp(addr, "unix:", 5) == 0) {
+	if (strncmp(addr, "fd:", 3) == 0) {
+		r = listen_inherited(s, l, addr, shown, sizeof(shown));
+		if (r == -EINVAL || r == -ENOTSOCK) {
+			free(l);
+			return r;
+		}
+	} else if (strncmp(addr, "unix:", 5) == 0) {
 		struct stat st;
 		const char *path = addr + 5;
 		if (*path == '\0') {
@@ -1319,6 +1372,31 @@ int http_server_listen(struct http_server *s, const char *addr)
 	s->listeners = l;
 	log_info("%s on %s", s->cfg.admin ? "admin listener" : "listening", shown);
 	return 0;
+}
+
+void http_server_drain(struct http_server *s)
+{
+	struct conn *c, *next;
+
+	if (s == NULL || s->closing || s->draining)
+		return;
+	s->draining = 1;
+	for (struct listener *l = s->listeners; l; l = l->next)
+		uv_close(&l->h.handle, on_listener_closed);
+	s->listeners = NULL;
+	/* Idle keep-alive connections: nothing is lost by closing them now.
+	 * Those with a request under way are answered (a new job: 503) and
+	 * closed after their response. */
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->phase == PH_HEAD && !c->head_started && c->writes_pending == 0 && c->in.len == 0)
+			conn_close(c);
+	}
+}
+
+unsigned http_server_connections(const struct http_server *s)
+{
+	return s ? s->conn_count : 0;
 }
 
 void http_server_close(struct http_server *s)

@@ -164,6 +164,9 @@ void jobs__keep_result(struct job *j, struct store_job *r)
 	if (res->resp == NULL)
 		return; /* an error status: nothing of the program's to keep */
 	path = spool_path(e, j->id, ".out");
+	/* Left by an earlier run of this job that ended just before a crash
+	 * (--rerun-interrupted): this run's output replaces it. */
+	unlink(path);
 	err = save_file(e, j->spool_fd, j->out_mem.data, j->out_mem.len, path, 0);
 	if (err < 0) {
 		errno = -err;

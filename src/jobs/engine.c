@@ -622,7 +622,9 @@ static void running_remove(struct job *j)
 
 static void engine_start_queued(struct job_engine *e)
 {
-	while (!e->closing && e->queue_head && e->running_count < e->cfg.max_jobs) {
+	/* Draining: a queued asynchronous job stays queued (its row too) for the
+	 * next start rather than starting now and being killed at the deadline. */
+	while (!e->closing && !e->draining && e->queue_head && e->running_count < e->cfg.max_jobs) {
 		struct job *j = e->queue_head;
 		e->queue_head = j->next;
 		if (e->queue_head == NULL)
@@ -852,6 +854,14 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 		r = -errno;
 		goto fail;
 	}
+	if (e->cfg.rerun_interrupted) {
+		/* Promised with a 202: at least once. The program tells a second
+		 * run from a new job by CGIQ_JOB_ID. */
+		r = store_rerun_running_async(store, "running again: cgiq stopped while the job ran",
+		                              kill_leftover_group, NULL);
+		if (r > 0)
+			log_warnx("%d asynchronous job(s) a previous cgiq left running will run again", r);
+	}
 	r = store_recover(store, "cgiq stopped while the job was queued or running",
 	                  (int64_t)e->cfg.result_ttl_ms * 1000, kill_leftover_group, NULL);
 	if (r > 0)
@@ -916,7 +926,9 @@ void jobs__enqueue(struct job *j)
 	struct job_engine *e = j->e;
 
 	e->submitted++;
-	if (e->running_count < e->cfg.max_jobs) {
+	/* Draining: an asynchronous job whose row became durable just now waits
+	 * in the queue (and in its row) for the next start. */
+	if (e->running_count < e->cfg.max_jobs && !e->draining) {
 		job_start(j);
 		return;
 	}
@@ -936,6 +948,10 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 {
 	struct job *j;
 
+	if (e->draining || e->closing) {
+		*err = -ESHUTDOWN;
+		return NULL;
+	}
 	if (e->running_count >= e->cfg.max_jobs && e->queued_count >= e->cfg.queue_max) {
 		e->refused++;
 		/* The front logs the refusal with its connection id. */
@@ -951,9 +967,16 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 	j->env = *req->env;
 	req->env->vars = NULL;
 	req->env->count = 0;
-	/* Where the program may report progress ("DONE/TOTAL text" lines). */
-	j->env.vars = util_xrealloc(j->env.vars, (j->env.count + 2) * sizeof(char *));
+	/* Where the program may report progress ("DONE/TOTAL text" lines), and
+	 * its job id (a program that must act once per job, such as appending to
+	 * a ledger, can tell a retry from a new job). */
+	j->env.vars = util_xrealloc(j->env.vars, (j->env.count + 3) * sizeof(char *));
 	j->env.vars[j->env.count++] = util_xstrdup("CGIQ_PROGRESS_FD=3");
+	{
+		char var[sizeof("CGIQ_JOB_ID=") + UTIL_ID_LEN];
+		snprintf(var, sizeof(var), "CGIQ_JOB_ID=%s", j->id);
+		j->env.vars[j->env.count++] = util_xstrdup(var);
+	}
 	j->env.vars[j->env.count] = NULL;
 	j->body_fd = req->body_fd;
 	req->body_fd = -1;
@@ -1236,6 +1259,29 @@ static void engine_maybe_closed(struct job_engine *e)
 	if (!e->closing || e->running_count > 0 || uv_is_closing((uv_handle_t *)&e->sigchld))
 		return;
 	uv_close((uv_handle_t *)&e->sigchld, on_engine_closed);
+}
+
+void job_engine_drain(struct job_engine *e, const char *reason)
+{
+	struct job *j, *next;
+
+	if (e == NULL || e->draining || e->closing)
+		return;
+	e->draining = 1;
+	/* Queued synchronous jobs never start: their clients are answered now
+	 * (done callback, 503) rather than at the end of the drain. */
+	for (j = e->queue_head; j; j = next) {
+		next = j->next;
+		if (j->async)
+			continue;
+		j->interrupted = 1;
+		job_stop(j, reason);
+	}
+}
+
+unsigned job_engine_running(const struct job_engine *e)
+{
+	return e->running_count;
 }
 
 void job_engine_close(struct job_engine *e, const char *reason)

@@ -174,6 +174,7 @@ struct job_engine {
 	unsigned running_count, queued_count;
 	uint64_t submitted, finished;
 	int closing;
+	int draining;        /* job_engine_drain: nothing new starts */
 	int closed_flush;
 	char *close_reason;
 	uint64_t refused;

@@ -32,6 +32,7 @@ struct job_config {
 	/* --coalesce: SCRIPT_NAME patterns (fnmatch) whose concurrent GET/HEAD
 	 * requests for the same query share one job; NULL-terminated, NULL = none. */
 	const char *const *coalesce;
+	int rerun_interrupted;      /* 202-accepted jobs running when cgiq died run again at start */
 };
 
 struct job_engine;
@@ -54,6 +55,17 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
  * freeing the loop. The engine frees itself once every job is released.
  */
 void job_engine_close(struct job_engine *e, const char *reason);
+
+/*
+ * Graceful shutdown, first step: from now on job_submit and job_submit_async
+ * fail with -ESHUTDOWN, queued synchronous jobs end interrupted with reason
+ * (their done callbacks run: the client gets 503), queued asynchronous jobs
+ * stay queued (in memory and in their rows) and are not started, running jobs
+ * go on and end normally. job_engine_close ends the rest. Safe twice.
+ */
+void job_engine_drain(struct job_engine *e, const char *reason);
+/* Jobs running now (spawning included): the drain is over at 0. */
+unsigned job_engine_running(const struct job_engine *e);
 
 /* What to run, and what to record. Strings are copied; env is moved. */
 struct job_request {
@@ -84,6 +96,7 @@ typedef void (*job_accepted_cb)(struct job *job, int result, void *ud);
  */
 int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, void *ud,
                struct job **out);
+/* (Both submit calls fail with -ESHUTDOWN once the engine drains or closes.) */
 
 /*
  * An asynchronous job (RFC 7240 respond-async): like job_submit, but the

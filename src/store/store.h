@@ -168,4 +168,14 @@ int store_jobs_list(struct store *s, const enum store_state *state, unsigned lim
 int store_recover(struct store *s, const char *reason, int64_t keep_us,
                   void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud);
 
+/*
+ * Start-up, before store_recover, when asynchronous jobs that were running
+ * are to run again (--rerun-interrupted): each running row accepted with 202
+ * (environment and body on disk) goes back to queued with reason noted, so
+ * store_jobs_queued_async finds it; cb(pid, ...) runs first for each, to kill
+ * what is left of the old run. Returns the number of rows or a negative code.
+ */
+int store_rerun_running_async(struct store *s, const char *reason,
+                              void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud);
+
 #endif

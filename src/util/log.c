@@ -1,11 +1,18 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 static enum log_level current_level = LOG_LEVEL_INFO;
+/* Where lines go. With --log-file this descriptor number stays the same for
+ * the life of the process: log_reopen replaces the file behind it with
+ * dup3(), which is atomic, so other threads writing a line at that moment
+ * write either to the old file or to the new one, never to a closed fd. */
+static int log_fd = STDERR_FILENO;
+static char *log_path;
 
 void log_set_level(enum log_level level) { current_level = level; }
 enum log_level log_get_level(void) { return current_level; }
@@ -37,9 +44,49 @@ static void log_line(enum log_level level, int errnum, const char *fmt, va_list 
 	}
 	line[n++] = '\n';
 	/* One write per line so that lines of different threads never interleave. */
-	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)
+	while (write(log_fd, line, n) < 0 && errno == EINTR)
 		;
 }
+
+static int open_log(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	return fd < 0 ? -errno : fd;
+}
+
+int log_open_file(const char *path)
+{
+	int fd;
+
+	if (log_path != NULL)
+		return -EBUSY;
+	fd = open_log(path);
+	if (fd < 0)
+		return fd;
+	log_path = util_xstrdup(path);
+	log_fd = fd;
+	return 0;
+}
+
+int log_reopen(void)
+{
+	int fd;
+
+	if (log_path == NULL)
+		return 0;
+	fd = open_log(log_path);
+	if (fd < 0)
+		return fd;
+	if (dup3(fd, log_fd, O_CLOEXEC) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	close(fd);
+	return 0;
+}
+
+const char *log_file_path(void) { return log_path; }
 
 #define LOG_FN(name, level, with_errno)                                    \
 	void name(const char *fmt, ...)                                    \

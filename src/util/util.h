@@ -40,6 +40,17 @@ void log_warnx(const char *fmt, ...) UTIL_PRINTF(1, 2);
 void log_info(const char *fmt, ...) UTIL_PRINTF(1, 2);
 void log_debug(const char *fmt, ...) UTIL_PRINTF(1, 2);
 
+/* --log-file: from now on lines are appended to path (created 0640) instead
+ * of stderr. Call once, at start-up, before other threads exist. Returns 0,
+ * -EBUSY (already called) or a negative errno from open(2). */
+int log_open_file(const char *path);
+/* SIGHUP: opens the log file's path again (after logrotate renamed it) and
+ * switches every thread to it atomically. No effect when logging to stderr.
+ * Returns 0 or a negative errno (the old file is kept). Any thread. */
+int log_reopen(void);
+/* The --log-file path, or NULL when logging to stderr. */
+const char *log_file_path(void);
+
 /* Escapes untrusted bytes for a log line: printable ASCII except '\\' and '"'
  * is kept, everything else becomes \xHH. At most src_len bytes are read; the
  * output is NUL-terminated and truncated (ending in "...") to fit dst_size.
