@@ -313,11 +313,14 @@ static void test_queued_async_survives_stop(void)
 static void test_sighup_reopens_log(void)
 {
 	char dir[] = "/tmp/cgiq-life-XXXXXX", logf[300], rotated[320], errf[300], db[300], spool[300];
+	char acc[300], acc_rotated[320];
 	struct tresp r;
 	pid_t pid;
 	int port;
 
 	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(acc, sizeof(acc), "%s/access.log", dir);
+	snprintf(acc_rotated, sizeof(acc_rotated), "%s/access.log.1", dir);
 	snprintf(logf, sizeof(logf), "%s/cgiq.log", dir);
 	snprintf(rotated, sizeof(rotated), "%s/cgiq.log.1", dir);
 	snprintf(errf, sizeof(errf), "%s/stderr", dir);
@@ -329,7 +332,7 @@ static void test_sighup_reopens_log(void)
 		int fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 2);
 		execl(CGIQ_BIN, CGIQ_BIN, "--listen", "127.0.0.1:0", "--cgi-root", CGIQ_EXAMPLES "/cgi-bin", "--db",
-		      db, "--spool", spool, "--log-file", logf, (char *)NULL);
+		      db, "--spool", spool, "--log-file", logf, "--access-log", acc, (char *)NULL);
 		_exit(127);
 	}
 	{
@@ -338,7 +341,14 @@ static void test_sighup_reopens_log(void)
 	}
 	port = log_port(logf);
 	CU_ASSERT_FATAL(port > 0);
+	CU_ASSERT_FATAL(get(port, "/env", NULL, &r) == 0);
+	t_resp_free(&r);
+	{
+		struct file_wait w = {acc, "\"GET /env HTTP/1.1\" 200"};
+		CU_ASSERT(t_wait_for(file_has_cb, &w, 5000));
+	}
 	CU_ASSERT_FATAL(rename(logf, rotated) == 0);
+	CU_ASSERT_FATAL(rename(acc, acc_rotated) == 0);
 	kill(pid, SIGHUP);
 	{
 		struct file_wait w = {logf, "SIGHUP: log file"};
@@ -350,6 +360,13 @@ static void test_sighup_reopens_log(void)
 	{
 		struct file_wait w = {logf, "\"GET /hello\" 200"};
 		CU_ASSERT(t_wait_for(file_has_cb, &w, 5000));
+	}
+	{
+		/* the access log too: the new file gets the new lines */
+		struct file_wait w = {acc, "\"GET /hello HTTP/1.1\" 200"};
+		CU_ASSERT(t_wait_for(file_has_cb, &w, 5000));
+		CU_ASSERT(!file_has(acc, "GET /env"));
+		CU_ASSERT(!file_has(acc_rotated, "\"GET /hello HTTP/1.1\""));
 	}
 	/* the old file has what came before, and nothing after */
 	CU_ASSERT(file_has(rotated, "listening on 127.0.0.1:"));
