@@ -850,7 +850,7 @@ static void test_spawn_pipes(void)
 {
 	char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2; cat; echo \"$A\"; exit 7", NULL};
 	char *envp[] = {"A=from-env", NULL};
-	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0, NULL};
 	struct cgi_proc p;
 	struct buf o, e;
 	int status;
@@ -877,7 +877,7 @@ static void test_spawn_exec_errors(void)
 {
 	char *argv[] = {"x", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/nonexistent/program", argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {"/nonexistent/program", argv, envp, "/", -1, 0, NULL};
 	struct cgi_proc p;
 
 	CU_ASSERT_EQUAL(cgi_spawn_start(&opts, &p), -ENOENT);
@@ -902,7 +902,7 @@ static void test_spawn_signals_reset(void)
 {
 	char *argv[] = {"cat", "/proc/self/status", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0, NULL};
 	struct sigaction ign, old_term;
 	sigset_t block, old_mask;
 	struct cgi_proc p;
@@ -934,7 +934,7 @@ static void test_spawn_cwd_and_fds(void)
 	char script[128];
 	char *argv[] = {"sh", "-c", script, NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/usr", -1, 0};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/usr", -1, 0, NULL};
 	struct cgi_proc p;
 	struct buf o, e;
 	/* deliberately not close-on-exec */
@@ -958,7 +958,7 @@ static void test_spawn_stdin_fd(void)
 {
 	char *argv[] = {"cat", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0, NULL};
 	char tmpl[] = "/tmp/cgiq-test-spool-XXXXXX";
 	struct cgi_proc p;
 	struct buf o, e;
@@ -1000,7 +1000,7 @@ static void fixture_run(const char *name, const char *query, const char *in, siz
 	char path[PATH_MAX], qs[256];
 	char *argv[] = {path, NULL};
 	char *envp[] = {qs, "PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-	struct cgi_spawn opts = {path, argv, envp, CGIQ_FIXTURES, -1, 0};
+	struct cgi_spawn opts = {path, argv, envp, CGIQ_FIXTURES, -1, 0, NULL};
 	struct cgi_proc p;
 
 	snprintf(path, sizeof(path), "%s/%s", CGIQ_FIXTURES, name);
@@ -1122,7 +1122,7 @@ static void test_fixture_hostile(void)
 	char path[] = CGIQ_FIXTURES "/hostile-trap-term";
 	char *argv[] = {path, NULL};
 	char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-	struct cgi_spawn opts = {path, argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {path, argv, envp, "/", -1, 0, NULL};
 	struct cgi_proc p;
 	struct buf o;
 	char tmp[4096];
