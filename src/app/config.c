@@ -592,7 +592,7 @@ int app_daemon_main(int argc, char **argv)
 	/* The FastCGI socket is for the web server to reach cgiq, which is now
 	 * this user. */
 	if (privs.active && c.fcgi.socket_owner == NULL)
-		c.fcgi.socket_owner = c.user;
+		c.fcgi.socket_owner = privs.user; /* the name, also when --user was a uid */
 	if (realpath(c.cgi_root, root) == NULL || stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "cgiq: --cgi-root: '%s' is not a directory\n", c.cgi_root);
 		return 2;

@@ -336,7 +336,7 @@ static void test_many_headers(void)
 
 static const char *const PRIV_ARGS[] = {
 	"--group", "nogroup", "--rlimit-nproc", "40", "--job-timeout", "4s", "--kill-grace", "500ms",
-	"--processing", "never",
+	"--processing", "never", "--fastcgi", "unix:fcgi.sock", "--fastcgi-threads", "4",
 	NULL,
 };
 
@@ -379,6 +379,17 @@ static void test_runs_as_nobody(void)
 	         (unsigned)pw->pw_uid, (unsigned)pw->pw_uid);
 	CU_ASSERT_STRING_EQUAL(proc_status(P.pid, "Uid:", v, sizeof(v)), want);
 	CU_ASSERT_STRING_EQUAL(proc_status(P.pid, "Gid:", v, sizeof(v)), "\t65534\t65534\t65534\t65534");
+	/* Every thread (responder threads started before the drop too). */
+	{
+		char cmd[256], out[64];
+		snprintf(cmd, sizeof(cmd), "cat /proc/%d/task/*/status | grep -c '^Uid:'", (int)P.pid);
+		t_run(cmd, out, sizeof(out));
+		CU_ASSERT(atoi(out) >= 6); /* main, recorder, spawner, 4 responders */
+		snprintf(cmd, sizeof(cmd), "cat /proc/%d/task/*/status | grep '^Uid:' | grep -vc '%s'", (int)P.pid,
+		         want + 1);
+		t_run(cmd, out, sizeof(out));
+		CU_ASSERT_STRING_EQUAL(out, "0\n");
+	}
 	proc_status(P.pid, "Groups:", v, sizeof(v));
 	CU_ASSERT(sscanf(v, "%u", &g) == 1 && g == 65534 && strchr(v + 1, ' ') == strrchr(v, ' '));
 	/* What it must write was given to it. */
@@ -386,6 +397,9 @@ static void test_runs_as_nobody(void)
 	snprintf(want, sizeof(want), "%s/spool", P.dir);
 	CU_ASSERT(stat(want, &st) == 0 && st.st_uid == pw->pw_uid);
 	CU_ASSERT(td_log_has(&P, "running as user nobody"));
+	/* The FastCGI socket is the user's, for the web server to reach. */
+	snprintf(want, sizeof(want), "%s/fcgi.sock", P.dir);
+	CU_ASSERT(stat(want, &st) == 0 && st.st_uid == pw->pw_uid && (st.st_mode & 0777) == 0660);
 }
 
 /* A fork bomb within --rlimit-nproc: fork fails at the limit, the job ends,
