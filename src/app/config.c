@@ -672,8 +672,14 @@ int app_daemon_main(int argc, char **argv)
 			return r == -EINVAL ? 2 : 1;
 		}
 	}
-	/* Everything that needs root is done: sockets bound, files open. */
-	r = app__privs_drop(&privs);
+	/* Everything that needs root is done: sockets bound, files open. An
+	 * HTTP unix socket cgiq just made becomes the user's like the rest. */
+	r = 0;
+	for (unsigned i = 0; i < c.listen_count && r == 0; i++)
+		if (strncmp(c.listen[i], "unix:", 5) == 0)
+			r = app__privs_own(&privs, c.listen[i] + 5, 1);
+	if (r == 0)
+		r = app__privs_drop(&privs);
 	if (r == 0)
 		r = check_limits(&c.limits) ? -EINVAL : 0;
 	if (r < 0) {
