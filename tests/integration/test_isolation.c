@@ -24,7 +24,7 @@ static struct tdaemon E;
 
 static const char *const LIMIT_ARGS[] = {
 	"--rlimit-cpu", "1s", "--rlimit-fsize", "1M", "--max-output", "1M",
-	"--job-timeout", "5s", "--kill-grace", "500ms", "--processing", "never",
+	"--job-timeout", "8s", "--kill-grace", "500ms", "--processing", "never",
 	"--fastcgi", "unix:fcgi.sock", "--max-jobs", "4",
 	NULL,
 };
@@ -193,13 +193,33 @@ static void test_cpu_limit(void)
 	/* Headers were complete, but a program killed by a signal may have cut
 	 * its output anywhere: 502, never passed off as complete. */
 	CU_ASSERT_EQUAL(r.status, 502);
-	CU_ASSERT(t_now_ms() - t0 < 4900); /* the CPU limit, not the 5 s job timeout */
+	CU_ASSERT(t_now_ms() - t0 < 7900); /* the CPU limit, not the 8 s job timeout */
 	t_resp_free(&r);
 	CU_ASSERT_FATAL(last_id(&L, id)[0] != '\0');
 	CU_ASSERT(t_wait_job_state(&L, id, "failed", 5000));
 	CU_ASSERT_STRING_EQUAL(field(&L, id, "reason", v, sizeof(v)), "CPU time limit (--rlimit-cpu 1s) exceeded");
 	CU_ASSERT_STRING_EQUAL(field(&L, id, "term_signal", v, sizeof(v)), "24"); /* SIGXCPU */
 	CU_ASSERT_STRING_EQUAL(field(&L, id, "http_status", v, sizeof(v)), "502");
+}
+
+/* A program that ignores SIGXCPU runs into the hard limit one CPU second
+ * later: SIGKILL from the kernel, which cgiq did not send. */
+static void test_cpu_hard_limit(void)
+{
+	struct tresp r;
+	char id[64], v[256];
+	uint64_t t0 = t_now_ms();
+
+	CU_ASSERT_FATAL(get(&L, "/cpu-burn-ignoring", &r, 15000) == 0);
+	CU_ASSERT_EQUAL(r.status, 502);
+	CU_ASSERT(t_now_ms() - t0 < 7900);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(last_id(&L, id)[0] != '\0');
+	CU_ASSERT(t_wait_job_state(&L, id, "failed", 5000));
+	CU_ASSERT_STRING_EQUAL(field(&L, id, "reason", v, sizeof(v)),
+	                       "killed by signal 9 (CPU time hard limit --rlimit-cpu 1s + 1s, "
+	                       "or killed from outside cgiq)");
+	CU_ASSERT_STRING_EQUAL(field(&L, id, "term_signal", v, sizeof(v)), "9");
 }
 
 static void test_fsize_limit(void)
@@ -257,8 +277,8 @@ static void test_closes_stdout(void)
 
 	CU_ASSERT_FATAL(get(&L, "/closes-stdout?60", &r, 15000) == 0);
 	CU_ASSERT_EQUAL(r.status, 504);
-	CU_ASSERT(t_now_ms() - t0 >= 4900);
-	CU_ASSERT(t_now_ms() - t0 < 12000);
+	CU_ASSERT(t_now_ms() - t0 >= 7900);
+	CU_ASSERT(t_now_ms() - t0 < 15000);
 	t_resp_free(&r);
 	CU_ASSERT_FATAL(last_id(&L, id)[0] != '\0');
 	CU_ASSERT(t_wait_job_state(&L, id, "timed_out", 5000));
@@ -555,6 +575,7 @@ int main(void)
 	s = CU_add_suite("limits", limits_init, limits_clean);
 	CU_add_test(s, "program sees only 0-3", test_fd_listing);
 	CU_add_test(s, "--rlimit-cpu", test_cpu_limit);
+	CU_add_test(s, "--rlimit-cpu hard limit", test_cpu_hard_limit);
 	CU_add_test(s, "--rlimit-fsize", test_fsize_limit);
 	CU_add_test(s, "writes forever: --max-output", test_writes_forever);
 	CU_add_test(s, "closes stdout and keeps running", test_closes_stdout);
