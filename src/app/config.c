@@ -101,7 +101,7 @@ static const char USAGE[] =
 	"  --fastcgi-max-params SIZE  parameters of one request, beyond: 431 (default 64k)\n"
 	"\n"
 	"Privileges and limits (started as root, cgiq drops privileges once its sockets are bound):\n"
-	"  --user USER                run as USER (name or uid); required when started as root\n"
+	"  --user USER                run as USER (name or uid); as root, needed unless --allow-root\n"
 	"  --group GROUP              run with GROUP alone (default: USER's primary group and groups)\n"
 	"  --allow-root               allow running programs as root (no --user, or --user root)\n"
 	"  --rlimit-cpu DUR           CPU time of each program, whole seconds (SIGXCPU, then SIGKILL 1s later)\n"
@@ -496,6 +496,11 @@ static int check_root(const struct daemon_config *c, const struct app__privs *p)
 {
 	if (c->group != NULL && c->user == NULL) {
 		fprintf(stderr, "cgiq: --group needs --user\n");
+		return 2;
+	}
+	if (p->active && geteuid() != 0 && (p->uid != geteuid() || p->gid != getegid())) {
+		fprintf(stderr, "cgiq: --user %s: only root can change user (start cgiq as root, or as %s)\n",
+		        p->user, p->user);
 		return 2;
 	}
 	if (c->allow_root)

@@ -469,6 +469,15 @@ static void test_refuses_root(void)
 	snprintf(cmd, sizeof(cmd), "'%s' --cgi-root /tmp --group nogroup --allow-root 2>&1", CGIQ_BIN);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
 	CU_ASSERT_STRING_EQUAL(out, "cgiq: --group needs --user\n");
+	/* Not root: --user can only name cgiq's own user. */
+	snprintf(cmd, sizeof(cmd), "runuser -u nobody -- test -x '%s'", CGIQ_BIN);
+	if (t_run(cmd, NULL, 0) != 0) {
+		fprintf(stderr, "(nobody cannot run %s: --user as non-root not tested)\n", CGIQ_BIN);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "runuser -u nobody -- '%s' --cgi-root /tmp --user daemon 2>&1", CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: --user daemon: only root can change user (start cgiq as root, or as daemon)\n");
 }
 
 static void test_bad_limit_values(void)
