@@ -684,16 +684,18 @@ int app_daemon_main(int argc, char **argv)
 		if (strncmp(c.listen[i], "unix:", 5) == 0)
 			r = app__privs_own(&privs, c.listen[i] + 5, 1);
 	if (r == 0)
-		r = app__privs_drop(&privs);
+		r = app__privs_drop(&privs) < 0 ? 1 : 0;
+	else
+		r = 1;
 	if (r == 0)
-		r = check_limits(&c.limits) ? -EINVAL : 0;
-	if (r < 0) {
+		r = check_limits(&c.limits);
+	if (r != 0) {
 		job_engine_close(the_engine, "start-up failed");
 		http_server_close(the_server);
 		fcgi_front_close(the_fcgi);
 		uv_run(loop, UV_RUN_DEFAULT);
 		store_close(store);
-		return r == -EINVAL ? 2 : 1;
+		return r;
 	}
 	if (privs.active)
 		log_info("running as user %s (uid %u, gid %u)", privs.user, (unsigned)privs.uid,

@@ -469,6 +469,13 @@ static void test_refuses_root(void)
 	snprintf(cmd, sizeof(cmd), "'%s' --cgi-root /tmp --group nogroup --allow-root 2>&1", CGIQ_BIN);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
 	CU_ASSERT_STRING_EQUAL(out, "cgiq: --group needs --user\n");
+	/* After the drop, a lower niceness could not be set in any child. */
+	snprintf(cmd, sizeof(cmd),
+	         "d=$(mktemp -d /tmp/cgiq-nice-XXXXXX) && chmod 755 $d && "
+	         "'%s' --user nobody --listen 127.0.0.1:0 --cgi-root /tmp --db $d/x.db --spool $d/spool "
+	         "--nice -5 2>$d/err; rc=$?; tail -n 1 $d/err; rm -rf $d; exit $rc", CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: --nice -5: below cgiq's own niceness, which only root may do\n");
 	/* Not root: --user can only name cgiq's own user. */
 	snprintf(cmd, sizeof(cmd), "runuser -u nobody -- test -x '%s'", CGIQ_BIN);
 	if (t_run(cmd, NULL, 0) != 0) {
