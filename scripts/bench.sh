@@ -45,6 +45,11 @@ done
 
 # ---- processes ------------------------------------------------------------
 
+# The benchmark's files live in a private (0700) temp dir that only root can
+# enter: as root, cgiq is told to run the programs as root (--allow-root)
+# rather than as a user who could not reach them.
+ROOT_OK=
+[[ $(id -u) == 0 ]] && ROOT_OK=--allow-root
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cgiq-bench.XXXXXX")
 declare -A STARTED=()    # pid -> name, for everything this script started
 
@@ -277,11 +282,11 @@ if ((CGIQ_OK)); then
 	# (every spawned program also inherits, then closes, one descriptor per
 	# responder thread at exec).
 	start_proc cgiq build/cgiq --listen "127.0.0.1:$CGIQ_PORT" --cgi-root "$CGI_DIR" \
-		--db "$TMP/cgiq.db" --spool "$TMP/spool" --processing never --max-jobs 64 --log-level warn
+		--db "$TMP/cgiq.db" --spool "$TMP/spool" --processing never --max-jobs 64 --log-level warn $ROOT_OK
 	CGIQ_PID=$START_PID
 	start_proc cgiq-fcgi build/cgiq --fastcgi "unix:$CGIQ_FCGI_SOCK" --fastcgi-threads 16 \
 		--cgi-root "$CGI_DIR" --db "$TMP/cgiq-fcgi.db" --spool "$TMP/spool-fcgi" \
-		--processing never --max-jobs 64 --log-level warn
+		--processing never --max-jobs 64 --log-level warn $ROOT_OK
 	CGIQ_FCGI_PID=$START_PID
 	for ((i = 0; i < 100; i++)); do
 		[[ -S $CGIQ_FCGI_SOCK ]] && break

@@ -17,6 +17,11 @@ THREADS=2
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 --target cgiq hello-c >/dev/null
 
+# The benchmark's files live in a private (0700) temp dir that only root can
+# enter: as root, cgiq is told to run the programs as root (--allow-root)
+# rather than as a user who could not reach them.
+ROOT_OK=
+[[ $(id -u) == 0 ]] && ROOT_OK=--allow-root
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cgiq-bench-async.XXXXXX")
 PID=
 cleanup() {
@@ -33,7 +38,7 @@ trap cleanup EXIT INT TERM
 mkdir -p "$TMP/cgi"
 cp build/examples/hello-c "$TMP/cgi/"
 build/cgiq --listen 127.0.0.1:0 --cgi-root "$TMP/cgi" --db "$TMP/cgiq.db" --spool "$TMP/spool" \
-	--processing never --max-jobs 16 --queue-max $((JOBS + 100)) --log-level info \
+	--processing never --max-jobs 16 --queue-max $((JOBS + 100)) --log-level info $ROOT_OK \
 	2>"$TMP/cgiq.log" &
 PID=$!
 PORT=

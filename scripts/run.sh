@@ -25,7 +25,22 @@ cgiq: jobs  build/cgiq jobs --db var/cgiq.db                   (from another ter
 cgiq: more  /hello /env /echo /fail from examples/cgi-bin; stop with Ctrl-C
 HINT
 
+# cgiq refuses to run programs as root. Started by root (a fresh VM, CI), the
+# demo runs them as nobody when nobody can reach the examples; otherwise
+# (a checkout under a private home directory) --allow-root keeps the demo
+# working, and cgiq says so in its log.
+who=()
+if [[ $(id -u) == 0 ]]; then
+	if runuser -u nobody -- test -x examples/cgi-bin/hello -a -r examples/cgi-bin/sample.pdf 2>/dev/null; then
+		who=(--user nobody --group nogroup)
+	else
+		echo "cgiq: examples/cgi-bin is not readable by nobody: running the programs as root (--allow-root)"
+		who=(--allow-root)
+	fi
+fi
+
 exec build/cgiq \
+	"${who[@]}" \
 	--listen "$listen" \
 	--cgi-root examples/cgi-bin \
 	--db var/cgiq.db \

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +44,11 @@ struct daemon_config {
 	uint64_t drain_timeout_ms;                 /* SIGTERM: running jobs get this long */
 	const char *log_file;                      /* --log-file or NULL (stderr) */
 	struct app_inherited inherited;            /* sockets from systemd */
+	/* Isolation */
+	const char *user;          /* --user, NULL = stay who we are */
+	const char *group;         /* --group */
+	int allow_root;            /* --allow-root: programs may run as root */
+	struct cgi_limits limits;  /* --rlimit-*, --nice */
 };
 
 static const char USAGE[] =
@@ -76,7 +82,8 @@ static const char USAGE[] =
 	"  --max-jobs N               programs running at once; more wait in FIFO order (default 16)\n"
 	"  --job-timeout DUR          a job running longer is killed, 504 (default 5m, 0 = none)\n"
 	"  --kill-grace DUR           SIGTERM to the process group, then SIGKILL after DUR (default 5s)\n"
-	"  --max-output-bytes SIZE    body bytes a program may write (default 1G)\n"
+	"  --max-output SIZE          body bytes a program may write; beyond: killed, 502 (default 1G;\n"
+	"                             --max-output-bytes is the same option)\n"
 	"  --queue-max N              jobs waiting for a slot; beyond: 503 + Retry-After (default 1000)\n"
 	"\n"
 	"Asynchronous jobs and results:\n"
@@ -118,6 +125,17 @@ static const char USAGE[] =
 	"  --log-file FILE            log here instead of stderr; SIGHUP reopens it (log rotation)\n"
 	"  --rerun-interrupted        asynchronous jobs running when cgiq died run again at the next\n"
 	"                             start (default: they end interrupted; programs see CGIQ_JOB_ID)\n"
+	"Privileges and limits (started as root, cgiq drops privileges once its sockets are bound):\n"
+	"  --user USER                run as USER (name or uid); as root, needed unless --allow-root\n"
+	"  --group GROUP              run with GROUP alone (default: USER's primary group and groups)\n"
+	"  --allow-root               allow running programs as root (no --user, or --user root)\n"
+	"  --rlimit-cpu DUR           CPU time of each program, whole seconds (SIGXCPU, then SIGKILL 1s later)\n"
+	"  --rlimit-as SIZE           address space of each program\n"
+	"  --rlimit-nofile N          open files of each program\n"
+	"  --rlimit-nproc N           processes of the programs' user (not enforced for root)\n"
+	"  --rlimit-fsize SIZE        largest file a program may write (SIGXFSZ)\n"
+	"  --nice N                   niceness of each program, -20..19 (default: cgiq's)\n"
+	"                             (unset limits are inherited from cgiq)\n"
 	"\n"
 	"Other:\n"
 	"  --log-level LEVEL          error, warn, info (default), debug\n"
@@ -136,6 +154,8 @@ enum {
 	OPT_FASTCGI_MAX_PARAMS,
 	OPT_ACCESS_LOG, OPT_ADMIN_LISTEN, OPT_ADMIN_ALLOW_PUBLIC,
 	OPT_DRAIN_TIMEOUT, OPT_LOG_FILE, OPT_RERUN_INTERRUPTED,
+	OPT_USER, OPT_GROUP, OPT_ALLOW_ROOT, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
+	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -151,6 +171,7 @@ static const struct option LONG_OPTS[] = {
 	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
 	{"job-timeout", required_argument, NULL, OPT_JOB_TIMEOUT},
 	{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
+	{"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
 	{"max-output-bytes", required_argument, NULL, OPT_MAX_OUTPUT},
 	{"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER},
 	{"max-uri-bytes", required_argument, NULL, OPT_MAX_URI},
@@ -179,6 +200,15 @@ static const struct option LONG_OPTS[] = {
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
 	{"log-file", required_argument, NULL, OPT_LOG_FILE},
 	{"rerun-interrupted", no_argument, NULL, OPT_RERUN_INTERRUPTED},
+	{"user", required_argument, NULL, OPT_USER},
+	{"group", required_argument, NULL, OPT_GROUP},
+	{"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
+	{"rlimit-cpu", required_argument, NULL, OPT_RLIMIT_CPU},
+	{"rlimit-as", required_argument, NULL, OPT_RLIMIT_AS},
+	{"rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE},
+	{"rlimit-nproc", required_argument, NULL, OPT_RLIMIT_NPROC},
+	{"rlimit-fsize", required_argument, NULL, OPT_RLIMIT_FSIZE},
+	{"nice", required_argument, NULL, OPT_NICE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -258,7 +288,8 @@ static void defaults(struct daemon_config *c)
  * -1 asks the caller to stop with status 0 (--help, --version). */
 static int apply_option(struct daemon_config *c, int opt, const char *a)
 {
-	uint64_t v;
+	uint64_t v = 0;
+	unsigned n = 0;
 	int r = 0;
 
 	switch (opt) {
@@ -374,6 +405,48 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		if (r == 0 && (v < 1024 || v > 16 * 1024 * 1024))
 			r = bad_value(opt, a, "between 1k and 16M");
 		break;
+	case OPT_USER: c->user = a; break;
+	case OPT_GROUP: c->group = a; break;
+	case OPT_ALLOW_ROOT: c->allow_root = 1; break;
+	case OPT_RLIMIT_CPU:
+		r = parse_ms(opt, a, &v);
+		if (r == 0 && v < 1000)
+			r = bad_value(opt, a, "at least 1s");
+		c->limits.cpu_s = (v + 999) / 1000; /* the kernel counts whole seconds */
+		break;
+	case OPT_RLIMIT_AS:
+		r = parse_bytes(opt, a, &c->limits.as_bytes);
+		if (r == 0 && c->limits.as_bytes < 1024 * 1024)
+			r = bad_value(opt, a, "at least 1M");
+		break;
+	case OPT_RLIMIT_NOFILE:
+		r = parse_count(opt, a, 1 << 30, &n);
+		if (r == 0 && n < 4)
+			r = bad_value(opt, a, "at least 4 (stdin, stdout, stderr and the progress pipe)");
+		c->limits.nofile = n;
+		break;
+	case OPT_RLIMIT_NPROC:
+		r = parse_count(opt, a, 1 << 30, &n);
+		if (r == 0 && n < 1)
+			r = bad_value(opt, a, "at least 1");
+		c->limits.nproc = n;
+		break;
+	case OPT_RLIMIT_FSIZE:
+		r = parse_bytes(opt, a, &c->limits.fsize_bytes);
+		if (r == 0 && c->limits.fsize_bytes == 0)
+			r = bad_value(opt, a, "at least 1");
+		break;
+	case OPT_NICE: {
+		char *end;
+		long nv;
+		errno = 0;
+		nv = strtol(a, &end, 10);
+		if (*a == '\0' || *end != '\0' || errno != 0 || nv < -20 || nv > 19)
+			return bad_value(opt, a, "a whole number from -20 to 19");
+		c->limits.nice = (int)nv;
+		c->limits.nice_set = 1;
+		break;
+	}
 	case OPT_LOG_LEVEL:
 		if (strcmp(a, "error") == 0) log_set_level(LOG_LEVEL_ERROR);
 		else if (strcmp(a, "warn") == 0) log_set_level(LOG_LEVEL_WARN);
@@ -499,6 +572,95 @@ static int ensure_parent_dir(const char *file)
 	return r;
 }
 
+/* 1 when path is missing (so that creating it makes it cgiq's), else 0. */
+static int path_missing(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) < 0 && errno == ENOENT;
+}
+
+/* The directory part of file ("." when none), in out. */
+static void dir_of(const char *file, char *out, size_t size)
+{
+	const char *slash = strrchr(file, '/');
+	if (slash == NULL)
+		snprintf(out, size, ".");
+	else if (slash == file)
+		snprintf(out, size, "/");
+	else
+		snprintf(out, size, "%.*s", (int)(slash - file), file);
+}
+
+/* Without --user, cgiq runs every program with its own identity: as root,
+ * that is every program a root shell. Returns 0 or the exit status. */
+static int check_root(const struct daemon_config *c, const struct app__privs *p)
+{
+	if (c->group != NULL && c->user == NULL) {
+		fprintf(stderr, "cgiq: --group needs --user\n");
+		return 2;
+	}
+	if (p->active && geteuid() != 0 && (p->uid != geteuid() || p->gid != getegid())) {
+		fprintf(stderr, "cgiq: --user %s: only root can change user (start cgiq as root, or as %s)\n",
+		        p->user, p->user);
+		return 2;
+	}
+	if (c->allow_root)
+		return 0;
+	if ((!p->active && geteuid() == 0) || (p->active && p->uid == 0)) {
+		fprintf(stderr, "cgiq: would run CGI programs as root; use --user or --allow-root\n");
+		return 2;
+	}
+	return 0;
+}
+
+/* After the drop: a limit above the hard limit cgiq now has could not be set
+ * in any child (every job would fail to start), so refuse it now. */
+static int check_limits(const struct cgi_limits *l)
+{
+	static const struct {
+		int resource;
+		const char *name;
+	} res[] = {
+		{RLIMIT_CPU, "rlimit-cpu"}, {RLIMIT_AS, "rlimit-as"}, {RLIMIT_NOFILE, "rlimit-nofile"},
+		{RLIMIT_NPROC, "rlimit-nproc"}, {RLIMIT_FSIZE, "rlimit-fsize"},
+	};
+	uint64_t want[] = {l->cpu_s ? l->cpu_s + 1 : 0, l->as_bytes, l->nofile, l->nproc, l->fsize_bytes};
+	struct rlimit rl;
+
+	if (geteuid() == 0)
+		return 0; /* root may raise a hard limit */
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(res); i++) {
+		if (want[i] == 0 || getrlimit(res[i].resource, &rl) < 0 || rl.rlim_max == RLIM_INFINITY ||
+		    want[i] <= (uint64_t)rl.rlim_max)
+			continue;
+		fprintf(stderr, "cgiq: --%s: above cgiq's own hard limit (%llu)\n", res[i].name,
+		        (unsigned long long)rl.rlim_max);
+		return 2;
+	}
+	if (l->nice_set && l->nice < getpriority(PRIO_PROCESS, 0)) {
+		fprintf(stderr, "cgiq: --nice %d: below cgiq's own niceness, which only root may do\n", l->nice);
+		return 2;
+	}
+	return 0;
+}
+
+/* Gives the database and its WAL files (and the directory SQLite creates
+ * them in) to the user cgiq becomes. */
+static int own_db(const struct app__privs *p, const char *db, int db_dir_created, int db_created)
+{
+	char path[PATH_MAX + 8];
+	int r;
+
+	dir_of(db, path, sizeof(path));
+	if ((r = app__privs_own(p, path, db_dir_created)) < 0 || (r = app__privs_own(p, db, db_created)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s-wal", db);
+	if ((r = app__privs_own(p, path, db_created)) < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s-shm", db);
+	return app__privs_own(p, path, db_created);
+}
+
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t drain_timer;
 static struct http_server *the_server;
@@ -610,14 +772,24 @@ int app_daemon_main(int argc, char **argv)
 {
 	struct daemon_config c;
 	struct store *store = NULL;
-	char root[PATH_MAX], prefix[PATH_MAX];
+	char root[PATH_MAX], prefix[PATH_MAX], db_dir[PATH_MAX];
 	uv_loop_t *loop = uv_default_loop();
+	struct app__privs privs;
+	int spool_created, db_dir_created, db_created, log_created = 0, access_created = 0;
 	struct stat st;
 	int r, lock_fd = -1;
 
 	r = parse_args(argc, argv, &c);
 	if (r >= 0)
 		return r;
+	if (app__privs_resolve(c.user, c.group, &privs) < 0)
+		return 2;
+	if ((r = check_root(&c, &privs)) != 0)
+		return r;
+	/* The FastCGI socket is for the web server to reach cgiq, which is now
+	 * this user. */
+	if (privs.active && c.fcgi.socket_owner == NULL)
+		c.fcgi.socket_owner = privs.user; /* the name, also when --user was a uid */
 	if (realpath(c.cgi_root, root) == NULL || stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		fprintf(stderr, "cgiq: --cgi-root: '%s' is not a directory\n", c.cgi_root);
 		return 2;
@@ -629,6 +801,12 @@ int app_daemon_main(int argc, char **argv)
 	c.http.cgi_root = root;
 	c.http.cgi_prefix = prefix;
 
+	dir_of(c.db, db_dir, sizeof(db_dir));
+	spool_created = path_missing(c.spool);
+	db_dir_created = path_missing(db_dir);
+	db_created = path_missing(c.db);
+	log_created = c.log_file && path_missing(c.log_file);
+	access_created = c.access_log && path_missing(c.access_log);
 	if (c.log_file) {
 		r = log_open_file(c.log_file);
 		if (r < 0) {
@@ -658,6 +836,9 @@ int app_daemon_main(int argc, char **argv)
 		close(lock_fd);
 		return 1;
 	}
+	if (app__privs_own(&privs, c.spool, spool_created) < 0)
+		return 1;
+	c.jobs.limits = &c.limits;
 	c.http.spool_dir = c.spool;
 	c.jobs.spool_dir = c.spool;
 	c.jobs.db_path = c.db;
@@ -675,6 +856,10 @@ int app_daemon_main(int argc, char **argv)
 	r = store_open(c.db, &store);
 	if (r < 0) {
 		fprintf(stderr, "cgiq: cannot open the job database %s\n", c.db);
+		return 1;
+	}
+	if (own_db(&privs, c.db, db_dir_created, db_created) < 0) {
+		store_close(store);
 		return 1;
 	}
 	r = job_engine_open(loop, store, &c.jobs, &the_engine);
@@ -748,6 +933,36 @@ int app_daemon_main(int argc, char **argv)
 	}
 	drain_timeout_ms = c.drain_timeout_ms;
 	uv_timer_init(loop, &drain_timer);
+	/* Everything that needs root is done: sockets bound, files open. An
+	 * HTTP unix socket cgiq just made becomes the user's like the rest. */
+	r = 0;
+	for (unsigned i = 0; i < c.listen_count && r == 0; i++)
+		if (strncmp(c.listen[i], "unix:", 5) == 0)
+			r = app__privs_own(&privs, c.listen[i] + 5, 1);
+	/* Log files are reopened by path on SIGHUP, as the user. */
+	if (r == 0 && c.log_file)
+		r = app__privs_own(&privs, c.log_file, log_created);
+	if (r == 0 && c.access_log && strcmp(c.access_log, "-") != 0)
+		r = app__privs_own(&privs, c.access_log, access_created);
+	if (r == 0)
+		r = app__privs_drop(&privs) < 0 ? 1 : 0;
+	else
+		r = 1;
+	if (r == 0)
+		r = check_limits(&c.limits);
+	if (r != 0) {
+		job_engine_close(the_engine, "start-up failed");
+		http_server_close(the_server);
+		startup_failed_close();
+		uv_run(loop, UV_RUN_DEFAULT);
+		store_close(store);
+		http_access_log_free(the_access_log);
+		return r;
+	}
+	if (privs.active)
+		log_info("running as user %s (uid %u, gid %u)", privs.user, (unsigned)privs.uid,
+		         (unsigned)privs.gid);
+	job_engine_requeue(the_engine, store);
 	uv_signal_init(loop, &sig_term);
 	uv_signal_init(loop, &sig_int);
 	uv_signal_init(loop, &sig_hup);

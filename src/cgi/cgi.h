@@ -134,6 +134,24 @@ int cgi_response_feed(struct cgi_response *r, const char *data, size_t len, size
 
 /* ---------------- spawn ---------------- */
 
+/*
+ * Per-job resource limits (setrlimit) and niceness, set in the child between
+ * fork and exec, so they hold from the program's first instruction. A value
+ * of 0 leaves the limit as cgiq has it (inherit). Each limit is set as both
+ * soft and hard, so the program cannot raise it again; the CPU limit's hard
+ * value is one second above the soft one, so that SIGXCPU (catchable) comes
+ * first and SIGKILL one CPU second later for a program that ignores it.
+ */
+struct cgi_limits {
+	uint64_t cpu_s;        /* RLIMIT_CPU, seconds */
+	uint64_t as_bytes;     /* RLIMIT_AS */
+	uint64_t nofile;       /* RLIMIT_NOFILE */
+	uint64_t nproc;        /* RLIMIT_NPROC: processes of the program's user (not enforced for root) */
+	uint64_t fsize_bytes;  /* RLIMIT_FSIZE */
+	int nice_set;          /* 1: setpriority(nice) */
+	int nice;              /* -20..19 */
+};
+
 struct cgi_spawn {
 	const char *path;            /* program to exec */
 	char *const *argv;           /* NULL-terminated */
@@ -142,6 +160,7 @@ struct cgi_spawn {
 	int stdin_fd;                /* >= 0: use this fd as the child's stdin (e.g. a spool file);
 	                                -1: make a pipe and return its write end */
 	int progress_fd;             /* 1: a pipe on the child's fd 3 for progress lines */
+	const struct cgi_limits *limits; /* applied in the child before exec; NULL = inherit all */
 };
 
 struct cgi_proc {

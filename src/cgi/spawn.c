@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,10 +47,37 @@ static __attribute__((noreturn)) void spawn_child_fail(struct spawn_child *c, in
 	_exit(127);
 }
 
+/* In the child: plain system calls on values computed by the caller. */
+static int spawn_limit(int resource, uint64_t soft, uint64_t hard)
+{
+	struct rlimit rl;
+
+	rl.rlim_cur = soft >= (uint64_t)RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)soft;
+	rl.rlim_max = hard >= (uint64_t)RLIM_INFINITY ? RLIM_INFINITY : (rlim_t)hard;
+	return setrlimit(resource, &rl);
+}
+
+static int spawn_apply_limits(const struct cgi_limits *l)
+{
+	if (l == NULL)
+		return 0;
+	if ((l->cpu_s && spawn_limit(RLIMIT_CPU, l->cpu_s, l->cpu_s + 1) < 0) ||
+	    (l->as_bytes && spawn_limit(RLIMIT_AS, l->as_bytes, l->as_bytes) < 0) ||
+	    (l->nofile && spawn_limit(RLIMIT_NOFILE, l->nofile, l->nofile) < 0) ||
+	    (l->nproc && spawn_limit(RLIMIT_NPROC, l->nproc, l->nproc) < 0) ||
+	    (l->fsize_bytes && spawn_limit(RLIMIT_FSIZE, l->fsize_bytes, l->fsize_bytes) < 0))
+		return -errno;
+	/* Linux: niceness is per thread; the vfork child is its own thread, so
+	 * this changes the program only, never cgiq. */
+	if (l->nice_set && setpriority(PRIO_PROCESS, 0, l->nice) < 0)
+		return -errno;
+	return 0;
+}
+
 static __attribute__((noinline, noreturn)) void spawn_child(struct spawn_child *c)
 {
 	int moved[4];
-	int i, sig;
+	int i, sig, r;
 
 	setpgid(0, 0);
 	/* Die with cgiq; if it already died between fork and prctl, the
@@ -95,6 +123,11 @@ static __attribute__((noinline, noreturn)) void spawn_child(struct spawn_child *
 
 	if (c->opts->cwd != NULL && chdir(c->opts->cwd) < 0)
 		spawn_child_fail(c, errno);
+	/* Last before exec: a low RLIMIT_NOFILE or RLIMIT_AS must not break
+	 * the steps above. */
+	r = spawn_apply_limits(c->opts->limits);
+	if (r < 0)
+		spawn_child_fail(c, -r);
 	execve(c->opts->path, c->opts->argv, c->opts->envp);
 	spawn_child_fail(c, errno);
 }

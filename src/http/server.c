@@ -12,9 +12,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -49,6 +51,7 @@ struct listener {
 	int is_unix;
 	char *name;
 	char *unix_path;
+	int held;   /* a connection libuv accepted that we have not taken (accepting paused) */
 };
 
 struct conn {
@@ -117,6 +120,11 @@ struct http_server {
 	int closing;
 	int draining;        /* http_server_drain: no new connection, no keep-alive */
 	unsigned handles_open;
+	/* Out of descriptors: accepting pauses until some are free again. */
+	uv_timer_t accept_timer;   /* retries while paused */
+	int accept_paused;
+	int nofile_limit;          /* RLIMIT_NOFILE (soft) at start */
+	int nofile_headroom;       /* pause when fewer descriptors than this are left */
 };
 
 /* Connection ids in log lines; the loop thread is the only user. */
@@ -143,6 +151,8 @@ static void server_maybe_free(struct http_server *s)
 	if (s->closing && s->handles_open == 0 && s->conns == NULL)
 		free(s);
 }
+
+static void server_accept_resume(struct http_server *s);
 
 static void conn_free(struct conn *c)
 {
@@ -172,6 +182,8 @@ static void conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	s->conn_count--;
 	free(c);
+	if (s->accept_paused)
+		server_accept_resume(s); /* a descriptor came back */
 	server_maybe_free(s);
 }
 
@@ -1131,17 +1143,99 @@ static void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t 
 	}
 }
 
+/*
+ * Out of descriptors. libuv's own answer to EMFILE (uv__emfile_trick in its
+ * stream.c) is to close a spare descriptor, accept every pending connection
+ * and close it at once, so clients are dropped without a word, and a
+ * callback sees an error only when the spare is gone. cgiq stops before
+ * that point: when fewer than nofile_headroom descriptors are left (room for
+ * the pipes of running jobs, spool files, the database), it leaves the
+ * connection libuv just accepted untaken: libuv then stops watching that
+ * listener (the documented effect of not calling uv_accept in the
+ * callback), and new connections wait in the kernel's backlog. Accepting
+ * resumes, with the held connection first, when a connection closes or on
+ * a timer, once descriptors are free again. Nothing spins and nothing is
+ * dropped.
+ */
+#define ACCEPT_RETRY_MS 250
+
+/* 1 when the lowest free descriptor is within the headroom of the limit
+ * (descriptors are handed out lowest first, so this tracks how many are in
+ * use); also when even that probe fails. */
+static int server_fds_low(const struct http_server *s, int *lowest)
+{
+	int fd = fcntl(2, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* fd 2 may be closed */
+	*lowest = fd;
+	if (fd < 0)
+		return 1;
+	close(fd);
+	return s->nofile_limit > 0 && fd >= s->nofile_limit - s->nofile_headroom;
+}
+
+static void on_accept_timer(uv_timer_t *t) { server_accept_resume(t->data); }
+
+static void server_accept_pause(struct http_server *s, int lowest)
+{
+	if (s->accept_paused)
+		return;
+	s->accept_paused = 1;
+	/* Once per episode, not once per connection. */
+	log_warnx("descriptors running out (lowest free %d, limit %d, %u connections): "
+	          "accepting paused", lowest, s->nofile_limit, s->conn_count);
+	uv_timer_start(&s->accept_timer, on_accept_timer, ACCEPT_RETRY_MS, ACCEPT_RETRY_MS);
+}
+
+static void listener_take(struct listener *l);
+
+static void server_accept_resume(struct http_server *s)
+{
+	int lowest;
+
+	if (!s->accept_paused || s->closing || server_fds_low(s, &lowest))
+		return;
+	s->accept_paused = 0;
+	uv_timer_stop(&s->accept_timer);
+	log_info("descriptors available again (lowest free %d): accepting again", lowest);
+	for (struct listener *l = s->listeners; l && !s->accept_paused; l = l->next) {
+		if (l->held) {
+			l->held = 0;
+			listener_take(l); /* uv_accept restarts libuv's watching */
+		}
+	}
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct listener *l = server->data;
 	struct http_server *s = l->srv;
+	int lowest = -1;
+
+	if (status < 0) {
+		if (status == UV_EMFILE || status == UV_ENFILE)
+			server_accept_pause(s, lowest);
+		else
+			log_warnx("accept on %s: %s", l->name, uv_strerror(status));
+		return;
+	}
+	if (s->accept_paused || server_fds_low(s, &lowest)) {
+		l->held = 1;
+		server_accept_pause(s, lowest);
+		return;
+	}
+	listener_take(l);
+}
+
+/* Takes the connection libuv accepted on l. */
+static void listener_take(struct listener *l)
+{
+	uv_stream_t *server = &l->h.stream;
+	struct http_server *s = l->srv;
 	struct conn *c;
 	int r;
 
-	if (status < 0) {
-		log_warnx("accept on %s: %s", l->name, uv_strerror(status));
-		return;
-	}
 	c = util_xcalloc(1, sizeof(*c));
 	c->srv = s;
 	c->body_fd = -1;
@@ -1222,6 +1316,14 @@ int http_server_open(uv_loop_t *loop, struct job_engine *engine, const struct ht
 	s->loop = loop;
 	s->engine = engine;
 	s->cfg = *cfg;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < INT_MAX)
+		s->nofile_limit = (int)rl.rlim_cur;
+	/* Room for what jobs and the store open besides connections. */
+	s->nofile_headroom = s->nofile_limit / 8 < 16 ? 16 : s->nofile_limit / 8 > 256 ? 256 : s->nofile_limit / 8;
+	uv_timer_init(loop, &s->accept_timer);
+	s->accept_timer.data = s;
+	s->handles_open++;
 	*out = s;
 	return 0;
 }
@@ -1399,11 +1501,19 @@ unsigned http_server_connections(const struct http_server *s)
 	return s ? s->conn_count : 0;
 }
 
+static void on_accept_timer_closed(uv_handle_t *h)
+{
+	struct http_server *s = h->data;
+	s->handles_open--;
+	server_maybe_free(s);
+}
+
 void http_server_close(struct http_server *s)
 {
 	if (s == NULL || s->closing)
 		return;
 	s->closing = 1;
+	uv_close((uv_handle_t *)&s->accept_timer, on_accept_timer_closed);
 	for (struct listener *l = s->listeners; l; l = l->next)
 		uv_close(&l->h.handle, on_listener_closed);
 	s->listeners = NULL;

@@ -642,6 +642,14 @@ int jobs__requeue(struct job_engine *e, struct store *store)
 	return r < 0 ? r : (int)((unsigned)e->submitted - before);
 }
 
+int job_engine_requeue(struct job_engine *e, struct store *store)
+{
+	int r = jobs__requeue(e, store);
+	if (r > 0)
+		log_info("re-queued %d asynchronous job(s) accepted by a previous run", r);
+	return r;
+}
+
 int jobs__async_open(struct job_engine *e)
 {
 	uint64_t sweep_ms = e->cfg.result_ttl_ms / 4;

@@ -425,11 +425,32 @@ static void job_kill_sequence(struct job *j)
 /* ------------------------------------------------------------------ */
 /* ending */
 
+/* The reason for a program ended by sig: the limit it hit when the signal
+ * says so (the kernel sends SIGXCPU at the soft CPU limit, SIGKILL at the hard
+ * one, SIGXFSZ for a too large file), else the signal. cgiq's own SIGKILLs
+ * (timeout, cancel, output limit) are recorded before this is reached. */
+static void job_signal_reason(const struct job *j, int sig, const char *when, char *why, size_t size)
+{
+	const struct cgi_limits *l = j->e->cfg.limits;
+
+	if (sig == SIGXCPU && l && l->cpu_s)
+		snprintf(why, size, "CPU time limit (--rlimit-cpu %llus) exceeded%s",
+		         (unsigned long long)l->cpu_s, when);
+	else if (sig == SIGKILL && l && l->cpu_s && j->kill_phase < 2)
+		snprintf(why, size, "killed by signal 9%s (CPU time hard limit --rlimit-cpu %llus + 1s, "
+		         "or killed from outside cgiq)", when, (unsigned long long)l->cpu_s);
+	else if (sig == SIGXFSZ && l && l->fsize_bytes)
+		snprintf(why, size, "file size limit (--rlimit-fsize %llu bytes) exceeded%s",
+		         (unsigned long long)l->fsize_bytes, when);
+	else
+		snprintf(why, size, "killed by signal %d%s", sig, when);
+}
+
 static void job_decide(struct job *j)
 {
 	struct job_result *res = &j->result;
 	int exit_ok = j->exited && WIFEXITED(j->wait_status) && WEXITSTATUS(j->wait_status) == 0;
-	char why[96];
+	char why[160];
 
 	res->resp = NULL;
 	if (j->interrupted) {
@@ -453,8 +474,8 @@ static void job_decide(struct job *j)
 		res->http_status = 502;
 		if (j->reason == NULL) {
 			if (j->exited && WIFSIGNALED(j->wait_status))
-				snprintf(why, sizeof(why), "killed by signal %d before its headers ended",
-				         WTERMSIG(j->wait_status));
+				job_signal_reason(j, WTERMSIG(j->wait_status), " before its headers ended", why,
+				                  sizeof(why));
 			else
 				snprintf(why, sizeof(why), "exited with status %d before its headers ended",
 				         j->exited ? WEXITSTATUS(j->wait_status) : -1);
@@ -469,7 +490,7 @@ static void job_decide(struct job *j)
 		/* The output may be cut anywhere: do not pass it off as complete. */
 		j->state = STORE_FAILED;
 		res->http_status = 502;
-		snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(j->wait_status));
+		job_signal_reason(j, WTERMSIG(j->wait_status), "", why, sizeof(why));
 		job_set_reason(j, why);
 	} else {
 		/* A complete header block: the program chose its answer. A non-zero
@@ -749,6 +770,7 @@ static void job_start(struct job *j)
 	sp->cwd = j->cwd;
 	sp->stdin_fd = j->body_fd >= 0 ? j->body_fd : (j->body_len > 0 ? -1 : e->devnull_fd);
 	sp->progress_fd = 1;
+	sp->limits = e->cfg.limits;
 	j->sreq.ud = j;
 	j->spawning = 1;
 	jobs__spawner_submit(e->spawner, &j->sreq);
@@ -882,10 +904,8 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 	uv_signal_init(loop, &e->sigchld);
 	e->sigchld.data = e;
 	uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD);
-	/* Before anything new is accepted: the old queue goes first. */
-	r = jobs__requeue(e, store);
-	if (r > 0)
-		log_info("re-queued %d asynchronous job(s) accepted by a previous run", r);
+	/* The old queue is started by job_engine_requeue, after the daemon
+	 * dropped its privileges and before anything new is accepted. */
 	*out = e;
 	return 0;
 fail:

@@ -33,6 +33,8 @@ struct job_config {
 	 * requests for the same query share one job; NULL-terminated, NULL = none. */
 	const char *const *coalesce;
 	int rerun_interrupted;      /* 202-accepted jobs running when cgiq died run again at start */
+	const struct cgi_limits *limits; /* per-job rlimits and nice (borrowed, lives as long as the
+	                                    engine); NULL = programs inherit cgiq's */
 };
 
 struct job_engine;
@@ -47,6 +49,14 @@ struct job;
  */
 int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_config *cfg,
                     struct job_engine **out);
+
+/*
+ * Starts the asynchronous jobs a previous cgiq left queued. Separate from
+ * job_engine_open so that the daemon can bind its sockets and drop its
+ * privileges in between: nothing runs before this call. Call it once, before
+ * the loop runs. Returns the number re-queued or a negative errno.
+ */
+int job_engine_requeue(struct job_engine *e, struct store *store);
 
 /*
  * Shutdown: kills every job still running (state interrupted, reason given),

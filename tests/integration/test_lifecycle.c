@@ -331,7 +331,7 @@ static void test_sighup_reopens_log(void)
 	if (pid == 0) {
 		int fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		dup2(fd, 2);
-		execl(CGIQ_BIN, CGIQ_BIN, "--listen", "127.0.0.1:0", "--cgi-root", CGIQ_EXAMPLES "/cgi-bin", "--db",
+		execl(CGIQ_BIN, CGIQ_BIN, "--allow-root", "--listen", "127.0.0.1:0", "--cgi-root", CGIQ_EXAMPLES "/cgi-bin", "--db",
 		      db, "--spool", spool, "--log-file", logf, "--access-log", acc, (char *)NULL);
 		_exit(127);
 	}
@@ -407,7 +407,7 @@ static void test_second_daemon_refused(void)
 	snprintf(aid, sizeof(aid), "%s", strrchr(loc, '/') + 1);
 	CU_ASSERT_FATAL(t_wait_job_state(&d, aid, "running", 5000));
 
-	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' --listen 127.0.0.1:0 --cgi-root '%s' --db '%s' --spool spool2 2>&1",
+	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' --allow-root --listen 127.0.0.1:0 --cgi-root '%s' --db '%s' --spool spool2 2>&1",
 	         d.dir, CGIQ_BIN, d.cgi_root, d.db);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 1);
 	snprintf(want, sizeof(want), "cgiq: the job database %s is in use by another cgiq (pid %d, lock %s.lock)",
@@ -606,7 +606,7 @@ static void test_socket_activation(void)
 		setenv("LISTEN_PID", pidbuf, 1);
 		setenv("LISTEN_FDS", "2", 1);
 		setenv("LISTEN_FDNAMES", "http:fastcgi", 1);
-		execl(CGIQ_BIN, CGIQ_BIN, "--cgi-root", CGIQ_FIXTURES, "--db", db, "--spool", spool,
+		execl(CGIQ_BIN, CGIQ_BIN, "--allow-root", "--cgi-root", CGIQ_FIXTURES, "--db", db, "--spool", spool,
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -679,7 +679,7 @@ static void test_socket_activation_bad_name(void)
 	char out[1024];
 	int st = t_run("cd /tmp && export LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=http:admin && "
 	               "exec 3</dev/null 4</dev/null "
-	               CGIQ_BIN " --cgi-root " CGIQ_EXAMPLES "/cgi-bin --db /nonexistent/x.db 2>&1",
+	               CGIQ_BIN " --allow-root --cgi-root " CGIQ_EXAMPLES "/cgi-bin --db /nonexistent/x.db 2>&1",
 	               out, sizeof(out));
 	CU_ASSERT_EQUAL(st, 2);
 	CU_ASSERT_PTR_NOT_NULL(

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -132,6 +133,12 @@ static int spawn_daemon(struct tdaemon *d, const char *const *extra)
 	argv[n++] = d->db;
 	argv[n++] = "--spool";
 	argv[n++] = "spool";
+	if (!d->opts.no_allow_root && d->opts.user == NULL)
+		argv[n++] = "--allow-root";
+	if (d->opts.user) {
+		argv[n++] = "--user";
+		argv[n++] = d->opts.user;
+	}
 	for (int i = 0; extra && extra[i] && n < 62; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;
@@ -153,6 +160,11 @@ static int spawn_daemon(struct tdaemon *d, const char *const *extra)
 		fd = open("/dev/null", O_RDWR);
 		dup2(fd, 0);
 		dup2(fd, 1);
+		if (d->opts.rlimit_nofile > 0) {
+			struct rlimit rl = {(rlim_t)d->opts.rlimit_nofile, (rlim_t)d->opts.rlimit_nofile};
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(126);
+		}
 		execv(CGIQ_BIN, (char *const *)argv);
 		_exit(127);
 	}
@@ -169,11 +181,23 @@ static int spawn_daemon(struct tdaemon *d, const char *const *extra)
 
 int td_start(struct tdaemon *d, const char *cgi_root, const char *const *extra)
 {
+	return td_start_opts(d, cgi_root, extra, NULL);
+}
+
+int td_start_opts(struct tdaemon *d, const char *cgi_root, const char *const *extra,
+                  const struct td_options *opts)
+{
 	char cmd[2048];
 
 	memset(d, 0, sizeof(*d));
+	if (opts)
+		d->opts = *opts;
 	snprintf(d->dir, sizeof(d->dir), "/tmp/cgiq-test-XXXXXX");
 	if (mkdtemp(d->dir) == NULL)
+		return -1;
+	/* mkdtemp makes it 0700: the user cgiq becomes must reach its db,
+	 * spool and programs in there. */
+	if (d->opts.user && chmod(d->dir, 0755) < 0)
 		return -1;
 	snprintf(d->db, sizeof(d->db), "%s/cgiq.db", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/cgiq.log", d->dir);

@@ -10,8 +10,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* How td_start_opts starts the daemon; all zero = td_start's defaults. */
+struct td_options {
+	int no_allow_root;      /* do not add --allow-root (tests run as root in CI) */
+	const char *user;       /* add --user USER and make the temp dir reachable by it */
+	long rlimit_nofile;     /* > 0: RLIMIT_NOFILE (soft and hard) of the daemon itself */
+};
+
 struct tdaemon {
 	pid_t pid;
+	struct td_options opts; /* kept for td_restart */
 	int port;
 	char dir[256];      /* temp dir holding db, spool, log */
 	char db[320];
@@ -22,9 +30,13 @@ struct tdaemon {
 
 /* Starts build/cgiq with --listen 127.0.0.1:0 --cgi-root cgi_root (NULL = a
  * fresh temp root populated from examples/cgi-bin and tests/fixtures), a
- * temp db/spool, and the extra arguments (NULL-terminated, may be NULL).
+ * temp db/spool, --allow-root (the tests run as root; see td_options), and
+ * the extra arguments (NULL-terminated, may be NULL).
  * Waits (10 s at most) for the "listening on" log line. Returns 0 or -1. */
 int td_start(struct tdaemon *d, const char *cgi_root, const char *const *extra);
+/* td_start with options (opts NULL = defaults). */
+int td_start_opts(struct tdaemon *d, const char *cgi_root, const char *const *extra,
+                  const struct td_options *opts);
 /* Same directories and database as a previous td_start (for restarts). */
 int td_restart(struct tdaemon *d, const char *const *extra);
 /* SIGTERM, wait up to 15 s, then SIGKILL. Returns the exit status or -1. */

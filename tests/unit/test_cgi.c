@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -850,7 +851,7 @@ static void test_spawn_pipes(void)
 {
 	char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2; cat; echo \"$A\"; exit 7", NULL};
 	char *envp[] = {"A=from-env", NULL};
-	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0, NULL};
 	struct cgi_proc p;
 	struct buf o, e;
 	int status;
@@ -873,11 +874,41 @@ static void test_spawn_pipes(void)
 	buf_free(&e);
 }
 
+/* The limits hold in the program from its start: what the shell reports
+ * (ulimit -t/-v/-n/-p/-f in dash: seconds, KiB, count, count, 512-byte
+ * blocks) and its niceness (field 19 of /proc/self/stat) are what was asked. */
+static void test_spawn_limits(void)
+{
+	char *argv[] = {"/bin/sh", "-c",
+	                "echo $(ulimit -t) $(ulimit -H -t) $(ulimit -v) $(ulimit -n) $(ulimit -H -n) "
+	                "$(ulimit -p) $(ulimit -f) $(cut -d' ' -f19 /proc/self/stat)",
+	                NULL};
+	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+	struct cgi_limits l = {.cpu_s = 7, .as_bytes = 512ull << 20, .nofile = 50, .nproc = 300,
+	                       .fsize_bytes = 1 << 20, .nice_set = 1, .nice = 5};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0, &l};
+	struct cgi_proc p;
+	struct buf o, e;
+	int status, nice_before = getpriority(PRIO_PROCESS, 0);
+
+	buf_init(&o, 1 << 20);
+	buf_init(&e, 1 << 20);
+	CU_ASSERT_EQUAL_FATAL(cgi_spawn_start(&opts, &p), 0);
+	CU_ASSERT_EQUAL(pump(&p, "", 0, &o, &e), 0);
+	ASSERT_STR(o.data, "7 8 524288 50 50 300 2048 5\n");
+	status = reap(p.pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* Only the program: cgiq's own niceness and limits are untouched. */
+	CU_ASSERT_EQUAL(getpriority(PRIO_PROCESS, 0), nice_before);
+	buf_free(&o);
+	buf_free(&e);
+}
+
 static void test_spawn_exec_errors(void)
 {
 	char *argv[] = {"x", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/nonexistent/program", argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {"/nonexistent/program", argv, envp, "/", -1, 0, NULL};
 	struct cgi_proc p;
 
 	CU_ASSERT_EQUAL(cgi_spawn_start(&opts, &p), -ENOENT);
@@ -902,7 +933,7 @@ static void test_spawn_signals_reset(void)
 {
 	char *argv[] = {"cat", "/proc/self/status", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0, NULL};
 	struct sigaction ign, old_term;
 	sigset_t block, old_mask;
 	struct cgi_proc p;
@@ -934,7 +965,7 @@ static void test_spawn_cwd_and_fds(void)
 	char script[128];
 	char *argv[] = {"sh", "-c", script, NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/usr", -1, 0};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/usr", -1, 0, NULL};
 	struct cgi_proc p;
 	struct buf o, e;
 	/* deliberately not close-on-exec */
@@ -958,7 +989,7 @@ static void test_spawn_stdin_fd(void)
 {
 	char *argv[] = {"cat", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0, NULL};
 	char tmpl[] = "/tmp/cgiq-test-spool-XXXXXX";
 	struct cgi_proc p;
 	struct buf o, e;
@@ -1000,7 +1031,7 @@ static void fixture_run(const char *name, const char *query, const char *in, siz
 	char path[PATH_MAX], qs[256];
 	char *argv[] = {path, NULL};
 	char *envp[] = {qs, "PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-	struct cgi_spawn opts = {path, argv, envp, CGIQ_FIXTURES, -1, 0};
+	struct cgi_spawn opts = {path, argv, envp, CGIQ_FIXTURES, -1, 0, NULL};
 	struct cgi_proc p;
 
 	snprintf(path, sizeof(path), "%s/%s", CGIQ_FIXTURES, name);
@@ -1122,7 +1153,7 @@ static void test_fixture_hostile(void)
 	char path[] = CGIQ_FIXTURES "/hostile-trap-term";
 	char *argv[] = {path, NULL};
 	char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-	struct cgi_spawn opts = {path, argv, envp, "/", -1, 0};
+	struct cgi_spawn opts = {path, argv, envp, "/", -1, 0, NULL};
 	struct cgi_proc p;
 	struct buf o;
 	char tmp[4096];
@@ -1263,6 +1294,7 @@ int main(void)
 	};
 	static const struct test_def spawn_tests[] = {
 		{"pipes", test_spawn_pipes},
+		{"limits", test_spawn_limits},
 		{"exec_errors", test_spawn_exec_errors},
 		{"signals_reset", test_spawn_signals_reset},
 		{"cwd_and_fds", test_spawn_cwd_and_fds},
