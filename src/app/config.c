@@ -2,6 +2,7 @@
  * The daemon: command line, start-up, signals, shutdown.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/conffile.h"
 #include "fcgi/fcgi.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
@@ -33,6 +35,10 @@ struct daemon_config {
 	unsigned fastcgi_allow_count;
 	struct fcgi_config fcgi;
 	struct job_config jobs;
+	/* --config FILE: its script blocks become jobs.rules */
+	const char *config_file;
+	int check_only;                            /* --check-config / --test */
+	unsigned max_running;                      /* a script block's max-running */
 };
 
 static const char USAGE[] =
@@ -93,6 +99,11 @@ static const char USAGE[] =
 	"  --fastcgi-allow ADDR       TCP peer allowed to connect; repeatable (default: loopback only)\n"
 	"  --fastcgi-max-params SIZE  parameters of one request, beyond: 431 (default 64k)\n"
 	"\n"
+	"Configuration file:\n"
+	"  --config FILE              read options from FILE (key = value lines, script blocks;\n"
+	"                             see cgiq(8)); the command line overrides it\n"
+	"  --check-config, --test     check the configuration and exit (0 when valid)\n"
+	"\n"
 	"Other:\n"
 	"  --log-level LEVEL          error, warn, info (default), debug\n"
 	"  --help, --version\n"
@@ -108,6 +119,7 @@ enum {
 	OPT_MAX_WAIT, OPT_ON_DISCONNECT,
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
 	OPT_FASTCGI_MAX_PARAMS,
+	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -144,8 +156,18 @@ static const struct option LONG_OPTS[] = {
 	{"fastcgi-owner", required_argument, NULL, OPT_FASTCGI_OWNER},
 	{"fastcgi-allow", required_argument, NULL, OPT_FASTCGI_ALLOW},
 	{"fastcgi-max-params", required_argument, NULL, OPT_FASTCGI_MAX_PARAMS},
+	{"config", required_argument, NULL, OPT_CONFIG},
+	{"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+	{"test", no_argument, NULL, OPT_TEST},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+/* Keys of the configuration file that are not command-line options: they
+ * only make sense inside a script block. */
+static const struct option SCRIPT_ONLY_OPTS[] = {
+	{"max-running", required_argument, NULL, OPT_MAX_RUNNING},
 	{NULL, 0, NULL, 0},
 };
 
@@ -154,12 +176,23 @@ static const char *opt_name(int id)
 	for (const struct option *o = LONG_OPTS; o->name; o++)
 		if (o->val == id)
 			return o->name;
+	for (const struct option *o = SCRIPT_ONLY_OPTS; o->name; o++)
+		if (o->val == id)
+			return o->name;
 	return "?";
 }
 
+/* "FILE:LINE" while entries of the configuration file are applied, so that
+ * every message of apply_option names the line; NULL for the command line. */
+static const char *option_where;
+
 static int bad_value(int id, const char *value, const char *expected)
 {
-	fprintf(stderr, "cgiq: --%s: invalid value '%s' (%s)\n", opt_name(id), value, expected);
+	if (option_where)
+		fprintf(stderr, "%s: %s: invalid value '%s' (%s)\n", option_where, opt_name(id), value,
+		        expected);
+	else
+		fprintf(stderr, "cgiq: --%s: invalid value '%s' (%s)\n", opt_name(id), value, expected);
 	return 2;
 }
 
@@ -337,6 +370,10 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		else if (strcmp(a, "debug") == 0) log_set_level(LOG_LEVEL_DEBUG);
 		else return bad_value(opt, a, "error, warn, info or debug");
 		break;
+	case OPT_CONFIG: c->config_file = a; break;
+	case OPT_CHECK_CONFIG: c->check_only = 1; break;
+	case OPT_TEST: c->check_only = 1; break;
+	case OPT_MAX_RUNNING: r = parse_count(opt, a, 100000, &c->max_running); break;
 	case OPT_HELP: fputs(USAGE, stdout); return -1;
 	case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return -1;
 	default:
@@ -346,12 +383,262 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 	return r;
 }
 
-/* Returns -1 to go on, else an exit status. */
+/* ---------------- configuration file ---------------- */
+
+#define CONF_FILE_MAX_BYTES (1024 * 1024)
+
+/* Options that add to a list each time they are given. */
+static const int REPEATABLE_OPTS[] = { OPT_LISTEN, OPT_FASTCGI_ALLOW };
+/* Options that mean nothing inside a file. */
+static const int NOT_IN_FILE_OPTS[] = { OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_HELP, OPT_VERSION };
+/* What a script block may set: the settings resolved per job (struct job_policy). */
+static const int SCRIPT_BLOCK_OPTS[] = {
+	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_PROCESSING, OPT_PROCESSING_AFTER,
+	OPT_PROCESSING_INTERVAL, OPT_PROCESSING_MAX, OPT_ON_DISCONNECT, OPT_MAX_RUNNING,
+};
+
+static int opt_in(int opt, const int *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (set[i] == opt)
+			return 1;
+	return 0;
+}
+
+/* One entry of the file, resolved to an option. */
+struct conf_item {
+	int opt;
+	const char *value; /* NULL for a flag */
+	int skip;          /* a flag set to "no": nothing to apply */
+};
+
+/* What the last parse_args owns: the file's bytes (option values point into
+ * them for the daemon's life), its entries and the script rules. Freed by the
+ * next parse_args or at exit, so the leak checker stays quiet. */
+static struct {
+	char *text;
+	struct app_conf conf;
+	struct conf_item *items;
+	struct job_script_rule *rules;
+	int atexit_done;
+} conf_owned;
+
+static void conf_owned_free(void)
+{
+	free(conf_owned.text);
+	app_conf_free(&conf_owned.conf);
+	free(conf_owned.items);
+	free(conf_owned.rules);
+	conf_owned.text = NULL;
+	conf_owned.items = NULL;
+	conf_owned.rules = NULL;
+}
+
+static char option_where_buf[PATH_MAX + 32];
+
+static const char *where(const char *file, unsigned line)
+{
+	snprintf(option_where_buf, sizeof(option_where_buf), "%s:%u", file, line);
+	return option_where_buf;
+}
+
+/* Maps an entry to its option and checks it may appear where it is.
+ * Returns 0 or 2 after a message naming FILE:LINE. */
+static int conf_resolve(const char *file, const struct app_conf_entry *en, struct conf_item *it)
+{
+	const struct option *o = NULL;
+
+	for (const struct option *q = LONG_OPTS; q->name && o == NULL; q++)
+		if (strcmp(q->name, en->key) == 0)
+			o = q;
+	for (const struct option *q = SCRIPT_ONLY_OPTS; q->name && o == NULL; q++)
+		if (strcmp(q->name, en->key) == 0)
+			o = q;
+	if (o == NULL) {
+		fprintf(stderr, "%s:%u: unknown key '%s' (keys are the long options of cgiq --help)\n", file,
+		        en->line, en->key);
+		return 2;
+	}
+	if (opt_in(o->val, NOT_IN_FILE_OPTS, UTIL_ARRAY_LEN(NOT_IN_FILE_OPTS))) {
+		fprintf(stderr, "%s:%u: '%s' cannot be set in a configuration file\n", file, en->line, en->key);
+		return 2;
+	}
+	if (en->block < 0 && o->val == OPT_MAX_RUNNING) {
+		fprintf(stderr, "%s:%u: '%s' is only allowed inside a script block\n", file, en->line, en->key);
+		return 2;
+	}
+	if (en->block >= 0 && !opt_in(o->val, SCRIPT_BLOCK_OPTS, UTIL_ARRAY_LEN(SCRIPT_BLOCK_OPTS))) {
+		fprintf(stderr,
+		        "%s:%u: '%s' cannot be set per script (a script block takes job-timeout, kill-grace, "
+		        "max-output-bytes, processing, processing-after, processing-interval, processing-max, "
+		        "on-disconnect, max-running)\n",
+		        file, en->line, en->key);
+		return 2;
+	}
+	it->opt = o->val;
+	it->value = en->value;
+	it->skip = 0;
+	if (o->has_arg == no_argument) {
+		it->value = NULL;
+		if (strcmp(en->value, "no") == 0) {
+			it->skip = 1;
+		} else if (strcmp(en->value, "yes") != 0) {
+			fprintf(stderr, "%s:%u: %s: invalid value '%s' (yes or no)\n", file, en->line, en->key,
+			        en->value);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* Applies the items of block (-1: the top level) to c, naming their lines in
+ * messages. skip_opts: options left out (given on the command line). */
+static int conf_apply(struct daemon_config *c, const char *file, int block, const int *skip_opts,
+                      size_t skip_count)
+{
+	const struct app_conf *cf = &conf_owned.conf;
+	int r = 0;
+
+	for (size_t i = 0; i < cf->entry_count && r == 0; i++) {
+		const struct conf_item *it = &conf_owned.items[i];
+		if (cf->entries[i].block != block || it->skip || opt_in(it->opt, skip_opts, skip_count))
+			continue;
+		option_where = where(file, cf->entries[i].line);
+		r = apply_option(c, it->opt, it->value);
+	}
+	option_where = NULL;
+	return r;
+}
+
+/* Reads and checks FILE: syntax, keys, places, duplicates and every value
+ * (on a scratch configuration). Returns 0 or an exit status after a message. */
+static int conf_load(const char *file)
+{
+	struct app_conf *cf = &conf_owned.conf;
+	struct app_conf_error err;
+	struct daemon_config scratch;
+	struct stat st;
+	size_t len = 0;
+	int fd, r;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "cgiq: --config %s: %s\n", file, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 2;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX_BYTES) {
+		fprintf(stderr, "cgiq: --config %s: not a regular file of at most %d bytes\n", file,
+		        CONF_FILE_MAX_BYTES);
+		close(fd);
+		return 2;
+	}
+	conf_owned.text = util_xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, conf_owned.text + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* shrank while read: parse what there is */
+		len += (size_t)n;
+	}
+	close(fd);
+	if (app_conf_parse(conf_owned.text, len, cf, &err) < 0) {
+		fprintf(stderr, "%s:%u: %s\n", file, err.line, err.message);
+		return 2;
+	}
+	conf_owned.items = util_xcalloc(cf->entry_count + 1, sizeof(*conf_owned.items));
+	for (size_t i = 0; i < cf->entry_count; i++) {
+		const struct app_conf_entry *en = &cf->entries[i];
+		r = conf_resolve(file, en, &conf_owned.items[i]);
+		if (r != 0)
+			return r;
+		if (opt_in(conf_owned.items[i].opt, REPEATABLE_OPTS, UTIL_ARRAY_LEN(REPEATABLE_OPTS)))
+			continue;
+		for (size_t k = 0; k < i; k++) {
+			if (cf->entries[k].block == en->block && conf_owned.items[k].opt == conf_owned.items[i].opt) {
+				fprintf(stderr, "%s:%u: '%s' given again (first at line %u)\n", file, en->line,
+				        en->key, cf->entries[k].line);
+				return 2;
+			}
+		}
+	}
+	for (size_t b = 0; b < cf->block_count; b++) {
+		if (cf->blocks[b].pattern[0] != '/') {
+			fprintf(stderr, "%s:%u: script pattern '%s' must start with / (it is matched against "
+			        "the script's path below --cgi-root, such as /reports/q3.pl)\n",
+			        file, cf->blocks[b].line, cf->blocks[b].pattern);
+			return 2;
+		}
+	}
+	/* Every value is checked, even one the command line overrides. */
+	defaults(&scratch);
+	r = conf_apply(&scratch, file, -1, NULL, 0);
+	for (size_t b = 0; b < cf->block_count && r == 0; b++) {
+		defaults(&scratch);
+		r = conf_apply(&scratch, file, (int)b, NULL, 0);
+	}
+	return r < 0 ? 2 : r;
+}
+
+static void policy_of(const struct daemon_config *c, struct job_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->job_timeout_ms = c->jobs.job_timeout_ms;
+	p->kill_grace_ms = c->jobs.kill_grace_ms;
+	p->max_output_bytes = c->jobs.max_output_bytes;
+	p->processing_mode = (int)c->http.processing_mode;
+	p->processing_after_ms = c->http.processing_after_ms;
+	p->processing_interval_ms = c->http.processing_interval_ms;
+	p->processing_max = c->http.processing_max;
+	p->detach_on_disconnect = c->http.detach_on_disconnect;
+	p->max_running = c->max_running;
+}
+
+/* Each script block on top of the final global settings: a key the block
+ * leaves out takes the global value. Into c->jobs.rules. */
+static int conf_build_rules(struct daemon_config *c, const char *file)
+{
+	const struct app_conf *cf = &conf_owned.conf;
+
+	if (cf->block_count == 0)
+		return 0;
+	conf_owned.rules = util_xcalloc(cf->block_count, sizeof(*conf_owned.rules));
+	for (size_t b = 0; b < cf->block_count; b++) {
+		struct daemon_config tmp = *c;
+		int r;
+
+		tmp.max_running = 0;
+		r = conf_apply(&tmp, file, (int)b, NULL, 0);
+		if (r != 0)
+			return r < 0 ? 2 : r;
+		conf_owned.rules[b].pattern = cf->blocks[b].pattern;
+		policy_of(&tmp, &conf_owned.rules[b].policy);
+	}
+	c->jobs.rules = conf_owned.rules;
+	c->jobs.rule_count = (unsigned)cf->block_count;
+	return 0;
+}
+
+/* The command line after the configuration file: returns -1 to go on, else
+ * an exit status. */
 static int parse_args(int argc, char **argv, struct daemon_config *c)
 {
-	int opt, r;
+	struct conf_item *cli;
+	int *cli_opts;
+	size_t cli_count = 0;
+	const char *file = NULL;
+	int opt, r = -1;
 
+	conf_owned_free();
+	if (!conf_owned.atexit_done) {
+		conf_owned.atexit_done = 1;
+		atexit(conf_owned_free);
+	}
 	defaults(c);
+	cli = util_xcalloc((size_t)argc + 1, sizeof(*cli));
+	cli_opts = util_xcalloc((size_t)argc + 1, sizeof(*cli_opts));
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", LONG_OPTS, NULL)) != -1) {
@@ -360,28 +647,61 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 				fprintf(stderr, "cgiq: option --%s needs a value\n", opt_name(optopt));
 			else
 				fprintf(stderr, "cgiq: unknown option '%s' (see cgiq --help)\n", argv[optind - 1]);
-			return 2;
+			r = 2;
+			goto out;
 		}
-		r = apply_option(c, opt, optarg);
-		if (r < 0)
-			return 0;
-		if (r != 0)
-			return r;
+		if (opt == OPT_HELP || opt == OPT_VERSION) {
+			apply_option(c, opt, optarg);
+			r = 0;
+			goto out;
+		}
+		if (opt == OPT_CONFIG)
+			file = optarg;
+		cli[cli_count].opt = opt;
+		cli[cli_count].value = optarg;
+		cli_opts[cli_count++] = opt;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "cgiq: unexpected argument '%s' (see cgiq --help)\n", argv[optind]);
-		return 2;
+		r = 2;
+		goto out;
 	}
+	if (file) {
+		r = conf_load(file);
+		if (r != 0)
+			goto out;
+		/* The file first, without the options the command line gives: a
+		 * value is replaced, and a list (--listen) on the command line
+		 * replaces the file's list rather than adding to it. */
+		r = conf_apply(c, file, -1, cli_opts, cli_count);
+		if (r != 0)
+			goto out;
+	}
+	for (size_t i = 0; i < cli_count; i++) {
+		r = apply_option(c, cli[i].opt, cli[i].value);
+		if (r != 0)
+			goto out;
+	}
+	if (file) {
+		r = conf_build_rules(c, file);
+		if (r != 0)
+			goto out;
+	}
+	r = -1;
 	if (c->cgi_root == NULL) {
 		fprintf(stderr, "cgiq: --cgi-root DIR is required (see cgiq --help)\n");
-		return 2;
+		r = 2;
+		goto out;
 	}
 	/* A socket handed over by systemd or spawn-fcgi is for FastCGI. */
 	if (c->fastcgi == NULL && fcgi_inherited_socket())
 		c->fastcgi = "inherit";
 	if (c->listen_count == 0 && c->fastcgi == NULL)
 		c->listen[c->listen_count++] = "127.0.0.1:8080";
-	return -1;
+out:
+	free(cli);
+	free(cli_opts);
+	return r < 0 ? -1 : r;
 }
 
 static int ensure_parent_dir(const char *file)
@@ -435,6 +755,12 @@ int app_daemon_main(int argc, char **argv)
 		prefix[n - 1] = '\0';
 	c.http.cgi_root = root;
 	c.http.cgi_prefix = prefix;
+	c.jobs.cgi_root = root;
+	if (c.check_only) {
+		fprintf(stderr, "cgiq: configuration%s%s ok\n", c.config_file ? " file " : "",
+		        c.config_file ? c.config_file : "");
+		return 0;
+	}
 
 	if (util_mkdirs(c.spool) < 0 || ensure_parent_dir(c.db) < 0) {
 		fprintf(stderr, "cgiq: cannot create %s or the directory of %s: %s\n", c.spool, c.db,

@@ -622,6 +622,8 @@ static int requeue_one(const struct store_job *row, void *ud)
 	j->async = 1;
 	j->keep_result = 1;
 	j->inserted = 1;
+	/* This run's configuration decides its script's settings. */
+	jobs__job_set_rule(j, job_rule_lookup(e, j->script));
 	jobs__registry_add(e, j);
 	jobs__enqueue(j);
 	return 0;

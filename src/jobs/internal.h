@@ -75,6 +75,10 @@ struct job {
 	job_done_cb done;
 	void *ud;
 
+	/* the settings of its script (a rule's, or the globals) */
+	struct job_policy policy;
+	int rule;       /* index in cfg.rules, -1 = none */
+
 	/* FIFO queue and running list */
 	struct job *next, *prev;
 
@@ -159,6 +163,7 @@ struct job_engine {
 	struct job *queue_head, *queue_tail;
 	struct job *running; /* doubly linked */
 	unsigned running_count, queued_count;
+	unsigned *rule_running; /* jobs running per cfg.rules entry */
 	uint64_t submitted, finished;
 	int closing;
 	int closed_flush;
@@ -185,6 +190,8 @@ void jobs__insert_fields(const struct job *j, struct store_job *r);
 void jobs__job_unref(struct job *j);
 void jobs__enqueue(struct job *j);
 struct job *jobs__job_new(struct job_engine *e);
+/* Takes the policy of rule (NULL: the globals) for j; before it starts. */
+void jobs__job_set_rule(struct job *j, const struct job_script_rule *rule);
 /* A job from a request with the submitter's reference, not yet started or queued. */
 int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out);
 /* Reads what the program wrote on its progress pipe so far (non-blocking). */

@@ -18,6 +18,30 @@
 #include "store/store.h"
 #include "util/util.h"
 
+/*
+ * Settings that may differ per script (a `script PATTERN { }` block of the
+ * configuration file). A rule's policy is complete: the global values with
+ * the block's keys applied. The engine uses the job fields; the processing
+ * and disconnect fields are only carried for the fronts.
+ */
+struct job_policy {
+	uint64_t job_timeout_ms;         /* 0 = none */
+	uint64_t kill_grace_ms;
+	uint64_t max_output_bytes;
+	int processing_mode;             /* an enum http_processing_mode (jobs does not know http) */
+	uint64_t processing_after_ms;
+	uint64_t processing_interval_ms;
+	unsigned processing_max;         /* 0 = no cap */
+	int detach_on_disconnect;
+	unsigned max_running;            /* jobs of this rule running at once; 0 = only --max-jobs */
+};
+
+/* One script block: the first rule whose pattern matches wins. */
+struct job_script_rule {
+	const char *pattern;   /* fnmatch(3), FNM_PATHNAME, against "/" + the path below the cgi root */
+	struct job_policy policy;
+};
+
 struct job_config {
 	unsigned max_jobs;          /* programs running at once; more wait in FIFO order */
 	uint64_t job_timeout_ms;    /* 0 = none */
@@ -29,6 +53,10 @@ struct job_config {
 	unsigned queue_max;         /* jobs waiting for a slot; beyond: job_submit fails -EAGAIN */
 	uint64_t result_ttl_ms;     /* rows and kept results are deleted this long after the end */
 	const char *db_path;        /* the database, for read-only look-ups on the loop thread */
+	/* per-script rules (NULL/0 = none); the array must outlive the engine */
+	const char *cgi_root;       /* canonical, no trailing slash: what patterns are relative to */
+	const struct job_script_rule *rules;
+	unsigned rule_count;
 };
 
 struct job_engine;
@@ -66,7 +94,17 @@ struct job_request {
 	const char *uri;
 	const char *peer;
 	int64_t bytes_in;
+	/* from job_rule_lookup for script; NULL = the engine's global settings */
+	const struct job_script_rule *rule;
 };
+
+/*
+ * The first rule of the engine's configuration matching script_filename (an
+ * absolute path below cfg->cgi_root), or NULL when none does (or the path is
+ * not below the root). The rules never change once the engine is open, so
+ * any thread may call this (the FastCGI responder threads do).
+ */
+const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const char *script_filename);
 
 /* Called on the loop thread when the job has ended (any final state) unless
  * it was cancelled with job_cancel. The job stays valid until job_release. */
