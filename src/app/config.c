@@ -39,6 +39,7 @@ struct daemon_config {
 	const char *config_file;
 	int check_only;                            /* --check-config / --test */
 	unsigned max_running;                      /* a script block's max-running */
+	int retry_interrupted;                     /* a script block's retry-interrupted */
 };
 
 static const char USAGE[] =
@@ -119,7 +120,7 @@ enum {
 	OPT_MAX_WAIT, OPT_ON_DISCONNECT,
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
 	OPT_FASTCGI_MAX_PARAMS,
-	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING,
+	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -168,6 +169,7 @@ static const struct option LONG_OPTS[] = {
  * only make sense inside a script block. */
 static const struct option SCRIPT_ONLY_OPTS[] = {
 	{"max-running", required_argument, NULL, OPT_MAX_RUNNING},
+	{"retry-interrupted", no_argument, NULL, OPT_RETRY_INTERRUPTED},
 	{NULL, 0, NULL, 0},
 };
 
@@ -374,6 +376,7 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 	case OPT_CHECK_CONFIG: c->check_only = 1; break;
 	case OPT_TEST: c->check_only = 1; break;
 	case OPT_MAX_RUNNING: r = parse_count(opt, a, 100000, &c->max_running); break;
+	case OPT_RETRY_INTERRUPTED: c->retry_interrupted = 1; break;
 	case OPT_HELP: fputs(USAGE, stdout); return -1;
 	case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return -1;
 	default:
@@ -395,6 +398,7 @@ static const int NOT_IN_FILE_OPTS[] = { OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, 
 static const int SCRIPT_BLOCK_OPTS[] = {
 	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_PROCESSING, OPT_PROCESSING_AFTER,
 	OPT_PROCESSING_INTERVAL, OPT_PROCESSING_MAX, OPT_ON_DISCONNECT, OPT_MAX_RUNNING,
+	OPT_RETRY_INTERRUPTED,
 };
 
 static int opt_in(int opt, const int *set, size_t n)
@@ -451,9 +455,16 @@ static int conf_resolve(const char *file, const struct app_conf_entry *en, struc
 	for (const struct option *q = LONG_OPTS; q->name && o == NULL; q++)
 		if (strcmp(q->name, en->key) == 0)
 			o = q;
-	for (const struct option *q = SCRIPT_ONLY_OPTS; q->name && o == NULL; q++)
-		if (strcmp(q->name, en->key) == 0)
+	for (const struct option *q = SCRIPT_ONLY_OPTS; q->name && o == NULL; q++) {
+		if (strcmp(q->name, en->key) == 0) {
 			o = q;
+			if (en->block < 0) {
+				fprintf(stderr, "%s:%u: '%s' is only allowed inside a script block\n", file,
+				        en->line, en->key);
+				return 2;
+			}
+		}
+	}
 	if (o == NULL) {
 		fprintf(stderr, "%s:%u: unknown key '%s' (keys are the long options of cgiq --help)\n", file,
 		        en->line, en->key);
@@ -463,15 +474,11 @@ static int conf_resolve(const char *file, const struct app_conf_entry *en, struc
 		fprintf(stderr, "%s:%u: '%s' cannot be set in a configuration file\n", file, en->line, en->key);
 		return 2;
 	}
-	if (en->block < 0 && o->val == OPT_MAX_RUNNING) {
-		fprintf(stderr, "%s:%u: '%s' is only allowed inside a script block\n", file, en->line, en->key);
-		return 2;
-	}
 	if (en->block >= 0 && !opt_in(o->val, SCRIPT_BLOCK_OPTS, UTIL_ARRAY_LEN(SCRIPT_BLOCK_OPTS))) {
 		fprintf(stderr,
 		        "%s:%u: '%s' cannot be set per script (a script block takes job-timeout, kill-grace, "
 		        "max-output-bytes, processing, processing-after, processing-interval, processing-max, "
-		        "on-disconnect, max-running)\n",
+		        "on-disconnect, max-running, retry-interrupted)\n",
 		        file, en->line, en->key);
 		return 2;
 	}
@@ -594,6 +601,7 @@ static void policy_of(const struct daemon_config *c, struct job_policy *p)
 	p->processing_max = c->http.processing_max;
 	p->detach_on_disconnect = c->http.detach_on_disconnect;
 	p->max_running = c->max_running;
+	p->retry_interrupted = c->retry_interrupted;
 }
 
 /* Each script block on top of the final global settings: a key the block
@@ -610,6 +618,7 @@ static int conf_build_rules(struct daemon_config *c, const char *file)
 		int r;
 
 		tmp.max_running = 0;
+		tmp.retry_interrupted = 0;
 		r = conf_apply(&tmp, file, (int)b, NULL, 0);
 		if (r != 0)
 			return r < 0 ? 2 : r;

@@ -835,6 +835,10 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 		r = -errno;
 		goto fail;
 	}
+	r = jobs__retry_interrupted(e, store);
+	if (r > 0)
+		log_warnx("re-queued %d job(s) that were running when the previous cgiq stopped "
+		          "(retry-interrupted)", r);
 	r = store_recover(store, "cgiq stopped while the job was queued or running",
 	                  (int64_t)e->cfg.result_ttl_ms * 1000, kill_leftover_group, NULL);
 	if (r > 0)

@@ -214,6 +214,10 @@ void jobs__keep_result(struct job *j, struct store_job *r);
 void jobs__on_durable(void *token, int result, void *ctx);
 int jobs__async_open(struct job_engine *e);
 void jobs__async_close(struct job_engine *e);
+/* Before store_recover: asynchronous jobs a previous run left running, of
+ * scripts whose rule says retry_interrupted, go back to queued. Returns how
+ * many, or a negative errno. */
+int jobs__retry_interrupted(struct job_engine *e, struct store *store);
 /* Re-queues the asynchronous jobs a previous run accepted. */
 int jobs__requeue(struct job_engine *e, struct store *store);
 

@@ -34,6 +34,7 @@ struct job_policy {
 	unsigned processing_max;         /* 0 = no cap */
 	int detach_on_disconnect;
 	unsigned max_running;            /* jobs of this rule running at once; 0 = only --max-jobs */
+	int retry_interrupted;           /* an async job running when cgiq died is queued again */
 };
 
 /* One script block: the first rule whose pattern matches wins. */
@@ -66,7 +67,9 @@ struct job;
  * Creates the engine on loop, using store for the record (the engine's
  * recorder thread becomes the store's only user until job_engine_close).
  * Before anything runs, jobs a previous cgiq left queued or running are
- * marked interrupted and their process groups killed.
+ * marked interrupted and their process groups killed, except asynchronous
+ * ones: queued ones run again in their order, and so do running ones of a
+ * script whose rule has retry_interrupted (when their body is still on disk).
  * Returns 0 or a negative errno.
  */
 int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_config *cfg,

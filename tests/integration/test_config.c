@@ -29,6 +29,9 @@ static const char CONF[] =
 	"script /limited {\n"
 	"    max-running = 2\n"
 	"}\n"
+	"script /retry-me {\n"
+	"    retry-interrupted = yes\n"
+	"}\n"
 	"script /chatty {\n"
 	"    processing = always\n"
 	"    processing-after = 200ms\n"
@@ -50,17 +53,18 @@ static int write_file(char *path, size_t size, const char *text)
 	return close(fd);
 }
 
+static const char *const ARGS[] = { "--config", conf_path, "--max-jobs", "8", NULL };
+
 static int suite_init(void)
 {
-	const char *args[] = { "--config", conf_path, "--max-jobs", "8", NULL };
 	char cmd[1024];
 
-	if (write_file(conf_path, sizeof(conf_path), CONF) < 0 || td_start(&D, NULL, args) < 0)
+	if (write_file(conf_path, sizeof(conf_path), CONF) < 0 || td_start(&D, NULL, ARGS) < 0)
 		return -1;
 	/* The same slow program under the names the blocks match (and one they don't). */
 	snprintf(cmd, sizeof(cmd),
 	         "cd '%s' && cp -p slow timeout-me && cp -p slow limited && cp -p slow chatty && "
-	         "cp -p slow plain",
+	         "cp -p slow plain && cp -p slow retry-me",
 	         D.cgi_root);
 	return t_run(cmd, NULL, 0) == 0 ? 0 : -1;
 }
@@ -246,6 +250,33 @@ static void test_bad_file(void)
 	}
 }
 
+/* retry-interrupted: after kill -9, the /retry-me job that was running runs
+ * again and completes; the /plain one that was running ends interrupted. */
+static void test_retry_interrupted(void)
+{
+	char a[64], b[64], v[64];
+	struct tresp r;
+	char path[160];
+
+	CU_ASSERT_EQUAL_FATAL(submit_async("/retry-me?2", a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL_FATAL(submit_async("/plain?2", b, sizeof(b)), 0);
+	CU_ASSERT_FATAL(t_wait_job_state(&D, a, "running", 5000));
+	CU_ASSERT_FATAL(t_wait_job_state(&D, b, "running", 5000));
+	td_kill9(&D);
+	CU_ASSERT_FATAL(td_restart(&D, ARGS) == 0);
+
+	CU_ASSERT(t_wait_job_state(&D, b, "interrupted", 5000));
+	CU_ASSERT(t_wait_job_state(&D, a, "succeeded", 15000));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, a, "http_status", v, sizeof(v)), "200");
+	CU_ASSERT(td_log_has(&D, "queued again (retry-interrupted)"));
+	snprintf(path, sizeof(path), "/_cgiq/jobs/%s/result", a);
+	CU_ASSERT_EQUAL_FATAL(get(path, NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, 6);
+	CU_ASSERT(r.body && memcmp(r.body, "hello\n", 6) == 0);
+	t_resp_free(&r);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -259,7 +290,8 @@ int main(void)
 	    !CU_add_test(s, "per-script 102 policy", test_script_processing) ||
 	    !CU_add_test(s, "per-script max-running", test_max_running) ||
 	    !CU_add_test(s, "--check-config / --test", test_check_config) ||
-	    !CU_add_test(s, "bad file: exit 2 with FILE:LINE", test_bad_file)) {
+	    !CU_add_test(s, "bad file: exit 2 with FILE:LINE", test_bad_file) ||
+	    !CU_add_test(s, "per-script retry-interrupted after kill -9", test_retry_interrupted)) {
 		CU_cleanup_registry();
 		return 1;
 	}

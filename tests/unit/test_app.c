@@ -306,6 +306,7 @@ static void test_script_rules(void)
 		"  processing = always\n"
 		"  on-disconnect = detach\n"
 		"  max-output-bytes = 10M\n"
+		"  retry-interrupted = yes\n"
 		"}\n"
 		"script /quick/* {\n"
 		"  kill-grace = 250ms\n"
@@ -325,6 +326,7 @@ static void test_script_rules(void)
 	CU_ASSERT_EQUAL(p->processing_mode, HTTP_PROCESSING_ALWAYS);
 	CU_ASSERT_EQUAL(p->detach_on_disconnect, 1);
 	CU_ASSERT_EQUAL(p->max_output_bytes, 10 * 1024 * 1024);
+	CU_ASSERT_EQUAL(p->retry_interrupted, 1);
 	CU_ASSERT_EQUAL(p->kill_grace_ms, 1000);          /* the global (command line) */
 	CU_ASSERT_EQUAL(p->processing_after_ms, 2000);    /* the global (file) */
 	CU_ASSERT_EQUAL(p->processing_interval_ms, 10000); /* the default */
@@ -335,6 +337,7 @@ static void test_script_rules(void)
 	CU_ASSERT_EQUAL(p->processing_interval_ms, 3000);
 	CU_ASSERT_EQUAL(p->processing_max, 4);
 	CU_ASSERT_EQUAL(p->max_running, 0);
+	CU_ASSERT_EQUAL(p->retry_interrupted, 0);
 	CU_ASSERT_EQUAL(p->processing_mode, HTTP_PROCESSING_AUTO);
 	CU_ASSERT_EQUAL(p->detach_on_disconnect, 0);
 	/* the globals themselves */
@@ -392,10 +395,14 @@ static void test_file_errors(void)
 	check_file_error("help = yes\n", none, "1: 'help' cannot be set in a configuration file");
 	check_file_error("check-config = yes\n", none, "1: 'check-config' cannot be set in a configuration file");
 	check_file_error("max-running = 2\n", none, "1: 'max-running' is only allowed inside a script block");
+	check_file_error("retry-interrupted = yes\n", none,
+	                 "1: 'retry-interrupted' is only allowed inside a script block");
+	check_file_error("script /a {\n  retry-interrupted = maybe\n}\n", none,
+	                 "2: retry-interrupted: invalid value 'maybe' (yes or no)");
 	check_file_error("script /a {\n  listen = 127.0.0.1:1\n}\n", none,
 	                 "2: 'listen' cannot be set per script (a script block takes job-timeout, kill-grace, "
 	                 "max-output-bytes, processing, processing-after, processing-interval, processing-max, "
-	                 "on-disconnect, max-running)");
+	                 "on-disconnect, max-running, retry-interrupted)");
 	check_file_error("script /a {\n  max-running = many\n}\n", none,
 	                 "2: max-running: invalid value 'many' (a whole number)");
 	check_file_error("script /a {\n  processing-interval = 0\n}\n", none,
