@@ -73,7 +73,6 @@ static int suite_clean(void)
 {
 	int st = td_stop(&D);
 	td_cleanup(&D);
-	unlink(conf_path);
 	return st == 0 ? 0 : -1;
 }
 
@@ -277,6 +276,100 @@ static void test_retry_interrupted(void)
 	t_resp_free(&r);
 }
 
+/* ---- the FastCGI front takes the same per-script settings (behind nginx) ---- */
+
+static struct tdaemon F;
+static struct tserver NG;
+static char fdir[64];
+static int ng_port;
+
+static int fcgi_init(void)
+{
+	char sock[128], addr[160], body[2048], cmd[1024];
+	const char *args[] = { "--config", conf_path, "--fastcgi", addr, "--fastcgi-threads", "4", NULL };
+
+	snprintf(fdir, sizeof(fdir), "/tmp/cgiq-conf-fcgi-XXXXXX");
+	if (mkdtemp(fdir) == NULL)
+		return -1;
+	snprintf(sock, sizeof(sock), "%s/cgiq.sock", fdir);
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	if (td_start(&F, NULL, args) < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "cd '%s' && cp -p slow timeout-me && cp -p slow plain", F.cgi_root);
+	if (t_run(cmd, NULL, 0) != 0)
+		return -1;
+	for (uint64_t end = t_now_ms() + 10000; !td_log_has(&F, "fastcgi on ");) {
+		if (t_now_ms() >= end)
+			return -1;
+		usleep(20000);
+	}
+	ng_port = t_free_port();
+	snprintf(body, sizeof(body),
+	         "\tserver {\n"
+	         "\t\tlisten 127.0.0.1:%d;\n"
+	         "\t\troot %s;\n"
+	         "\t\tlocation / {\n"
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n"
+	         "\t\t\tfastcgi_pass unix:%s;\n"
+	         "\t\t\tfastcgi_read_timeout 1m;\n"
+	         "\t\t}\n"
+	         "\t}\n",
+	         ng_port, F.cgi_root, sock);
+	return tn_start(&NG, fdir, ng_port, body);
+}
+
+static int fcgi_clean(void)
+{
+	char cmd[128];
+	int st;
+
+	ts_stop(&NG);
+	st = td_stop(&F);
+	td_cleanup(&F);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fdir);
+	t_run(cmd, NULL, 0);
+	return st == 0 ? 0 : -1;
+}
+
+static int ng_get(const char *path, struct tresp *r)
+{
+	char req[512];
+	int fd = t_connect(ng_port), n;
+
+	if (fd < 0)
+		return -1;
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+	if (t_send(fd, req, (size_t)n) < 0 || t_read_response(fd, r, 0, 20000) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void test_fcgi_script_timeout(void)
+{
+	struct tresp r;
+	char id[64];
+	uint64_t t0 = t_now_ms();
+	int64_t since = t_wall_us();
+
+	CU_ASSERT_EQUAL_FATAL(ng_get("/timeout-me?5", &r), 0);
+	CU_ASSERT_EQUAL(r.status, 504);
+	CU_ASSERT(t_now_ms() - t0 < 4000);
+	t_resp_free(&r);
+	t_wait_new_job(&F, since, id, 5000);
+	CU_ASSERT(t_wait_job_state(&F, id, "timed_out", 5000));
+
+	t0 = t_now_ms();
+	CU_ASSERT_EQUAL_FATAL(ng_get("/plain?2", &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body_len == 6 && r.body && memcmp(r.body, "hello\n", 6) == 0);
+	CU_ASSERT(t_now_ms() - t0 >= 2000);
+	t_resp_free(&r);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -295,9 +388,15 @@ int main(void)
 		CU_cleanup_registry();
 		return 1;
 	}
+	s = CU_add_suite("config, FastCGI front", fcgi_init, fcgi_clean);
+	if (s == NULL || !CU_add_test(s, "per-script job-timeout over FastCGI", test_fcgi_script_timeout)) {
+		CU_cleanup_registry();
+		return 1;
+	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
 	CU_cleanup_registry();
+	unlink(conf_path); /* both suites' daemons read it */
 	return (int)failed;
 }
