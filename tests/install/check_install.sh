@@ -23,6 +23,9 @@ ex=$root/share/doc/cgiq/examples
 [ -f "$ex/nginx/cgiq.conf" ] || fail "examples/nginx/cgiq.conf missing"
 [ -f "$ex/bench/hello.c" ] || fail "examples/bench/hello.c missing"
 [ ! -e "$ex/CMakeLists.txt" ] || fail "examples/CMakeLists.txt installed"
+# The example configuration is valid.
+"$root/sbin/cgiq" --config "$ex/cgiq.conf" --cgi-root "$ex/cgi-bin" --test >"$dest/test.log" 2>&1 ||
+	{ cat "$dest/test.log" >&2; fail "examples/cgiq.conf does not pass --test"; }
 if [ -d "$src/examples/systemd" ]; then
 	for u in "$src"/examples/systemd/*.service "$src"/examples/systemd/*.socket; do
 		[ -e "$u" ] || continue
