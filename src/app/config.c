@@ -2,6 +2,7 @@
  * The daemon: command line, start-up, signals, shutdown.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "app/app.h"
+#include "app/conffile.h"
 #include "fcgi/fcgi.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
@@ -49,6 +51,11 @@ struct daemon_config {
 	const char *group;         /* --group */
 	int allow_root;            /* --allow-root: programs may run as root */
 	struct cgi_limits limits;  /* --rlimit-*, --nice */
+	/* --config FILE: its script blocks become jobs.rules */
+	const char *config_file;
+	int check_only;                            /* --check-config / --test */
+	unsigned max_running;                      /* a script block's max-running */
+	int retry_interrupted;                     /* a script block's retry-interrupted */
 };
 
 static const char USAGE[] =
@@ -136,6 +143,10 @@ static const char USAGE[] =
 	"  --rlimit-fsize SIZE        largest file a program may write (SIGXFSZ)\n"
 	"  --nice N                   niceness of each program, -20..19 (default: cgiq's)\n"
 	"                             (unset limits are inherited from cgiq)\n"
+	"Configuration file:\n"
+	"  --config FILE              read options from FILE (key = value lines, script blocks;\n"
+	"                             see cgiq(8)); the command line overrides it\n"
+	"  --check-config, --test     check the configuration and exit (0 when valid)\n"
 	"\n"
 	"Other:\n"
 	"  --log-level LEVEL          error, warn, info (default), debug\n"
@@ -156,6 +167,7 @@ enum {
 	OPT_DRAIN_TIMEOUT, OPT_LOG_FILE, OPT_RERUN_INTERRUPTED,
 	OPT_USER, OPT_GROUP, OPT_ALLOW_ROOT, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
 	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE,
+	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -209,8 +221,19 @@ static const struct option LONG_OPTS[] = {
 	{"rlimit-nproc", required_argument, NULL, OPT_RLIMIT_NPROC},
 	{"rlimit-fsize", required_argument, NULL, OPT_RLIMIT_FSIZE},
 	{"nice", required_argument, NULL, OPT_NICE},
+	{"config", required_argument, NULL, OPT_CONFIG},
+	{"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+	{"test", no_argument, NULL, OPT_TEST},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+/* Keys of the configuration file that are not command-line options: they
+ * only make sense inside a script block. */
+static const struct option SCRIPT_ONLY_OPTS[] = {
+	{"max-running", required_argument, NULL, OPT_MAX_RUNNING},
+	{"retry-interrupted", no_argument, NULL, OPT_RETRY_INTERRUPTED},
 	{NULL, 0, NULL, 0},
 };
 
@@ -219,12 +242,23 @@ static const char *opt_name(int id)
 	for (const struct option *o = LONG_OPTS; o->name; o++)
 		if (o->val == id)
 			return o->name;
+	for (const struct option *o = SCRIPT_ONLY_OPTS; o->name; o++)
+		if (o->val == id)
+			return o->name;
 	return "?";
 }
 
+/* "FILE:LINE" while entries of the configuration file are applied, so that
+ * every message of apply_option names the line; NULL for the command line. */
+static const char *option_where;
+
 static int bad_value(int id, const char *value, const char *expected)
 {
-	fprintf(stderr, "cgiq: --%s: invalid value '%s' (%s)\n", opt_name(id), value, expected);
+	if (option_where)
+		fprintf(stderr, "%s: %s: invalid value '%s' (%s)\n", option_where, opt_name(id), value,
+		        expected);
+	else
+		fprintf(stderr, "cgiq: --%s: invalid value '%s' (%s)\n", opt_name(id), value, expected);
 	return 2;
 }
 
@@ -472,6 +506,11 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		c->log_file = a;
 		break;
 	case OPT_RERUN_INTERRUPTED: c->jobs.rerun_interrupted = 1; break;
+	case OPT_CONFIG: c->config_file = a; break;
+	case OPT_CHECK_CONFIG: c->check_only = 1; break;
+	case OPT_TEST: c->check_only = 1; break;
+	case OPT_MAX_RUNNING: r = parse_count(opt, a, 100000, &c->max_running); break;
+	case OPT_RETRY_INTERRUPTED: c->retry_interrupted = 1; break;
 	case OPT_HELP: fputs(USAGE, stdout); return -1;
 	case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return -1;
 	default:
@@ -481,12 +520,268 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 	return r;
 }
 
-/* Returns -1 to go on, else an exit status. */
+/* ---------------- configuration file ---------------- */
+
+#define CONF_FILE_MAX_BYTES (1024 * 1024)
+
+/* Options that add to a list each time they are given. */
+static const int REPEATABLE_OPTS[] = { OPT_LISTEN, OPT_FASTCGI_ALLOW, OPT_COALESCE };
+/* Options that mean nothing inside a file. */
+static const int NOT_IN_FILE_OPTS[] = { OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_HELP, OPT_VERSION };
+/* What a script block may set: the settings resolved per job (struct job_policy). */
+static const int SCRIPT_BLOCK_OPTS[] = {
+	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_PROCESSING, OPT_PROCESSING_AFTER,
+	OPT_PROCESSING_INTERVAL, OPT_PROCESSING_MAX, OPT_ON_DISCONNECT, OPT_MAX_RUNNING,
+	OPT_RETRY_INTERRUPTED,
+};
+
+static int opt_in(int opt, const int *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (set[i] == opt)
+			return 1;
+	return 0;
+}
+
+/* One entry of the file, resolved to an option. */
+struct conf_item {
+	int opt;
+	const char *value; /* NULL for a flag */
+	int skip;          /* a flag set to "no": nothing to apply */
+};
+
+/* What the last parse_args owns: the file's bytes (option values point into
+ * them for the daemon's life), its entries and the script rules. Freed by the
+ * next parse_args or at exit, so the leak checker stays quiet. */
+static struct {
+	char *text;
+	struct app_conf conf;
+	struct conf_item *items;
+	struct job_script_rule *rules;
+	int atexit_done;
+} conf_owned;
+
+static void conf_owned_free(void)
+{
+	free(conf_owned.text);
+	app_conf_free(&conf_owned.conf);
+	free(conf_owned.items);
+	free(conf_owned.rules);
+	conf_owned.text = NULL;
+	conf_owned.items = NULL;
+	conf_owned.rules = NULL;
+}
+
+static char option_where_buf[PATH_MAX + 32];
+
+static const char *where(const char *file, unsigned line)
+{
+	snprintf(option_where_buf, sizeof(option_where_buf), "%s:%u", file, line);
+	return option_where_buf;
+}
+
+/* Maps an entry to its option and checks it may appear where it is.
+ * Returns 0 or 2 after a message naming FILE:LINE. */
+static int conf_resolve(const char *file, const struct app_conf_entry *en, struct conf_item *it)
+{
+	const struct option *o = NULL;
+
+	for (const struct option *q = LONG_OPTS; q->name && o == NULL; q++)
+		if (strcmp(q->name, en->key) == 0)
+			o = q;
+	for (const struct option *q = SCRIPT_ONLY_OPTS; q->name && o == NULL; q++) {
+		if (strcmp(q->name, en->key) == 0) {
+			o = q;
+			if (en->block < 0) {
+				fprintf(stderr, "%s:%u: '%s' is only allowed inside a script block\n", file,
+				        en->line, en->key);
+				return 2;
+			}
+		}
+	}
+	if (o == NULL) {
+		fprintf(stderr, "%s:%u: unknown key '%s' (keys are the long options of cgiq --help)\n", file,
+		        en->line, en->key);
+		return 2;
+	}
+	if (opt_in(o->val, NOT_IN_FILE_OPTS, UTIL_ARRAY_LEN(NOT_IN_FILE_OPTS))) {
+		fprintf(stderr, "%s:%u: '%s' cannot be set in a configuration file\n", file, en->line, en->key);
+		return 2;
+	}
+	if (en->block >= 0 && !opt_in(o->val, SCRIPT_BLOCK_OPTS, UTIL_ARRAY_LEN(SCRIPT_BLOCK_OPTS))) {
+		fprintf(stderr,
+		        "%s:%u: '%s' cannot be set per script (a script block takes job-timeout, kill-grace, "
+		        "max-output-bytes, processing, processing-after, processing-interval, processing-max, "
+		        "on-disconnect, max-running, retry-interrupted)\n",
+		        file, en->line, en->key);
+		return 2;
+	}
+	it->opt = o->val;
+	it->value = en->value;
+	it->skip = 0;
+	if (o->has_arg == no_argument) {
+		it->value = NULL;
+		if (strcmp(en->value, "no") == 0) {
+			it->skip = 1;
+		} else if (strcmp(en->value, "yes") != 0) {
+			fprintf(stderr, "%s:%u: %s: invalid value '%s' (yes or no)\n", file, en->line, en->key,
+			        en->value);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* Applies the items of block (-1: the top level) to c, naming their lines in
+ * messages. skip_opts: options left out (given on the command line). */
+static int conf_apply(struct daemon_config *c, const char *file, int block, const int *skip_opts,
+                      size_t skip_count)
+{
+	const struct app_conf *cf = &conf_owned.conf;
+	int r = 0;
+
+	for (size_t i = 0; i < cf->entry_count && r == 0; i++) {
+		const struct conf_item *it = &conf_owned.items[i];
+		if (cf->entries[i].block != block || it->skip || opt_in(it->opt, skip_opts, skip_count))
+			continue;
+		option_where = where(file, cf->entries[i].line);
+		r = apply_option(c, it->opt, it->value);
+	}
+	option_where = NULL;
+	return r;
+}
+
+/* Reads and checks FILE: syntax, keys, places, duplicates and every value
+ * (on a scratch configuration). Returns 0 or an exit status after a message. */
+static int conf_load(const char *file)
+{
+	struct app_conf *cf = &conf_owned.conf;
+	struct app_conf_error err;
+	struct daemon_config scratch;
+	struct stat st;
+	size_t len = 0;
+	int fd, r;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "cgiq: --config %s: %s\n", file, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 2;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX_BYTES) {
+		fprintf(stderr, "cgiq: --config %s: not a regular file of at most %d bytes\n", file,
+		        CONF_FILE_MAX_BYTES);
+		close(fd);
+		return 2;
+	}
+	conf_owned.text = util_xmalloc((size_t)st.st_size + 1);
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, conf_owned.text + len, (size_t)st.st_size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* shrank while read: parse what there is */
+		len += (size_t)n;
+	}
+	close(fd);
+	if (app_conf_parse(conf_owned.text, len, cf, &err) < 0) {
+		fprintf(stderr, "%s:%u: %s\n", file, err.line, err.message);
+		return 2;
+	}
+	conf_owned.items = util_xcalloc(cf->entry_count + 1, sizeof(*conf_owned.items));
+	for (size_t i = 0; i < cf->entry_count; i++) {
+		const struct app_conf_entry *en = &cf->entries[i];
+		r = conf_resolve(file, en, &conf_owned.items[i]);
+		if (r != 0)
+			return r;
+		if (opt_in(conf_owned.items[i].opt, REPEATABLE_OPTS, UTIL_ARRAY_LEN(REPEATABLE_OPTS)))
+			continue;
+		for (size_t k = 0; k < i; k++) {
+			if (cf->entries[k].block == en->block && conf_owned.items[k].opt == conf_owned.items[i].opt) {
+				fprintf(stderr, "%s:%u: '%s' given again (first at line %u)\n", file, en->line,
+				        en->key, cf->entries[k].line);
+				return 2;
+			}
+		}
+	}
+	for (size_t b = 0; b < cf->block_count; b++) {
+		if (cf->blocks[b].pattern[0] != '/') {
+			fprintf(stderr, "%s:%u: script pattern '%s' must start with / (it is matched against "
+			        "the script's path below --cgi-root, such as /reports/q3.pl)\n",
+			        file, cf->blocks[b].line, cf->blocks[b].pattern);
+			return 2;
+		}
+	}
+	/* Every value is checked, even one the command line overrides. */
+	defaults(&scratch);
+	r = conf_apply(&scratch, file, -1, NULL, 0);
+	for (size_t b = 0; b < cf->block_count && r == 0; b++) {
+		defaults(&scratch);
+		r = conf_apply(&scratch, file, (int)b, NULL, 0);
+	}
+	return r < 0 ? 2 : r;
+}
+
+static void policy_of(const struct daemon_config *c, struct job_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->job_timeout_ms = c->jobs.job_timeout_ms;
+	p->kill_grace_ms = c->jobs.kill_grace_ms;
+	p->max_output_bytes = c->jobs.max_output_bytes;
+	p->processing_mode = (int)c->http.processing_mode;
+	p->processing_after_ms = c->http.processing_after_ms;
+	p->processing_interval_ms = c->http.processing_interval_ms;
+	p->processing_max = c->http.processing_max;
+	p->detach_on_disconnect = c->http.detach_on_disconnect;
+	p->max_running = c->max_running;
+	p->retry_interrupted = c->retry_interrupted;
+}
+
+/* Each script block on top of the final global settings: a key the block
+ * leaves out takes the global value. Into c->jobs.rules. */
+static int conf_build_rules(struct daemon_config *c, const char *file)
+{
+	const struct app_conf *cf = &conf_owned.conf;
+
+	if (cf->block_count == 0)
+		return 0;
+	conf_owned.rules = util_xcalloc(cf->block_count, sizeof(*conf_owned.rules));
+	for (size_t b = 0; b < cf->block_count; b++) {
+		struct daemon_config tmp = *c;
+		int r;
+
+		tmp.max_running = 0;
+		tmp.retry_interrupted = 0;
+		r = conf_apply(&tmp, file, (int)b, NULL, 0);
+		if (r != 0)
+			return r < 0 ? 2 : r;
+		conf_owned.rules[b].pattern = cf->blocks[b].pattern;
+		policy_of(&tmp, &conf_owned.rules[b].policy);
+	}
+	c->jobs.rules = conf_owned.rules;
+	c->jobs.rule_count = (unsigned)cf->block_count;
+	return 0;
+}
+
+/* The command line after the configuration file: returns -1 to go on, else
+ * an exit status. */
 static int parse_args(int argc, char **argv, struct daemon_config *c)
 {
-	int opt, r;
+	struct conf_item *cli;
+	int *cli_opts;
+	size_t cli_count = 0;
+	const char *file = NULL;
+	int opt, r = -1;
 
+	conf_owned_free();
+	if (!conf_owned.atexit_done) {
+		conf_owned.atexit_done = 1;
+		atexit(conf_owned_free);
+	}
 	defaults(c);
+	cli = util_xcalloc((size_t)argc + 1, sizeof(*cli));
+	cli_opts = util_xcalloc((size_t)argc + 1, sizeof(*cli_opts));
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", LONG_OPTS, NULL)) != -1) {
@@ -495,21 +790,51 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 				fprintf(stderr, "cgiq: option --%s needs a value\n", opt_name(optopt));
 			else
 				fprintf(stderr, "cgiq: unknown option '%s' (see cgiq --help)\n", argv[optind - 1]);
-			return 2;
+			r = 2;
+			goto out;
 		}
-		r = apply_option(c, opt, optarg);
-		if (r < 0)
-			return 0;
-		if (r != 0)
-			return r;
+		if (opt == OPT_HELP || opt == OPT_VERSION) {
+			apply_option(c, opt, optarg);
+			r = 0;
+			goto out;
+		}
+		if (opt == OPT_CONFIG)
+			file = optarg;
+		cli[cli_count].opt = opt;
+		cli[cli_count].value = optarg;
+		cli_opts[cli_count++] = opt;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "cgiq: unexpected argument '%s' (see cgiq --help)\n", argv[optind]);
-		return 2;
+		r = 2;
+		goto out;
 	}
+	if (file) {
+		r = conf_load(file);
+		if (r != 0)
+			goto out;
+		/* The file first, without the options the command line gives: a
+		 * value is replaced, and a list (--listen) on the command line
+		 * replaces the file's list rather than adding to it. */
+		r = conf_apply(c, file, -1, cli_opts, cli_count);
+		if (r != 0)
+			goto out;
+	}
+	for (size_t i = 0; i < cli_count; i++) {
+		r = apply_option(c, cli[i].opt, cli[i].value);
+		if (r != 0)
+			goto out;
+	}
+	if (file) {
+		r = conf_build_rules(c, file);
+		if (r != 0)
+			goto out;
+	}
+	r = -1;
 	if (c->cgi_root == NULL) {
 		fprintf(stderr, "cgiq: --cgi-root DIR is required (see cgiq --help)\n");
-		return 2;
+		r = 2;
+		goto out;
 	}
 	/* Sockets from systemd, picked by name: "http" ones are HTTP listeners,
 	 * "fastcgi" (or a single unnamed one) the FastCGI socket. */
@@ -517,14 +842,16 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 		char msg[256];
 		if (app_socket_activation(&c->inherited, msg, sizeof(msg)) < 0) {
 			fprintf(stderr, "cgiq: socket activation: %s\n", msg);
-			return 2;
+			r = 2;
+			goto out;
 		}
 	}
 	if (c->inherited.active) {
 		for (unsigned i = 0; i < c->inherited.http_count; i++) {
 			if (c->listen_count == MAX_LISTEN) {
 				fprintf(stderr, "cgiq: more than %d listeners\n", MAX_LISTEN);
-				return 2;
+				r = 2;
+				goto out;
 			}
 			c->listen[c->listen_count++] = c->inherited.http[i];
 		}
@@ -544,19 +871,25 @@ static int parse_args(int argc, char **argv, struct daemon_config *c)
 			if (http_addr_same(c->admin_listen, c->listen[i])) {
 				fprintf(stderr, "cgiq: --admin-listen %s: the same address as --listen %s; the admin "
 				        "pages must not be public\n", c->admin_listen, c->listen[i]);
-				return 2;
+				r = 2;
+				goto out;
 			}
 		if (c->fastcgi && http_addr_same(c->admin_listen, c->fastcgi)) {
 			fprintf(stderr, "cgiq: --admin-listen %s: the same address as --fastcgi\n", c->admin_listen);
-			return 2;
+			r = 2;
+			goto out;
 		}
 		if (!c->admin_allow_public && !http_addr_is_local(c->admin_listen)) {
 			fprintf(stderr, "cgiq: --admin-listen %s: not a loopback or unix: address (it would expose "
 			        "/metrics and /jobs; add --admin-allow-public to mean it)\n", c->admin_listen);
-			return 2;
+			r = 2;
+			goto out;
 		}
 	}
-	return -1;
+out:
+	free(cli);
+	free(cli_opts);
+	return r < 0 ? -1 : r;
 }
 
 static int ensure_parent_dir(const char *file)
@@ -800,6 +1133,12 @@ int app_daemon_main(int argc, char **argv)
 		prefix[n - 1] = '\0';
 	c.http.cgi_root = root;
 	c.http.cgi_prefix = prefix;
+	c.jobs.cgi_root = root;
+	if (c.check_only) {
+		fprintf(stderr, "cgiq: configuration%s%s ok\n", c.config_file ? " file " : "",
+		        c.config_file ? c.config_file : "");
+		return 0;
+	}
 
 	dir_of(c.db, db_dir, sizeof(db_dir));
 	spool_created = path_missing(c.spool);

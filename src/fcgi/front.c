@@ -890,6 +890,9 @@ static void serve(struct worker *w, FCGX_Request *req)
 	w->jr.uri = w->m.uri;
 	w->jr.peer = w->m.peer;
 	w->jr.bytes_in = (int64_t)body_len;
+	/* Its script's settings (job-timeout, kill-grace, max-output-bytes,
+	 * max-running); this front sends no 102 and has no detach. */
+	w->jr.rule = job_rule_lookup(f->engine, w->jr.script);
 	{
 		const char *pv = fcgi_param(req->envp, "HTTP_PREFER");
 		struct util_prefer pref = {0, 0, -1};

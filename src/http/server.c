@@ -88,6 +88,7 @@ struct conn {
 	int body_fd;
 	uint64_t body_len;
 	struct job *job;
+	const struct job_script_rule *rule; /* its script's settings; NULL = the globals */
 	int redirects;
 	struct http_processing_decision pd;
 	unsigned sent_102;
@@ -201,9 +202,11 @@ static void conn_close(struct conn *c)
 	enum conn_phase was = c->phase;
 
 	c->phase = PH_CLOSING;
+	int detach = c->rule ? c->rule->policy.detach_on_disconnect : c->srv->cfg.detach_on_disconnect;
+
 	if (was == PH_WAIT && !c->api)
 		conn_access_log(c, 499); /* nginx's "client closed request" */
-	if (c->job && (c->async || (was == PH_WAIT && c->srv->cfg.detach_on_disconnect))) {
+	if (c->job && (c->async || (was == PH_WAIT && detach))) {
 		/* Accepted asynchronously, or --on-disconnect detach: it goes on,
 		 * and its result stays retrievable by id. */
 		if (!c->async)
@@ -317,6 +320,7 @@ static void conn_response_done(struct conn *c)
 	c->refusal = -1;
 	free(c->admin_out);
 	c->admin_out = NULL;
+	c->rule = NULL;
 	c->async = 0;
 	buf_reset(&c->body);
 	c->body_len = 0;
@@ -612,6 +616,9 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 	jr.uri = uri;
 	jr.peer = c->peer;
 	jr.bytes_in = with_body ? (int64_t)c->body_len : 0;
+	/* Its script's settings, resolved once here and carried by the job. */
+	c->rule = job_rule_lookup(s->engine, jr.script);
+	jr.rule = c->rule;
 	if (c->async)
 		r = job_submit_async(s->engine, &jr, on_job_accepted, c, &c->job);
 	else
@@ -1000,6 +1007,7 @@ static void conn_complete(struct conn *c)
 	const struct http_request *req = http_req_parser_request(c->parser);
 	struct http_server *s = c->srv;
 	struct http_prefer prefer;
+	uint64_t after_ms = s->cfg.processing_after_ms, interval_ms = s->cfg.processing_interval_ms;
 	int r;
 
 	uv_timer_stop(&c->timer);
@@ -1036,10 +1044,18 @@ static void conn_complete(struct conn *c)
 			ms = s->cfg.max_wait_ms;
 		uv_timer_start(&c->timer, on_wait_expired, ms, 0);
 	}
-	http_processing_decide(s->cfg.processing_mode, s->cfg.processing_max, req, &prefer, &c->pd);
+	if (c->rule) {
+		/* Its script block's 102 settings. */
+		const struct job_policy *p = &c->rule->policy;
+		http_processing_decide((enum http_processing_mode)p->processing_mode, p->processing_max, req,
+		                       &prefer, &c->pd);
+		after_ms = p->processing_after_ms;
+		interval_ms = p->processing_interval_ms;
+	} else {
+		http_processing_decide(s->cfg.processing_mode, s->cfg.processing_max, req, &prefer, &c->pd);
+	}
 	if (c->pd.send)
-		uv_timer_start(&c->ptimer, on_processing, s->cfg.processing_after_ms,
-		               s->cfg.processing_interval_ms);
+		uv_timer_start(&c->ptimer, on_processing, after_ms, interval_ms);
 	else
 		log_debug("job %s: no 102 for this client (%s)", job_id(c->job), c->pd.rule);
 }

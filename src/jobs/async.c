@@ -630,9 +630,61 @@ static int requeue_one(const struct store_job *row, void *ud)
 	j->async = 1;
 	j->keep_result = 1;
 	j->inserted = 1;
+	/* This run's configuration decides its script's settings. */
+	jobs__job_set_rule(j, job_rule_lookup(e, j->script));
 	jobs__registry_add(e, j);
 	jobs__enqueue(j);
 	return 0;
+}
+
+struct retry_list {
+	struct job_engine *e;
+	char (*ids)[UTIL_ID_LEN + 1];
+	size_t count, cap;
+};
+
+static int retry_collect(const struct store_job *row, void *ud)
+{
+	struct retry_list *l = ud;
+	const struct job_script_rule *rule;
+
+	if (!row->async || row->env == NULL)
+		return 0;
+	rule = job_rule_lookup(l->e, row->script);
+	if (rule == NULL || !rule->policy.retry_interrupted)
+		return 0;
+	/* Run again only as it was accepted: a body it had must still be there. */
+	if (row->body_path ? access(row->body_path, R_OK) != 0 : row->bytes_in > 0) {
+		log_warnx("job %s: its request body is gone; not retried, it ends interrupted", row->id);
+		return 0;
+	}
+	if (l->count == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->ids = util_xrealloc(l->ids, l->cap * sizeof(*l->ids));
+	}
+	memcpy(l->ids[l->count++], row->id, UTIL_ID_LEN + 1);
+	return 0;
+}
+
+int jobs__retry_interrupted(struct job_engine *e, struct store *store)
+{
+	enum store_state running = STORE_RUNNING;
+	struct retry_list l = { e, NULL, 0, 0 };
+	int r, n = 0;
+
+	if (e->cfg.rule_count == 0)
+		return 0;
+	/* Ids first, updates after: no writes while the listing is stepped. */
+	r = store_jobs_list(store, &running, 0, retry_collect, &l);
+	for (size_t i = 0; r == 0 && i < l.count; i++) {
+		if (store_job_requeue(store, l.ids[i]) == 0) {
+			log_info("job %s: was running when the previous cgiq stopped; queued again "
+			         "(retry-interrupted)", l.ids[i]);
+			n++;
+		}
+	}
+	free(l.ids);
+	return r < 0 ? r : n;
 }
 
 int jobs__requeue(struct job_engine *e, struct store *store)

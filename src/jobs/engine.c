@@ -161,10 +161,10 @@ static void job_body_bytes(struct job *j, const char *data, size_t len)
 
 	if (j->output_over || j->spool_failed || len == 0)
 		return;
-	if (j->body_bytes + len > j->e->cfg.max_output_bytes) {
+	if (j->body_bytes + len > j->policy.max_output_bytes) {
 		j->output_over = 1;
 		log_warnx("job %s: output exceeds %llu bytes, stopping the program", j->id,
-		          (unsigned long long)j->e->cfg.max_output_bytes);
+		          (unsigned long long)j->policy.max_output_bytes);
 		job_set_reason(j, "output limit exceeded");
 		job_kill_sequence(j);
 		return;
@@ -383,7 +383,7 @@ static void on_timer(uv_timer_t *t)
 	if (j->kill_phase == 0 && j->lingering) {
 		log_warnx("job %s: pid %d exited but its pipes are still open after %llu ms; "
 		          "stopping what it left behind", j->id, (int)j->pid,
-		          (unsigned long long)j->e->cfg.kill_grace_ms);
+		          (unsigned long long)j->policy.kill_grace_ms);
 		job_kill_sequence(j);
 		return;
 	}
@@ -391,7 +391,7 @@ static void on_timer(uv_timer_t *t)
 		/* the job deadline */
 		j->timed_out = 1;
 		log_warnx("job %s: deadline of %llu ms reached, stopping pid %d", j->id,
-		          (unsigned long long)j->e->cfg.job_timeout_ms, (int)j->pid);
+		          (unsigned long long)j->policy.job_timeout_ms, (int)j->pid);
 		job_set_reason(j, "job timeout");
 		job_kill_sequence(j);
 		return;
@@ -419,7 +419,7 @@ static void job_kill_sequence(struct job *j)
 	/* The whole group: a script's children and grandchildren go too. */
 	if (kill(-j->pid, SIGTERM) < 0 && errno != ESRCH)
 		log_warn("job %s: kill(-%d, SIGTERM)", j->id, (int)j->pid);
-	uv_timer_start(&j->timer, on_timer, j->e->cfg.kill_grace_ms, 0);
+	uv_timer_start(&j->timer, on_timer, j->policy.kill_grace_ms, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -639,17 +639,37 @@ static void running_remove(struct job *j)
 		j->next->prev = j->prev;
 	j->next = j->prev = NULL;
 	e->running_count--;
+	if (j->rule >= 0)
+		e->rule_running[j->rule]--;
 }
 
+/* A free slot overall, and below its script rule's max-running. */
+static int job_may_start(const struct job_engine *e, int rule)
+{
+	if (e->running_count >= e->cfg.max_jobs)
+		return 0;
+	return rule < 0 || e->cfg.rules[rule].policy.max_running == 0 ||
+	       e->rule_running[rule] < e->cfg.rules[rule].policy.max_running;
+}
+
+/* Starts queued jobs in FIFO order while slots are free. A job whose script
+ * rule is at its max-running stays queued without holding up those behind it. */
 static void engine_start_queued(struct job_engine *e)
 {
+	struct job **pp = &e->queue_head, *prev = NULL;
+
 	/* Draining: a queued asynchronous job stays queued (its row too) for the
 	 * next start rather than starting now and being killed at the deadline. */
-	while (!e->closing && !e->draining && e->queue_head && e->running_count < e->cfg.max_jobs) {
-		struct job *j = e->queue_head;
-		e->queue_head = j->next;
-		if (e->queue_head == NULL)
-			e->queue_tail = NULL;
+	while (!e->closing && !e->draining && *pp && e->running_count < e->cfg.max_jobs) {
+		struct job *j = *pp;
+		if (!job_may_start(e, j->rule)) {
+			prev = j;
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (e->queue_tail == j)
+			e->queue_tail = prev;
 		j->next = NULL;
 		e->queued_count--;
 		job_start(j);
@@ -705,7 +725,7 @@ static void job_exited(struct job *j, int status)
 	 * the kill sequence: the job's deadline no longer applies to it. */
 	if ((j->pipe_open[PIPE_OUT] || j->pipe_open[PIPE_ERR]) && j->kill_phase == 0) {
 		j->lingering = 1;
-		uv_timer_start(&j->timer, on_timer, j->e->cfg.kill_grace_ms, 0);
+		uv_timer_start(&j->timer, on_timer, j->policy.kill_grace_ms, 0);
 	}
 	job_maybe_end(j);
 }
@@ -760,6 +780,8 @@ static void job_start(struct job *j)
 		e->running->prev = j;
 	e->running = j;
 	e->running_count++;
+	if (j->rule >= 0)
+		e->rule_running[j->rule]++;
 
 	j->argv[0] = j->script;
 	j->argv[1] = NULL;
@@ -833,8 +855,8 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 	if (j->cancelled || j->interrupted) {
 		/* Stopped while it was being started. */
 		job_kill_sequence(j);
-	} else if (e->cfg.job_timeout_ms > 0) {
-		uv_timer_start(&j->timer, on_timer, e->cfg.job_timeout_ms, 0);
+	} else if (j->policy.job_timeout_ms > 0) {
+		uv_timer_start(&j->timer, on_timer, j->policy.job_timeout_ms, 0);
 	}
 	/* It may have exited before we got here. */
 	for (unsigned k = 0; k < UTIL_ARRAY_LEN(e->unclaimed); k++) {
@@ -869,6 +891,7 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 
 	e->loop = loop;
 	e->cfg = *cfg;
+	e->rule_running = util_xcalloc(cfg->rule_count + 1, sizeof(*e->rule_running));
 	if (e->cfg.max_jobs == 0)
 		e->cfg.max_jobs = 1;
 	e->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -884,6 +907,10 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 		if (r > 0)
 			log_warnx("%d asynchronous job(s) a previous cgiq left running will run again", r);
 	}
+	r = jobs__retry_interrupted(e, store);
+	if (r > 0)
+		log_warnx("re-queued %d job(s) that were running when the previous cgiq stopped "
+		          "(retry-interrupted)", r);
 	r = store_recover(store, "cgiq stopped while the job was queued or running",
 	                  (int64_t)e->cfg.result_ttl_ms * 1000, kill_leftover_group, NULL);
 	if (r > 0)
@@ -911,8 +938,47 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 fail:
 	if (e->devnull_fd >= 0)
 		close(e->devnull_fd);
+	free(e->rule_running);
 	free(e);
 	return r;
+}
+
+void jobs__job_set_rule(struct job *j, const struct job_script_rule *rule)
+{
+	const struct job_config *c = &j->e->cfg;
+
+	if (rule != NULL) {
+		j->rule = (int)(rule - c->rules);
+		j->policy = rule->policy;
+		return;
+	}
+	j->rule = -1;
+	memset(&j->policy, 0, sizeof(j->policy));
+	j->policy.job_timeout_ms = c->job_timeout_ms;
+	j->policy.kill_grace_ms = c->kill_grace_ms;
+	j->policy.max_output_bytes = c->max_output_bytes;
+}
+
+const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const char *script_filename)
+{
+	const struct job_config *c = &e->cfg;
+	size_t root_len;
+	const char *rel;
+
+	if (c->rule_count == 0 || c->cgi_root == NULL || script_filename == NULL)
+		return NULL;
+	root_len = strlen(c->cgi_root);
+	/* "/" + the path below the root: the root "/srv/cgi" gives "/a/b.pl" for
+	 * "/srv/cgi/a/b.pl"; a root of "/" leaves the path as it is. */
+	if (root_len == 1 && c->cgi_root[0] == '/')
+		root_len = 0;
+	if (strncmp(script_filename, c->cgi_root, root_len) != 0 || script_filename[root_len] != '/')
+		return NULL;
+	rel = script_filename + root_len;
+	for (unsigned i = 0; i < c->rule_count; i++)
+		if (fnmatch(c->rules[i].pattern, rel, FNM_PATHNAME) == 0)
+			return &c->rules[i];
+	return NULL;
 }
 
 struct job *jobs__job_new(struct job_engine *e)
@@ -932,6 +998,7 @@ struct job *jobs__job_new(struct job_engine *e)
 	buf_init(&j->err_tail, SIZE_MAX / 2);
 	buf_init(&j->prog_line, 512);
 	j->prog_fd = -1;
+	jobs__job_set_rule(j, NULL);
 	/* Cannot fail for a timer on a live loop. */
 	uv_timer_init(e->loop, &j->timer);
 	j->timer.data = j;
@@ -948,7 +1015,7 @@ void jobs__enqueue(struct job *j)
 	e->submitted++;
 	/* Draining: an asynchronous job whose row became durable just now waits
 	 * in the queue (and in its row) for the next start. */
-	if (e->running_count < e->cfg.max_jobs && !e->draining) {
+	if (job_may_start(e, j->rule) && !e->draining) {
 		job_start(j);
 		return;
 	}
@@ -968,11 +1035,13 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 {
 	struct job *j;
 
+	int rule = req->rule ? (int)(req->rule - e->cfg.rules) : -1;
+
 	if (e->draining || e->closing) {
 		*err = -ESHUTDOWN;
 		return NULL;
 	}
-	if (e->running_count >= e->cfg.max_jobs && e->queued_count >= e->cfg.queue_max) {
+	if (!job_may_start(e, rule) && e->queued_count >= e->cfg.queue_max) {
 		e->refused++;
 		/* The front logs the refusal with its connection id. */
 		log_debug("queue full (%u waiting, %u running): refusing %s", e->queued_count,
@@ -982,6 +1051,7 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 	}
 	j = jobs__job_new(e);
 	util_random_id(j->id);
+	jobs__job_set_rule(j, req->rule);
 	j->script = util_xstrdup(req->script);
 	j->cwd = util_xstrdup(req->cwd);
 	j->env = *req->env;
@@ -1258,6 +1328,7 @@ void jobs__engine_free(struct job_engine *e)
 	jobs__recorder_stop(e->rec); /* writes what is still queued */
 	close(e->devnull_fd);
 	free(e->close_reason);
+	free(e->rule_running);
 	free(e);
 }
 

@@ -86,6 +86,10 @@ struct job {
 	char *coalesce_key;          /* script and query; NULL: not shared */
 	struct job *co_next, *co_prev; /* e->coalescing, while it may still be joined */
 
+	/* the settings of its script (a rule's, or the globals) */
+	struct job_policy policy;
+	int rule;       /* index in cfg.rules, -1 = none */
+
 	/* FIFO queue and running list */
 	struct job *next, *prev;
 
@@ -172,6 +176,7 @@ struct job_engine {
 	struct job *coalescing; /* jobs others may join (--coalesce), doubly linked */
 	uint64_t coalesced;     /* requests that joined a job */
 	unsigned running_count, queued_count;
+	unsigned *rule_running; /* jobs running per cfg.rules entry */
 	uint64_t submitted, finished;
 	int closing;
 	int draining;        /* job_engine_drain: nothing new starts */
@@ -202,6 +207,8 @@ void jobs__job_unref(struct job *j);
 void jobs__keep(struct job *j);
 void jobs__enqueue(struct job *j);
 struct job *jobs__job_new(struct job_engine *e);
+/* Takes the policy of rule (NULL: the globals) for j; before it starts. */
+void jobs__job_set_rule(struct job *j, const struct job_script_rule *rule);
 /* A job from a request with the submitter's reference, not yet started or queued. */
 int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out);
 /* Reads what the program wrote on its progress pipe so far (non-blocking). */
@@ -224,6 +231,10 @@ void jobs__keep_result(struct job *j, struct store_job *r);
 void jobs__on_durable(void *token, int result, void *ctx);
 int jobs__async_open(struct job_engine *e);
 void jobs__async_close(struct job_engine *e);
+/* Before store_recover: asynchronous jobs a previous run left running, of
+ * scripts whose rule says retry_interrupted, go back to queued. Returns how
+ * many, or a negative errno. */
+int jobs__retry_interrupted(struct job_engine *e, struct store *store);
 /* Re-queues the asynchronous jobs a previous run accepted. */
 int jobs__requeue(struct job_engine *e, struct store *store);
 

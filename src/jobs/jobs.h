@@ -18,6 +18,31 @@
 #include "store/store.h"
 #include "util/util.h"
 
+/*
+ * Settings that may differ per script (a `script PATTERN { }` block of the
+ * configuration file). A rule's policy is complete: the global values with
+ * the block's keys applied. The engine uses the job fields; the processing
+ * and disconnect fields are only carried for the fronts.
+ */
+struct job_policy {
+	uint64_t job_timeout_ms;         /* 0 = none */
+	uint64_t kill_grace_ms;
+	uint64_t max_output_bytes;
+	int processing_mode;             /* an enum http_processing_mode (jobs does not know http) */
+	uint64_t processing_after_ms;
+	uint64_t processing_interval_ms;
+	unsigned processing_max;         /* 0 = no cap */
+	int detach_on_disconnect;
+	unsigned max_running;            /* jobs of this rule running at once; 0 = only --max-jobs */
+	int retry_interrupted;           /* an async job running when cgiq died is queued again */
+};
+
+/* One script block: the first rule whose pattern matches wins. */
+struct job_script_rule {
+	const char *pattern;   /* fnmatch(3), FNM_PATHNAME, against "/" + the path below the cgi root */
+	struct job_policy policy;
+};
+
 struct job_config {
 	unsigned max_jobs;          /* programs running at once; more wait in FIFO order */
 	uint64_t job_timeout_ms;    /* 0 = none */
@@ -35,6 +60,10 @@ struct job_config {
 	int rerun_interrupted;      /* 202-accepted jobs running when cgiq died run again at start */
 	const struct cgi_limits *limits; /* per-job rlimits and nice (borrowed, lives as long as the
 	                                    engine); NULL = programs inherit cgiq's */
+	/* per-script rules (NULL/0 = none); the array must outlive the engine */
+	const char *cgi_root;       /* canonical, no trailing slash: what patterns are relative to */
+	const struct job_script_rule *rules;
+	unsigned rule_count;
 };
 
 struct job_engine;
@@ -44,7 +73,9 @@ struct job;
  * Creates the engine on loop, using store for the record (the engine's
  * recorder thread becomes the store's only user until job_engine_close).
  * Before anything runs, jobs a previous cgiq left queued or running are
- * marked interrupted and their process groups killed.
+ * marked interrupted and their process groups killed, except asynchronous
+ * ones: queued ones run again in their order, and so do running ones of a
+ * script whose rule has retry_interrupted (when their body is still on disk).
  * Returns 0 or a negative errno.
  */
 int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_config *cfg,
@@ -91,7 +122,17 @@ struct job_request {
 	const char *uri;
 	const char *peer;
 	int64_t bytes_in;
+	/* from job_rule_lookup for script; NULL = the engine's global settings */
+	const struct job_script_rule *rule;
 };
+
+/*
+ * The first rule of the engine's configuration matching script_filename (an
+ * absolute path below cfg->cgi_root), or NULL when none does (or the path is
+ * not below the root). The rules never change once the engine is open, so
+ * any thread may call this (the FastCGI responder threads do).
+ */
+const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const char *script_filename);
 
 /* Called on the loop thread when the job has ended (any final state) unless
  * it was cancelled with job_cancel. The job stays valid until job_release. */

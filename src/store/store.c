@@ -97,6 +97,7 @@ enum store_stmt_id {
 	STORE_STMT_EXPIRED,
 	STORE_STMT_DELETE_EXPIRED,
 	STORE_STMT_QUEUED_ASYNC,
+	STORE_STMT_REQUEUE,
 	STORE_STMT_REQUEST_CANCEL,
 	STORE_STMT_CANCEL_REQUESTED,
 	STORE_STMT_RERUN_PIDS,
@@ -160,6 +161,9 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 	[STORE_STMT_QUEUED_ASYNC] =
 		"SELECT " STORE_COLUMNS " FROM jobs WHERE state = 'queued' AND async = 1"
 		" ORDER BY created_at, rowid",
+	[STORE_STMT_REQUEUE] =
+		"UPDATE jobs SET state = 'queued', started_at = NULL"
+		" WHERE id = ?1 AND state = 'running' AND async = 1",
 };
 
 struct store {
@@ -722,6 +726,18 @@ int store_rerun_running_async(struct store *s, const char *reason,
 	}
 	if (r < 0)
 		store_rollback(s);
+	return r;
+}
+
+int store_job_requeue(struct store *s, const char *id)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_REQUEUE];
+	int r;
+
+	store_bind_text(st, 1, id);
+	r = store_run(s, st, "re-queueing an interrupted job", id);
+	if (r == 0 && sqlite3_changes(s->db) == 0)
+		r = -ENOENT;
 	return r;
 }
 

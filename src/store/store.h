@@ -178,4 +178,12 @@ int store_recover(struct store *s, const char *reason, int64_t keep_us,
 int store_rerun_running_async(struct store *s, const char *reason,
                               void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud);
 
+/*
+ * Start-up, before store_recover: an asynchronous job a previous cgiq left
+ * running goes back to the queue (a script configured as safe to retry). Its
+ * pid stays, so store_recover still kills what that run left behind.
+ * Returns 0 or -ENOENT (no such running asynchronous job).
+ */
+int store_job_requeue(struct store *s, const char *id);
+
 #endif

@@ -699,7 +699,7 @@ static void test_systemd_units_verify(void)
 	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
 	snprintf(cmd, sizeof(cmd),
 	         "cd '%s' && for f in cgiq.service cgiq.socket cgiq-http.socket; do "
-	         "sed 's|/usr/local/bin/cgiq|%s|' '%s/systemd/'$f > $f || exit 9; done && "
+	         "sed 's|/usr/local/sbin/cgiq|%s|' '%s/systemd/'$f > $f || exit 9; done && "
 	         "SYSTEMD_LOG_LEVEL=notice systemd-analyze verify ./cgiq.service ./cgiq.socket ./cgiq-http.socket 2>&1",
 	         dir, CGIQ_BIN, CGIQ_EXAMPLES);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);

@@ -1,0 +1,402 @@
+/*
+ * Integration tests of the configuration file: the daemon started with
+ * --config serves; per-script blocks change one script's job-timeout, 102
+ * policy and concurrency (max-running) and nothing else; --check-config; a
+ * bad file exits 2 naming FILE:LINE.
+ */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/support.h"
+
+static struct tdaemon D;
+static char conf_path[64];
+
+/* The globals say: no 102 at all, 30 s per job. The blocks make exceptions. */
+static const char CONF[] =
+	"# integration_config\n"
+	"processing = never\n"
+	"job-timeout = 30s\n"
+	"kill-grace = 300ms\n"
+	"queue-max = 50\n"
+	"\n"
+	"script /timeout-* {          # short deadline for these only\n"
+	"    job-timeout = 1s\n"
+	"}\n"
+	"script /limited {\n"
+	"    max-running = 2\n"
+	"}\n"
+	"script /retry-me {\n"
+	"    retry-interrupted = yes\n"
+	"}\n"
+	"script /chatty {\n"
+	"    processing = always\n"
+	"    processing-after = 200ms\n"
+	"    processing-interval = 300ms\n"
+	"}\n";
+
+static int write_file(char *path, size_t size, const char *text)
+{
+	int fd;
+
+	snprintf(path, size, "/tmp/cgiq-conf-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static const char *const ARGS[] = { "--config", conf_path, "--max-jobs", "8", NULL };
+
+static int suite_init(void)
+{
+	char cmd[1024];
+
+	if (write_file(conf_path, sizeof(conf_path), CONF) < 0 || td_start(&D, NULL, ARGS) < 0)
+		return -1;
+	/* The same slow program under the names the blocks match (and one they don't). */
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && cp -p slow timeout-me && cp -p slow limited && cp -p slow chatty && "
+	         "cp -p slow plain && cp -p slow retry-me",
+	         D.cgi_root);
+	return t_run(cmd, NULL, 0) == 0 ? 0 : -1;
+}
+
+static int suite_clean(void)
+{
+	int st = td_stop(&D);
+	td_cleanup(&D);
+	return st == 0 ? 0 : -1;
+}
+
+static int get(const char *path, const char *extra, struct tresp *r)
+{
+	char req[1024];
+	int fd = t_connect(D.port), n;
+
+	if (fd < 0)
+		return -1;
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", path, extra ? extra : "");
+	if (t_send(fd, req, (size_t)n) < 0 || t_read_response(fd, r, 0, 20000) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void test_serves(void)
+{
+	struct tresp r;
+
+	CU_ASSERT_EQUAL_FATAL(get("/hello", NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.interim_count, 0);
+	t_resp_free(&r);
+}
+
+/* The block's 1 s deadline applies to /timeout-me only; /plain, the same
+ * program, keeps the global 30 s. */
+static void test_script_timeout(void)
+{
+	struct tresp r;
+	char id[64];
+	uint64_t t0 = t_now_ms();
+	int64_t since = t_wall_us();
+
+	CU_ASSERT_EQUAL_FATAL(get("/timeout-me?5", NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 504);
+	CU_ASSERT(t_now_ms() - t0 < 4000);
+	t_resp_free(&r);
+	t_wait_new_job(&D, since, id, 5000);
+	CU_ASSERT(t_wait_job_state(&D, id, "timed_out", 5000));
+
+	t0 = t_now_ms();
+	since = t_wall_us();
+	CU_ASSERT_EQUAL_FATAL(get("/plain?2", NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, 6);
+	CU_ASSERT(r.body && memcmp(r.body, "hello\n", 6) == 0);
+	CU_ASSERT(t_now_ms() - t0 >= 2000);
+	t_resp_free(&r);
+	t_wait_new_job(&D, since, id, 5000);
+	CU_ASSERT(t_wait_job_state(&D, id, "succeeded", 5000));
+}
+
+/* 102s are off globally, on for /chatty. */
+static void test_script_processing(void)
+{
+	struct tresp r;
+
+	CU_ASSERT_EQUAL_FATAL(get("/chatty?1", NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.interim_count >= 2);
+	for (int i = 0; i < r.interim_count; i++)
+		CU_ASSERT_EQUAL(r.interim[i], 102);
+	t_resp_free(&r);
+
+	CU_ASSERT_EQUAL_FATAL(get("/plain?1", NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.interim_count, 0);
+	t_resp_free(&r);
+}
+
+static int submit_async(const char *path, char *id, size_t size)
+{
+	struct tresp r;
+	char loc[256];
+	const char *slash;
+	int ok;
+
+	if (get(path, "Prefer: respond-async\r\n", &r) < 0)
+		return -1;
+	ok = r.status == 202 && t_header(&r, "Location", loc, sizeof(loc)) != NULL;
+	t_resp_free(&r);
+	if (!ok || (slash = strrchr(loc, '/')) == NULL)
+		return -1;
+	snprintf(id, size, "%s", slash + 1);
+	return 0;
+}
+
+/* max-running = 2: a third /limited job waits in the queue while two run,
+ * and does not hold up another script's job behind it. */
+static void test_max_running(void)
+{
+	char id[3][64], v[64], w[64], x[64];
+	struct tresp r;
+	uint64_t t0;
+
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL_FATAL(submit_async("/limited?2", id[i], sizeof(id[i])), 0);
+	CU_ASSERT(t_wait_job_state(&D, id[0], "running", 5000));
+	CU_ASSERT(t_wait_job_state(&D, id[1], "running", 5000));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id[2], "state", v, sizeof(v)), "queued");
+
+	/* Another script runs at once although a job queued before it waits. */
+	t0 = t_now_ms();
+	CU_ASSERT_EQUAL_FATAL(get("/hello", NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(t_now_ms() - t0 < 1500);
+	t_resp_free(&r);
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id[2], "state", v, sizeof(v)), "queued");
+
+	/* The third starts when one of the first two ends. */
+	CU_ASSERT(t_wait_job_state(&D, id[2], "succeeded", 15000));
+	CU_ASSERT(t_wait_job_state(&D, id[0], "succeeded", 5000));
+	CU_ASSERT(t_wait_job_state(&D, id[1], "succeeded", 5000));
+	t_job_field(&D, id[0], "finished_at", v, sizeof(v));
+	t_job_field(&D, id[1], "finished_at", w, sizeof(w));
+	t_job_field(&D, id[2], "started_at", x, sizeof(x));
+	{
+		long long f0 = atoll(v), f1 = atoll(w), s2 = atoll(x);
+		CU_ASSERT(s2 >= (f0 < f1 ? f0 : f1));
+		if (!(s2 >= (f0 < f1 ? f0 : f1)))
+			fprintf(stderr, "\n  finished %lld %lld, third started %lld\n", f0, f1, s2);
+	}
+}
+
+static void test_check_config(void)
+{
+	char cmd[1024], out[1024], want[256];
+
+	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --config '%s' --cgi-root '%s' --check-config 2>&1", CGIQ_BIN,
+	         conf_path, D.cgi_root);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "cgiq: configuration file %s ok\n", conf_path);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --config '%s' --cgi-root '%s' --test 2>&1", CGIQ_BIN, conf_path,
+	         D.cgi_root);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	/* The cgi-root is checked too. */
+	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --config '%s' --cgi-root /nonexistent --test 2>&1", CGIQ_BIN,
+	         conf_path);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: --cgi-root: '/nonexistent' is not a directory\n");
+}
+
+/* A bad file: exit 2, one message naming FILE:LINE, nothing started. */
+static void test_bad_file(void)
+{
+	static const struct {
+		const char *text;
+		const char *message; /* after "FILE:" */
+	} cases[] = {
+		{ "job-timeout = 5m\n# two\nmax-jobs = lots\n",
+		  "3: max-jobs: invalid value 'lots' (a whole number)\n" },
+		{ "job-timeout = 5m\nlisten-on = 127.0.0.1:1\n",
+		  "2: unknown key 'listen-on' (keys are the long options of cgiq --help)\n" },
+		{ "script /a {\n  job-timeout = 1s\n", "1: script block '/a' is not closed (a line with `}` is missing)\n" },
+		{ "db = a\ndb = b\n", "2: 'db' given again (first at line 1)\n" },
+	};
+	char path[64], cmd[1024], out[1024], want[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CU_ASSERT_EQUAL_FATAL(write_file(path, sizeof(path), cases[i].text), 0);
+		snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --cgi-root '%s' --listen 127.0.0.1:0 2>&1",
+		         CGIQ_BIN, path, D.cgi_root);
+		CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+		snprintf(want, sizeof(want), "%s:%s", path, cases[i].message);
+		CU_ASSERT_STRING_EQUAL(out, want);
+		unlink(path);
+	}
+}
+
+/* retry-interrupted: after kill -9, the /retry-me job that was running runs
+ * again and completes; the /plain one that was running ends interrupted. */
+static void test_retry_interrupted(void)
+{
+	char a[64], b[64], v[64];
+	struct tresp r;
+	char path[160];
+
+	CU_ASSERT_EQUAL_FATAL(submit_async("/retry-me?2", a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL_FATAL(submit_async("/plain?2", b, sizeof(b)), 0);
+	CU_ASSERT_FATAL(t_wait_job_state(&D, a, "running", 5000));
+	CU_ASSERT_FATAL(t_wait_job_state(&D, b, "running", 5000));
+	td_kill9(&D);
+	CU_ASSERT_FATAL(td_restart(&D, ARGS) == 0);
+
+	CU_ASSERT(t_wait_job_state(&D, b, "interrupted", 5000));
+	CU_ASSERT(t_wait_job_state(&D, a, "succeeded", 15000));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, a, "http_status", v, sizeof(v)), "200");
+	CU_ASSERT(td_log_has(&D, "queued again (retry-interrupted)"));
+	snprintf(path, sizeof(path), "/_cgiq/jobs/%s/result", a);
+	CU_ASSERT_EQUAL_FATAL(get(path, NULL, &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, 6);
+	CU_ASSERT(r.body && memcmp(r.body, "hello\n", 6) == 0);
+	t_resp_free(&r);
+}
+
+/* ---- the FastCGI front takes the same per-script settings (behind nginx) ---- */
+
+static struct tdaemon F;
+static struct tserver NG;
+static char fdir[64];
+static int ng_port;
+
+static int fcgi_init(void)
+{
+	char sock[128], addr[160], body[2048], cmd[1024];
+	const char *args[] = { "--config", conf_path, "--fastcgi", addr, "--fastcgi-threads", "4", NULL };
+
+	snprintf(fdir, sizeof(fdir), "/tmp/cgiq-conf-fcgi-XXXXXX");
+	if (mkdtemp(fdir) == NULL)
+		return -1;
+	snprintf(sock, sizeof(sock), "%s/cgiq.sock", fdir);
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	if (td_start(&F, NULL, args) < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "cd '%s' && cp -p slow timeout-me && cp -p slow plain", F.cgi_root);
+	if (t_run(cmd, NULL, 0) != 0)
+		return -1;
+	for (uint64_t end = t_now_ms() + 10000; !td_log_has(&F, "fastcgi on ");) {
+		if (t_now_ms() >= end)
+			return -1;
+		usleep(20000);
+	}
+	ng_port = t_free_port();
+	snprintf(body, sizeof(body),
+	         "\tserver {\n"
+	         "\t\tlisten 127.0.0.1:%d;\n"
+	         "\t\troot %s;\n"
+	         "\t\tlocation / {\n"
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n"
+	         "\t\t\tfastcgi_pass unix:%s;\n"
+	         "\t\t\tfastcgi_read_timeout 1m;\n"
+	         "\t\t}\n"
+	         "\t}\n",
+	         ng_port, F.cgi_root, sock);
+	return tn_start(&NG, fdir, ng_port, body);
+}
+
+static int fcgi_clean(void)
+{
+	char cmd[128];
+	int st;
+
+	ts_stop(&NG);
+	st = td_stop(&F);
+	td_cleanup(&F);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fdir);
+	t_run(cmd, NULL, 0);
+	return st == 0 ? 0 : -1;
+}
+
+static int ng_get(const char *path, struct tresp *r)
+{
+	char req[512];
+	int fd = t_connect(ng_port), n;
+
+	if (fd < 0)
+		return -1;
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+	if (t_send(fd, req, (size_t)n) < 0 || t_read_response(fd, r, 0, 20000) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void test_fcgi_script_timeout(void)
+{
+	struct tresp r;
+	char id[64];
+	uint64_t t0 = t_now_ms();
+	int64_t since = t_wall_us();
+
+	CU_ASSERT_EQUAL_FATAL(ng_get("/timeout-me?5", &r), 0);
+	CU_ASSERT_EQUAL(r.status, 504);
+	CU_ASSERT(t_now_ms() - t0 < 4000);
+	t_resp_free(&r);
+	t_wait_new_job(&F, since, id, 5000);
+	CU_ASSERT(t_wait_job_state(&F, id, "timed_out", 5000));
+
+	t0 = t_now_ms();
+	CU_ASSERT_EQUAL_FATAL(ng_get("/plain?2", &r), 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body_len == 6 && r.body && memcmp(r.body, "hello\n", 6) == 0);
+	CU_ASSERT(t_now_ms() - t0 >= 2000);
+	t_resp_free(&r);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("config", suite_init, suite_clean);
+	if (s == NULL ||
+	    !CU_add_test(s, "daemon with --config serves", test_serves) ||
+	    !CU_add_test(s, "per-script job-timeout", test_script_timeout) ||
+	    !CU_add_test(s, "per-script 102 policy", test_script_processing) ||
+	    !CU_add_test(s, "per-script max-running", test_max_running) ||
+	    !CU_add_test(s, "--check-config / --test", test_check_config) ||
+	    !CU_add_test(s, "bad file: exit 2 with FILE:LINE", test_bad_file) ||
+	    !CU_add_test(s, "per-script retry-interrupted after kill -9", test_retry_interrupted)) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	s = CU_add_suite("config, FastCGI front", fcgi_init, fcgi_clean);
+	if (s == NULL || !CU_add_test(s, "per-script job-timeout over FastCGI", test_fcgi_script_timeout)) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	unlink(conf_path); /* both suites' daemons read it */
+	return (int)failed;
+}
