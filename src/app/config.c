@@ -98,9 +98,9 @@ static const char USAGE[] =
 	"  --result-ttl DUR           rows and kept results are deleted this long after the end (default 24h)\n"
 	"  --max-wait DUR             Prefer: wait=N is clamped to this (default 5m)\n"
 	"  --on-disconnect POLICY     client gone while its job runs: cancel (default) or detach\n"
-	"  --coalesce PATTERN         concurrent GET/HEAD requests for a program whose SCRIPT_NAME\n"
-	"                             matches (fnmatch, e.g. /reports/*) and the same query share\n"
-	"                             one job; repeatable (default: never)\n"
+	"  --coalesce PATTERN         concurrent GET/HEAD requests for a program whose path below\n"
+	"                             --cgi-root matches (as script blocks, e.g. /reports/*.pl) and\n"
+	"                             the same query share one job; repeatable (default: never)\n"
 	"\n"
 	"Requests:\n"
 	"  --max-header-bytes SIZE    request line + headers, beyond: 431 (default 32k)\n"
@@ -399,7 +399,7 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		break;
 	case OPT_COALESCE:
 		if (a[0] != '/')
-			return bad_value(opt, a, "a pattern of URL paths starting with /, e.g. /reports/*");
+			return bad_value(opt, a, "a pattern starting with /, e.g. /reports/*.pl");
 		if (c->coalesce_count == MAX_COALESCE)
 			return bad_value(opt, a, "at most 64 patterns");
 		c->coalesce[c->coalesce_count++] = a;

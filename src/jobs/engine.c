@@ -959,22 +959,31 @@ void jobs__job_set_rule(struct job *j, const struct job_script_rule *rule)
 	j->policy.max_output_bytes = c->max_output_bytes;
 }
 
-const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const char *script_filename)
+/* What script patterns (script blocks, --coalesce) are matched against: "/"
+ * + the path below the root. The root "/srv/cgi" gives "/a/b.pl" for
+ * "/srv/cgi/a/b.pl"; a root of "/" leaves the path as it is. NULL when the
+ * program is not under the root (or there is no root). */
+static const char *script_rel(const struct job_config *c, const char *script_filename)
 {
-	const struct job_config *c = &e->cfg;
 	size_t root_len;
-	const char *rel;
 
-	if (c->rule_count == 0 || c->cgi_root == NULL || script_filename == NULL)
+	if (c->cgi_root == NULL || script_filename == NULL)
 		return NULL;
 	root_len = strlen(c->cgi_root);
-	/* "/" + the path below the root: the root "/srv/cgi" gives "/a/b.pl" for
-	 * "/srv/cgi/a/b.pl"; a root of "/" leaves the path as it is. */
 	if (root_len == 1 && c->cgi_root[0] == '/')
 		root_len = 0;
 	if (strncmp(script_filename, c->cgi_root, root_len) != 0 || script_filename[root_len] != '/')
 		return NULL;
-	rel = script_filename + root_len;
+	return script_filename + root_len;
+}
+
+const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const char *script_filename)
+{
+	const struct job_config *c = &e->cfg;
+	const char *rel = c->rule_count ? script_rel(c, script_filename) : NULL;
+
+	if (rel == NULL)
+		return NULL;
 	for (unsigned i = 0; i < c->rule_count; i++)
 		if (fnmatch(c->rules[i].pattern, rel, FNM_PATHNAME) == 0)
 			return &c->rules[i];
@@ -1084,26 +1093,29 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 	return j;
 }
 
+static const char *script_rel(const struct job_config *c, const char *script_filename);
+
 /*
  * The key under which a request may share a job (--coalesce), or NULL: a
- * GET or HEAD without a body, for a program whose SCRIPT_NAME matches a
- * pattern, and without anything that makes its output the client's own
- * (cookies, REMOTE_USER, an Authorization header passed on).
+ * GET or HEAD without a body, for a program whose path below the root
+ * matches a pattern (as script blocks match), and without anything that
+ * makes its output the client's own (cookies, REMOTE_USER, an Authorization
+ * header passed on).
  */
 static char *coalesce_key(const struct job_engine *e, const struct job_request *req)
 {
 	static const char *const personal[] = {"HTTP_COOKIE", "HTTP_AUTHORIZATION", "REMOTE_USER"};
-	const char *name;
+	const char *rel;
 	const char *const *p;
 	struct buf key;
 
 	if (e->cfg.coalesce == NULL || req->body_fd >= 0 || req->body_len > 0 || req->method == NULL ||
 	    (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0))
 		return NULL;
-	name = cgi_env_get(req->env, "SCRIPT_NAME");
-	if (name == NULL)
+	rel = script_rel(&e->cfg, req->script);
+	if (rel == NULL)
 		return NULL;
-	for (p = e->cfg.coalesce; *p && fnmatch(*p, name, 0) != 0; p++)
+	for (p = e->cfg.coalesce; *p && fnmatch(*p, rel, FNM_PATHNAME) != 0; p++)
 		;
 	if (*p == NULL)
 		return NULL;

@@ -54,8 +54,9 @@ struct job_config {
 	unsigned queue_max;         /* jobs waiting for a slot; beyond: job_submit fails -EAGAIN */
 	uint64_t result_ttl_ms;     /* rows and kept results are deleted this long after the end */
 	const char *db_path;        /* the database, for read-only look-ups on the loop thread */
-	/* --coalesce: SCRIPT_NAME patterns (fnmatch) whose concurrent GET/HEAD
-	 * requests for the same query share one job; NULL-terminated, NULL = none. */
+	/* --coalesce: patterns (fnmatch, FNM_PATHNAME, on "/" + the program's path
+	 * below cgi_root, as script rules) whose concurrent GET/HEAD requests for
+	 * the same PATH_INFO and query share one job; NULL-terminated, NULL = none. */
 	const char *const *coalesce;
 	int rerun_interrupted;      /* 202-accepted jobs running when cgiq died run again at start */
 	const struct cgi_limits *limits; /* per-job rlimits and nice (borrowed, lives as long as the
