@@ -62,7 +62,8 @@ void http_access_escape(struct buf *out, const char *s, size_t len)
 			n = 0;
 		}
 	}
-	buf_append(out, tmp, n);
+	if (n > 0)
+		buf_append(out, tmp, n);
 	if (max < len)
 		buf_append_str(out, "...");
 }
