@@ -14,6 +14,11 @@
  *    LF from a constant on the next feed.
  *  - pausing in on_message_complete returns the offset just past the last
  *    byte of the message.
+ *  - without HTTP_PARSER_STRICT the two bytes after a chunk's data are not
+ *    checked (any two bytes pass for CRLF), chunk-size lines may end in a
+ *    bare LF, and chunk extensions are skipped without a length limit. The
+ *    framing bytes of a chunked body are therefore checked again here too
+ *    (struct chunk_check).
  */
 #include "http/http.h"
 
@@ -38,6 +43,35 @@ struct span {
 
 enum field_state { FIELD_NONE = 0, FIELD_NAME, FIELD_VALUE };
 
+/* RFC 9112 7.1: chunked-body = *chunk last-chunk trailer-section CRLF, read
+ * again over the bytes the library did not deliver as data. */
+enum chunk_state {
+	CK_SIZE_START = 0, /* first hex digit of a chunk-size */
+	CK_SIZE,           /* more digits, chunk-ext or CR */
+	CK_EXT,            /* chunk-ext up to CR */
+	CK_SIZE_LF,        /* LF ending the chunk-size line */
+	CK_DATA,           /* chunk data: only the library's body bytes */
+	CK_DATA_CR,        /* CRLF after the data */
+	CK_DATA_LF,
+	CK_TRAILER_START,  /* a trailer field line, or the final CRLF */
+	CK_TRAILER,
+	CK_TRAILER_LF,
+	CK_END_LF,
+	CK_DONE,
+};
+
+/* A chunk-size line (with its extensions) longer than this is refused
+ * (RFC 9112 7.1.1: limit chunk extensions like other parts of a message). */
+#define CHUNK_LINE_MAX_BYTES 4096
+
+struct chunk_check {
+	enum chunk_state state;
+	uint64_t size;       /* chunk-size being read, then data bytes left */
+	size_t line_bytes;   /* of the current chunk-size line */
+	const char *cursor;  /* next framing byte of the buffer being parsed */
+	int active;          /* the body is chunked and this feed is checked */
+};
+
 struct http_req_parser {
 	http_parser hp;
 	struct http_limits limits;
@@ -54,6 +88,7 @@ struct http_req_parser {
 	unsigned char prev_byte; /* last raw head byte, for obs-fold detection */
 	uint64_t body_bytes;     /* de-chunked body bytes delivered */
 	size_t trailer_bytes;    /* chunked trailer field bytes (discarded) */
+	struct chunk_check ck;
 
 	struct buf url;          /* request-target, capped at max_uri_bytes */
 	struct buf fields;       /* "name\0value\0" per header field */
@@ -189,11 +224,107 @@ static int on_chunk_header(http_parser *hp)
 	return 0;
 }
 
+static int is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static unsigned hex_value(unsigned char c)
+{
+	return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+/* One framing byte of a chunked body. Returns 0 or -1 (malformed: a bare LF
+ * or CR, a missing CRLF after data, a bad or overflowing chunk-size, a
+ * chunk-size line over CHUNK_LINE_MAX_BYTES). */
+static int chunk_byte(struct chunk_check *ck, unsigned char c)
+{
+	switch (ck->state) {
+	case CK_SIZE_START:
+		if (!is_hex(c))
+			return -1;
+		ck->size = hex_value(c);
+		ck->line_bytes = 1;
+		ck->state = CK_SIZE;
+		return 0;
+	case CK_SIZE:
+	case CK_EXT:
+		if (++ck->line_bytes > CHUNK_LINE_MAX_BYTES)
+			return -1;
+		if (c == '\r') {
+			ck->state = CK_SIZE_LF;
+		} else if (ck->state == CK_SIZE && is_hex(c)) {
+			if (ck->size > (UINT64_MAX >> 4))
+				return -1;
+			ck->size = ck->size << 4 | hex_value(c);
+		} else if (ck->state == CK_SIZE && c != ';' && c != ' ' && c != '\t') {
+			return -1;
+		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			return -1; /* RFC 9112 2.2: no bare CR or LF, no other CTL */
+		} else {
+			ck->state = CK_EXT;
+		}
+		return 0;
+	case CK_SIZE_LF:
+		if (c != '\n')
+			return -1;
+		ck->state = ck->size == 0 ? CK_TRAILER_START : CK_DATA;
+		return 0;
+	case CK_DATA_CR:
+	case CK_TRAILER:
+		if (c == '\r')
+			ck->state = ck->state == CK_DATA_CR ? CK_DATA_LF : CK_TRAILER_LF;
+		else if (ck->state == CK_DATA_CR || c == '\n')
+			return -1;
+		return 0;
+	case CK_DATA_LF:
+	case CK_TRAILER_LF:
+	case CK_END_LF:
+		if (c != '\n')
+			return -1;
+		ck->state = ck->state == CK_DATA_LF ? CK_SIZE_START
+		          : ck->state == CK_TRAILER_LF ? CK_TRAILER_START : CK_DONE;
+		return 0;
+	case CK_TRAILER_START:
+		if (c == '\n')
+			return -1;
+		ck->state = c == '\r' ? CK_END_LF : CK_TRAILER;
+		return 0;
+	case CK_DATA:
+	case CK_DONE:
+	default:
+		return -1; /* framing where the library saw data, or past the end */
+	}
+}
+
+/* Checks the framing bytes from the cursor up to end. Returns 0 or -1. */
+static int chunk_framing(struct chunk_check *ck, const char *end)
+{
+	for (; ck->cursor < end; ck->cursor++)
+		if (chunk_byte(ck, (unsigned char)*ck->cursor) < 0)
+			return -1;
+	return 0;
+}
+
+/* Body bytes the library found: they must be where the chunk-size said. */
+static int chunk_data(struct chunk_check *ck, const char *at, size_t len)
+{
+	if (chunk_framing(ck, at) < 0 || ck->state != CK_DATA || len > ck->size)
+		return -1;
+	ck->size -= len;
+	if (ck->size == 0)
+		ck->state = CK_DATA_CR;
+	ck->cursor = at + len;
+	return 0;
+}
+
 static int cb_body(http_parser *hp, const char *at, size_t len)
 {
 	struct http_req_parser *p = owner(hp);
 	int r;
 
+	if (p->ck.active && chunk_data(&p->ck, at, len) < 0)
+		return cb_fail(p, 400);
 	if (len > p->limits.max_body_bytes - p->body_bytes)
 		return cb_fail(p, 413);
 	p->body_bytes += len;
@@ -550,14 +681,26 @@ static int feed_head(struct http_req_parser *p, const char *data, size_t len, si
 	return HTTP_PARSE_NEED_MORE;
 }
 
-static int feed_body(struct http_req_parser *p, const char *data, size_t len, size_t *consumed)
+/* replay: data is the head's final LF fed again, not a body byte. */
+static int feed_body(struct http_req_parser *p, const char *data, size_t len, size_t *consumed, int replay)
 {
-	size_t r = http_parser_execute(&p->hp, &settings, data, len);
-	enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
+	size_t r;
+	enum http_errno e;
 
+	p->ck.active = p->req.chunked && !replay;
+	p->ck.cursor = data;
+	r = http_parser_execute(&p->hp, &settings, data, len);
+	e = HTTP_PARSER_ERRNO(&p->hp);
+	p->ck.active = 0;
 	if (p->status != 0)
 		return fail(p, p->status);
+	if (p->req.chunked && !replay && e != HPE_OK && e != HPE_PAUSED)
+		return fail(p, lib_error_status(e));
+	if (p->req.chunked && !replay && chunk_framing(&p->ck, data + r) < 0)
+		return fail(p, 400);
 	if (e == HPE_PAUSED && p->message_done) {
+		if (p->req.chunked && p->ck.state != CK_DONE)
+			return fail(p, 400);
 		p->phase = PHASE_COMPLETE;
 		*consumed = r;
 		return HTTP_PARSE_COMPLETE;
@@ -582,7 +725,7 @@ int http_req_parser_feed(struct http_req_parser *p, const char *data, size_t len
 		/* Replay the head's final LF: it may complete a message without body. */
 		p->pending_lf = 0;
 		http_parser_pause(&p->hp, 0);
-		r = feed_body(p, "\n", 1, &dummy);
+		r = feed_body(p, "\n", 1, &dummy, 1);
 		if (r != HTTP_PARSE_NEED_MORE || len == 0)
 			return r; /* a len 0 feed right after HEADERS is not an EOF */
 	}
@@ -594,7 +737,7 @@ int http_req_parser_feed(struct http_req_parser *p, const char *data, size_t len
 	}
 	if (p->phase == PHASE_HEAD)
 		return feed_head(p, data, len, consumed);
-	return feed_body(p, data, len, consumed);
+	return feed_body(p, data, len, consumed, 0);
 }
 
 /* ---------------- lifetime and accessors ---------------- */
@@ -643,6 +786,7 @@ void http_req_parser_reset(struct http_req_parser *p)
 	p->prev_byte = 0;
 	p->body_bytes = 0;
 	p->trailer_bytes = 0;
+	memset(&p->ck, 0, sizeof(p->ck));
 	buf_reset(&p->url);
 	buf_reset(&p->fields);
 	buf_reset(&p->strs);
