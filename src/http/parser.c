@@ -68,8 +68,7 @@ struct chunk_check {
 	enum chunk_state state;
 	uint64_t size;       /* chunk-size being read, then data bytes left */
 	size_t line_bytes;   /* of the current chunk-size line */
-	const char *cursor;  /* next framing byte of the buffer being parsed */
-	int active;          /* the body is chunked and this feed is checked */
+	uint64_t data_bytes; /* chunk data seen, to compare with the library's */
 };
 
 struct http_req_parser {
@@ -293,28 +292,34 @@ static int chunk_byte(struct chunk_check *ck, unsigned char c)
 	case CK_DATA:
 	case CK_DONE:
 	default:
-		return -1; /* framing where the library saw data, or past the end */
+		return -1; /* chunk_scan never hands these a byte */
 	}
 }
 
-/* Checks the framing bytes from the cursor up to end. Returns 0 or -1. */
-static int chunk_framing(struct chunk_check *ck, const char *end)
+/*
+ * Reads a chunked body's bytes ahead of the library: framing bytes through
+ * chunk_byte, data bytes counted against their chunk-size. Stops after the
+ * final CRLF (*scanned = bytes up to there) or at len. Returns 0 or -1.
+ */
+static int chunk_scan(struct chunk_check *ck, const char *data, size_t len, size_t *scanned)
 {
-	for (; ck->cursor < end; ck->cursor++)
-		if (chunk_byte(ck, (unsigned char)*ck->cursor) < 0)
-			return -1;
-	return 0;
-}
+	size_t i = 0;
 
-/* Body bytes the library found: they must be where the chunk-size said. */
-static int chunk_data(struct chunk_check *ck, const char *at, size_t len)
-{
-	if (chunk_framing(ck, at) < 0 || ck->state != CK_DATA || len > ck->size)
-		return -1;
-	ck->size -= len;
-	if (ck->size == 0)
-		ck->state = CK_DATA_CR;
-	ck->cursor = at + len;
+	while (i < len && ck->state != CK_DONE) {
+		if (ck->state == CK_DATA) {
+			size_t n = len - i < ck->size ? len - i : (size_t)ck->size;
+			ck->size -= n;
+			ck->data_bytes += n;
+			i += n;
+			if (ck->size == 0)
+				ck->state = CK_DATA_CR;
+			continue;
+		}
+		if (chunk_byte(ck, (unsigned char)data[i]) < 0)
+			return -1;
+		i++;
+	}
+	*scanned = i;
 	return 0;
 }
 
@@ -323,8 +328,6 @@ static int cb_body(http_parser *hp, const char *at, size_t len)
 	struct http_req_parser *p = owner(hp);
 	int r;
 
-	if (p->ck.active && chunk_data(&p->ck, at, len) < 0)
-		return cb_fail(p, 400);
 	if (len > p->limits.max_body_bytes - p->body_bytes)
 		return cb_fail(p, 413);
 	p->body_bytes += len;
@@ -684,29 +687,29 @@ static int feed_head(struct http_req_parser *p, const char *data, size_t len, si
 /* replay: data is the head's final LF fed again, not a body byte. */
 static int feed_body(struct http_req_parser *p, const char *data, size_t len, size_t *consumed, int replay)
 {
+	int check = p->req.chunked && !replay;
 	size_t r;
 	enum http_errno e;
 
-	p->ck.active = p->req.chunked && !replay;
-	p->ck.cursor = data;
+	/* The framing is checked before the library sees (and delivers) any
+	 * byte of it; the library then reads only up to the message end. */
+	if (check && chunk_scan(&p->ck, data, len, &len) < 0)
+		return fail(p, 400);
 	r = http_parser_execute(&p->hp, &settings, data, len);
 	e = HTTP_PARSER_ERRNO(&p->hp);
-	p->ck.active = 0;
 	if (p->status != 0)
 		return fail(p, p->status);
-	if (p->req.chunked && !replay && e != HPE_OK && e != HPE_PAUSED)
+	if (e != HPE_OK && !(e == HPE_PAUSED && p->message_done))
 		return fail(p, lib_error_status(e));
-	if (p->req.chunked && !replay && chunk_framing(&p->ck, data + r) < 0)
+	/* Both readings of the chunked body must agree, byte for byte. */
+	if (check && (r != len || p->body_bytes != p->ck.data_bytes ||
+	              (p->ck.state == CK_DONE) != (p->message_done != 0)))
 		return fail(p, 400);
-	if (e == HPE_PAUSED && p->message_done) {
-		if (p->req.chunked && p->ck.state != CK_DONE)
-			return fail(p, 400);
+	if (p->message_done) {
 		p->phase = PHASE_COMPLETE;
 		*consumed = r;
 		return HTTP_PARSE_COMPLETE;
 	}
-	if (e != HPE_OK)
-		return fail(p, lib_error_status(e));
 	*consumed = r;
 	return HTTP_PARSE_NEED_MORE;
 }
