@@ -15,10 +15,12 @@
  *  - pausing in on_message_complete returns the offset just past the last
  *    byte of the message.
  *  - without HTTP_PARSER_STRICT the two bytes after a chunk's data are not
- *    checked (any two bytes pass for CRLF), chunk-size lines may end in a
- *    bare LF, and chunk extensions are skipped without a length limit. The
- *    framing bytes of a chunked body are therefore checked again here too
- *    (struct chunk_check).
+ *    checked (any two bytes pass for CRLF), a chunked body may end in a bare
+ *    LF, chunk extensions are skipped without a length limit, and a byte
+ *    over 0x7f in a chunk-size reads as the digit 0 (found by
+ *    tests/fuzz/fuzz_http_request.c). A chunked body is therefore read
+ *    here first (struct chunk_check) and handed to the library only when
+ *    its framing is valid; both readings must then agree.
  */
 #include "http/http.h"
 
@@ -44,13 +46,13 @@ struct span {
 enum field_state { FIELD_NONE = 0, FIELD_NAME, FIELD_VALUE };
 
 /* RFC 9112 7.1: chunked-body = *chunk last-chunk trailer-section CRLF, read
- * again over the bytes the library did not deliver as data. */
+ * ahead of the library, strictly (CRLF only, hex digits only). */
 enum chunk_state {
 	CK_SIZE_START = 0, /* first hex digit of a chunk-size */
 	CK_SIZE,           /* more digits, chunk-ext or CR */
 	CK_EXT,            /* chunk-ext up to CR */
 	CK_SIZE_LF,        /* LF ending the chunk-size line */
-	CK_DATA,           /* chunk data: only the library's body bytes */
+	CK_DATA,           /* chunk data: counted, not looked at */
 	CK_DATA_CR,        /* CRLF after the data */
 	CK_DATA_LF,
 	CK_TRAILER_START,  /* a trailer field line, or the final CRLF */

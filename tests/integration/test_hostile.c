@@ -272,6 +272,8 @@ static void test_invalid_chunks(void)
 	REFUSED("chunk size garbage", CHUNKED_HEAD "zz\r\nx\r\n0\r\n\r\n", 400);
 	REFUSED("chunk size empty", CHUNKED_HEAD "\r\nx\r\n0\r\n\r\n", 400);
 	REFUSED("chunk size 0x prefix", CHUNKED_HEAD "0x3\r\nabc\r\n0\r\n\r\n", 400);
+	/* The library read a byte over 0x7f in a chunk-size as the digit 0. */
+	REFUSED("chunk size with a byte over 0x7f", CHUNKED_HEAD "1\x80\r\nx\r\n0\r\n\r\n", 400);
 	/* The library as Debian builds it took any two bytes for this CRLF. */
 	REFUSED("no CRLF after chunk data", CHUNKED_HEAD "3\r\nabcXY0\r\n\r\n", 400);
 	REFUSED("data longer than its chunk size", CHUNKED_HEAD "3\r\nabcd\r\n0\r\n\r\n", 400);
