@@ -8,6 +8,7 @@ PACKAGES=(
   libuv1-dev libhttp-parser-dev libsqlite3-dev libfcgi-dev libcunit1-dev
   curl nginx-light fcgiwrap spawn-fcgi wrk poppler-utils sqlite3 perl-base procps
   groff-base # the install test renders the man page
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -14,6 +14,13 @@
  *    LF from a constant on the next feed.
  *  - pausing in on_message_complete returns the offset just past the last
  *    byte of the message.
+ *  - without HTTP_PARSER_STRICT the two bytes after a chunk's data are not
+ *    checked (any two bytes pass for CRLF), a chunked body may end in a bare
+ *    LF, chunk extensions are skipped without a length limit, and a byte
+ *    over 0x7f in a chunk-size reads as the digit 0 (found by
+ *    tests/fuzz/fuzz_http_request.c). A chunked body is therefore read
+ *    here first (struct chunk_check) and handed to the library only when
+ *    its framing is valid; both readings must then agree.
  */
 #include "http/http.h"
 
@@ -38,6 +45,34 @@ struct span {
 
 enum field_state { FIELD_NONE = 0, FIELD_NAME, FIELD_VALUE };
 
+/* RFC 9112 7.1: chunked-body = *chunk last-chunk trailer-section CRLF, read
+ * ahead of the library, strictly (CRLF only, hex digits only). */
+enum chunk_state {
+	CK_SIZE_START = 0, /* first hex digit of a chunk-size */
+	CK_SIZE,           /* more digits, chunk-ext or CR */
+	CK_EXT,            /* chunk-ext up to CR */
+	CK_SIZE_LF,        /* LF ending the chunk-size line */
+	CK_DATA,           /* chunk data: counted, not looked at */
+	CK_DATA_CR,        /* CRLF after the data */
+	CK_DATA_LF,
+	CK_TRAILER_START,  /* a trailer field line, or the final CRLF */
+	CK_TRAILER,
+	CK_TRAILER_LF,
+	CK_END_LF,
+	CK_DONE,
+};
+
+/* A chunk-size line (with its extensions) longer than this is refused
+ * (RFC 9112 7.1.1: limit chunk extensions like other parts of a message). */
+#define CHUNK_LINE_MAX_BYTES 4096
+
+struct chunk_check {
+	enum chunk_state state;
+	uint64_t size;       /* chunk-size being read, then data bytes left */
+	size_t line_bytes;   /* of the current chunk-size line */
+	uint64_t data_bytes; /* chunk data seen, to compare with the library's */
+};
+
 struct http_req_parser {
 	http_parser hp;
 	struct http_limits limits;
@@ -54,6 +89,7 @@ struct http_req_parser {
 	unsigned char prev_byte; /* last raw head byte, for obs-fold detection */
 	uint64_t body_bytes;     /* de-chunked body bytes delivered */
 	size_t trailer_bytes;    /* chunked trailer field bytes (discarded) */
+	struct chunk_check ck;
 
 	struct buf url;          /* request-target, capped at max_uri_bytes */
 	struct buf fields;       /* "name\0value\0" per header field */
@@ -186,6 +222,106 @@ static int on_chunk_header(http_parser *hp)
 	 * refuse it before reading it. */
 	if (hp->content_length > p->limits.max_body_bytes - p->body_bytes)
 		return cb_fail(p, 413);
+	return 0;
+}
+
+static int is_hex(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static unsigned hex_value(unsigned char c)
+{
+	return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+/* One framing byte of a chunked body. Returns 0 or -1 (malformed: a bare LF
+ * or CR, a missing CRLF after data, a bad or overflowing chunk-size, a
+ * chunk-size line over CHUNK_LINE_MAX_BYTES). */
+static int chunk_byte(struct chunk_check *ck, unsigned char c)
+{
+	switch (ck->state) {
+	case CK_SIZE_START:
+		if (!is_hex(c))
+			return -1;
+		ck->size = hex_value(c);
+		ck->line_bytes = 1;
+		ck->state = CK_SIZE;
+		return 0;
+	case CK_SIZE:
+	case CK_EXT:
+		if (++ck->line_bytes > CHUNK_LINE_MAX_BYTES)
+			return -1;
+		if (c == '\r') {
+			ck->state = CK_SIZE_LF;
+		} else if (ck->state == CK_SIZE && is_hex(c)) {
+			if (ck->size > (UINT64_MAX >> 4))
+				return -1;
+			ck->size = ck->size << 4 | hex_value(c);
+		} else if (ck->state == CK_SIZE && c != ';' && c != ' ' && c != '\t') {
+			return -1;
+		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			return -1; /* RFC 9112 2.2: no bare CR or LF, no other CTL */
+		} else {
+			ck->state = CK_EXT;
+		}
+		return 0;
+	case CK_SIZE_LF:
+		if (c != '\n')
+			return -1;
+		ck->state = ck->size == 0 ? CK_TRAILER_START : CK_DATA;
+		return 0;
+	case CK_DATA_CR:
+	case CK_TRAILER:
+		if (c == '\r')
+			ck->state = ck->state == CK_DATA_CR ? CK_DATA_LF : CK_TRAILER_LF;
+		else if (ck->state == CK_DATA_CR || c == '\n')
+			return -1;
+		return 0;
+	case CK_DATA_LF:
+	case CK_TRAILER_LF:
+	case CK_END_LF:
+		if (c != '\n')
+			return -1;
+		ck->state = ck->state == CK_DATA_LF ? CK_SIZE_START
+		          : ck->state == CK_TRAILER_LF ? CK_TRAILER_START : CK_DONE;
+		return 0;
+	case CK_TRAILER_START:
+		if (c == '\n')
+			return -1;
+		ck->state = c == '\r' ? CK_END_LF : CK_TRAILER;
+		return 0;
+	case CK_DATA:
+	case CK_DONE:
+	default:
+		return -1; /* chunk_scan never hands these a byte */
+	}
+}
+
+/*
+ * Reads a chunked body's bytes ahead of the library: framing bytes through
+ * chunk_byte, data bytes counted against their chunk-size. Stops after the
+ * final CRLF (*scanned = bytes up to there) or at len. Returns 0 or -1.
+ */
+static int chunk_scan(struct chunk_check *ck, const char *data, size_t len, size_t *scanned)
+{
+	size_t i = 0;
+
+	while (i < len && ck->state != CK_DONE) {
+		if (ck->state == CK_DATA) {
+			size_t n = len - i < ck->size ? len - i : (size_t)ck->size;
+			ck->size -= n;
+			ck->data_bytes += n;
+			i += n;
+			if (ck->size == 0)
+				ck->state = CK_DATA_CR;
+			continue;
+		}
+		if (chunk_byte(ck, (unsigned char)data[i]) < 0)
+			return -1;
+		i++;
+	}
+	*scanned = i;
 	return 0;
 }
 
@@ -550,20 +686,32 @@ static int feed_head(struct http_req_parser *p, const char *data, size_t len, si
 	return HTTP_PARSE_NEED_MORE;
 }
 
-static int feed_body(struct http_req_parser *p, const char *data, size_t len, size_t *consumed)
+/* replay: data is the head's final LF fed again, not a body byte. */
+static int feed_body(struct http_req_parser *p, const char *data, size_t len, size_t *consumed, int replay)
 {
-	size_t r = http_parser_execute(&p->hp, &settings, data, len);
-	enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
+	int check = p->req.chunked && !replay;
+	size_t r;
+	enum http_errno e;
 
+	/* The framing is checked before the library sees (and delivers) any
+	 * byte of it; the library then reads only up to the message end. */
+	if (check && chunk_scan(&p->ck, data, len, &len) < 0)
+		return fail(p, 400);
+	r = http_parser_execute(&p->hp, &settings, data, len);
+	e = HTTP_PARSER_ERRNO(&p->hp);
 	if (p->status != 0)
 		return fail(p, p->status);
-	if (e == HPE_PAUSED && p->message_done) {
+	if (e != HPE_OK && !(e == HPE_PAUSED && p->message_done))
+		return fail(p, lib_error_status(e));
+	/* Both readings of the chunked body must agree, byte for byte. */
+	if (check && (r != len || p->body_bytes != p->ck.data_bytes ||
+	              (p->ck.state == CK_DONE) != (p->message_done != 0)))
+		return fail(p, 400);
+	if (p->message_done) {
 		p->phase = PHASE_COMPLETE;
 		*consumed = r;
 		return HTTP_PARSE_COMPLETE;
 	}
-	if (e != HPE_OK)
-		return fail(p, lib_error_status(e));
 	*consumed = r;
 	return HTTP_PARSE_NEED_MORE;
 }
@@ -582,7 +730,7 @@ int http_req_parser_feed(struct http_req_parser *p, const char *data, size_t len
 		/* Replay the head's final LF: it may complete a message without body. */
 		p->pending_lf = 0;
 		http_parser_pause(&p->hp, 0);
-		r = feed_body(p, "\n", 1, &dummy);
+		r = feed_body(p, "\n", 1, &dummy, 1);
 		if (r != HTTP_PARSE_NEED_MORE || len == 0)
 			return r; /* a len 0 feed right after HEADERS is not an EOF */
 	}
@@ -594,7 +742,7 @@ int http_req_parser_feed(struct http_req_parser *p, const char *data, size_t len
 	}
 	if (p->phase == PHASE_HEAD)
 		return feed_head(p, data, len, consumed);
-	return feed_body(p, data, len, consumed);
+	return feed_body(p, data, len, consumed, 0);
 }
 
 /* ---------------- lifetime and accessors ---------------- */
@@ -643,6 +791,7 @@ void http_req_parser_reset(struct http_req_parser *p)
 	p->prev_byte = 0;
 	p->body_bytes = 0;
 	p->trailer_bytes = 0;
+	memset(&p->ck, 0, sizeof(p->ck));
 	buf_reset(&p->url);
 	buf_reset(&p->fields);
 	buf_reset(&p->strs);

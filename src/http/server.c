@@ -1091,7 +1091,11 @@ static void conn_process(struct conn *c)
 			break;
 		}
 		if (r >= 400) {
-			log_warnx("%s: bad request, %d %s", c->tag, r, http_reason(r));
+			/* The bytes the parser refused (escaped), so a log reader can
+			 * tell a NUL in a path from an oversized header. */
+			char esc[160];
+			log_warnx("%s: bad request, %d %s, in \"%s\"", c->tag, r, http_reason(r),
+			          log_escape(esc, sizeof(esc), c->in.data ? c->in.data : "", c->in.len < 96 ? c->in.len : 96));
 			if (c->phase == PH_HEAD)
 				c->started_ms = util_mono_ms();
 			c->keep_alive = 0;
