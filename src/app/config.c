@@ -96,6 +96,8 @@ static const char USAGE[] =
 	"Asynchronous jobs and results:\n"
 	"  --jobs-prefix PATH         status monitor URLs: PATH/{id}, PATH/{id}/result (default /_cgiq/jobs)\n"
 	"  --result-ttl DUR           rows and kept results are deleted this long after the end (default 24h)\n"
+	"  --max-results-bytes SIZE   kept results in all; beyond, the oldest are deleted early\n"
+	"                             (default 10G, 0 = no cap)\n"
 	"  --max-wait DUR             Prefer: wait=N is clamped to this (default 5m)\n"
 	"  --on-disconnect POLICY     client gone while its job runs: cancel (default) or detach\n"
 	"  --coalesce PATTERN         concurrent GET/HEAD requests for a program whose path below\n"
@@ -160,7 +162,7 @@ enum {
 	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_MAX_HEADER, OPT_MAX_URI, OPT_MAX_BODY,
 	OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONN, OPT_PASS_AUTH,
 	OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_QUEUE_MAX, OPT_JOBS_PREFIX, OPT_RESULT_TTL,
-	OPT_MAX_WAIT, OPT_ON_DISCONNECT, OPT_COALESCE,
+	OPT_MAX_WAIT, OPT_ON_DISCONNECT, OPT_COALESCE, OPT_MAX_RESULTS,
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
 	OPT_FASTCGI_MAX_PARAMS,
 	OPT_ACCESS_LOG, OPT_ADMIN_LISTEN, OPT_ADMIN_ALLOW_PUBLIC,
@@ -200,6 +202,7 @@ static const struct option LONG_OPTS[] = {
 	{"max-wait", required_argument, NULL, OPT_MAX_WAIT},
 	{"on-disconnect", required_argument, NULL, OPT_ON_DISCONNECT},
 	{"coalesce", required_argument, NULL, OPT_COALESCE},
+	{"max-results-bytes", required_argument, NULL, OPT_MAX_RESULTS},
 	{"fastcgi", required_argument, NULL, OPT_FASTCGI},
 	{"fastcgi-threads", required_argument, NULL, OPT_FASTCGI_THREADS},
 	{"fastcgi-mode", required_argument, NULL, OPT_FASTCGI_MODE},
@@ -307,6 +310,7 @@ static void defaults(struct daemon_config *c)
 	c->jobs.stderr_tail_bytes = 4096;
 	c->jobs.queue_max = 1000;
 	c->jobs.result_ttl_ms = 24ull * 3600 * 1000;
+	c->jobs.max_results_bytes = 10ull * 1024 * 1024 * 1024;
 	c->http.jobs_prefix = "/_cgiq/jobs";
 	c->http.max_wait_ms = 5 * 60 * 1000;
 	c->http.detach_on_disconnect = 0;
@@ -397,6 +401,7 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		else
 			return bad_value(opt, a, "cancel or detach");
 		break;
+	case OPT_MAX_RESULTS: r = parse_bytes(opt, a, &c->jobs.max_results_bytes); break;
 	case OPT_COALESCE:
 		if (a[0] != '/')
 			return bad_value(opt, a, "a pattern starting with /, e.g. /reports/*.pl");

@@ -531,11 +531,59 @@ int job_delete(struct job_engine *e, const char *id)
 	return 0;
 }
 
+struct results_cap {
+	struct job_engine *e;
+	uint64_t kept_bytes;  /* newer results, kept */
+	unsigned evicted;
+};
+
+/* Newest first: once the kept results pass the cap, this one and every older
+ * one are deleted as DELETE does (a download under way keeps its open file). */
+static int results_cap_one(const char *id, const char *result_path, int64_t bytes, void *ud)
+{
+	struct results_cap *c = ud;
+	struct job *j;
+
+	c->kept_bytes += bytes > 0 ? (uint64_t)bytes : 0;
+	if (c->kept_bytes <= c->e->cfg.max_results_bytes)
+		return 0;
+	j = jobs__registry_find(c->e, id);
+	if (j != NULL) {
+		if (!j->ended)
+			return 0;
+		j->deleted = 1;
+		j->expires_at_us = util_now_us();
+	}
+	if (result_path)
+		unlink(result_path);
+	expire_now(c->e, id);
+	log_info("job %s: result deleted (%lld bytes): kept results over --max-results-bytes %llu", id,
+	         (long long)bytes, (unsigned long long)c->e->cfg.max_results_bytes);
+	c->evicted++;
+	return 0;
+}
+
+/* --max-results-bytes: one indexed query through the read-only handle. */
+static void results_cap_enforce(struct job_engine *e)
+{
+	struct results_cap c = {e, 0, 0};
+
+	if (e->cfg.max_results_bytes == 0 || e->reader == NULL)
+		return;
+	if (store_results_newest(e->reader, util_now_us(), results_cap_one, &c) < 0)
+		return; /* logged by the store; the next sweep tries again */
+	if (c.evicted > 0)
+		log_warnx("deleted %u kept result(s), oldest first: they passed --max-results-bytes %llu", c.evicted,
+		          (unsigned long long)e->cfg.max_results_bytes);
+}
+
 static void on_sweep(uv_timer_t *t)
 {
 	struct job_engine *e = t->data;
 	int64_t now = util_now_us();
 	struct store_job r;
+
+	results_cap_enforce(e);
 
 	for (unsigned b = 0; b < REGISTRY_BUCKETS; b++) {
 		struct job *j = e->registry[b];

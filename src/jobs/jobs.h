@@ -53,6 +53,7 @@ struct job_config {
 	const char *spool_dir;      /* where output spool files go (exists) */
 	unsigned queue_max;         /* jobs waiting for a slot; beyond: job_submit fails -EAGAIN */
 	uint64_t result_ttl_ms;     /* rows and kept results are deleted this long after the end */
+	uint64_t max_results_bytes; /* kept results beyond this in all: the oldest are deleted; 0 = no cap */
 	const char *db_path;        /* the database, for read-only look-ups on the loop thread */
 	/* --coalesce: patterns (fnmatch, FNM_PATHNAME, on "/" + the program's path
 	 * below cgi_root, as script rules) whose concurrent GET/HEAD requests for

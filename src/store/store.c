@@ -65,6 +65,8 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX jobs_expires_at ON jobs (expires_at);"
 	"CREATE INDEX jobs_cancel_requested ON jobs (id) WHERE cancel_requested = 1;",
+	/* 2 -> 3: kept results newest first, for --max-results-bytes */
+	"CREATE INDEX jobs_results ON jobs (finished_at) WHERE result_path IS NOT NULL;",
 };
 
 _Static_assert(UTIL_ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION,
@@ -98,6 +100,7 @@ enum store_stmt_id {
 	STORE_STMT_DELETE_EXPIRED,
 	STORE_STMT_QUEUED_ASYNC,
 	STORE_STMT_REQUEUE,
+	STORE_STMT_RESULTS_NEWEST,
 	STORE_STMT_REQUEST_CANCEL,
 	STORE_STMT_CANCEL_REQUESTED,
 	STORE_STMT_RERUN_PIDS,
@@ -146,6 +149,9 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 	[STORE_STMT_EXPIRED] =
 		"SELECT result_path, body_path FROM jobs WHERE expires_at <= ?1",
 	[STORE_STMT_DELETE_EXPIRED] = "DELETE FROM jobs WHERE expires_at <= ?1",
+	[STORE_STMT_RESULTS_NEWEST] =
+		"SELECT id, result_path, bytes_out FROM jobs WHERE result_path IS NOT NULL"
+		" AND (expires_at IS NULL OR expires_at > ?1) ORDER BY finished_at DESC",
 	[STORE_STMT_REQUEST_CANCEL] =
 		"UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND state IN ('queued', 'running')",
 	[STORE_STMT_CANCEL_REQUESTED] =
@@ -782,6 +788,27 @@ int store_expire(struct store *s, int64_t now_us,
 	sqlite3_bind_int64(st, 1, now_us);
 	r = store_run(s, st, "deleting expired jobs", NULL);
 	return r < 0 ? r : (int)sqlite3_changes(s->db);
+}
+
+int store_results_newest(struct store *s, int64_t now_us,
+                         int (*cb)(const char *id, const char *result_path, int64_t bytes, void *ud),
+                         void *ud)
+{
+	sqlite3_stmt *st = s->stmt[STORE_STMT_RESULTS_NEWEST];
+	int rc, r = 0;
+
+	sqlite3_bind_int64(st, 1, now_us);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+		       sqlite3_column_int64(st, 2), ud);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = store_fail(s, "listing kept results", NULL);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
 }
 
 int store_jobs_queued_async(struct store *s, int (*cb)(const struct store_job *j, void *ud), void *ud)

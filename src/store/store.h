@@ -13,7 +13,7 @@
 
 #include "util/util.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum store_state {
 	STORE_QUEUED = 0,
@@ -185,5 +185,15 @@ int store_rerun_running_async(struct store *s, const char *reason,
  * Returns 0 or -ENOENT (no such running asynchronous job).
  */
 int store_job_requeue(struct store *s, const char *id);
+
+/*
+ * Kept results (rows with a result_path that has not expired at now_us),
+ * newest finished first: cb(id, result_path, bytes_out, ud) for each until
+ * it returns non-zero. For the cap on kept results (--max-results-bytes).
+ * Returns 0, what cb returned, or a negative code.
+ */
+int store_results_newest(struct store *s, int64_t now_us,
+                         int (*cb)(const char *id, const char *result_path, int64_t bytes, void *ud),
+                         void *ud);
 
 #endif

@@ -452,6 +452,49 @@ static void test_ttl_expiry(void)
 	td_cleanup(&x);
 }
 
+/* --max-results-bytes: three 100 kB results under a 250 kB cap; the sweep
+ * deletes the oldest (404, file gone) long before its TTL, the two newer ones
+ * stay byte-exact. */
+static void test_results_cap(void)
+{
+	struct tdaemon x;
+	static const char *const args[] = {"--max-results-bytes", "250k", "--result-ttl", "20s", NULL};
+	char locs[3][256], path[300], file[600];
+	struct tresp r;
+	struct stat st;
+	int status = 0;
+
+	CU_ASSERT_FATAL(td_start(&x, NULL, args) == 0);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_FATAL(submit_async(&x, "/big-output?100000", locs[i], sizeof(locs[i])) == 0);
+		CU_ASSERT_FATAL(wait_state(&x, locs[i], "succeeded", 10000));
+	}
+	snprintf(file, sizeof(file), "%s/spool/%s.out", x.dir, locs[0] + 12);
+	snprintf(path, sizeof(path), "%s/result", locs[0]);
+	/* The sweep runs every TTL/4 = 5 s. */
+	for (uint64_t end = t_now_ms() + 12000; t_now_ms() < end;) {
+		CU_ASSERT_FATAL(get(&x, path, NULL, &r) == 0);
+		status = r.status;
+		t_resp_free(&r);
+		if (status == 404)
+			break;
+		usleep(100000);
+	}
+	CU_ASSERT_EQUAL(status, 404);
+	CU_ASSERT(stat(file, &st) < 0);
+	CU_ASSERT(td_wait_log(&x, "kept results over --max-results-bytes", 5000));
+	for (int i = 1; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/result", locs[i]);
+		CU_ASSERT_FATAL(get(&x, path, NULL, &r) == 0);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT_EQUAL(r.body_len, 100000);
+		CU_ASSERT(r.body_len == 100000 && r.body[99999] == 'a' + 99999 % 26);
+		t_resp_free(&r);
+	}
+	CU_ASSERT_EQUAL(td_stop(&x), 0);
+	td_cleanup(&x);
+}
+
 static void test_detach_on_disconnect(void)
 {
 	struct tdaemon x;
@@ -579,6 +622,7 @@ int main(void)
 	CU_add_test(s, "cgiq jobs: queue position, --cancel", test_cli_queue_and_cancel);
 	CU_add_test(s, "kill -9 keeps queued jobs", test_kill9_keeps_queued_jobs);
 	CU_add_test(s, "result past its TTL", test_ttl_expiry);
+	CU_add_test(s, "--max-results-bytes deletes the oldest", test_results_cap);
 	CU_add_test(s, "--on-disconnect detach", test_detach_on_disconnect);
 	CU_add_test(s, "--coalesce shares one job", test_coalesce);
 
