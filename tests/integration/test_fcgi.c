@@ -5,6 +5,7 @@
  * a raw FastCGI client for malformed input.
  */
 #include <CUnit/Basic.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support/support.h"
@@ -495,11 +497,12 @@ static int unix_connect(const char *path)
 /* Sends a whole request (role, params, empty stdin) and reads stdout until
  * FCGI_END_REQUEST. Returns the stdout bytes (malloc'd) and *app_status, or
  * NULL when the connection closed first. */
-static char *fcgi_call(int role, const struct fbuf *params, int *app_status)
+/* One request on fd (closed): the stdout records' bytes, or NULL when the
+ * connection ended without an end-request record. */
+static char *fcgi_call_fd(int fd, int role, const struct fbuf *params, int *app_status)
 {
 	struct fbuf req = {0}, out = {0};
 	unsigned char begin[8] = {0, (unsigned char)role, 0, 0, 0, 0, 0, 0};
-	int fd = unix_connect(cgiq_sock);
 	uint64_t end = t_now_ms() + 10000;
 	unsigned char buf[65536 + 16];
 	size_t have = 0;
@@ -541,6 +544,11 @@ static char *fcgi_call(int role, const struct fbuf *params, int *app_status)
 	close(fd);
 	free(out.d);
 	return NULL;
+}
+
+static char *fcgi_call(int role, const struct fbuf *params, int *app_status)
+{
+	return fcgi_call_fd(unix_connect(cgiq_sock), role, params, app_status);
 }
 
 static void base_params(struct fbuf *p, const char *script)
@@ -806,6 +814,98 @@ static void test_many_fds(void)
 	CU_ASSERT(kill(D.pid, 0) == 0);
 }
 
+/* A FastCGI request for script under root, on fd; 1 when "Hello" came back. */
+static int hello_over(int fd, const char *root)
+{
+	struct fbuf p = {0};
+	char sf[600], *out;
+	int st = -1, ok;
+
+	snprintf(sf, sizeof(sf), "%s/hello", root);
+	fb_param(&p, "REQUEST_METHOD", "GET");
+	fb_param(&p, "SCRIPT_FILENAME", sf);
+	fb_param(&p, "REQUEST_URI", "/hello");
+	out = fcgi_call_fd(fd, 1, &p, &st);
+	ok = out != NULL && strncmp(out, "Status: 200 OK\r\n", 16) == 0 && strstr(out, "Hello, world!") && st == 0;
+	free(out);
+	free(p.d);
+	return ok;
+}
+
+/* --fastcgi HOST:PORT: loopback peers by default; with --fastcgi-allow only
+ * the listed ones, any other connection is closed before a byte is read,
+ * with one log line. */
+static void test_tcp_and_allow_list(void)
+{
+	struct tdaemon t, a;
+	char addr[64], addr2[64];
+	int port = t_free_port(), port2 = t_free_port(), fd;
+	const char *args[] = {"--fastcgi", addr, NULL};
+	const char *args2[] = {"--fastcgi", addr2, "--fastcgi-allow", "192.0.2.7", NULL};
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	snprintf(addr2, sizeof(addr2), "127.0.0.1:%d", port2);
+	CU_ASSERT_FATAL(td_start(&t, NULL, args) == 0);
+	CU_ASSERT_FATAL(td_wait_log(&t, "fastcgi on ", 10000));
+	CU_ASSERT(hello_over(t_connect(port), t.cgi_root));
+	CU_ASSERT_EQUAL(td_stop(&t), 0);
+	td_cleanup(&t);
+
+	CU_ASSERT_FATAL(td_start(&a, NULL, args2) == 0);
+	CU_ASSERT_FATAL(td_wait_log(&a, "fastcgi on ", 10000));
+	fd = t_connect(port2);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT(!hello_over(fd, a.cgi_root));
+	CU_ASSERT(td_wait_log(&a, "fastcgi: connection from 127.0.0.1", 5000));
+	CU_ASSERT(td_log_has(&a, "refused (not loopback and not in --fastcgi-allow)"));
+	CU_ASSERT(t_last_job_id(&a, addr, sizeof(addr))[0] == '\0'); /* nothing ran */
+	CU_ASSERT_EQUAL(td_stop(&a), 0);
+	td_cleanup(&a);
+}
+
+/* spawn-fcgi -n binds the socket and execs cgiq with it as fd 0 (as for
+ * fcgiwrap): cgiq serves it without --fastcgi and without an HTTP listener. */
+static void test_spawn_fcgi_socket(void)
+{
+	char dir[] = "/tmp/cgiq-spawnfcgi-XXXXXX", sock[300], db[300], spool[300], logf[300], cmd[400];
+	pid_t pid;
+	int status = -1, fd = -1;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(sock, sizeof(sock), "%s/s.sock", dir);
+	snprintf(db, sizeof(db), "%s/cgiq.db", dir);
+	snprintf(spool, sizeof(spool), "%s/spool", dir);
+	snprintf(logf, sizeof(logf), "%s/log", dir);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		int lfd = open(logf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		dup2(lfd, 1);
+		dup2(lfd, 2);
+		execl("/usr/bin/spawn-fcgi", "spawn-fcgi", "-n", "-s", sock, "--", CGIQ_BIN, "--allow-root",
+		      "--cgi-root", CGIQ_EXAMPLES "/cgi-bin", "--db", db, "--spool", spool, (char *)NULL);
+		_exit(127);
+	}
+	for (uint64_t end = t_now_ms() + 10000; t_now_ms() < end && fd < 0;) {
+		char out[64];
+		snprintf(cmd, sizeof(cmd), "grep -c 'fastcgi on' '%s'", logf);
+		if (t_run(cmd, out, sizeof(out)) == 0)
+			fd = unix_connect(sock);
+		else
+			usleep(20000);
+	}
+	CU_ASSERT(fd >= 0);
+	if (fd >= 0)
+		CU_ASSERT(hello_over(fd, CGIQ_EXAMPLES "/cgi-bin"));
+	snprintf(cmd, sizeof(cmd), "grep -c 'listening on' '%s'", logf);
+	CU_ASSERT(t_run(cmd, NULL, 0) != 0); /* no HTTP listener of its own */
+	kill(pid, SIGTERM);
+	CU_ASSERT(waitpid(pid, &status, 0) == pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	t_run(cmd, NULL, 0);
+}
+
 static void test_http_front_still_serves(void)
 {
 	static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -853,6 +953,8 @@ int main(void)
 	CU_add_test(s, "async result before the end: 425", test_async_result_too_early);
 	CU_add_test(s, "the HTTP front serves at the same time", test_http_front_still_serves);
 	CU_add_test(s, "FastCGI with more than 1024 descriptors open", test_many_fds);
+	CU_add_test(s, "TCP socket, loopback default, --fastcgi-allow", test_tcp_and_allow_list);
+	CU_add_test(s, "socket from spawn-fcgi (fd 0)", test_spawn_fcgi_socket);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
