@@ -56,6 +56,7 @@ struct daemon_config {
 	int check_only;                            /* --check-config / --test */
 	unsigned max_running;                      /* a script block's max-running */
 	int retry_interrupted;                     /* a script block's retry-interrupted */
+	int coalesce_rule;                         /* a script block's coalesce = yes */
 };
 
 static const char USAGE[] =
@@ -169,7 +170,7 @@ enum {
 	OPT_DRAIN_TIMEOUT, OPT_LOG_FILE, OPT_RERUN_INTERRUPTED,
 	OPT_USER, OPT_GROUP, OPT_ALLOW_ROOT, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
 	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE,
-	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED,
+	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -237,6 +238,8 @@ static const struct option LONG_OPTS[] = {
 static const struct option SCRIPT_ONLY_OPTS[] = {
 	{"max-running", required_argument, NULL, OPT_MAX_RUNNING},
 	{"retry-interrupted", no_argument, NULL, OPT_RETRY_INTERRUPTED},
+	/* In a block, "coalesce = yes" is that block's --coalesce PATTERN. */
+	{"coalesce", no_argument, NULL, OPT_COALESCE_RULE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -516,6 +519,7 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 	case OPT_TEST: c->check_only = 1; break;
 	case OPT_MAX_RUNNING: r = parse_count(opt, a, 100000, &c->max_running); break;
 	case OPT_RETRY_INTERRUPTED: c->retry_interrupted = 1; break;
+	case OPT_COALESCE_RULE: c->coalesce_rule = 1; break;
 	case OPT_HELP: fputs(USAGE, stdout); return -1;
 	case OPT_VERSION: printf("cgiq %s\n", CGIQ_VERSION); return -1;
 	default:
@@ -537,7 +541,7 @@ static const int NOT_IN_FILE_OPTS[] = { OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, 
 static const int SCRIPT_BLOCK_OPTS[] = {
 	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_PROCESSING, OPT_PROCESSING_AFTER,
 	OPT_PROCESSING_INTERVAL, OPT_PROCESSING_MAX, OPT_ON_DISCONNECT, OPT_MAX_RUNNING,
-	OPT_RETRY_INTERRUPTED,
+	OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE,
 };
 
 static int opt_in(int opt, const int *set, size_t n)
@@ -591,6 +595,10 @@ static int conf_resolve(const char *file, const struct app_conf_entry *en, struc
 {
 	const struct option *o = NULL;
 
+	/* In a block its own keys come first ("coalesce" is a flag there). */
+	for (const struct option *q = SCRIPT_ONLY_OPTS; en->block >= 0 && q->name && o == NULL; q++)
+		if (strcmp(q->name, en->key) == 0)
+			o = q;
 	for (const struct option *q = LONG_OPTS; q->name && o == NULL; q++)
 		if (strcmp(q->name, en->key) == 0)
 			o = q;
@@ -617,7 +625,7 @@ static int conf_resolve(const char *file, const struct app_conf_entry *en, struc
 		fprintf(stderr,
 		        "%s:%u: '%s' cannot be set per script (a script block takes job-timeout, kill-grace, "
 		        "max-output-bytes, processing, processing-after, processing-interval, processing-max, "
-		        "on-disconnect, max-running, retry-interrupted)\n",
+		        "on-disconnect, max-running, retry-interrupted, coalesce)\n",
 		        file, en->line, en->key);
 		return 2;
 	}
@@ -741,6 +749,7 @@ static void policy_of(const struct daemon_config *c, struct job_policy *p)
 	p->detach_on_disconnect = c->http.detach_on_disconnect;
 	p->max_running = c->max_running;
 	p->retry_interrupted = c->retry_interrupted;
+	p->coalesce = c->coalesce_rule;
 }
 
 /* Each script block on top of the final global settings: a key the block
@@ -758,6 +767,7 @@ static int conf_build_rules(struct daemon_config *c, const char *file)
 
 		tmp.max_running = 0;
 		tmp.retry_interrupted = 0;
+		tmp.coalesce_rule = 0;
 		r = conf_apply(&tmp, file, (int)b, NULL, 0);
 		if (r != 0)
 			return r < 0 ? 2 : r;

@@ -1109,16 +1109,18 @@ static char *coalesce_key(const struct job_engine *e, const struct job_request *
 	const char *const *p;
 	struct buf key;
 
-	if (e->cfg.coalesce == NULL || req->body_fd >= 0 || req->body_len > 0 || req->method == NULL ||
+	if (req->body_fd >= 0 || req->body_len > 0 || req->method == NULL ||
 	    (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0))
 		return NULL;
-	rel = script_rel(&e->cfg, req->script);
-	if (rel == NULL)
-		return NULL;
-	for (p = e->cfg.coalesce; *p && fnmatch(*p, rel, FNM_PATHNAME) != 0; p++)
-		;
-	if (*p == NULL)
-		return NULL;
+	if (!(req->rule && req->rule->policy.coalesce)) {
+		rel = e->cfg.coalesce ? script_rel(&e->cfg, req->script) : NULL;
+		if (rel == NULL)
+			return NULL;
+		for (p = e->cfg.coalesce; *p && fnmatch(*p, rel, FNM_PATHNAME) != 0; p++)
+			;
+		if (*p == NULL)
+			return NULL;
+	}
 	for (size_t i = 0; i < sizeof(personal) / sizeof(personal[0]); i++)
 		if (cgi_env_get(req->env, personal[i]) != NULL)
 			return NULL;

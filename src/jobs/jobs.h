@@ -35,6 +35,7 @@ struct job_policy {
 	int detach_on_disconnect;
 	unsigned max_running;            /* jobs of this rule running at once; 0 = only --max-jobs */
 	int retry_interrupted;           /* an async job running when cgiq died is queued again */
+	int coalesce;                    /* concurrent GET/HEAD requests share a job, as --coalesce */
 };
 
 /* One script block: the first rule whose pattern matches wins. */

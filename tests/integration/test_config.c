@@ -32,6 +32,9 @@ static const char CONF[] =
 	"script /retry-me {\n"
 	"    retry-interrupted = yes\n"
 	"}\n"
+	"script /shared {\n"
+	"    coalesce = yes\n"
+	"}\n"
 	"script /chatty {\n"
 	"    processing = always\n"
 	"    processing-after = 200ms\n"
@@ -64,7 +67,7 @@ static int suite_init(void)
 	/* The same slow program under the names the blocks match (and one they don't). */
 	snprintf(cmd, sizeof(cmd),
 	         "cd '%s' && cp -p slow timeout-me && cp -p slow limited && cp -p slow chatty && "
-	         "cp -p slow plain && cp -p slow retry-me",
+	         "cp -p slow plain && cp -p slow retry-me && cp -p slow shared",
 	         D.cgi_root);
 	return t_run(cmd, NULL, 0) == 0 ? 0 : -1;
 }
@@ -200,6 +203,42 @@ static void test_max_running(void)
 		if (!(s2 >= (f0 < f1 ? f0 : f1)))
 			fprintf(stderr, "\n  finished %lld %lld, third started %lld\n", f0, f1, s2);
 	}
+}
+
+/* coalesce = yes in a block: three concurrent GETs of /shared share one job
+ * (two join it, one row); /plain with the same query does not. */
+static void test_script_coalesce(void)
+{
+	static const char req[] = "GET /shared?2 HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char plain[] = "GET /plain?2 HTTP/1.1\r\nHost: x\r\n\r\n";
+	int fds[5];
+	char id[64], cmd[1024], out[64];
+	int64_t t0 = t_wall_us();
+
+	fds[0] = t_connect(D.port);
+	CU_ASSERT_FATAL(fds[0] >= 0 && t_send(fds[0], req, sizeof(req) - 1) == 0);
+	CU_ASSERT_FATAL(t_wait_new_job(&D, t0, id, 5000)[0] != '\0');
+	CU_ASSERT_FATAL(t_wait_job_state(&D, id, "running", 5000));
+	for (int i = 1; i < 5; i++) {
+		fds[i] = t_connect(D.port);
+		CU_ASSERT_FATAL(fds[i] >= 0);
+		const char *q = i < 3 ? req : plain;
+		CU_ASSERT_FATAL(t_send(fds[i], q, strlen(q)) == 0);
+	}
+	for (int i = 0; i < 5; i++) {
+		struct tresp r;
+		CU_ASSERT_FATAL(t_read_response(fds[i], &r, 0, 20000) == 0);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT_STRING_EQUAL(r.body, "hello\n");
+		t_resp_free(&r);
+		close(fds[i]);
+	}
+	snprintf(cmd, sizeof(cmd), "grep -c -F 'joins it (--coalesce)' '%s'", D.log);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL(atoi(out), 2);
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT count(*) FROM jobs WHERE script LIKE '%%/shared'\"", D.db);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL(atoi(out), 1);
 }
 
 static void test_check_config(void)
@@ -382,6 +421,7 @@ int main(void)
 	    !CU_add_test(s, "per-script job-timeout", test_script_timeout) ||
 	    !CU_add_test(s, "per-script 102 policy", test_script_processing) ||
 	    !CU_add_test(s, "per-script max-running", test_max_running) ||
+	    !CU_add_test(s, "per-script coalesce = yes", test_script_coalesce) ||
 	    !CU_add_test(s, "--check-config / --test", test_check_config) ||
 	    !CU_add_test(s, "bad file: exit 2 with FILE:LINE", test_bad_file) ||
 	    !CU_add_test(s, "per-script retry-interrupted after kill -9", test_retry_interrupted)) {
