@@ -1108,12 +1108,19 @@ static void on_hup(uv_signal_t *h, int signum)
 		log_warnx("SIGHUP: cannot reopen the access log (still writing to the old one)");
 }
 
-/* What a failed start-up closes besides the engine and the public front. */
-static void startup_failed_close(void)
+/* A start-up that failed once the engine was open: everything opened so far
+ * is closed (the loop runs until the handles are), then exit_status. */
+static int startup_failed(uv_loop_t *loop, struct store *store, int exit_status)
 {
+	job_engine_close(the_engine, "start-up failed");
+	http_server_close(the_server);
 	http_server_close(the_admin);
 	fcgi_front_close(the_fcgi);
 	http_access_log_stop(the_access_log);
+	uv_run(loop, UV_RUN_DEFAULT);
+	store_close(store);
+	http_access_log_free(the_access_log);
+	return exit_status;
 }
 
 int app_daemon_main(int argc, char **argv)
@@ -1229,13 +1236,7 @@ int app_daemon_main(int argc, char **argv)
 			fprintf(stderr, "cgiq: --listen %s: %s\n", c.listen[i],
 			        r == -EINVAL ? "not an address (127.0.0.1:8080, [::1]:8080, unix:/path)"
 			                     : uv_strerror(r));
-			job_engine_close(the_engine, "start-up failed");
-			http_server_close(the_server);
-			startup_failed_close();
-			uv_run(loop, UV_RUN_DEFAULT);
-			store_close(store);
-			http_access_log_free(the_access_log);
-			return r == -EINVAL ? 2 : 1;
+			return startup_failed(loop, store, r == -EINVAL ? 2 : 1);
 		}
 	}
 	if (c.admin_listen) {
@@ -1250,13 +1251,7 @@ int app_daemon_main(int argc, char **argv)
 			fprintf(stderr, "cgiq: --admin-listen %s: %s\n", c.admin_listen,
 			        r == -EINVAL ? "not an address (127.0.0.1:9100, [::1]:9100, unix:/path)"
 			                     : uv_strerror(r));
-			job_engine_close(the_engine, "start-up failed");
-			http_server_close(the_server);
-			startup_failed_close();
-			uv_run(loop, UV_RUN_DEFAULT);
-			store_close(store);
-			http_access_log_free(the_access_log);
-			return r == -EINVAL ? 2 : 1;
+			return startup_failed(loop, store, r == -EINVAL ? 2 : 1);
 		}
 	}
 	if (c.fastcgi) {
@@ -1276,13 +1271,7 @@ int app_daemon_main(int argc, char **argv)
 			fprintf(stderr, "cgiq: --fastcgi %s: %s\n", c.fastcgi,
 			        r == -EINVAL ? "not an address (unix:/path, 127.0.0.1:9000, [::1]:9000, inherit)"
 			                     : strerror(-r));
-			job_engine_close(the_engine, "start-up failed");
-			http_server_close(the_server);
-			startup_failed_close();
-			uv_run(loop, UV_RUN_DEFAULT);
-			store_close(store);
-			http_access_log_free(the_access_log);
-			return r == -EINVAL ? 2 : 1;
+			return startup_failed(loop, store, r == -EINVAL ? 2 : 1);
 		}
 	}
 	drain_timeout_ms = c.drain_timeout_ms;
@@ -1304,15 +1293,8 @@ int app_daemon_main(int argc, char **argv)
 		r = 1;
 	if (r == 0)
 		r = check_limits(&c.limits);
-	if (r != 0) {
-		job_engine_close(the_engine, "start-up failed");
-		http_server_close(the_server);
-		startup_failed_close();
-		uv_run(loop, UV_RUN_DEFAULT);
-		store_close(store);
-		http_access_log_free(the_access_log);
-		return r;
-	}
+	if (r != 0)
+		return startup_failed(loop, store, r);
 	if (privs.active)
 		log_info("running as user %s (uid %u, gid %u)", privs.user, (unsigned)privs.uid,
 		         (unsigned)privs.gid);
