@@ -699,7 +699,7 @@ static int retry_collect(const struct store_job *row, void *ud)
 	if (!row->async || row->env == NULL)
 		return 0;
 	rule = job_rule_lookup(l->e, row->script);
-	if (rule == NULL || !rule->policy.retry_interrupted)
+	if (!l->e->cfg.rerun_interrupted && (rule == NULL || !rule->policy.retry_interrupted))
 		return 0;
 	/* Run again only as it was accepted: a body it had must still be there. */
 	if (row->body_path ? access(row->body_path, R_OK) != 0 : row->bytes_in > 0) {
@@ -720,14 +720,14 @@ int jobs__retry_interrupted(struct job_engine *e, struct store *store)
 	struct retry_list l = { e, NULL, 0, 0 };
 	int r, n = 0;
 
-	if (e->cfg.rule_count == 0)
+	if (e->cfg.rule_count == 0 && !e->cfg.rerun_interrupted)
 		return 0;
 	/* Ids first, updates after: no writes while the listing is stepped. */
 	r = store_jobs_list(store, &running, 0, retry_collect, &l);
 	for (size_t i = 0; r == 0 && i < l.count; i++) {
 		if (store_job_requeue(store, l.ids[i]) == 0) {
 			log_info("job %s: was running when the previous cgiq stopped; queued again "
-			         "(retry-interrupted)", l.ids[i]);
+			         "(%s)", l.ids[i], e->cfg.rerun_interrupted ? "--rerun-interrupted" : "retry-interrupted");
 			n++;
 		}
 	}

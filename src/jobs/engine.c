@@ -899,18 +899,12 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 		r = -errno;
 		goto fail;
 	}
-	if (e->cfg.rerun_interrupted) {
-		/* Promised with a 202: at least once. The program tells a second
-		 * run from a new job by CGIQ_JOB_ID. */
-		r = store_rerun_running_async(store, "running again: cgiq stopped while the job ran",
-		                              kill_leftover_group, NULL);
-		if (r > 0)
-			log_warnx("%d asynchronous job(s) a previous cgiq left running will run again", r);
-	}
+	/* --rerun-interrupted or a block's retry-interrupted: promised with a
+	 * 202, so at least once; the program tells a second run by CGIQ_JOB_ID.
+	 * The row keeps its pid, so store_recover kills what the old run left. */
 	r = jobs__retry_interrupted(e, store);
 	if (r > 0)
-		log_warnx("re-queued %d job(s) that were running when the previous cgiq stopped "
-		          "(retry-interrupted)", r);
+		log_warnx("re-queued %d asynchronous job(s) that were running when the previous cgiq stopped", r);
 	r = store_recover(store, "cgiq stopped while the job was queued or running",
 	                  (int64_t)e->cfg.result_ttl_ms * 1000, kill_leftover_group, NULL);
 	if (r > 0)

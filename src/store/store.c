@@ -103,8 +103,6 @@ enum store_stmt_id {
 	STORE_STMT_RESULTS_NEWEST,
 	STORE_STMT_REQUEST_CANCEL,
 	STORE_STMT_CANCEL_REQUESTED,
-	STORE_STMT_RERUN_PIDS,
-	STORE_STMT_RERUN,
 	STORE_STMT_COUNT,
 };
 
@@ -158,12 +156,6 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 		"SELECT id FROM jobs WHERE cancel_requested = 1 AND state IN ('queued', 'running')",
 	/* Running asynchronous jobs that can run again: accepted with 202, so
 	 * their environment and request body are on disk (detached ones are not). */
-	[STORE_STMT_RERUN_PIDS] =
-		"SELECT pid, started_at FROM jobs"
-		" WHERE state = 'running' AND async = 1 AND env IS NOT NULL AND pid IS NOT NULL",
-	[STORE_STMT_RERUN] =
-		"UPDATE jobs SET state = 'queued', pid = NULL, started_at = NULL, reason = ?1"
-		" WHERE state = 'running' AND async = 1 AND env IS NOT NULL",
 	[STORE_STMT_QUEUED_ASYNC] =
 		"SELECT " STORE_COLUMNS " FROM jobs WHERE state = 'queued' AND async = 1"
 		" ORDER BY created_at, rowid",
@@ -698,39 +690,6 @@ int store_recover(struct store *s, const char *reason, int64_t keep_us,
 	}
 out:
 	if (r < 0 && own)
-		store_rollback(s);
-	return r;
-}
-
-int store_rerun_running_async(struct store *s, const char *reason,
-                              void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud)
-{
-	sqlite3_stmt *st = s->stmt[STORE_STMT_RERUN_PIDS];
-	int rc, r;
-
-	r = store_begin(s);
-	if (r < 0)
-		return r;
-	/* The old run's process group goes first: never two runs at once. */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cb != NULL)
-			cb(sqlite3_column_int64(st, 0), store_col_int(st, 1, 0), ud);
-	}
-	if (rc != SQLITE_DONE)
-		r = store_fail(s, "recovery: listing running asynchronous jobs", NULL);
-	sqlite3_reset(st);
-	if (r == 0) {
-		st = s->stmt[STORE_STMT_RERUN];
-		store_bind_text(st, 1, reason);
-		r = store_run(s, st, "recovery: queueing running asynchronous jobs again", NULL);
-	}
-	if (r == 0) {
-		r = (int)sqlite3_changes(s->db);
-		int c = store_commit(s);
-		if (c < 0)
-			r = c;
-	}
-	if (r < 0)
 		store_rollback(s);
 	return r;
 }

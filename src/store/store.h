@@ -169,16 +169,6 @@ int store_recover(struct store *s, const char *reason, int64_t keep_us,
                   void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud);
 
 /*
- * Start-up, before store_recover, when asynchronous jobs that were running
- * are to run again (--rerun-interrupted): each running row accepted with 202
- * (environment and body on disk) goes back to queued with reason noted, so
- * store_jobs_queued_async finds it; cb(pid, ...) runs first for each, to kill
- * what is left of the old run. Returns the number of rows or a negative code.
- */
-int store_rerun_running_async(struct store *s, const char *reason,
-                              void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud);
-
-/*
  * Start-up, before store_recover: an asynchronous job a previous cgiq left
  * running goes back to the queue (a script configured as safe to retry). Its
  * pid stays, so store_recover still kills what that run left behind.
