@@ -123,6 +123,7 @@ struct fcgi_front {
 	unsigned exited;             /* loop thread */
 	int listen_fd;
 	int is_tcp;
+	int fds_short;               /* accept failed for lack of descriptors (under accept_mu) */
 	int stop_fd;                 /* eventfd, readable once closing */
 	char *unix_path;             /* a socket we created, removed at close */
 	char name[160];
@@ -1018,15 +1019,25 @@ static int accept_locked(struct fcgi_front *f)
 			continue;
 		fd = accept4(f->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+			int err = errno;
+			if (err == EAGAIN || err == EINTR || err == ECONNABORTED)
 				continue;
-			log_warn("fastcgi: accept on %s", f->name);
-			if (errno == EMFILE || errno == ENFILE) {
-				/* no busy loop while out of descriptors */
+			if (err == EMFILE || err == ENFILE) {
+				/* No busy loop while out of descriptors: the connection
+				 * waits in the backlog; one line per shortage, not per try. */
 				struct pollfd s = {f->stop_fd, POLLIN, 0};
+				if (!f->fds_short)
+					log_warnx("fastcgi: accept on %s: %s; retrying every 100 ms", f->name, strerror(err));
+				f->fds_short = 1;
 				poll(&s, 1, 100);
+				continue;
 			}
+			log_warnx("fastcgi: accept on %s: %s", f->name, strerror(err));
 			continue;
+		}
+		if (f->fds_short) {
+			f->fds_short = 0;
+			log_info("fastcgi: accepting on %s again", f->name);
 		}
 		if (!peer_allowed(f, &ss, text, sizeof(text))) {
 			log_warnx("fastcgi: connection from %s refused (not loopback and not in --fastcgi-allow)", text);
