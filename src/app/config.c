@@ -541,7 +541,8 @@ static const int NOT_IN_FILE_OPTS[] = { OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, 
 static const int SCRIPT_BLOCK_OPTS[] = {
 	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_PROCESSING, OPT_PROCESSING_AFTER,
 	OPT_PROCESSING_INTERVAL, OPT_PROCESSING_MAX, OPT_ON_DISCONNECT, OPT_MAX_RUNNING,
-	OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE,
+	OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
+	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE,
 };
 
 static int opt_in(int opt, const int *set, size_t n)
@@ -625,7 +626,7 @@ static int conf_resolve(const char *file, const struct app_conf_entry *en, struc
 		fprintf(stderr,
 		        "%s:%u: '%s' cannot be set per script (a script block takes job-timeout, kill-grace, "
 		        "max-output-bytes, processing, processing-after, processing-interval, processing-max, "
-		        "on-disconnect, max-running, retry-interrupted, coalesce)\n",
+		        "on-disconnect, max-running, retry-interrupted, coalesce, rlimit-*, nice)\n",
 		        file, en->line, en->key);
 		return 2;
 	}
@@ -750,6 +751,7 @@ static void policy_of(const struct daemon_config *c, struct job_policy *p)
 	p->max_running = c->max_running;
 	p->retry_interrupted = c->retry_interrupted;
 	p->coalesce = c->coalesce_rule;
+	p->limits = c->limits;
 }
 
 /* Each script block on top of the final global settings: a key the block
@@ -1293,6 +1295,8 @@ int app_daemon_main(int argc, char **argv)
 		r = 1;
 	if (r == 0)
 		r = check_limits(&c.limits);
+	for (unsigned i = 0; r == 0 && i < c.jobs.rule_count; i++)
+		r = check_limits(&c.jobs.rules[i].policy.limits);
 	if (r != 0)
 		return startup_failed(loop, store, r);
 	if (privs.active)

@@ -431,7 +431,7 @@ static void job_kill_sequence(struct job *j)
  * (timeout, cancel, output limit) are recorded before this is reached. */
 static void job_signal_reason(const struct job *j, int sig, const char *when, char *why, size_t size)
 {
-	const struct cgi_limits *l = j->e->cfg.limits;
+	const struct cgi_limits *l = &j->policy.limits;
 
 	if (sig == SIGXCPU && l && l->cpu_s)
 		snprintf(why, size, "CPU time limit (--rlimit-cpu %llus) exceeded%s",
@@ -792,7 +792,7 @@ static void job_start(struct job *j)
 	sp->cwd = j->cwd;
 	sp->stdin_fd = j->body_fd >= 0 ? j->body_fd : (j->body_len > 0 ? -1 : e->devnull_fd);
 	sp->progress_fd = 1;
-	sp->limits = e->cfg.limits;
+	sp->limits = &j->policy.limits;
 	j->sreq.ud = j;
 	j->spawning = 1;
 	jobs__spawner_submit(e->spawner, &j->sreq);
@@ -951,6 +951,8 @@ void jobs__job_set_rule(struct job *j, const struct job_script_rule *rule)
 	j->policy.job_timeout_ms = c->job_timeout_ms;
 	j->policy.kill_grace_ms = c->kill_grace_ms;
 	j->policy.max_output_bytes = c->max_output_bytes;
+	if (c->limits)
+		j->policy.limits = *c->limits;
 }
 
 /* What script patterns (script blocks, --coalesce) are matched against: "/"

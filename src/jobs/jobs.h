@@ -36,6 +36,7 @@ struct job_policy {
 	unsigned max_running;            /* jobs of this rule running at once; 0 = only --max-jobs */
 	int retry_interrupted;           /* an async job running when cgiq died is queued again */
 	int coalesce;                    /* concurrent GET/HEAD requests share a job, as --coalesce */
+	struct cgi_limits limits;        /* rlimits and nice of its programs */
 };
 
 /* One script block: the first rule whose pattern matches wins. */

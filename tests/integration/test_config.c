@@ -35,6 +35,9 @@ static const char CONF[] =
 	"script /shared {\n"
 	"    coalesce = yes\n"
 	"}\n"
+	"script /cpu-burn {\n"
+	"    rlimit-cpu = 1s\n"
+	"}\n"
 	"script /chatty {\n"
 	"    processing = always\n"
 	"    processing-after = 200ms\n"
@@ -241,6 +244,23 @@ static void test_script_coalesce(void)
 	CU_ASSERT_EQUAL(atoi(out), 1);
 }
 
+/* rlimit-cpu in a block: the spinning program is stopped by SIGXCPU after
+ * 1 s of CPU, with the reason in its row (no global limit is set). */
+static void test_script_rlimit(void)
+{
+	struct tresp r;
+	char id[64], v[256];
+	int64_t t0 = t_wall_us();
+
+	CU_ASSERT_FATAL(get("/cpu-burn", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 502);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(t_wait_new_job(&D, t0, id, 5000)[0] != '\0');
+	CU_ASSERT(t_wait_job_state(&D, id, "failed", 5000));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "reason", v, sizeof(v)), "CPU time limit (--rlimit-cpu 1s) exceeded");
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "term_signal", v, sizeof(v)), "24"); /* SIGXCPU */
+}
+
 static void test_check_config(void)
 {
 	char cmd[1024], out[1024], want[256];
@@ -422,6 +442,7 @@ int main(void)
 	    !CU_add_test(s, "per-script 102 policy", test_script_processing) ||
 	    !CU_add_test(s, "per-script max-running", test_max_running) ||
 	    !CU_add_test(s, "per-script coalesce = yes", test_script_coalesce) ||
+	    !CU_add_test(s, "per-script rlimit-cpu", test_script_rlimit) ||
 	    !CU_add_test(s, "--check-config / --test", test_check_config) ||
 	    !CU_add_test(s, "bad file: exit 2 with FILE:LINE", test_bad_file) ||
 	    !CU_add_test(s, "per-script retry-interrupted after kill -9", test_retry_interrupted)) {
