@@ -604,7 +604,6 @@ static void test_coalesce(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -626,9 +625,5 @@ int main(void)
 	CU_add_test(s, "--on-disconnect detach", test_detach_on_disconnect);
 	CU_add_test(s, "--coalesce shares one job", test_coalesce);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return (int)failed;
+	return t_cunit_run();
 }

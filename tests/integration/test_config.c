@@ -454,10 +454,7 @@ int main(void)
 		CU_cleanup_registry();
 		return 1;
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
+	int failed = t_cunit_run();
 	unlink(conf_path); /* both suites' daemons read it */
-	return (int)failed;
+	return failed;
 }

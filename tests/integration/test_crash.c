@@ -255,7 +255,6 @@ static void test_kill9_under_load(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -263,9 +262,5 @@ int main(void)
 	s = CU_add_suite("crash", NULL, NULL);
 	CU_add_test(s, "kill -9 under load, restart, every 202 job once", test_kill9_under_load);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return (int)failed;
+	return t_cunit_run();
 }

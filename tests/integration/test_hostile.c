@@ -537,7 +537,6 @@ static void test_idle_connections(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -552,9 +551,5 @@ int main(void)
 	s = CU_add_suite("idle", NULL, NULL);
 	CU_add_test(s, "10,000 idle connections", test_idle_connections);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return (int)failed;
+	return t_cunit_run();
 }

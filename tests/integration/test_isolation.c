@@ -579,7 +579,6 @@ static void test_emfile_pause_resume(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -602,9 +601,5 @@ int main(void)
 	s = CU_add_suite("descriptors", emfile_init, emfile_clean);
 	CU_add_test(s, "EMFILE: pause, then resume", test_emfile_pause_resume);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return (int)failed;
+	return t_cunit_run();
 }

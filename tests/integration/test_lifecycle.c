@@ -713,7 +713,6 @@ static void test_systemd_units_verify(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -730,9 +729,5 @@ int main(void)
 	CU_add_test(s, "socket activation: unknown name refused", test_socket_activation_bad_name);
 	CU_add_test(s, "systemd units pass systemd-analyze verify", test_systemd_units_verify);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return (int)failed;
+	return t_cunit_run();
 }

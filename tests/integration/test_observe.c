@@ -677,7 +677,6 @@ static void test_fastcgi_access_log_and_counters(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -698,9 +697,5 @@ int main(void)
 	CU_add_test(s, "client gone: 499", test_client_gone_is_499);
 	CU_add_test(s, "spool bytes", test_spool_bytes);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failed;
+	return t_cunit_run();
 }

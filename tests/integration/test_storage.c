@@ -164,7 +164,6 @@ static void test_async_507_then_accepted(void)
 int main(void)
 {
 	CU_pSuite s;
-	unsigned failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (geteuid() != 0) {
@@ -178,9 +177,5 @@ int main(void)
 	CU_add_test(s, "output beyond the free spool: 507, failed", test_output_507);
 	CU_add_test(s, "async job on a full spool: 507, then 202", test_async_507_then_accepted);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-	CU_cleanup_registry();
-	return (int)failed;
+	return t_cunit_run();
 }

@@ -1,5 +1,7 @@
 #include "support/support.h"
 
+#include <CUnit/Basic.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <dirent.h>
@@ -767,4 +769,32 @@ char *t_pattern(size_t n)
 	for (size_t i = 0; i < n; i++)
 		p[i] = (char)((i * 7 + i / 251) & 0xff);
 	return p;
+}
+
+int t_cunit_run(void)
+{
+	unsigned failed;
+
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+	CU_cleanup_registry();
+	return (int)failed;
+}
+
+int t_pdfinfo_ok(const char *dir, const char *name, const void *body, size_t len)
+{
+	char path[600], cmd[800], out[4096];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (f == NULL)
+		return 0;
+	ok = fwrite(body, 1, len, f) == len;
+	if (fclose(f) != 0)
+		ok = 0;
+	snprintf(cmd, sizeof(cmd), "pdfinfo '%s' 2>&1", path);
+	return ok && t_run(cmd, out, sizeof(out)) == 0 && strstr(out, "Pages:") != NULL;
 }

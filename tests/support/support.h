@@ -51,6 +51,14 @@ int td_log_has(const struct tdaemon *d, const char *s);
  * written by other threads, maybe after the client saw the answer). */
 int td_wait_log(const struct tdaemon *d, const char *s, int timeout_ms);
 
+/* Runs the registered CUnit suites verbosely, cleans the registry up, and
+ * returns the failure count (tests and suites) for main() to return. */
+int t_cunit_run(void);
+
+/* Writes body to DIR/NAME and runs pdfinfo on it: 1 when pdfinfo accepts
+ * the file and reports its pages. */
+int t_pdfinfo_ok(const char *dir, const char *name, const void *body, size_t len);
+
 /* A connected TCP socket to 127.0.0.1:port (blocking, 10 s receive timeout), or -1. */
 int t_connect(int port);
 int t_send(int fd, const void *data, size_t len);
