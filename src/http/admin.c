@@ -64,6 +64,8 @@ void http_metrics_render(struct buf *out, const struct job_metrics *m, const str
 	buf_printf(out, "cgiq_processing_sent_total %llu\n", (unsigned long long)m->processing_sent);
 	family(out, "cgiq_coalesced_total", "counter", "Requests that shared another request's job (--coalesce).");
 	buf_printf(out, "cgiq_coalesced_total %llu\n", (unsigned long long)m->coalesced);
+	family(out, "cgiq_results_kept_bytes", "gauge", "Kept results (asynchronous and detached jobs) on disk, as of the last sweep.");
+	buf_printf(out, "cgiq_results_kept_bytes %llu\n", (unsigned long long)m->results_kept_bytes);
 	family(out, "cgiq_spool_written_bytes_total", "counter", "Program output bytes written to spool files.");
 	buf_printf(out, "cgiq_spool_written_bytes_total %llu\n", (unsigned long long)m->spool_written_bytes);
 	if (fronts == NULL)

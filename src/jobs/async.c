@@ -545,8 +545,10 @@ static int results_cap_one(const char *id, const char *result_path, int64_t byte
 	struct job *j;
 
 	c->kept_bytes += bytes > 0 ? (uint64_t)bytes : 0;
-	if (c->kept_bytes <= c->e->cfg.max_results_bytes)
+	if (c->e->cfg.max_results_bytes == 0 || c->kept_bytes <= c->e->cfg.max_results_bytes) {
+		c->e->results_kept_bytes = c->kept_bytes;
 		return 0;
+	}
 	j = jobs__registry_find(c->e, id);
 	if (j != NULL) {
 		if (!j->ended)
@@ -563,13 +565,15 @@ static int results_cap_one(const char *id, const char *result_path, int64_t byte
 	return 0;
 }
 
-/* --max-results-bytes: one indexed query through the read-only handle. */
+/* --max-results-bytes, and the kept-results gauge of /metrics: one indexed
+ * query through the read-only handle. */
 static void results_cap_enforce(struct job_engine *e)
 {
 	struct results_cap c = {e, 0, 0};
 
-	if (e->cfg.max_results_bytes == 0 || e->reader == NULL)
+	if (e->reader == NULL)
 		return;
+	e->results_kept_bytes = 0;
 	if (store_results_newest(e->reader, util_now_us(), results_cap_one, &c) < 0)
 		return; /* logged by the store; the next sweep tries again */
 	if (c.evicted > 0)

@@ -175,6 +175,7 @@ struct job_engine {
 	struct job *running; /* doubly linked */
 	struct job *coalescing; /* jobs others may join (--coalesce), doubly linked */
 	uint64_t coalesced;     /* requests that joined a job */
+	uint64_t results_kept_bytes; /* kept results, summed at the last sweep */
 	unsigned running_count, queued_count;
 	unsigned *rule_running; /* jobs running per cfg.rules entry */
 	uint64_t submitted, finished;

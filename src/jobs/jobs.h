@@ -281,6 +281,7 @@ struct job_metrics {
 	uint64_t processing_sent;              /* 102s counted with job_note_processing */
 	uint64_t coalesced;                    /* requests that joined another's job (--coalesce) */
 	uint64_t spool_written_bytes;          /* program output written to spool files */
+	uint64_t results_kept_bytes;           /* kept results on disk, as of the last sweep */
 	struct job_histogram duration;         /* started -> ended, jobs that ran */
 	struct job_histogram queue_wait;       /* created -> started */
 };

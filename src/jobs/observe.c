@@ -39,6 +39,7 @@ void job_engine_metrics(const struct job_engine *e, struct job_metrics *out)
 	out->submitted = e->submitted;
 	out->refused_queue_full = e->refused;
 	out->coalesced = e->coalesced;
+	out->results_kept_bytes = e->results_kept_bytes;
 }
 
 int job_engine_health(struct job_engine *e, const char **why)

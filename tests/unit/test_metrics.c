@@ -252,6 +252,7 @@ static void test_render(void)
 	m.submitted = 13;
 	m.processing_sent = 9;
 	m.coalesced = 4;
+	m.results_kept_bytes = 123456;
 	m.spool_written_bytes = 1048576;
 	job_histogram_observe(&m.duration, 3000);      /* 0.003 s */
 	job_histogram_observe(&m.duration, 1500000);   /* 1.5 s */
@@ -293,6 +294,7 @@ static void test_render(void)
 	CU_ASSERT(strstr(t, "\ncgiq_job_queue_wait_seconds_sum 0.020000\ncgiq_job_queue_wait_seconds_count 1\n") != NULL);
 	CU_ASSERT(strstr(t, "# TYPE cgiq_processing_sent_total counter\ncgiq_processing_sent_total 9\n") != NULL);
 	CU_ASSERT(strstr(t, "# TYPE cgiq_coalesced_total counter\ncgiq_coalesced_total 4\n") != NULL);
+	CU_ASSERT(strstr(t, "# TYPE cgiq_results_kept_bytes gauge\ncgiq_results_kept_bytes 123456\n") != NULL);
 	CU_ASSERT(strstr(t, "\ncgiq_spool_written_bytes_total 1048576\n") != NULL);
 	CU_ASSERT(strstr(t, "\ncgiq_responses_total{front=\"http\",code=\"2xx\"} 5\n") != NULL);
 	CU_ASSERT(strstr(t, "\ncgiq_responses_total{front=\"http\",code=\"5xx\"} 2\n") != NULL);
