@@ -44,8 +44,10 @@ void job_engine_metrics(const struct job_engine *e, struct job_metrics *out)
 
 int job_engine_health(struct job_engine *e, const char **why)
 {
-	if (e->closing) {
-		*why = "shutting down";
+	/* Draining counts as down: a load balancer polling /health moves the
+	 * traffic away while running jobs finish. */
+	if (e->closing || e->draining) {
+		*why = e->closing ? "shutting down" : "draining: no new jobs are taken";
 		return -1;
 	}
 	return jobs__recorder_health(e->rec, RECORDER_STUCK_MS, why);

@@ -136,16 +136,39 @@ static int log_port(const char *path)
 /* SIGTERM while a slow job runs: its client still gets the whole 200, the
  * idle keep-alive connection is closed, new connections are refused, the
  * row is succeeded, exit status 0. */
+struct health_wait {
+	int port;
+	int want;
+};
+
+/* /health on the admin listener answers want (its status). */
+static int health_is(void *ud)
+{
+	struct health_wait *w = ud;
+	struct tresp r;
+	int st;
+
+	if (get(w->port, "/health", NULL, &r) != 0)
+		return 0;
+	st = r.status;
+	t_resp_free(&r);
+	return st == w->want;
+}
+
 static void test_drain_lets_jobs_finish(void)
 {
-	static const char *const args[] = {"--processing", "never", "--drain-timeout", "20s", NULL};
+	char admin[64];
+	const char *args[] = {"--processing", "never", "--drain-timeout", "20s", "--admin-listen", admin, NULL};
 	struct tdaemon d;
 	struct tresp r;
 	char id[64], v[256];
 	int slow, idle;
 	int64_t t0;
+	struct health_wait up = {t_free_port(), 200}, down = {up.port, 503};
 
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", up.port);
 	CU_ASSERT_FATAL(td_start(&d, NULL, args) == 0);
+	CU_ASSERT(t_wait_for(health_is, &up, 5000));
 	idle = t_connect(d.port);
 	CU_ASSERT_FATAL(idle >= 0);
 	CU_ASSERT_FATAL(send_get(idle, "/hello", NULL) == 0);
@@ -163,6 +186,11 @@ static void test_drain_lets_jobs_finish(void)
 	kill(d.pid, SIGTERM);
 	CU_ASSERT(t_wait_closed(idle, 3000));
 	CU_ASSERT(t_wait_for(refused, &d.port, 3000));
+	/* The admin listener stays up during the drain and says it is down. */
+	CU_ASSERT(t_wait_for(health_is, &down, 3000));
+	CU_ASSERT_FATAL(get(up.port, "/health", NULL, &r) == 0);
+	CU_ASSERT_STRING_EQUAL(r.body, "{\"status\":\"unavailable\",\"reason\":\"draining: no new jobs are taken\"}\n");
+	t_resp_free(&r);
 	CU_ASSERT_FATAL(t_read_response(slow, &r, 0, 15000) == 0);
 	CU_ASSERT_EQUAL(r.interim_count, 0);
 	CU_ASSERT_EQUAL(r.status, 200);
