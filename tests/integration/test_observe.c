@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support/support.h"
@@ -494,6 +495,67 @@ static void test_access_log_flushed_at_stop(void)
 	td_cleanup(&e);
 }
 
+struct text_wait {
+	const char *path;
+	const char *s;
+};
+
+static int text_has(void *ud)
+{
+	struct text_wait *w = ud;
+	char *data = slurp(w->path);
+	int found = data && strstr(data, w->s) != NULL;
+	free(data);
+	return found;
+}
+
+/* --access-log -: the lines go to standard output, the log to standard error. */
+static void test_access_log_stdout(void)
+{
+	char dir[] = "/tmp/cgiq-obs-XXXXXX", out[300], err[300], db[300], spool[300], cmd[400];
+	struct text_wait listening = {err, "listening on 127.0.0.1:"};
+	struct tresp r;
+	char *e, *o, *p;
+	int status = -1, port = 0;
+	pid_t pid;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(out, sizeof(out), "%s/stdout", dir);
+	snprintf(err, sizeof(err), "%s/stderr", dir);
+	snprintf(db, sizeof(db), "%s/cgiq.db", dir);
+	snprintf(spool, sizeof(spool), "%s/spool", dir);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		if (freopen(out, "w", stdout) == NULL || freopen(err, "w", stderr) == NULL)
+			_exit(127);
+		execl(CGIQ_BIN, CGIQ_BIN, "--allow-root", "--listen", "127.0.0.1:0", "--cgi-root", D.cgi_root,
+		      "--db", db, "--spool", spool, "--access-log", "-", (char *)NULL);
+		_exit(127);
+	}
+	CU_ASSERT(t_wait_for(text_has, &listening, 10000));
+	e = slurp(err);
+	if (e && (p = strstr(e, "listening on 127.0.0.1:")) != NULL)
+		port = atoi(p + strlen("listening on 127.0.0.1:"));
+	free(e);
+	CU_ASSERT(port > 0);
+	if (port > 0) {
+		CU_ASSERT(request(port, "GET /hello?stdout HTTP/1.1\r\nHost: t\r\n\r\n", &r, 5000) == 0);
+		t_resp_free(&r);
+	}
+	kill(pid, SIGTERM);
+	CU_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	o = slurp(out);
+	CU_ASSERT(o && strncmp(o, "127.0.0.1 - - [", 15) == 0);
+	CU_ASSERT(o && strstr(o, "\"GET /hello?stdout HTTP/1.1\" 200 14 \"-\" \"-\" ") != NULL);
+	free(o);
+	e = slurp(err);
+	CU_ASSERT(e && strstr(e, "\" 200 14 \"-\" \"-\"") == NULL); /* no access-log line in the error log */
+	free(e);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	t_run(cmd, NULL, 0);
+}
+
 static void test_client_gone_is_499(void)
 {
 	char line[2048], after[512], id[64];
@@ -693,6 +755,7 @@ int main(void)
 	/* their own daemons, on the first one's program directory */
 	CU_add_test(s, "access log off", test_access_log_off);
 	CU_add_test(s, "access log flushed at stop", test_access_log_flushed_at_stop);
+	CU_add_test(s, "--access-log -: standard output", test_access_log_stdout);
 	CU_add_test(s, "FastCGI: access log and counters", test_fastcgi_access_log_and_counters);
 	CU_add_test(s, "client gone: 499", test_client_gone_is_499);
 	CU_add_test(s, "spool bytes", test_spool_bytes);
