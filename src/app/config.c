@@ -144,6 +144,8 @@ static const char USAGE[] =
 	"  --rlimit-nofile N          open files of each program\n"
 	"  --rlimit-nproc N           processes of the programs' user (not enforced for root)\n"
 	"  --rlimit-fsize SIZE        largest file a program may write (SIGXFSZ)\n"
+	"  --rlimit-core SIZE         core file size of each program; 0 = none (a program killed\n"
+	"                             by SIGXCPU or SIGXFSZ would dump core in its directory)\n"
 	"  --nice N                   niceness of each program, -20..19 (default: cgiq's)\n"
 	"                             (unset limits are inherited from cgiq)\n"
 	"Configuration file:\n"
@@ -169,7 +171,7 @@ enum {
 	OPT_ACCESS_LOG, OPT_ADMIN_LISTEN, OPT_ADMIN_ALLOW_PUBLIC,
 	OPT_DRAIN_TIMEOUT, OPT_LOG_FILE, OPT_RERUN_INTERRUPTED,
 	OPT_USER, OPT_GROUP, OPT_ALLOW_ROOT, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
-	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE,
+	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE, OPT_RLIMIT_CORE,
 	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE,
 };
 
@@ -224,6 +226,7 @@ static const struct option LONG_OPTS[] = {
 	{"rlimit-nofile", required_argument, NULL, OPT_RLIMIT_NOFILE},
 	{"rlimit-nproc", required_argument, NULL, OPT_RLIMIT_NPROC},
 	{"rlimit-fsize", required_argument, NULL, OPT_RLIMIT_FSIZE},
+	{"rlimit-core", required_argument, NULL, OPT_RLIMIT_CORE},
 	{"nice", required_argument, NULL, OPT_NICE},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
@@ -473,6 +476,10 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 			r = bad_value(opt, a, "at least 1");
 		c->limits.nproc = n;
 		break;
+	case OPT_RLIMIT_CORE:
+		r = parse_bytes(opt, a, &c->limits.core_bytes);
+		c->limits.core_set = 1;
+		break;
 	case OPT_RLIMIT_FSIZE:
 		r = parse_bytes(opt, a, &c->limits.fsize_bytes);
 		if (r == 0 && c->limits.fsize_bytes == 0)
@@ -542,7 +549,7 @@ static const int SCRIPT_BLOCK_OPTS[] = {
 	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_PROCESSING, OPT_PROCESSING_AFTER,
 	OPT_PROCESSING_INTERVAL, OPT_PROCESSING_MAX, OPT_ON_DISCONNECT, OPT_MAX_RUNNING,
 	OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
-	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE,
+	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE, OPT_RLIMIT_CORE,
 };
 
 static int opt_in(int opt, const int *set, size_t n)
@@ -972,9 +979,10 @@ static int check_limits(const struct cgi_limits *l)
 		const char *name;
 	} res[] = {
 		{RLIMIT_CPU, "rlimit-cpu"}, {RLIMIT_AS, "rlimit-as"}, {RLIMIT_NOFILE, "rlimit-nofile"},
-		{RLIMIT_NPROC, "rlimit-nproc"}, {RLIMIT_FSIZE, "rlimit-fsize"},
+		{RLIMIT_NPROC, "rlimit-nproc"}, {RLIMIT_FSIZE, "rlimit-fsize"}, {RLIMIT_CORE, "rlimit-core"},
 	};
-	uint64_t want[] = {l->cpu_s ? l->cpu_s + 1 : 0, l->as_bytes, l->nofile, l->nproc, l->fsize_bytes};
+	uint64_t want[] = {l->cpu_s ? l->cpu_s + 1 : 0, l->as_bytes, l->nofile, l->nproc, l->fsize_bytes,
+	                   l->core_set ? l->core_bytes : 0};
 	struct rlimit rl;
 
 	if (geteuid() == 0)

@@ -148,6 +148,8 @@ struct cgi_limits {
 	uint64_t nofile;       /* RLIMIT_NOFILE */
 	uint64_t nproc;        /* RLIMIT_NPROC: processes of the program's user (not enforced for root) */
 	uint64_t fsize_bytes;  /* RLIMIT_FSIZE */
+	int core_set;          /* 1: RLIMIT_CORE = core_bytes (0 is the usual: no core files) */
+	uint64_t core_bytes;
 	int nice_set;          /* 1: setpriority(nice) */
 	int nice;              /* -20..19 */
 };

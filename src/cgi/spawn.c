@@ -65,7 +65,8 @@ static int spawn_apply_limits(const struct cgi_limits *l)
 	    (l->as_bytes && spawn_limit(RLIMIT_AS, l->as_bytes, l->as_bytes) < 0) ||
 	    (l->nofile && spawn_limit(RLIMIT_NOFILE, l->nofile, l->nofile) < 0) ||
 	    (l->nproc && spawn_limit(RLIMIT_NPROC, l->nproc, l->nproc) < 0) ||
-	    (l->fsize_bytes && spawn_limit(RLIMIT_FSIZE, l->fsize_bytes, l->fsize_bytes) < 0))
+	    (l->fsize_bytes && spawn_limit(RLIMIT_FSIZE, l->fsize_bytes, l->fsize_bytes) < 0) ||
+	    (l->core_set && spawn_limit(RLIMIT_CORE, l->core_bytes, l->core_bytes) < 0))
 		return -errno;
 	/* Linux: niceness is per thread; the vfork child is its own thread, so
 	 * this changes the program only, never cgiq. */

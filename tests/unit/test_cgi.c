@@ -881,11 +881,11 @@ static void test_spawn_limits(void)
 {
 	char *argv[] = {"/bin/sh", "-c",
 	                "echo $(ulimit -t) $(ulimit -H -t) $(ulimit -v) $(ulimit -n) $(ulimit -H -n) "
-	                "$(ulimit -p) $(ulimit -f) $(cut -d' ' -f19 /proc/self/stat)",
+	                "$(ulimit -p) $(ulimit -f) $(ulimit -c) $(cut -d' ' -f19 /proc/self/stat)",
 	                NULL};
 	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
 	struct cgi_limits l = {.cpu_s = 7, .as_bytes = 512ull << 20, .nofile = 50, .nproc = 300,
-	                       .fsize_bytes = 1 << 20, .nice_set = 1, .nice = 5};
+	                       .fsize_bytes = 1 << 20, .core_set = 1, .core_bytes = 0, .nice_set = 1, .nice = 5};
 	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0, &l};
 	struct cgi_proc p;
 	struct buf o, e;
@@ -895,7 +895,7 @@ static void test_spawn_limits(void)
 	buf_init(&e, 1 << 20);
 	CU_ASSERT_EQUAL_FATAL(cgi_spawn_start(&opts, &p), 0);
 	CU_ASSERT_EQUAL(pump(&p, "", 0, &o, &e), 0);
-	ASSERT_STR(o.data, "7 8 524288 50 50 300 2048 5\n");
+	ASSERT_STR(o.data, "7 8 524288 50 50 300 2048 0 5\n");
 	status = reap(p.pid);
 	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	/* Only the program: cgiq's own niceness and limits are untouched. */
