@@ -729,10 +729,14 @@ int jobs__retry_interrupted(struct job_engine *e, struct store *store)
 	/* Ids first, updates after: no writes while the listing is stepped. */
 	r = store_jobs_list(store, &running, 0, retry_collect, &l);
 	for (size_t i = 0; r == 0 && i < l.count; i++) {
-		if (store_job_requeue(store, l.ids[i]) == 0) {
+		if (store_job_requeue(store, l.ids[i], JOBS__RETRY_MAX) == 0) {
 			log_info("job %s: was running when the previous cgiq stopped; queued again "
 			         "(%s)", l.ids[i], e->cfg.rerun_interrupted ? "--rerun-interrupted" : "retry-interrupted");
 			n++;
+		} else {
+			/* A job that takes cgiq down each time must not do so forever. */
+			log_warnx("job %s: was running when the previous cgiq stopped, and was run again %d "
+			          "times already; it ends interrupted", l.ids[i], JOBS__RETRY_MAX);
 		}
 	}
 	free(l.ids);

@@ -13,6 +13,8 @@
 #define STDERR_LINE_MAX 1024
 #define RECORD_FLUSH_MS 5
 #define REGISTRY_BUCKETS 4096
+/* retry-interrupted / --rerun-interrupted: runs again after crashes, at most */
+#define JOBS__RETRY_MAX 3
 
 /* ---------- recorder (internal to the module, used by engine.c) ---------- */
 struct jobs__recorder;

@@ -67,6 +67,8 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX jobs_cancel_requested ON jobs (id) WHERE cancel_requested = 1;",
 	/* 2 -> 3: kept results newest first, for --max-results-bytes */
 	"CREATE INDEX jobs_results ON jobs (finished_at) WHERE result_path IS NOT NULL;",
+	/* 3 -> 4: how often a job was re-queued after a crash (retry-interrupted) */
+	"ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(UTIL_ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION,
@@ -160,8 +162,8 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 		"SELECT " STORE_COLUMNS " FROM jobs WHERE state = 'queued' AND async = 1"
 		" ORDER BY created_at, rowid",
 	[STORE_STMT_REQUEUE] =
-		"UPDATE jobs SET state = 'queued', started_at = NULL"
-		" WHERE id = ?1 AND state = 'running' AND async = 1",
+		"UPDATE jobs SET state = 'queued', started_at = NULL, attempts = attempts + 1"
+		" WHERE id = ?1 AND state = 'running' AND async = 1 AND attempts < ?2",
 };
 
 struct store {
@@ -694,12 +696,13 @@ out:
 	return r;
 }
 
-int store_job_requeue(struct store *s, const char *id)
+int store_job_requeue(struct store *s, const char *id, int max_attempts)
 {
 	sqlite3_stmt *st = s->stmt[STORE_STMT_REQUEUE];
 	int r;
 
 	store_bind_text(st, 1, id);
+	sqlite3_bind_int(st, 2, max_attempts);
 	r = store_run(s, st, "re-queueing an interrupted job", id);
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = -ENOENT;

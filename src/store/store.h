@@ -13,7 +13,7 @@
 
 #include "util/util.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 enum store_state {
 	STORE_QUEUED = 0,
@@ -170,11 +170,13 @@ int store_recover(struct store *s, const char *reason, int64_t keep_us,
 
 /*
  * Start-up, before store_recover: an asynchronous job a previous cgiq left
- * running goes back to the queue (a script configured as safe to retry). Its
- * pid stays, so store_recover still kills what that run left behind.
- * Returns 0 or -ENOENT (no such running asynchronous job).
+ * running goes back to the queue (a script configured as safe to retry), at
+ * most max_attempts times over its life (the row counts them in attempts).
+ * Its pid stays, so store_recover still kills what that run left behind.
+ * Returns 0, or -ENOENT (no such running asynchronous job, or it was re-queued
+ * max_attempts times already: store_recover then marks it interrupted).
  */
-int store_job_requeue(struct store *s, const char *id);
+int store_job_requeue(struct store *s, const char *id, int max_attempts);
 
 /*
  * Kept results (rows with a result_path that has not expired at now_us),

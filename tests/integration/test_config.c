@@ -335,6 +335,23 @@ static void test_retry_interrupted(void)
 	t_resp_free(&r);
 }
 
+/* A job that is running at every crash is run again at most 3 times, then
+ * it ends interrupted: a job that takes cgiq down must not do so forever. */
+static void test_retry_cap(void)
+{
+	char a[64], v[64];
+
+	CU_ASSERT_EQUAL_FATAL(submit_async("/retry-me?30", a, sizeof(a)), 0);
+	for (int run = 0; run < 4; run++) {
+		CU_ASSERT_FATAL(t_wait_job_state(&D, a, "running", 5000));
+		td_kill9(&D);
+		CU_ASSERT_FATAL(td_restart(&D, ARGS) == 0);
+	}
+	CU_ASSERT(t_wait_job_state(&D, a, "interrupted", 5000));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&D, a, "attempts", v, sizeof(v)), "3");
+	CU_ASSERT(td_wait_log(&D, "was run again 3 times already; it ends interrupted", 5000));
+}
+
 /* ---- the FastCGI front takes the same per-script settings (behind nginx) ---- */
 
 static struct tdaemon F;
@@ -445,7 +462,8 @@ int main(void)
 	    !CU_add_test(s, "per-script rlimit-cpu", test_script_rlimit) ||
 	    !CU_add_test(s, "--check-config / --test", test_check_config) ||
 	    !CU_add_test(s, "bad file: exit 2 with FILE:LINE", test_bad_file) ||
-	    !CU_add_test(s, "per-script retry-interrupted after kill -9", test_retry_interrupted)) {
+	    !CU_add_test(s, "per-script retry-interrupted after kill -9", test_retry_interrupted) ||
+	    !CU_add_test(s, "retry-interrupted: at most 3 runs again", test_retry_cap)) {
 		CU_cleanup_registry();
 		return 1;
 	}
