@@ -70,6 +70,7 @@ static const char USAGE[] =
 	"Listening and programs:\n"
 	"  --listen ADDR              127.0.0.1:8080, [::1]:8080 or unix:/path/sock;\n"
 	"                             repeatable (default 127.0.0.1:8080; port 0 = any free port)\n"
+	"  --listen-mode MODE         permissions of unix: listeners, octal (default 0660)\n"
 	"  --cgi-root DIR             directory holding the programs (required)\n"
 	"  --cgi-prefix PATH          URL prefix mapped to --cgi-root (default /)\n"
 	"  --pass-authorization       give programs the Authorization header (HTTP_AUTHORIZATION)\n"
@@ -165,7 +166,7 @@ enum {
 	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_MAX_HEADER, OPT_MAX_URI, OPT_MAX_BODY,
 	OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONN, OPT_PASS_AUTH,
 	OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_QUEUE_MAX, OPT_JOBS_PREFIX, OPT_RESULT_TTL,
-	OPT_MAX_WAIT, OPT_ON_DISCONNECT, OPT_COALESCE, OPT_MAX_RESULTS,
+	OPT_MAX_WAIT, OPT_ON_DISCONNECT, OPT_COALESCE, OPT_MAX_RESULTS, OPT_LISTEN_MODE,
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
 	OPT_FASTCGI_MAX_PARAMS,
 	OPT_ACCESS_LOG, OPT_ADMIN_LISTEN, OPT_ADMIN_ALLOW_PUBLIC,
@@ -177,6 +178,7 @@ enum {
 
 static const struct option LONG_OPTS[] = {
 	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"listen-mode", required_argument, NULL, OPT_LISTEN_MODE},
 	{"cgi-root", required_argument, NULL, OPT_CGI_ROOT},
 	{"cgi-prefix", required_argument, NULL, OPT_CGI_PREFIX},
 	{"db", required_argument, NULL, OPT_DB},
@@ -322,6 +324,7 @@ static void defaults(struct daemon_config *c)
 	c->http.detach_on_disconnect = 0;
 	c->fcgi.threads = 16;
 	c->fcgi.socket_mode = 0660;
+	c->http.unix_mode = 0660;
 	c->fcgi.max_params_bytes = 64 * 1024;
 	c->drain_timeout_ms = 30000;
 }
@@ -426,12 +429,16 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		if (r == 0 && c->fcgi.threads == 0)
 			r = bad_value(opt, a, "at least 1");
 		break;
-	case OPT_FASTCGI_MODE: {
+	case OPT_FASTCGI_MODE:
+	case OPT_LISTEN_MODE: {
 		char *end;
 		unsigned long m = strtoul(a, &end, 8);
-		if (*a == '\0' || *end != '\0' || m > 0777)
+		if (*a == '\0' || *end != '\0' || m > 0777 || m == 0)
 			return bad_value(opt, a, "an octal mode such as 0660");
-		c->fcgi.socket_mode = (unsigned)m;
+		if (opt == OPT_LISTEN_MODE)
+			c->http.unix_mode = (unsigned)m;
+		else
+			c->fcgi.socket_mode = (unsigned)m;
 		break;
 	}
 	case OPT_FASTCGI_OWNER: c->fcgi.socket_owner = a; break;

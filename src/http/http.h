@@ -173,6 +173,7 @@ struct job_front_counters;
 struct http_access_log;
 
 struct http_server_config {
+	unsigned unix_mode;              /* permissions of unix: listeners, e.g. 0660; 0 = as bound */
 	const char *cgi_root;            /* canonical absolute path */
 	const char *cgi_prefix;          /* "/" or "/cgi-bin" */
 	struct http_limits limits;

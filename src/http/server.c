@@ -1460,6 +1460,10 @@ int http_server_listen(struct http_server *s, const char *addr)
 		r = uv_pipe_init(s->loop, &l->h.pipe, 0);
 		if (r == 0)
 			r = uv_pipe_bind(&l->h.pipe, path);
+		/* Connecting needs write permission: the socket is made under the
+		 * umask; the operator's mode decides who may connect. */
+		if (r == 0 && s->cfg.unix_mode && chmod(path, s->cfg.unix_mode) < 0)
+			r = -errno;
 		if (r == 0)
 			l->unix_path = util_xstrdup(path);
 		snprintf(shown, sizeof(shown), "%s", addr);

@@ -5,6 +5,8 @@
 #include <CUnit/Basic.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -641,6 +643,55 @@ static void test_kill9_and_restart(void)
 	td_cleanup(&k);
 }
 
+/* --listen unix:PATH: served like TCP; the socket gets --listen-mode
+ * (default 0660: a web server in cgiq's group may connect, others not). */
+static void test_unix_listener(void)
+{
+	struct tdaemon u;
+	char dir[] = "/tmp/cgiq-unix-XXXXXX", sock[300], listen_arg[320], mode_sock[300], mode_arg[320], cmd[400];
+	const char *args[] = {"--listen", listen_arg, "--listen", mode_arg, "--listen-mode", "0600", NULL};
+	const char *dflt[] = {"--listen", listen_arg, NULL};
+	struct sockaddr_un sa;
+	struct stat st;
+	struct tresp r;
+	int fd;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(sock, sizeof(sock), "%s/http.sock", dir);
+	snprintf(listen_arg, sizeof(listen_arg), "unix:%s", sock);
+	snprintf(mode_sock, sizeof(mode_sock), "%s/private.sock", dir);
+	snprintf(mode_arg, sizeof(mode_arg), "unix:%s", mode_sock);
+
+	CU_ASSERT_FATAL(td_start(&u, NULL, dflt) == 0);
+	CU_ASSERT(td_wait_log(&u, "listening on unix:", 5000));
+	CU_ASSERT_FATAL(stat(sock, &st) == 0);
+	CU_ASSERT(S_ISSOCK(st.st_mode));
+	CU_ASSERT_EQUAL(st.st_mode & 07777, 0660);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CU_ASSERT_FATAL(t_send_str(fd, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 5000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "Hello, world!\n");
+	t_resp_free(&r);
+	close(fd);
+	CU_ASSERT_EQUAL(td_stop(&u), 0);
+	CU_ASSERT(stat(sock, &st) < 0); /* removed at stop */
+	td_cleanup(&u);
+
+	CU_ASSERT_FATAL(td_start(&u, NULL, args) == 0);
+	CU_ASSERT(td_wait_log(&u, "private.sock", 5000));
+	CU_ASSERT(stat(mode_sock, &st) == 0 && (st.st_mode & 07777) == 0600);
+	CU_ASSERT(stat(sock, &st) == 0 && (st.st_mode & 07777) == 0600);
+	CU_ASSERT_EQUAL(td_stop(&u), 0);
+	td_cleanup(&u);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	t_run(cmd, NULL, 0);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -676,6 +727,7 @@ int main(void)
 	CU_add_test(s, "cgiq jobs", test_jobs_cli);
 	CU_add_test(s, "command line errors", test_cli_errors);
 	CU_add_test(s, "kill -9 and restart", test_kill9_and_restart);
+	CU_add_test(s, "unix: listener and --listen-mode", test_unix_listener);
 
 	return t_cunit_run();
 }
