@@ -605,6 +605,7 @@ static void job_end(struct job *j)
 		return;
 	j->ended = 1;
 	coalesce_close(j);
+	jobs__groups_remove(e, j);
 	job_decide(j);
 	job_record_end(j);
 	e->finished++;
@@ -812,8 +813,10 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 		close(j->body_fd);
 		j->body_fd = -1;
 	}
-	if (err >= 0)
+	if (err >= 0) {
 		j->pid = req->proc.pid;
+		jobs__groups_add(e, j);
+	}
 	j->started_at_us = util_now_us();
 	job_histogram_observe(&e->metrics.queue_wait, j->started_at_us - j->created_at_us);
 	if (j->inserted) {
@@ -899,6 +902,7 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 		r = -errno;
 		goto fail;
 	}
+	jobs__groups_open(e);
 	/* --rerun-interrupted or a block's retry-interrupted: promised with a
 	 * 202, so at least once; the program tells a second run by CGIQ_JOB_ID.
 	 * The row keeps its pid, so store_recover kills what the old run left. */
@@ -932,6 +936,7 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 fail:
 	if (e->devnull_fd >= 0)
 		close(e->devnull_fd);
+	jobs__groups_close(e);
 	free(e->rule_running);
 	free(e);
 	return r;
@@ -995,6 +1000,7 @@ struct job *jobs__job_new(struct job_engine *e)
 	j->state = STORE_QUEUED;
 	j->body_fd = -1;
 	j->spool_fd = -1;
+	j->group_slot = -1;
 	j->pid = -1;
 	j->progress_done = j->progress_total = -1;
 	cgi_response_init(&j->resp);
@@ -1337,6 +1343,7 @@ void jobs__engine_free(struct job_engine *e)
 {
 	jobs__recorder_stop(e->rec); /* writes what is still queued */
 	close(e->devnull_fd);
+	jobs__groups_close(e);
 	free(e->close_reason);
 	free(e->rule_running);
 	free(e);

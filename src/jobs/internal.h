@@ -97,6 +97,7 @@ struct job {
 
 	/* process */
 	pid_t pid;
+	int group_slot;       /* its slot in the groups file (groups.c), -1 none */
 	int exited;
 	int wait_status;
 	uv_pipe_t pipes[PIPE_COUNT];
@@ -178,6 +179,8 @@ struct job_engine {
 	struct job *coalescing; /* jobs others may join (--coalesce), doubly linked */
 	uint64_t coalesced;     /* requests that joined a job */
 	uint64_t results_kept_bytes; /* kept results, summed at the last sweep */
+	int32_t *group_slots;        /* groups.c: the running programs' pids, mapped shared */
+	unsigned group_slot_count;
 	unsigned running_count, queued_count;
 	unsigned *rule_running; /* jobs running per cfg.rules entry */
 	uint64_t submitted, finished;
@@ -222,6 +225,14 @@ void jobs__job_kill(struct job *j, const char *reason);
 void jobs__job_discard(struct job *j);
 /* The last step of job_engine_close, after async.c closed its handles. */
 void jobs__engine_free(struct job_engine *e);
+
+/* groups.c: the running programs' process groups, kept where a kill -9 of
+ * cgiq cannot lose them. open kills what a previous run left (before
+ * recovery); add when a program started, remove when its job ended. */
+int jobs__groups_open(struct job_engine *e);
+void jobs__groups_add(struct job_engine *e, struct job *j);
+void jobs__groups_remove(struct job_engine *e, struct job *j);
+void jobs__groups_close(struct job_engine *e);
 
 /* async.c */
 void jobs__registry_add(struct job_engine *e, struct job *j);

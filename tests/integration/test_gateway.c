@@ -643,6 +643,40 @@ static void test_kill9_and_restart(void)
 	td_cleanup(&k);
 }
 
+/* cgiq killed before the recorder wrote the program's pid (simulated by
+ * erasing it from the row): the groups file still names the group, and the
+ * next start kills what the program left. */
+static void test_kill9_before_the_pid_is_recorded(void)
+{
+	struct tdaemon k;
+	static const char req[] = "GET /slow?60 HTTP/1.1\r\nHost: x\r\n\r\n";
+	char id[64], col[64], cmd[1024];
+	int64_t t0 = t_wall_us();
+	pid_t pgid;
+	int fd;
+
+	CU_ASSERT_FATAL(td_start(&k, NULL, NULL) == 0);
+	fd = t_connect(k.port);
+	CU_ASSERT(t_send(fd, req, sizeof(req) - 1) == 0);
+	CU_ASSERT_FATAL(t_wait_new_job(&k, t0, id, 5000)[0] != '\0');
+	CU_ASSERT_FATAL(t_wait_job_state(&k, id, "running", 5000));
+	pgid = atoi(t_job_field(&k, id, "pid", col, sizeof(col)));
+	CU_ASSERT_FATAL(pgid > 1);
+	td_kill9(&k);
+	close(fd);
+	CU_ASSERT(t_wait_for(leader_gone, &(struct group_wait){pgid}, 5000));
+	CU_ASSERT(t_group_alive(pgid)); /* the sleep the program started */
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"UPDATE jobs SET pid = NULL WHERE id = '%s'\"", k.db, id);
+	CU_ASSERT_FATAL(t_run(cmd, NULL, 0) == 0);
+	CU_ASSERT_FATAL(td_restart(&k, NULL) == 0);
+	CU_ASSERT(t_wait_for(group_gone, &(struct group_wait){pgid}, 5000));
+	snprintf(col, sizeof(col), "killed process group %d of a program", (int)pgid);
+	CU_ASSERT(td_log_has(&k, col));
+	CU_ASSERT_STRING_EQUAL(t_job_field(&k, id, "state", col, sizeof(col)), "interrupted");
+	CU_ASSERT_EQUAL(td_stop(&k), 0);
+	td_cleanup(&k);
+}
+
 /* --listen unix:PATH: served like TCP; the socket gets --listen-mode
  * (default 0660: a web server in cgiq's group may connect, others not). */
 static void test_unix_listener(void)
@@ -727,6 +761,7 @@ int main(void)
 	CU_add_test(s, "cgiq jobs", test_jobs_cli);
 	CU_add_test(s, "command line errors", test_cli_errors);
 	CU_add_test(s, "kill -9 and restart", test_kill9_and_restart);
+	CU_add_test(s, "kill -9 before the pid is in the row", test_kill9_before_the_pid_is_recorded);
 	CU_add_test(s, "unix: listener and --listen-mode", test_unix_listener);
 
 	return t_cunit_run();
