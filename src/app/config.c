@@ -112,6 +112,8 @@ static const char USAGE[] =
 	"  --max-body-bytes SIZE      request body, beyond: 413 (default 64M)\n"
 	"  --header-timeout DUR       whole request head within DUR, else 408 (default 10s)\n"
 	"  --body-timeout DUR         a gap this long in the body: 408 (default 30s)\n"
+	"  --body-min-rate SIZE       bytes/s a body must average once it took --body-timeout:\n"
+	"                             else 408 (default 500, 0 = any rate)\n"
 	"  --idle-timeout DUR         idle keep-alive connections are closed (default 60s)\n"
 	"  --max-connections N        beyond: 503 and close (default 4096)\n"
 	"\n"
@@ -166,7 +168,7 @@ enum {
 	OPT_JOB_TIMEOUT, OPT_KILL_GRACE, OPT_MAX_OUTPUT, OPT_MAX_HEADER, OPT_MAX_URI, OPT_MAX_BODY,
 	OPT_HEADER_TIMEOUT, OPT_BODY_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONN, OPT_PASS_AUTH,
 	OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_QUEUE_MAX, OPT_JOBS_PREFIX, OPT_RESULT_TTL,
-	OPT_MAX_WAIT, OPT_ON_DISCONNECT, OPT_COALESCE, OPT_MAX_RESULTS, OPT_LISTEN_MODE,
+	OPT_MAX_WAIT, OPT_ON_DISCONNECT, OPT_COALESCE, OPT_MAX_RESULTS, OPT_LISTEN_MODE, OPT_BODY_MIN_RATE,
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
 	OPT_FASTCGI_MAX_PARAMS,
 	OPT_ACCESS_LOG, OPT_ADMIN_LISTEN, OPT_ADMIN_ALLOW_PUBLIC,
@@ -197,6 +199,7 @@ static const struct option LONG_OPTS[] = {
 	{"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
 	{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 	{"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+	{"body-min-rate", required_argument, NULL, OPT_BODY_MIN_RATE},
 	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
 	{"max-connections", required_argument, NULL, OPT_MAX_CONN},
 	{"pass-authorization", no_argument, NULL, OPT_PASS_AUTH},
@@ -307,6 +310,7 @@ static void defaults(struct daemon_config *c)
 	c->http.limits.max_body_bytes = 64ull * 1024 * 1024;
 	c->http.header_timeout_ms = 10000;
 	c->http.body_timeout_ms = 30000;
+	c->http.body_min_rate = 500;
 	c->http.idle_timeout_ms = 60000;
 	c->http.body_mem_bytes = 64 * 1024;
 	c->http.max_connections = 4096;
@@ -387,6 +391,7 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 	case OPT_MAX_BODY: r = parse_bytes(opt, a, &c->http.limits.max_body_bytes); break;
 	case OPT_HEADER_TIMEOUT: r = parse_ms(opt, a, &c->http.header_timeout_ms); break;
 	case OPT_BODY_TIMEOUT: r = parse_ms(opt, a, &c->http.body_timeout_ms); break;
+	case OPT_BODY_MIN_RATE: r = parse_bytes(opt, a, &c->http.body_min_rate); break;
 	case OPT_IDLE_TIMEOUT: r = parse_ms(opt, a, &c->http.idle_timeout_ms); break;
 	case OPT_MAX_CONN: r = parse_count(opt, a, 1000000, &c->http.max_connections); break;
 	case OPT_PASS_AUTH: c->http.pass_authorization = 1; break;

@@ -183,6 +183,7 @@ struct http_server_config {
 	unsigned processing_max;         /* 0 = no cap */
 	uint64_t header_timeout_ms;      /* whole head must arrive within this: 408 */
 	uint64_t body_timeout_ms;        /* no body byte for this long: 408 */
+	uint64_t body_min_rate;          /* bytes/s a body must average once it took body_timeout_ms; 0 = any */
 	uint64_t idle_timeout_ms;        /* keep-alive connection with no request: closed */
 	size_t body_mem_bytes;           /* request bodies beyond this are spooled to a file */
 	const char *spool_dir;

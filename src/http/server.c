@@ -919,6 +919,15 @@ static int on_body(void *ud, const char *data, size_t len)
 	return 0;
 }
 
+/* 408: reading stops, the connection closes after the answer. */
+static void conn_request_timeout(struct conn *c)
+{
+	uv_read_stop(&c->h.stream);
+	c->reading = 0;
+	c->keep_alive = 0;
+	conn_send_error(c, 408, 1);
+}
+
 static void on_conn_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
@@ -929,13 +938,31 @@ static void on_conn_timer(uv_timer_t *t)
 		return;
 	}
 	if (c->phase == PH_HEAD || c->phase == PH_BODY) {
-		log_warnx("%s: request %s not complete in time, 408", c->tag,
-		          c->phase == PH_HEAD ? "head" : "body");
-		uv_read_stop(&c->h.stream);
-		c->reading = 0;
-		c->keep_alive = 0;
-		conn_send_error(c, 408, 1);
+		if (c->phase == PH_HEAD)
+			log_warnx("%s: request head not complete in time, 408", c->tag);
+		else
+			log_warnx("%s: no request body byte for %llu ms, 408", c->tag,
+			          (unsigned long long)c->srv->cfg.body_timeout_ms);
+		conn_request_timeout(c);
 	}
+}
+
+/* A body that keeps coming, but too slowly to be anything but a way to hold
+ * a connection (one byte every few seconds): after --body-timeout, it must
+ * average --body-min-rate (Apache's mod_reqtimeout does the same). */
+static int conn_body_too_slow(struct conn *c)
+{
+	const struct http_server_config *cfg = &c->srv->cfg;
+	uint64_t elapsed_ms = util_mono_ms() - c->started_ms;
+
+	if (cfg->body_min_rate == 0 || elapsed_ms <= cfg->body_timeout_ms || elapsed_ms == 0)
+		return 0;
+	if (c->body_len * 1000 / elapsed_ms >= cfg->body_min_rate)
+		return 0;
+	log_warnx("%s: request body at %llu bytes/s after %llu ms, below --body-min-rate %llu; 408", c->tag,
+	          (unsigned long long)(c->body_len * 1000 / elapsed_ms), (unsigned long long)elapsed_ms,
+	          (unsigned long long)cfg->body_min_rate);
+	return 1;
 }
 
 static int is_api_path(const struct http_server *s, const char *path)
@@ -1134,8 +1161,14 @@ static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 		conn_close(c);
 		return;
 	}
-	if (c->phase == PH_BODY)
-		uv_timer_again(&c->timer);
+	if (c->phase == PH_BODY) {
+		/* --body-timeout is a gap between reads: every byte restarts it. */
+		uv_timer_start(&c->timer, on_conn_timer, c->srv->cfg.body_timeout_ms, 0);
+		if (conn_body_too_slow(c)) {
+			conn_request_timeout(c);
+			return;
+		}
+	}
 	if (c->phase == PH_HEAD || c->phase == PH_BODY) {
 		conn_process(c);
 	} else if (c->in.len >= PIPELINE_MAX_BYTES) {

@@ -677,6 +677,66 @@ static void test_kill9_before_the_pid_is_recorded(void)
 	td_cleanup(&k);
 }
 
+/* Sends a 10-byte body one byte every 300 ms on fd; stops at the first
+ * failed send (the server answered and closed). */
+static void trickle_body(int fd)
+{
+	for (int i = 0; i < 10; i++) {
+		usleep(300000);
+		if (send(fd, "a", 1, MSG_NOSIGNAL) != 1)
+			return;
+	}
+}
+
+static const char TRICKLE_HEAD[] =
+	"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nConnection: close\r\n\r\n";
+
+/* --body-timeout is a gap: a body whose bytes come every 300 ms is read
+ * whole although it takes three times the 1 s timeout. */
+static void test_body_timeout_is_a_gap(void)
+{
+	struct tdaemon b;
+	static const char *const args[] = {"--body-timeout", "1s", "--body-min-rate", "0", NULL};
+	struct tresp r;
+	int fd;
+
+	CU_ASSERT_FATAL(td_start(&b, NULL, args) == 0);
+	fd = t_connect(b.port);
+	CU_ASSERT_FATAL(fd >= 0 && t_send_str(fd, TRICKLE_HEAD) == 0);
+	trickle_body(fd);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "aaaaaaaaaa");
+	t_resp_free(&r);
+	close(fd);
+	CU_ASSERT_EQUAL(td_stop(&b), 0);
+	td_cleanup(&b);
+}
+
+/* --body-min-rate: the same trickle (about 3 bytes/s) is 408 once it has
+ * taken longer than --body-timeout, with one log line; nothing runs. */
+static void test_body_min_rate(void)
+{
+	struct tdaemon b;
+	static const char *const args[] = {"--body-timeout", "1s", "--body-min-rate", "100", NULL};
+	struct tresp r;
+	char last[64];
+	int fd;
+
+	CU_ASSERT_FATAL(td_start(&b, NULL, args) == 0);
+	fd = t_connect(b.port);
+	CU_ASSERT_FATAL(fd >= 0 && t_send_str(fd, TRICKLE_HEAD) == 0);
+	trickle_body(fd);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 408);
+	t_resp_free(&r);
+	close(fd);
+	CU_ASSERT(td_wait_log(&b, "below --body-min-rate 100; 408", 5000));
+	CU_ASSERT_STRING_EQUAL(t_last_job_id(&b, last, sizeof(last)), "");
+	CU_ASSERT_EQUAL(td_stop(&b), 0);
+	td_cleanup(&b);
+}
+
 /* --listen unix:PATH: served like TCP; the socket gets --listen-mode
  * (default 0660: a web server in cgiq's group may connect, others not). */
 static void test_unix_listener(void)
@@ -763,6 +823,8 @@ int main(void)
 	CU_add_test(s, "kill -9 and restart", test_kill9_and_restart);
 	CU_add_test(s, "kill -9 before the pid is in the row", test_kill9_before_the_pid_is_recorded);
 	CU_add_test(s, "unix: listener and --listen-mode", test_unix_listener);
+	CU_add_test(s, "--body-timeout is a gap between bytes", test_body_timeout_is_a_gap);
+	CU_add_test(s, "--body-min-rate", test_body_min_rate);
 
 	return t_cunit_run();
 }
