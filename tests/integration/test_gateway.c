@@ -691,24 +691,36 @@ static void trickle_body(int fd)
 static const char TRICKLE_HEAD[] =
 	"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nConnection: close\r\n\r\n";
 
+/* A daemon with --body-timeout 1s and min_rate, and one POST whose 10-byte
+ * body trickles in a byte every 300 ms; its response in *r. 0 or -1. */
+static int trickled_post(struct tdaemon *b, const char *min_rate, struct tresp *r)
+{
+	const char *args[] = {"--body-timeout", "1s", "--body-min-rate", min_rate, NULL};
+	int fd, rc = -1;
+
+	if (td_start(b, NULL, args) != 0)
+		return -1;
+	fd = t_connect(b->port);
+	if (fd >= 0 && t_send_str(fd, TRICKLE_HEAD) == 0) {
+		trickle_body(fd);
+		rc = t_read_response(fd, r, 0, 10000);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 /* --body-timeout is a gap: a body whose bytes come every 300 ms is read
  * whole although it takes three times the 1 s timeout. */
 static void test_body_timeout_is_a_gap(void)
 {
 	struct tdaemon b;
-	static const char *const args[] = {"--body-timeout", "1s", "--body-min-rate", "0", NULL};
 	struct tresp r;
-	int fd;
 
-	CU_ASSERT_FATAL(td_start(&b, NULL, args) == 0);
-	fd = t_connect(b.port);
-	CU_ASSERT_FATAL(fd >= 0 && t_send_str(fd, TRICKLE_HEAD) == 0);
-	trickle_body(fd);
-	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 10000) == 0);
+	CU_ASSERT_FATAL(trickled_post(&b, "0", &r) == 0);
 	CU_ASSERT_EQUAL(r.status, 200);
 	CU_ASSERT_STRING_EQUAL(r.body, "aaaaaaaaaa");
 	t_resp_free(&r);
-	close(fd);
 	CU_ASSERT_EQUAL(td_stop(&b), 0);
 	td_cleanup(&b);
 }
@@ -718,19 +730,12 @@ static void test_body_timeout_is_a_gap(void)
 static void test_body_min_rate(void)
 {
 	struct tdaemon b;
-	static const char *const args[] = {"--body-timeout", "1s", "--body-min-rate", "100", NULL};
 	struct tresp r;
 	char last[64];
-	int fd;
 
-	CU_ASSERT_FATAL(td_start(&b, NULL, args) == 0);
-	fd = t_connect(b.port);
-	CU_ASSERT_FATAL(fd >= 0 && t_send_str(fd, TRICKLE_HEAD) == 0);
-	trickle_body(fd);
-	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 10000) == 0);
+	CU_ASSERT_FATAL(trickled_post(&b, "100", &r) == 0);
 	CU_ASSERT_EQUAL(r.status, 408);
 	t_resp_free(&r);
-	close(fd);
 	CU_ASSERT(td_wait_log(&b, "below --body-min-rate 100; 408", 5000));
 	CU_ASSERT_STRING_EQUAL(t_last_job_id(&b, last, sizeof(last)), "");
 	CU_ASSERT_EQUAL(td_stop(&b), 0);
