@@ -85,6 +85,7 @@ struct fcgi_config {
 	size_t body_mem_bytes;       /* bodies beyond this are spooled to a file */
 	const char *spool_dir;
 	const char *jobs_prefix;     /* the job API (status, result, DELETE), e.g. "/_cgiq/jobs" */
+	int detach_on_disconnect;    /* the web server gone: the job goes on (else cancelled) */
 	struct http_access_log *access_log;  /* one line per request, NULL = off */
 	struct job_front_counters *counters; /* this front's counters, NULL = none */
 };

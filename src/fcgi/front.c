@@ -325,8 +325,16 @@ static void op_run(struct fcgi_front *f, struct op *o)
 		break;
 	case OP_CANCEL:
 		if (w->waiting) {
+			/* --on-disconnect (or the script's rule): detach lets a
+			 * synchronous job go on with its result kept by id; an
+			 * asynchronous one not yet accepted was never promised. */
+			int detach = !w->async && (w->jr.rule ? w->jr.rule->policy.detach_on_disconnect
+			                                      : f->cfg.detach_on_disconnect);
 			w->waiting = 0;
-			job_leave(w->job, w, 0, "the web server closed the FastCGI connection");
+			if (detach)
+				log_info("fastcgi conn %llu %s: the web server went away; job %s goes on (detached)",
+				         (unsigned long long)w->conn_id, w->m.peer, job_id(w->job));
+			job_leave(w->job, w, detach, "the web server closed the FastCGI connection");
 			worker_finish(w, -1);
 		}
 		break;
@@ -658,7 +666,7 @@ static void wait_finished(struct worker *w, int conn_fd)
 				return;
 		}
 		if (!cancel_sent && p[1].revents && conn_aborted(conn_fd, p[1].revents, &watch_in)) {
-			log_info("fastcgi %s: the web server closed the connection while job %s ran; cancelling",
+			log_info("fastcgi %s: the web server closed the connection while job %s ran",
 			         w->m.peer, w->job_id[0] ? w->job_id : "-");
 			post(w->f, OP_CANCEL, w, NULL);
 			cancel_sent = 1;
@@ -892,7 +900,7 @@ static void serve(struct worker *w, FCGX_Request *req)
 	w->jr.peer = w->m.peer;
 	w->jr.bytes_in = (int64_t)body_len;
 	/* Its script's settings (job-timeout, kill-grace, max-output-bytes,
-	 * max-running); this front sends no 102 and has no detach. */
+	 * max-running, on-disconnect); this front sends no 102. */
 	w->jr.rule = job_rule_lookup(f->engine, w->jr.script);
 	{
 		const char *pv = fcgi_param(req->envp, "HTTP_PREFER");

@@ -899,6 +899,53 @@ static void test_spawn_fcgi_socket(void)
 	t_run(cmd, NULL, 0);
 }
 
+/* --on-disconnect detach on the FastCGI front: the web server closing the
+ * connection mid-job leaves the job running; it succeeds and its result is
+ * kept by id (fetched here through the HTTP front of the same process). */
+static void test_fcgi_detach_on_disconnect(void)
+{
+	struct tdaemon x;
+	char sock[300], addr[320], sf[600], id[64], req[512];
+	const char *args[] = {"--fastcgi", addr, "--on-disconnect", "detach", NULL};
+	unsigned char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0};
+	struct fbuf p = {0}, raw = {0};
+	struct tresp r;
+	int64_t t0;
+	int fd, n;
+
+	snprintf(sock, sizeof(sock), "%s/detach.sock", sockdir);
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	CU_ASSERT_FATAL(td_start(&x, NULL, args) == 0);
+	CU_ASSERT_FATAL(td_wait_log(&x, "fastcgi on ", 10000));
+	snprintf(sf, sizeof(sf), "%s/slow", x.cgi_root);
+	fb_param(&p, "REQUEST_METHOD", "GET");
+	fb_param(&p, "SCRIPT_FILENAME", sf);
+	fb_param(&p, "QUERY_STRING", "1");
+	fb_param(&p, "REQUEST_URI", "/slow?1");
+	fb_record(&raw, 1, begin, 8);
+	fb_record(&raw, 4, p.d, p.len);
+	fb_record(&raw, 4, NULL, 0);
+	fb_record(&raw, 5, NULL, 0);
+	t0 = t_wall_us();
+	fd = unix_connect(sock);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_send(fd, raw.d, raw.len) == 0);
+	CU_ASSERT_FATAL(t_wait_new_job(&x, t0, id, 5000)[0] != '\0');
+	CU_ASSERT_FATAL(t_wait_job_state(&x, id, "running", 5000));
+	close(fd); /* the web server goes away */
+	CU_ASSERT(td_wait_log(&x, "goes on (detached)", 5000));
+	CU_ASSERT(t_wait_job_state(&x, id, "succeeded", 10000));
+	n = snprintf(req, sizeof(req), "GET /_cgiq/jobs/%s/result HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", id);
+	roundtrip(x.port, req, (size_t)n, &r, 5000);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "hello\n");
+	t_resp_free(&r);
+	free(p.d);
+	free(raw.d);
+	CU_ASSERT_EQUAL(td_stop(&x), 0);
+	td_cleanup(&x);
+}
+
 static void test_http_front_still_serves(void)
 {
 	static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -947,6 +994,7 @@ int main(void)
 	CU_add_test(s, "FastCGI with more than 1024 descriptors open", test_many_fds);
 	CU_add_test(s, "TCP socket, loopback default, --fastcgi-allow", test_tcp_and_allow_list);
 	CU_add_test(s, "socket from spawn-fcgi (fd 0)", test_spawn_fcgi_socket);
+	CU_add_test(s, "--on-disconnect detach over FastCGI", test_fcgi_detach_on_disconnect);
 
 	return t_cunit_run();
 }
