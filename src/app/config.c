@@ -125,6 +125,9 @@ static const char USAGE[] =
 	"  --fastcgi-owner USER[:GROUP]  unix socket owner (default: cgiq's user)\n"
 	"  --fastcgi-allow ADDR       TCP peer allowed to connect; repeatable (default: loopback only)\n"
 	"  --fastcgi-max-params SIZE  parameters of one request, beyond: 431 (default 64k)\n"
+	"  --fastcgi-accel-redirect PREFIX  kept results (GET {jobs-prefix}/ID/result) are answered\n"
+	"                             with X-Accel-Redirect: PREFIX/FILE for nginx to serve from an\n"
+	"                             internal location aliased to --spool (default off)\n"
 	"\n"
 	"Observability:\n"
 	"  --access-log FILE|-|off    one line per request, Combined Log Format + job id, 102s,\n"
@@ -170,7 +173,7 @@ enum {
 	OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION, OPT_QUEUE_MAX, OPT_JOBS_PREFIX, OPT_RESULT_TTL,
 	OPT_MAX_WAIT, OPT_ON_DISCONNECT, OPT_COALESCE, OPT_MAX_RESULTS, OPT_LISTEN_MODE, OPT_BODY_MIN_RATE,
 	OPT_FASTCGI, OPT_FASTCGI_THREADS, OPT_FASTCGI_MODE, OPT_FASTCGI_OWNER, OPT_FASTCGI_ALLOW,
-	OPT_FASTCGI_MAX_PARAMS,
+	OPT_FASTCGI_MAX_PARAMS, OPT_FASTCGI_ACCEL,
 	OPT_ACCESS_LOG, OPT_ADMIN_LISTEN, OPT_ADMIN_ALLOW_PUBLIC,
 	OPT_DRAIN_TIMEOUT, OPT_LOG_FILE, OPT_RERUN_INTERRUPTED,
 	OPT_USER, OPT_GROUP, OPT_ALLOW_ROOT, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
@@ -217,6 +220,7 @@ static const struct option LONG_OPTS[] = {
 	{"fastcgi-owner", required_argument, NULL, OPT_FASTCGI_OWNER},
 	{"fastcgi-allow", required_argument, NULL, OPT_FASTCGI_ALLOW},
 	{"fastcgi-max-params", required_argument, NULL, OPT_FASTCGI_MAX_PARAMS},
+	{"fastcgi-accel-redirect", required_argument, NULL, OPT_FASTCGI_ACCEL},
 	{"access-log", required_argument, NULL, OPT_ACCESS_LOG},
 	{"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
 	{"admin-allow-public", no_argument, NULL, OPT_ADMIN_ALLOW_PUBLIC},
@@ -456,6 +460,11 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		c->fastcgi_allow[c->fastcgi_allow_count++] = a;
 		break;
 	}
+	case OPT_FASTCGI_ACCEL:
+		if (a[0] != '/' || a[strlen(a) - 1] == '/' || strpbrk(a, " \t\r\n") != NULL)
+			return bad_value(opt, a, "a URI path like /_cgiq_spool, no trailing /");
+		c->fcgi.accel_prefix = a;
+		break;
 	case OPT_FASTCGI_MAX_PARAMS:
 		r = parse_bytes(opt, a, &v);
 		c->fcgi.max_params_bytes = (size_t)v;

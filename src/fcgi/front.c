@@ -531,6 +531,16 @@ static int send_stored(struct worker *w, FCGX_Request *req)
 		lines = nl + 2;
 	}
 	buf_init(&head, SIZE_MAX / 2);
+	if (w->f->cfg.accel_prefix && status == 200 && st->file_name) {
+		/* nginx serves the file itself (Range, HEAD, sendfile): only the
+		 * headers go through cgiq. nginx keeps Content-Type,
+		 * Content-Disposition, Cache-Control and a few more of them. */
+		buf_printf(&head, "Status: 200 %s\r\n%sX-Accel-Redirect: %s/%s\r\n\r\n", reason[0] ? reason : "OK", lines,
+		           w->f->cfg.accel_prefix, st->file_name);
+		r = FCGX_PutStr(head.data, (int)head.len, req->out) == (int)head.len ? 0 : -1;
+		buf_free(&head);
+		return r == 0 ? 200 : -1;
+	}
 	/* Ranges only over a complete 200: a part of an error is no use. */
 	r = status == 200 && range ? util_byte_range(range, st->size, &off, &len) : 200;
 	if (r == 416) {

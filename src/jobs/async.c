@@ -457,6 +457,8 @@ int job_stored_result_open(struct job_engine *e, const char *id, struct job_stor
 	}
 	out->http_status = status > 0 ? status : 502;
 	out->head = head ? util_xstrdup(head) : NULL;
+	if (path != NULL)
+		out->file_name = util_xstrdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
 	if (path != NULL) {
 		struct stat st;
 		out->fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -479,6 +481,8 @@ void job_stored_result_close(struct job_stored_result *r)
 	r->fd = -1;
 	free(r->head);
 	r->head = NULL;
+	free(r->file_name);
+	r->file_name = NULL;
 }
 
 /* ------------------------------------------------------------------ */

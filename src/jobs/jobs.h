@@ -200,6 +200,7 @@ struct job_stored_result {
 	char *head;      /* reason phrase line, then header lines (CRLF each); may be NULL */
 	int fd;          /* the body (pread from 0), -1 when none was kept */
 	uint64_t size;   /* body bytes */
+	char *file_name; /* the body's file name in the spool directory, or NULL */
 };
 /* Returns 0, -EAGAIN (not finished yet), or -ENOENT (unknown or expired). */
 int job_stored_result_open(struct job_engine *e, const char *id, struct job_stored_result *out);

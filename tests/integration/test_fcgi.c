@@ -946,6 +946,81 @@ static void test_fcgi_detach_on_disconnect(void)
 	td_cleanup(&x);
 }
 
+/* GET path on a new connection to port; the response in *r. */
+static void get_on(int port, const char *path, const char *extra, struct tresp *r)
+{
+	char req[1024];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n", path, extra);
+	roundtrip(port, req, (size_t)n, r, 10000);
+}
+
+/* --fastcgi-accel-redirect: a kept result is answered with X-Accel-Redirect
+ * and nginx serves the spool file itself (its ETag and Last-Modified show
+ * it), Range included; the program's Content-Type comes through. */
+static void test_accel_redirect(void)
+{
+	struct tdaemon x;
+	struct tserver ng;
+	char sock[300], addr[320], body[2048], dir[300], loc[128], path[300], v[128];
+	const char *args[] = {"--fastcgi", addr, "--fastcgi-accel-redirect", "/_cgiq_spool", NULL};
+	int port = t_free_port();
+	struct tresp r;
+
+	snprintf(sock, sizeof(sock), "%s/accel.sock", sockdir);
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	CU_ASSERT_FATAL(td_start(&x, NULL, args) == 0);
+	CU_ASSERT_FATAL(td_wait_log(&x, "fastcgi on ", 10000));
+	snprintf(dir, sizeof(dir), "%s/ng-accel", x.dir);
+	CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+	snprintf(body, sizeof(body),
+	         "\tserver {\n"
+	         "\t\tlisten 127.0.0.1:%%PORT%%;\n"
+	         "\t\troot %s;\n"
+	         "\t\tlocation / {\n"
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n"
+	         "\t\t\tfastcgi_pass unix:%s;\n"
+	         "\t\t}\n"
+	         "\t\tlocation /_cgiq_spool/ {\n"
+	         "\t\t\tinternal;\n"
+	         "\t\t\talias %s/spool/;\n"
+	         "\t\t}\n"
+	         "\t}\n",
+	         x.cgi_root, sock, x.dir);
+	CU_ASSERT_FATAL(tn_start(&ng, dir, port, body) == 0);
+
+	get_on(port, "/big-output?100000", "Prefer: respond-async\r\n", &r);
+	CU_ASSERT_EQUAL(r.status, 202);
+	CU_ASSERT_FATAL(t_header(&r, "Location", loc, sizeof(loc)) != NULL);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(t_wait_job_state(&x, loc + 12, "succeeded", 10000));
+	snprintf(path, sizeof(path), "%s/result", loc);
+
+	get_on(port, path, "", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_EQUAL(r.body_len, 100000);
+	CU_ASSERT(r.body_len == 100000 && r.body[99999] == 'a' + 99999 % 26);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "application/octet-stream");
+	CU_ASSERT(t_header(&r, "ETag", v, sizeof(v)) != NULL);          /* nginx's static file module */
+	CU_ASSERT(t_header(&r, "X-Accel-Redirect", v, sizeof(v)) == NULL); /* never shown to the client */
+	t_resp_free(&r);
+
+	get_on(port, path, "Range: bytes=26-51\r\n", &r);
+	CU_ASSERT_EQUAL(r.status, 206);
+	CU_ASSERT_STRING_EQUAL(r.body, "abcdefghijklmnopqrstuvwxyz");
+	t_resp_free(&r);
+
+	/* the spool is not reachable from outside */
+	snprintf(path, sizeof(path), "/_cgiq_spool/%s.out", loc + 12);
+	get_on(port, path, "", &r);
+	CU_ASSERT_EQUAL(r.status, 404);
+	t_resp_free(&r);
+
+	ts_stop(&ng);
+	CU_ASSERT_EQUAL(td_stop(&x), 0);
+	td_cleanup(&x);
+}
+
 static void test_http_front_still_serves(void)
 {
 	static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -995,6 +1070,7 @@ int main(void)
 	CU_add_test(s, "TCP socket, loopback default, --fastcgi-allow", test_tcp_and_allow_list);
 	CU_add_test(s, "socket from spawn-fcgi (fd 0)", test_spawn_fcgi_socket);
 	CU_add_test(s, "--on-disconnect detach over FastCGI", test_fcgi_detach_on_disconnect);
+	CU_add_test(s, "--fastcgi-accel-redirect", test_accel_redirect);
 
 	return t_cunit_run();
 }
