@@ -748,19 +748,13 @@ static int api_path(const struct fcgi_front *f, char *const *envp, char *out, si
 static int api_route(struct worker *w, char *const *envp, const char *path, const char **extra)
 {
 	const char *method = fcgi_param(envp, "REQUEST_METHOD");
-	const char *rest = path + strlen(w->f->cfg.jobs_prefix);
-	int get = method && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+	int get = method && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0), is_result;
 
-	if (*rest == '/')
-		rest++;
-	if (strlen(rest) < UTIL_ID_LEN)
+	if (util_job_path_parse(path + strlen(w->f->cfg.jobs_prefix), w->api_id, &is_result) < 0) {
+		w->api_id[0] = '\0';
 		return 404;
-	memcpy(w->api_id, rest, UTIL_ID_LEN);
-	w->api_id[UTIL_ID_LEN] = '\0';
-	rest += UTIL_ID_LEN;
-	if (!util_id_valid(w->api_id) || (*rest != '\0' && strcmp(rest, "/result") != 0))
-		return 404;
-	if (*rest != '\0') {
+	}
+	if (is_result) {
 		w->api = API_RESULT;
 		if (!get)
 			*extra = "Allow: GET, HEAD\r\n";

@@ -802,26 +802,10 @@ static void conn_api(struct conn *c)
 {
 	const struct http_request *req = http_req_parser_request(c->parser);
 	struct http_server *s = c->srv;
-	const char *rest = req->path + strlen(s->cfg.jobs_prefix);
 	char id[UTIL_ID_LEN + 1];
 	int is_result = 0, get = !strcmp(req->method, "GET") || c->is_head;
 
-	if (*rest == '/')
-		rest++;
-	if (strlen(rest) < UTIL_ID_LEN) {
-		conn_send_error(c, 404, 0);
-		return;
-	}
-	memcpy(id, rest, UTIL_ID_LEN);
-	id[UTIL_ID_LEN] = '\0';
-	rest += UTIL_ID_LEN;
-	if (strcmp(rest, "/result") == 0)
-		is_result = 1;
-	else if (*rest != '\0' || !util_id_valid(id)) {
-		conn_send_error(c, 404, 0);
-		return;
-	}
-	if (!util_id_valid(id)) {
+	if (util_job_path_parse(req->path + strlen(s->cfg.jobs_prefix), id, &is_result) < 0) {
 		conn_send_error(c, 404, 0);
 		return;
 	}

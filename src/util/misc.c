@@ -132,6 +132,19 @@ int util_id_valid(const char *s)
 	return s[i] == '\0';
 }
 
+int util_job_path_parse(const char *rest, char id[UTIL_ID_LEN + 1], int *is_result)
+{
+	if (*rest == '/')
+		rest++;
+	if (strlen(rest) < UTIL_ID_LEN)
+		return -1;
+	memcpy(id, rest, UTIL_ID_LEN);
+	id[UTIL_ID_LEN] = '\0';
+	rest += UTIL_ID_LEN;
+	*is_result = strcmp(rest, "/result") == 0;
+	return util_id_valid(id) && (*is_result || *rest == '\0') ? 0 : -1;
+}
+
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629 4: no overlong
  * forms, no surrogates, nothing above U+10FFFF), or 0. s is NUL-terminated,
  * and NUL is never a continuation byte, so this stops at the end. */

@@ -117,6 +117,10 @@ void util_iso_time(int64_t us, char *out, size_t out_size);
 void util_random_id(char out[UTIL_ID_LEN + 1]);
 /* 1 when s is exactly 32 lowercase hex digits. */
 int util_id_valid(const char *s);
+/* The rest of a job API path after its prefix: "/ID" or "/ID/result" (the
+ * leading "/" optional). Copies ID into id and sets *is_result; returns 0,
+ * or -1 when it is neither (a 404, decided without touching the database). */
+int util_job_path_parse(const char *rest, char id[UTIL_ID_LEN + 1], int *is_result);
 
 /* ---- JSON ---- */
 /* Appends s as a JSON string literal (with quotes); NULL appends null.

@@ -124,6 +124,30 @@ static void test_byte_range(void)
 	CU_ASSERT_EQUAL(util_byte_range("bytes=1-2x", 14, &off, &len), 200);
 }
 
+static void test_job_path_parse(void)
+{
+	char id[UTIL_ID_LEN + 1];
+	int res = -1;
+	const char *ok = "0123456789abcdef0123456789abcdef";
+	char buf[128];
+
+	snprintf(buf, sizeof(buf), "/%s", ok);
+	CU_ASSERT_EQUAL(util_job_path_parse(buf, id, &res), 0);
+	CU_ASSERT_STRING_EQUAL(id, ok);
+	CU_ASSERT_EQUAL(res, 0);
+	snprintf(buf, sizeof(buf), "/%s/result", ok);
+	CU_ASSERT_EQUAL(util_job_path_parse(buf, id, &res), 0);
+	CU_ASSERT_EQUAL(res, 1);
+	CU_ASSERT_EQUAL(util_job_path_parse(ok, id, &res), 0); /* "/" optional */
+	snprintf(buf, sizeof(buf), "/%s/results", ok);
+	CU_ASSERT_EQUAL(util_job_path_parse(buf, id, &res), -1);
+	snprintf(buf, sizeof(buf), "/%s/", ok);
+	CU_ASSERT_EQUAL(util_job_path_parse(buf, id, &res), -1);
+	CU_ASSERT_EQUAL(util_job_path_parse("/0123456789ABCDEF0123456789abcdef", id, &res), -1);
+	CU_ASSERT_EQUAL(util_job_path_parse("/short", id, &res), -1);
+	CU_ASSERT_EQUAL(util_job_path_parse("", id, &res), -1);
+}
+
 static void test_prefer_value(void)
 {
 	struct util_prefer p = {0, 0, -1};
@@ -453,7 +477,8 @@ int main(void)
 	    !CU_add_test(suite, "iso time", test_iso_time) ||
 	    !CU_add_test(suite, "mkdirs empty path", test_mkdirs_empty) ||
 	    !CU_add_test(suite, "byte range", test_byte_range) ||
-	    !CU_add_test(suite, "prefer value", test_prefer_value)) {
+	    !CU_add_test(suite, "prefer value", test_prefer_value) ||
+	    !CU_add_test(suite, "job API path", test_job_path_parse)) {
 		CU_cleanup_registry();
 		return 1;
 	}
