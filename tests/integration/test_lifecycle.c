@@ -80,48 +80,10 @@ static int refused(void *ud)
 	return 0;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *data;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	data = malloc((size_t)n + 1);
-	if (fread(data, 1, (size_t)n, f) != (size_t)n)
-		n = 0;
-	data[n] = '\0';
-	fclose(f);
-	return data;
-}
-
-static int file_has(const char *path, const char *s)
-{
-	char *data = slurp(path);
-	int found = data && strstr(data, s) != NULL;
-	free(data);
-	return found;
-}
-
-struct file_wait {
-	const char *path;
-	const char *s;
-};
-
-static int file_has_cb(void *ud)
-{
-	struct file_wait *w = ud;
-	return file_has(w->path, w->s);
-}
-
 /* Port from a "listening on ...127.0.0.1:PORT" line of a log, 0 if none. */
 static int log_port(const char *path)
 {
-	char *data = slurp(path), *p;
+	char *data = t_slurp(path), *p;
 	int port = 0;
 
 	if (data && (p = strstr(data, "listening on ")) && (p = strstr(p, "127.0.0.1:")))
@@ -282,10 +244,7 @@ static void test_second_signal_ends_drain(void)
 	CU_ASSERT_FATAL(t_wait_new_job(&d, t0, id, 5000)[0] != '\0');
 	CU_ASSERT_FATAL(t_wait_job_state(&d, id, "running", 5000));
 	kill(d.pid, SIGTERM);
-	{
-		struct file_wait w = {d.log, "signal 15: shutting down"};
-		CU_ASSERT_FATAL(t_wait_for(file_has_cb, &w, 3000));
-	}
+	CU_ASSERT_FATAL(t_wait_file_has(d.log, "signal 15: shutting down", 3000));
 	sent = t_now_ms();
 	kill(d.pid, SIGTERM);
 	CU_ASSERT_EQUAL(wait_exit(d.pid, 10000), 0);
@@ -363,49 +322,34 @@ static void test_sighup_reopens_log(void)
 		      db, "--spool", spool, "--log-file", logf, "--access-log", acc, (char *)NULL);
 		_exit(127);
 	}
-	{
-		struct file_wait w = {logf, "listening on 127.0.0.1:"};
-		CU_ASSERT_FATAL(t_wait_for(file_has_cb, &w, 10000));
-	}
+	CU_ASSERT_FATAL(t_wait_file_has(logf, "listening on 127.0.0.1:", 10000));
 	port = log_port(logf);
 	CU_ASSERT_FATAL(port > 0);
 	CU_ASSERT_FATAL(get(port, "/env", NULL, &r) == 0);
 	t_resp_free(&r);
-	{
-		struct file_wait w = {acc, "\"GET /env HTTP/1.1\" 200"};
-		CU_ASSERT(t_wait_for(file_has_cb, &w, 5000));
-	}
+	CU_ASSERT(t_wait_file_has(acc, "\"GET /env HTTP/1.1\" 200", 5000));
 	CU_ASSERT_FATAL(rename(logf, rotated) == 0);
 	CU_ASSERT_FATAL(rename(acc, acc_rotated) == 0);
 	kill(pid, SIGHUP);
-	{
-		struct file_wait w = {logf, "SIGHUP: log file"};
-		CU_ASSERT(t_wait_for(file_has_cb, &w, 5000));
-	}
+	CU_ASSERT(t_wait_file_has(logf, "SIGHUP: log file", 5000));
 	CU_ASSERT_FATAL(get(port, "/hello", NULL, &r) == 0);
 	CU_ASSERT_EQUAL(r.status, 200);
 	t_resp_free(&r);
-	{
-		struct file_wait w = {logf, "\"GET /hello\" 200"};
-		CU_ASSERT(t_wait_for(file_has_cb, &w, 5000));
-	}
-	{
-		/* the access log too: the new file gets the new lines */
-		struct file_wait w = {acc, "\"GET /hello HTTP/1.1\" 200"};
-		CU_ASSERT(t_wait_for(file_has_cb, &w, 5000));
-		CU_ASSERT(!file_has(acc, "GET /env"));
-		CU_ASSERT(!file_has(acc_rotated, "\"GET /hello HTTP/1.1\""));
-	}
+	CU_ASSERT(t_wait_file_has(logf, "\"GET /hello\" 200", 5000));
+	/* the access log too: the new file gets the new lines */
+	CU_ASSERT(t_wait_file_has(acc, "\"GET /hello HTTP/1.1\" 200", 5000));
+	CU_ASSERT(!t_file_has(acc, "GET /env"));
+	CU_ASSERT(!t_file_has(acc_rotated, "\"GET /hello HTTP/1.1\""));
 	/* the old file has what came before, and nothing after */
-	CU_ASSERT(file_has(rotated, "listening on 127.0.0.1:"));
-	CU_ASSERT(!file_has(rotated, "GET /hello"));
-	CU_ASSERT(!file_has(rotated, "SIGHUP"));
+	CU_ASSERT(t_file_has(rotated, "listening on 127.0.0.1:"));
+	CU_ASSERT(!t_file_has(rotated, "GET /hello"));
+	CU_ASSERT(!t_file_has(rotated, "SIGHUP"));
 	kill(pid, SIGTERM);
 	CU_ASSERT_EQUAL(wait_exit(pid, 10000), 0);
-	CU_ASSERT(file_has(logf, "stopped"));
+	CU_ASSERT(t_file_has(logf, "stopped"));
 	/* nothing of the log went to stderr */
 	{
-		char *err = slurp(errf);
+		char *err = t_slurp(errf);
 		CU_ASSERT_PTR_NOT_NULL(err);
 		CU_ASSERT_STRING_EQUAL(err ? err : "?", "");
 		free(err);
@@ -640,13 +584,10 @@ static void test_socket_activation(void)
 	}
 	close(hfd);
 	close(ffd);
-	{
-		struct file_wait w = {logf, "fastcgi on fd:4"};
-		CU_ASSERT_FATAL(t_wait_for(file_has_cb, &w, 10000));
-	}
-	CU_ASSERT(file_has(logf, "listening on fd:3 (127.0.0.1:"));
+	CU_ASSERT_FATAL(t_wait_file_has(logf, "fastcgi on fd:4", 10000));
+	CU_ASSERT(t_file_has(logf, "listening on fd:3 (127.0.0.1:"));
 	/* no default listener of its own */
-	CU_ASSERT(!file_has(logf, "listening on 127.0.0.1:8080"));
+	CU_ASSERT(!t_file_has(logf, "listening on 127.0.0.1:8080"));
 
 	CU_ASSERT_FATAL(get(port, "/slow?0", NULL, &r) == 0);
 	CU_ASSERT_EQUAL(r.status, 200);
@@ -691,7 +632,7 @@ static void test_socket_activation(void)
 	}
 	close(c);
 	CU_ASSERT_EQUAL(wait_exit(pid, 10000), 0);
-	CU_ASSERT(file_has(logf, "drain finished"));
+	CU_ASSERT(t_file_has(logf, "drain finished"));
 	/* the socket file belongs to systemd: left in place */
 	CU_ASSERT(access(sock, F_OK) == 0);
 	{

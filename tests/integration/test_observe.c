@@ -63,26 +63,6 @@ static int suite_clean(void)
 	return st == 0 ? 0 : -1;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *s;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	s = calloc(1, (size_t)n + 1);
-	if (n > 0 && fread(s, 1, (size_t)n, f) != (size_t)n) {
-		free(s);
-		s = NULL;
-	}
-	fclose(f);
-	return s;
-}
-
 /* One request on a new connection; the response is read whole. */
 static int request(int port, const char *raw, struct tresp *r, int timeout_ms)
 {
@@ -116,7 +96,7 @@ struct line_wait {
 static int line_seen(void *ud)
 {
 	struct line_wait *w = ud;
-	char *log = slurp(access_path), *p, *start, *end;
+	char *log = t_slurp(access_path), *p, *start, *end;
 	int found = 0;
 
 	if (log && (p = strstr(log, w->needle)) != NULL) {
@@ -413,7 +393,7 @@ static void test_admin_refusals(void)
 	CU_ASSERT_FATAL(request(D.port, "GET /hello?after-admin HTTP/1.1\r\nHost: t\r\n\r\n", &r, 5000) == 0);
 	t_resp_free(&r);
 	CU_ASSERT(wait_line("/hello?after-admin", line, sizeof(line)));
-	char *log = slurp(access_path);
+	char *log = t_slurp(access_path);
 	CU_ASSERT(log && strstr(log, "/nope") == NULL && strstr(log, "/jobs?limit=0") == NULL &&
 	          strstr(log, "POST /metrics") == NULL);
 	free(log);
@@ -489,31 +469,16 @@ static void test_access_log_flushed_at_stop(void)
 	t_resp_free(&r);
 	/* SIGTERM right away, well within the 500 ms flush period */
 	CU_ASSERT_EQUAL(td_stop(&e), 0);
-	log = slurp(path);
+	log = t_slurp(path);
 	CU_ASSERT(log && strstr(log, "\"GET /hello?last HTTP/1.1\" 200 14 \"-\" \"-\" ") != NULL);
 	free(log);
 	td_cleanup(&e);
-}
-
-struct text_wait {
-	const char *path;
-	const char *s;
-};
-
-static int text_has(void *ud)
-{
-	struct text_wait *w = ud;
-	char *data = slurp(w->path);
-	int found = data && strstr(data, w->s) != NULL;
-	free(data);
-	return found;
 }
 
 /* --access-log -: the lines go to standard output, the log to standard error. */
 static void test_access_log_stdout(void)
 {
 	char dir[] = "/tmp/cgiq-obs-XXXXXX", out[300], err[300], db[300], spool[300], cmd[400];
-	struct text_wait listening = {err, "listening on 127.0.0.1:"};
 	struct tresp r;
 	char *e, *o, *p;
 	int status = -1, port = 0;
@@ -533,8 +498,8 @@ static void test_access_log_stdout(void)
 		      "--db", db, "--spool", spool, "--access-log", "-", (char *)NULL);
 		_exit(127);
 	}
-	CU_ASSERT(t_wait_for(text_has, &listening, 10000));
-	e = slurp(err);
+	CU_ASSERT(t_wait_file_has(err, "listening on 127.0.0.1:", 10000));
+	e = t_slurp(err);
 	if (e && (p = strstr(e, "listening on 127.0.0.1:")) != NULL)
 		port = atoi(p + strlen("listening on 127.0.0.1:"));
 	free(e);
@@ -545,11 +510,11 @@ static void test_access_log_stdout(void)
 	}
 	kill(pid, SIGTERM);
 	CU_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	o = slurp(out);
+	o = t_slurp(out);
 	CU_ASSERT(o && strncmp(o, "127.0.0.1 - - [", 15) == 0);
 	CU_ASSERT(o && strstr(o, "\"GET /hello?stdout HTTP/1.1\" 200 14 \"-\" \"-\" ") != NULL);
 	free(o);
-	e = slurp(err);
+	e = t_slurp(err);
 	CU_ASSERT(e && strstr(e, "\" 200 14 \"-\" \"-\"") == NULL); /* no access-log line in the error log */
 	free(e);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -708,7 +673,7 @@ static void test_fastcgi_access_log_and_counters(void)
 	/* the line is flushed within 500 ms */
 	for (uint64_t end = t_now_ms() + 5000; t_now_ms() < end; usleep(50000)) {
 		free(log);
-		log = slurp(path);
+		log = t_slurp(path);
 		if (log && strstr(log, "/hello?fc"))
 			break;
 	}

@@ -78,29 +78,38 @@ static char *read_file(const char *path, size_t *len)
 	return data;
 }
 
-int td_log_has(const struct tdaemon *d, const char *s)
+char *t_slurp(const char *path) { return read_file(path, NULL); }
+
+int t_file_has(const char *path, const char *s)
 {
-	char *log = read_file(d->log, NULL);
-	int found = log && strstr(log, s) != NULL;
-	free(log);
+	char *data = read_file(path, NULL);
+	int found = data && strstr(data, s) != NULL;
+	free(data);
 	return found;
 }
 
-struct log_wait {
-	const struct tdaemon *d;
+struct file_wait {
+	const char *path;
 	const char *s;
 };
 
-static int log_wait_has(void *ud)
+static int file_wait_has(void *ud)
 {
-	const struct log_wait *w = ud;
-	return td_log_has(w->d, w->s);
+	const struct file_wait *w = ud;
+	return t_file_has(w->path, w->s);
 }
+
+int t_wait_file_has(const char *path, const char *s, int timeout_ms)
+{
+	struct file_wait w = {path, s};
+	return t_wait_for(file_wait_has, &w, timeout_ms);
+}
+
+int td_log_has(const struct tdaemon *d, const char *s) { return t_file_has(d->log, s); }
 
 int td_wait_log(const struct tdaemon *d, const char *s, int timeout_ms)
 {
-	struct log_wait w = {d, s};
-	return t_wait_for(log_wait_has, &w, timeout_ms);
+	return t_wait_file_has(d->log, s, timeout_ms);
 }
 
 static int find_port(void *ud)

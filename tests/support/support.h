@@ -47,6 +47,12 @@ void td_kill9(struct tdaemon *d);
 void td_cleanup(struct tdaemon *d);
 /* 1 if the daemon's log contains s. */
 int td_log_has(const struct tdaemon *d, const char *s);
+/* A whole file, NUL-terminated (malloc'd), or NULL when it cannot be read. */
+char *t_slurp(const char *path);
+/* 1 when the file at path contains s. */
+int t_file_has(const char *path, const char *s);
+/* Waits up to timeout_ms for the file at path to contain s; 1 if it did. */
+int t_wait_file_has(const char *path, const char *s, int timeout_ms);
 /* Waits up to timeout_ms for s to appear in the daemon's log (lines are
  * written by other threads, maybe after the client saw the answer). */
 int td_wait_log(const struct tdaemon *d, const char *s, int timeout_ms);
