@@ -163,6 +163,7 @@ struct cgi_spawn {
 	                                -1: make a pipe and return its write end */
 	int progress_fd;             /* 1: a pipe on the child's fd 3 for progress lines */
 	const struct cgi_limits *limits; /* applied in the child before exec; NULL = inherit all */
+	int signals_blocked;         /* 1: the calling thread already blocks every signal */
 };
 
 struct cgi_proc {
@@ -196,7 +197,10 @@ int cgi_progress_parse(const char *line, size_t len, struct cgi_progress *out);
  * Starts the program in a new process group (pgid = pid), with
  * PR_SET_PDEATHSIG SIGKILL (it dies with cgiq), default signal dispositions
  * and an empty signal mask, cwd set, and no fds but 0, 1, 2 (all parent fds
- * are close-on-exec). The parent's ends are non-blocking and close-on-exec.
+ * are close-on-exec). Dispositions reset in the child: those that were not
+ * SIG_DFL at the first call (inherited SIG_IGN, a sanitizer's handlers), and
+ * always HUP INT QUIT TERM CHLD PIPE USR1 USR2 ALRM, the ones cgiq itself
+ * sets; a process that sets another one later must not rely on this. The parent's ends are non-blocking and close-on-exec.
  * Returns 0 or a negative errno (from pipe, fork, or exec: an exec failure is
  * reported through a CLOEXEC pipe, so -ENOENT / -EACCES come back here; the
  * failed child is already reaped then). opts->stdin_fd stays the caller's to

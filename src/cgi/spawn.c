@@ -31,7 +31,35 @@ struct spawn_child {
 	volatile int exec_errno;
 	struct sigaction dfl;
 	sigset_t empty;
+	const sigset_t *reset;   /* dispositions to set to SIG_DFL */
 };
+
+/*
+ * Which dispositions the child resets. Asking the kernel for each signal in
+ * every child cost some thirty system calls per request, while the answer
+ * hardly ever changes: it is taken once, and the signals cgiq handles itself
+ * are always included, whenever their handlers were installed.
+ */
+static sigset_t spawn_reset_set;
+static pthread_once_t spawn_reset_once = PTHREAD_ONCE_INIT;
+
+static void spawn_reset_init(void)
+{
+	static const int own[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGCHLD,
+	                          SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM};
+	struct sigaction sa;
+	int sig;
+
+	sigemptyset(&spawn_reset_set);
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		sigaddset(&spawn_reset_set, own[i]);
+	for (sig = 1; sig < SIGRTMIN && sig < 32; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL)
+			sigaddset(&spawn_reset_set, sig);
+	}
+}
 
 static void spawn_close(int *fd)
 {
@@ -89,14 +117,13 @@ static __attribute__((noinline, noreturn)) void spawn_child(struct spawn_child *
 		_exit(127);
 
 	/* Ignored signals survive execve: a program inheriting SIG_IGN for
-	 * SIGTERM/SIGPIPE would misbehave. Defaults first, then unblock, so a
-	 * pending signal gets its default action. The standard signals only:
-	 * cgiq never touches the real-time ones (glibc reserves the first few),
-	 * and this runs once per request. */
+	 * SIGTERM/SIGPIPE would misbehave, and a handler must not run here, on
+	 * cgiq's memory. Defaults first, then unblock, so a pending signal gets
+	 * its default action. The standard signals only: cgiq never touches the
+	 * real-time ones (glibc reserves the first few). */
 	for (sig = 1; sig < SIGRTMIN && sig < 32; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		sigaction(sig, &c->dfl, NULL); /* fails harmlessly for libc-reserved ones */
+		if (sigismember(c->reset, sig))
+			sigaction(sig, &c->dfl, NULL);
 	}
 	sigprocmask(SIG_SETMASK, &c->empty, NULL);
 
@@ -144,13 +171,10 @@ static void spawn_reap(pid_t pid)
 	while (r < 0 && errno == EINTR);
 }
 
+/* fd is a fresh pipe end: no other status flag is set that F_SETFL could clear. */
 static int spawn_nonblock(int fd)
 {
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
+	return fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
 }
 
 int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
@@ -182,17 +206,22 @@ int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 	c.dfl.sa_handler = SIG_DFL;
 	sigemptyset(&c.dfl.sa_mask);
 	sigemptyset(&c.empty);
+	pthread_once(&spawn_reset_once, spawn_reset_init);
+	c.reset = &spawn_reset_set;
 
 	/* With every signal blocked across vfork, none of cgiq's handlers can
 	 * run in the child (on cgiq's memory) before the dispositions are reset. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (!opts->signals_blocked) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+	}
 	pid = vfork();
 	if (pid == 0)
 		spawn_child(&c); /* does not return */
 	if (pid < 0)
 		err = -errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!opts->signals_blocked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		goto fail;
 

@@ -84,11 +84,16 @@ static void on_flush(uv_timer_t *h)
 /* Rows reach the recorder thread at most every RECORD_FLUSH_MS: under load
  * one wake-up and one transaction carry many jobs, and the loop thread and
  * the programs keep the CPU. */
+void jobs__record_put_done(struct job_engine *e)
+{
+	if (!uv_is_active((uv_handle_t *)&e->flush) && !e->closed_flush)
+		uv_timer_start(&e->flush, on_flush, RECORD_FLUSH_MS, 0);
+}
+
 void jobs__record_put(struct job_engine *e, int kind, const struct store_job *r)
 {
 	jobs__recorder_put(e->rec, kind, r, 0, NULL);
-	if (!uv_is_active((uv_handle_t *)&e->flush) && !e->closed_flush)
-		uv_timer_start(&e->flush, on_flush, RECORD_FLUSH_MS, 0);
+	jobs__record_put_done(e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -552,7 +557,10 @@ static void job_record_end(struct job *j)
 		free(j->body_path);
 		j->body_path = NULL;
 	}
-	jobs__record_put(j->e, JOBS__REC_FINISHED, &r);
+	if (jobs__recorder_amend(j->e->rec, &j->rec_mark, &r) == 0)
+		jobs__record_put_done(j->e);
+	else
+		jobs__record_put(j->e, JOBS__REC_FINISHED, &r);
 	/* Copied into the record: not needed by a job kept in memory by id. */
 	buf_free(&j->err_tail);
 	buf_free(&j->err_line);
@@ -765,7 +773,13 @@ static void job_record_insert(struct job *j, int64_t pid, int64_t started_at_us)
 	jobs__insert_fields(j, &r);
 	r.pid = pid;
 	r.started_at_us = started_at_us;
-	jobs__record_put(j->e, JOBS__REC_INSERT, &r);
+	if (started_at_us > 0) {
+		/* Started at once: if it ends soon, its end goes into this INSERT. */
+		jobs__recorder_put_marked(j->e->rec, &r, &j->rec_mark);
+		jobs__record_put_done(j->e);
+	} else {
+		jobs__record_put(j->e, JOBS__REC_INSERT, &r);
+	}
 	j->inserted = 1;
 }
 
@@ -775,6 +789,9 @@ static void job_start(struct job *j)
 	struct cgi_spawn *sp = &j->sreq.opts;
 
 	j->state = STORE_RUNNING;
+	/* Taken off the queue now: with two spawner threads, the later of two
+	 * jobs may be the first to finish its exec. */
+	j->started_at_us = util_now_us();
 	j->prev = NULL;
 	j->next = e->running;
 	if (e->running)
@@ -794,6 +811,7 @@ static void job_start(struct job *j)
 	sp->stdin_fd = j->body_fd >= 0 ? j->body_fd : (j->body_len > 0 ? -1 : e->devnull_fd);
 	sp->progress_fd = 1;
 	sp->limits = &j->policy.limits;
+	sp->signals_blocked = 1; /* the spawner threads block them all */
 	j->sreq.ud = j;
 	j->spawning = 1;
 	jobs__spawner_submit(e->spawner, &j->sreq);
@@ -817,7 +835,6 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 		j->pid = req->proc.pid;
 		jobs__groups_add(e, j);
 	}
-	j->started_at_us = util_now_us();
 	job_histogram_observe(&e->metrics.queue_wait, j->started_at_us - j->created_at_us);
 	if (j->inserted) {
 		if (err >= 0) {

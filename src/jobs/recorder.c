@@ -32,6 +32,7 @@ struct jobs__recorder {
 	pthread_cond_t wake;
 	struct rec_op *head, *tail;             /* handed over, under lock */
 	struct rec_op *pending, *pending_tail;  /* loop thread only, not yet handed over */
+	uint64_t flushes;                        /* loop thread only: hand-overs so far */
 	int stopping;
 	uint64_t handed_at_ms;  /* under lock: when head became non-empty, 0 when empty */
 	int last_failed;        /* under lock: the last batch did not commit */
@@ -156,8 +157,8 @@ int jobs__recorder_start(struct store *store, void (*on_durable)(void *token, in
 	return 0;
 }
 
-void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_job *j, int durable,
-                        void *token)
+static struct rec_op *put(struct jobs__recorder *r, int kind, const struct store_job *j, int durable,
+                          void *token)
 {
 	struct rec_op *op = util_xcalloc(1, sizeof(*op));
 
@@ -187,6 +188,55 @@ void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_j
 	else
 		r->pending = op;
 	r->pending_tail = op;
+	return op;
+}
+
+void jobs__recorder_put(struct jobs__recorder *r, int kind, const struct store_job *j, int durable,
+                        void *token)
+{
+	put(r, kind, j, durable, token);
+}
+
+void jobs__recorder_put_marked(struct jobs__recorder *r, const struct store_job *j,
+                               struct jobs__rec_mark *mark)
+{
+	mark->op = put(r, JOBS__REC_INSERT, j, 0, NULL);
+	mark->flush = r->flushes;
+}
+
+static void replace_str(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = dup_or_null(src);
+}
+
+int jobs__recorder_amend(struct jobs__recorder *r, struct jobs__rec_mark *mark,
+                         const struct store_job *fin)
+{
+	struct rec_op *op = mark->op;
+
+	mark->op = NULL;
+	if (op == NULL || mark->flush != r->flushes)
+		return -1; /* handed over: the thread may be writing it now */
+	op->job.state = fin->state;
+	op->job.pid = fin->pid;
+	op->job.finished_at_us = fin->finished_at_us;
+	op->job.exit_code = fin->exit_code;
+	op->job.term_signal = fin->term_signal;
+	op->job.http_status = fin->http_status;
+	op->job.bytes_out = fin->bytes_out;
+	op->job.processing_sent = fin->processing_sent;
+	op->job.expires_at_us = fin->expires_at_us;
+	replace_str(&op->job.stderr_tail, fin->stderr_tail);
+	replace_str(&op->job.reason, fin->reason);
+	replace_str(&op->job.result_path, fin->result_path);
+	replace_str(&op->job.result_head, fin->result_head);
+	/* As store_job_finished: an ended job keeps neither. */
+	replace_str(&op->job.body_path, NULL);
+	free(op->job.env);
+	op->job.env = NULL;
+	op->job.env_len = 0;
+	return 0;
 }
 
 void jobs__recorder_flush(struct jobs__recorder *r)
@@ -204,6 +254,7 @@ void jobs__recorder_flush(struct jobs__recorder *r)
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
 	r->pending = r->pending_tail = NULL;
+	r->flushes++;
 }
 
 int jobs__recorder_health(struct jobs__recorder *r, uint64_t stuck_ms, const char **why)

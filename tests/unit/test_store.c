@@ -321,6 +321,58 @@ static void test_insert_get_round_trip(void)
 	store_close(s);
 }
 
+/* A short job ends before its row is written: one INSERT carries it all. */
+static void test_insert_finished(void)
+{
+	struct store *s = open_memory();
+	struct store_job j, got;
+	const char *id = "fedcba9876543210fedcba9876543210";
+
+	store_job_init(&j);
+	snprintf(j.id, sizeof(j.id), "%s", id);
+	j.state = STORE_SUCCEEDED;
+	j.script = "/srv/cgi-bin/hello";
+	j.method = "GET";
+	j.uri = "/hello";
+	j.peer = "127.0.0.1:4000";
+	j.created_at_us = 1764000000000100;
+	j.started_at_us = 1764000000000200;
+	j.finished_at_us = 1764000000000900;
+	j.pid = 4242;
+	j.exit_code = 0;
+	j.http_status = 200;
+	j.bytes_in = 0;
+	j.bytes_out = 14;
+	j.processing_sent = 0;
+	j.stderr_tail = "warn\n\xff";
+	j.reason = "a reason";
+	j.result_path = "/spool/r1";
+	j.result_head = "Content-Type: text/plain\r\n";
+	j.expires_at_us = 1764086400000900;
+	CU_ASSERT_EQUAL_FATAL(store_job_insert(s, &j), 0);
+
+	CU_ASSERT_EQUAL_FATAL(store_job_get(s, id, &got), 0);
+	CU_ASSERT_EQUAL(got.state, STORE_SUCCEEDED);
+	CU_ASSERT_STRING_EQUAL(got.script, "/srv/cgi-bin/hello");
+	CU_ASSERT_EQUAL(got.created_at_us, 1764000000000100);
+	CU_ASSERT_EQUAL(got.started_at_us, 1764000000000200);
+	CU_ASSERT_EQUAL(got.finished_at_us, 1764000000000900);
+	CU_ASSERT_EQUAL(got.pid, 4242);
+	CU_ASSERT_EQUAL(got.exit_code, 0);
+	CU_ASSERT_EQUAL(got.term_signal, -1);
+	CU_ASSERT_EQUAL(got.http_status, 200);
+	CU_ASSERT_EQUAL(got.bytes_in, 0);
+	CU_ASSERT_EQUAL(got.bytes_out, 14);
+	CU_ASSERT_EQUAL(got.processing_sent, 0);
+	CU_ASSERT_STRING_EQUAL(got.stderr_tail, "warn\n\xff");
+	CU_ASSERT_STRING_EQUAL(got.reason, "a reason");
+	CU_ASSERT_STRING_EQUAL(got.result_path, "/spool/r1");
+	CU_ASSERT_STRING_EQUAL(got.result_head, "Content-Type: text/plain\r\n");
+	CU_ASSERT_EQUAL(got.expires_at_us, 1764086400000900);
+	store_job_clear(&got);
+	store_close(s);
+}
+
 static void test_null_strings(void)
 {
 	struct store *s = open_memory();
@@ -630,6 +682,7 @@ int main(void)
 	    !CU_add_test(suite, "newer schema refused", test_newer_schema_refused) ||
 	    !CU_add_test(suite, "not a database", test_not_a_database) ||
 	    !CU_add_test(suite, "insert/get round trip", test_insert_get_round_trip) ||
+	    !CU_add_test(suite, "insert of a finished job", test_insert_finished) ||
 	    !CU_add_test(suite, "NULL strings", test_null_strings) ||
 	    !CU_add_test(suite, "duplicate and unknown ids", test_duplicate_and_unknown) ||
 	    !CU_add_test(suite, "started only from queued", test_started_only_from_queued) ||
