@@ -172,7 +172,7 @@ check_endpoint() {
 
 CGIQ_OK=1
 CGIQ_WHY=""
-if [[ ! -x build/cgiq || ! -x build/examples/hello-c ]]; then
+if [[ ! -x build/cgiq || ! -x build/examples/hello-c || ! -x build/examples/spawn-bound ]]; then
 	log "building Release into build/ (log: build.log in the temp dir)"
 	if ! { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2; } >"$TMP/build.log" 2>&1; then
 		tail -n 15 "$TMP/build.log" >&2
@@ -377,6 +377,15 @@ for prog in "${PROGRAMS[@]}"; do
 	done
 done
 
+# The ceiling: two loops of posix_spawn + read + waitpid of hello-c, no HTTP,
+# nothing recorded (the issue's reference: cgiq should reach about 90% of it).
+BOUND="n/a"
+if [[ -x build/examples/spawn-bound ]]; then
+	log "spawn bound: build/examples/spawn-bound hello-c ${DURATION}s, 2 loops"
+	BOUND=$(build/examples/spawn-bound "$CGI_DIR/hello-c" "$DURATION" 2 2>"$TMP/spawn-bound.log") ||
+		{ cat "$TMP/spawn-bound.log" >&2; BOUND="n/a"; }
+fi
+
 # ---- cgiq's footprint (before stopping it) and shutdown ---------------------
 
 HWM="n/a"
@@ -391,6 +400,9 @@ fi
 
 fmt_ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
+}
+fmt_pct() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.0f%%", 100 * a / b; else print "n/a" }'
 }
 
 echo
@@ -419,6 +431,15 @@ for prog in "${PROGRAMS[@]}"; do
 	done
 done
 echo
+if [[ $BOUND != n/a ]]; then
+	echo "spawn bound (2 loops of posix_spawn + read + waitpid of hello-c, no HTTP, nothing recorded): $BOUND/s"
+	for conns in "${CONNS_LIST[@]}"; do
+		echo "  hello-c c=$conns, share of the bound: cgiq $(fmt_pct "${RES[cgiq.hello-c.$conns.rps]:-}" "$BOUND")," \
+			"nginx+cgiq $(fmt_pct "${RES[fcgi.hello-c.$conns.rps]:-}" "$BOUND")," \
+			"nginx+fcgiwrap $(fmt_pct "${RES[nginx.hello-c.$conns.rps]:-}" "$BOUND")"
+	done
+	echo
+fi
 if ((${#notes[@]})); then
 	echo "Errors reported by wrk (these requests count in req/s but are not successes):"
 	printf '  %s\n' "${notes[@]}"
