@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,7 +48,18 @@
 
 #define FILE_CHUNK 65536
 #define ROLE_RESPONDER 1          /* FastCGI 1.0 spec, section 6 */
+#define RECORD_BEGIN_REQUEST 1    /* FastCGI 1.0 spec, section 8 */
 #define RECORD_ABORT_REQUEST 2    /* FastCGI 1.0 spec, section 5.4 */
+#define RECORD_PARAMS 4
+/* How far past --fastcgi-max-params the records of one request's parameters
+ * may reach (headers, padding, the begin record) before the request counts
+ * as too large: room for any sane split into records. */
+#define PARAMS_PEEK_SLACK 65536
+/* What a socket surely holds unread (a sender's default buffer is 208 KiB):
+ * looking further could wait for bytes the web server cannot send until
+ * something is read. With a larger cap the check gives up at this point and
+ * libfcgi reads the parameters; the cap then applies after them (431). */
+#define PARAMS_PEEK_MAX (128 * 1024)
 
 enum op_kind { OP_SUBMIT, OP_API, OP_CANCEL, OP_RELEASE, OP_EXIT };
 
@@ -102,6 +114,8 @@ struct worker {
 	struct buf body;
 	int body_fd;
 	char *chunk;
+	unsigned char *peek;         /* params_too_large: what is waiting on the connection */
+	int peek_ep;                 /* params_too_large: edge-triggered epoll, -1 until needed */
 };
 
 struct fcgi_front {
@@ -1010,6 +1024,102 @@ static int peer_allowed(const struct fcgi_front *f, const struct sockaddr_storag
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* the parameters cap, before libfcgi reads them */
+
+/*
+ * libfcgi keeps a request's parameters in memory until the last one has
+ * arrived, however many the peer sends; the cap checked afterwards (431)
+ * would come only once that memory was spent. So before FCGX_Accept_r, the
+ * records waiting on the connection are looked at without being consumed
+ * (MSG_PEEK): when the PARAMS records of the request that begins there
+ * declare more than the cap, or spread further than the cap and
+ * PARAMS_PEEK_SLACK, the connection is closed unread (the web server
+ * answers 502). Anything else, including records libfcgi will refuse, is
+ * left to libfcgi. Caps above 64k are checked this way only as far as
+ * PARAMS_PEEK_MAX.
+ *
+ * Waiting for more bytes when some are already there cannot use poll(),
+ * which reports the bytes already seen again at once; an edge-triggered
+ * epoll reports only new ones. A web server writes a request's head in
+ * one go, so this is rarely needed: the usual cost is one recv().
+ *
+ * Returns 0 to go on, else the bytes of parameters declared so far (> cap)
+ * or, for records spread too far, the bytes looked at.
+ */
+static uint64_t params_too_large(struct worker *w, int fd)
+{
+	size_t cap = w->f->cfg.max_params_bytes, off = 0;
+	size_t limit = cap + PARAMS_PEEK_SLACK < PARAMS_PEEK_MAX ? cap + PARAMS_PEEK_SLACK : PARAMS_PEEK_MAX;
+	size_t want = limit < 4096 ? limit : 4096; /* bytes asked for: a request body need not be copied */
+	uint64_t declared = 0, result = 0;
+	int begun = 0, watched = 0;
+	unsigned id = 0;
+
+	if (w->peek == NULL)
+		w->peek = util_xmalloc(limit);
+	for (;;) {
+		ssize_t n = recv(fd, w->peek, want, MSG_PEEK | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 && !(n < 0 && errno == EAGAIN))
+			break; /* end of stream or an error: libfcgi reports it */
+		if (n < 0)
+			n = 0;
+		while (off + 8 <= (size_t)n) {
+			const unsigned char *h = w->peek + off;
+			unsigned rid = (unsigned)h[2] << 8 | h[3];
+			size_t clen = (size_t)h[4] << 8 | h[5];
+
+			if (h[0] != 1)
+				goto done; /* not FastCGI 1: libfcgi refuses it */
+			if (h[1] == RECORD_BEGIN_REQUEST && !begun) {
+				begun = 1;
+				id = rid;
+			} else if (begun && rid == id) {
+				if (h[1] != RECORD_PARAMS || clen == 0)
+					goto done; /* the parameters ended within the cap */
+				declared += clen;
+				if (declared > cap) {
+					result = declared;
+					goto done;
+				}
+			}
+			off += 8 + clen + h[6];
+		}
+		if ((size_t)n == want) {
+			if (want == limit) {
+				/* spread over more than cap + slack bytes, or too far to look */
+				if (cap + PARAMS_PEEK_SLACK <= PARAMS_PEEK_MAX)
+					result = limit;
+				break;
+			}
+			want = want * 4 < limit ? want * 4 : limit;
+			continue; /* more may be there already */
+		}
+		/* Wait for more than the n bytes already there. */
+		if (w->peek_ep < 0 && (w->peek_ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+			break;
+		if (!watched) {
+			struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.fd = fd};
+			if (epoll_ctl(w->peek_ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+				break;
+			watched = 1;
+		}
+		struct epoll_event got;
+		int k = epoll_wait(w->peek_ep, &got, 1, -1);
+		if (k < 0 && errno != EINTR)
+			break;
+		if (k > 0 && (got.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+			break; /* nothing more is coming: libfcgi reads what there is */
+	}
+done:
+	if (watched)
+		epoll_ctl(w->peek_ep, EPOLL_CTL_DEL, fd, NULL);
+	return result;
+}
+
 /* A new connection, or -1 when the front is closing. Called with
  * f->accept_mu held. */
 static int accept_locked(struct fcgi_front *f)
@@ -1050,6 +1160,12 @@ static int accept_locked(struct fcgi_front *f)
 		if (f->fds_short) {
 			f->fds_short = 0;
 			log_info("fastcgi: accepting on %s again", f->name);
+		}
+		if (f->is_tcp) {
+			/* params_too_large looks up to cap + slack bytes ahead
+			 * unread: the receive window must let them all in. */
+			int rcv = 2 * PARAMS_PEEK_MAX;
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 		}
 		if (!peer_allowed(f, &ss, text, sizeof(text))) {
 			log_warnx("fastcgi: connection from %s refused (not loopback and not in --fastcgi-allow)", text);
@@ -1131,6 +1247,21 @@ static void *worker_main(void *arg)
 				break;
 			}
 		}
+		uint64_t too_large = params_too_large(w, req.ipcFd);
+		if (too_large > 0) {
+			log_warnx("fastcgi conn %llu: the parameters of a request take more than %llu bytes "
+			          "(--fastcgi-max-params %zu); connection closed before reading them",
+			          (unsigned long long)w->conn_id, (unsigned long long)too_large,
+			          w->f->cfg.max_params_bytes);
+			job_front_count_refusal(w->f->cfg.counters, JOB_REFUSED_TOO_LARGE);
+			pthread_mutex_lock(&w->f->mu);
+			w->idle_kept = 0;
+			pthread_mutex_unlock(&w->f->mu);
+			worker_set_phase(w, WP_IDLE, -1);
+			close(req.ipcFd);
+			req.ipcFd = -1;
+			continue;
+		}
 		r = FCGX_Accept_r(&req);
 		pthread_mutex_lock(&w->f->mu);
 		w->idle_kept = 0;
@@ -1181,6 +1312,9 @@ static void on_async_closed(uv_handle_t *h)
 		buf_free(&w->body);
 		buf_free(&w->answer);
 		free(w->chunk);
+		free(w->peek);
+		if (w->peek_ep >= 0)
+			close(w->peek_ep);
 	}
 	free(f->workers);
 	if (f->stop_fd >= 0)
@@ -1424,6 +1558,7 @@ static int start_threads(struct fcgi_front *f)
 		w->conn_fd = -1;
 		w->body_fd = -1;
 		w->wake_fd = -1;
+		w->peek_ep = -1;
 		w->stored.fd = -1;
 		w->job_ms = -1;
 		buf_init(&w->body, f->cfg.body_mem_bytes + 1);
