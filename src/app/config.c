@@ -1296,6 +1296,7 @@ int app_daemon_main(int argc, char **argv)
 		c.fcgi.spool_dir = c.spool;
 		c.fcgi.jobs_prefix = c.http.jobs_prefix;
 		c.fcgi.detach_on_disconnect = c.http.detach_on_disconnect;
+		c.fcgi.max_wait_ms = c.http.max_wait_ms;
 		c.fcgi.access_log = the_access_log;
 		c.fcgi.counters = &front_counters[JOB_FRONT_FASTCGI];
 		r = fcgi_front_open(loop, the_engine, &c.fcgi, &the_fcgi);

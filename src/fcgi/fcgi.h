@@ -86,6 +86,7 @@ struct fcgi_config {
 	const char *spool_dir;
 	const char *jobs_prefix;     /* the job API (status, result, DELETE), e.g. "/_cgiq/jobs" */
 	int detach_on_disconnect;    /* the web server gone: the job goes on (else cancelled) */
+	uint64_t max_wait_ms;        /* Prefer: wait=N is clamped to this */
 	const char *accel_prefix;    /* X-Accel-Redirect: kept results are served by nginx from
 	                                PREFIX/<file> (an internal location on the spool); NULL = off */
 	struct http_access_log *access_log;  /* one line per request, NULL = off */

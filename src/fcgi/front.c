@@ -61,7 +61,7 @@
  * libfcgi reads the parameters; the cap then applies after them (431). */
 #define PARAMS_PEEK_MAX (128 * 1024)
 
-enum op_kind { OP_SUBMIT, OP_API, OP_CANCEL, OP_RELEASE, OP_EXIT };
+enum op_kind { OP_SUBMIT, OP_API, OP_CANCEL, OP_WAITED, OP_RELEASE, OP_EXIT };
 
 /* A request for the job API under --jobs-prefix (see serve_api). */
 enum api_kind { API_NONE, API_STATUS, API_RESULT, API_DELETE };
@@ -103,12 +103,14 @@ struct worker {
 	struct job_stored_result stored; /* API_RESULT: opened by the loop thread, then the worker's */
 	int64_t job_ms;              /* how long the program ran, -1 none */
 	uint64_t conn_id;            /* worker only: the connection's id in log lines */
+	char tag[112];               /* "conn 12 203.0.113.5", log lines about this request */
 	int queue_full;              /* refused: --queue-max */
 
 	/* worker only */
 	enum api_kind api;           /* set before OP_API */
 	char api_id[UTIL_ID_LEN + 1];
 	int async;                   /* Prefer: respond-async (RFC 7240) */
+	int64_t wait_ms;             /* Prefer: wait=N (clamped to max_wait_ms), -1 none */
 	struct job_request jr;
 	struct fcgi_mapped m;
 	struct buf body;
@@ -222,12 +224,34 @@ static void answer_copied(struct worker *w, int status, uint64_t body_bytes)
 	w->answer_body_bytes = body_bytes;
 }
 
+/* Loop thread: the 202 with the status monitor into w->answer, and the
+ * worker's reference to the job released; applied: Preference-Applied or NULL. */
+static void answer_accepted(struct worker *w, struct job *job, const char *applied)
+{
+	struct buf body;
+	unsigned retry = 0;
+
+	buf_init(&body, SIZE_MAX / 2);
+	if (job_status_json(w->f->engine, job_id(job), &body, &retry) < 0)
+		buf_printf(&body, "{\"id\":\"%s\"}\n", job_id(job));
+	buf_reset(&w->answer);
+	buf_printf(&w->answer,
+	           "Status: 202 Accepted\r\nLocation: %s/%s\r\nContent-Type: application/json\r\n"
+	           "Retry-After: 1\r\n",
+	           w->f->cfg.jobs_prefix, job_id(job));
+	if (applied)
+		buf_printf(&w->answer, "Preference-Applied: %s\r\n", applied);
+	buf_printf(&w->answer, "Content-Length: %zu\r\n\r\n", body.len);
+	buf_append(&w->answer, body.data, body.len);
+	answer_copied(w, 202, body.len);
+	buf_free(&body);
+	post_local(w->f, OP_RELEASE, job);
+}
+
 /* The 202 with the status monitor, once the job is durable (RFC 7240 4.1). */
 static void on_job_accepted(struct job *job, int result, void *ud)
 {
 	struct worker *w = ud;
-	struct buf body;
-	unsigned retry = 0;
 
 	/* A job cancelled before it was durable still reports here; the worker
 	 * may be serving another request by then. */
@@ -235,23 +259,12 @@ static void on_job_accepted(struct job *job, int result, void *ud)
 		return;
 	w->waiting = 0;
 	if (result < 0) {
-		log_warnx("fastcgi %s: job %s could not be recorded durably; 503", w->m.peer, job_id(job));
+		log_warnx("fastcgi %s: job %s could not be recorded durably; 503", w->tag, job_id(job));
 		job_cancel(job, "could not be recorded durably");
 		worker_finish(w, 503);
 		return;
 	}
-	buf_init(&body, SIZE_MAX / 2);
-	if (job_status_json(w->f->engine, job_id(job), &body, &retry) < 0)
-		buf_printf(&body, "{\"id\":\"%s\"}\n", job_id(job));
-	buf_reset(&w->answer);
-	buf_printf(&w->answer,
-	           "Status: 202 Accepted\r\nLocation: %s/%s\r\nContent-Type: application/json\r\n"
-	           "Retry-After: 1\r\nPreference-Applied: respond-async\r\nContent-Length: %zu\r\n\r\n",
-	           w->f->cfg.jobs_prefix, job_id(job), body.len);
-	buf_append(&w->answer, body.data, body.len);
-	answer_copied(w, 202, body.len);
-	buf_free(&body);
-	post_local(w->f, OP_RELEASE, job);
+	answer_accepted(w, job, "respond-async");
 	worker_finish(w, 0);
 }
 
@@ -287,7 +300,7 @@ static void api_run(struct fcgi_front *f, struct worker *w)
 			worker_finish(w, 404);
 			return;
 		}
-		log_info("fastcgi %s: job %s deleted", w->m.peer, w->api_id);
+		log_info("fastcgi %s: job %s deleted", w->tag, w->api_id);
 		buf_append_str(&w->answer, "Status: 204 No Content\r\n\r\n");
 		answer_copied(w, 204, 0);
 		worker_finish(w, 0);
@@ -323,10 +336,9 @@ static void op_run(struct fcgi_front *f, struct op *o)
 		if (r < 0) {
 			/* -ESHUTDOWN: the engine drains (SIGTERM) */
 			if (r == -EAGAIN)
-				log_warnx("fastcgi conn %llu %s: queue full, 503", (unsigned long long)w->conn_id, w->m.peer);
+				log_warnx("fastcgi %s: queue full, 503", w->tag);
 			else if (r != -ESHUTDOWN)
-				log_warnx("fastcgi conn %llu %s: cannot submit job: %s", (unsigned long long)w->conn_id,
-				          w->m.peer, strerror(-r));
+				log_warnx("fastcgi %s: cannot submit job: %s", w->tag, strerror(-r));
 			w->queue_full = r == -EAGAIN;
 			worker_finish(w, r == -EAGAIN || r == -ESHUTDOWN ? 503 : r == -ENOSPC ? 507 : 500);
 			break;
@@ -346,10 +358,23 @@ static void op_run(struct fcgi_front *f, struct op *o)
 			                                      : f->cfg.detach_on_disconnect);
 			w->waiting = 0;
 			if (detach)
-				log_info("fastcgi conn %llu %s: the web server went away; job %s goes on (detached)",
-				         (unsigned long long)w->conn_id, w->m.peer, job_id(w->job));
+				log_info("fastcgi %s: the web server went away; job %s goes on (detached)", w->tag,
+				         job_id(w->job));
 			job_leave(w->job, w, detach, "the web server closed the FastCGI connection");
 			worker_finish(w, -1);
+		}
+		break;
+	case OP_WAITED:
+		/* Prefer: wait ran out (RFC 7240 4.3) before the job ended: it goes
+		 * on, detached with its result kept, and the web server gets the
+		 * status monitor, as on the HTTP front. */
+		if (w->waiting && !w->async) {
+			w->waiting = 0;
+			log_info("fastcgi %s: job %s still running after Prefer: wait; answering 202", w->tag,
+			         job_id(w->job));
+			job_leave(w->job, w, 1, NULL);
+			answer_accepted(w, w->job, NULL);
+			worker_finish(w, 0);
 		}
 		break;
 	case OP_RELEASE:
@@ -666,19 +691,29 @@ static int conn_aborted(int fd, short revents, int *watch_in)
  * server goes away meanwhile. */
 static void wait_finished(struct worker *w, int conn_fd)
 {
-	int cancel_sent = 0, watch_in = 1;
+	int cancel_sent = 0, watch_in = 1, waited_sent = w->wait_ms < 0;
+	uint64_t wait_until = util_mono_ms() + (uint64_t)(w->wait_ms < 0 ? 0 : w->wait_ms);
 
 	for (;;) {
 		struct pollfd p[2] = {{w->wake_fd, POLLIN, 0}, {conn_fd, POLLRDHUP, 0}};
-		uint64_t v;
-		int finished;
+		uint64_t v, now = util_mono_ms();
+		int finished, timeout = -1, n;
 
 		if (watch_in)
 			p[1].events |= POLLIN;
-		if (poll(p, cancel_sent ? 1 : 2, -1) < 0) {
+		if (!waited_sent)
+			timeout = now >= wait_until ? 0 : (int)(wait_until - now);
+		n = poll(p, cancel_sent ? 1 : 2, timeout);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			log_warn("fastcgi job %s: poll", w->job_id);
+		}
+		if (n == 0 && !waited_sent) {
+			/* The loop thread answers 202 unless the job has just ended. */
+			post(w->f, OP_WAITED, w, NULL);
+			waited_sent = 1;
+			continue;
 		}
 		if (p[0].revents & POLLIN) {
 			while (read(w->wake_fd, &v, sizeof(v)) < 0 && errno == EINTR)
@@ -690,8 +725,8 @@ static void wait_finished(struct worker *w, int conn_fd)
 				return;
 		}
 		if (!cancel_sent && p[1].revents && conn_aborted(conn_fd, p[1].revents, &watch_in)) {
-			log_info("fastcgi %s: the web server closed the connection while job %s ran",
-			         w->m.peer, w->job_id[0] ? w->job_id : "-");
+			log_info("fastcgi %s: the web server closed the connection while job %s ran", w->tag,
+			         w->job_id[0] ? w->job_id : "-");
 			post(w->f, OP_CANCEL, w, NULL);
 			cancel_sent = 1;
 		}
@@ -723,6 +758,7 @@ static void worker_reset(struct worker *w)
 	memset(&w->jr, 0, sizeof(w->jr));
 	w->job_id[0] = '\0';
 	w->api_id[0] = '\0';
+	w->wait_ms = -1;
 	w->api = API_NONE;
 	w->async = 0;
 	w->copied = 0;
@@ -858,6 +894,7 @@ static void serve(struct worker *w, FCGX_Request *req)
 
 	/* "conn 12 203.0.113.5": the web server connection's id and the client */
 	snprintf(peer, sizeof(peer), "conn %llu %s", (unsigned long long)w->conn_id, ra && *ra ? ra : "-");
+	snprintf(w->tag, sizeof(w->tag), "%s", peer);
 	if (uri == NULL)
 		uri = "-";
 	if (req->role != ROLE_RESPONDER) {
@@ -927,6 +964,11 @@ static void serve(struct worker *w, FCGX_Request *req)
 		if (pv)
 			util_prefer_parse(pv, &pref, &seen_wait);
 		w->async = pref.respond_async;
+		/* RFC 7240 4.3: do not keep the client longer than it asked. */
+		w->wait_ms = -1;
+		if (!w->async && pref.wait_s >= 0)
+			w->wait_ms = (uint64_t)pref.wait_s * 1000 > f->cfg.max_wait_ms ? (int64_t)f->cfg.max_wait_ms
+			                                                                : pref.wait_s * 1000;
 	}
 	handoff(w, OP_SUBMIT, req->ipcFd);
 	if (w->jr.body_fd >= 0) /* not taken by the engine */
@@ -1561,6 +1603,7 @@ static int start_threads(struct fcgi_front *f)
 		w->peek_ep = -1;
 		w->stored.fd = -1;
 		w->job_ms = -1;
+		w->wait_ms = -1;
 		buf_init(&w->body, f->cfg.body_mem_bytes + 1);
 		buf_init(&w->answer, SIZE_MAX / 2);
 	}

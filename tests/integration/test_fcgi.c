@@ -794,6 +794,39 @@ static void test_async_result_too_early(void)
 	CU_ASSERT(wait_state(loc + 12, "succeeded"));
 }
 
+/* Prefer: wait=N over FastCGI, as on the HTTP front (RFC 7240 4.3): a job
+ * done in time is answered as usual; one still running after N seconds is
+ * detached and the web server gets 202 with its status monitor, and the
+ * result is kept by id. */
+static void test_prefer_wait(void)
+{
+	struct tresp r;
+	char loc[128], v[64], path[256];
+
+	via_nginx("GET", "/hello", "Prefer: wait=10\r\n", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body ? r.body : "", "Hello, world!\n");
+	t_resp_free(&r);
+
+	/* (the suite's --job-timeout is 3 s) */
+	via_nginx("GET", "/slow?2", "Prefer: wait=1\r\n", &r);
+	CU_ASSERT_EQUAL(r.status, 202);
+	CU_ASSERT(t_header(&r, "Preference-Applied", v, sizeof(v)) == NULL);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "", "application/json");
+	CU_ASSERT_FATAL(t_header(&r, "Location", loc, sizeof(loc)) != NULL);
+	CU_ASSERT_EQUAL_FATAL(strncmp(loc, "/_cgiq/jobs/", 12), 0);
+	/* answered while the program still ran */
+	CU_ASSERT(strstr(r.body ? r.body : "", "\"state\":\"running\"") != NULL);
+	t_resp_free(&r);
+	CU_ASSERT(td_wait_log(&D, "still running after Prefer: wait; answering 202", 5000));
+	CU_ASSERT_FATAL(wait_state(loc + 12, "succeeded"));
+	snprintf(path, sizeof(path), "%s/result", loc);
+	via_nginx("GET", path, "", &r);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body ? r.body : "", "hello\n");
+	t_resp_free(&r);
+}
+
 /* With more than FD_SETSIZE descriptors open (idle HTTP connections), a
  * FastCGI connection gets a descriptor above 1024 and still works: a libfcgi
  * that used select() on it (FD_SET beyond 1024 aborts under glibc's fortify
@@ -1097,6 +1130,7 @@ int main(void)
 	CU_add_test(s, "bad FastCGI input", test_bad_input);
 	CU_add_test(s, "async job submitted and fetched through nginx", test_async_through_nginx);
 	CU_add_test(s, "async result before the end: 425", test_async_result_too_early);
+	CU_add_test(s, "Prefer: wait over FastCGI: 202 when it runs out", test_prefer_wait);
 	CU_add_test(s, "the HTTP front serves at the same time", test_http_front_still_serves);
 	CU_add_test(s, "FastCGI with more than 1024 descriptors open", test_many_fds);
 	CU_add_test(s, "TCP socket, loopback default, --fastcgi-allow", test_tcp_and_allow_list);
