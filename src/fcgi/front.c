@@ -612,7 +612,23 @@ static void worker_set_phase(struct worker *w, enum worker_phase ph, int conn_fd
 	pthread_mutex_lock(&w->f->mu);
 	w->phase = ph;
 	w->conn_fd = conn_fd;
+	w->idle_kept = 0;
 	pthread_mutex_unlock(&w->f->mu);
+}
+
+/* READING on fd, idle on a kept connection when kept. Returns 1 when the
+ * front is closing or draining: no request is to be started then. */
+static int worker_start_reading(struct worker *w, int fd, int kept)
+{
+	int stop;
+
+	pthread_mutex_lock(&w->f->mu);
+	w->phase = WP_READING;
+	w->conn_fd = fd;
+	w->idle_kept = kept;
+	stop = w->f->closing || w->f->draining;
+	pthread_mutex_unlock(&w->f->mu);
+	return stop;
 }
 
 /* Reads FCGI_STDIN to its end: memory, then a spool file. Returns 0, or an
@@ -1270,24 +1286,11 @@ static void *worker_main(void *arg)
 		} else {
 			fresh = 0;
 		}
-		worker_set_phase(w, WP_READING, req.ipcFd);
-		pthread_mutex_lock(&w->f->mu);
-		w->idle_kept = !fresh;
-		pthread_mutex_unlock(&w->f->mu);
-		{
+		if (worker_start_reading(w, req.ipcFd, !fresh)) {
 			/* Closing or draining between accept and here (or on a kept
 			 * connection): do not start a request. */
-			int closing;
-			pthread_mutex_lock(&w->f->mu);
-			closing = w->f->closing || w->f->draining;
-			pthread_mutex_unlock(&w->f->mu);
-			if (closing) {
-				pthread_mutex_lock(&w->f->mu);
-				w->idle_kept = 0;
-				pthread_mutex_unlock(&w->f->mu);
-				worker_set_phase(w, WP_IDLE, -1);
-				break;
-			}
+			worker_set_phase(w, WP_IDLE, -1);
+			break;
 		}
 		uint64_t too_large = params_too_large(w, req.ipcFd);
 		if (too_large > 0) {
@@ -1296,18 +1299,13 @@ static void *worker_main(void *arg)
 			          (unsigned long long)w->conn_id, (unsigned long long)too_large,
 			          w->f->cfg.max_params_bytes);
 			job_front_count_refusal(w->f->cfg.counters, JOB_REFUSED_TOO_LARGE);
-			pthread_mutex_lock(&w->f->mu);
-			w->idle_kept = 0;
-			pthread_mutex_unlock(&w->f->mu);
 			worker_set_phase(w, WP_IDLE, -1);
 			close(req.ipcFd);
 			req.ipcFd = -1;
 			continue;
 		}
 		r = FCGX_Accept_r(&req);
-		pthread_mutex_lock(&w->f->mu);
-		w->idle_kept = 0;
-		pthread_mutex_unlock(&w->f->mu);
+		worker_set_phase(w, WP_READING, req.ipcFd); /* a request now, not idle */
 		if (r < 0) {
 			/* libfcgi has closed the connection (req.ipcFd is -1 again). */
 			worker_set_phase(w, WP_IDLE, -1);

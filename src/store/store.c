@@ -477,6 +477,26 @@ static void store_bind_time(sqlite3_stmt *st, int i, int64_t us)
 		sqlite3_bind_int64(st, i, us);
 }
 
+/* How a job ended, as parameters first .. first + 10 of STORE_STMT_INSERT and
+ * STORE_STMT_FINISHED: finished_at, exit_code, term_signal, http_status,
+ * bytes_out, processing_sent, stderr_tail, reason, result_path, result_head,
+ * expires_at. */
+static void store_bind_outcome(sqlite3_stmt *st, int first, const struct store_job *j)
+{
+	store_bind_time(st, first, j->finished_at_us);
+	store_bind_int(st, first + 1, j->exit_code);
+	store_bind_int(st, first + 2, j->term_signal);
+	store_bind_int(st, first + 3, j->http_status);
+	store_bind_int(st, first + 4, j->bytes_out);
+	store_bind_int(st, first + 5, j->processing_sent);
+	/* A blob: the program's stderr need not be UTF-8. */
+	store_bind_blob(st, first + 6, j->stderr_tail, j->stderr_tail ? strlen(j->stderr_tail) : 0);
+	store_bind_text(st, first + 7, j->reason);
+	store_bind_text(st, first + 8, j->result_path);
+	store_bind_blob(st, first + 9, j->result_head, j->result_head ? strlen(j->result_head) : 0);
+	store_bind_time(st, first + 10, j->expires_at_us);
+}
+
 int store_job_insert(struct store *s, const struct store_job *j)
 {
 	sqlite3_stmt *st = s->stmt[STORE_STMT_INSERT];
@@ -496,17 +516,7 @@ int store_job_insert(struct store *s, const struct store_job *j)
 	store_bind_text(st, 13, j->cwd);
 	store_bind_text(st, 14, j->body_path);
 	/* A job that ended before its row was written is written once, whole. */
-	store_bind_time(st, 15, j->finished_at_us);
-	store_bind_int(st, 16, j->exit_code);
-	store_bind_int(st, 17, j->term_signal);
-	store_bind_int(st, 18, j->http_status);
-	store_bind_int(st, 19, j->bytes_out);
-	store_bind_int(st, 20, j->processing_sent);
-	store_bind_blob(st, 21, j->stderr_tail, j->stderr_tail ? strlen(j->stderr_tail) : 0);
-	store_bind_text(st, 22, j->reason);
-	store_bind_text(st, 23, j->result_path);
-	store_bind_blob(st, 24, j->result_head, j->result_head ? strlen(j->result_head) : 0);
-	store_bind_time(st, 25, j->expires_at_us);
+	store_bind_outcome(st, 15, j);
 	return store_run(s, st, "inserting", j->id);
 }
 
@@ -539,18 +549,7 @@ int store_job_finished(struct store *s, const struct store_job *j)
 
 	store_bind_text(st, 1, j->id);
 	store_bind_text(st, 2, store_state_name(j->state));
-	store_bind_time(st, 3, j->finished_at_us);
-	store_bind_int(st, 4, j->exit_code);
-	store_bind_int(st, 5, j->term_signal);
-	store_bind_int(st, 6, j->http_status);
-	store_bind_int(st, 7, j->bytes_out);
-	store_bind_int(st, 8, j->processing_sent);
-	/* A blob: the program's stderr need not be UTF-8. */
-	store_bind_blob(st, 9, j->stderr_tail, j->stderr_tail ? strlen(j->stderr_tail) : 0);
-	store_bind_text(st, 10, j->reason);
-	store_bind_text(st, 11, j->result_path);
-	store_bind_blob(st, 12, j->result_head, j->result_head ? strlen(j->result_head) : 0);
-	store_bind_time(st, 13, j->expires_at_us);
+	store_bind_outcome(st, 3, j);
 	r = store_run(s, st, "marking finished", j->id);
 	return store_changed_one(s, r, "marking finished", j->id);
 }
