@@ -200,7 +200,8 @@ int cgi_progress_parse(const char *line, size_t len, struct cgi_progress *out);
  * are close-on-exec). Dispositions reset in the child: those that were not
  * SIG_DFL at the first call (inherited SIG_IGN, a sanitizer's handlers), and
  * always HUP INT QUIT TERM CHLD PIPE USR1 USR2 ALRM, the ones cgiq itself
- * sets; a process that sets another one later must not rely on this. The parent's ends are non-blocking and close-on-exec.
+ * sets; a process that sets another one later must not rely on this. The
+ * parent's ends are non-blocking and close-on-exec.
  * Returns 0 or a negative errno (from pipe, fork, or exec: an exec failure is
  * reported through a CLOEXEC pipe, so -ENOENT / -EACCES come back here; the
  * failed child is already reaped then). opts->stdin_fd stays the caller's to

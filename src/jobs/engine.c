@@ -84,7 +84,7 @@ static void on_flush(uv_timer_t *h)
 /* Rows reach the recorder thread at most every RECORD_FLUSH_MS: under load
  * one wake-up and one transaction carry many jobs, and the loop thread and
  * the programs keep the CPU. */
-void jobs__record_put_done(struct job_engine *e)
+void jobs__record_schedule_flush(struct job_engine *e)
 {
 	if (!uv_is_active((uv_handle_t *)&e->flush) && !e->closed_flush)
 		uv_timer_start(&e->flush, on_flush, RECORD_FLUSH_MS, 0);
@@ -93,7 +93,7 @@ void jobs__record_put_done(struct job_engine *e)
 void jobs__record_put(struct job_engine *e, int kind, const struct store_job *r)
 {
 	jobs__recorder_put(e->rec, kind, r, 0, NULL);
-	jobs__record_put_done(e);
+	jobs__record_schedule_flush(e);
 }
 
 /* ------------------------------------------------------------------ */
@@ -558,7 +558,7 @@ static void job_record_end(struct job *j)
 		j->body_path = NULL;
 	}
 	if (jobs__recorder_amend(j->e->rec, &j->rec_mark, &r) == 0)
-		jobs__record_put_done(j->e);
+		jobs__record_schedule_flush(j->e);
 	else
 		jobs__record_put(j->e, JOBS__REC_FINISHED, &r);
 	/* Copied into the record: not needed by a job kept in memory by id. */
@@ -776,7 +776,7 @@ static void job_record_insert(struct job *j, int64_t pid, int64_t started_at_us)
 	if (started_at_us > 0) {
 		/* Started at once: if it ends soon, its end goes into this INSERT. */
 		jobs__recorder_put_marked(j->e->rec, &r, &j->rec_mark);
-		jobs__record_put_done(j->e);
+		jobs__record_schedule_flush(j->e);
 	} else {
 		jobs__record_put(j->e, JOBS__REC_INSERT, &r);
 	}

@@ -226,7 +226,7 @@ struct job_engine {
 /* engine.c */
 void jobs__record_put(struct job_engine *e, int kind, const struct store_job *r);
 /* After a change was put on e->rec directly: schedules its hand-over. */
-void jobs__record_put_done(struct job_engine *e);
+void jobs__record_schedule_flush(struct job_engine *e);
 void jobs__record_base(const struct job *j, struct store_job *r);
 /* The fields of a job's first row: base, script, method, uri, peer, created_at, bytes_in. */
 void jobs__insert_fields(const struct job *j, struct store_job *r);
