@@ -9,6 +9,9 @@ PACKAGES=(
   curl nginx-light fcgiwrap spawn-fcgi wrk poppler-utils sqlite3 perl-base procps
   groff-base # the install test renders the man page
   clang libclang-rt-14-dev
+  # real clients of the 102 tests (integration_clients): Python's http.client,
+  # urllib, requests, urllib3, httpx and aiohttp, Node's http and fetch, wget
+  python3 python3-requests python3-urllib3 python3-httpx python3-aiohttp nodejs wget
 )
 
 missing=()

@@ -23,6 +23,8 @@
 
 #define MAX_LISTEN 16
 #define MAX_COALESCE 64
+#define MAX_PROCESSING_CLIENTS 64
+#define PROCESSING_PATTERN_MAX 256
 
 struct daemon_config {
 	const char *listen[MAX_LISTEN];
@@ -32,6 +34,12 @@ struct daemon_config {
 	const char *db;
 	const char *spool;
 	struct http_server_config http;
+	/* --processing-client rows (patterns copied here), --processing-relay */
+	struct http_processing_client processing_clients[MAX_PROCESSING_CLIENTS];
+	char processing_patterns[MAX_PROCESSING_CLIENTS][PROCESSING_PATTERN_MAX];
+	struct http_relay processing_relays[MAX_LISTEN];
+	const char *processing_misread_file;       /* NULL: SPOOL/.cgiq-102-misread */
+	uint64_t processing_misread_ttl_ms;        /* 0: no evidence kept */
 	const char *fastcgi;                       /* --fastcgi ADDR or NULL */
 	const char *fastcgi_allow[MAX_LISTEN + 1]; /* NULL-terminated */
 	const char *coalesce[MAX_COALESCE + 1];    /* NULL-terminated */
@@ -81,11 +89,24 @@ static const char USAGE[] =
 	"                             (default ./var/spool)\n"
 	"\n"
 	"102 Processing:\n"
-	"  --processing MODE          auto (default): to clients that handle it; always;\n"
-	"                             opt-in: only with Prefer: processing; never\n"
+	"  --processing MODE          auto (default): only to clients known to handle them\n"
+	"                             and not behind a proxy; always; opt-in: only with\n"
+	"                             Prefer: processing; never\n"
 	"  --processing-after DUR     first 102 after this long (default 1s)\n"
 	"  --processing-interval DUR  then one every DUR (default 10s)\n"
 	"  --processing-max N         at most N per request, 0 = no cap (default 0)\n"
+	"  --processing-client 'PATTERN MAX'\n"
+	"                             auto: clients whose User-Agent matches PATTERN ('*' is any\n"
+	"                             run) get at most MAX 102s (a number, none or unlimited);\n"
+	"                             looked at before the built-in list; repeatable\n"
+	"  --processing-relay ADDR    a proxy at ADDR (10.0.0.0/8, ::1, unix) relays 102s\n"
+	"                             (HAProxy does): its requests are not refused them; repeatable\n"
+	"  --processing-misread-file FILE\n"
+	"                             User-Agents seen taking a 102 as their answer, kept across\n"
+	"                             restarts (default SPOOL/.cgiq-102-misread; SIGHUP rereads it)\n"
+	"  --processing-misread-ttl DUR\n"
+	"                             such a User-Agent gets no unsolicited 102s for DUR\n"
+	"                             (default 7d; 0 = keep no evidence)\n"
 	"\n"
 	"Jobs:\n"
 	"  --max-jobs N               programs running at once; more wait in FIFO order (default 16)\n"
@@ -165,7 +186,7 @@ static const char USAGE[] =
 	"  --log-level LEVEL          error, warn, info (default), debug\n"
 	"  --help, --version\n"
 	"\n"
-	"DUR: 250ms, 2s, 5m, 1h (a bare number is seconds). SIZE: 512, 64k, 10M, 1G.\n";
+	"DUR: 250ms, 2s, 5m, 1h, 7d (a bare number is seconds). SIZE: 512, 64k, 10M, 1G.\n";
 
 enum {
 	OPT_LISTEN = 256, OPT_CGI_ROOT, OPT_CGI_PREFIX, OPT_DB, OPT_SPOOL, OPT_PROCESSING,
@@ -181,6 +202,7 @@ enum {
 	OPT_USER, OPT_GROUP, OPT_ALLOW_ROOT, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
 	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE, OPT_RLIMIT_CORE,
 	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE,
+	OPT_PROCESSING_CLIENT, OPT_PROCESSING_RELAY, OPT_PROCESSING_MISREAD_FILE, OPT_PROCESSING_MISREAD_TTL,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -194,6 +216,10 @@ static const struct option LONG_OPTS[] = {
 	{"processing-after", required_argument, NULL, OPT_PROCESSING_AFTER},
 	{"processing-interval", required_argument, NULL, OPT_PROCESSING_INTERVAL},
 	{"processing-max", required_argument, NULL, OPT_PROCESSING_MAX},
+	{"processing-client", required_argument, NULL, OPT_PROCESSING_CLIENT},
+	{"processing-relay", required_argument, NULL, OPT_PROCESSING_RELAY},
+	{"processing-misread-file", required_argument, NULL, OPT_PROCESSING_MISREAD_FILE},
+	{"processing-misread-ttl", required_argument, NULL, OPT_PROCESSING_MISREAD_TTL},
 	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
 	{"job-timeout", required_argument, NULL, OPT_JOB_TIMEOUT},
 	{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
@@ -310,6 +336,7 @@ static void defaults(struct daemon_config *c)
 	c->http.processing_mode = HTTP_PROCESSING_AUTO;
 	c->http.processing_after_ms = 1000;
 	c->http.processing_interval_ms = 10000;
+	c->processing_misread_ttl_ms = 7ull * 24 * 3600 * 1000;
 	c->http.limits.max_header_bytes = 32 * 1024;
 	c->http.limits.max_uri_bytes = 8 * 1024;
 	c->http.limits.max_headers = 100;
@@ -374,6 +401,30 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 			r = bad_value(opt, a, "more than 0");
 		break;
 	case OPT_PROCESSING_MAX: r = parse_count(opt, a, UINT_MAX, &c->http.processing_max); break;
+	case OPT_PROCESSING_CLIENT: {
+		size_t i = c->http.processing_client_count;
+		const char *why = NULL;
+		if (i == MAX_PROCESSING_CLIENTS)
+			return bad_value(opt, a, "at most 64 rows");
+		if (http_processing_client_parse(a, &c->processing_clients[i], c->processing_patterns[i],
+		                                 PROCESSING_PATTERN_MAX, &why) < 0)
+			return bad_value(opt, a, why);
+		c->http.processing_clients = c->processing_clients;
+		c->http.processing_client_count = i + 1;
+		break;
+	}
+	case OPT_PROCESSING_RELAY: {
+		size_t i = c->http.processing_relay_count;
+		if (i == MAX_LISTEN)
+			return bad_value(opt, a, "at most 16 relays");
+		if (http_relay_parse(a, &c->processing_relays[i]) < 0)
+			return bad_value(opt, a, "an address, an address/prefix-length, or unix");
+		c->http.processing_relays = c->processing_relays;
+		c->http.processing_relay_count = i + 1;
+		break;
+	}
+	case OPT_PROCESSING_MISREAD_FILE: c->processing_misread_file = a; break;
+	case OPT_PROCESSING_MISREAD_TTL: r = parse_ms(opt, a, &c->processing_misread_ttl_ms); break;
 	case OPT_MAX_JOBS:
 		r = parse_count(opt, a, 100000, &c->jobs.max_jobs);
 		if (r == 0 && c->jobs.max_jobs == 0)
@@ -564,7 +615,8 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 #define CONF_FILE_MAX_BYTES (1024 * 1024)
 
 /* Options that add to a list each time they are given. */
-static const int REPEATABLE_OPTS[] = { OPT_LISTEN, OPT_FASTCGI_ALLOW, OPT_COALESCE };
+static const int REPEATABLE_OPTS[] = { OPT_LISTEN, OPT_FASTCGI_ALLOW, OPT_COALESCE, OPT_PROCESSING_CLIENT,
+                                       OPT_PROCESSING_RELAY };
 /* Options that mean nothing inside a file. */
 static const int NOT_IN_FILE_OPTS[] = { OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_HELP, OPT_VERSION };
 /* What a script block may set: the settings resolved per job (struct job_policy). */
@@ -1047,6 +1099,7 @@ static uv_timer_t drain_timer;
 static struct http_server *the_server;
 static struct http_server *the_admin;
 static struct http_access_log *the_access_log;
+static struct http_evidence *the_evidence;
 /* The fronts' counters outlive the fronts (FastCGI threads may count while
  * the loop shuts down), so they live here. */
 static struct job_front_counters front_counters[JOB_FRONT_COUNT];
@@ -1139,6 +1192,24 @@ static void on_hup(uv_signal_t *h, int signum)
 	/* Other files opened by path that log rotation renames: the access log. */
 	if (http_access_log_reopen(the_access_log) < 0)
 		log_warnx("SIGHUP: cannot reopen the access log (still writing to the old one)");
+	/* An operator who deleted or edited the misread evidence. */
+	http_evidence_reload(the_evidence);
+}
+
+/* The User-Agents seen misreading a 102, from --processing-misread-file
+ * (default in the spool, which is the user's after the drop of privileges,
+ * so the file can be rewritten). NULL when --processing-misread-ttl is 0. */
+static struct http_evidence *open_evidence(const struct daemon_config *c)
+{
+	char path[PATH_MAX];
+
+	if (c->processing_misread_ttl_ms == 0)
+		return NULL;
+	if (c->processing_misread_file)
+		snprintf(path, sizeof(path), "%s", c->processing_misread_file);
+	else
+		snprintf(path, sizeof(path), "%s/.cgiq-102-misread", c->spool);
+	return http_evidence_open(path, c->processing_misread_ttl_ms / 1000);
 }
 
 /* A start-up that failed once the engine was open: everything opened so far
@@ -1234,6 +1305,7 @@ int app_daemon_main(int argc, char **argv)
 		return 1;
 	c.jobs.limits = &c.limits;
 	c.http.spool_dir = c.spool;
+	c.http.processing_evidence = the_evidence = open_evidence(&c);
 	c.jobs.spool_dir = c.spool;
 	c.jobs.db_path = c.db;
 
@@ -1349,6 +1421,7 @@ int app_daemon_main(int argc, char **argv)
 	uv_loop_close(loop);
 	store_close(store);
 	http_access_log_free(the_access_log); /* lines of the last moments */
+	http_evidence_free(the_evidence);
 	log_info("stopped");
 	close(lock_fd); /* last: the database is complete and closed */
 	return 0;

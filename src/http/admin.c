@@ -80,6 +80,12 @@ void http_metrics_render(struct buf *out, const struct job_metrics *m, const str
 		for (int r = 0; r < JOB_REFUSAL_COUNT; r++)
 			buf_printf(out, "cgiq_refusals_total{front=\"%s\",reason=\"%s\"} %llu\n", front_names[f],
 			           job_refusal_name((enum job_refusal)r), load(&fronts[f].refused[r]));
+	family(out, "cgiq_processing_misread_total", "counter",
+	       "Connections closed because the client took a 102 as its answer, by front and sign.");
+	for (int f = 0; f < JOB_FRONT_COUNT; f++)
+		for (int k = 0; k < JOB_MISREAD_COUNT; k++)
+			buf_printf(out, "cgiq_processing_misread_total{front=\"%s\",kind=\"%s\"} %llu\n", front_names[f],
+			           job_misread_name((enum job_misread)k), load(&fronts[f].misread[k]));
 	family(out, "cgiq_connections_open", "gauge", "Client connections open, by front.");
 	for (int f = 0; f < JOB_FRONT_COUNT; f++)
 		buf_printf(out, "cgiq_connections_open{front=\"%s\"} %lld\n", front_names[f],

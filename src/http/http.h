@@ -7,8 +7,10 @@
 #ifndef CGIQ_HTTP_H
 #define CGIQ_HTTP_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cgi/cgi.h"
 #include "util/util.h"
@@ -108,16 +110,94 @@ struct http_processing_decision {
 	const char *rule;    /* name of the rule that decided, for the log */
 };
 
+/* A row's max: no limit of the client's own. */
+#define HTTP_PROCESSING_UNLIMITED UINT_MAX
+
+/* One client known to handle unsolicited 102s (the table in policy.c), or an
+ * operator's row (--processing-client). */
+struct http_processing_client {
+	const char *user_agent;   /* glob on the User-Agent ('*': any run), case-insensitive */
+	const char *with_header;  /* and this header is present; NULL = no such condition */
+	unsigned max;             /* 102s it tolerates: 0 = none, HTTP_PROCESSING_UNLIMITED */
+	const char *name;         /* rule name, as in decision.rule */
+	const char *version;      /* the versions checked */
+	const char *evidence;     /* the test (or the recorded check) that showed it */
+};
+
+/* Sets *out (NULL allowed) to the built-in allow-list; returns its length. */
+size_t http_processing_clients(const struct http_processing_client **out);
+/* The header names that mark a request relayed by a proxy. */
+size_t http_processing_proxy_markers(const char *const **out);
+/* "PATTERN MAX" (MAX: a number, none or unlimited) into *out, the pattern
+ * copied into pattern[pattern_size] (out->user_agent points there). 0, or
+ * -EINVAL with *why. */
+int http_processing_client_parse(const char *spec, struct http_processing_client *out, char *pattern,
+                                 size_t pattern_size, const char **why);
+/* 1 when s matches pattern: '*' is any run of bytes, ASCII case folded. */
+int http_glob_match(const char *pattern, const char *s);
+
+/* A peer declared to relay 102s faithfully (--processing-relay): an address
+ * with a prefix length, or any unix-socket peer. */
+struct http_relay {
+	int family;               /* AF_INET, AF_INET6, AF_UNIX */
+	unsigned char addr[16];
+	unsigned bits;
+};
+/* "127.0.0.1", "10.0.0.0/8", "::1", "fd00::/8" or "unix". 0 or -EINVAL. */
+int http_relay_parse(const char *s, struct http_relay *out);
+/* 1 when the peer (numeric address text, or a unix-socket peer) is one of relays. */
+int http_relay_match(const struct http_relay *relays, size_t n, const char *peer, int is_unix);
+
+/* What the decision needs beyond the request (NULL = none of it). */
+struct http_processing_context {
+	const struct http_processing_client *extra; /* operator rows, looked at before the table */
+	size_t extra_count;
+	int from_relay;      /* the peer is a declared relay: proxy markers do not count */
+	int misread;         /* this User-Agent was seen misreading a 102 (evidence) */
+};
+
 /*
  * Decides whether a request gets 102s. Never for HTTP/1.0 (RFC 9110 15.2).
  * configured_max (0 = no cap) is the operator's --processing-max; the result
- * is the smaller of it and the client's own limit. In auto mode, clients known
- * to mishandle 1xx (the table in policy.c, documented in the README) get none
- * or a capped number.
+ * is the smaller of it and the client's own limit. In auto mode only a
+ * request with Prefer: processing, or from a client on the allow-list (the
+ * operator's rows first, then the table in policy.c; the first match
+ * decides), gets them, and none when the request carries a proxy marker
+ * (unless from a declared relay), has no User-Agent, or its User-Agent was
+ * seen misreading one.
  */
 void http_processing_decide(enum http_processing_mode mode, unsigned configured_max,
                             const struct http_request *r, const struct http_prefer *prefer,
+                            const struct http_processing_context *ctx,
                             struct http_processing_decision *out);
+
+/*
+ * Evidence that a User-Agent misread a 102 (evidence.c): it got unsolicited
+ * 102s, then sent a new request before the final response, or closed right
+ * after one. Such a User-Agent gets no unsolicited 102s until its entry
+ * expires. Kept in a small text file (one "UNTIL-EPOCH<TAB>USER-AGENT" line
+ * each), rewritten whole through a temporary file and rename; at most
+ * HTTP_EVIDENCE_MAX entries, the one expiring first makes room. Used by the
+ * loop thread only.
+ */
+#define HTTP_EVIDENCE_MAX 256
+#define HTTP_EVIDENCE_UA_MAX 255
+struct http_evidence;
+/* path NULL: in memory only. A missing file is an empty table; unreadable
+ * lines are skipped with one warning. */
+struct http_evidence *http_evidence_open(const char *path, uint64_t ttl_s);
+void http_evidence_free(struct http_evidence *ev);
+/* 1 when ua has an entry that has not expired at now. */
+int http_evidence_has(const struct http_evidence *ev, const char *ua, time_t now);
+/* Records ua until now + ttl and rewrites the file; 0 or a negative errno
+ * (the table in memory is updated either way). */
+int http_evidence_add(struct http_evidence *ev, const char *ua, time_t now);
+/* Entries that have not expired at now. */
+size_t http_evidence_count(const struct http_evidence *ev, time_t now);
+uint64_t http_evidence_ttl_s(const struct http_evidence *ev);
+/* Forgets the table and reads the file again (SIGHUP): deleting the file
+ * and sending SIGHUP resets the evidence. NULL allowed. */
+void http_evidence_reload(struct http_evidence *ev);
 
 /*
  * Details of http_req_parser_feed the server relies on (parser.c):
@@ -140,31 +220,6 @@ void http_processing_decide(enum http_processing_mode mode, unsigned configured_
  *  - Methods are those http-parser knows (others: 400).
  */
 
-/* How a row of the auto-mode table matches a request. */
-enum http_processing_match {
-	HTTP_MATCH_ABSENT = 0, /* header absent or empty */
-	HTTP_MATCH_PRESENT,    /* header present (any value) */
-	HTTP_MATCH_PREFIX,     /* some value starts with match (case-insensitive) */
-	HTTP_MATCH_CONTAINS,   /* some value contains match (case-insensitive) */
-};
-
-/* One row of the table of clients and proxies known to mishandle 102 (policy.c). */
-struct http_processing_rule {
-	const char *header;               /* "User-Agent", "Via", "X-Varnish", ... */
-	enum http_processing_match how;
-	const char *match;                /* NULL for ABSENT / PRESENT */
-	unsigned version_below;           /* PREFIX only: matches when the number right after
-	                                     match is below this (0 = any version; no
-	                                     number counts as matching) */
-	unsigned client_max;              /* 0 = no 102 at all, else at most this many */
-	const char *name;                 /* rule name, as in decision.rule */
-	const char *why;                  /* one line for the README */
-};
-
-/* Sets *out (NULL allowed) to the static table used by auto mode; returns its
- * length. When several rows match, the most restrictive wins. */
-size_t http_processing_table(const struct http_processing_rule **out);
-
 /* ---------------- server (server.c) ---------------- */
 #include <uv.h>
 
@@ -181,6 +236,11 @@ struct http_server_config {
 	uint64_t processing_after_ms;
 	uint64_t processing_interval_ms;
 	unsigned processing_max;         /* 0 = no cap */
+	const struct http_processing_client *processing_clients; /* --processing-client rows */
+	size_t processing_client_count;
+	const struct http_relay *processing_relays;   /* --processing-relay peers */
+	size_t processing_relay_count;
+	struct http_evidence *processing_evidence;    /* misread evidence; NULL = none kept */
 	uint64_t header_timeout_ms;      /* whole head must arrive within this: 408 */
 	uint64_t body_timeout_ms;        /* no body byte for this long: 408 */
 	uint64_t body_min_rate;          /* bytes/s a body must average once it took body_timeout_ms; 0 = any */

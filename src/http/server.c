@@ -31,6 +31,9 @@
 #define INLINE_BODY_MAX 16384
 #define MAX_LOCAL_REDIRECTS 5
 #define PIPELINE_MAX_BYTES (64 * 1024)
+/* A client that closes this soon after an unsolicited 102 has most likely
+ * taken it as its answer (a script's library reads it, returns, exits). */
+#define MISREAD_CLOSE_WINDOW_MS 500
 
 static const char PROCESSING_102[] = "HTTP/1.1 102 Processing\r\n\r\n";
 
@@ -92,6 +95,7 @@ struct conn {
 	int redirects;
 	struct http_processing_decision pd;
 	unsigned sent_102;
+	uint64_t last_102_ms;    /* when the last 102 was queued */
 	int close_after;
 	uint64_t started_ms;
 	int final_status;
@@ -327,6 +331,7 @@ static void conn_response_done(struct conn *c)
 	c->served++;
 	c->head_started = 0;
 	c->sent_102 = 0;
+	memset(&c->pd, 0, sizeof(c->pd));
 	c->redirects = 0;
 	c->is_head = 0;
 	c->http10 = 0;
@@ -526,6 +531,7 @@ static void on_processing(uv_timer_t *t)
 		return;
 	}
 	c->sent_102++;
+	c->last_102_ms = util_mono_ms();
 	if (c->job)
 		job_note_processing(c->job);
 }
@@ -1018,6 +1024,7 @@ static void conn_complete(struct conn *c)
 	const struct http_request *req = http_req_parser_request(c->parser);
 	struct http_server *s = c->srv;
 	struct http_prefer prefer;
+	struct http_processing_context pctx;
 	uint64_t after_ms = s->cfg.processing_after_ms, interval_ms = s->cfg.processing_interval_ms;
 	int r;
 
@@ -1055,15 +1062,21 @@ static void conn_complete(struct conn *c)
 			ms = s->cfg.max_wait_ms;
 		uv_timer_start(&c->timer, on_wait_expired, ms, 0);
 	}
+	pctx.extra = s->cfg.processing_clients;
+	pctx.extra_count = s->cfg.processing_client_count;
+	pctx.from_relay = http_relay_match(s->cfg.processing_relays, s->cfg.processing_relay_count,
+	                                   c->remote_addr, c->is_unix);
+	pctx.misread = http_evidence_has(s->cfg.processing_evidence, http_request_header(req, "User-Agent", 0),
+	                                 time(NULL));
 	if (c->rule) {
 		/* Its script block's 102 settings. */
 		const struct job_policy *p = &c->rule->policy;
 		http_processing_decide((enum http_processing_mode)p->processing_mode, p->processing_max, req,
-		                       &prefer, &c->pd);
+		                       &prefer, &pctx, &c->pd);
 		after_ms = p->processing_after_ms;
 		interval_ms = p->processing_interval_ms;
 	} else {
-		http_processing_decide(s->cfg.processing_mode, s->cfg.processing_max, req, &prefer, &c->pd);
+		http_processing_decide(s->cfg.processing_mode, s->cfg.processing_max, req, &prefer, &pctx, &c->pd);
 	}
 	if (c->pd.send)
 		uv_timer_start(&c->ptimer, on_processing, after_ms, interval_ms);
@@ -1125,6 +1138,62 @@ static void conn_process(struct conn *c)
 }
 
 
+/* ------------------------------------------------------------------ */
+/* misread guard */
+
+/*
+ * A client that got unsolicited 102s for a request whose final response it
+ * has not read yet. If it now sends a new request, it has almost surely
+ * taken a 102 as its answer: sending that final response would make it the
+ * answer to the new request. If it closes right after a 102, it most likely
+ * read it as its (empty) answer. Either way the connection is closed (the
+ * job follows --on-disconnect) and its User-Agent gets no unsolicited 102s
+ * for a while (http_evidence).
+ */
+static int conn_misread_risk(const struct conn *c)
+{
+	return c->sent_102 > 0 && !c->pd.solicited && (c->phase == PH_WAIT || c->phase == PH_WRITE);
+}
+
+/* RFC 9112 2.2: empty lines before a request line are ignored, so bytes
+ * that are only CR and LF are no request. */
+static int only_line_breaks(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != '\r' && p[i] != '\n')
+			return 0;
+	return 1;
+}
+
+static void conn_misread(struct conn *c, enum job_misread kind)
+{
+	const struct http_request *req = http_req_parser_request(c->parser);
+	const char *ua = req ? http_request_header(req, "User-Agent", 0) : NULL;
+	struct http_evidence *ev = c->srv->cfg.processing_evidence;
+	char esc[4 * HTTP_EVIDENCE_UA_MAX + 8], then[96] = "";
+	time_t now = time(NULL);
+	int saved = 0;
+
+	if (ev != NULL && ua != NULL && *ua != '\0' && !http_evidence_has(ev, ua, now)) {
+		saved = http_evidence_add(ev, ua, now);
+		snprintf(then, sizeof(then), "; no unsolicited 102s to this User-Agent for %llus",
+		         (unsigned long long)http_evidence_ttl_s(ev));
+	}
+	log_escape(esc, sizeof(esc), ua ? ua : "", ua ? strlen(ua) : 0);
+	if (kind == JOB_MISREAD_EARLY_REQUEST)
+		log_warnx("%s: a new request arrived before the final response, after %u unsolicited 102s: "
+		          "the client took a 102 as its answer (User-Agent \"%s\"); closing the connection, job %s %s%s",
+		          c->tag, c->sent_102, esc, c->job ? job_id(c->job) : "-",
+		          c->phase == PH_WRITE ? "answered, its response cut short" : "follows --on-disconnect", then);
+	else
+		log_warnx("%s: the client closed the connection right after a 102 (%u unsolicited): it most likely "
+		          "took it as its answer (User-Agent \"%s\"); job %s follows --on-disconnect%s",
+		          c->tag, c->sent_102, esc, c->job ? job_id(c->job) : "-", then);
+	if (saved < 0)
+		log_warnx("cannot save the 102 misread evidence: %s (kept in memory until a restart)", strerror(-saved));
+	job_front_count_misread(c->srv->cfg.counters, kind);
+}
+
 static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 {
 	struct conn *c = stream->data;
@@ -1132,11 +1201,19 @@ static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 	if (n == 0 || c->phase == PH_CLOSING)
 		return;
 	if (n < 0) {
-		if (c->phase == PH_WAIT)
+		if (c->phase == PH_WAIT && conn_misread_risk(c) &&
+		    util_mono_ms() - c->last_102_ms <= MISREAD_CLOSE_WINDOW_MS)
+			conn_misread(c, JOB_MISREAD_CLOSED_AFTER_102);
+		else if (c->phase == PH_WAIT)
 			log_info("%s: client went away while job %s ran", c->tag,
 			         c->job ? job_id(c->job) : "-");
 		else if (c->phase == PH_BODY)
 			log_warnx("%s: connection closed in the middle of the request body", c->tag);
+		conn_close(c);
+		return;
+	}
+	if (conn_misread_risk(c) && !only_line_breaks(b->base, (size_t)n)) {
+		conn_misread(c, JOB_MISREAD_EARLY_REQUEST);
 		conn_close(c);
 		return;
 	}

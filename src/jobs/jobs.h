@@ -330,9 +330,18 @@ const char *job_refusal_name(enum job_refusal r);
 /* The refusal an error status stands for (400 -> bad_request, ...). */
 enum job_refusal job_refusal_of_status(int status);
 
+/* How a client showed it took a 102 Processing as its answer. */
+enum job_misread {
+	JOB_MISREAD_EARLY_REQUEST = 0, /* a new request before the final response */
+	JOB_MISREAD_CLOSED_AFTER_102,  /* closed the connection right after a 102 */
+	JOB_MISREAD_COUNT
+};
+const char *job_misread_name(enum job_misread m);
+
 struct job_front_counters {
 	atomic_uint_least64_t responses[6];              /* by status class: [2] = 2xx ... [5] = 5xx */
 	atomic_uint_least64_t refused[JOB_REFUSAL_COUNT];
+	atomic_uint_least64_t misread[JOB_MISREAD_COUNT];
 	atomic_uint_least64_t connections_total;
 	atomic_int_least64_t connections_open;
 };
@@ -340,5 +349,6 @@ struct job_front_counters {
 void job_front_count_response(struct job_front_counters *c, int status);
 void job_front_count_refusal(struct job_front_counters *c, enum job_refusal r);
 void job_front_count_connection(struct job_front_counters *c, int delta);
+void job_front_count_misread(struct job_front_counters *c, enum job_misread m);
 
 #endif

@@ -111,3 +111,18 @@ void job_front_count_connection(struct job_front_counters *c, int delta)
 		atomic_fetch_add_explicit(&c->connections_total, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->connections_open, delta, memory_order_relaxed);
 }
+
+void job_front_count_misread(struct job_front_counters *c, enum job_misread m)
+{
+	if (c != NULL && (unsigned)m < JOB_MISREAD_COUNT)
+		atomic_fetch_add_explicit(&c->misread[m], 1, memory_order_relaxed);
+}
+
+const char *job_misread_name(enum job_misread m)
+{
+	switch (m) {
+	case JOB_MISREAD_EARLY_REQUEST: return "early-request";
+	case JOB_MISREAD_CLOSED_AFTER_102: return "closed-after-102";
+	default: return "unknown";
+	}
+}

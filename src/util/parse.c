@@ -55,7 +55,7 @@ int util_parse_duration_ms(const char *s, uint64_t *out_ms)
 	static const struct {
 		const char *suffix;
 		uint64_t ms;
-	} units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000}};
+	} units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
 	uint64_t v;
 	const char *rest = parse_number(s, &v);
 

@@ -859,8 +859,9 @@ static void test_mode_parse(void)
 	CU_ASSERT_EQUAL(m, HTTP_PROCESSING_NEVER); /* untouched on error */
 }
 
-static struct http_processing_decision decide(enum http_processing_mode mode, unsigned max, int minor,
-                                              const char *const *kv)
+static struct http_processing_decision decide_ctx(enum http_processing_mode mode, unsigned max, int minor,
+                                                  const char *const *kv,
+                                                  const struct http_processing_context *ctx)
 {
 	struct fake f;
 	struct http_prefer pr;
@@ -869,8 +870,14 @@ static struct http_processing_decision decide(enum http_processing_mode mode, un
 
 	http_prefer_parse(r, &pr);
 	memset(&d, 0x5a, sizeof(d));
-	http_processing_decide(mode, max, r, &pr, &d);
+	http_processing_decide(mode, max, r, &pr, ctx, &d);
 	return d;
+}
+
+static struct http_processing_decision decide(enum http_processing_mode mode, unsigned max, int minor,
+                                              const char *const *kv)
+{
+	return decide_ctx(mode, max, minor, kv, NULL);
 }
 
 #define CHECK_DECISION(d, want_send, want_max, want_rule)                      \
@@ -897,7 +904,7 @@ static void test_policy_modes(void)
 	{
 		struct fake f;
 		struct http_processing_decision dd;
-		http_processing_decide(HTTP_PROCESSING_ALWAYS, 0, fake_req(&f, 0, 9, NULL), NULL, &dd);
+		http_processing_decide(HTTP_PROCESSING_ALWAYS, 0, fake_req(&f, 0, 9, NULL), NULL, NULL, &dd);
 		CHECK_DECISION(dd, 0, 0u, "http-1.0");
 	}
 
@@ -917,123 +924,260 @@ static void test_policy_modes(void)
 	CHECK_DECISION(d, 1, 10u, "prefer-processing");
 	CU_ASSERT_EQUAL(d.solicited, 1);
 
-	/* auto: asking always wins, even for a listed client */
+	/* auto: asking always wins, even for an unknown client behind a proxy */
 	d = decide(HTTP_PROCESSING_AUTO, 7, 1, KV("User-Agent", "python-requests/2.31.0", "Prefer", "processing"));
 	CHECK_DECISION(d, 1, 7u, "prefer-processing");
 	CU_ASSERT_EQUAL(d.solicited, 1);
-	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("Prefer", "processing"));
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("Prefer", "processing", "Via", "1.1 nginx"));
 	CHECK_DECISION(d, 1, 0u, "prefer-processing");
-
-	/* auto, unlisted clients: the configured maximum */
-	static const char *const fine[] = {
-		"curl/8.5.0", "Wget/1.21.3", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
-		"node", "undici", "Python/3.11 aiohttp/3.9.1", "python-httpx/0.27.0",
-		"Java/21.0.2", "okhttp/5.0.0", "libwww-perl/6.72", "Microsoft .NET",
-	};
-	for (size_t i = 0; i < UTIL_ARRAY_LEN(fine); i++) {
-		d = decide(HTTP_PROCESSING_AUTO, 12, 1, KV("User-Agent", fine[i]));
-		CHECK_DECISION(d, 1, 12u, "default");
-		CU_ASSERT_EQUAL(d.solicited, 0);
-	}
-	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0"));
-	CHECK_DECISION(d, 1, 0u, "default");
-	/* X-Real-IP alone says nothing reliable about nginx */
-	d = decide(HTTP_PROCESSING_AUTO, 3, 1, KV("User-Agent", "curl/8.5.0", "X-Real-IP", "10.0.0.1"));
-	CHECK_DECISION(d, 1, 3u, "default");
 }
 
-static void test_policy_table(void)
+/* auto is an allow-list: every client not on it waits without 102s. */
+static void test_policy_allow_list(void)
 {
-	const struct http_processing_rule *t = NULL;
-	size_t n = http_processing_table(&t);
+	const struct http_processing_client *t = NULL;
+	size_t n = http_processing_clients(&t);
 	struct http_processing_decision d;
 
-	CU_ASSERT_EQUAL(http_processing_table(NULL), n);
-	CU_ASSERT_FATAL(n >= 11 && t != NULL);
-	/* every row, matched on its own (other headers say "curl") */
+	CU_ASSERT_EQUAL(http_processing_clients(NULL), n);
+	CU_ASSERT_FATAL(n >= 6 && t != NULL);
 	for (size_t i = 0; i < n; i++) {
-		char value[128];
-		const char *kv[7] = { NULL };
-		size_t k = 0;
-		switch (t[i].how) {
-		case HTTP_MATCH_ABSENT:
-			value[0] = '\0';
-			break;
-		case HTTP_MATCH_PRESENT:
-			snprintf(value, sizeof(value), "x");
-			break;
-		case HTTP_MATCH_PREFIX:
-			snprintf(value, sizeof(value), "%s%s", t[i].match, "1.0 extra");
-			break;
-		default:
-			snprintf(value, sizeof(value), "1.1 host (%s/1.0)", t[i].match);
-			break;
-		}
-		kv[k++] = "Host";
-		kv[k++] = "h";
-		if (t[i].how != HTTP_MATCH_ABSENT) {
-			if (strcmp(t[i].header, "User-Agent") != 0) {
-				kv[k++] = "User-Agent";
-				kv[k++] = "curl/8.5.0";
-			}
-			kv[k++] = t[i].header;
-			kv[k++] = value;
-		}
-		d = decide(HTTP_PROCESSING_AUTO, 0, 1, kv);
-		CHECK_DECISION(d, t[i].client_max != 0, t[i].client_max, t[i].name);
+		CU_ASSERT_PTR_NOT_NULL(t[i].version);
+		CU_ASSERT_PTR_NOT_NULL(t[i].evidence);
+		CU_ASSERT(t[i].max > 0);
 	}
 
-	/* the facts, one by one */
+	/* the listed clients, as they really send themselves */
+	d = decide(HTTP_PROCESSING_AUTO, 12, 1, KV("User-Agent", "curl/7.88.1"));
+	CHECK_DECISION(d, 1, 12u, "curl");
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0"));
+	CHECK_DECISION(d, 1, 0u, "curl");
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "Wget/1.21.3"));
+	CHECK_DECISION(d, 1, 0u, "wget");
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "node"));
+	CHECK_DECISION(d, 1, 0u, "node-fetch");
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "python-httpx/0.23.3"));
+	CHECK_DECISION(d, 1, 0u, "httpx");
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "Python/3.11 aiohttp/3.8.4"));
+	CHECK_DECISION(d, 1, 0u, "aiohttp");
+	/* a client's own cap, and the operator's when lower */
+	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "Java-http-client/17.0.9"));
+	CHECK_DECISION(d, 1, 8u, "java-httpclient");
+	d = decide(HTTP_PROCESSING_AUTO, 4, 1, KV("User-Agent", "Java-http-client/21.0.1"));
+	CHECK_DECISION(d, 1, 4u, "java-httpclient");
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "Java-http-client/21.0.1"));
+	CHECK_DECISION(d, 1, 8u, "java-httpclient");
+	/* Chromium: its User-Agent and a header only a browser's fetch sends */
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1,
+	           KV("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+	                            "Chrome/120.0.0.0 Safari/537.36", "Sec-Fetch-Mode", "navigate"));
+	CHECK_DECISION(d, 1, 0u, "chromium");
+	/* a script that borrows a browser's User-Agent is not a browser */
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1,
+	           KV("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.0.0 Safari/537.36"));
+	CHECK_DECISION(d, 0, 0u, "unknown-client");
+
+	/* unknown clients, and those known to break: none */
+	static const char *const unknown[] = {
+		"python-requests/2.31.0", "Python-urllib/3.11", "python-urllib3/1.26.12", "report-fetcher/1.0",
+		"Java/17.0.9", "okhttp/4.12.0", "Go-http-client/1.1", "libwww-perl/6.72", "Microsoft .NET",
+		"undici-like", "xcurl/8.0", "Mozilla/5.0 (compatible; MSIE 6.0)",
+	};
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(unknown); i++) {
+		d = decide(HTTP_PROCESSING_AUTO, 12, 1, KV("User-Agent", unknown[i]));
+		CHECK_DECISION(d, 0, 0u, "unknown-client");
+		CU_ASSERT_EQUAL(d.solicited, 0);
+	}
 	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("Host", "h"));
 	CHECK_DECISION(d, 0, 0u, "no-user-agent");
 	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", ""));
 	CHECK_DECISION(d, 0, 0u, "no-user-agent");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "python-requests/2.31.0"));
-	CHECK_DECISION(d, 0, 0u, "python-requests");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "Python-urllib/3.11"));
-	CHECK_DECISION(d, 0, 0u, "python-urllib");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "Java/1.8.0_392"));
-	CHECK_DECISION(d, 0, 0u, "java-httpurlconnection");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "Java/17.0.9"));
-	CHECK_DECISION(d, 0, 0u, "java-httpurlconnection");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "Java/18"));
-	CHECK_DECISION(d, 1, 10u, "default");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "okhttp/4.12.0"));
-	CHECK_DECISION(d, 1, 1u, "okhttp-before-5");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "okhttp/3.14.9"));
-	CHECK_DECISION(d, 1, 1u, "okhttp-before-5");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "okhttp/5.0.0-alpha.14"));
-	CHECK_DECISION(d, 1, 10u, "default");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "Java-http-client/17.0.9"));
-	CHECK_DECISION(d, 1, 8u, "java-httpclient");
-	d = decide(HTTP_PROCESSING_AUTO, 4, 1, KV("User-Agent", "Java-http-client/21.0.1"));
-	CHECK_DECISION(d, 1, 4u, "java-httpclient"); /* the operator's cap is lower */
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "Go-http-client/1.1"));
-	CHECK_DECISION(d, 1, 5u, "go-http-client");
-	d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "Go-http-client/2.0"));
-	CHECK_DECISION(d, 1, 5u, "go-http-client");
+}
 
-	/* proxies */
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "curl/8.5.0", "Via", "1.1 cache (Varnish/7.4)"));
-	CHECK_DECISION(d, 0, 0u, "varnish-via");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "curl/8.5.0", "X-Varnish", "32770"));
-	CHECK_DECISION(d, 0, 0u, "varnish");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "curl/8.5.0", "Via", "1.0 a", "Via", "1.1 front (Apache/2.4.57)"));
-	CHECK_DECISION(d, 1, 9u, "apache-via");
-	d = decide(HTTP_PROCESSING_AUTO, 20, 1, KV("User-Agent", "curl/8.5.0", "X-Forwarded-Server", "front.example"));
-	CHECK_DECISION(d, 1, 9u, "apache-mod-proxy");
-	d = decide(HTTP_PROCESSING_AUTO, 3, 1, KV("User-Agent", "curl/8.5.0", "X-Forwarded-Server", "front.example"));
-	CHECK_DECISION(d, 1, 3u, "apache-mod-proxy");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "curl/8.5.0", "Via", "1.1 haproxy"));
-	CHECK_DECISION(d, 1, 10u, "default");
+static void test_policy_proxies(void)
+{
+	const char *const *m = NULL;
+	size_t n = http_processing_proxy_markers(&m);
+	struct http_processing_decision d;
+	struct http_processing_context relay = { .from_relay = 1 };
 
-	/* several rows: the strictest wins */
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "Go-http-client/1.1", "X-Forwarded-Server", "f"));
-	CHECK_DECISION(d, 1, 5u, "go-http-client");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "okhttp/4.0", "X-Varnish", "1"));
-	CHECK_DECISION(d, 0, 0u, "varnish");
-	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", "Java-http-client/17", "Via", "1.1 x (Apache/2.4)"));
-	CHECK_DECISION(d, 1, 8u, "java-httpclient");
+	CU_ASSERT_FATAL(n >= 6 && m != NULL);
+	CU_ASSERT_EQUAL(http_processing_proxy_markers(NULL), n);
+	/* every marker, on its own, stops them for a listed client */
+	for (size_t i = 0; i < n; i++) {
+		d = decide(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", m[i], "x"));
+		CHECK_DECISION(d, 0, 0u, "proxy");
+		/* ... unless it comes from a declared relay */
+		d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", m[i], "x"), &relay);
+		CHECK_DECISION(d, 1, 0u, "curl");
+	}
+	/* the headers of the README's nginx proxy_pass example, in any case */
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1,
+	           KV("User-Agent", "curl/8.5.0", "x-real-ip", "127.0.0.1", "Host", "h"));
+	CHECK_DECISION(d, 0, 0u, "proxy");
+	d = decide(HTTP_PROCESSING_AUTO, 0, 1,
+	           KV("User-Agent", "curl/8.5.0", "X-FORWARDED-FOR", "127.0.0.1"));
+	CHECK_DECISION(d, 0, 0u, "proxy");
+	/* a relay does not make an unknown client known */
+	d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "python-requests/2.28.1", "Via", "1.1 haproxy"),
+	               &relay);
+	CHECK_DECISION(d, 0, 0u, "unknown-client");
+	/* a proxy is no reason to refuse what was asked for */
+	d = decide(HTTP_PROCESSING_AUTO, 3, 1, KV("User-Agent", "curl/8.5.0", "Via", "1.1 x", "Prefer", "processing"));
+	CHECK_DECISION(d, 1, 3u, "prefer-processing");
+}
+
+static void test_policy_operator_rows(void)
+{
+	struct http_processing_client rows[3];
+	char pat[3][64];
+	const char *why = NULL;
+	struct http_processing_context ctx = { .extra = rows, .extra_count = 3 };
+	struct http_processing_decision d;
+
+	CU_ASSERT_EQUAL(http_processing_client_parse("report-fetcher/* unlimited", &rows[0], pat[0], 64, &why), 0);
+	CU_ASSERT_STRING_EQUAL(rows[0].user_agent, "report-fetcher/*");
+	CU_ASSERT_EQUAL(rows[0].max, HTTP_PROCESSING_UNLIMITED);
+	CU_ASSERT_EQUAL(http_processing_client_parse("  Go-http-client/*   5", &rows[1], pat[1], 64, &why), 0);
+	CU_ASSERT_STRING_EQUAL(rows[1].user_agent, "Go-http-client/*");
+	CU_ASSERT_EQUAL(rows[1].max, 5u);
+	/* an operator's row overrides the table: curl gets none here */
+	CU_ASSERT_EQUAL(http_processing_client_parse("curl/* none", &rows[2], pat[2], 64, &why), 0);
+	CU_ASSERT_EQUAL(rows[2].max, 0u);
+
+	d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "Report-Fetcher/1.0"), &ctx);
+	CHECK_DECISION(d, 1, 0u, "operator");
+	d = decide_ctx(HTTP_PROCESSING_AUTO, 9, 1, KV("User-Agent", "Go-http-client/1.1"), &ctx);
+	CHECK_DECISION(d, 1, 5u, "operator");
+	d = decide_ctx(HTTP_PROCESSING_AUTO, 3, 1, KV("User-Agent", "Go-http-client/1.1"), &ctx);
+	CHECK_DECISION(d, 1, 3u, "operator");
+	d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0"), &ctx);
+	CHECK_DECISION(d, 0, 0u, "operator");
+	/* proxy markers still count for an operator's client */
+	d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "report-fetcher/2", "Forwarded", "for=x"), &ctx);
+	CHECK_DECISION(d, 0, 0u, "proxy");
+
+	/* bad rows */
+	CU_ASSERT_EQUAL(http_processing_client_parse("curl/*", &rows[0], pat[0], 64, &why), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(why);
+	CU_ASSERT_EQUAL(http_processing_client_parse(" 5", &rows[0], pat[0], 64, &why), -EINVAL);
+	CU_ASSERT_EQUAL(http_processing_client_parse("curl/* many", &rows[0], pat[0], 64, &why), -EINVAL);
+	CU_ASSERT_EQUAL(http_processing_client_parse("curl/* -1", &rows[0], pat[0], 64, &why), -EINVAL);
+	CU_ASSERT_EQUAL(http_processing_client_parse("curl/* 99999999999999999999", &rows[0], pat[0], 64, &why),
+	                -EINVAL);
+	CU_ASSERT_EQUAL(http_processing_client_parse("curl/* ", &rows[0], pat[0], 64, &why), -EINVAL);
+	CU_ASSERT_EQUAL(http_processing_client_parse("a-pattern-far-too-long-for-the-buffer-given-here-"
+	                                             "0123456789abcdef 1", &rows[0], pat[0], 64, &why), -EINVAL);
+}
+
+static void test_policy_misread(void)
+{
+	struct http_processing_context ctx = { .misread = 1 };
+	struct http_processing_decision d;
+	struct http_evidence *ev = http_evidence_open(NULL, 60);
+
+	d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0"), &ctx);
+	CHECK_DECISION(d, 0, 0u, "misread-evidence");
+	/* asking still wins; always still means always */
+	d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", "Prefer", "processing"), &ctx);
+	CHECK_DECISION(d, 1, 0u, "prefer-processing");
+	d = decide_ctx(HTTP_PROCESSING_ALWAYS, 0, 1, KV("User-Agent", "curl/8.5.0"), &ctx);
+	CHECK_DECISION(d, 1, 0u, "mode-always");
+
+	/* the table in memory: an entry lives ttl seconds */
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "curl/8.5.0", 1000), 0);
+	CU_ASSERT_EQUAL(http_evidence_add(ev, "curl/8.5.0", 1000), 0);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "curl/8.5.0", 1059), 1);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "curl/8.5.1", 1001), 0);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "curl/8.5.0", 1060), 0);
+	CU_ASSERT_EQUAL(http_evidence_count(ev, 1000), 1u);
+	CU_ASSERT_EQUAL(http_evidence_count(ev, 1060), 0u);
+	CU_ASSERT_EQUAL(http_evidence_has(NULL, "curl/8.5.0", 1000), 0);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, NULL, 1000), 0);
+	/* full: the entry that expires first makes room */
+	for (int i = 0; i < HTTP_EVIDENCE_MAX + 5; i++) {
+		char ua[32];
+		snprintf(ua, sizeof(ua), "ua-%d", i);
+		CU_ASSERT_EQUAL(http_evidence_add(ev, ua, 2000 + i), 0);
+	}
+	CU_ASSERT_EQUAL(http_evidence_count(ev, 2000), (size_t)HTTP_EVIDENCE_MAX);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "ua-0", 2001), 0);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "ua-260", 2300), 1);
+	http_evidence_free(ev);
+}
+
+/* The file: kept across an open, bad lines skipped, reread on reload. */
+static void test_policy_misread_file(void)
+{
+	char dir[] = "/tmp/cgiq-evidence-XXXXXX", path[128];
+	time_t now = time(NULL);
+	struct http_evidence *ev;
+	FILE *f;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ev", dir);
+	ev = http_evidence_open(path, 3600);
+	CU_ASSERT_EQUAL(http_evidence_count(ev, now), 0u);
+	CU_ASSERT_EQUAL(http_evidence_add(ev, "python-urllib3/1.26.12", now), 0);
+	CU_ASSERT_EQUAL(http_evidence_add(ev, "weird\nagent", now), 0);
+	http_evidence_free(ev);
+
+	ev = http_evidence_open(path, 3600);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "python-urllib3/1.26.12", now + 10), 1);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "weird\nagent", now + 10), 1);
+	CU_ASSERT_EQUAL(http_evidence_count(ev, now), 2u);
+
+	/* an operator's edit: expired, garbled and good lines; then SIGHUP */
+	f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fprintf(f, "# comment\n%lld\tkept/1\n%lld\texpired/1\nnot a line\n12x\tbad/1\n",
+	        (long long)now + 100, (long long)now - 1);
+	fclose(f);
+	http_evidence_reload(ev);
+	CU_ASSERT_EQUAL(http_evidence_count(ev, now), 1u);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "kept/1", now), 1);
+	CU_ASSERT_EQUAL(http_evidence_has(ev, "python-urllib3/1.26.12", now), 0);
+	/* deleted: forgotten */
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	http_evidence_reload(ev);
+	CU_ASSERT_EQUAL(http_evidence_count(ev, now), 0u);
+	http_evidence_free(ev);
+	rmdir(dir);
+}
+
+static void test_glob_and_relays(void)
+{
+	struct http_relay r[4];
+
+	CU_ASSERT_EQUAL(http_glob_match("curl/*", "curl/8.5.0"), 1);
+	CU_ASSERT_EQUAL(http_glob_match("curl/*", "CURL/8"), 1);
+	CU_ASSERT_EQUAL(http_glob_match("curl/*", "curl"), 0);
+	CU_ASSERT_EQUAL(http_glob_match("curl/*", "xcurl/8"), 0);
+	CU_ASSERT_EQUAL(http_glob_match("node", "node"), 1);
+	CU_ASSERT_EQUAL(http_glob_match("node", "nodes"), 0);
+	CU_ASSERT_EQUAL(http_glob_match("*a*b*", "xxaxxbxx"), 1);
+	CU_ASSERT_EQUAL(http_glob_match("*a*b", "xxaxxbxxc"), 0);
+	CU_ASSERT_EQUAL(http_glob_match("*", ""), 1);
+
+	CU_ASSERT_EQUAL(http_relay_parse("127.0.0.1", &r[0]), 0);
+	CU_ASSERT_EQUAL(http_relay_parse("10.0.0.0/8", &r[1]), 0);
+	CU_ASSERT_EQUAL(http_relay_parse("fd00::/8", &r[2]), 0);
+	CU_ASSERT_EQUAL(http_relay_parse("unix", &r[3]), 0);
+	CU_ASSERT_EQUAL(http_relay_match(r, 2, "127.0.0.1", 0), 1);
+	CU_ASSERT_EQUAL(http_relay_match(r, 2, "127.0.0.2", 0), 0);
+	CU_ASSERT_EQUAL(http_relay_match(r, 2, "10.200.3.4", 0), 1);
+	CU_ASSERT_EQUAL(http_relay_match(r, 2, "11.0.0.1", 0), 0);
+	CU_ASSERT_EQUAL(http_relay_match(r, 3, "fdab::1", 0), 1);
+	CU_ASSERT_EQUAL(http_relay_match(r, 3, "fe80::1", 0), 0);
+	CU_ASSERT_EQUAL(http_relay_match(r, 3, NULL, 1), 0);
+	CU_ASSERT_EQUAL(http_relay_match(r, 4, NULL, 1), 1);
+	CU_ASSERT_EQUAL(http_relay_match(r, 4, "garbage", 0), 0);
+	CU_ASSERT_EQUAL(http_relay_parse("10.0.0.0/33", &r[0]), -EINVAL);
+	CU_ASSERT_EQUAL(http_relay_parse("10.0.0.0/", &r[0]), -EINVAL);
+	CU_ASSERT_EQUAL(http_relay_parse("10.0.0.0/8x", &r[0]), -EINVAL);
+	CU_ASSERT_EQUAL(http_relay_parse("example.com", &r[0]), -EINVAL);
+	CU_ASSERT_EQUAL(http_relay_parse("", &r[0]), -EINVAL);
+	CU_ASSERT_EQUAL(http_relay_parse("/8", &r[0]), -EINVAL);
 }
 
 int main(void)
@@ -1066,7 +1210,12 @@ int main(void)
 	CU_add_test(policy, "Prefer through the parser", test_prefer_parsed);
 	CU_add_test(policy, "mode names", test_mode_parse);
 	CU_add_test(policy, "modes", test_policy_modes);
-	CU_add_test(policy, "client table", test_policy_table);
+	CU_add_test(policy, "allow-list", test_policy_allow_list);
+	CU_add_test(policy, "proxy markers and relays", test_policy_proxies);
+	CU_add_test(policy, "operator rows", test_policy_operator_rows);
+	CU_add_test(policy, "misread evidence", test_policy_misread);
+	CU_add_test(policy, "misread evidence file", test_policy_misread_file);
+	CU_add_test(policy, "globs and relay addresses", test_glob_and_relays);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
