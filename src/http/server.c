@@ -1174,7 +1174,10 @@ static void conn_misread(struct conn *c, enum job_misread kind)
 	time_t now = time(NULL);
 	int saved = 0;
 
-	if (ev != NULL && ua != NULL && *ua != '\0' && !http_evidence_has(ev, ua, now)) {
+	/* Evidence steers auto only: always keeps its meaning (the README says
+	 * whom it breaks), so nothing is learned there. */
+	if (ev != NULL && ua != NULL && *ua != '\0' && strcmp(c->pd.rule, "mode-always") != 0 &&
+	    !http_evidence_has(ev, ua, now)) {
 		saved = http_evidence_add(ev, ua, now);
 		snprintf(then, sizeof(then), "; no unsolicited 102s to this User-Agent for %llus",
 		         (unsigned long long)http_evidence_ttl_s(ev));
