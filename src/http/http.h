@@ -133,6 +133,9 @@ size_t http_processing_proxy_markers(const char *const **out);
  * -EINVAL with *why. */
 int http_processing_client_parse(const char *spec, struct http_processing_client *out, char *pattern,
                                  size_t pattern_size, const char **why);
+/* The port a Host header value names: its own, 80 when it has none (cgiq
+ * speaks plain HTTP), 0 when host is NULL, empty or malformed. */
+unsigned http_host_port(const char *host);
 /* 1 when s matches pattern: '*' is any run of bytes, ASCII case folded. */
 int http_glob_match(const char *pattern, const char *s);
 
@@ -152,7 +155,9 @@ int http_relay_match(const struct http_relay *relays, size_t n, const char *peer
 struct http_processing_context {
 	const struct http_processing_client *extra; /* operator rows, looked at before the table */
 	size_t extra_count;
-	int from_relay;      /* the peer is a declared relay: proxy markers do not count */
+	int from_relay;      /* the peer is a declared relay: proxy signs do not count */
+	int local_port;      /* port the request arrived on, 0 for a unix socket,
+	                        -1: unknown (the Host check is skipped) */
 	int misread;         /* this User-Agent was seen misreading a 102 (evidence) */
 };
 
@@ -162,9 +167,10 @@ struct http_processing_context {
  * is the smaller of it and the client's own limit. In auto mode only a
  * request with Prefer: processing, or from a client on the allow-list (the
  * operator's rows first, then the table in policy.c; the first match
- * decides), gets them, and none when the request carries a proxy marker
- * (unless from a declared relay), has no User-Agent, or its User-Agent was
- * seen misreading one.
+ * decides), gets them, and none when the request looks relayed by a proxy
+ * (a proxy header, a Host naming another port, Connection: close; unless
+ * from a declared relay), has no User-Agent, or its User-Agent was seen
+ * misreading one.
  */
 void http_processing_decide(enum http_processing_mode mode, unsigned configured_max,
                             const struct http_request *r, const struct http_prefer *prefer,

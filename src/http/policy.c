@@ -275,6 +275,62 @@ int http_relay_match(const struct http_relay *relays, size_t n, const char *peer
 
 /* ---------------- the decision ---------------- */
 
+unsigned http_host_port(const char *host)
+{
+	const char *colon;
+	unsigned long port = 0;
+
+	if (host == NULL || *host == '\0')
+		return 0;
+	if (*host == '[') {
+		const char *end = strchr(host, ']');
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+			return 0;
+		colon = end[1] == ':' ? end + 1 : NULL;
+	} else {
+		colon = strrchr(host, ':');
+		if (colon != NULL && memchr(host, ':', (size_t)(colon - host)) != NULL)
+			return 0; /* an IPv6 address needs brackets */
+	}
+	if (colon == NULL)
+		return 80; /* cgiq speaks plain HTTP */
+	if (colon[1] == '\0')
+		return 80; /* RFC 3986 3.2.3: an empty port is the scheme's */
+	for (const char *p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9' || port > 65535)
+			return 0;
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	return port >= 1 && port <= 65535 ? (unsigned)port : 0;
+}
+
+/*
+ * Why a request looks relayed by a proxy, or NULL. Three signs:
+ *  - a header a proxy adds (proxy_markers);
+ *  - a Host whose port is not the one the request arrived on: the request
+ *    was addressed to another server (nginx proxy_pass to an upstream block,
+ *    as in its keepalive documentation, sends Host: UPSTREAM-NAME without
+ *    a port; any proxy_set_header Host $host does the same), or it crossed
+ *    a port forward; a unix-socket listener is never what a client's Host
+ *    names;
+ *  - Connection: close on HTTP/1.1, what nginx sends with proxy_http_version
+ *    1.1 unless told otherwise, and none of the listed clients does.
+ */
+static const char *relayed(const struct http_request *r, const struct http_processing_context *ctx)
+{
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(proxy_markers); i++)
+		if (http_request_header(r, proxy_markers[i], 0) != NULL)
+			return "proxy";
+	if (ctx != NULL && ctx->local_port >= 0) {
+		unsigned port = http_host_port(http_request_header(r, "Host", 0));
+		if (port == 0 || port != (unsigned)ctx->local_port)
+			return "host-port";
+	}
+	if (!r->keep_alive)
+		return "connection-close";
+	return NULL;
+}
+
 static void decide_send(struct http_processing_decision *out, unsigned configured_max, unsigned client_max,
                         const char *rule)
 {
@@ -336,14 +392,9 @@ void http_processing_decide(enum http_processing_mode mode, unsigned configured_
 		decide_send(out, configured_max, HTTP_PROCESSING_UNLIMITED, "prefer-processing");
 		return;
 	}
-	if (ctx == NULL || !ctx->from_relay) {
-		for (size_t i = 0; i < UTIL_ARRAY_LEN(proxy_markers); i++) {
-			if (http_request_header(r, proxy_markers[i], 0) != NULL) {
-				out->rule = "proxy";
-				return;
-			}
-		}
-	}
+	if ((ctx == NULL || !ctx->from_relay) && (out->rule = relayed(r, ctx)) != NULL)
+		return;
+	out->rule = "unknown-client";
 	ua = http_request_header(r, "User-Agent", 0);
 	if (ua == NULL || *ua == '\0') {
 		out->rule = "no-user-agent";

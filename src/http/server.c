@@ -1064,6 +1064,7 @@ static void conn_complete(struct conn *c)
 	}
 	pctx.extra = s->cfg.processing_clients;
 	pctx.extra_count = s->cfg.processing_client_count;
+	pctx.local_port = c->is_unix ? 0 : (int)c->local_port;
 	pctx.from_relay = http_relay_match(s->cfg.processing_relays, s->cfg.processing_relay_count,
 	                                   c->remote_addr, c->is_unix);
 	pctx.misread = http_evidence_has(s->cfg.processing_evidence, http_request_header(req, "User-Agent", 0),

@@ -287,9 +287,12 @@ static int metric(const char *line)
 	return found;
 }
 
+static int daemon_port;
+
 static const char *req(const char *path, const char *ua, char *out, size_t size)
 {
-	snprintf(out, size, "GET %s HTTP/1.1\r\nHost: t\r\nUser-Agent: %s\r\n\r\n", path, ua);
+	snprintf(out, size, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: %s\r\n\r\n", path, daemon_port,
+	         ua);
 	return out;
 }
 
@@ -358,6 +361,7 @@ static void test_confused_client(void)
 	admin_port = t_free_port();
 	snprintf(admin, sizeof(admin), "127.0.0.1:%d", admin_port);
 	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
+	daemon_port = d.port;
 	snprintf(evidence, sizeof(evidence), "%s/spool/.cgiq-102-misread", d.dir);
 	CU_ASSERT_EQUAL(metric("cgiq_processing_misread_total{front=\"http\",kind=\"early-request\"} 0\n"), 1);
 
@@ -396,6 +400,7 @@ static void test_confused_client(void)
 	/* kept across a restart */
 	CU_ASSERT_EQUAL(td_stop(&d), 0);
 	CU_ASSERT_FATAL(td_restart(&d, extra) == 0);
+	daemon_port = d.port;
 	CU_ASSERT_EQUAL(interims_for(&d, "confused/1"), 0);
 
 	/* forgotten: delete the file, SIGHUP */
@@ -422,6 +427,117 @@ static void test_confused_client(void)
 	td_cleanup(&d);
 }
 
+/* ---------------- nginx proxy_pass in front ---------------- */
+
+/*
+ * The configurations people use, each on its own nginx port: the README's
+ * (keepalive upstream, proxy headers), the keepalive example of nginx's own
+ * documentation (no proxy headers: Host is the upstream's name), HTTP/1.1 to
+ * an address (nginx then sends Connection: close), and nginx's default
+ * (HTTP/1.0 upstream). curl through each gets its own answers, nginx logs
+ * 200, and cgiq sent no 102. The last server asks for 102s on purpose
+ * (Prefer: processing) to show what nginx makes of one: the check can fail.
+ */
+static void test_nginx_proxy_pass(void)
+{
+	static const char *const names[] = { "readme", "docs", "address", "default", "asks" };
+	static const char *const extra[] = { "--processing-after", "1s", "--processing-interval", "1s", NULL };
+	struct tdaemon d;
+	struct tserver ng;
+	struct client cs[UTIL_ARRAY_LEN(names)];
+	char body[6000], dir[400], logpath[600];
+	int ports[UTIL_ARRAY_LEN(names)];
+
+	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
+	snprintf(dir, sizeof(dir), "%s/nginx-front", d.dir);
+	CU_ASSERT_FATAL(mkdir(dir, 0755) == 0);
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(names); i++)
+		CU_ASSERT_FATAL((ports[i] = t_free_port()) > 0);
+	snprintf(body, sizeof(body),
+	         "\tupstream cgiq_backend { server 127.0.0.1:%d; keepalive 8; }\n"
+	         /* the README's */
+	         "\tserver {\n\t\tlisten 127.0.0.1:%%PORT%%;\n\t\taccess_log %s/access-readme.log;\n"
+	         "\t\tlocation / {\n"
+	         "\t\t\tproxy_pass http://cgiq_backend;\n"
+	         "\t\t\tproxy_http_version 1.1;\n"
+	         "\t\t\tproxy_set_header Connection \"\";\n"
+	         "\t\t\tproxy_set_header Host $host;\n"
+	         "\t\t\tproxy_set_header X-Real-IP $remote_addr;\n"
+	         "\t\t\tproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+	         "\t\t\tproxy_set_header X-Forwarded-Proto $scheme;\n"
+	         "\t\t\tproxy_read_timeout 300s;\n"
+	         "\t\t}\n\t}\n"
+	         /* nginx's documentation of upstream keepalive */
+	         "\tserver {\n\t\tlisten 127.0.0.1:%d;\n\t\taccess_log %s/access-docs.log;\n"
+	         "\t\tlocation / { proxy_pass http://cgiq_backend; proxy_http_version 1.1; "
+	         "proxy_set_header Connection \"\"; }\n\t}\n"
+	         "\tserver {\n\t\tlisten 127.0.0.1:%d;\n\t\taccess_log %s/access-address.log;\n"
+	         "\t\tlocation / { proxy_pass http://127.0.0.1:%d; proxy_http_version 1.1; }\n\t}\n"
+	         "\tserver {\n\t\tlisten 127.0.0.1:%d;\n\t\taccess_log %s/access-default.log;\n"
+	         "\t\tlocation / { proxy_pass http://127.0.0.1:%d; }\n\t}\n"
+	         "\tserver {\n\t\tlisten 127.0.0.1:%d;\n\t\taccess_log %s/access-asks.log;\n"
+	         "\t\tlocation / { proxy_pass http://cgiq_backend; proxy_http_version 1.1; "
+	         "proxy_set_header Connection \"\"; proxy_set_header Prefer processing; "
+	         "proxy_read_timeout 2s; }\n\t}\n",
+	         d.port, dir, ports[1], dir, ports[2], dir, d.port, ports[3], dir, d.port, ports[4], dir);
+	CU_ASSERT_FATAL(tn_start(&ng, dir, ports[0], body) == 0);
+
+	/* curl through each, three requests on one connection to nginx */
+	for (size_t i = 0; i + 1 < UTIL_ARRAY_LEN(names); i++) {
+		struct tdaemon via = d;
+		memset(&cs[i], 0, sizeof(cs[i]));
+		cs[i].name = names[i];
+		cs[i].cmd = CLIENTS_DIR "/client.sh curl";
+		cs[i].ua = "-";
+		via.port = ports[i];
+		spawn(&cs[i], &via);
+	}
+	wait_all(cs, UTIL_ARRAY_LEN(cs) - 1, CLIENT_DEADLINE_MS);
+	for (size_t i = 0; i + 1 < UTIL_ARRAY_LEN(names); i++) {
+		char *log;
+		struct rows_wait w = { &d, names[i] };
+
+		check_answers(&cs[i]);
+		CU_ASSERT(t_wait_for(rows_done, &w, 5000));
+		CU_ASSERT_EQUAL(sent_102(&d, names[i]), 0);
+		/* nginx's access log: 200 for each, the PDF's length */
+		snprintf(logpath, sizeof(logpath), "%s/access-%s.log", dir, names[i]);
+		CU_ASSERT(t_wait_file_has(logpath, "\"GET /hello?c=", 5000));
+		log = t_slurp(logpath);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+		{
+			/* "... HTTP/1.1" 200 LENGTH "-" twice, never another status */
+			char needle[160];
+			const char *p = log;
+			int n = 0;
+			snprintf(needle, sizeof(needle), "HTTP/1.1\" 200 %ld ", strtol(strchr(pdf_line, ' ') + 1, NULL, 10));
+			while ((p = strstr(p, needle)) != NULL) {
+				n++;
+				p++;
+			}
+			if (n != 2)
+				fprintf(stderr, "\n  nginx %s access log:\n%s\n", names[i], log);
+			CU_ASSERT_EQUAL(n, 2);
+			CU_ASSERT(strstr(log, "\" 102 ") == NULL);
+		}
+		free(log);
+	}
+	/* the control: a 102 that nginx gets is taken as the final response
+	 * (nginx then waits for the connection's end: its 2 s read timeout) */
+	{
+		char cmd[300];
+		snprintf(cmd, sizeof(cmd), "curl -s --max-time 10 -o /dev/null 'http://127.0.0.1:%d/sample.pdf?seconds=2'",
+		         ports[4]);
+		t_run(cmd, NULL, 0);
+		snprintf(logpath, sizeof(logpath), "%s/access-asks.log", dir);
+		CU_ASSERT(t_wait_file_has(logpath, "HTTP/1.1\" 102 ", 10000));
+	}
+
+	ts_stop(&ng);
+	CU_ASSERT_EQUAL(td_stop(&d), 0);
+	td_cleanup(&d);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -437,5 +553,6 @@ int main(void)
 	CU_add_test(s, "default policy: every client gets its own answers", test_default_policy);
 	CU_add_test(s, "always: a misreading client never gets another request's answer", test_always_guard);
 	CU_add_test(s, "a confused client: closed, logged, counted, remembered", test_confused_client);
+	CU_add_test(s, "nginx proxy_pass in front: 200 and the exact bytes", test_nginx_proxy_pass);
 	return t_cunit_run();
 }

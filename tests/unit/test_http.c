@@ -999,7 +999,7 @@ static void test_policy_proxies(void)
 	const char *const *m = NULL;
 	size_t n = http_processing_proxy_markers(&m);
 	struct http_processing_decision d;
-	struct http_processing_context relay = { .from_relay = 1 };
+	struct http_processing_context relay = { .from_relay = 1, .local_port = 8080 };
 
 	CU_ASSERT_FATAL(n >= 6 && m != NULL);
 	CU_ASSERT_EQUAL(http_processing_proxy_markers(NULL), n);
@@ -1018,6 +1018,58 @@ static void test_policy_proxies(void)
 	d = decide(HTTP_PROCESSING_AUTO, 0, 1,
 	           KV("User-Agent", "curl/8.5.0", "X-FORWARDED-FOR", "127.0.0.1"));
 	CHECK_DECISION(d, 0, 0u, "proxy");
+	/* nginx proxy_http_version 1.1 without proxy_set_header Connection "" */
+	{
+		struct fake f;
+		struct http_prefer pr;
+		struct http_request *rq = (struct http_request *)fake_req(&f, 1, 1, KV("User-Agent", "curl/8.5.0",
+		                                                                       "Connection", "close"));
+		rq->keep_alive = 0;
+		http_prefer_parse(rq, &pr);
+		http_processing_decide(HTTP_PROCESSING_AUTO, 0, rq, &pr, NULL, &d);
+		CHECK_DECISION(d, 0, 0u, "connection-close");
+		http_processing_decide(HTTP_PROCESSING_AUTO, 0, rq, &pr, &relay, &d);
+		CHECK_DECISION(d, 1, 0u, "curl");
+	}
+	/* the Host names the port the request arrived on, or it was meant for
+	 * another server (nginx: Host: UPSTREAM-NAME) */
+	{
+		struct http_processing_context at = { .local_port = 8080 };
+		d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", "Host", "example.org:8080"), &at);
+		CHECK_DECISION(d, 1, 0u, "curl");
+		d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", "Host", "[::1]:8080"), &at);
+		CHECK_DECISION(d, 1, 0u, "curl");
+		d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", "Host", "cgiq_backend"), &at);
+		CHECK_DECISION(d, 0, 0u, "host-port");
+		d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", "Host", "example.org:9000"), &at);
+		CHECK_DECISION(d, 0, 0u, "host-port");
+		d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0"), &at);
+		CHECK_DECISION(d, 0, 0u, "host-port");
+		at.local_port = 80;
+		d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", "Host", "example.org"), &at);
+		CHECK_DECISION(d, 1, 0u, "curl");
+		at.local_port = 0; /* a unix socket: what a client's Host never names */
+		d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", "Host", "localhost"), &at);
+		CHECK_DECISION(d, 0, 0u, "host-port");
+		at.from_relay = 1;
+		d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "curl/8.5.0", "Host", "localhost"), &at);
+		CHECK_DECISION(d, 1, 0u, "curl");
+	}
+	CU_ASSERT_EQUAL(http_host_port("example.org"), 80u);
+	CU_ASSERT_EQUAL(http_host_port("example.org:"), 80u);
+	CU_ASSERT_EQUAL(http_host_port("example.org:8080"), 8080u);
+	CU_ASSERT_EQUAL(http_host_port("127.0.0.1:65535"), 65535u);
+	CU_ASSERT_EQUAL(http_host_port("[::1]"), 80u);
+	CU_ASSERT_EQUAL(http_host_port("[::1]:81"), 81u);
+	CU_ASSERT_EQUAL(http_host_port("::1:81"), 0u);
+	CU_ASSERT_EQUAL(http_host_port("[::1]x"), 0u);
+	CU_ASSERT_EQUAL(http_host_port("[::1"), 0u);
+	CU_ASSERT_EQUAL(http_host_port("h:0"), 0u);
+	CU_ASSERT_EQUAL(http_host_port("h:65536"), 0u);
+	CU_ASSERT_EQUAL(http_host_port("h:99999999999999999999"), 0u);
+	CU_ASSERT_EQUAL(http_host_port("h:80x"), 0u);
+	CU_ASSERT_EQUAL(http_host_port(""), 0u);
+	CU_ASSERT_EQUAL(http_host_port(NULL), 0u);
 	/* a relay does not make an unknown client known */
 	d = decide_ctx(HTTP_PROCESSING_AUTO, 0, 1, KV("User-Agent", "python-requests/2.28.1", "Via", "1.1 haproxy"),
 	               &relay);
@@ -1032,7 +1084,7 @@ static void test_policy_operator_rows(void)
 	struct http_processing_client rows[3];
 	char pat[3][64];
 	const char *why = NULL;
-	struct http_processing_context ctx = { .extra = rows, .extra_count = 3 };
+	struct http_processing_context ctx = { .extra = rows, .extra_count = 3, .local_port = -1 };
 	struct http_processing_decision d;
 
 	CU_ASSERT_EQUAL(http_processing_client_parse("report-fetcher/* unlimited", &rows[0], pat[0], 64, &why), 0);
@@ -1072,7 +1124,7 @@ static void test_policy_operator_rows(void)
 
 static void test_policy_misread(void)
 {
-	struct http_processing_context ctx = { .misread = 1 };
+	struct http_processing_context ctx = { .misread = 1, .local_port = -1 };
 	struct http_processing_decision d;
 	struct http_evidence *ev = http_evidence_open(NULL, 60);
 
