@@ -10,8 +10,10 @@ PACKAGES=(
   groff-base # the install test renders the man page
   clang libclang-rt-14-dev
   # real clients of the 102 tests (integration_clients): Python's http.client,
-  # urllib, requests, urllib3, httpx and aiohttp, Node's http and fetch, wget
+  # urllib, requests, urllib3, httpx and aiohttp, Node's http and fetch, wget,
+  # Java's HttpClient and HttpURLConnection, headless Chromium
   python3 python3-requests python3-urllib3 python3-httpx python3-aiohttp nodejs wget
+  openjdk-17-jdk-headless chromium
 )
 
 missing=()

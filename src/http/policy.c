@@ -64,27 +64,27 @@ int http_processing_mode_parse(const char *s, enum http_processing_mode *out)
  * on a second; Node's http handles them but sends no User-Agent, so it
  * cannot be told from a script on a library that does not. Not verified
  * here, hence absent: Go net/http (fails on a 6th up to 1.23), .NET
- * HttpClient, Firefox and Safari. An operator who has checked one adds a
- * row (--processing-client).
+ * HttpClient, Node 18's fetch ("undici"), Firefox and Safari. An operator
+ * who has checked one adds a row (--processing-client).
  */
 static const struct http_processing_client clients[] = {
-	{ "curl/*", NULL, HTTP_PROCESSING_UNLIMITED, "curl", "curl 7.88 (Debian 12)",
-	  "test_clients: curl" },
-	{ "Wget/*", NULL, HTTP_PROCESSING_UNLIMITED, "wget", "GNU Wget 1.21",
-	  "test_clients: wget" },
+	{ "curl/*", NULL, HTTP_PROCESSING_UNLIMITED, "curl", "curl 7.88.1 (Debian 12)",
+	  "integration_clients: default policy" },
+	{ "Wget/*", NULL, HTTP_PROCESSING_UNLIMITED, "wget", "GNU Wget 1.21.3 (Debian 12)",
+	  "integration_clients: default policy" },
 	{ "node", NULL, HTTP_PROCESSING_UNLIMITED, "node-fetch", "Node.js 20 fetch (undici)",
-	  "test_clients: node fetch" },
-	{ "undici", NULL, HTTP_PROCESSING_UNLIMITED, "undici", "undici (Node.js 18 fetch)",
-	  "same parser as Node.js 20 fetch (test_clients: node fetch)" },
-	{ "python-httpx/*", NULL, HTTP_PROCESSING_UNLIMITED, "httpx", "httpx 0.23",
-	  "test_clients: httpx" },
-	{ "Python/* aiohttp/*", NULL, HTTP_PROCESSING_UNLIMITED, "aiohttp", "aiohttp 3.8",
-	  "test_clients: aiohttp" },
-	{ "Java-http-client/*", NULL, 8, "java-httpclient", "Java 17 java.net.http.HttpClient",
-	  "test_clients: java (fails on a 9th 102)" },
+	  "integration_clients: default policy" },
+	{ "python-httpx/*", NULL, HTTP_PROCESSING_UNLIMITED, "httpx", "httpx 0.23.3 (Debian 12)",
+	  "integration_clients: default policy" },
+	{ "Python/* aiohttp/*", NULL, HTTP_PROCESSING_UNLIMITED, "aiohttp", "aiohttp 3.8.4 (Debian 12)",
+	  "integration_clients: default policy" },
+	{ "Java-http-client/*", NULL, 8, "java-httpclient", "java.net.http.HttpClient of OpenJDK 17.0.15",
+	  "integration_clients: Java HttpClient (fails on a 9th 102)" },
+	/* Sec-Fetch-Mode: sent by the browser on every request, and rarely by a
+	 * script that borrows a browser's User-Agent. The pattern also matches
+	 * browsers built on Chromium, which share its HTTP stack. */
 	{ "Mozilla/5.0 *Chrome/*", "Sec-Fetch-Mode", HTTP_PROCESSING_UNLIMITED, "chromium",
-	  "Chromium 156 (Debian 12); Chrome, Edge and Opera share its network stack",
-	  "test_clients: chromium" },
+	  "headless Chromium 156 (Debian 12)", "integration_clients: headless Chromium" },
 };
 
 /* Headers a proxy adds: a request carrying one came through a proxy, which

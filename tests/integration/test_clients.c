@@ -25,6 +25,7 @@
 
 #define CLIENTS_DIR CGIQ_FIXTURES "/../clients"
 #define PYTHON "/usr/bin/python3"
+#define JAVA "java " CLIENTS_DIR "/Client.java"
 #define CLIENT_DEADLINE_MS 60000
 
 static const char PROCESSING_102[] = "HTTP/1.1 102 Processing\r\n\r\n";
@@ -189,6 +190,10 @@ static void test_default_policy(void)
 		{ "curl-ua", CLIENTS_DIR "/client.sh curl", custom, 0, 0, "" },
 		{ "wget", CLIENTS_DIR "/client.sh wget", "-", 1, 0, "" },
 		{ "wget-ua", CLIENTS_DIR "/client.sh wget", custom, 0, 0, "" },
+		{ "javahttpclient", JAVA " httpclient", "-", 1, 0, "" },
+		{ "javahttpclient-ua", JAVA " httpclient", custom, 0, 0, "" },
+		{ "javaurlconnection", JAVA " urlconnection", "-", 0, 0, "" },
+		{ "javaurlconnection-ua", JAVA " urlconnection", custom, 0, 0, "" },
 	};
 	struct tdaemon d;
 
@@ -261,6 +266,83 @@ static void test_always_guard(void)
 	CU_ASSERT(td_log_has(&d, "a new request arrived before the final response"));
 	/* always learns nothing */
 	CU_ASSERT(!td_log_has(&d, "no unsolicited 102s to this User-Agent"));
+	CU_ASSERT_EQUAL(td_stop(&d), 0);
+	td_cleanup(&d);
+}
+
+/* Java's HttpClient fails on a 9th 102 (ProtocolException): the row's cap
+ * of 8 is exactly its limit, and auto keeps to it. */
+static void test_java_httpclient_cap(void)
+{
+	static const char *const runs[][9] = {
+		{ "--processing", "always", "--processing-max", "8", NULL },
+		{ "--processing", "always", "--processing-max", "9", NULL },
+		{ "--processing", "auto", NULL },
+	};
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(runs); i++) {
+		const char *extra[12] = { "--processing-after", "200ms", "--processing-interval", "200ms" };
+		struct client c = { "java", JAVA " httpclient", "-", 1, 0, "" };
+		struct rows_wait w;
+		struct tdaemon d;
+		char *got;
+		size_t k = 4;
+
+		for (size_t j = 0; runs[i][j]; j++)
+			extra[k++] = runs[i][j];
+		extra[k] = NULL;
+		CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
+		w = (struct rows_wait){ &d, "java" };
+		spawn(&c, &d);
+		wait_all(&c, 1, CLIENT_DEADLINE_MS);
+		if (i == 1) {
+			/* 9 x 102 in 3 s: the first answer is an error */
+			got = t_slurp(c.out);
+			CU_ASSERT(got != NULL && strncmp(got, "ERROR ProtocolException\n", 24) == 0);
+			free(got);
+		} else {
+			check_answers(&c);
+			CU_ASSERT(t_wait_for(rows_done, &w, 5000));
+			CU_ASSERT_EQUAL(sent_102(&d, "java"), 16);
+		}
+		CU_ASSERT_EQUAL(td_stop(&d), 0);
+		td_cleanup(&d);
+	}
+}
+
+/* Headless Chromium: a page that takes 2 s, then its script fetches the
+ * PDF, /hello and the PDF on the page's connections; every answer is right
+ * and each slow one came with 102s. */
+static void test_chromium(void)
+{
+	static const char *const extra[] = { "--processing-after", "500ms", "--processing-interval", "500ms", NULL };
+	struct tdaemon d;
+	struct rows_wait w;
+	char cmd[2048], *dom = malloc(65536), want[256], page[64] = "";
+	long pdf_len = strtol(strchr(pdf_line, ' ') + 1, NULL, 10);
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dom);
+	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
+	w = (struct rows_wait){ &d, "chromium" };
+	/* the flags keep it off the network (this machine has none) and out of
+	 * any profile; timeout stops it by its pid */
+	snprintf(cmd, sizeof(cmd),
+	         "timeout -k 5 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+	         "--disable-background-networking --disable-component-update --disable-sync --user-data-dir=%s/chromium "
+	         "--virtual-time-budget=30000 --dump-dom 'http://127.0.0.1:%d/slow-html?2' 2>%s/chromium.err",
+	         d.dir, d.port, d.dir);
+	t_run(cmd, dom, 65536);
+	snprintf(want, sizeof(want), "<pre id=\"out\">200 %ld %%PDF-\n200 14 Hello\n200 %ld %%PDF-</pre>", pdf_len, pdf_len);
+	if (strstr(dom, want) == NULL)
+		fprintf(stderr, "\n  chromium's DOM:\n%s\n  want %s\n", dom, want);
+	CU_ASSERT(strstr(dom, "<title>done</title>") != NULL);
+	CU_ASSERT(strstr(dom, want) != NULL);
+	CU_ASSERT(t_wait_for(rows_done, &w, 5000));
+	/* two PDFs of 2 s with a 102 every 500 ms; the page's own 2 s too */
+	CU_ASSERT(sent_102(&d, "chromium") >= 6);
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT processing_sent FROM jobs WHERE uri = '/slow-html?2'\"", d.db);
+	t_run(cmd, page, sizeof(page));
+	CU_ASSERT(atoi(page) >= 3);
+	free(dom);
 	CU_ASSERT_EQUAL(td_stop(&d), 0);
 	td_cleanup(&d);
 }
@@ -552,6 +634,8 @@ int main(void)
 	s = CU_add_suite("real clients and 102", NULL, NULL);
 	CU_add_test(s, "default policy: every client gets its own answers", test_default_policy);
 	CU_add_test(s, "always: a misreading client never gets another request's answer", test_always_guard);
+	CU_add_test(s, "Java HttpClient: 8 x 102 and no more", test_java_httpclient_cap);
+	CU_add_test(s, "headless Chromium: a page and its fetches", test_chromium);
 	CU_add_test(s, "a confused client: closed, logged, counted, remembered", test_confused_client);
 	CU_add_test(s, "nginx proxy_pass in front: 200 and the exact bytes", test_nginx_proxy_pass);
 	return t_cunit_run();

@@ -981,7 +981,7 @@ static void test_policy_allow_list(void)
 	static const char *const unknown[] = {
 		"python-requests/2.31.0", "Python-urllib/3.11", "python-urllib3/1.26.12", "report-fetcher/1.0",
 		"Java/17.0.9", "okhttp/4.12.0", "Go-http-client/1.1", "libwww-perl/6.72", "Microsoft .NET",
-		"undici-like", "xcurl/8.0", "Mozilla/5.0 (compatible; MSIE 6.0)",
+		"undici", "undici-like", "xcurl/8.0", "Mozilla/5.0 (compatible; MSIE 6.0)",
 	};
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(unknown); i++) {
 		d = decide(HTTP_PROCESSING_AUTO, 12, 1, KV("User-Agent", unknown[i]));
