@@ -1025,6 +1025,9 @@ static void dir_of(const char *file, char *out, size_t size)
 
 /* Without --user, cgiq runs every program with its own identity: as root,
  * that is every program a root shell. Returns 0 or the exit status. */
+/* Who may start cgiq with these privileges. --check-config reports what a
+ * start by the same user would do (a note, exit 0) instead of refusing: it
+ * is often run by root for a service that starts as another user. */
 static int check_root(const struct daemon_config *c, const struct app__privs *p)
 {
 	if (c->group != NULL && c->user == NULL) {
@@ -1032,6 +1035,11 @@ static int check_root(const struct daemon_config *c, const struct app__privs *p)
 		return 2;
 	}
 	if (p->active && geteuid() != 0 && (p->uid != geteuid() || p->gid != getegid())) {
+		if (c->check_only) {
+			fprintf(stderr, "cgiq: note: user %s: a start by this user (uid %u) would fail: only root can "
+			        "change user (start cgiq as root, or as %s)\n", p->user, (unsigned)geteuid(), p->user);
+			return 0;
+		}
 		fprintf(stderr, "cgiq: --user %s: only root can change user (start cgiq as root, or as %s)\n",
 		        p->user, p->user);
 		return 2;
@@ -1039,6 +1047,11 @@ static int check_root(const struct daemon_config *c, const struct app__privs *p)
 	if (c->allow_root)
 		return 0;
 	if ((!p->active && geteuid() == 0) || (p->active && p->uid == 0)) {
+		if (c->check_only) {
+			fprintf(stderr, "cgiq: note: started as root, cgiq would refuse to run CGI programs as root: "
+			        "add user = NAME (or --user), or start it as another user (systemd User=)\n");
+			return 0;
+		}
 		fprintf(stderr, "cgiq: would run CGI programs as root; use --user or --allow-root\n");
 		return 2;
 	}

@@ -281,6 +281,40 @@ static void test_check_config(void)
 	CU_ASSERT_STRING_EQUAL(out, "cgiq: --cgi-root: '/nonexistent' is not a directory\n");
 }
 
+/* The check reports what a start would find, not who runs the check: root
+ * checking a file without `user` (a service started as another user) gets
+ * a note and exit 0, as does a check of the shipped example as shown. */
+static void test_check_config_privileges(void)
+{
+	char path[64], text[1024], cmd[1024], out[1024], want[1024];
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "(not root: the root half of this test cannot run) ");
+		CU_FAIL("the test suite runs as root");
+		return;
+	}
+	snprintf(text, sizeof(text), "cgi-root = %s\nlisten = 127.0.0.1:8080\njob-timeout = 5m\n", D.cgi_root);
+	CU_ASSERT_FATAL(write_file(path, sizeof(path), text) == 0);
+	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --check-config 2>&1", CGIQ_BIN, path);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want),
+	         "cgiq: note: started as root, cgiq would refuse to run CGI programs as root: add user = NAME (or "
+	         "--user), or start it as another user (systemd User=)\ncgiq: configuration file %s ok\n", path);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	/* a start as root with it still refuses */
+	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --listen 127.0.0.1:0 2>&1", CGIQ_BIN, path);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: would run CGI programs as root; use --user or --allow-root\n");
+	unlink(path);
+
+	/* the shipped example, as its comment and the README show it */
+	snprintf(cmd, sizeof(cmd), "'%s' --config '%s/cgiq.conf' --cgi-root '%s/cgi-bin' --test 2>&1", CGIQ_BIN,
+	         CGIQ_EXAMPLES, CGIQ_EXAMPLES);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "cgiq: configuration file %s/cgiq.conf ok\n", CGIQ_EXAMPLES);
+	CU_ASSERT_STRING_EQUAL(out, want);
+}
+
 /* A bad file: exit 2, one message naming FILE:LINE, nothing started. */
 static void test_bad_file(void)
 {
@@ -461,6 +495,7 @@ int main(void)
 	    !CU_add_test(s, "per-script coalesce = yes", test_script_coalesce) ||
 	    !CU_add_test(s, "per-script rlimit-cpu", test_script_rlimit) ||
 	    !CU_add_test(s, "--check-config / --test", test_check_config) ||
+	    !CU_add_test(s, "--check-config as root: a note, not a refusal", test_check_config_privileges) ||
 	    !CU_add_test(s, "bad file: exit 2 with FILE:LINE", test_bad_file) ||
 	    !CU_add_test(s, "per-script retry-interrupted after kill -9", test_retry_interrupted) ||
 	    !CU_add_test(s, "retry-interrupted: at most 3 runs again", test_retry_cap)) {
