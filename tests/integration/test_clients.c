@@ -443,7 +443,8 @@ static void test_confused_client(void)
 {
 	char admin[48], raw[512], evidence[600], *got, *file;
 	const char *extra[] = { "--processing-after", "500ms", "--processing-interval", "500ms", "--processing-client",
-	                        "confused/* unlimited", "--admin-listen", admin, NULL };
+	                        "confused/* unlimited", "--admin-listen", admin,
+	                        "--processing-relay", "127.0.0.0/8", NULL };
 	struct tdaemon d;
 	int fd;
 
@@ -454,8 +455,10 @@ static void test_confused_client(void)
 	snprintf(evidence, sizeof(evidence), "%s/spool/.cgiq-102-misread", d.dir);
 	CU_ASSERT_EQUAL(metric("cgiq_processing_misread_total{front=\"http\",kind=\"early-request\"} 0\n"), 1);
 
-	/* the operator's row lets it have 102s */
+	/* the operator's row lets it have 102s; the declared relay's proxy
+	 * headers do not stop them */
 	CU_ASSERT(interims_for(&d, "confused/2") >= 2);
+	CU_ASSERT(interims_for(&d, "confused/2\r\nX-Forwarded-For: 192.0.2.7\r\nVia: 1.1 haproxy") >= 2);
 
 	/* it takes the first 102 as its answer and sends its next request */
 	fd = t_connect(d.port);
