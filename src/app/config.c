@@ -112,6 +112,9 @@ static const char USAGE[] =
 	"  --max-jobs N               programs running at once; more wait in FIFO order (default 16)\n"
 	"  --job-timeout DUR          a job running longer is killed, 504 (default 5m, 0 = none)\n"
 	"  --kill-grace DUR           SIGTERM to the process group, then SIGKILL after DUR (default 5s)\n"
+	"  --leftovers POLICY         processes a program leaves running when it exits, also outside\n"
+	"                             its group (setsid, double fork): kill (default: SIGTERM at the\n"
+	"                             job's end, SIGKILL after --kill-grace) or keep (logged, counted)\n"
 	"  --max-output SIZE          body bytes a program may write; beyond: killed, 502 (default 1G;\n"
 	"                             --max-output-bytes is the same option)\n"
 	"  --queue-max N              jobs waiting for a slot; beyond: 503 + Retry-After (default 1000)\n"
@@ -203,6 +206,7 @@ enum {
 	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE, OPT_RLIMIT_CORE,
 	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE,
 	OPT_PROCESSING_CLIENT, OPT_PROCESSING_RELAY, OPT_PROCESSING_MISREAD_FILE, OPT_PROCESSING_MISREAD_TTL,
+	OPT_LEFTOVERS,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -223,6 +227,7 @@ static const struct option LONG_OPTS[] = {
 	{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
 	{"job-timeout", required_argument, NULL, OPT_JOB_TIMEOUT},
 	{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
+	{"leftovers", required_argument, NULL, OPT_LEFTOVERS},
 	{"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
 	{"max-output-bytes", required_argument, NULL, OPT_MAX_OUTPUT},
 	{"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER},
@@ -432,6 +437,14 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		break;
 	case OPT_JOB_TIMEOUT: r = parse_ms(opt, a, &c->jobs.job_timeout_ms); break;
 	case OPT_KILL_GRACE: r = parse_ms(opt, a, &c->jobs.kill_grace_ms); break;
+	case OPT_LEFTOVERS:
+		if (strcmp(a, "kill") == 0)
+			c->jobs.keep_leftovers = 0;
+		else if (strcmp(a, "keep") == 0)
+			c->jobs.keep_leftovers = 1;
+		else
+			return bad_value(opt, a, "kill or keep");
+		break;
 	case OPT_MAX_OUTPUT: r = parse_bytes(opt, a, &c->jobs.max_output_bytes); break;
 	case OPT_MAX_HEADER:
 		r = parse_bytes(opt, a, &v);

@@ -62,6 +62,9 @@ void http_metrics_render(struct buf *out, const struct job_metrics *m, const str
 	histogram(out, "cgiq_job_queue_wait_seconds", "How long jobs waited for a slot.", &m->queue_wait);
 	family(out, "cgiq_processing_sent_total", "counter", "102 Processing interim responses sent.");
 	buf_printf(out, "cgiq_processing_sent_total %llu\n", (unsigned long long)m->processing_sent);
+	family(out, "cgiq_leftover_processes_total", "counter",
+	       "Processes that outlived their job (setsid, double fork, background), killed unless --leftovers keep.");
+	buf_printf(out, "cgiq_leftover_processes_total %llu\n", (unsigned long long)m->leftovers);
 	family(out, "cgiq_coalesced_total", "counter", "Requests that shared another request's job (--coalesce).");
 	buf_printf(out, "cgiq_coalesced_total %llu\n", (unsigned long long)m->coalesced);
 	family(out, "cgiq_results_kept_bytes", "gauge", "Kept results (asynchronous and detached jobs) on disk, as of the last sweep.");

@@ -424,6 +424,8 @@ static void job_kill_sequence(struct job *j)
 	/* The whole group: a script's children and grandchildren go too. */
 	if (kill(-j->pid, SIGTERM) < 0 && errno != ESRCH)
 		log_warn("job %s: kill(-%d, SIGTERM)", j->id, (int)j->pid);
+	/* And what left the group and was orphaned already (setsid, double fork). */
+	jobs__leftovers_signal_job(j->e, j, SIGTERM);
 	uv_timer_start(&j->timer, on_timer, j->policy.kill_grace_ms, 0);
 }
 
@@ -605,6 +607,26 @@ static void job_notify(struct job *j)
 	jobs__job_unref(j);
 }
 
+/* The row says that the job left processes running (they are being stopped). */
+static void job_note_leftovers(struct job *j, unsigned n)
+{
+	char note[160];
+
+	if (n == 0)
+		return;
+	snprintf(note, sizeof(note), "%s%u process%s outlived the job: %s", j->reason ? "; " : "", n, n == 1 ? "" : "es",
+	         j->e->cfg.keep_leftovers ? "left running (--leftovers keep)" : "killed");
+	if (j->reason == NULL) {
+		j->reason = util_xstrdup(note);
+	} else {
+		size_t len = strlen(j->reason) + strlen(note) + 1;
+		char *r = util_xmalloc(len);
+		snprintf(r, len, "%s%s", j->reason, note);
+		free(j->reason);
+		j->reason = r;
+	}
+}
+
 static void job_end(struct job *j)
 {
 	struct job_engine *e = j->e;
@@ -615,6 +637,7 @@ static void job_end(struct job *j)
 	coalesce_close(j);
 	jobs__groups_remove(e, j);
 	job_decide(j);
+	job_note_leftovers(j, jobs__leftovers_job_end(e, j));
 	job_record_end(j);
 	e->finished++;
 	e->metrics.finished[j->state]++;
@@ -715,7 +738,11 @@ static void on_sigchld(uv_signal_t *h, int signum)
 			if (j->pid == pid)
 				break;
 		if (j == NULL) {
-			/* A child whose start the loop has not heard of yet. */
+			/* An orphan cgiq adopted (leftovers.c), or a program whose start
+			 * the loop has not heard of yet: only possible while one is
+			 * being started. */
+			if (e->spawning_count == 0)
+				continue;
 			e->unclaimed[e->unclaimed_next].pid = pid;
 			e->unclaimed[e->unclaimed_next].status = status;
 			e->unclaimed_next = (e->unclaimed_next + 1) % UTIL_ARRAY_LEN(e->unclaimed);
@@ -814,6 +841,8 @@ static void job_start(struct job *j)
 	sp->signals_blocked = 1; /* the spawner threads block them all */
 	j->sreq.ud = j;
 	j->spawning = 1;
+	j->start_ticks = jobs__boot_ticks();
+	e->spawning_count++;
 	jobs__spawner_submit(e->spawner, &j->sreq);
 }
 
@@ -826,6 +855,7 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 	int err = req->err;
 
 	j->spawning = 0;
+	e->spawning_count--;
 	cgi_env_free(&j->env); /* the child has its copy; jobs kept by id stay small */
 	if (j->body_fd >= 0) {
 		close(j->body_fd);
@@ -886,6 +916,10 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 			break;
 		}
 	}
+	/* With no start in flight, what is left there were orphans reaped while
+	 * one was: their pids could come back as a later program's. */
+	if (e->spawning_count == 0)
+		memset(e->unclaimed, 0, sizeof(e->unclaimed));
 }
 
 /* ------------------------------------------------------------------ */
@@ -946,6 +980,7 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 	uv_signal_init(loop, &e->sigchld);
 	e->sigchld.data = e;
 	uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD);
+	jobs__leftovers_open(e);
 	/* The old queue is started by job_engine_requeue, after the daemon
 	 * dropped its privileges and before anything new is accepted. */
 	*out = e;
@@ -1383,6 +1418,7 @@ static void engine_maybe_closed(struct job_engine *e)
 {
 	if (!e->closing || e->running_count > 0 || uv_is_closing((uv_handle_t *)&e->sigchld))
 		return;
+	jobs__leftovers_close(e);
 	uv_close((uv_handle_t *)&e->sigchld, on_engine_closed);
 }
 

@@ -129,6 +129,7 @@ struct job {
 	int inserted;   /* its row has been queued for writing */
 	struct jobs__rec_mark rec_mark; /* its INSERT, while it may still be amended */
 	int spawning;   /* handed to the spawner thread, pid not known yet */
+	unsigned long long start_ticks; /* clock ticks since boot before it was started, as /proc's */
 	char *argv[2];
 	struct jobs__spawn_req sreq;
 	int handles_open;
@@ -180,6 +181,18 @@ struct job {
 	int progress_unsaved;
 };
 
+/* A process that outlived its job, being stopped (leftovers.c). */
+struct jobs__leftover {
+	pid_t pid;
+	unsigned long long start; /* with pid, tells it from a later process with its pid */
+	uint64_t term_at_ms;      /* when it got SIGTERM */
+	int leads_group;          /* its own process group goes with it */
+	int killed;               /* SIGKILL sent */
+	int kept;                 /* --leftovers keep: logged, counted, left alone */
+	int seen;                 /* still there at the last sweep */
+	char job[UTIL_ID_LEN + 1]; /* the job it is taken for, "" unknown */
+};
+
 struct job_engine {
 	uv_loop_t *loop;
 	struct job_config cfg;
@@ -193,6 +206,12 @@ struct job_engine {
 		int status;
 	} unclaimed[64];
 	unsigned unclaimed_next;
+	unsigned spawning_count; /* jobs handed to the spawner, pid not known yet */
+	/* leftovers.c */
+	int subreaper;           /* PR_SET_CHILD_SUBREAPER is in force */
+	uv_timer_t leftover_timer;
+	struct jobs__leftover leftovers[256];
+	unsigned leftover_count;
 	int devnull_fd;
 	struct job *queue_head, *queue_tail;
 	struct job *running; /* doubly linked */
@@ -222,6 +241,18 @@ struct job_engine {
 	uv_timer_t cancel_poll;      /* operators' cancel requests in the database */
 	uv_timer_t progress_poll;    /* drains running jobs' progress pipes */
 };
+
+/* leftovers.c: cgiq as child subreaper, and what programs leave behind */
+/* Now in clock ticks since boot (the unit of /proc/PID/stat's start time). */
+unsigned long long jobs__boot_ticks(void);
+int jobs__leftovers_open(struct job_engine *e);
+/* At j's end (j off the running list): stops the orphans that outlived it
+ * and others found; returns how many were j's own. */
+unsigned jobs__leftovers_job_end(struct job_engine *e, struct job *j);
+/* j is being killed (timeout, cancel, stop): its orphans too. */
+void jobs__leftovers_signal_job(struct job_engine *e, const struct job *j, int sig);
+/* At the engine's close: every orphan left gets SIGKILL; the timer closes. */
+void jobs__leftovers_close(struct job_engine *e);
 
 /* engine.c */
 void jobs__record_put(struct job_engine *e, int kind, const struct store_job *r);

@@ -62,6 +62,8 @@ struct job_config {
 	 * the same PATH_INFO and query share one job; NULL-terminated, NULL = none. */
 	const char *const *coalesce;
 	int rerun_interrupted;      /* 202-accepted jobs running when cgiq died run again at start */
+	int keep_leftovers;         /* --leftovers keep: processes that outlive their job are only
+	                               logged and counted, not killed */
 	const struct cgi_limits *limits; /* per-job rlimits and nice (borrowed, lives as long as the
 	                                    engine); NULL = programs inherit cgiq's */
 	/* per-script rules (NULL/0 = none); the array must outlive the engine */
@@ -283,6 +285,7 @@ struct job_metrics {
 	uint64_t coalesced;                    /* requests that joined another's job (--coalesce) */
 	uint64_t spool_written_bytes;          /* program output written to spool files */
 	uint64_t results_kept_bytes;           /* kept results on disk, as of the last sweep */
+	uint64_t leftovers;                    /* processes that outlived their job */
 	struct job_histogram duration;         /* started -> ended, jobs that ran */
 	struct job_histogram queue_wait;       /* created -> started */
 };
