@@ -1287,6 +1287,8 @@ int app_daemon_main(int argc, char **argv)
 	c.http.cgi_prefix = prefix;
 	c.jobs.cgi_root = root;
 	if (c.check_only) {
+		fprintf(stderr, "cgiq: processes programs leave behind: %s; --leftovers %s\n", job_leftover_mechanism(),
+		        c.jobs.keep_leftovers ? "keep" : "kill");
 		fprintf(stderr, "cgiq: configuration%s%s ok\n", c.config_file ? " file " : "",
 		        c.config_file ? c.config_file : "");
 		return 0;

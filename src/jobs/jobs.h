@@ -75,6 +75,11 @@ struct job_config {
 struct job_engine;
 struct job;
 
+/* How processes a program leaves behind are found on this host, for
+ * --check-config: a static string. Makes the calling process a child
+ * subreaper as a side effect (the test of it). */
+const char *job_leftover_mechanism(void);
+
 /*
  * Creates the engine on loop, using store for the record (the engine's
  * recorder thread becomes the store's only user until job_engine_close).

@@ -286,6 +286,13 @@ static void on_sweep(uv_timer_t *t)
 	uv_timer_start(&e->leftover_timer, on_sweep, next, 0);
 }
 
+const char *job_leftover_mechanism(void)
+{
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		return "none: PR_SET_CHILD_SUBREAPER failed, only the program's process group is stopped";
+	return "child subreaper (PR_SET_CHILD_SUBREAPER); cgroup v2 per job: not used";
+}
+
 int jobs__leftovers_open(struct job_engine *e)
 {
 	e->subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;

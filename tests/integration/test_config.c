@@ -261,6 +261,11 @@ static void test_script_rlimit(void)
 	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "term_signal", v, sizeof(v)), "24"); /* SIGXCPU */
 }
 
+/* What --check-config says about processes programs leave behind, here. */
+#define MECHANISM                                                                                            \
+	"cgiq: processes programs leave behind: child subreaper (PR_SET_CHILD_SUBREAPER); cgroup v2 per job: not " \
+	"used; --leftovers kill\n"
+
 static void test_check_config(void)
 {
 	char cmd[1024], out[1024], want[256];
@@ -268,7 +273,7 @@ static void test_check_config(void)
 	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --config '%s' --cgi-root '%s' --check-config 2>&1", CGIQ_BIN,
 	         conf_path, D.cgi_root);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
-	snprintf(want, sizeof(want), "cgiq: configuration file %s ok\n", conf_path);
+	snprintf(want, sizeof(want), "%scgiq: configuration file %s ok\n", MECHANISM, conf_path);
 	CU_ASSERT_STRING_EQUAL(out, want);
 	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --config '%s' --cgi-root '%s' --test 2>&1", CGIQ_BIN, conf_path,
 	         D.cgi_root);
@@ -299,7 +304,8 @@ static void test_check_config_privileges(void)
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
 	snprintf(want, sizeof(want),
 	         "cgiq: note: started as root, cgiq would refuse to run CGI programs as root: add user = NAME (or "
-	         "--user), or start it as another user (systemd User=)\ncgiq: configuration file %s ok\n", path);
+	         "--user), or start it as another user (systemd User=)\n%scgiq: configuration file %s ok\n",
+	         MECHANISM, path);
 	CU_ASSERT_STRING_EQUAL(out, want);
 	/* a start as root with it still refuses */
 	snprintf(cmd, sizeof(cmd), "'%s' --config '%s' --listen 127.0.0.1:0 2>&1", CGIQ_BIN, path);
@@ -311,7 +317,7 @@ static void test_check_config_privileges(void)
 	snprintf(cmd, sizeof(cmd), "'%s' --config '%s/cgiq.conf' --cgi-root '%s/cgi-bin' --test 2>&1", CGIQ_BIN,
 	         CGIQ_EXAMPLES, CGIQ_EXAMPLES);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
-	snprintf(want, sizeof(want), "cgiq: configuration file %s/cgiq.conf ok\n", CGIQ_EXAMPLES);
+	snprintf(want, sizeof(want), "%scgiq: configuration file %s/cgiq.conf ok\n", MECHANISM, CGIQ_EXAMPLES);
 	CU_ASSERT_STRING_EQUAL(out, want);
 }
 
