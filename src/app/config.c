@@ -112,6 +112,10 @@ static const char USAGE[] =
 	"  --max-jobs N               programs running at once; more wait in FIFO order (default 16)\n"
 	"  --job-timeout DUR          a job running longer is killed, 504 (default 5m, 0 = none)\n"
 	"  --kill-grace DUR           SIGTERM to the process group, then SIGKILL after DUR (default 5s)\n"
+	"  --stderr-log-bytes SIZE    stderr of one job that reaches the log; beyond, lines are counted,\n"
+	"                             one line at its end says how many (default 64k, 0 = no limit)\n"
+	"  --stderr-log-rate N        stderr lines of one job logged per second (default 100, 0 = any)\n"
+	"  --max-stderr-bytes SIZE    stderr a program may write; beyond: killed, 502 (default 1G, 0 = any)\n"
 	"  --leftovers POLICY         processes a program leaves running when it exits, also outside\n"
 	"                             its group (setsid, double fork): kill (default: SIGTERM at the\n"
 	"                             job's end, SIGKILL after --kill-grace) or keep (logged, counted)\n"
@@ -206,7 +210,7 @@ enum {
 	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE, OPT_RLIMIT_CORE,
 	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE,
 	OPT_PROCESSING_CLIENT, OPT_PROCESSING_RELAY, OPT_PROCESSING_MISREAD_FILE, OPT_PROCESSING_MISREAD_TTL,
-	OPT_LEFTOVERS,
+	OPT_LEFTOVERS, OPT_STDERR_LOG_BYTES, OPT_STDERR_LOG_RATE, OPT_MAX_STDERR,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -228,6 +232,9 @@ static const struct option LONG_OPTS[] = {
 	{"job-timeout", required_argument, NULL, OPT_JOB_TIMEOUT},
 	{"kill-grace", required_argument, NULL, OPT_KILL_GRACE},
 	{"leftovers", required_argument, NULL, OPT_LEFTOVERS},
+	{"stderr-log-bytes", required_argument, NULL, OPT_STDERR_LOG_BYTES},
+	{"stderr-log-rate", required_argument, NULL, OPT_STDERR_LOG_RATE},
+	{"max-stderr-bytes", required_argument, NULL, OPT_MAX_STDERR},
 	{"max-output", required_argument, NULL, OPT_MAX_OUTPUT},
 	{"max-output-bytes", required_argument, NULL, OPT_MAX_OUTPUT},
 	{"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER},
@@ -358,6 +365,9 @@ static void defaults(struct daemon_config *c)
 	c->jobs.max_output_bytes = 1024ull * 1024 * 1024;
 	c->jobs.output_mem_bytes = 256 * 1024;
 	c->jobs.stderr_tail_bytes = 4096;
+	c->jobs.stderr_log_bytes = 64 * 1024;
+	c->jobs.stderr_log_rate = 100;
+	c->jobs.max_stderr_bytes = 1024ull * 1024 * 1024;
 	c->jobs.queue_max = 1000;
 	c->jobs.result_ttl_ms = 24ull * 3600 * 1000;
 	c->jobs.max_results_bytes = 10ull * 1024 * 1024 * 1024;
@@ -437,6 +447,9 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		break;
 	case OPT_JOB_TIMEOUT: r = parse_ms(opt, a, &c->jobs.job_timeout_ms); break;
 	case OPT_KILL_GRACE: r = parse_ms(opt, a, &c->jobs.kill_grace_ms); break;
+	case OPT_STDERR_LOG_BYTES: r = parse_bytes(opt, a, &c->jobs.stderr_log_bytes); break;
+	case OPT_STDERR_LOG_RATE: r = parse_count(opt, a, 1000000, &c->jobs.stderr_log_rate); break;
+	case OPT_MAX_STDERR: r = parse_bytes(opt, a, &c->jobs.max_stderr_bytes); break;
 	case OPT_LEFTOVERS:
 		if (strcmp(a, "kill") == 0)
 			c->jobs.keep_leftovers = 0;

@@ -62,6 +62,9 @@ void http_metrics_render(struct buf *out, const struct job_metrics *m, const str
 	histogram(out, "cgiq_job_queue_wait_seconds", "How long jobs waited for a slot.", &m->queue_wait);
 	family(out, "cgiq_processing_sent_total", "counter", "102 Processing interim responses sent.");
 	buf_printf(out, "cgiq_processing_sent_total %llu\n", (unsigned long long)m->processing_sent);
+	family(out, "cgiq_stderr_dropped_lines_total", "counter",
+	       "Program stderr lines not logged (--stderr-log-bytes, --stderr-log-rate); the row keeps the tail.");
+	buf_printf(out, "cgiq_stderr_dropped_lines_total %llu\n", (unsigned long long)m->stderr_dropped_lines);
 	family(out, "cgiq_leftover_processes_total", "counter",
 	       "Processes that outlived their job (setsid, double fork, background), killed unless --leftovers keep.");
 	buf_printf(out, "cgiq_leftover_processes_total %llu\n", (unsigned long long)m->leftovers);

@@ -231,17 +231,75 @@ static void job_stdout(struct job *j, const char *data, size_t len)
 	job_body_bytes(j, data, len);
 }
 
+/* Whether one more stderr line of j may be logged: within the job's volume
+ * (stderr_log_bytes) and rate (a bucket of stderr_log_rate lines, refilled
+ * at that many a second). A program writing `yes >&2` must not fill the
+ * log: what is not logged is counted, said once at the job's end, and still
+ * in the stderr tail of its row. */
+static int stderr_may_log(struct job *j, size_t len)
+{
+	const struct job_config *cfg = &j->e->cfg;
+	uint64_t now, cap;
+
+	if (cfg->stderr_log_bytes && j->err_logged_bytes + len + 1 > cfg->stderr_log_bytes)
+		return 0;
+	if (cfg->stderr_log_rate) {
+		now = util_mono_ms();
+		cap = (uint64_t)cfg->stderr_log_rate * 1000;
+		if (j->err_refill_ms == 0)
+			j->err_tokens_ms = cap;
+		else
+			j->err_tokens_ms += (now - j->err_refill_ms) * cfg->stderr_log_rate;
+		if (j->err_tokens_ms > cap)
+			j->err_tokens_ms = cap;
+		j->err_refill_ms = now;
+		if (j->err_tokens_ms < 1000)
+			return 0;
+		j->err_tokens_ms -= 1000;
+	}
+	j->err_logged_bytes += len + 1;
+	return 1;
+}
+
 static void job_stderr_line(struct job *j, const char *line, size_t len)
 {
 	char esc[STDERR_LINE_MAX + 16];
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
+	if (!stderr_may_log(j, len)) {
+		j->err_dropped_lines++;
+		j->err_dropped_bytes += len + 1;
+		j->e->metrics.stderr_dropped_lines++;
+		return;
+	}
 	log_info("job %s stderr: %s", j->id, log_escape(esc, sizeof(esc), line, len));
+}
+
+/* The one line that says what of j's stderr did not reach the log. */
+static void job_stderr_dropped_note(const struct job *j)
+{
+	if (j->err_dropped_lines == 0)
+		return;
+	log_warnx("job %s: %llu stderr line(s), %llu bytes, not logged (over --stderr-log-bytes %llu or "
+	          "--stderr-log-rate %u/s); the last %zu bytes are in its row", j->id,
+	          (unsigned long long)j->err_dropped_lines, (unsigned long long)j->err_dropped_bytes,
+	          (unsigned long long)j->e->cfg.stderr_log_bytes, j->e->cfg.stderr_log_rate,
+	          j->e->cfg.stderr_tail_bytes);
 }
 
 static void job_stderr(struct job *j, const char *data, size_t len)
 {
 	size_t tail = j->e->cfg.stderr_tail_bytes;
+	uint64_t max = j->e->cfg.max_stderr_bytes;
+
+	j->err_bytes += len;
+	if (max && j->err_bytes > max && !j->stderr_over) {
+		j->stderr_over = 1;
+		log_warnx("job %s: stderr exceeds %llu bytes (--max-stderr-bytes), stopping the program", j->id,
+		          (unsigned long long)max);
+		job_set_reason(j, "stderr limit exceeded");
+		job_kill_sequence(j);
+	}
 
 	/* Keep the last bytes: trim only when twice the size, so appends stay cheap.
 	 * The record holds text: a NUL would cut it, so it becomes '?'. */
@@ -473,7 +531,7 @@ static void job_decide(struct job *j)
 	} else if (j->spool_failed) {
 		j->state = STORE_FAILED;
 		res->http_status = 507;
-	} else if (j->output_over) {
+	} else if (j->output_over || j->stderr_over) {
 		j->state = STORE_FAILED;
 		res->http_status = 502;
 	} else if (!j->headers_done) {
@@ -637,6 +695,7 @@ static void job_end(struct job *j)
 	coalesce_close(j);
 	jobs__groups_remove(e, j);
 	job_decide(j);
+	job_stderr_dropped_note(j);
 	job_note_leftovers(j, jobs__leftovers_job_end(e, j));
 	job_record_end(j);
 	e->finished++;

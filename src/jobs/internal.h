@@ -149,6 +149,12 @@ struct job {
 	uint64_t body_bytes;
 	struct buf err_line;
 	struct buf err_tail;
+	uint64_t err_bytes;         /* stderr bytes read */
+	uint64_t err_logged_bytes;  /* of which logged */
+	uint64_t err_dropped_lines, err_dropped_bytes;
+	uint64_t err_tokens_ms;     /* rate limit: lines allowed, in thousandths */
+	uint64_t err_refill_ms;     /* when the tokens were last refilled */
+	int stderr_over;            /* past max_stderr_bytes: being killed */
 
 	unsigned processing_sent;
 	int64_t created_at_us;

@@ -52,6 +52,9 @@ struct job_config {
 	uint64_t max_output_bytes;  /* body bytes a program may write; beyond: killed, 502 */
 	size_t output_mem_bytes;    /* output kept in memory up to this, then spooled to a file */
 	size_t stderr_tail_bytes;   /* last bytes of stderr kept in the record */
+	uint64_t stderr_log_bytes;  /* stderr bytes of one job that reach the log; beyond: counted only */
+	unsigned stderr_log_rate;   /* stderr lines of one job logged per second (burst as many); 0 = any */
+	uint64_t max_stderr_bytes;  /* stderr bytes a program may write; beyond: killed, 502; 0 = any */
 	const char *spool_dir;      /* where output spool files go (exists) */
 	unsigned queue_max;         /* jobs waiting for a slot; beyond: job_submit fails -EAGAIN */
 	uint64_t result_ttl_ms;     /* rows and kept results are deleted this long after the end */
@@ -291,6 +294,7 @@ struct job_metrics {
 	uint64_t spool_written_bytes;          /* program output written to spool files */
 	uint64_t results_kept_bytes;           /* kept results on disk, as of the last sweep */
 	uint64_t leftovers;                    /* processes that outlived their job */
+	uint64_t stderr_dropped_lines;         /* stderr lines not logged (rate or volume limit) */
 	struct job_histogram duration;         /* started -> ended, jobs that ran */
 	struct job_histogram queue_wait;       /* created -> started */
 };
