@@ -64,24 +64,6 @@ static long long dropped_note(const struct tdaemon *d, const char *id)
 
 static int admin_port;
 
-static long long metric(const char *name)
-{
-	struct tresp r;
-	int fd = t_connect(admin_port);
-	long long v = -1;
-	const char *p;
-
-	if (fd < 0)
-		return -1;
-	t_send_str(fd, "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-	if (t_read_response(fd, &r, 0, 5000) == 0 && r.body && (p = strstr(r.body, name)) != NULL)
-		v = strtoll(p + strlen(name), NULL, 10);
-	if (r.body)
-		t_resp_free(&r);
-	close(fd);
-	return v;
-}
-
 static int get(const struct tdaemon *d, const char *target, struct tresp *r)
 {
 	char req[256];
@@ -134,7 +116,7 @@ static void test_flood_bounded(void)
 		fprintf(stderr, "\n  logged %lu + dropped %lld, want %llu\n", logged, dropped, FLOOD_LINES);
 	CU_ASSERT((unsigned long long)dropped + logged == FLOOD_LINES ||
 	          (unsigned long long)dropped + logged == FLOOD_LINES + 1);
-	CU_ASSERT_EQUAL(metric("\ncgiq_stderr_dropped_lines_total "), dropped);
+	CU_ASSERT_EQUAL(t_metric(admin_port, "cgiq_stderr_dropped_lines_total "), dropped);
 	/* the row keeps the last 4 KiB */
 	CU_ASSERT_STRING_EQUAL(t_job_field(&d, id, "length(stderr_tail)", v, sizeof(v)), "4096");
 	CU_ASSERT_EQUAL(td_stop(&d), 0);

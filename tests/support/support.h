@@ -92,6 +92,11 @@ void t_resp_free(struct tresp *r);
 /* 1 when the peer has closed the connection within timeout_ms (reads and drops data). */
 int t_wait_closed(int fd, int timeout_ms);
 
+/* The value of the /metrics sample line that starts with "\n" + sample (a
+ * name with its labels and the blank before the value), read from the admin
+ * listener on port; -1 when it cannot be read or is absent. */
+long long t_metric(int admin_port, const char *sample);
+
 /* Runs a shell command, captures stdout (NUL-terminated, truncated to size). Returns exit status. */
 int t_run(const char *cmd, char *out, size_t out_size);
 
