@@ -198,6 +198,32 @@ void jobs__on_durable(void *token, int result, void *ctx)
 	uv_async_send(&e->accepted_async);
 }
 
+/*
+ * An asynchronous job runs only once its row is committed: a job whose
+ * commit failed was answered 503 (nothing promised), and had it run, the
+ * run would be recorded nowhere and the client's retry would run it again.
+ * So it is dropped unrun, with its body file. At close a committed job is
+ * left queued in its row, for the next start.
+ */
+static void committed(struct job_engine *e, struct job *j)
+{
+	if (!j->awaiting_commit)
+		return;
+	j->awaiting_commit = 0;
+	if (j->accepted_result >= 0 && !j->ended && !e->closing) {
+		jobs__enqueue(j);
+		return;
+	}
+	if (j->accepted_result < 0) {
+		log_warnx("job %s: its row could not be committed: not run", j->id);
+		if (j->body_path)
+			unlink(j->body_path);
+	}
+	jobs__registry_remove(e, j);
+	if (!j->ended)
+		jobs__job_discard(j);
+}
+
 static void on_accepted(uv_async_t *h)
 {
 	struct job_engine *e = h->data;
@@ -219,6 +245,7 @@ static void on_accepted(uv_async_t *h)
 		j->accepted = NULL;
 		if (cb)
 			cb(j, j->accepted_result, j->accepted_ud);
+		committed(e, j);
 		jobs__job_unref(j); /* the reference the pending commit held */
 		rev = next;
 	}
@@ -281,7 +308,7 @@ int job_submit_async(struct job_engine *e, struct job_request *req, job_accepted
 	jobs__recorder_flush(e->rec);
 
 	*out = j;
-	jobs__enqueue(j);
+	j->awaiting_commit = 1; /* queued by committed() */
 	return 0;
 }
 

@@ -176,6 +176,7 @@ struct job {
 	void *accepted_ud;
 	struct job *accepted_next; /* list of durable inserts committed, under e->accepted_lock */
 	int accepted_result;
+	int awaiting_commit;  /* async: starts only once its row is committed */
 
 	/* progress reported by the program */
 	int64_t progress_done, progress_total;

@@ -601,6 +601,62 @@ static void test_coalesce(void)
 	td_cleanup(&q);
 }
 
+/*
+ * The database is held by another process (BEGIN EXCLUSIVE for 8 s, beyond
+ * the store's 5 s busy timeout): an asynchronous job cannot be committed,
+ * so it is not promised (503 + Retry-After, no Location) and its program
+ * never runs. Once the lock is gone, the same request is accepted and runs.
+ */
+static void test_uncommitted_never_runs(void)
+{
+	char dir[300], path[64], holder_cmd[600], loc[256], v[64];
+	char *argv[] = { "/bin/sh", "-c", holder_cmd, NULL };
+	struct tserver holder;
+	struct tdaemon q;
+	struct tresp r;
+	int mark = getpid() % 100000;
+	uint64_t t0;
+
+	CU_ASSERT_FATAL(td_start(&q, NULL, NULL) == 0);
+	snprintf(path, sizeof(path), "/tmp/cgiq-ran-%d", mark);
+	unlink(path);
+	snprintf(dir, sizeof(dir), "%s", q.dir);
+	snprintf(holder_cmd, sizeof(holder_cmd),
+	         "exec sqlite3 -cmd '.timeout 5000' '%s' 'BEGIN EXCLUSIVE;' 'CREATE TABLE IF NOT EXISTS held(x);' "
+	         "'.shell touch %s/held; sleep 8' 'COMMIT;'", q.db, dir);
+	CU_ASSERT_FATAL(ts_start(&holder, dir, "holder", argv, NULL) == 0);
+	{
+		char held[400];
+		snprintf(held, sizeof(held), "%s/held", dir);
+		CU_ASSERT_FATAL(t_wait_file_has(held, "", 10000) || access(held, F_OK) == 0);
+	}
+	t0 = t_now_ms();
+	snprintf(v, sizeof(v), "/mark-run?%d", mark);
+	CU_ASSERT_FATAL(get(&q, v, "Prefer: respond-async\r\n", &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 503);
+	CU_ASSERT(t_header(&r, "Retry-After", loc, sizeof(loc)) != NULL);
+	CU_ASSERT(t_header(&r, "Location", loc, sizeof(loc)) == NULL);
+	t_resp_free(&r);
+	/* it waited for the busy timeout, and its program did not run meanwhile */
+	CU_ASSERT(t_now_ms() - t0 >= 4500);
+	CU_ASSERT(access(path, F_OK) != 0);
+	ts_stop(&holder);
+	CU_ASSERT(td_log_has(&q, "could not be recorded durably; 503"));
+
+	/* The lock gone, the next request is promised and runs; had the first
+	 * been queued, it would have run before it (FIFO), so its trace would
+	 * be there by now. */
+	snprintf(v, sizeof(v), "/mark-run?%d", mark + 1);
+	CU_ASSERT_FATAL(submit_async(&q, v, loc, sizeof(loc)) == 0);
+	CU_ASSERT(wait_state(&q, loc, "succeeded", 10000));
+	CU_ASSERT(access(path, F_OK) != 0);
+	snprintf(path, sizeof(path), "/tmp/cgiq-ran-%d", mark + 1);
+	CU_ASSERT(access(path, F_OK) == 0);
+	unlink(path);
+	CU_ASSERT_EQUAL(td_stop(&q), 0);
+	td_cleanup(&q);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -624,6 +680,7 @@ int main(void)
 	CU_add_test(s, "--max-results-bytes deletes the oldest", test_results_cap);
 	CU_add_test(s, "--on-disconnect detach", test_detach_on_disconnect);
 	CU_add_test(s, "--coalesce shares one job", test_coalesce);
+	CU_add_test(s, "not committed: 503, never run", test_uncommitted_never_runs);
 
 	return t_cunit_run();
 }
