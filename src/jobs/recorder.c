@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jobs/internal.h"
@@ -110,6 +111,38 @@ static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
 	}
 }
 
+/*
+ * After a failed batch, /health says so until a write succeeds. With no
+ * rows to write (an idle server) none would, so the database is probed
+ * every PROBE_S seconds with an empty write transaction (BEGIN IMMEDIATE
+ * takes the write lock: a lock held elsewhere or a read-only database
+ * fails it), and /health recovers by itself. Called with r->lock held.
+ */
+#define PROBE_S 10
+static void wait_for_rows(struct jobs__recorder *r)
+{
+	while (r->head == NULL && !r->stopping) {
+		struct timespec until;
+		int ok;
+
+		if (!r->last_failed) {
+			pthread_cond_wait(&r->wake, &r->lock);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += PROBE_S;
+		if (pthread_cond_timedwait(&r->wake, &r->lock, &until) != ETIMEDOUT || r->head || r->stopping)
+			continue;
+		pthread_mutex_unlock(&r->lock);
+		ok = store_begin(r->store) == 0 && store_commit(r->store) == 0;
+		if (ok)
+			log_info("the job database accepts writes again");
+		pthread_mutex_lock(&r->lock);
+		if (ok)
+			r->last_failed = 0;
+	}
+}
+
 static void *recorder_main(void *arg)
 {
 	struct jobs__recorder *r = arg;
@@ -117,8 +150,7 @@ static void *recorder_main(void *arg)
 	pthread_setname_np(pthread_self(), "cgiq-recorder"); /* for top -H and ps -L */
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (r->head == NULL && !r->stopping)
-			pthread_cond_wait(&r->wake, &r->lock);
+		wait_for_rows(r);
 		struct rec_op *batch = r->head;
 		r->head = r->tail = NULL;
 		r->handed_at_ms = 0;

@@ -601,6 +601,15 @@ static void test_coalesce(void)
 	td_cleanup(&q);
 }
 
+static int health_ok(void *ud)
+{
+	struct tresp r;
+	int ok = get(ud, "/health", NULL, &r) == 0 && r.status == 200;
+	if (r.body)
+		t_resp_free(&r);
+	return ok;
+}
+
 /*
  * The database is held by another process (BEGIN EXCLUSIVE for 8 s, beyond
  * the store's 5 s busy timeout): an asynchronous job cannot be committed,
@@ -609,15 +618,17 @@ static void test_coalesce(void)
  */
 static void test_uncommitted_never_runs(void)
 {
-	char dir[300], path[64], holder_cmd[600], loc[256], v[64];
+	char dir[300], path[64], holder_cmd[600], loc[256], v[64], admin[48];
 	char *argv[] = { "/bin/sh", "-c", holder_cmd, NULL };
+	const char *extra[] = { "--admin-listen", admin, NULL };
 	struct tserver holder;
 	struct tdaemon q;
 	struct tresp r;
-	int mark = getpid() % 100000;
+	int mark = getpid() % 100000, admin_port = t_free_port();
 	uint64_t t0;
 
-	CU_ASSERT_FATAL(td_start(&q, NULL, NULL) == 0);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", admin_port);
+	CU_ASSERT_FATAL(td_start(&q, NULL, extra) == 0);
 	snprintf(path, sizeof(path), "/tmp/cgiq-ran-%d", mark);
 	unlink(path);
 	snprintf(dir, sizeof(dir), "%s", q.dir);
@@ -642,6 +653,18 @@ static void test_uncommitted_never_runs(void)
 	CU_ASSERT(access(path, F_OK) != 0);
 	ts_stop(&holder);
 	CU_ASSERT(td_log_has(&q, "could not be recorded durably; 503"));
+	/* /health says the store is failing */
+	{
+		struct tdaemon a = q;
+		a.port = admin_port;
+		CU_ASSERT_FATAL(get(&a, "/health", NULL, &r) == 0);
+		CU_ASSERT_EQUAL(r.status, 503);
+		CU_ASSERT(r.body != NULL && strstr(r.body, "the last write to the job database failed") != NULL);
+		t_resp_free(&r);
+		/* with no request, it recovers by itself (the next write, or a probe
+		 * every 10 s) */
+		CU_ASSERT(t_wait_for(health_ok, &a, 15000));
+	}
 
 	/* The lock gone, the next request is promised and runs; had the first
 	 * been queued, it would have run before it (FIFO), so its trace would
