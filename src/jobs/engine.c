@@ -575,6 +575,17 @@ static void job_decide(struct job *j)
 	res->exit_code = j->exited && WIFEXITED(j->wait_status) ? WEXITSTATUS(j->wait_status) : -1;
 	res->term_signal = j->exited && WIFSIGNALED(j->wait_status) ? WTERMSIG(j->wait_status) : -1;
 	res->body_bytes = res->resp ? j->body_bytes : 0;
+	if (res->resp == NULL) {
+		/* None of the output is served (an error status): its unnamed spool
+		 * file goes now, not with the job, which a status monitor may keep
+		 * in memory until --result-ttl. A spool the job filled is free for
+		 * the next one at once. */
+		if (j->spool_fd >= 0) {
+			close(j->spool_fd);
+			j->spool_fd = -1;
+		}
+		buf_free(&j->out_mem);
+	}
 	res->body_fd = res->resp ? j->spool_fd : -1;
 	res->body_mem = res->resp && j->spool_fd < 0 ? (j->out_mem.data ? j->out_mem.data : "") : NULL;
 }
