@@ -31,6 +31,12 @@
 #define INLINE_BODY_MAX 16384
 #define MAX_LOCAL_REDIRECTS 5
 #define PIPELINE_MAX_BYTES (64 * 1024)
+/* A refused connection's answer is followed by a shutdown of writing and a
+ * drain of what the client still sends, for at most this long and this
+ * many bytes: closing a socket with unread bytes makes the kernel send a
+ * reset, which can destroy the answer before the client has read it. */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (256 * 1024)
 /* A client that closes this soon after an unsolicited 102 has most likely
  * taken it as its answer (a script's library reads it, returns, exits). */
 #define MISREAD_CLOSE_WINDOW_MS 500
@@ -97,6 +103,10 @@ struct conn {
 	unsigned sent_102;
 	uint64_t last_102_ms;    /* when the last 102 was queued */
 	int close_after;
+	int linger;              /* after the answer: shut down writing, drain what the client sends */
+	int lingering;           /* doing so (LINGER_MS at most), then closed */
+	size_t lingered_bytes;
+	uv_shutdown_t shutdown_req;
 	uint64_t started_ms;
 	int final_status;
 	uint64_t final_bytes;
@@ -122,6 +132,7 @@ struct http_server {
 	struct listener *listeners;
 	struct conn *conns;
 	unsigned conn_count;
+	unsigned refusing;   /* of those, refused over --max-connections and closing */
 	int closing;
 	int draining;        /* http_server_drain: no new connection, no keep-alive */
 	unsigned handles_open;
@@ -186,6 +197,8 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	s->conn_count--;
+	if (c->linger)
+		s->refusing--;
 	free(c);
 	if (s->accept_paused)
 		server_accept_resume(s); /* a descriptor came back */
@@ -197,6 +210,30 @@ static void on_conn_handle_closed(uv_handle_t *h)
 	struct conn *c = h->data;
 	if (--c->handles_open == 0)
 		conn_free(c);
+}
+
+static void on_linger_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)req;
+	(void)status; /* the close follows from the drain or its timer */
+}
+
+static void on_linger_timeout(uv_timer_t *t) { conn_close(t->data); }
+
+/* The answer is queued: send FIN after it, read and drop what comes until
+ * the client closes, LINGER_MAX_BYTES or LINGER_MS. */
+static void conn_linger(struct conn *c)
+{
+	c->lingering = 1;
+	if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_linger_shutdown) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (!c->reading) {
+		c->reading = 1;
+		uv_read_start(&c->h.stream, job_loop_alloc_cb, on_conn_read);
+	}
+	uv_timer_start(&c->timer, on_linger_timeout, LINGER_MS, 0);
 }
 
 static void conn_close(struct conn *c)
@@ -300,6 +337,10 @@ static void conn_response_done(struct conn *c)
 		else if (c->job == NULL && !c->api && c->final_status >= 400)
 			/* Answered before any job ran: a refused request. */
 			job_front_count_refusal(c->srv->cfg.counters, job_refusal_of_status(c->final_status));
+	}
+	if (c->linger && !c->srv->closing) {
+		conn_linger(c);
+		return;
 	}
 	if (c->close_after || c->srv->closing || c->srv->draining) {
 		conn_close(c);
@@ -1202,6 +1243,12 @@ static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 {
 	struct conn *c = stream->data;
 
+	if (c->lingering) {
+		if (n < 0 || (c->lingered_bytes += (size_t)n) > LINGER_MAX_BYTES)
+			conn_close(c);
+		return; /* the answer is sent: what the client says now is dropped */
+	}
+
 	if (n == 0 || c->phase == PH_CLOSING)
 		return;
 	if (n < 0) {
@@ -1412,10 +1459,14 @@ static void listener_take(struct listener *l)
 	}
 	snprintf(c->tag, sizeof(c->tag), "%s %llu %s", s->cfg.admin ? "admin" : "conn",
 	         (unsigned long long)++conn_seq, c->peer);
-	if (s->cfg.max_connections && s->conn_count > s->cfg.max_connections) {
+	if (s->cfg.max_connections && s->conn_count - s->refusing > s->cfg.max_connections) {
 		c->refusal = JOB_REFUSED_MAX_CONNECTIONS;
-		log_warnx("%s: refused, %u connections open", c->tag, s->conn_count - 1);
+		s->refusing++;
+		log_warnx("%s: refused, %u connections open (--max-connections %u)%s", c->tag,
+		          s->conn_count - s->refusing, s->cfg.max_connections,
+		          s->refusing > 1 ? ", others being refused" : "");
 		c->keep_alive = 0;
+		c->linger = 1;
 		conn_send_error(c, 503, 1);
 		return;
 	}

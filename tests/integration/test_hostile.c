@@ -534,6 +534,52 @@ static void test_idle_connections(void)
 	free(fds);
 }
 
+/*
+ * Beyond --max-connections, a client that already sent its request (and
+ * more) gets the whole 503, not a reset: cgiq shuts down writing and drains
+ * what the client sent before it closes. 30 probes, each with two requests
+ * written at once; the log counts the connections served, not those being
+ * refused.
+ */
+static void test_cap_503_whole(void)
+{
+	static const char *const extra[] = { "--max-connections", "2", NULL };
+	static const char req[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct tdaemon d;
+	int held[2], whole = 0;
+
+	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
+	/* two connections served and kept alive: the cap is reached */
+	for (int i = 0; i < 2; i++) {
+		struct tresp r;
+		held[i] = t_connect(d.port);
+		CU_ASSERT_FATAL(held[i] >= 0);
+		CU_ASSERT_FATAL(t_send_str(held[i], "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+		CU_ASSERT_FATAL(t_read_response(held[i], &r, 0, 5000) == 0);
+		CU_ASSERT_EQUAL(r.status, 200);
+		t_resp_free(&r);
+	}
+	for (int i = 0; i < 30; i++) {
+		struct tresp r;
+		char v[32];
+		int fd = t_connect(d.port);
+		if (fd < 0)
+			continue;
+		if (t_send(fd, req, sizeof(req) - 1) == 0 && t_read_response(fd, &r, 0, 5000) == 0) {
+			whole += r.status == 503 && t_header(&r, "Content-Length", v, sizeof(v)) != NULL &&
+			         strtoul(v, NULL, 10) == r.body_len && r.body_len > 0;
+			t_resp_free(&r);
+		}
+		close(fd);
+	}
+	CU_ASSERT_EQUAL(whole, 30);
+	CU_ASSERT(td_log_has(&d, ": refused, 2 connections open (--max-connections 2)"));
+	for (int i = 0; i < 2; i++)
+		close(held[i]);
+	CU_ASSERT_EQUAL(td_stop(&d), 0);
+	td_cleanup(&d);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -548,6 +594,7 @@ int main(void)
 	CU_add_test(s, "chunk extension bomb", test_chunk_extension_bomb);
 	CU_add_test(s, "NUL and invalid UTF-8 in paths and headers", test_nul_and_utf8);
 	CU_add_test(s, "slowloris", test_slowloris);
+	CU_add_test(s, "--max-connections: the 503 arrives whole", test_cap_503_whole);
 	s = CU_add_suite("idle", NULL, NULL);
 	CU_add_test(s, "10,000 idle connections", test_idle_connections);
 
