@@ -158,6 +158,10 @@ static const char USAGE[] =
 	"  --fastcgi-accel-redirect PREFIX  kept results (GET {jobs-prefix}/ID/result) are answered\n"
 	"                             with X-Accel-Redirect: PREFIX/FILE for nginx to serve from an\n"
 	"                             internal location aliased to --spool (default off)\n"
+	"  --fastcgi-read-timeout DUR a read or write on a FastCGI connection waits at most DUR, then\n"
+	"                             the connection is closed (default 30s, 0 = forever)\n"
+	"  --fastcgi-idle-timeout DUR a kept FastCGI connection waits this long for its next\n"
+	"                             request (default 60s, 0 = forever)\n"
 	"\n"
 	"Observability:\n"
 	"  --access-log FILE|-|off    one line per request, Combined Log Format + job id, 102s,\n"
@@ -211,6 +215,7 @@ enum {
 	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE,
 	OPT_PROCESSING_CLIENT, OPT_PROCESSING_RELAY, OPT_PROCESSING_MISREAD_FILE, OPT_PROCESSING_MISREAD_TTL,
 	OPT_LEFTOVERS, OPT_STDERR_LOG_BYTES, OPT_STDERR_LOG_RATE, OPT_MAX_STDERR,
+	OPT_FASTCGI_READ_TIMEOUT, OPT_FASTCGI_IDLE_TIMEOUT,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -261,6 +266,8 @@ static const struct option LONG_OPTS[] = {
 	{"fastcgi-allow", required_argument, NULL, OPT_FASTCGI_ALLOW},
 	{"fastcgi-max-params", required_argument, NULL, OPT_FASTCGI_MAX_PARAMS},
 	{"fastcgi-accel-redirect", required_argument, NULL, OPT_FASTCGI_ACCEL},
+	{"fastcgi-read-timeout", required_argument, NULL, OPT_FASTCGI_READ_TIMEOUT},
+	{"fastcgi-idle-timeout", required_argument, NULL, OPT_FASTCGI_IDLE_TIMEOUT},
 	{"access-log", required_argument, NULL, OPT_ACCESS_LOG},
 	{"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
 	{"admin-allow-public", no_argument, NULL, OPT_ADMIN_ALLOW_PUBLIC},
@@ -378,6 +385,8 @@ static void defaults(struct daemon_config *c)
 	c->fcgi.socket_mode = 0660;
 	c->http.unix_mode = 0660;
 	c->fcgi.max_params_bytes = 64 * 1024;
+	c->fcgi.read_timeout_ms = 30000;
+	c->fcgi.idle_timeout_ms = 60000;
 	c->drain_timeout_ms = 30000;
 }
 
@@ -530,6 +539,8 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		break;
 	}
 	case OPT_FASTCGI_OWNER: c->fcgi.socket_owner = a; break;
+	case OPT_FASTCGI_READ_TIMEOUT: r = parse_ms(opt, a, &c->fcgi.read_timeout_ms); break;
+	case OPT_FASTCGI_IDLE_TIMEOUT: r = parse_ms(opt, a, &c->fcgi.idle_timeout_ms); break;
 	case OPT_FASTCGI_ALLOW: {
 		unsigned char ip[16];
 		if (inet_pton(AF_INET, a, ip) != 1 && inet_pton(AF_INET6, a, ip) != 1)

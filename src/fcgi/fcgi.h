@@ -81,6 +81,8 @@ struct fcgi_config {
 	const char *const *allow;    /* TCP peers allowed (IP literals), NULL-terminated;
 	                                NULL or empty = loopback only */
 	size_t max_params_bytes;     /* names + values of one request; beyond: 431 */
+	uint64_t read_timeout_ms;    /* a read or write on a connection waits at most this (0 = forever) */
+	uint64_t idle_timeout_ms;    /* a kept connection waits this long for its next request (0 = forever) */
 	uint64_t max_body_bytes;     /* request body; beyond: 413 */
 	size_t body_mem_bytes;       /* bodies beyond this are spooled to a file */
 	const char *spool_dir;

@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/time.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1105,7 +1106,21 @@ static int peer_allowed(const struct fcgi_front *f, const struct sockaddr_storag
  * Returns 0 to go on, else the bytes of parameters declared so far (> cap)
  * or, for records spread too far, the bytes looked at.
  */
-static uint64_t params_too_large(struct worker *w, int fd)
+/* How long a blocking read (libfcgi's, and the peek below) or write on fd
+ * may wait: a web server, or anything that connects, that stops sending
+ * mid-record would otherwise hold a responder thread for good. */
+static void set_timeouts(int fd, uint64_t recv_ms, uint64_t send_ms)
+{
+	struct timeval tv = {(time_t)(recv_ms / 1000), (suseconds_t)(recv_ms % 1000 * 1000)};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send_ms != UINT64_MAX) {
+		tv.tv_sec = (time_t)(send_ms / 1000);
+		tv.tv_usec = (suseconds_t)(send_ms % 1000 * 1000);
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+}
+
+static uint64_t params_too_large(struct worker *w, int fd, uint64_t wait_ms)
 {
 	size_t cap = w->f->cfg.max_params_bytes, off = 0;
 	size_t limit = cap + PARAMS_PEEK_SLACK < PARAMS_PEEK_MAX ? cap + PARAMS_PEEK_SLACK : PARAMS_PEEK_MAX;
@@ -1166,9 +1181,9 @@ static uint64_t params_too_large(struct worker *w, int fd)
 			watched = 1;
 		}
 		struct epoll_event got;
-		int k = epoll_wait(w->peek_ep, &got, 1, -1);
-		if (k < 0 && errno != EINTR)
-			break;
+		int k = epoll_wait(w->peek_ep, &got, 1, wait_ms ? (int)(wait_ms > INT32_MAX ? INT32_MAX : wait_ms) : -1);
+		if (k == 0 || (k < 0 && errno != EINTR))
+			break; /* nothing came in time: libfcgi's read times out too */
 		if (k > 0 && (got.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
 			break; /* nothing more is coming: libfcgi reads what there is */
 	}
@@ -1292,7 +1307,10 @@ static void *worker_main(void *arg)
 			worker_set_phase(w, WP_IDLE, -1);
 			break;
 		}
-		uint64_t too_large = params_too_large(w, req.ipcFd);
+		/* A fresh connection has its request coming; a kept one may idle. */
+		uint64_t wait_ms = fresh ? w->f->cfg.read_timeout_ms : w->f->cfg.idle_timeout_ms;
+		set_timeouts(req.ipcFd, wait_ms, fresh ? w->f->cfg.read_timeout_ms : UINT64_MAX);
+		uint64_t too_large = params_too_large(w, req.ipcFd, wait_ms);
 		if (too_large > 0) {
 			log_warnx("fastcgi conn %llu: the parameters of a request take more than %llu bytes "
 			          "(--fastcgi-max-params %zu); connection closed before reading them",
@@ -1311,9 +1329,14 @@ static void *worker_main(void *arg)
 			worker_set_phase(w, WP_IDLE, -1);
 			if (fresh)
 				log_warnx("fastcgi conn %llu: connection on %s closed: malformed or truncated records, "
-				          "an unknown role, or no request at all", (unsigned long long)w->conn_id, w->f->name);
+				          "an unknown role, or no whole request within --fastcgi-read-timeout %llu ms",
+				          (unsigned long long)w->conn_id, w->f->name,
+				          (unsigned long long)w->f->cfg.read_timeout_ms);
 			continue;
 		}
+		/* The body and the answer: read-timeout gaps. */
+		if (!fresh)
+			set_timeouts(req.ipcFd, w->f->cfg.read_timeout_ms, UINT64_MAX);
 		serve(w, &req);
 		worker_set_phase(w, WP_IDLE, -1);
 		/* libfcgi closes a connection that is not kept by shutting down

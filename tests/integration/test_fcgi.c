@@ -554,6 +554,73 @@ static void base_params(struct fbuf *p, const char *script)
 	fb_param(p, "REMOTE_ADDR", "127.0.0.1");
 }
 
+/*
+ * As many stalled connections as responder threads, each with 3 bytes of a
+ * record header: after --fastcgi-read-timeout they are closed (one log line
+ * each) and a request behind them is served. A kept connection that idles
+ * past --fastcgi-idle-timeout is closed.
+ */
+static void test_read_and_idle_timeouts(void)
+{
+	char sock[400], arg[420];
+	const char *extra[] = { "--fastcgi", arg, "--fastcgi-threads", "2", "--fastcgi-read-timeout", "1s",
+	                        "--fastcgi-idle-timeout", "1s", NULL };
+	struct tdaemon x;
+	struct fbuf p = {0};
+	int stalled[2], st = -1;
+	uint64_t t0;
+	char *out;
+
+	snprintf(sock, sizeof(sock), "%s/timeouts.sock", sockdir);
+	snprintf(arg, sizeof(arg), "unix:%s", sock);
+	CU_ASSERT_FATAL(td_start(&x, NULL, extra) == 0);
+	for (int i = 0; i < 2; i++) {
+		stalled[i] = unix_connect(sock);
+		CU_ASSERT_FATAL(stalled[i] >= 0);
+		CU_ASSERT(t_send(stalled[i], "\x01\x01\x00", 3) == 0);
+	}
+	t0 = t_now_ms();
+	{
+		char sf[600];
+		snprintf(sf, sizeof(sf), "%s/hello", x.cgi_root);
+		fb_param(&p, "REQUEST_METHOD", "GET");
+		fb_param(&p, "SCRIPT_FILENAME", sf);
+		fb_param(&p, "REQUEST_URI", "/hello");
+		fb_param(&p, "REMOTE_ADDR", "127.0.0.1");
+	}
+	out = fcgi_call_fd(unix_connect(sock), 1, &p, &st);
+	CU_ASSERT(out != NULL && strstr(out, "Hello, world!") != NULL);
+	CU_ASSERT_EQUAL(st, 0);
+	CU_ASSERT(t_now_ms() - t0 >= 900); /* it waited for a thread the timeout freed */
+	free(out);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT(t_wait_closed(stalled[i], 5000));
+		close(stalled[i]);
+	}
+	CU_ASSERT(td_wait_log(&x, "no whole request within --fastcgi-read-timeout 1000 ms", 5000));
+
+	/* a kept connection (FCGI_KEEP_CONN) that idles after its answer is closed */
+	{
+		struct fbuf req = {0};
+		unsigned char begin[8] = {0, 1, 1 /* FCGI_KEEP_CONN */, 0, 0, 0, 0, 0};
+		int fd = unix_connect(sock);
+		CU_ASSERT_FATAL(fd >= 0);
+		fb_record(&req, 1, begin, 8);
+		fb_record(&req, 4, p.d, p.len);
+		fb_record(&req, 4, NULL, 0);
+		fb_record(&req, 5, NULL, 0);
+		CU_ASSERT(t_send(fd, req.d, req.len) == 0);
+		free(req.d);
+		t0 = t_now_ms();
+		CU_ASSERT(t_wait_closed(fd, 5000)); /* reads the answer, then the close */
+		CU_ASSERT(t_now_ms() - t0 >= 900);
+		close(fd);
+	}
+	free(p.d);
+	CU_ASSERT_EQUAL(td_stop(&x), 0);
+	td_cleanup(&x);
+}
+
 static void test_app_status(void)
 {
 	struct fbuf p = {0};
@@ -1137,6 +1204,7 @@ int main(void)
 	CU_add_test(s, "socket from spawn-fcgi (fd 0)", test_spawn_fcgi_socket);
 	CU_add_test(s, "--on-disconnect detach over FastCGI", test_fcgi_detach_on_disconnect);
 	CU_add_test(s, "--fastcgi-accel-redirect", test_accel_redirect);
+	CU_add_test(s, "FastCGI read and idle timeouts", test_read_and_idle_timeouts);
 
 	return t_cunit_run();
 }
