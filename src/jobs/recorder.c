@@ -83,7 +83,7 @@ static int apply(struct store *store, struct rec_op *op)
 
 static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
 {
-	int durable = 0, committed;
+	int durable = 0, committed, op_failed = 0;
 
 
 	for (struct rec_op *op = batch; op; op = op->next)
@@ -92,14 +92,19 @@ static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
 	if (durable)
 		store_set_durable(r->store, 1);
 	committed = store_begin(r->store) == 0;
-	for (struct rec_op *op = batch; op; op = op->next)
+	for (struct rec_op *op = batch; op; op = op->next) {
 		op->result = apply(r->store, op);
+		/* -ENOENT: the row is gone (expired, never inserted), not a failed write */
+		op_failed |= op->result < 0 && op->result != -ENOENT;
+	}
 	if (committed)
 		committed = store_commit(r->store) == 0;
 	if (durable)
 		store_set_durable(r->store, 0);
 	pthread_mutex_lock(&r->lock);
-	r->last_failed = !committed;
+	/* A row that failed (disk full, read-only) inside a transaction that
+	 * committed the rest is a failed write too: /health says so. */
+	r->last_failed = !committed || op_failed;
 	pthread_mutex_unlock(&r->lock);
 	while (batch) {
 		struct rec_op *next = batch->next;
