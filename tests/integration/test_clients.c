@@ -197,6 +197,16 @@ static void test_default_policy(void)
 	};
 	struct tdaemon d;
 
+	/* Node's fetch says "node" from Node.js 20 on (the listed row); Node 18's
+	 * says "undici", which is not listed: it then waits without 102s. */
+	{
+		char v[32] = "";
+		t_run("node -e 'process.stdout.write(process.versions.node)'", v, sizeof(v));
+		if (atoi(v) < 20)
+			for (size_t i = 0; i < UTIL_ARRAY_LEN(cs); i++)
+				if (strcmp(cs[i].name, "nodefetch") == 0)
+					cs[i].gets_102 = 0;
+	}
 	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(cs); i++)
 		spawn(&cs[i], &d);
