@@ -187,6 +187,79 @@ static void test_async_failed_output_frees_spool(void)
 	t_resp_free(&r);
 }
 
+static int health_status(int admin_port)
+{
+	struct tresp r;
+	int fd = t_connect(admin_port), st = -1;
+
+	if (fd >= 0 && t_send_str(fd, "GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n") == 0 &&
+	    t_read_response(fd, &r, 0, 5000) == 0) {
+		st = r.status;
+		t_resp_free(&r);
+	}
+	if (fd >= 0)
+		close(fd);
+	return st;
+}
+
+static int health_ok(void *ud) { return health_status(*(int *)ud) == 200; }
+
+/*
+ * The job database's disk full (its own 2 MiB tmpfs): synchronous jobs are
+ * still answered (the documented rule), /health says 503 while rows cannot
+ * be written, and once there is room again it says 200 by itself, with no
+ * request to write a row (the recorder's probe).
+ */
+static void test_db_disk_full_health(void)
+{
+	char dbmnt[256], db[320], dbfill[320], admin[48];
+	const char *args[] = { "--db", db, "--admin-listen", admin, NULL };
+	struct tdaemon e;
+	int admin_port = t_free_port(), fd, unhealthy = 0, answered = 0;
+	static char block[4096];
+
+	snprintf(dbmnt, sizeof(dbmnt), "/tmp/cgiq-db-XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(dbmnt) != NULL);
+	CU_ASSERT_FATAL(mount("tmpfs", dbmnt, "tmpfs", 0, "size=2m,mode=0700") == 0);
+	snprintf(db, sizeof(db), "%s/cgiq.db", dbmnt);
+	snprintf(dbfill, sizeof(dbfill), "%s/filler", dbmnt);
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", admin_port);
+	CU_ASSERT_FATAL(td_start(&e, NULL, args) == 0);
+	CU_ASSERT_EQUAL(health_status(admin_port), 200);
+
+	fd = open(dbfill, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	while (write(fd, block, sizeof(block)) > 0)
+		;
+	close(fd);
+	for (int i = 0; i < 300 && !unhealthy; i++) {
+		struct tresp r;
+		int c = t_connect(e.port);
+		if (c >= 0 && t_send_str(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0 &&
+		    t_read_response(c, &r, 0, 10000) == 0) {
+			answered += r.status == 200;
+			t_resp_free(&r);
+		}
+		if (c >= 0)
+			close(c);
+		if (i % 10 == 9) {
+			usleep(50000); /* rows reach the recorder every 25 ms */
+			unhealthy = health_status(admin_port) == 503;
+		}
+	}
+	CU_ASSERT(unhealthy);
+	CU_ASSERT(answered >= 10);
+	CU_ASSERT(td_log_has(&e, "full"));
+
+	/* room again: /health recovers with no further request */
+	CU_ASSERT_EQUAL(unlink(dbfill), 0);
+	CU_ASSERT(t_wait_for(health_ok, &admin_port, 15000));
+	CU_ASSERT_EQUAL(td_stop(&e), 0);
+	td_cleanup(&e);
+	umount(dbmnt);
+	rmdir(dbmnt);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -209,6 +282,7 @@ int main(void)
 	CU_add_test(s, "output beyond the free spool: 507, failed", test_output_507);
 	CU_add_test(s, "async job on a full spool: 507, then 202", test_async_507_then_accepted);
 	CU_add_test(s, "a failed async output frees the spool at once", test_async_failed_output_frees_spool);
+	CU_add_test(s, "database disk full: /health 503, then 200 by itself", test_db_disk_full_health);
 
 	return t_cunit_run();
 }
