@@ -126,6 +126,10 @@ struct http_processing_client {
 
 /* Sets *out (NULL allowed) to the built-in allow-list; returns its length. */
 size_t http_processing_clients(const struct http_processing_client **out);
+/* 1 when a decision's rule is a row of the built-in table: a client checked
+ * to handle 102s (one that closes right after a 102 was most likely stopped
+ * by its user, not confused). */
+int http_processing_rule_checked(const char *rule);
 /* The header names that mark a request relayed by a proxy. */
 size_t http_processing_proxy_markers(const char *const **out);
 /* "PATTERN MAX" (MAX: a number, none or unlimited) into *out, the pattern

@@ -103,6 +103,14 @@ size_t http_processing_clients(const struct http_processing_client **out)
 	return UTIL_ARRAY_LEN(clients);
 }
 
+int http_processing_rule_checked(const char *rule)
+{
+	for (size_t i = 0; rule != NULL && i < UTIL_ARRAY_LEN(clients); i++)
+		if (strcmp(rule, clients[i].name) == 0)
+			return 1;
+	return 0;
+}
+
 size_t http_processing_proxy_markers(const char *const **out)
 {
 	if (out != NULL)

@@ -1252,7 +1252,9 @@ static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 	if (n == 0 || c->phase == PH_CLOSING)
 		return;
 	if (n < 0) {
-		if (c->phase == PH_WAIT && conn_misread_risk(c) &&
+		/* A checked client (the built-in table) that closes is most likely
+		 * stopped by its user (Ctrl-C): only the others are suspected. */
+		if (c->phase == PH_WAIT && conn_misread_risk(c) && !http_processing_rule_checked(c->pd.rule) &&
 		    util_mono_ms() - c->last_102_ms <= MISREAD_CLOSE_WINDOW_MS)
 			conn_misread(c, JOB_MISREAD_CLOSED_AFTER_102);
 		else if (c->phase == PH_WAIT)

@@ -517,6 +517,17 @@ static void test_confused_client(void)
 	free(file);
 	CU_ASSERT_EQUAL(interims_for(&d, "confused/3"), 0);
 
+	/* curl, a checked client, closing right after a 102 was stopped by its
+	 * user: not suspected, nothing learned */
+	fd = t_connect(d.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(t_send_str(fd, req("/sample.pdf?seconds=2", "curl/7.88.1", raw, sizeof(raw))), 0);
+	CU_ASSERT_EQUAL_FATAL(read_one_102(fd), 0);
+	close(fd);
+	CU_ASSERT(td_wait_log(&d, "client went away while job", 5000));
+	CU_ASSERT_EQUAL(metric("cgiq_processing_misread_total{front=\"http\",kind=\"closed-after-102\"} 1\n"), 1);
+	CU_ASSERT(interims_for(&d, "curl/7.88.1") >= 2);
+
 	CU_ASSERT_EQUAL(td_stop(&d), 0);
 	td_cleanup(&d);
 }

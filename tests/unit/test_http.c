@@ -990,6 +990,14 @@ static void test_policy_allow_list(void)
 	}
 	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("Host", "h"));
 	CHECK_DECISION(d, 0, 0u, "no-user-agent");
+
+	/* the rows of the table are checked clients; other rules are not */
+	CU_ASSERT_EQUAL(http_processing_rule_checked("curl"), 1);
+	CU_ASSERT_EQUAL(http_processing_rule_checked("chromium"), 1);
+	CU_ASSERT_EQUAL(http_processing_rule_checked("operator"), 0);
+	CU_ASSERT_EQUAL(http_processing_rule_checked("mode-always"), 0);
+	CU_ASSERT_EQUAL(http_processing_rule_checked("prefer-processing"), 0);
+	CU_ASSERT_EQUAL(http_processing_rule_checked(NULL), 0);
 	d = decide(HTTP_PROCESSING_AUTO, 10, 1, KV("User-Agent", ""));
 	CHECK_DECISION(d, 0, 0u, "no-user-agent");
 }
