@@ -995,10 +995,24 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 /* ------------------------------------------------------------------ */
 /* public */
 
-static void kill_leftover_group(int64_t pid, int64_t started_at_us, void *ud)
+/* The ids of the jobs a previous run left unfinished (recovery). */
+struct recovered_ids {
+	char (*ids)[UTIL_ID_LEN + 1];
+	size_t count, cap;
+};
+
+static void kill_leftover_group(const char *id, int64_t pid, int64_t started_at_us, void *ud)
 {
+	struct recovered_ids *r = ud;
+
 	(void)started_at_us;
-	(void)ud;
+	if (strlen(id) == UTIL_ID_LEN) {
+		if (r->count == r->cap) {
+			r->cap = r->cap ? 2 * r->cap : 16;
+			r->ids = util_xrealloc(r->ids, r->cap * sizeof(*r->ids));
+		}
+		memcpy(r->ids[r->count++], id, UTIL_ID_LEN + 1);
+	}
 	/* Children of a cgiq that was killed die with it (PDEATHSIG); what they
 	 * forked is still in their process group. A group id stays reserved while
 	 * any member lives, so this cannot hit an unrelated group unless all died
@@ -1030,10 +1044,17 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 	r = jobs__retry_interrupted(e, store);
 	if (r > 0)
 		log_warnx("re-queued %d asynchronous job(s) that were running when the previous cgiq stopped", r);
-	r = store_recover(store, "cgiq stopped while the job was queued or running",
-	                  (int64_t)e->cfg.result_ttl_ms * 1000, kill_leftover_group, NULL);
-	if (r > 0)
-		log_warnx("marked %d job(s) of a previous run interrupted", r);
+	{
+		struct recovered_ids rec = { NULL, 0, 0 };
+		r = store_recover(store, "cgiq stopped while the job was queued or running",
+		                  (int64_t)e->cfg.result_ttl_ms * 1000, kill_leftover_group, &rec);
+		if (r > 0)
+			log_warnx("marked %d job(s) of a previous run interrupted", r);
+		/* What those jobs left outside their groups (setsid) went to init
+		 * when that cgiq died: found by the CGIQ_JOB_ID they carry. */
+		jobs__leftovers_recover(rec.ids, rec.count);
+		free(rec.ids);
+	}
 	r = jobs__async_open(e);
 	if (r < 0)
 		goto fail;

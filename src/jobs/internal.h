@@ -258,6 +258,10 @@ int jobs__leftovers_open(struct job_engine *e);
 unsigned jobs__leftovers_job_end(struct job_engine *e, struct job *j);
 /* j is being killed (timeout, cancel, stop): its orphans too. */
 void jobs__leftovers_signal_job(struct job_engine *e, const struct job *j, int sig);
+/* At start: kills every process whose environment names one of ids (jobs a
+ * previous cgiq left unfinished; it died, so they went to init). One scan
+ * of /proc. */
+void jobs__leftovers_recover(const char (*ids)[UTIL_ID_LEN + 1], size_t count);
 /* At the engine's close: every orphan left gets SIGKILL; the timer closes. */
 void jobs__leftovers_close(struct job_engine *e);
 

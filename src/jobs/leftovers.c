@@ -26,6 +26,7 @@
  * after --kill-grace. What it started follows it: its process group when it
  * leads one, and its children, which become orphans in turn.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -332,6 +333,41 @@ void jobs__leftovers_signal_job(struct job_engine *e, const struct job *j, int s
 	sweep(e, j, e->closing);
 	if (e->leftover_count > 0)
 		uv_timer_start(&e->leftover_timer, on_sweep, SWEEP_BUSY_MS, 0);
+}
+
+void jobs__leftovers_recover(const char (*ids)[UTIL_ID_LEN + 1], size_t count)
+{
+	DIR *d;
+	struct dirent *de;
+	pid_t self = getpid();
+
+	if (count == 0 || (d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char id[UTIL_ID_LEN + 1], state, cmd[600];
+		unsigned long long start;
+		pid_t pid, pgrp;
+		size_t i;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pid = (pid_t)strtol(de->d_name, NULL, 10);
+		if (pid == self)
+			continue;
+		proc_job_id(pid, id);
+		if (id[0] == '\0')
+			continue;
+		for (i = 0; i < count && strcmp(ids[i], id) != 0; i++)
+			;
+		if (i == count || proc_stat(pid, &state, &pgrp, &start) < 0 || state == 'Z')
+			continue;
+		proc_cmdline(pid, cmd, sizeof(cmd));
+		if (pgrp == pid)
+			kill(-pid, SIGKILL);
+		if (kill(pid, SIGKILL) == 0)
+			log_warnx("job %s: killed process %d (%s), left by a previous cgiq", id, (int)pid, cmd);
+	}
+	closedir(d);
 }
 
 void jobs__leftovers_close(struct job_engine *e)

@@ -137,7 +137,7 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 		"SELECT " STORE_COLUMNS " FROM jobs WHERE state = ?2"
 		" ORDER BY created_at DESC, rowid DESC LIMIT ?1",
 	[STORE_STMT_RECOVER_PIDS] =
-		"SELECT pid, started_at FROM jobs"
+		"SELECT pid, started_at, id FROM jobs"
 		" WHERE state IN ('queued', 'running') AND pid IS NOT NULL",
 	/* A queued asynchronous job was promised to run: it stays queued. A
 	 * running one is never silently run again (it may not be idempotent). */
@@ -669,7 +669,7 @@ out:
 }
 
 int store_recover(struct store *s, const char *reason, int64_t keep_us,
-                  void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud)
+                  void (*cb)(const char *id, int64_t pid, int64_t started_at_us, void *ud), void *ud)
 {
 	sqlite3_stmt *st = s->stmt[STORE_STMT_RECOVER_PIDS];
 	/* Join the caller's transaction if there is one. */
@@ -682,8 +682,10 @@ int store_recover(struct store *s, const char *reason, int64_t keep_us,
 			return r;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cb != NULL)
-			cb(sqlite3_column_int64(st, 0), store_col_int(st, 1, 0), ud);
+		if (cb != NULL) {
+			const unsigned char *id = sqlite3_column_text(st, 2);
+			cb(id ? (const char *)id : "", sqlite3_column_int64(st, 0), store_col_int(st, 1, 0), ud);
+		}
 	}
 	if (rc != SQLITE_DONE)
 		r = store_fail(s, "recovery: listing unfinished jobs", NULL);

@@ -162,12 +162,12 @@ int store_jobs_list(struct store *s, const enum store_state *state, unsigned lim
 /*
  * Start-up recovery: every row left running, or queued by a synchronous
  * request (whose client is gone with the old process), becomes interrupted with the given reason and finished_at = now. For each
- * such row that had a pid, cb(pid, started_at_us, ud) is called first so the
- * caller can kill a process group left behind. Returns the number of rows
+ * such row that had a pid, cb(id, pid, started_at_us, ud) is called first so
+ * the caller can kill a process group, or processes, left behind. Returns the number of rows
  * changed or a negative code.
  */
 int store_recover(struct store *s, const char *reason, int64_t keep_us,
-                  void (*cb)(int64_t pid, int64_t started_at_us, void *ud), void *ud);
+                  void (*cb)(const char *id, int64_t pid, int64_t started_at_us, void *ud), void *ud);
 
 /*
  * Start-up, before store_recover: an asynchronous job a previous cgiq left

@@ -274,6 +274,71 @@ static void run_stop(const struct td_options *opts)
 	td_cleanup(&d);
 }
 
+/* Alive: there, and not a zombie (what init has yet to reap is dead). */
+static int pid_running(pid_t pid)
+{
+	char path[64], stat[512];
+	const char *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(stat, 1, sizeof(stat) - 1, f); /* /proc files say they are empty: read, not stat */
+	fclose(f);
+	stat[n] = '\0';
+	p = strrchr(stat, ')');
+	return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+static int none_running(void *ud)
+{
+	const struct leftover *l = ud;
+	for (int i = 0; i < l->npids; i++)
+		if (pid_running(l->pids[i]))
+			return 0;
+	return 1;
+}
+
+/* cgiq killed with -9 while the program's escapee runs: the escapee goes to
+ * init; the next start finds it by the CGIQ_JOB_ID in its environment and
+ * kills it. */
+static void test_kill9_then_start(void)
+{
+	static const char *const extra[] = { "--kill-grace", "1s", NULL };
+	struct leftover l = { 0 };
+	struct tdaemon d;
+	char path[64];
+	int fd;
+
+	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
+	l.mark = new_mark();
+	fd = connect_send(&d, "env", l.mark, 60);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(read_pids(&l) == 0);
+	/* its row names it (written within 25 ms of the start): what a
+	 * restart recovers from */
+	{
+		char id[64];
+		CU_ASSERT_FATAL(t_wait_new_job(&d, 0, id, DEADLINE_MS)[0] != '\0');
+		CU_ASSERT_FATAL(t_wait_job_state(&d, id, "running", DEADLINE_MS));
+	}
+	td_kill9(&d);
+	close(fd);
+	CU_ASSERT(pid_running(l.pids[0]) && pid_running(l.pids[1])); /* survived the kill -9 */
+	CU_ASSERT_FATAL(td_restart(&d, extra) == 0);
+	CU_ASSERT(t_wait_for(none_running, &l, DEADLINE_MS));
+	CU_ASSERT(td_log_has(&d, "left by a previous cgiq"));
+
+	CU_ASSERT_EQUAL(td_stop(&d), 0);
+	td_cleanup(&d);
+	for (int i = 0; i < l.npids; i++)
+		kill(l.pids[i], SIGKILL);
+	mark_path(l.mark, path, sizeof(path));
+	unlink(path);
+}
+
 static void test_ends(void) { run_ends(NULL); }
 static void test_stop(void) { run_stop(NULL); }
 
@@ -323,5 +388,6 @@ int main(void)
 	CU_add_test(s, "normal end, timeout, client gone (--user nobody)", test_ends_nobody);
 	CU_add_test(s, "cgiq stops (--user nobody)", test_stop_nobody);
 	CU_add_test(s, "--leftovers keep", test_keep);
+	CU_add_test(s, "kill -9 of cgiq, then a start", test_kill9_then_start);
 	return t_cunit_run();
 }

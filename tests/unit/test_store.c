@@ -591,9 +591,11 @@ struct recovered {
 	int64_t started_at_us;
 };
 
-static void recover_cb(int64_t pid, int64_t started_at_us, void *ud)
+static void recover_cb(const char *id, int64_t pid, int64_t started_at_us, void *ud)
 {
 	struct recovered *r = ud;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(id);
+	CU_ASSERT_EQUAL(strlen(id), 32u);
 	r->calls++;
 	r->pid = pid;
 	r->started_at_us = started_at_us;
