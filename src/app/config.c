@@ -1061,10 +1061,10 @@ static void dir_of(const char *file, char *out, size_t size)
 }
 
 /* Without --user, cgiq runs every program with its own identity: as root,
- * that is every program a root shell. Returns 0 or the exit status. */
-/* Who may start cgiq with these privileges. --check-config reports what a
- * start by the same user would do (a note, exit 0) instead of refusing: it
- * is often run by root for a service that starts as another user. */
+ * that is every program a root shell. --check-config reports what a start
+ * by the same user would refuse as a note (exit 0) instead: it is often run
+ * by root for a service that starts as another user. Returns 0 or the exit
+ * status. */
 static int check_root(const struct daemon_config *c, const struct app__privs *p)
 {
 	if (c->group != NULL && c->user == NULL) {

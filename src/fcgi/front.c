@@ -1083,6 +1083,15 @@ static int peer_allowed(const struct fcgi_front *f, const struct sockaddr_storag
 	return 0;
 }
 
+/* How long a blocking read (libfcgi's, and the parameters peek) or write on fd
+ * may wait: a web server, or anything that connects, that stops sending
+ * mid-record would otherwise hold a responder thread for good. */
+static void set_timeout(int fd, int option, uint64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
+	setsockopt(fd, SOL_SOCKET, option, &tv, sizeof(tv));
+}
+
 /* ------------------------------------------------------------------ */
 /* the parameters cap, before libfcgi reads them */
 
@@ -1106,20 +1115,6 @@ static int peer_allowed(const struct fcgi_front *f, const struct sockaddr_storag
  * Returns 0 to go on, else the bytes of parameters declared so far (> cap)
  * or, for records spread too far, the bytes looked at.
  */
-/* How long a blocking read (libfcgi's, and the peek below) or write on fd
- * may wait: a web server, or anything that connects, that stops sending
- * mid-record would otherwise hold a responder thread for good. */
-static void set_timeouts(int fd, uint64_t recv_ms, uint64_t send_ms)
-{
-	struct timeval tv = {(time_t)(recv_ms / 1000), (suseconds_t)(recv_ms % 1000 * 1000)};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (send_ms != UINT64_MAX) {
-		tv.tv_sec = (time_t)(send_ms / 1000);
-		tv.tv_usec = (suseconds_t)(send_ms % 1000 * 1000);
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	}
-}
-
 static uint64_t params_too_large(struct worker *w, int fd, uint64_t wait_ms)
 {
 	size_t cap = w->f->cfg.max_params_bytes, off = 0;
@@ -1309,7 +1304,9 @@ static void *worker_main(void *arg)
 		}
 		/* A fresh connection has its request coming; a kept one may idle. */
 		uint64_t wait_ms = fresh ? w->f->cfg.read_timeout_ms : w->f->cfg.idle_timeout_ms;
-		set_timeouts(req.ipcFd, wait_ms, fresh ? w->f->cfg.read_timeout_ms : UINT64_MAX);
+		set_timeout(req.ipcFd, SO_RCVTIMEO, wait_ms);
+		if (fresh)
+			set_timeout(req.ipcFd, SO_SNDTIMEO, w->f->cfg.read_timeout_ms);
 		uint64_t too_large = params_too_large(w, req.ipcFd, wait_ms);
 		if (too_large > 0) {
 			log_warnx("fastcgi conn %llu: the parameters of a request take more than %llu bytes "
@@ -1336,7 +1333,7 @@ static void *worker_main(void *arg)
 		}
 		/* The body and the answer: read-timeout gaps. */
 		if (!fresh)
-			set_timeouts(req.ipcFd, w->f->cfg.read_timeout_ms, UINT64_MAX);
+			set_timeout(req.ipcFd, SO_RCVTIMEO, w->f->cfg.read_timeout_ms);
 		serve(w, &req);
 		worker_set_phase(w, WP_IDLE, -1);
 		/* libfcgi closes a connection that is not kept by shutting down

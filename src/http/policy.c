@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -182,17 +181,11 @@ int http_processing_client_parse(const char *spec, struct http_processing_client
 	} else if (strcmp(max, "unlimited") == 0) {
 		out->max = HTTP_PROCESSING_UNLIMITED;
 	} else {
-		unsigned long v = 0;
-		const char *p = max;
-		if (*p == '\0')
-			goto bad_max;
-		for (; *p; p++) {
-			if (*p < '0' || *p > '9' || v > 1000000)
-				goto bad_max;
-			v = v * 10 + (unsigned long)(*p - '0');
+		uint64_t v;
+		if (util_parse_uint(max, 1000000, &v) < 0) {
+			*why = "MAX must be a number (0..1000000), none or unlimited";
+			return -EINVAL;
 		}
-		if (v > 1000000)
-			goto bad_max;
 		out->max = (unsigned)v;
 	}
 	memcpy(pattern, spec, plen);
@@ -202,19 +195,26 @@ int http_processing_client_parse(const char *spec, struct http_processing_client
 	out->version = "as the operator checked";
 	out->evidence = "--processing-client";
 	return 0;
-bad_max:
-	*why = "MAX must be a number (0..1000000), none or unlimited";
-	return -EINVAL;
 }
 
 /* ---------------- relays ---------------- */
+
+/* An IPv4 or IPv6 literal into addr (16 bytes): AF_INET, AF_INET6, or 0. */
+static int ip_parse(const char *s, unsigned char *addr)
+{
+	if (inet_pton(AF_INET, s, addr) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, addr) == 1)
+		return AF_INET6;
+	return 0;
+}
 
 int http_relay_parse(const char *s, struct http_relay *out)
 {
 	char addr[64];
 	const char *slash = strchr(s, '/');
 	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	unsigned long bits;
+	uint64_t bits;
 
 	memset(out, 0, sizeof(*out));
 	if (strcmp(s, "unix") == 0) {
@@ -225,25 +225,12 @@ int http_relay_parse(const char *s, struct http_relay *out)
 		return -EINVAL;
 	memcpy(addr, s, n);
 	addr[n] = '\0';
-	if (inet_pton(AF_INET, addr, out->addr) == 1) {
-		out->family = AF_INET;
-		bits = 32;
-	} else if (inet_pton(AF_INET6, addr, out->addr) == 1) {
-		out->family = AF_INET6;
-		bits = 128;
-	} else {
+	out->family = ip_parse(addr, out->addr);
+	if (out->family == 0)
 		return -EINVAL;
-	}
-	if (slash) {
-		char *end;
-		unsigned long b;
-		if (slash[1] < '0' || slash[1] > '9')
-			return -EINVAL;
-		b = strtoul(slash + 1, &end, 10);
-		if (*end != '\0' || b > bits)
-			return -EINVAL;
-		bits = b;
-	}
+	bits = out->family == AF_INET ? 32 : 128;
+	if (slash && util_parse_uint(slash + 1, bits, &bits) < 0)
+		return -EINVAL;
 	out->bits = (unsigned)bits;
 	return 0;
 }
@@ -259,13 +246,7 @@ int http_relay_match(const struct http_relay *relays, size_t n, const char *peer
 				return 1;
 		return 0;
 	}
-	if (peer == NULL)
-		return 0;
-	if (inet_pton(AF_INET, peer, a) == 1)
-		family = AF_INET;
-	else if (inet_pton(AF_INET6, peer, a) == 1)
-		family = AF_INET6;
-	else
+	if (peer == NULL || (family = ip_parse(peer, a)) == 0)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct http_relay *r = &relays[i];
@@ -286,7 +267,7 @@ int http_relay_match(const struct http_relay *relays, size_t n, const char *peer
 unsigned http_host_port(const char *host)
 {
 	const char *colon;
-	unsigned long port = 0;
+	uint64_t port;
 
 	if (host == NULL || *host == '\0')
 		return 0;
@@ -304,12 +285,7 @@ unsigned http_host_port(const char *host)
 		return 80; /* cgiq speaks plain HTTP */
 	if (colon[1] == '\0')
 		return 80; /* RFC 3986 3.2.3: an empty port is the scheme's */
-	for (const char *p = colon + 1; *p; p++) {
-		if (*p < '0' || *p > '9' || port > 65535)
-			return 0;
-		port = port * 10 + (unsigned long)(*p - '0');
-	}
-	return port >= 1 && port <= 65535 ? (unsigned)port : 0;
+	return util_parse_uint(colon + 1, 65535, &port) == 0 ? (unsigned)port : 0; /* port 0: none */
 }
 
 /*

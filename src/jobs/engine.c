@@ -483,7 +483,7 @@ static void job_kill_sequence(struct job *j)
 	if (kill(-j->pid, SIGTERM) < 0 && errno != ESRCH)
 		log_warn("job %s: kill(-%d, SIGTERM)", j->id, (int)j->pid);
 	/* And what left the group and was orphaned already (setsid, double fork). */
-	jobs__leftovers_signal_job(j->e, j, SIGTERM);
+	jobs__leftovers_stop_job(j->e, j);
 	uv_timer_start(&j->timer, on_timer, j->policy.kill_grace_ms, 0);
 }
 

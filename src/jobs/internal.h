@@ -256,8 +256,9 @@ int jobs__leftovers_open(struct job_engine *e);
 /* At j's end (j off the running list): stops the orphans that outlived it
  * and others found; returns how many were j's own. */
 unsigned jobs__leftovers_job_end(struct job_engine *e, struct job *j);
-/* j is being killed (timeout, cancel, stop): its orphans too. */
-void jobs__leftovers_signal_job(struct job_engine *e, const struct job *j, int sig);
+/* j is being killed (timeout, cancel, stop) or ends: SIGTERM to its orphans
+ * (and any others found), SIGKILL after --kill-grace. */
+void jobs__leftovers_stop_job(struct job_engine *e, const struct job *j);
 /* At start: kills every process whose environment names one of ids (jobs a
  * previous cgiq left unfinished; it died, so they went to init). One scan
  * of /proc. */

@@ -309,30 +309,24 @@ int jobs__leftovers_open(struct job_engine *e)
 	return 0;
 }
 
+void jobs__leftovers_stop_job(struct job_engine *e, const struct job *j)
+{
+	if (!e->subreaper)
+		return;
+	/* The table gives them their SIGKILL after the grace, as the group gets. */
+	sweep(e, j, e->closing);
+	if (e->leftover_count > 0)
+		uv_timer_start(&e->leftover_timer, on_sweep, SWEEP_BUSY_MS, 0);
+}
+
 unsigned jobs__leftovers_job_end(struct job_engine *e, struct job *j)
 {
 	unsigned mine = 0;
 
-	if (!e->subreaper)
-		return 0;
-	sweep(e, j, e->closing);
+	jobs__leftovers_stop_job(e, j);
 	for (unsigned i = 0; i < e->leftover_count; i++)
 		mine += strcmp(e->leftovers[i].job, j->id) == 0;
-	if (e->leftover_count > 0)
-		uv_timer_start(&e->leftover_timer, on_sweep, SWEEP_BUSY_MS, 0);
 	return mine;
-}
-
-void jobs__leftovers_signal_job(struct job_engine *e, const struct job *j, int sig)
-{
-	if (!e->subreaper)
-		return;
-	/* Orphans of a job being killed: treated as if it were ending now. The
-	 * table gives them their SIGKILL after the grace, as the group gets. */
-	(void)sig;
-	sweep(e, j, e->closing);
-	if (e->leftover_count > 0)
-		uv_timer_start(&e->leftover_timer, on_sweep, SWEEP_BUSY_MS, 0);
 }
 
 void jobs__leftovers_recover(const char (*ids)[UTIL_ID_LEN + 1], size_t count)
