@@ -140,23 +140,32 @@ static int all_gone(void *ud)
 	return named_alive(w->l->mark) == 0 && (w->daemon <= 0 || zombies_of(w->daemon) == 0);
 }
 
+/* Its pid file removed, and its pids killed when kill_them (a test that
+ * failed leaves nothing behind; one that passed must not signal pids that
+ * may have been reused since). */
+static void leftover_forget(const struct leftover *l, int kill_them)
+{
+	char path[64];
+
+	for (int i = 0; kill_them && i < l->npids; i++)
+		kill(l->pids[i], SIGKILL);
+	mark_path(l->mark, path, sizeof(path));
+	unlink(path);
+}
+
 /* None of the leftover's processes is alive (not even a zombie), and the
  * daemon (when running) has no zombie child. */
 static void check_gone(const struct leftover *l, pid_t daemon)
 {
 	struct gone_wait w = { l, daemon };
 	int ok = t_wait_for(all_gone, &w, DEADLINE_MS);
-	char path[64];
 
 	if (!ok)
 		fprintf(stderr, "\n  leftover %d: pids %d %d alive %d %d, named %d, zombies %d\n", l->mark, (int)l->pids[0],
 		        (int)l->pids[1], pid_exists(l->pids[0]), pid_exists(l->pids[1]), named_alive(l->mark),
 		        daemon > 0 ? zombies_of(daemon) : -1);
 	CU_ASSERT(ok);
-	for (int i = 0; !ok && i < l->npids; i++)
-		kill(l->pids[i], SIGKILL); /* leave nothing behind either way */
-	mark_path(l->mark, path, sizeof(path));
-	unlink(path);
+	leftover_forget(l, !ok);
 }
 
 static int connect_send(const struct tdaemon *d, const char *mode, int mark, int wait_s)
@@ -169,6 +178,22 @@ static int connect_send(const struct tdaemon *d, const char *mode, int mark, int
 	snprintf(req, sizeof(req), "GET /escape?%s-%d-%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", mode, mark,
 	         wait_s);
 	if (t_send_str(fd, req) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Runs the escape program in mode, which then waits wait_s seconds: the
+ * connection once its leftover's pids are known (in l), or -1. */
+static int escape(const struct tdaemon *d, const char *mode, int wait_s, struct leftover *l)
+{
+	int fd;
+
+	memset(l, 0, sizeof(*l));
+	l->mark = new_mark();
+	fd = connect_send(d, mode, l->mark, wait_s);
+	if (fd >= 0 && read_pids(l) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -205,29 +230,24 @@ static void run_ends(const struct td_options *opts)
 
 	CU_ASSERT_FATAL(td_start_opts(&d, NULL, extra, opts) == 0);
 	for (size_t m = 0; m < 3; m++) {
-		struct leftover l = { 0 };
+		struct leftover l;
 		struct tresp r;
 		int fd;
 
 		/* it answers and exits; what it left is stopped */
-		l.mark = new_mark();
-		fd = connect_send(&d, MODES[m], l.mark, 0);
+		fd = escape(&d, MODES[m], 0, &l);
 		CU_ASSERT_FATAL(fd >= 0);
 		CU_ASSERT(t_read_response(fd, &r, 0, DEADLINE_MS) == 0);
 		CU_ASSERT_EQUAL(r.status, 200);
 		CU_ASSERT(r.body != NULL && strcmp(r.body, "escaped\n") == 0);
 		t_resp_free(&r);
 		close(fd);
-		CU_ASSERT(read_pids(&l) == 0);
 		check_gone(&l, d.pid);
 		row_of(&d, l.mark, "succeeded");
 
 		/* it escapes, then runs past --job-timeout */
-		memset(&l, 0, sizeof(l));
-		l.mark = new_mark();
-		fd = connect_send(&d, MODES[m], l.mark, 60);
+		fd = escape(&d, MODES[m], 60, &l);
 		CU_ASSERT_FATAL(fd >= 0);
-		CU_ASSERT(read_pids(&l) == 0);
 		CU_ASSERT(t_read_response(fd, &r, 0, DEADLINE_MS) == 0);
 		CU_ASSERT_EQUAL(r.status, 504);
 		t_resp_free(&r);
@@ -236,11 +256,8 @@ static void run_ends(const struct td_options *opts)
 		row_of(&d, l.mark, "timed_out");
 
 		/* it escapes, then its client goes away (--on-disconnect cancel) */
-		memset(&l, 0, sizeof(l));
-		l.mark = new_mark();
-		fd = connect_send(&d, MODES[m], l.mark, 60);
+		fd = escape(&d, MODES[m], 60, &l);
 		CU_ASSERT_FATAL(fd >= 0);
-		CU_ASSERT(read_pids(&l) == 0);
 		close(fd);
 		check_gone(&l, d.pid);
 		row_of(&d, l.mark, "cancelled");
@@ -260,11 +277,8 @@ static void run_stop(const struct td_options *opts)
 
 	CU_ASSERT_FATAL(td_start_opts(&d, NULL, extra, opts) == 0);
 	for (size_t m = 0; m < 3; m++) {
-		memset(&ls[m], 0, sizeof(ls[m]));
-		ls[m].mark = new_mark();
-		fds[m] = connect_send(&d, MODES[m], ls[m].mark, 60);
+		fds[m] = escape(&d, MODES[m], 60, &ls[m]);
 		CU_ASSERT_FATAL(fds[m] >= 0);
-		CU_ASSERT(read_pids(&ls[m]) == 0);
 	}
 	CU_ASSERT_EQUAL(td_stop(&d), 0);
 	for (size_t m = 0; m < 3; m++) {
@@ -307,16 +321,13 @@ static int none_running(void *ud)
 static void test_kill9_then_start(void)
 {
 	static const char *const extra[] = { "--kill-grace", "1s", NULL };
-	struct leftover l = { 0 };
+	struct leftover l;
 	struct tdaemon d;
-	char path[64];
-	int fd;
+	int fd, gone;
 
 	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
-	l.mark = new_mark();
-	fd = connect_send(&d, "env", l.mark, 60);
+	fd = escape(&d, "env", 60, &l);
 	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(read_pids(&l) == 0);
 	/* its row names it (written within 25 ms of the start): what a
 	 * restart recovers from */
 	{
@@ -328,15 +339,13 @@ static void test_kill9_then_start(void)
 	close(fd);
 	CU_ASSERT(pid_running(l.pids[0]) && pid_running(l.pids[1])); /* survived the kill -9 */
 	CU_ASSERT_FATAL(td_restart(&d, extra) == 0);
-	CU_ASSERT(t_wait_for(none_running, &l, DEADLINE_MS));
+	gone = t_wait_for(none_running, &l, DEADLINE_MS);
+	CU_ASSERT(gone);
 	CU_ASSERT(td_log_has(&d, "left by a previous cgiq"));
 
 	CU_ASSERT_EQUAL(td_stop(&d), 0);
 	td_cleanup(&d);
-	for (int i = 0; i < l.npids; i++)
-		kill(l.pids[i], SIGKILL);
-	mark_path(l.mark, path, sizeof(path));
-	unlink(path);
+	leftover_forget(&l, !gone);
 }
 
 static void test_ends(void) { run_ends(NULL); }
@@ -350,30 +359,24 @@ static void test_stop_nobody(void) { run_stop(&nobody); }
 static void test_keep(void)
 {
 	static const char *const extra[] = { "--leftovers", "keep", NULL };
-	struct leftover l = { 0 };
+	struct leftover l;
 	struct tdaemon d;
 	struct tresp r;
-	char path[64];
 	int fd;
 
 	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
-	l.mark = new_mark();
-	fd = connect_send(&d, "setsid", l.mark, 0);
+	fd = escape(&d, "setsid", 0, &l);
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT(t_read_response(fd, &r, 0, DEADLINE_MS) == 0);
 	CU_ASSERT_EQUAL(r.status, 200);
 	t_resp_free(&r);
 	close(fd);
-	CU_ASSERT(read_pids(&l) == 0);
 	CU_ASSERT(td_wait_log(&d, "outlived its job; left running (--leftovers keep)", DEADLINE_MS));
 	CU_ASSERT(pid_exists(l.pids[0]) && pid_exists(l.pids[1]));
 	CU_ASSERT_EQUAL(named_alive(l.mark), 2);
 	CU_ASSERT_EQUAL(td_stop(&d), 0);
 	td_cleanup(&d);
-	for (int i = 0; i < l.npids; i++)
-		kill(l.pids[i], SIGKILL);
-	mark_path(l.mark, path, sizeof(path));
-	unlink(path);
+	leftover_forget(&l, 1); /* kept running on purpose */
 }
 
 int main(void)

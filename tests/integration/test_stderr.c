@@ -64,19 +64,6 @@ static long long dropped_note(const struct tdaemon *d, const char *id)
 
 static int admin_port;
 
-static int get(const struct tdaemon *d, const char *target, struct tresp *r)
-{
-	char req[256];
-	int fd = t_connect(d->port), rc;
-
-	if (fd < 0)
-		return -1;
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", target);
-	rc = t_send_str(fd, req) == 0 ? t_read_response(fd, r, 0, 30000) : -1;
-	close(fd);
-	return rc;
-}
-
 /* `yes >&2` stand-in: 20 MiB of lines. The log grows by at most the cap. */
 static void test_flood_bounded(void)
 {
@@ -94,7 +81,7 @@ static void test_flood_bounded(void)
 	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
 	before = file_size(d.log);
 	since = t_wall_us();
-	CU_ASSERT_FATAL(get(&d, "/stderr-flood?20", &r) == 0);
+	CU_ASSERT_FATAL(t_get(d.port, "/stderr-flood?20", &r, 30000) == 0);
 	CU_ASSERT_EQUAL(r.status, 200);
 	CU_ASSERT(r.body != NULL && strcmp(r.body, "ok\n") == 0);
 	t_resp_free(&r);
@@ -137,7 +124,7 @@ static void test_rate(void)
 	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
 	since = t_wall_us();
 	t0 = t_now_ms();
-	CU_ASSERT_FATAL(get(&d, "/stderr-flood?1", &r) == 0);
+	CU_ASSERT_FATAL(t_get(d.port, "/stderr-flood?1", &r, 30000) == 0);
 	CU_ASSERT_EQUAL(r.status, 200);
 	t_resp_free(&r);
 	CU_ASSERT_FATAL(t_wait_new_job(&d, since, id, 5000)[0] != '\0');
@@ -160,7 +147,7 @@ static void test_max_stderr(void)
 
 	CU_ASSERT_FATAL(td_start(&d, NULL, extra) == 0);
 	since = t_wall_us();
-	CU_ASSERT_FATAL(get(&d, "/stderr-flood?forever", &r) == 0);
+	CU_ASSERT_FATAL(t_get(d.port, "/stderr-flood?forever", &r, 30000) == 0);
 	CU_ASSERT_EQUAL(r.status, 502);
 	t_resp_free(&r);
 	CU_ASSERT_FATAL(t_wait_new_job(&d, since, id, 5000)[0] != '\0');

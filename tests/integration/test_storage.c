@@ -190,15 +190,9 @@ static void test_async_failed_output_frees_spool(void)
 static int health_status(int admin_port)
 {
 	struct tresp r;
-	int fd = t_connect(admin_port), st = -1;
+	int st = t_get(admin_port, "/health", &r, 5000) == 0 ? r.status : -1;
 
-	if (fd >= 0 && t_send_str(fd, "GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n") == 0 &&
-	    t_read_response(fd, &r, 0, 5000) == 0) {
-		st = r.status;
-		t_resp_free(&r);
-	}
-	if (fd >= 0)
-		close(fd);
+	t_resp_free(&r);
 	return st;
 }
 
@@ -234,14 +228,9 @@ static void test_db_disk_full_health(void)
 	close(fd);
 	for (int i = 0; i < 300 && !unhealthy; i++) {
 		struct tresp r;
-		int c = t_connect(e.port);
-		if (c >= 0 && t_send_str(c, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") == 0 &&
-		    t_read_response(c, &r, 0, 10000) == 0) {
+		if (t_get(e.port, "/hello", &r, 10000) == 0)
 			answered += r.status == 200;
-			t_resp_free(&r);
-		}
-		if (c >= 0)
-			close(c);
+		t_resp_free(&r);
 		if (i % 10 == 9) {
 			usleep(50000); /* rows reach the recorder every 25 ms */
 			unhealthy = health_status(admin_port) == 503;

@@ -808,19 +808,29 @@ int t_pdfinfo_ok(const char *dir, const char *name, const void *body, size_t len
 	return ok && t_run(cmd, out, sizeof(out)) == 0 && strstr(out, "Pages:") != NULL;
 }
 
+int t_get(int port, const char *target, struct tresp *r, int timeout_ms)
+{
+	char req[1024];
+	int fd = t_connect(port), rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	if (fd < 0)
+		return -1;
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", target);
+	if (t_send_str(fd, req) == 0)
+		rc = t_read_response(fd, r, 0, timeout_ms);
+	close(fd);
+	return rc;
+}
+
 long long t_metric(int admin_port, const char *sample)
 {
 	struct tresp r;
-	int fd = t_connect(admin_port);
 	long long v = -1;
 	const char *p;
 	size_t n = strlen(sample);
 
-	if (fd < 0)
-		return -1;
-	memset(&r, 0, sizeof(r));
-	if (t_send_str(fd, "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n") == 0 &&
-	    t_read_response(fd, &r, 0, 5000) == 0 && r.body != NULL) {
+	if (t_get(admin_port, "/metrics", &r, 5000) == 0 && r.body != NULL) {
 		for (p = r.body; (p = strstr(p, sample)) != NULL; p += n) {
 			if (p != r.body && p[-1] == '\n') {
 				v = strtoll(p + n, NULL, 10);
@@ -829,6 +839,5 @@ long long t_metric(int admin_port, const char *sample)
 		}
 	}
 	t_resp_free(&r);
-	close(fd);
 	return v;
 }

@@ -92,6 +92,11 @@ void t_resp_free(struct tresp *r);
 /* 1 when the peer has closed the connection within timeout_ms (reads and drops data). */
 int t_wait_closed(int fd, int timeout_ms);
 
+/* GET target on a new connection to 127.0.0.1:port (Connection: close),
+ * the response in *r (free it with t_resp_free). 0, or -1 when no response
+ * came within timeout_ms. */
+int t_get(int port, const char *target, struct tresp *r, int timeout_ms);
+
 /* The value of the /metrics sample line that starts with "\n" + sample (a
  * name with its labels and the blank before the value), read from the admin
  * listener on port; -1 when it cannot be read or is absent. */
