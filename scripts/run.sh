@@ -26,15 +26,16 @@ cgiq: more  /hello /env /echo /fail from examples/cgi-bin; stop with Ctrl-C
 HINT
 
 # cgiq refuses to run programs as root. Started by root (a fresh VM, CI), the
-# demo runs them as nobody when nobody can reach the examples; otherwise
-# (a checkout under a private home directory) --allow-root keeps the demo
-# working, and cgiq says so in its log.
+# demo runs as nobody and its programs as cgiq-run (made by setup.sh) when
+# both can reach the examples; otherwise (a checkout under a private home
+# directory) --allow-root keeps the demo working, and cgiq says so in its log.
 who=()
 if [[ $(id -u) == 0 ]]; then
-	if runuser -u nobody -- test -x examples/cgi-bin/hello -a -r examples/cgi-bin/sample.pdf 2>/dev/null; then
+	if runuser -u nobody -- test -x examples/cgi-bin/hello 2>/dev/null &&
+		runuser -u cgiq-run -- test -x examples/cgi-bin/hello -a -r examples/cgi-bin/sample.pdf 2>/dev/null; then
 		who=(--user nobody --group nogroup)
 	else
-		echo "cgiq: examples/cgi-bin is not readable by nobody: running the programs as root (--allow-root)"
+		echo "cgiq: examples/cgi-bin is not readable by nobody and cgiq-run: running the programs as root (--allow-root)"
 		who=(--allow-root)
 	fi
 fi

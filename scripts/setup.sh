@@ -16,6 +16,17 @@ PACKAGES=(
   openjdk-17-jdk-headless chromium
 )
 
+# The user programs run as when cgiq starts as root with --user and no
+# --program-user: it cannot signal cgiq nor open its database and spool.
+if ! getent passwd cgiq-run >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin cgiq-run
+  else
+    echo "cgiq setup: no user cgiq-run; as root: useradd --system --user-group --no-create-home --shell /usr/sbin/nologin cgiq-run" >&2
+  fi
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

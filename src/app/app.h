@@ -56,13 +56,24 @@ int app_socket_activation(struct app_inherited *out, char *msg, size_t msg_size)
 
 #include <sys/types.h>
 
+#include "cgi/cgi.h"
+
 struct app__privs {
 	int active;       /* --user given */
 	uid_t uid;
 	gid_t gid;        /* --group, else the user's primary group */
 	int only_group;   /* --group given: that group alone, not the user's groups */
 	char user[64];    /* name, for initgroups and messages */
+	/* --program-user: programs run apart from cgiq, as this user, its
+	 * primary group and its groups (program.set_groups stays 0: the drop
+	 * gives cgiq the programs' groups, and children keep them) */
+	int program_active;
+	char program_user[64];
+	struct cgi_identity program;
 };
+
+/* The user programs run as when --user is given and --program-user is not. */
+#define APP_PROGRAM_USER_DEFAULT "cgiq-run"
 
 /* Resolves --user/--group (names or numbers). user NULL: *out inactive.
  * Returns 0 or -ENOENT after printing a message naming the option. */
@@ -74,9 +85,33 @@ int app__privs_resolve(const char *user, const char *group, struct app__privs *o
  * create. A missing path is fine. Returns 0 or -errno (message printed). */
 int app__privs_own(const struct app__privs *p, const char *path, int created);
 
+/* Resolves the programs' user (a name or a uid) and its groups into p
+ * (program_active set when it is not p's own user). Returns 0 or -ENOENT,
+ * -E2BIG (too many groups) after printing a message; as_default: the name
+ * was not given, and the message says how to create it or name another. */
+int app__privs_resolve_program(const char *name, int as_default, struct app__privs *p);
+
 /* setgroups (the user's groups, or just --group), setgid, setuid, then
  * checks that real and effective ids are the target and setuid(0) fails.
- * No-op when inactive. Returns 0 or -errno (message printed). */
+ * No-op when inactive. Returns 0 or -errno (message printed).
+ *
+ * With a program user, the real and saved ids become the user's and the
+ * effective ids the programs': cgiq may then signal its programs, while they
+ * (all three ids theirs) can neither signal nor trace cgiq. Files are
+ * accessed with the file-system ids, set back to the user's; these are per
+ * thread, so the process must have no other thread yet (refused if it has),
+ * and threads started later inherit them. Supplementary groups become the
+ * programs'. */
 int app__privs_drop(const struct app__privs *p);
+
+/* With a program user: whether it could read one of the n paths (NULL
+ * entries skipped; a directory: enter it). Returns 0, or -EACCES after a
+ * message naming the path. Call after the drop. */
+int app__privs_check_private(const struct app__privs *p, const char *const *paths, size_t n);
+
+/* At the very end: the effective ids back to the user's, so that all of the
+ * process's ids are one again (LeakSanitizer's check at exit traces the
+ * process from a sibling, which needs that). No-op without a program user. */
+void app__privs_settle(const struct app__privs *p);
 
 #endif

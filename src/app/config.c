@@ -57,6 +57,7 @@ struct daemon_config {
 	/* Isolation */
 	const char *user;          /* --user, NULL = stay who we are */
 	const char *group;         /* --group */
+	const char *program_user;  /* --program-user, NULL = the default (see check_root) */
 	int allow_root;            /* --allow-root: programs may run as root */
 	struct cgi_limits limits;  /* --rlimit-*, --nice */
 	/* --config FILE: its script blocks become jobs.rules */
@@ -178,6 +179,9 @@ static const char USAGE[] =
 	"Privileges and limits (started as root, cgiq drops privileges once its sockets are bound):\n"
 	"  --user USER                run as USER (name or uid); as root, needed unless --allow-root\n"
 	"  --group GROUP              run with GROUP alone (default: USER's primary group and groups)\n"
+	"  --program-user USER        run programs as USER, which cannot signal cgiq nor open its\n"
+	"                             files (default with --user: " APP_PROGRAM_USER_DEFAULT "; --user's own\n"
+	"                             name runs them as cgiq's user)\n"
 	"  --allow-root               allow running programs as root (no --user, or --user root)\n"
 	"  --rlimit-cpu DUR           CPU time of each program, whole seconds (SIGXCPU, then SIGKILL 1s later)\n"
 	"  --rlimit-as SIZE           address space of each program\n"
@@ -210,7 +214,7 @@ enum {
 	OPT_FASTCGI_MAX_PARAMS, OPT_FASTCGI_ACCEL,
 	OPT_ACCESS_LOG, OPT_ADMIN_LISTEN, OPT_ADMIN_ALLOW_PUBLIC,
 	OPT_DRAIN_TIMEOUT, OPT_LOG_FILE, OPT_RERUN_INTERRUPTED,
-	OPT_USER, OPT_GROUP, OPT_ALLOW_ROOT, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
+	OPT_USER, OPT_GROUP, OPT_PROGRAM_USER, OPT_ALLOW_ROOT, OPT_RLIMIT_CPU, OPT_RLIMIT_AS, OPT_RLIMIT_NOFILE,
 	OPT_RLIMIT_NPROC, OPT_RLIMIT_FSIZE, OPT_NICE, OPT_RLIMIT_CORE,
 	OPT_CONFIG, OPT_CHECK_CONFIG, OPT_TEST, OPT_MAX_RUNNING, OPT_RETRY_INTERRUPTED, OPT_COALESCE_RULE,
 	OPT_PROCESSING_CLIENT, OPT_PROCESSING_RELAY, OPT_PROCESSING_MISREAD_FILE, OPT_PROCESSING_MISREAD_TTL,
@@ -276,6 +280,7 @@ static const struct option LONG_OPTS[] = {
 	{"rerun-interrupted", no_argument, NULL, OPT_RERUN_INTERRUPTED},
 	{"user", required_argument, NULL, OPT_USER},
 	{"group", required_argument, NULL, OPT_GROUP},
+	{"program-user", required_argument, NULL, OPT_PROGRAM_USER},
 	{"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
 	{"rlimit-cpu", required_argument, NULL, OPT_RLIMIT_CPU},
 	{"rlimit-as", required_argument, NULL, OPT_RLIMIT_AS},
@@ -563,6 +568,7 @@ static int apply_option(struct daemon_config *c, int opt, const char *a)
 		break;
 	case OPT_USER: c->user = a; break;
 	case OPT_GROUP: c->group = a; break;
+	case OPT_PROGRAM_USER: c->program_user = a; break;
 	case OPT_ALLOW_ROOT: c->allow_root = 1; break;
 	case OPT_RLIMIT_CPU:
 		r = parse_ms(opt, a, &v);
@@ -1060,15 +1066,47 @@ static void dir_of(const char *file, char *out, size_t size)
 		snprintf(out, size, "%.*s", (int)(slash - file), file);
 }
 
+/* Programs run apart from cgiq, as --program-user, or by default as
+ * APP_PROGRAM_USER_DEFAULT when cgiq starts as root and drops to --user;
+ * naming --user's own user keeps them with cgiq. Not root, cgiq cannot run
+ * them as anyone but itself. Returns 0 or the exit status. */
+static int check_program_user(const struct daemon_config *c, struct app__privs *p)
+{
+	const char *name = c->program_user ? c->program_user : APP_PROGRAM_USER_DEFAULT;
+
+	if (!p->active || (c->program_user == NULL && geteuid() != 0))
+		return 0;
+	if (app__privs_resolve_program(name, c->program_user == NULL, p) < 0)
+		return 2;
+	if (p->program_active && p->program.uid == 0 && !c->allow_root) {
+		fprintf(stderr, "cgiq: --program-user %s: would run CGI programs as root; use --allow-root\n", name);
+		return 2;
+	}
+	if (p->program_active && geteuid() != 0) {
+		if (c->check_only) {
+			fprintf(stderr, "cgiq: note: program user %s: a start by this user (uid %u) would fail: only "
+			        "root can run programs as another user\n", name, (unsigned)geteuid());
+			return 0;
+		}
+		fprintf(stderr, "cgiq: --program-user %s: only root can run programs as another user\n", name);
+		return 2;
+	}
+	return 0;
+}
+
 /* Without --user, cgiq runs every program with its own identity: as root,
  * that is every program a root shell. --check-config reports what a start
  * by the same user would refuse as a note (exit 0) instead: it is often run
  * by root for a service that starts as another user. Returns 0 or the exit
  * status. */
-static int check_root(const struct daemon_config *c, const struct app__privs *p)
+static int check_root(const struct daemon_config *c, struct app__privs *p)
 {
 	if (c->group != NULL && c->user == NULL) {
 		fprintf(stderr, "cgiq: --group needs --user\n");
+		return 2;
+	}
+	if (c->program_user != NULL && c->user == NULL) {
+		fprintf(stderr, "cgiq: --program-user needs --user\n");
 		return 2;
 	}
 	if (p->active && geteuid() != 0 && (p->uid != geteuid() || p->gid != getegid())) {
@@ -1081,9 +1119,7 @@ static int check_root(const struct daemon_config *c, const struct app__privs *p)
 		        p->user, p->user);
 		return 2;
 	}
-	if (c->allow_root)
-		return 0;
-	if ((!p->active && geteuid() == 0) || (p->active && p->uid == 0)) {
+	if (!c->allow_root && ((!p->active && geteuid() == 0) || (p->active && p->uid == 0))) {
 		if (c->check_only) {
 			fprintf(stderr, "cgiq: note: started as root, cgiq would refuse to run CGI programs as root: "
 			        "add user = NAME (or --user), or start it as another user (systemd User=)\n");
@@ -1092,7 +1128,7 @@ static int check_root(const struct daemon_config *c, const struct app__privs *p)
 		fprintf(stderr, "cgiq: would run CGI programs as root; use --user or --allow-root\n");
 		return 2;
 	}
-	return 0;
+	return check_program_user(c, p);
 }
 
 /* After the drop: a limit above the hard limit cgiq now has could not be set
@@ -1310,7 +1346,15 @@ int app_daemon_main(int argc, char **argv)
 	c.http.cgi_root = root;
 	c.http.cgi_prefix = prefix;
 	c.jobs.cgi_root = root;
+	if (privs.program_active)
+		c.jobs.program_user = &privs.program;
 	if (c.check_only) {
+		if (privs.program_active)
+			fprintf(stderr, "cgiq: programs run as user %s (uid %u), apart from cgiq's user %s: they cannot "
+			        "signal cgiq nor open its files\n", privs.program_user, (unsigned)privs.program.uid,
+			        privs.user);
+		else
+			fprintf(stderr, "cgiq: programs run as cgiq's own user: they can signal cgiq and open its files\n");
 		fprintf(stderr, "cgiq: processes programs leave behind: %s; --leftovers %s\n", job_leftover_mechanism(),
 		        c.jobs.keep_leftovers ? "keep" : "kill");
 		fprintf(stderr, "cgiq: configuration%s%s ok\n", c.config_file ? " file " : "",
@@ -1454,12 +1498,32 @@ int app_daemon_main(int argc, char **argv)
 		r = check_limits(&c.limits);
 	for (unsigned i = 0; r == 0 && i < c.jobs.rule_count; i++)
 		r = check_limits(&c.jobs.rules[i].policy.limits);
-	if (r != 0)
+	if (r == 0) {
+		const char *own[] = {c.db, c.spool, c.log_file,
+		                     c.access_log && strcmp(c.access_log, "-") != 0 ? c.access_log : NULL};
+		r = app__privs_check_private(&privs, own, UTIL_ARRAY_LEN(own)) < 0 ? 1 : 0;
+	}
+	/* Threads only now, after the drop, which changes the process's ids
+	 * but the file-system ids of the calling thread only (privs.c). */
+	if (r == 0 && job_engine_start(the_engine, store) < 0) {
+		fprintf(stderr, "cgiq: cannot start the job engine's threads\n");
+		r = 1;
+	}
+	if (r == 0 && the_fcgi != NULL && fcgi_front_start(the_fcgi) < 0)
+		r = 1;
+	if (r != 0) {
+		app__privs_settle(&privs);
 		return startup_failed(loop, store, r);
+	}
 	if (privs.active)
 		log_info("running as user %s (uid %u, gid %u)", privs.user, (unsigned)privs.uid,
 		         (unsigned)privs.gid);
-	job_engine_requeue(the_engine, store);
+	if (privs.program_active)
+		log_info("programs run as user %s (uid %u, gid %u)", privs.program_user, (unsigned)privs.program.uid,
+		         (unsigned)privs.program.gid);
+	else if (privs.active && c.program_user != NULL)
+		log_warnx("programs run as cgiq's own user %s: they can signal cgiq and open its files",
+		          privs.user);
 	uv_signal_init(loop, &sig_term);
 	uv_signal_init(loop, &sig_int);
 	uv_signal_init(loop, &sig_hup);
@@ -1474,6 +1538,7 @@ int app_daemon_main(int argc, char **argv)
 	store_close(store);
 	http_access_log_free(the_access_log); /* lines of the last moments */
 	http_evidence_free(the_evidence);
+	app__privs_settle(&privs);
 	log_info("stopped");
 	close(lock_fd); /* last: the database is complete and closed */
 	return 0;

@@ -154,6 +154,20 @@ struct cgi_limits {
 	int nice;              /* -20..19 */
 };
 
+/* Who a program runs as, when not cgiq's own identity. The calling process
+ * must be able to take these ids: root, or a daemon whose effective ids are
+ * the program's (see app/privs.c). set_groups: replace the supplementary
+ * groups too (needs root; otherwise the child keeps cgiq's, which the
+ * daemon made the program user's groups when it dropped its privileges). */
+#define CGI_MAX_GROUPS 64
+struct cgi_identity {
+	uid_t uid;
+	gid_t gid;
+	int set_groups;
+	int ngroups;
+	gid_t groups[CGI_MAX_GROUPS];
+};
+
 struct cgi_spawn {
 	const char *path;            /* program to exec */
 	char *const *argv;           /* NULL-terminated */
@@ -164,6 +178,7 @@ struct cgi_spawn {
 	int progress_fd;             /* 1: a pipe on the child's fd 3 for progress lines */
 	const struct cgi_limits *limits; /* applied in the child before exec; NULL = inherit all */
 	int signals_blocked;         /* 1: the calling thread already blocks every signal */
+	const struct cgi_identity *as; /* NULL: cgiq's own uid and gids */
 };
 
 struct cgi_proc {

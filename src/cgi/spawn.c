@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,6 +110,17 @@ static __attribute__((noinline, noreturn)) void spawn_child(struct spawn_child *
 	int i, sig, r;
 
 	setpgid(0, 0);
+	/* The program's identity, all three ids of each kind, so that it
+	 * cannot take cgiq's back. Raw system calls: glibc's wrappers would
+	 * change every thread of cgiq, whose memory this child shares. First,
+	 * because a change of credentials disarms the death signal. */
+	if (c->opts->as != NULL) {
+		const struct cgi_identity *as = c->opts->as;
+		if ((as->set_groups && syscall(SYS_setgroups, (size_t)as->ngroups, as->groups) < 0) ||
+		    syscall(SYS_setresgid, as->gid, as->gid, as->gid) < 0 ||
+		    syscall(SYS_setresuid, as->uid, as->uid, as->uid) < 0)
+			spawn_child_fail(c, errno);
+	}
 	/* Die with cgiq; if it already died between fork and prctl, the
 	 * signal was never armed, so check by hand. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)

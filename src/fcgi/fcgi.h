@@ -107,11 +107,16 @@ int fcgi_front_open(uv_loop_t *loop, struct job_engine *engine, const struct fcg
  * socket passed by systemd, LISTEN_FDS/LISTEN_PID, or by spawn-fcgi as fd 0),
  * or "fd:N" (socket N passed by systemd, chosen by its name; -ENOTSOCK when
  * it is not a listening socket)
- * and starts the responder threads. Once per front. Logs "fastcgi on ADDR".
- * Returns 0, -EINVAL (bad address, or "inherit" with nothing inherited), or a
- * negative errno from socket/bind/listen/chown.
+ * Once per front. Returns 0, -EINVAL (bad address, or "inherit" with nothing
+ * inherited), or a negative errno from socket/bind/listen/chown.
  */
 int fcgi_front_listen(struct fcgi_front *f, const char *addr);
+
+/* Starts the responder threads, which accept from then on; separate from
+ * fcgi_front_listen so that the daemon drops its privileges in between, with
+ * no thread the drop could miss. Once, after a listen. Logs "fastcgi on
+ * ADDR". Returns 0 or a negative errno. */
+int fcgi_front_start(struct fcgi_front *f);
 
 /*
  * Graceful shutdown: no new connection is accepted and no new request is

@@ -1686,6 +1686,15 @@ int fcgi_front_listen(struct fcgi_front *f, const char *addr)
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+int fcgi_front_start(struct fcgi_front *f)
+{
+	int r;
+
+	if (f->listen_fd < 0 || f->workers != NULL)
+		return -EBUSY;
 	r = start_threads(f);
 	if (r < 0) {
 		log_warnx("fastcgi: cannot start responder threads: %s", strerror(-r));

@@ -781,12 +781,19 @@ int jobs__requeue(struct job_engine *e, struct store *store)
 	return r < 0 ? r : (int)((unsigned)e->submitted - before);
 }
 
-int job_engine_requeue(struct job_engine *e, struct store *store)
+int job_engine_start(struct job_engine *e, struct store *store)
 {
-	int r = jobs__requeue(e, store);
+	int r = jobs__recorder_start(store, jobs__on_durable, e, &e->rec);
+	if (r == 0)
+		r = jobs__spawner_run(e->spawner);
+	if (r < 0)
+		return r;
+	r = jobs__requeue(e, store);
 	if (r > 0)
 		log_info("re-queued %d asynchronous job(s) accepted by a previous run", r);
-	return r;
+	else if (r < 0)
+		log_warnx("cannot re-queue the asynchronous jobs of a previous run: %s", strerror(-r));
+	return 0;
 }
 
 int jobs__async_open(struct job_engine *e)

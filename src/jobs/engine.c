@@ -909,6 +909,7 @@ static void job_start(struct job *j)
 	sp->progress_fd = 1;
 	sp->limits = &j->policy.limits;
 	sp->signals_blocked = 1; /* the spawner threads block them all */
+	sp->as = e->cfg.program_user;
 	j->sreq.ud = j;
 	j->spawning = 1;
 	j->start_ticks = jobs__boot_ticks();
@@ -1058,22 +1059,17 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 	r = jobs__async_open(e);
 	if (r < 0)
 		goto fail;
-	r = jobs__recorder_start(store, jobs__on_durable, e, &e->rec);
+	r = jobs__spawner_open(loop, on_spawned, e, &e->spawner);
 	if (r < 0)
 		goto fail;
-	r = jobs__spawner_start(loop, on_spawned, e, &e->spawner);
-	if (r < 0) {
-		jobs__recorder_stop(e->rec);
-		goto fail;
-	}
 	uv_timer_init(loop, &e->flush);
 	e->flush.data = e;
 	uv_signal_init(loop, &e->sigchld);
 	e->sigchld.data = e;
 	uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD);
 	jobs__leftovers_open(e);
-	/* The old queue is started by job_engine_requeue, after the daemon
-	 * dropped its privileges and before anything new is accepted. */
+	/* The threads and the old queue are started by job_engine_start, after
+	 * the daemon dropped its privileges and before anything new is accepted. */
 	*out = e;
 	return 0;
 fail:

@@ -68,9 +68,12 @@ struct jobs__spawn_req {
 	void *ud;
 };
 struct jobs__spawner;
-/* on_done runs on the loop thread for each finished request. */
-int jobs__spawner_start(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req *req, void *ctx),
-                        void *ctx, struct jobs__spawner **out);
+/* on_done runs on the loop thread for each finished request. No thread is
+ * started before jobs__spawner_run; requests submitted wait for it. */
+int jobs__spawner_open(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req *req, void *ctx),
+                       void *ctx, struct jobs__spawner **out);
+/* Starts the threads. Returns 0 or a negative errno. */
+int jobs__spawner_run(struct jobs__spawner *s);
 void jobs__spawner_submit(struct jobs__spawner *s, struct jobs__spawn_req *req);
 /* Finishes what was submitted (on_done still runs for it), stops the thread,
  * closes the async handle, then calls on_closed(ctx) and frees itself. */

@@ -69,6 +69,7 @@ struct job_config {
 	                               logged and counted, not killed */
 	const struct cgi_limits *limits; /* per-job rlimits and nice (borrowed, lives as long as the
 	                                    engine); NULL = programs inherit cgiq's */
+	const struct cgi_identity *program_user; /* --program-user (borrowed); NULL = cgiq's own */
 	/* per-script rules (NULL/0 = none); the array must outlive the engine */
 	const char *cgi_root;       /* canonical, no trailing slash: what patterns are relative to */
 	const struct job_script_rule *rules;
@@ -96,12 +97,14 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
                     struct job_engine **out);
 
 /*
- * Starts the asynchronous jobs a previous cgiq left queued. Separate from
+ * Starts the engine's threads (the recorder, the spawners), then the
+ * asynchronous jobs a previous cgiq left queued. Separate from
  * job_engine_open so that the daemon can bind its sockets and drop its
- * privileges in between: nothing runs before this call. Call it once, before
- * the loop runs. Returns the number re-queued or a negative errno.
+ * privileges in between: nothing runs before this call, and no thread exists
+ * that the drop could miss. Call it once, before the loop runs. Returns 0,
+ * or a negative errno when a thread cannot start (then close the engine).
  */
-int job_engine_requeue(struct job_engine *e, struct store *store);
+int job_engine_start(struct job_engine *e, struct store *store);
 
 /*
  * Shutdown: kills every job still running (state interrupted, reason given),

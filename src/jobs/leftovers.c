@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,7 +87,14 @@ static void proc_job_id(pid_t pid, char *id)
 
 	id[0] = '\0';
 	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	/* Read with cgiq's effective ids: when programs run under their own
+	 * user, those are the programs' (app/privs.c), and only they may read a
+	 * program's environment. This thread's file ids alone change. */
+	uid_t fsuid = (uid_t)setfsuid(geteuid());
+	gid_t fsgid = (gid_t)setfsgid(getegid());
 	n = read_proc(path, env, ENVIRON_MAX);
+	setfsgid(fsgid);
+	setfsuid(fsuid);
 	for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(env + i) + 1) {
 		if (strncmp(env + i, key, sizeof(key) - 1) == 0 && strlen(env + i + sizeof(key) - 1) == UTIL_ID_LEN) {
 			memcpy(id, env + i + sizeof(key) - 1, UTIL_ID_LEN + 1);

@@ -93,16 +93,8 @@ static void on_async(uv_async_t *h)
 	}
 }
 
-static void free_on_close(uv_handle_t *h)
-{
-	struct jobs__spawner *s = h->data;
-	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->wake);
-	free(s);
-}
-
-int jobs__spawner_start(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req *req, void *ctx),
-                        void *ctx, struct jobs__spawner **out)
+int jobs__spawner_open(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req *req, void *ctx),
+                       void *ctx, struct jobs__spawner **out)
 {
 	struct jobs__spawner *s = util_xcalloc(1, sizeof(*s));
 	int r;
@@ -119,18 +111,21 @@ int jobs__spawner_start(uv_loop_t *loop, void (*on_done)(struct jobs__spawn_req 
 		return r;
 	}
 	s->async.data = s;
-	for (int i = 0; i < SPAWNER_THREADS; i++) {
+	*out = s;
+	return 0;
+}
+
+int jobs__spawner_run(struct jobs__spawner *s)
+{
+	int r = 0;
+
+	for (int i = s->nthreads; i < SPAWNER_THREADS; i++) {
 		r = pthread_create(&s->threads[i], NULL, spawner_main, s);
 		if (r != 0)
 			break;
 		s->nthreads++;
 	}
-	if (s->nthreads == 0) {
-		uv_close((uv_handle_t *)&s->async, free_on_close);
-		return -r;
-	}
-	*out = s;
-	return 0;
+	return s->nthreads > 0 ? 0 : -r;
 }
 
 void jobs__spawner_submit(struct jobs__spawner *s, struct jobs__spawn_req *req)

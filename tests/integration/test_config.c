@@ -5,6 +5,7 @@
  * bad file exits 2 naming FILE:LINE.
  */
 #include <CUnit/Basic.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,14 +262,16 @@ static void test_script_rlimit(void)
 	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id, "term_signal", v, sizeof(v)), "24"); /* SIGXCPU */
 }
 
-/* What --check-config says about processes programs leave behind, here. */
+/* What --check-config says about the programs' user without --user, and
+ * about processes programs leave behind, here. */
 #define MECHANISM                                                                                            \
+	"cgiq: programs run as cgiq's own user: they can signal cgiq and open its files\n"                       \
 	"cgiq: processes programs leave behind: child subreaper (PR_SET_CHILD_SUBREAPER); cgroup v2 per job: not " \
 	"used; --leftovers kill\n"
 
 static void test_check_config(void)
 {
-	char cmd[1024], out[1024], want[256];
+	char cmd[1024], out[1024], want[512];
 
 	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --config '%s' --cgi-root '%s' --check-config 2>&1", CGIQ_BIN,
 	         conf_path, D.cgi_root);
@@ -313,11 +316,17 @@ static void test_check_config_privileges(void)
 	CU_ASSERT_STRING_EQUAL(out, "cgiq: would run CGI programs as root; use --user or --allow-root\n");
 	unlink(path);
 
-	/* the shipped example, as its comment and the README show it */
+	/* the shipped example, as its comment and the README show it: with a
+	 * user, programs run apart from cgiq */
+	struct passwd *pw = getpwnam("cgiq-run");
+	CU_ASSERT_FATAL(pw != NULL); /* made by scripts/setup.sh */
 	snprintf(cmd, sizeof(cmd), "'%s' --config '%s/cgiq.conf' --cgi-root '%s/cgi-bin' --test 2>&1", CGIQ_BIN,
 	         CGIQ_EXAMPLES, CGIQ_EXAMPLES);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
-	snprintf(want, sizeof(want), "%scgiq: configuration file %s/cgiq.conf ok\n", MECHANISM, CGIQ_EXAMPLES);
+	snprintf(want, sizeof(want),
+	         "cgiq: programs run as user cgiq-run (uid %u), apart from cgiq's user www-data: they cannot signal "
+	         "cgiq nor open its files\n%scgiq: configuration file %s/cgiq.conf ok\n",
+	         (unsigned)pw->pw_uid, strchr(MECHANISM, '\n') + 1, CGIQ_EXAMPLES);
 	CU_ASSERT_STRING_EQUAL(out, want);
 }
 

@@ -377,31 +377,35 @@ static int priv_clean(void)
 
 static void test_runs_as_nobody(void)
 {
-	struct passwd *pw = getpwnam("nobody");
+	struct passwd nobody = *getpwnam("nobody"), *pw = &nobody, *run = getpwnam("cgiq-run");
 	struct tresp r;
 	char want[64], v[256], id[64];
 	struct stat st;
 	unsigned g;
 
-	CU_ASSERT_FATAL(pw != NULL);
+	CU_ASSERT_FATAL(run != NULL); /* made by scripts/setup.sh */
+	/* Programs: the default program user, its own group. */
 	CU_ASSERT_FATAL(get(&P, "/show-ids", &r, 5000) == 0);
 	CU_ASSERT_EQUAL(r.status, 200);
-	/* --group nogroup */
-	snprintf(want, sizeof(want), "%u %u\n", (unsigned)pw->pw_uid, 65534u);
+	snprintf(want, sizeof(want), "%u %u\n", (unsigned)run->pw_uid, (unsigned)run->pw_gid);
 	CU_ASSERT(r.body && strcmp(r.body, want) == 0);
 	t_resp_free(&r);
 	CU_ASSERT_FATAL(last_id(&P, id)[0] != '\0');
 	CU_ASSERT(t_wait_job_state(&P, id, "succeeded", 5000));
 
-	/* The daemon itself: real, effective, saved and fs ids all nobody, and
-	 * no supplementary group but nogroup. */
-	snprintf(want, sizeof(want), "\t%u\t%u\t%u\t%u", (unsigned)pw->pw_uid, (unsigned)pw->pw_uid,
+	/* The daemon itself: real, saved and file-system ids nobody (--group
+	 * nogroup), effective ids the programs', so that it can signal them;
+	 * its only supplementary group the programs'. */
+	snprintf(want, sizeof(want), "\t%u\t%u\t%u\t%u", (unsigned)pw->pw_uid, (unsigned)run->pw_uid,
 	         (unsigned)pw->pw_uid, (unsigned)pw->pw_uid);
 	CU_ASSERT_STRING_EQUAL(proc_status(P.pid, "Uid:", v, sizeof(v)), want);
-	CU_ASSERT_STRING_EQUAL(proc_status(P.pid, "Gid:", v, sizeof(v)), "\t65534\t65534\t65534\t65534");
-	/* Every thread (responder threads started before the drop too). */
+	snprintf(want, sizeof(want), "\t65534\t%u\t65534\t65534", (unsigned)run->pw_gid);
+	CU_ASSERT_STRING_EQUAL(proc_status(P.pid, "Gid:", v, sizeof(v)), want);
+	/* Every thread, all started after the drop. */
 	{
 		char cmd[256], out[64];
+		snprintf(want, sizeof(want), "\t%u\t%u\t%u\t%u", (unsigned)pw->pw_uid, (unsigned)run->pw_uid,
+		         (unsigned)pw->pw_uid, (unsigned)pw->pw_uid);
 		snprintf(cmd, sizeof(cmd), "cat /proc/%d/task/*/status | grep -c '^Uid:'", (int)P.pid);
 		t_run(cmd, out, sizeof(out));
 		CU_ASSERT(atoi(out) >= 6); /* main, recorder, spawner, 4 responders */
@@ -411,15 +415,40 @@ static void test_runs_as_nobody(void)
 		CU_ASSERT_STRING_EQUAL(out, "0\n");
 	}
 	proc_status(P.pid, "Groups:", v, sizeof(v));
-	CU_ASSERT(sscanf(v, "%u", &g) == 1 && g == 65534 && strchr(v + 1, ' ') == strrchr(v, ' '));
-	/* What it must write was given to it. */
-	CU_ASSERT(stat(P.db, &st) == 0 && st.st_uid == pw->pw_uid);
+	CU_ASSERT(sscanf(v, "%u", &g) == 1 && g == run->pw_gid && strchr(v + 1, ' ') == strrchr(v, ' '));
+	/* What it must write was given to it, and is closed to others. */
+	CU_ASSERT(stat(P.db, &st) == 0 && st.st_uid == pw->pw_uid && (st.st_mode & 0007) == 0);
 	snprintf(want, sizeof(want), "%s/spool", P.dir);
-	CU_ASSERT(stat(want, &st) == 0 && st.st_uid == pw->pw_uid);
+	CU_ASSERT(stat(want, &st) == 0 && st.st_uid == pw->pw_uid && (st.st_mode & 0007) == 0);
 	CU_ASSERT(td_log_has(&P, "running as user nobody"));
+	CU_ASSERT(td_log_has(&P, "programs run as user cgiq-run"));
 	/* The FastCGI socket is the user's, for the web server to reach. */
 	snprintf(want, sizeof(want), "%s/fcgi.sock", P.dir);
 	CU_ASSERT(stat(want, &st) == 0 && st.st_uid == pw->pw_uid && (st.st_mode & 0777) == 0660);
+}
+
+/* A program that turns on cgiq can neither kill it, nor read or write its
+ * database, nor list its spool, nor read its environment: it runs as
+ * another user. cgiq lives on, with every row. */
+static void test_program_cannot_touch_cgiq(void)
+{
+	struct tresp r;
+	char path[512], id[64], v[64];
+
+	snprintf(path, sizeof(path), "/turns-on-cgiq?%s", P.dir);
+	CU_ASSERT_FATAL(get(&P, path, &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body ? r.body : "",
+	                       "kill: refused\ndb read: refused\ndb write: refused\nspool: refused\n"
+	                       "environ: refused\n");
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(last_id(&P, id)[0] != '\0');
+	CU_ASSERT(t_wait_job_state(&P, id, "succeeded", 5000));
+	CU_ASSERT_EQUAL(kill(P.pid, 0), 0);
+	/* the row of the job before it is still there */
+	snprintf(path, sizeof(path), "sqlite3 '%s' \"select count(*) from jobs where state = 'succeeded'\"", P.db);
+	CU_ASSERT_EQUAL(t_run(path, v, sizeof(v)), 0);
+	CU_ASSERT(atoi(v) >= 2);
 }
 
 /* A fork bomb within --rlimit-nproc: fork fails at the limit, the job ends,
@@ -457,18 +486,37 @@ static void test_refuses_root(void)
 		fprintf(stderr, "(not root: root refusal not tested)\n");
 		return;
 	}
-	snprintf(cmd, sizeof(cmd), "'%s' --listen 127.0.0.1:0 --cgi-root /tmp --db /nonexistent/x.db 2>&1", CGIQ_BIN);
-	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
-	CU_ASSERT_STRING_EQUAL(out, "cgiq: would run CGI programs as root; use --user or --allow-root\n");
-	snprintf(cmd, sizeof(cmd), "'%s' --listen 127.0.0.1:0 --cgi-root /tmp --user root 2>&1", CGIQ_BIN);
-	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
-	CU_ASSERT_STRING_EQUAL(out, "cgiq: would run CGI programs as root; use --user or --allow-root\n");
-	snprintf(cmd, sizeof(cmd), "'%s' --cgi-root /tmp --user no-such-user-here 2>&1", CGIQ_BIN);
-	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
-	CU_ASSERT_STRING_EQUAL(out, "cgiq: --user no-such-user-here: no such user\n");
-	snprintf(cmd, sizeof(cmd), "'%s' --cgi-root /tmp --group nogroup --allow-root 2>&1", CGIQ_BIN);
-	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
-	CU_ASSERT_STRING_EQUAL(out, "cgiq: --group needs --user\n");
+	/* Refused before anything starts: exit status 2 and one line. */
+	static const struct {
+		const char *args, *says;
+	} refused[] = {
+		{"--listen 127.0.0.1:0 --cgi-root /tmp --db /nonexistent/x.db",
+		 "cgiq: would run CGI programs as root; use --user or --allow-root\n"},
+		{"--listen 127.0.0.1:0 --cgi-root /tmp --user root",
+		 "cgiq: would run CGI programs as root; use --user or --allow-root\n"},
+		{"--cgi-root /tmp --user no-such-user-here", "cgiq: --user no-such-user-here: no such user\n"},
+		{"--cgi-root /tmp --group nogroup --allow-root", "cgiq: --group needs --user\n"},
+		{"--cgi-root /tmp --program-user daemon --allow-root", "cgiq: --program-user needs --user\n"},
+		{"--cgi-root /tmp --user nobody --program-user no-such-user-here",
+		 "cgiq: --program-user no-such-user-here: no such user\n"},
+		{"--cgi-root /tmp --user nobody --program-user 0",
+		 "cgiq: --program-user 0: would run CGI programs as root; use --allow-root\n"},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", CGIQ_BIN, refused[i].args);
+		CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+		CU_ASSERT_STRING_EQUAL(out, refused[i].says);
+	}
+	/* A file of cgiq's that it does not own, and the programs could read:
+	 * refused, not left open to them. */
+	snprintf(cmd, sizeof(cmd),
+	         "d=$(mktemp -d /tmp/cgiq-priv-XXXXXX) && chmod 755 $d && touch $d/log && chown daemon $d/log && "
+	         "chmod 666 $d/log && '%s' --user nobody --listen 127.0.0.1:0 --cgi-root /tmp --db $d/x.db "
+	         "--spool $d/spool --log-file $d/log 2>$d/err; rc=$?; tail -n 1 $d/err; rm -rf $d; exit $rc",
+	         CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 1);
+	CU_ASSERT(strncmp(out, "cgiq: the programs' user cgiq-run could read /tmp/cgiq-priv-", 60) == 0 &&
+	          strstr(out, "/log: take it from others (chmod o-rwx)\n") != NULL);
 	/* After the drop, a lower niceness could not be set in any child. */
 	snprintf(cmd, sizeof(cmd),
 	         "d=$(mktemp -d /tmp/cgiq-nice-XXXXXX) && chmod 755 $d && "
@@ -597,6 +645,7 @@ int main(void)
 	CU_add_test(s, "100,000 headers", test_many_headers);
 	s = CU_add_suite("privileges", priv_init, priv_clean);
 	CU_add_test(s, "runs as nobody", test_runs_as_nobody);
+	CU_add_test(s, "a program cannot touch cgiq", test_program_cannot_touch_cgiq);
 	CU_add_test(s, "fork bomb within --rlimit-nproc", test_fork_bomb);
 	s = CU_add_suite("descriptors", emfile_init, emfile_clean);
 	CU_add_test(s, "EMFILE: pause, then resume", test_emfile_pause_resume);

@@ -852,7 +852,7 @@ static void test_spawn_pipes(void)
 {
 	char *argv[] = {"/bin/sh", "-c", "echo out; echo err >&2; cat; echo \"$A\"; exit 7", NULL};
 	char *envp[] = {"A=from-env", NULL};
-	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0, NULL, 0};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0, NULL, 0, NULL};
 	struct cgi_proc p;
 	struct buf o, e;
 	int status;
@@ -887,7 +887,7 @@ static void test_spawn_limits(void)
 	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
 	struct cgi_limits l = {.cpu_s = 7, .as_bytes = 512ull << 20, .nofile = 50, .nproc = 300,
 	                       .fsize_bytes = 1 << 20, .core_set = 1, .core_bytes = 0, .nice_set = 1, .nice = 5};
-	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0, &l, 0};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0, &l, 0, NULL};
 	struct cgi_proc p;
 	struct buf o, e;
 	int status, nice_before = getpriority(PRIO_PROCESS, 0);
@@ -905,11 +905,41 @@ static void test_spawn_limits(void)
 	buf_free(&e);
 }
 
+/* As root, a program given an identity has all three of each id, and only
+ * the groups given; the process that started it keeps its own. */
+static void test_spawn_identity(void)
+{
+	char *argv[] = {"/bin/sh", "-c", "grep -E '^(Uid|Gid|Groups):' /proc/self/status", NULL};
+	char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+	struct cgi_identity as = {.uid = 65534, .gid = 65533, .set_groups = 1, .ngroups = 2, .groups = {65533, 65532}};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/", -1, 0, NULL, 0, &as};
+	struct cgi_proc p;
+	struct buf o, e;
+	int status;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "(not root: identity not tested)\n");
+		return;
+	}
+	buf_init(&o, 1 << 20);
+	buf_init(&e, 1 << 20);
+	CU_ASSERT_EQUAL_FATAL(cgi_spawn_start(&opts, &p), 0);
+	CU_ASSERT_EQUAL(pump(&p, "", 0, &o, &e), 0);
+	ASSERT_STR(o.data, "Uid:\t65534\t65534\t65534\t65534\nGid:\t65533\t65533\t65533\t65533\n"
+	                   "Groups:\t65532 65533 \n");
+	status = reap(p.pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT_EQUAL(geteuid(), 0);
+	CU_ASSERT_EQUAL(getegid(), 0);
+	buf_free(&o);
+	buf_free(&e);
+}
+
 static void test_spawn_exec_errors(void)
 {
 	char *argv[] = {"x", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/nonexistent/program", argv, envp, "/", -1, 0, NULL, 0};
+	struct cgi_spawn opts = {"/nonexistent/program", argv, envp, "/", -1, 0, NULL, 0, NULL};
 	struct cgi_proc p;
 
 	CU_ASSERT_EQUAL(cgi_spawn_start(&opts, &p), -ENOENT);
@@ -934,7 +964,7 @@ static void test_spawn_signals_reset(void)
 {
 	char *argv[] = {"cat", "/proc/self/status", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0, NULL, 0};
+	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0, NULL, 0, NULL};
 	struct sigaction ign, old_term;
 	sigset_t block, old_mask;
 	struct cgi_proc p;
@@ -983,7 +1013,7 @@ static void test_spawn_cwd_and_fds(void)
 	char script[128];
 	char *argv[] = {"sh", "-c", script, NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/usr", -1, 0, NULL, 0};
+	struct cgi_spawn opts = {"/bin/sh", argv, envp, "/usr", -1, 0, NULL, 0, NULL};
 	struct cgi_proc p;
 	struct buf o, e;
 	/* deliberately not close-on-exec */
@@ -1007,7 +1037,7 @@ static void test_spawn_stdin_fd(void)
 {
 	char *argv[] = {"cat", NULL};
 	char *envp[] = {NULL};
-	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0, NULL, 0};
+	struct cgi_spawn opts = {"/bin/cat", argv, envp, "/", -1, 0, NULL, 0, NULL};
 	char tmpl[] = "/tmp/cgiq-test-spool-XXXXXX";
 	struct cgi_proc p;
 	struct buf o, e;
@@ -1049,7 +1079,7 @@ static void fixture_run(const char *name, const char *query, const char *in, siz
 	char path[PATH_MAX], qs[256];
 	char *argv[] = {path, NULL};
 	char *envp[] = {qs, "PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-	struct cgi_spawn opts = {path, argv, envp, CGIQ_FIXTURES, -1, 0, NULL, 0};
+	struct cgi_spawn opts = {path, argv, envp, CGIQ_FIXTURES, -1, 0, NULL, 0, NULL};
 	struct cgi_proc p;
 
 	snprintf(path, sizeof(path), "%s/%s", CGIQ_FIXTURES, name);
@@ -1171,7 +1201,7 @@ static void test_fixture_hostile(void)
 	char path[] = CGIQ_FIXTURES "/hostile-trap-term";
 	char *argv[] = {path, NULL};
 	char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
-	struct cgi_spawn opts = {path, argv, envp, "/", -1, 0, NULL, 0};
+	struct cgi_spawn opts = {path, argv, envp, "/", -1, 0, NULL, 0, NULL};
 	struct cgi_proc p;
 	struct buf o;
 	char tmp[4096];
@@ -1313,6 +1343,7 @@ int main(void)
 	static const struct test_def spawn_tests[] = {
 		{"pipes", test_spawn_pipes},
 		{"limits", test_spawn_limits},
+		{"identity", test_spawn_identity},
 		{"exec_errors", test_spawn_exec_errors},
 		{"signals_reset", test_spawn_signals_reset},
 		{"cwd_and_fds", test_spawn_cwd_and_fds},
