@@ -1417,7 +1417,8 @@ int app_daemon_main(int argc, char **argv)
 	c.http.counters = &front_counters[JOB_FRONT_HTTP];
 	r = store_open(c.db, &store);
 	if (r < 0) {
-		fprintf(stderr, "cgiq: cannot open the job database %s\n", c.db);
+		fprintf(stderr, "cgiq: cannot open the job database %s%s\n", c.db,
+		        r == -EROFS ? ": read-only for cgiq, which records every job in it" : "");
 		return 1;
 	}
 	if (own_db(&privs, c.db, db_dir_created, db_created) < 0) {

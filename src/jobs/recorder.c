@@ -119,9 +119,10 @@ static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
 /*
  * After a failed batch, /health says so until a write succeeds. With no
  * rows to write (an idle server) none would, so the database is probed
- * every PROBE_S seconds with an empty write transaction (BEGIN IMMEDIATE
- * takes the write lock: a lock held elsewhere or a read-only database
- * fails it), and /health recovers by itself. Called with r->lock held.
+ * every PROBE_S seconds with a write that changes nothing (a lock held
+ * elsewhere, a full disk or a file system gone read-only fails it; an empty
+ * transaction would not even touch the disk), and /health recovers by
+ * itself. Called with r->lock held.
  */
 #define PROBE_S 10
 static void wait_for_rows(struct jobs__recorder *r)
@@ -139,7 +140,7 @@ static void wait_for_rows(struct jobs__recorder *r)
 		if (pthread_cond_timedwait(&r->wake, &r->lock, &until) != ETIMEDOUT || r->head || r->stopping)
 			continue;
 		pthread_mutex_unlock(&r->lock);
-		ok = store_begin(r->store) == 0 && store_commit(r->store) == 0;
+		ok = store_probe_write(r->store) == 0;
 		if (ok)
 			log_info("the job database accepts writes again");
 		pthread_mutex_lock(&r->lock);

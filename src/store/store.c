@@ -378,6 +378,13 @@ int store_open(const char *path, struct store **out)
 		r = store_fail(s, "opening", NULL);
 		goto out;
 	}
+	/* SQLite falls back to reading when it may not write (the file's mode
+	 * or owner, a read-only file system): every job would go unrecorded. */
+	if (sqlite3_db_readonly(s->db, "main") == 1) {
+		log_warnx("store %s: opened read-only: this process may not write it", path);
+		r = -EROFS;
+		goto out;
+	}
 	r = store_setup(s);
 out:
 	if (r < 0) {
@@ -419,6 +426,20 @@ static int store_run(struct store *s, sqlite3_stmt *st, const char *what, const 
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return r;
+}
+
+int store_probe_write(struct store *s)
+{
+	char sql[96];
+
+	/* The schema version rewritten as it is: one page written and
+	 * committed, nothing changed. Quiet: the caller says what it means. */
+	snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; PRAGMA user_version = %d; COMMIT", STORE_SCHEMA_VERSION);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return -EIO;
 }
 
 int store_begin(struct store *s) { return store_run(s, s->stmt[STORE_STMT_BEGIN], "BEGIN", NULL); }

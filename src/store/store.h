@@ -82,7 +82,8 @@ struct store;
  * Opens (creating if missing) the database at path (":memory:" allowed),
  * sets WAL mode, busy timeout, and creates or migrates the schema to
  * STORE_SCHEMA_VERSION. Returns 0 and *out, or a negative errno-style code
- * with one log line. A database from a newer cgiq is refused (-EPROTO).
+ * with one log line. A database from a newer cgiq is refused (-EPROTO), and
+ * one this process may only read (-EROFS).
  */
 int store_open(const char *path, struct store **out);
 /* Closes; NULL and double close are fine (the pointer is the caller's). */
@@ -93,6 +94,9 @@ void store_close(struct store *s);
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 int store_rollback(struct store *s);
+/* Whether the database takes a write now: a one-page write transaction that
+ * changes nothing. Returns 0 or -EIO; logs nothing. Not inside a batch. */
+int store_probe_write(struct store *s);
 
 /* Inserts a new row from j: every column store_job_finished() writes too, so
  * a job that has already ended is one INSERT (unknown values are NULL, as

@@ -511,12 +511,21 @@ static void test_refuses_root(void)
 	 * refused, not left open to them. */
 	snprintf(cmd, sizeof(cmd),
 	         "d=$(mktemp -d /tmp/cgiq-priv-XXXXXX) && chmod 755 $d && touch $d/log && chown daemon $d/log && "
-	         "chmod 666 $d/log && '%s' --user nobody --listen 127.0.0.1:0 --cgi-root /tmp --db $d/x.db "
+	         "chmod 666 $d/log && timeout 10 '%s' --user nobody --listen 127.0.0.1:0 --cgi-root /tmp --db $d/x.db "
 	         "--spool $d/spool --log-file $d/log 2>$d/err; rc=$?; tail -n 1 $d/err; rm -rf $d; exit $rc",
 	         CGIQ_BIN);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 1);
 	CU_ASSERT(strncmp(out, "cgiq: the programs' user cgiq-run could read /tmp/cgiq-priv-", 60) == 0 &&
 	          strstr(out, "/log: take it from others (chmod o-rwx)\n") != NULL);
+	/* A database cgiq may only read: refused, not run unrecorded. */
+	snprintf(cmd, sizeof(cmd),
+	         "d=$(mktemp -d /tmp/cgiq-ro-XXXXXX) && chown nobody $d && chmod 755 $d && "
+	         "sqlite3 $d/x.db 'create table t(x)' && chown nobody $d/x.db && chmod 440 $d/x.db && "
+	         "timeout 10 runuser -u nobody -- '%s' --listen 127.0.0.1:0 --cgi-root /tmp --db $d/x.db --spool $d/spool "
+	         "2>$d/err; rc=$?; tail -n 1 $d/err | sed \"s|$d|D|\"; rm -rf $d; exit $rc", CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 1);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: cannot open the job database D/x.db: read-only for cgiq, which records "
+	                            "every job in it\n");
 	/* After the drop, a lower niceness could not be set in any child. */
 	snprintf(cmd, sizeof(cmd),
 	         "d=$(mktemp -d /tmp/cgiq-nice-XXXXXX) && chmod 755 $d && "
