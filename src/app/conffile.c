@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/conffile.h"
+#include "conffile.h"
 #include "util/util.h"
 
 struct parse {

@@ -14,9 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/app.h"
-#include "app/conffile.h"
+#include "app.h"
+#include "conffile.h"
 #include "fcgi/fcgi.h"
+#include "front/front.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "store/store.h"
@@ -1184,7 +1185,7 @@ static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t drain_timer;
 static struct http_server *the_server;
 static struct http_server *the_admin;
-static struct http_access_log *the_access_log;
+static struct front_access_log *the_access_log;
 static struct http_evidence *the_evidence;
 /* The fronts' counters outlive the fronts (FastCGI threads may count while
  * the loop shuts down), so they live here. */
@@ -1213,7 +1214,7 @@ static void stop_now(void)
 	http_server_close(the_server);
 	http_server_close(the_admin);
 	fcgi_front_close(the_fcgi);
-	http_access_log_stop(the_access_log);
+	front_access_log_stop(the_access_log);
 }
 
 /* Polled while draining: three fronts (the engine, HTTP connections still
@@ -1276,7 +1277,7 @@ static void on_hup(uv_signal_t *h, int signum)
 	else
 		log_info("SIGHUP: logging to stderr, nothing to reopen");
 	/* Other files opened by path that log rotation renames: the access log. */
-	if (http_access_log_reopen(the_access_log) < 0)
+	if (front_access_log_reopen(the_access_log) < 0)
 		log_warnx("SIGHUP: cannot reopen the access log (still writing to the old one)");
 	/* An operator who deleted or edited the misread evidence. */
 	http_evidence_reload(the_evidence);
@@ -1306,10 +1307,10 @@ static int startup_failed(uv_loop_t *loop, struct store *store, int exit_status)
 	http_server_close(the_server);
 	http_server_close(the_admin);
 	fcgi_front_close(the_fcgi);
-	http_access_log_stop(the_access_log);
+	front_access_log_stop(the_access_log);
 	uv_run(loop, UV_RUN_DEFAULT);
 	store_close(store);
-	http_access_log_free(the_access_log);
+	front_access_log_free(the_access_log);
 	return exit_status;
 }
 
@@ -1407,7 +1408,7 @@ int app_daemon_main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (c.access_log) {
-		r = http_access_log_open(loop, c.access_log, &the_access_log);
+		r = front_access_log_open(loop, c.access_log, &the_access_log);
 		if (r < 0) {
 			fprintf(stderr, "cgiq: --access-log %s: %s\n", c.access_log, strerror(-r));
 			return 1;
@@ -1537,7 +1538,7 @@ int app_daemon_main(int argc, char **argv)
 	uv_run(loop, UV_RUN_DEFAULT);
 	uv_loop_close(loop);
 	store_close(store);
-	http_access_log_free(the_access_log); /* lines of the last moments */
+	front_access_log_free(the_access_log); /* lines of the last moments */
 	http_evidence_free(the_evidence);
 	app__privs_settle(&privs);
 	log_info("stopped");

@@ -2,7 +2,7 @@
  * The operator subcommands `cgiq jobs` and `cgiq job`: read-only views of the
  * job database, as aligned text or as one JSON object per line.
  */
-#include "app/app.h"
+#include "app.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "app/app.h"
+#include "app.h"
 
 int main(int argc, char **argv)
 {

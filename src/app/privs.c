@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app/app.h"
+#include "app.h"
 
 /* A user or group given by name, or as a number (as in chown). */
 static int privs_number(const char *s, unsigned long *out)

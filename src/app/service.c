@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "app/app.h"
+#include "app.h"
 #include "util/util.h"
 
 /* ---------------- the database lock ---------------- */

@@ -3,7 +3,7 @@
  * RFC 3875 4.1 meta-variables, common extras, and HTTP_* from request headers
  * (RFC 3875 4.1.18).
  */
-#include "cgi/cgi.h"
+#include "cgi.h"
 
 #include <errno.h>
 #include <inttypes.h>

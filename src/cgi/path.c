@@ -3,7 +3,7 @@
  * 4.1.13). The path is decoded once, split into segments, and walked
  * segment by segment with stat(2); the first regular file is the program.
  */
-#include "cgi/cgi.h"
+#include "cgi.h"
 
 #include <errno.h>
 #include <limits.h>

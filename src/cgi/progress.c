@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cgi/cgi.h"
+#include "cgi.h"
 
 /* Reads a decimal at *p (at most 18 digits, so no overflow). */
 static int read_count(const char **p, const char *end, int64_t *out)

@@ -2,7 +2,7 @@
  * The program's header block (RFC 3875 6.2, 6.3): pure, incremental, fed in
  * chunks of any size. No I/O; the caller owns the pipes.
  */
-#include "cgi/cgi.h"
+#include "cgi.h"
 
 #include <errno.h>
 #include <stdlib.h>

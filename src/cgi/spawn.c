@@ -2,7 +2,7 @@
  * fork/exec of a CGI program (RFC 3875 3.4, 5) in its own process group so
  * the whole tree can be signalled at once.
  */
-#include "cgi/cgi.h"
+#include "cgi.h"
 
 #include <errno.h>
 #include <fcntl.h>

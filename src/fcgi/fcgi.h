@@ -70,7 +70,7 @@ const char *fcgi_param(char *const *params, const char *name);
 /* ---------------- the front (front.c) ---------------- */
 
 struct job_engine;
-struct http_access_log;
+struct front_access_log;
 struct job_front_counters;
 
 struct fcgi_config {
@@ -91,7 +91,7 @@ struct fcgi_config {
 	uint64_t max_wait_ms;        /* Prefer: wait=N is clamped to this */
 	const char *accel_prefix;    /* X-Accel-Redirect: kept results are served by nginx from
 	                                PREFIX/<file> (an internal location on the spool); NULL = off */
-	struct http_access_log *access_log;  /* one line per request, NULL = off */
+	struct front_access_log *access_log;  /* one line per request, NULL = off */
 	struct job_front_counters *counters; /* this front's counters, NULL = none */
 };
 

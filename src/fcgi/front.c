@@ -43,8 +43,8 @@
 
 #include <fcgiapp.h>
 
-#include "fcgi/fcgi.h"
-#include "http/http.h"
+#include "fcgi.h"
+#include "front/front.h"
 #include "jobs/jobs.h"
 
 #define FILE_CHUNK 65536
@@ -858,7 +858,7 @@ static void account(struct worker *w, FCGX_Request *req, int status, int written
                     const struct job_result *res, uint64_t t0)
 {
 	struct fcgi_front *f = w->f;
-	struct http_access_entry e;
+	struct front_access_entry e;
 	int ran = w->job_id[0] != '\0';
 
 	if (written != 0)
@@ -891,7 +891,7 @@ static void account(struct worker *w, FCGX_Request *req, int status, int written
 	e.job_id = ran ? w->job_id : NULL;
 	e.job_ms = w->job_ms;
 	e.request_ms = util_mono_ms() - t0;
-	http_access_log_write(f->cfg.access_log, &e);
+	front_access_log_write(f->cfg.access_log, &e);
 }
 
 static void serve(struct worker *w, FCGX_Request *req)

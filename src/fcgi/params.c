@@ -5,7 +5,7 @@
  * builder (cgi_env_build): HTTP_* parameters are turned back into request
  * headers, the RFC 3875 variables into struct cgi_request fields.
  */
-#include "fcgi/fcgi.h"
+#include "fcgi.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http.h"
+#include "http.h"
 #include "jobs/jobs.h"
 
 #define ADMIN_JOBS_DEFAULT 100

@@ -3,7 +3,7 @@
  * events: the whole file is rewritten on each new entry, small enough
  * (HTTP_EVIDENCE_MAX lines) to do on the loop thread.
  */
-#include "http/http.h"
+#include "http.h"
 
 #include <errno.h>
 #include <fcntl.h>

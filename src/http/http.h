@@ -235,7 +235,7 @@ void http_evidence_reload(struct http_evidence *ev);
 
 struct job_engine;
 struct job_front_counters;
-struct http_access_log;
+struct front_access_log;
 
 struct http_server_config {
 	unsigned unix_mode;              /* permissions of unix: listeners, e.g. 0660; 0 = as bound */
@@ -263,7 +263,7 @@ struct http_server_config {
 	uint64_t max_wait_ms;            /* Prefer: wait=N is clamped to this */
 	int detach_on_disconnect;        /* client gone: the job goes on, result kept */
 	/* observability (NULL / 0 = off) */
-	struct http_access_log *access_log;       /* one line per request */
+	struct front_access_log *access_log;       /* one line per request */
 	struct job_front_counters *counters;      /* this front's counters */
 	int admin;                                /* an admin listener: /metrics, /health, /jobs only */
 	const struct job_front_counters *fronts;  /* admin: every front's counters, JOB_FRONT_COUNT */
@@ -293,59 +293,6 @@ unsigned http_server_connections(const struct http_server *s);
 /* Stops listening and closes every connection (cancelling their jobs); the
  * server frees itself once all handles are closed. */
 void http_server_close(struct http_server *s);
-
-/* ---------------- access log (access_log.c) ---------------- */
-
-/* One request as the access log shows it. NULL strings print as "-". */
-struct http_access_entry {
-	const char *host;         /* client address, no port ("unix" for a unix socket) */
-	const char *user;         /* authenticated user (FastCGI REMOTE_USER), usually NULL */
-	int64_t time_us;          /* wall clock of the line */
-	const char *method;       /* NULL when the request line could not be read */
-	const char *target;
-	const char *protocol;     /* "HTTP/1.1"; NULL leaves it out */
-	int status;
-	uint64_t bytes;           /* response body bytes */
-	const char *referer;
-	const char *user_agent;
-	const char *job_id;       /* NULL when no job ran */
-	unsigned processing_sent; /* 102s */
-	int64_t job_ms;           /* how long the program ran; -1 prints "-" */
-	uint64_t request_ms;      /* head received to response written */
-};
-
-/* Appends s as nginx escapes its log fields: '"', '\\', bytes below 0x20 and
- * from 0x7f as \xHH (uppercase hex). At most 8 KiB of s are used; a longer
- * s ends in "...". */
-void http_access_escape(struct buf *out, const char *s, size_t len);
-/*
- * Appends one line (newline included):
- *   host - user [dd/Mon/yyyy:hh:mm:ss +0000] "METHOD target PROTO" status bytes
- *   "referer" "user-agent" job_id 102s job_ms request_ms
- * (Combined Log Format, UTC, then cgiq's four fields).
- */
-void http_access_format(struct buf *out, const struct http_access_entry *e);
-
-/*
- * Opens the access log: path "-" is stdout, else the file is created or
- * appended to (mode 0640). With a loop, a timer flushes the buffered lines
- * every 500 ms. Returns 0 or a negative errno.
- */
-int http_access_log_open(uv_loop_t *loop, const char *path, struct http_access_log **out);
-/* Logs one line. Any thread; never waits on the disk except when 32 KiB are
- * buffered. NULL log: nothing. */
-void http_access_log_write(struct http_access_log *l, const struct http_access_entry *e);
-/* Writes the buffered lines now. Any thread. */
-void http_access_log_flush(struct http_access_log *l);
-/* For SIGHUP after a rotation: flushes to the old file and opens the path
- * again. Stdout: nothing to do. Returns 0 or a negative errno (the old file is
- * kept). Any thread. */
-int http_access_log_reopen(struct http_access_log *l);
-/* Shutdown on the loop thread: closes the timer, flushes. Lines still logged
- * after this are written by http_access_log_free. */
-void http_access_log_stop(struct http_access_log *l);
-/* After the loop has ended: flushes, closes the file, frees. NULL allowed. */
-void http_access_log_free(struct http_access_log *l);
 
 /* ---------------- admin listener (admin.c) ---------------- */
 struct job_metrics;

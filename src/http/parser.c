@@ -22,7 +22,7 @@
  *    here first (struct chunk_check) and handed to the library only when
  *    its framing is valid; both readings must then agree.
  */
-#include "http/http.h"
+#include "http.h"
 
 #include <errno.h>
 #include <http_parser.h>

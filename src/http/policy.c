@@ -2,7 +2,7 @@
  * Prefer (RFC 7240, parsed in util) and the 102 Processing policy: who gets
  * unsolicited 102s, relays declared by the operator. Pure: no I/O, no state.
  */
-#include "http/http.h"
+#include "http.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -22,7 +22,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "http/http.h"
+#include "http.h"
+#include "front/front.h"
 #include "jobs/jobs.h"
 
 #define FILE_CHUNK 65536
@@ -269,7 +270,7 @@ static void conn_close(struct conn *c)
 static void conn_access_log(struct conn *c, int status)
 {
 	const struct http_request *req = http_req_parser_request(c->parser);
-	struct http_access_entry e;
+	struct front_access_entry e;
 	char protocol[16];
 
 	if (c->srv->cfg.access_log == NULL || c->api == 2)
@@ -291,7 +292,7 @@ static void conn_access_log(struct conn *c, int status)
 	e.processing_sent = c->sent_102;
 	e.job_ms = c->job ? job_duration_ms(c->job) : -1;
 	e.request_ms = c->started_ms ? util_mono_ms() - c->started_ms : 0;
-	http_access_log_write(c->srv->cfg.access_log, &e);
+	front_access_log_write(c->srv->cfg.access_log, &e);
 }
 
 /* ------------------------------------------------------------------ */

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jobs/internal.h"
+#include "internal.h"
 
 #define SWEEP_MAX_MS 60000
 #define SWEEP_MIN_MS 1000

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jobs/internal.h"
+#include "internal.h"
 
 
 static void job_start(struct job *j);

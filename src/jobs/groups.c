@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jobs/internal.h"
+#include "internal.h"
 
 #define GROUPS_FILE ".cgiq-groups"
 

@@ -8,7 +8,7 @@
 
 #include <pthread.h>
 
-#include "jobs/jobs.h"
+#include "jobs.h"
 
 #define STDERR_LINE_MAX 1024
 /* Rows are handed to the recorder at most this long after they change: under

@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobs/internal.h"
+#include "internal.h"
 
 #define SWEEP_IDLE_MS 1000
 #define SWEEP_BUSY_MS 200

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "jobs/internal.h"
+#include "internal.h"
 
 /* From 5 ms (a trivial program) to 5 min (the default --job-timeout). */
 const double job_hist_bounds_s[JOB_HIST_BOUNDS] = {

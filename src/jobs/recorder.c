@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobs/internal.h"
+#include "internal.h"
 
 struct rec_op {
 	struct rec_op *next;

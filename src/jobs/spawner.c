@@ -16,7 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include "jobs/internal.h"
+#include "internal.h"
 
 #define SPAWNER_THREADS 2
 

@@ -2,7 +2,7 @@
  * One job row as one line of JSON: what `cgiq jobs --json`, `cgiq job --json`
  * and the admin listener's /jobs print, so all three agree.
  */
-#include "store/store.h"
+#include "store.h"
 
 static void json_key(struct buf *b, const char *key)
 {

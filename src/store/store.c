@@ -6,7 +6,7 @@
  * in struct store_job; unknown times are NULL in the table and 0 in the struct.
  * The schema version lives in PRAGMA user_version.
  */
-#include "store/store.h"
+#include "store.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "util/util.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -89,4 +89,77 @@ void buf_free(struct buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629 4: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. s is NUL-terminated,
+ * and NUL is never a continuation byte, so this stops at the end. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (s[0] == 0xe0)
+		lo = 0xa0;
+	else if (s[0] == 0xed)
+		hi = 0x9f;
+	else if (s[0] == 0xf0)
+		lo = 0x90;
+	else if (s[0] == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+int util_json_string(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	int r = 0;
+
+	if (s == NULL)
+		return buf_append_str(b, "null");
+	r = buf_append(b, "\"", 1);
+	while (*p && r == 0) {
+		unsigned char c = *p;
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			r = buf_append(b, e, 2);
+			p++;
+		} else if (c < 0x20 || c == 0x7f) {
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			r = buf_append(b, e, 6);
+			p++;
+		} else if (c < 0x80) {
+			r = buf_append(b, p, 1);
+			p++;
+		} else {
+			/* RFC 8259 8.1: JSON text is UTF-8. Bytes that are not
+			 * (a CGI program's stderr, a raw request-target) become
+			 * U+FFFD one by one instead of making the document invalid. */
+			size_t n = utf8_len(p);
+			if (n == 0) {
+				r = buf_append(b, "\\ufffd", 6);
+				p++;
+			} else {
+				r = buf_append(b, p, n);
+				p += n;
+			}
+		}
+	}
+	if (r == 0)
+		r = buf_append(b, "\"", 1);
+	return r ? -ENOBUFS : 0;
 }

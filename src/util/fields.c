@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "util/util.h"
+#include "util.h"
 
 /* RFC 9110 5.6.2 tchar */
 static int is_tchar(unsigned char c)

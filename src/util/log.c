@@ -1,4 +1,4 @@
-#include "util/util.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "util/util.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>

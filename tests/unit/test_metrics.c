@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "front/front.h"
 #include "http/http.h"
 #include "jobs/jobs.h"
 #include "util/util.h"
@@ -22,7 +23,7 @@ static char *escaped(const char *s, size_t len)
 	struct buf b;
 
 	buf_init(&b, 1 << 20);
-	http_access_escape(&b, s, len);
+	front_access_escape(&b, s, len);
 	return b.data ? b.data : util_xstrdup("");
 }
 
@@ -57,7 +58,7 @@ static void test_escape(void)
 
 static void test_format(void)
 {
-	struct http_access_entry e;
+	struct front_access_entry e;
 	struct buf b;
 
 	memset(&e, 0, sizeof(e));
@@ -75,7 +76,7 @@ static void test_format(void)
 	e.job_ms = 1234;
 	e.request_ms = 1240;
 	buf_init(&b, 1 << 16);
-	http_access_format(&b, &e);
+	front_access_format(&b, &e);
 	CU_ASSERT_STRING_EQUAL(b.data, "127.0.0.1 - - [14/Nov/2023:22:13:20 +0000] \"GET /hello?x=1 HTTP/1.1\" 200 14 "
 	                               "\"http://ref.example/\" \"curl \\x22x\\x22\" "
 	                               "0123456789abcdef0123456789abcdef 3 1234 1240\n");
@@ -86,7 +87,7 @@ static void test_format(void)
 	e.status = 400;
 	e.job_ms = -1;
 	buf_reset(&b);
-	http_access_format(&b, &e);
+	front_access_format(&b, &e);
 	CU_ASSERT_STRING_EQUAL(b.data, "- - - [14/Nov/2023:22:13:20 +0000] \"-\" 400 0 \"-\" \"-\" - 0 - 0\n");
 
 	/* a user and a hostile target cannot break the line */
@@ -97,7 +98,7 @@ static void test_format(void)
 	e.protocol = NULL;
 	e.job_ms = 0;
 	buf_reset(&b);
-	http_access_format(&b, &e);
+	front_access_format(&b, &e);
 	CU_ASSERT_STRING_EQUAL(b.data,
 	                       "10.0.0.1 - bob\\x0A [14/Nov/2023:22:13:20 +0000] \"GET /a\\x22b c\" 400 0 \"-\" \"-\" - 0 0 0\n");
 	buf_free(&b);
@@ -126,15 +127,15 @@ static char *slurp(const char *path)
 static void test_log_file(void)
 {
 	char dir[] = "/tmp/cgiq-metrics-XXXXXX", path[256], rotated[256];
-	struct http_access_log *l = NULL;
-	struct http_access_entry e;
+	struct front_access_log *l = NULL;
+	struct front_access_entry e;
 	struct stat st;
 	char *s;
 
 	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/access.log", dir);
 	snprintf(rotated, sizeof(rotated), "%s/access.log.1", dir);
-	CU_ASSERT_FATAL(http_access_log_open(NULL, path, &l) == 0);
+	CU_ASSERT_FATAL(front_access_log_open(NULL, path, &l) == 0);
 	CU_ASSERT(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
 
 	memset(&e, 0, sizeof(e));
@@ -143,24 +144,24 @@ static void test_log_file(void)
 	e.job_ms = -1;
 	e.method = "GET";
 	e.target = "/one";
-	http_access_log_write(l, &e);
+	front_access_log_write(l, &e);
 	/* buffered: nothing on disk before a flush */
 	s = slurp(path);
 	CU_ASSERT(s != NULL && *s == '\0');
 	free(s);
-	http_access_log_flush(l);
+	front_access_log_flush(l);
 	s = slurp(path);
 	CU_ASSERT(s && strstr(s, "\"GET /one\" 200") != NULL);
 	free(s);
 
 	/* rotation: rename, then reopen; the new line goes to a new file */
 	e.target = "/two";
-	http_access_log_write(l, &e);
+	front_access_log_write(l, &e);
 	CU_ASSERT(rename(path, rotated) == 0);
-	CU_ASSERT(http_access_log_reopen(l) == 0);
+	CU_ASSERT(front_access_log_reopen(l) == 0);
 	e.target = "/three";
-	http_access_log_write(l, &e);
-	http_access_log_free(l);
+	front_access_log_write(l, &e);
+	front_access_log_free(l);
 	s = slurp(rotated);
 	CU_ASSERT(s && strstr(s, "/one") && strstr(s, "/two") && !strstr(s, "/three"));
 	free(s);
@@ -169,7 +170,7 @@ static void test_log_file(void)
 	free(s);
 
 	/* an unwritable path is refused at open */
-	CU_ASSERT(http_access_log_open(NULL, "/nonexistent-dir/x/access.log", &l) == -ENOENT);
+	CU_ASSERT(front_access_log_open(NULL, "/nonexistent-dir/x/access.log", &l) == -ENOENT);
 	unlink(path);
 	unlink(rotated);
 	rmdir(dir);

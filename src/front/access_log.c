@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http/http.h"
+#include "front.h"
 
 #define ACCESS_FLUSH_MS 500
 #define ACCESS_FLUSH_BYTES (32 * 1024)
@@ -28,7 +28,7 @@
 /* Longest client-supplied field logged, before escaping; longer ones end "...". */
 #define ACCESS_FIELD_MAX 8192
 
-struct http_access_log {
+struct front_access_log {
 	pthread_mutex_t mu;
 	char *path;          /* NULL for stdout */
 	int fd;
@@ -39,7 +39,7 @@ struct http_access_log {
 	int timer_open;
 };
 
-void http_access_escape(struct buf *out, const char *s, size_t len)
+void front_access_escape(struct buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char tmp[4 * 64];
@@ -74,7 +74,7 @@ static void append_quoted(struct buf *out, const char *s)
 	if (s == NULL || *s == '\0')
 		buf_append_str(out, "-");
 	else
-		http_access_escape(out, s, strlen(s));
+		front_access_escape(out, s, strlen(s));
 	buf_append_str(out, "\"");
 }
 
@@ -83,10 +83,10 @@ static void append_field(struct buf *out, const char *s)
 	if (s == NULL || *s == '\0')
 		buf_append_str(out, "-");
 	else
-		http_access_escape(out, s, strlen(s));
+		front_access_escape(out, s, strlen(s));
 }
 
-void http_access_format(struct buf *out, const struct http_access_entry *e)
+void front_access_format(struct buf *out, const struct front_access_entry *e)
 {
 	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -104,12 +104,12 @@ void http_access_format(struct buf *out, const struct http_access_entry *e)
 	if (e->method == NULL || e->target == NULL) {
 		buf_append_str(out, "-");
 	} else {
-		http_access_escape(out, e->method, strlen(e->method));
+		front_access_escape(out, e->method, strlen(e->method));
 		buf_append_str(out, " ");
-		http_access_escape(out, e->target, strlen(e->target));
+		front_access_escape(out, e->target, strlen(e->target));
 		if (e->protocol) {
 			buf_append_str(out, " ");
-			http_access_escape(out, e->protocol, strlen(e->protocol));
+			front_access_escape(out, e->protocol, strlen(e->protocol));
 		}
 	}
 	buf_printf(out, "\" %d %llu ", e->status, (unsigned long long)e->bytes);
@@ -125,7 +125,7 @@ void http_access_format(struct buf *out, const struct http_access_entry *e)
 }
 
 /* Under mu. */
-static void flush_locked(struct http_access_log *l)
+static void flush_locked(struct front_access_log *l)
 {
 	size_t off = 0;
 
@@ -152,7 +152,7 @@ static void flush_locked(struct http_access_log *l)
 	buf_reset(&l->pending);
 }
 
-void http_access_log_flush(struct http_access_log *l)
+void front_access_log_flush(struct front_access_log *l)
 {
 	if (l == NULL)
 		return;
@@ -163,7 +163,7 @@ void http_access_log_flush(struct http_access_log *l)
 
 static void on_flush_timer(uv_timer_t *t)
 {
-	http_access_log_flush(t->data);
+	front_access_log_flush(t->data);
 }
 
 static int open_file(const char *path)
@@ -172,9 +172,9 @@ static int open_file(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-int http_access_log_open(uv_loop_t *loop, const char *path, struct http_access_log **out)
+int front_access_log_open(uv_loop_t *loop, const char *path, struct front_access_log **out)
 {
-	struct http_access_log *l;
+	struct front_access_log *l;
 	int fd = STDOUT_FILENO;
 
 	if (strcmp(path, "-") != 0) {
@@ -199,14 +199,14 @@ int http_access_log_open(uv_loop_t *loop, const char *path, struct http_access_l
 	return 0;
 }
 
-void http_access_log_write(struct http_access_log *l, const struct http_access_entry *e)
+void front_access_log_write(struct front_access_log *l, const struct front_access_entry *e)
 {
 	struct buf line;
 
 	if (l == NULL)
 		return;
 	buf_init(&line, ACCESS_PENDING_MAX);
-	http_access_format(&line, e);
+	front_access_format(&line, e);
 	pthread_mutex_lock(&l->mu);
 	if (buf_append(&l->pending, line.data, line.len) < 0)
 		l->dropped++;
@@ -216,7 +216,7 @@ void http_access_log_write(struct http_access_log *l, const struct http_access_e
 	buf_free(&line);
 }
 
-int http_access_log_reopen(struct http_access_log *l)
+int front_access_log_reopen(struct front_access_log *l)
 {
 	int fd, r = 0;
 
@@ -238,7 +238,7 @@ int http_access_log_reopen(struct http_access_log *l)
 	return r;
 }
 
-void http_access_log_stop(struct http_access_log *l)
+void front_access_log_stop(struct front_access_log *l)
 {
 	if (l == NULL)
 		return;
@@ -246,14 +246,14 @@ void http_access_log_stop(struct http_access_log *l)
 		l->timer_open = 0;
 		uv_close((uv_handle_t *)&l->timer, NULL);
 	}
-	http_access_log_flush(l);
+	front_access_log_flush(l);
 }
 
-void http_access_log_free(struct http_access_log *l)
+void front_access_log_free(struct front_access_log *l)
 {
 	if (l == NULL)
 		return;
-	http_access_log_flush(l);
+	front_access_log_flush(l);
 	if (l->path)
 		close(l->fd);
 	pthread_mutex_destroy(&l->mu);
