@@ -4,7 +4,7 @@
  *    environment, through the same sanitizer as the HTTP front (params.c,
  *    pure: no I/O but the stat(2) calls of cgi_map_path)
  *  - the front: libfcgi responder threads that hand each request to the job
- *    engine on the libuv loop thread and stream the result back (front.c, the
+ *    engine on the libuv loop thread and stream the result back (server.c, the
  *    only file that includes fcgiapp.h)
  *
  * Threads: fcgi_front_* are called on the loop thread. The responder threads
@@ -67,7 +67,7 @@ void fcgi_mapped_free(struct fcgi_mapped *m);
 /* Looks a parameter up ("NAME" -> value or NULL). */
 const char *fcgi_param(char *const *params, const char *name);
 
-/* ---------------- the front (front.c) ---------------- */
+/* ---------------- the front (server.c) ---------------- */
 
 struct job_engine;
 struct front_access_log;

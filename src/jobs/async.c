@@ -336,6 +336,41 @@ void jobs__keep(struct job *j)
 
 void job_expose(struct job *j) { jobs__registry_add(j->e, j); }
 
+void job_leave(struct job *j, void *ud, int detach, const char *reason)
+{
+	struct job_waiter **pp = &j->waiters, *w;
+
+	if (j->done && j->ud == ud) {
+		j->done = NULL;
+		j->ud = NULL;
+	} else {
+		while (*pp && (*pp)->ud != ud)
+			pp = &(*pp)->next;
+		if (*pp) {
+			w = *pp;
+			*pp = w->next;
+			free(w);
+		}
+	}
+	if (j->done == NULL && j->waiters) {
+		/* Others still wait: the first of them becomes the primary. */
+		w = j->waiters;
+		j->waiters = w->next;
+		j->done = w->done;
+		j->ud = w->ud;
+		free(w);
+	}
+	if (j->done) {
+		if (detach)
+			jobs__keep(j);
+		return;
+	}
+	if (detach)
+		job_detach(j);
+	else
+		job_cancel(j, reason);
+}
+
 int job_progress(struct job *j, int64_t *done, int64_t *total, const char **text)
 {
 	jobs__progress_drain(j);
@@ -779,21 +814,6 @@ int jobs__requeue(struct job_engine *e, struct store *store)
 	unsigned before = (unsigned)e->submitted;
 	int r = store_jobs_queued_async(store, requeue_one, e);
 	return r < 0 ? r : (int)((unsigned)e->submitted - before);
-}
-
-int job_engine_start(struct job_engine *e, struct store *store)
-{
-	int r = jobs__recorder_start(store, jobs__on_durable, e, &e->rec);
-	if (r == 0)
-		r = jobs__spawner_run(e->spawner);
-	if (r < 0)
-		return r;
-	r = jobs__requeue(e, store);
-	if (r > 0)
-		log_info("re-queued %d asynchronous job(s) accepted by a previous run", r);
-	else if (r < 0)
-		log_warnx("cannot re-queue the asynchronous jobs of a previous run: %s", strerror(-r));
-	return 0;
 }
 
 int jobs__async_open(struct job_engine *e)

@@ -622,7 +622,7 @@ static void job_record_end(struct job *j)
 	j->finished_at_us = r.finished_at_us;
 	j->expires_at_us = r.expires_at_us;
 	if (j->keep_result)
-		jobs__keep_result(j, &r);
+		j->e->keep_result(j, &r);
 	if (j->body_path) {
 		unlink(j->body_path); /* ran, or never will: its body is not needed again */
 		free(j->body_path);
@@ -996,89 +996,18 @@ static void on_spawned(struct jobs__spawn_req *req, void *ctx)
 /* ------------------------------------------------------------------ */
 /* public */
 
-/* The ids of the jobs a previous run left unfinished (recovery). */
-struct recovered_ids {
-	char (*ids)[UTIL_ID_LEN + 1];
-	size_t count, cap;
-};
-
-static void kill_leftover_group(const char *id, int64_t pid, int64_t started_at_us, void *ud)
+int jobs__engine_core_open(struct job_engine *e)
 {
-	struct recovered_ids *r = ud;
-
-	(void)started_at_us;
-	if (strlen(id) == UTIL_ID_LEN) {
-		if (r->count == r->cap) {
-			r->cap = r->cap ? 2 * r->cap : 16;
-			r->ids = util_xrealloc(r->ids, r->cap * sizeof(*r->ids));
-		}
-		memcpy(r->ids[r->count++], id, UTIL_ID_LEN + 1);
-	}
-	/* Children of a cgiq that was killed die with it (PDEATHSIG); what they
-	 * forked is still in their process group. A group id stays reserved while
-	 * any member lives, so this cannot hit an unrelated group unless all died
-	 * and the id was reused since. */
-	if (pid > 1 && kill(-(pid_t)pid, SIGKILL) == 0)
-		log_warnx("killed process group %lld left by a previous cgiq", (long long)pid);
-}
-
-int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_config *cfg,
-                    struct job_engine **out)
-{
-	struct job_engine *e = util_xcalloc(1, sizeof(*e));
-	int r;
-
-	e->loop = loop;
-	e->cfg = *cfg;
-	e->rule_running = util_xcalloc(cfg->rule_count + 1, sizeof(*e->rule_running));
-	if (e->cfg.max_jobs == 0)
-		e->cfg.max_jobs = 1;
-	e->devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (e->devnull_fd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	jobs__groups_open(e);
-	/* --rerun-interrupted or a block's retry-interrupted: promised with a
-	 * 202, so at least once; the program tells a second run by CGIQ_JOB_ID.
-	 * The row keeps its pid, so store_recover kills what the old run left. */
-	r = jobs__retry_interrupted(e, store);
-	if (r > 0)
-		log_warnx("re-queued %d asynchronous job(s) that were running when the previous cgiq stopped", r);
-	{
-		struct recovered_ids rec = { NULL, 0, 0 };
-		r = store_recover(store, "cgiq stopped while the job was queued or running",
-		                  (int64_t)e->cfg.result_ttl_ms * 1000, kill_leftover_group, &rec);
-		if (r > 0)
-			log_warnx("marked %d job(s) of a previous run interrupted", r);
-		/* What those jobs left outside their groups (setsid) went to init
-		 * when that cgiq died: found by the CGIQ_JOB_ID they carry. */
-		jobs__leftovers_recover(rec.ids, rec.count);
-		free(rec.ids);
-	}
-	r = jobs__async_open(e);
+	int r = jobs__spawner_open(e->loop, on_spawned, e, &e->spawner);
 	if (r < 0)
-		goto fail;
-	r = jobs__spawner_open(loop, on_spawned, e, &e->spawner);
-	if (r < 0)
-		goto fail;
-	uv_timer_init(loop, &e->flush);
+		return r;
+	uv_timer_init(e->loop, &e->flush);
 	e->flush.data = e;
-	uv_signal_init(loop, &e->sigchld);
+	uv_signal_init(e->loop, &e->sigchld);
 	e->sigchld.data = e;
 	uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD);
 	jobs__leftovers_open(e);
-	/* The threads and the old queue are started by job_engine_start, after
-	 * the daemon dropped its privileges and before anything new is accepted. */
-	*out = e;
 	return 0;
-fail:
-	if (e->devnull_fd >= 0)
-		close(e->devnull_fd);
-	jobs__groups_close(e);
-	free(e->rule_running);
-	free(e);
-	return r;
 }
 
 void jobs__job_set_rule(struct job *j, const struct job_script_rule *rule)
@@ -1333,43 +1262,6 @@ int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, 
 	return 0;
 }
 
-void job_leave(struct job *j, void *ud, int detach, const char *reason)
-{
-	struct job_waiter **pp = &j->waiters, *w;
-
-	if (j->done && j->ud == ud) {
-		j->done = NULL;
-		j->ud = NULL;
-	} else {
-		while (*pp && (*pp)->ud != ud)
-			pp = &(*pp)->next;
-		if (*pp) {
-			w = *pp;
-			*pp = w->next;
-			free(w);
-		}
-	}
-	if (j->done == NULL && j->waiters) {
-		/* Others still wait: the first of them becomes the primary. */
-		w = j->waiters;
-		j->waiters = w->next;
-		j->done = w->done;
-		j->ud = w->ud;
-		free(w);
-	}
-	if (j->done) {
-		if (detach)
-			jobs__keep(j);
-		return;
-	}
-	if (detach)
-		job_detach(j);
-	else
-		job_cancel(j, reason);
-}
-
-
-
 int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out)
 {
 	int err;
@@ -1474,7 +1366,7 @@ void job_engine_stats(const struct job_engine *e, struct job_stats *out)
 static void on_spawner_closed(void *ctx)
 {
 	struct job_engine *e = ctx;
-	jobs__async_close(e);
+	e->core_closed(e);
 }
 
 /* Called by async.c once its handles are closed: the last step of closing. */

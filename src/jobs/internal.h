@@ -240,6 +240,11 @@ struct job_engine {
 	uint64_t refused;
 	struct job_metrics metrics; /* counted where the events happen; running/queued unused */
 
+	/* hooks set by life.c: the layer above the core (async.c), which
+	 * engine.c does not call by name */
+	void (*keep_result)(struct job *j, struct store_job *r); /* a kept job ended */
+	void (*core_closed)(struct job_engine *e); /* the core's handles are closed */
+
 	/* async.c */
 	struct job *registry[REGISTRY_BUCKETS];
 	struct store *reader;        /* read-only look-ups of jobs not in memory */
@@ -293,6 +298,8 @@ void jobs__job_kill(struct job *j, const char *reason);
 void jobs__job_discard(struct job *j);
 /* The last step of job_engine_close, after async.c closed its handles. */
 void jobs__engine_free(struct job_engine *e);
+/* The core's handles and the spawner (no thread yet); called by life.c. */
+int jobs__engine_core_open(struct job_engine *e);
 
 /* groups.c: the running programs' process groups, kept where a kill -9 of
  * cgiq cannot lose them. open kills what a previous run left (before
