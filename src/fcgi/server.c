@@ -65,7 +65,6 @@
 enum op_kind { OP_SUBMIT, OP_API, OP_CANCEL, OP_WAITED, OP_RELEASE, OP_EXIT };
 
 /* A request for the job API under --jobs-prefix (see serve_api). */
-enum api_kind { API_NONE, API_STATUS, API_RESULT, API_DELETE };
 
 struct op {
 	struct op *next;
@@ -101,14 +100,15 @@ struct worker {
 	int answer_status;           /* HTTP status, for the log line */
 	int answer_app_status;       /* for the end-request record */
 	uint64_t answer_body_bytes;
-	struct job_stored_result stored; /* API_RESULT: opened by the loop thread, then the worker's */
+	struct job_stored_result stored; /* FRONT_API_RESULT: opened by the loop thread, then the worker's */
 	int64_t job_ms;              /* how long the program ran, -1 none */
 	uint64_t conn_id;            /* worker only: the connection's id in log lines */
 	char tag[112];               /* "conn 12 203.0.113.5", log lines about this request */
 	int queue_full;              /* refused: --queue-max */
 
 	/* worker only */
-	enum api_kind api;           /* set before OP_API */
+	int api;                     /* a job API request: api_kind set before OP_API */
+	enum front_api api_kind;
 	char api_id[UTIL_ID_LEN + 1];
 	int async;                   /* Prefer: respond-async (RFC 7240) */
 	int64_t wait_ms;             /* Prefer: wait=N (clamped to max_wait_ms), -1 none */
@@ -184,6 +184,7 @@ static void worker_finish(struct worker *w, int status)
 }
 
 static int copy_answer(struct buf *out, const struct job_result *res);
+static void answer_whole(struct worker *w, struct front_answer *a);
 static int app_status(const struct job_result *res);
 
 /* Loop thread: queues op to be run by on_async (no other thread involved). */
@@ -229,23 +230,11 @@ static void answer_copied(struct worker *w, int status, uint64_t body_bytes)
  * worker's reference to the job released; applied: Preference-Applied or NULL. */
 static void answer_accepted(struct worker *w, struct job *job, const char *applied)
 {
-	struct buf body;
-	unsigned retry = 0;
+	struct front_answer a;
 
-	buf_init(&body, SIZE_MAX / 2);
-	if (job_status_json(w->f->engine, job_id(job), &body, &retry) < 0)
-		buf_printf(&body, "{\"id\":\"%s\"}\n", job_id(job));
-	buf_reset(&w->answer);
-	buf_printf(&w->answer,
-	           "Status: 202 Accepted\r\nLocation: %s/%s\r\nContent-Type: application/json\r\n"
-	           "Retry-After: 1\r\n",
-	           w->f->cfg.jobs_prefix, job_id(job));
-	if (applied)
-		buf_printf(&w->answer, "Preference-Applied: %s\r\n", applied);
-	buf_printf(&w->answer, "Content-Length: %zu\r\n\r\n", body.len);
-	buf_append(&w->answer, body.data, body.len);
-	answer_copied(w, 202, body.len);
-	buf_free(&body);
+	front_answer_init(&a, 202);
+	front_answer_accepted(&a, w->f->engine, w->f->cfg.jobs_prefix, job_id(job), applied);
+	answer_whole(w, &a);
 	post_local(w->f, OP_RELEASE, job);
 }
 
@@ -274,46 +263,20 @@ static void on_job_accepted(struct job *job, int result, void *ud)
  * here and streamed by the worker. */
 static void api_run(struct fcgi_front *f, struct worker *w)
 {
-	struct buf body;
-	unsigned retry = 0;
-	int r;
+	struct front_answer a;
 
-	buf_reset(&w->answer);
-	switch (w->api) {
-	case API_STATUS:
-		buf_init(&body, SIZE_MAX / 2);
-		if (job_status_json(f->engine, w->api_id, &body, &retry) < 0) {
-			buf_free(&body);
-			worker_finish(w, 404);
-			return;
-		}
-		buf_append_str(&w->answer, "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n");
-		if (retry)
-			buf_printf(&w->answer, "Retry-After: %u\r\n", retry);
-		buf_printf(&w->answer, "Content-Length: %zu\r\n\r\n", body.len);
-		buf_append(&w->answer, body.data, body.len);
-		answer_copied(w, 200, body.len);
-		buf_free(&body);
-		worker_finish(w, 0);
+	if (w->api_kind == FRONT_API_RESULT) {
+		front_answer_init(&a, 0);
+		worker_finish(w, front_api_result_open(f->engine, w->api_id, &w->stored, &a));
+		front_answer_free(&a);
 		return;
-	case API_DELETE:
-		if (job_delete(f->engine, w->api_id) < 0) {
-			worker_finish(w, 404);
-			return;
-		}
-		log_info("fastcgi %s: job %s deleted", w->tag, w->api_id);
-		buf_append_str(&w->answer, "Status: 204 No Content\r\n\r\n");
-		answer_copied(w, 204, 0);
-		worker_finish(w, 0);
-		return;
-	case API_RESULT:
-		r = job_stored_result_open(f->engine, w->api_id, &w->stored);
-		worker_finish(w, r == -EAGAIN ? 425 : r < 0 ? 404 : 0);
-		return;
-	case API_NONE:
-		break;
 	}
-	worker_finish(w, 500);
+	char tag[sizeof(w->tag) + 8];
+	snprintf(tag, sizeof(tag), "fastcgi %s", w->tag);
+	front_answer_init(&a, 0);
+	front_api_answer(f->engine, w->api_kind, w->api_id, tag, &a);
+	answer_whole(w, &a);
+	worker_finish(w, 0);
 }
 
 static void front_maybe_closed(struct fcgi_front *f);
@@ -341,7 +304,7 @@ static void op_run(struct fcgi_front *f, struct op *o)
 			else if (r != -ESHUTDOWN)
 				log_warnx("fastcgi %s: cannot submit job: %s", w->tag, strerror(-r));
 			w->queue_full = r == -EAGAIN;
-			worker_finish(w, r == -EAGAIN || r == -ESHUTDOWN ? 503 : r == -ENOSPC ? 507 : 500);
+			worker_finish(w, front_submit_status(r));
 			break;
 		}
 		snprintf(w->job_id, sizeof(w->job_id), "%s", job_id(w->job));
@@ -407,61 +370,57 @@ static void on_async(uv_async_t *a)
 /* ------------------------------------------------------------------ */
 /* writing to the web server */
 
-static const char *reason_of(int status)
+/* An answer's head as a CGI response for the web server: Status line,
+ * headers, Content-Length when it has a body. */
+static void format_answer_head(struct buf *out, const struct front_answer *a)
 {
-	switch (status) {
-	case 200: return "OK";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 416: return "Range Not Satisfiable";
-	case 425: return "Too Early";
-	case 413: return "Content Too Large";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 507: return "Insufficient Storage";
-	default: return "Unknown";
-	}
+	buf_printf(out, "Status: %d %s\r\n", a->status, front_answer_reason(a));
+	if (a->headers.len)
+		buf_append(out, a->headers.data, a->headers.len);
+	if (front_status_has_body(a->status))
+		buf_printf(out, "Content-Length: %llu\r\n", (unsigned long long)front_answer_body_len(a));
+	buf_append_str(out, "\r\n");
 }
 
-static int status_has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
-
-/* A short text/plain answer in msg (512 bytes); returns its length. extra:
- * header lines (CRLF each) or NULL for the status's usual ones. */
-static int format_error(char *msg, size_t size, int status, const char *extra)
+/* An answer with its body in memory, whole into out. */
+static void format_answer(struct buf *out, const struct front_answer *a)
 {
-	const char *reason = reason_of(status);
-	int body = (int)strlen(reason) + 5;
+	format_answer_head(out, a);
+	if (front_status_has_body(a->status) && a->body.len)
+		buf_append(out, a->body.data, a->body.len);
+}
 
-	if (extra == NULL)
-		extra = status == 503 ? "Retry-After: 5\r\n" : status == 425 ? "Retry-After: 1\r\n" : "";
-	return snprintf(msg, size,
-	                "Status: %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n%s"
-	                "Content-Length: %d\r\n\r\n%d %s\n",
-	                status, reason, extra, body, status, reason);
+/* Loop thread: a (body in memory) is the worker's answer, written by it. */
+static void answer_whole(struct worker *w, struct front_answer *a)
+{
+	buf_reset(&w->answer);
+	format_answer(&w->answer, a);
+	answer_copied(w, a->status, front_status_has_body(a->status) ? a->body.len : 0);
+	front_answer_free(a);
+}
+
+/* Writes a whole answer (body in memory). Returns 0 or -1 (the web server is gone). */
+static int send_answer(FCGX_Request *req, struct front_answer *a)
+{
+	struct buf out;
+	int ok;
+
+	buf_init(&out, SIZE_MAX / 2);
+	format_answer(&out, a);
+	ok = FCGX_PutStr(out.data, (int)out.len, req->out) == (int)out.len;
+	buf_free(&out);
+	front_answer_free(a);
+	return ok ? 0 : -1;
 }
 
 /* A short text/plain answer. Returns 0 or -1 (the web server is gone). */
-static int send_error_hdrs(FCGX_Request *req, int status, const char *extra)
-{
-	char msg[512];
-	int n = format_error(msg, sizeof(msg), status, extra);
-
-	return FCGX_PutStr(msg, n, req->out) == n ? 0 : -1;
-}
-
 static int send_error(FCGX_Request *req, int status)
 {
-	return send_error_hdrs(req, status, NULL);
+	struct front_answer a;
+
+	front_answer_init(&a, status);
+	front_answer_error(&a, status, NULL);
+	return send_answer(req, &a);
 }
 
 /* The header block of a program's response (resp not NULL). */
@@ -473,10 +432,10 @@ static void format_head(struct buf *head, const struct job_result *res)
 	 * server, as fcgiwrap does: nginx answers it with 302. */
 	if (resp->status != 0)
 		buf_printf(head, "Status: %d %s\r\n", res->http_status,
-		           resp->reason ? resp->reason : reason_of(res->http_status));
+		           resp->reason ? resp->reason : front_reason(res->http_status));
 	if (resp->headers.data)
 		buf_append(head, resp->headers.data, resp->headers.len);
-	if (status_has_body(res->http_status))
+	if (front_status_has_body(res->http_status))
 		buf_printf(head, "Content-Length: %llu\r\n", (unsigned long long)res->body_bytes);
 	buf_append_str(head, "\r\n");
 }
@@ -487,9 +446,12 @@ static int copy_answer(struct buf *out, const struct job_result *res)
 {
 	buf_reset(out);
 	if (res->resp == NULL) {
-		char msg[512];
-		int n = format_error(msg, sizeof(msg), res->http_status, NULL);
-		return buf_append(out, msg, (size_t)n);
+		struct front_answer a;
+		front_answer_init(&a, res->http_status);
+		front_answer_error(&a, res->http_status, NULL);
+		format_answer(out, &a);
+		front_answer_free(&a);
+		return 0;
 	}
 	format_head(out, res);
 	if (res->body_bytes > 0 && buf_append(out, res->body_mem, (size_t)res->body_bytes) < 0)
@@ -554,54 +516,36 @@ static int send_result(struct worker *w, FCGX_Request *req, const struct job_res
 static int send_stored(struct worker *w, FCGX_Request *req)
 {
 	struct job_stored_result *st = &w->stored;
-	const char *range = fcgi_param(req->envp, "HTTP_RANGE");
 	const char *method = fcgi_param(req->envp, "REQUEST_METHOD");
-	const char *lines = "", *nl;
-	char reason[128] = "", extra[96];
-	uint64_t off = 0, len = st->size;
-	int status = st->http_status, r;
+	struct front_answer a;
 	struct buf head;
+	int status, r;
 
-	if (st->fd < 0) /* the program produced no usable response: its status only */
-		return send_error(req, status) == 0 ? status : -1;
-	if (st->head && (nl = strstr(st->head, "\r\n")) != NULL) {
-		size_t n = (size_t)(nl - st->head) < sizeof(reason) ? (size_t)(nl - st->head) : sizeof(reason) - 1;
-		memcpy(reason, st->head, n);
-		reason[n] = '\0';
-		lines = nl + 2;
-	}
 	buf_init(&head, SIZE_MAX / 2);
-	if (w->f->cfg.accel_prefix && status == 200 && st->file_name) {
+	if (w->f->cfg.accel_prefix && st->http_status == 200 && st->fd >= 0 && st->file_name) {
 		/* nginx serves the file itself (Range, HEAD, sendfile): only the
 		 * headers go through cgiq. nginx keeps Content-Type,
 		 * Content-Disposition, Cache-Control and a few more of them. */
-		buf_printf(&head, "Status: 200 %s\r\n%sX-Accel-Redirect: %s/%s\r\n\r\n", reason[0] ? reason : "OK", lines,
-		           w->f->cfg.accel_prefix, st->file_name);
+		const char *nl = st->head ? strstr(st->head, "\r\n") : NULL;
+		int n = nl ? (int)(nl - st->head) : 0;
+		buf_printf(&head, "Status: 200 %.*s\r\n%sX-Accel-Redirect: %s/%s\r\n\r\n", n ? n : 2,
+		           n ? st->head : "OK", nl ? nl + 2 : "", w->f->cfg.accel_prefix, st->file_name);
 		r = FCGX_PutStr(head.data, (int)head.len, req->out) == (int)head.len ? 0 : -1;
 		buf_free(&head);
 		return r == 0 ? 200 : -1;
 	}
-	/* Ranges only over a complete 200: a part of an error is no use. */
-	r = status == 200 && range ? util_byte_range(range, st->size, &off, &len) : 200;
-	if (r == 416) {
+	front_answer_init(&a, 0);
+	status = front_answer_stored(&a, st, fcgi_param(req->envp, "HTTP_RANGE"));
+	if (a.fd < 0) {
 		buf_free(&head);
-		snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n", (unsigned long long)st->size);
-		return send_error_hdrs(req, 416, extra) == 0 ? 416 : -1;
+		return send_answer(req, &a) == 0 ? status : -1;
 	}
-	if (r == 206) {
-		status = 206;
-		buf_printf(&head, "Status: 206 %s\r\n%sContent-Range: bytes %llu-%llu/%llu\r\n", reason_of(206), lines,
-		           (unsigned long long)off, (unsigned long long)(off + len - 1), (unsigned long long)st->size);
-	} else {
-		buf_printf(&head, "Status: %d %s\r\n%s", status, reason[0] ? reason : reason_of(status), lines);
-	}
-	if (status == 200 || status == 206)
-		buf_append_str(&head, "Accept-Ranges: bytes\r\n");
-	buf_printf(&head, "Content-Length: %llu\r\n\r\n", (unsigned long long)len);
+	format_answer_head(&head, &a);
 	r = FCGX_PutStr(head.data, (int)head.len, req->out) == (int)head.len ? 0 : -1;
 	buf_free(&head);
 	if (r == 0 && !(method && strcmp(method, "HEAD") == 0))
-		r = send_file(w, req, st->fd, off, len);
+		r = send_file(w, req, st->fd, a.off, a.len);
+	front_answer_free(&a);
 	return r == 0 ? status : -1;
 }
 
@@ -776,7 +720,7 @@ static void worker_reset(struct worker *w)
 	w->job_id[0] = '\0';
 	w->api_id[0] = '\0';
 	w->wait_ms = -1;
-	w->api = API_NONE;
+	w->api = 0;
 	w->async = 0;
 	w->copied = 0;
 	w->job_ms = -1;
@@ -806,35 +750,6 @@ static int api_path(const struct fcgi_front *f, char *const *envp, char *out, si
 		return 0;
 	snprintf(out, size, "%.*s", (int)strcspn(p, "?"), p);
 	return strncmp(out, f->cfg.jobs_prefix, n) == 0 && (out[n] == '/' || out[n] == '\0');
-}
-
-/* {prefix}/{id} (GET, HEAD, DELETE) and {prefix}/{id}/result (GET, HEAD),
- * as the HTTP front serves them. Sets w->api and w->api_id and returns 0,
- * or the status to answer (*extra: its header lines). An id of the wrong
- * shape is 404 without touching the database. */
-static int api_route(struct worker *w, char *const *envp, const char *path, const char **extra)
-{
-	const char *method = fcgi_param(envp, "REQUEST_METHOD");
-	int get = method && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0), is_result;
-
-	if (util_job_path_parse(path + strlen(w->f->cfg.jobs_prefix), w->api_id, &is_result) < 0) {
-		w->api_id[0] = '\0';
-		return 404;
-	}
-	if (is_result) {
-		w->api = API_RESULT;
-		if (!get)
-			*extra = "Allow: GET, HEAD\r\n";
-		return get ? 0 : 405;
-	}
-	if (method && strcmp(method, "DELETE") == 0) {
-		w->api = API_DELETE;
-		return 0;
-	}
-	w->api = API_STATUS;
-	if (!get)
-		*extra = "Allow: GET, HEAD, DELETE\r\n";
-	return get ? 0 : 405;
 }
 
 /* Hands the request to the loop thread (op OP_SUBMIT or OP_API) and waits
@@ -880,14 +795,14 @@ static void account(struct worker *w, FCGX_Request *req, int status, int written
 	e.referer = fcgi_param(req->envp, "HTTP_REFERER");
 	e.user_agent = fcgi_param(req->envp, "HTTP_USER_AGENT");
 	e.status = status;
-	if (status == 499 || !status_has_body(status))
+	if (status == 499 || !front_status_has_body(status))
 		e.bytes = 0;
 	else if (w->copied)
 		e.bytes = w->answer_body_bytes;
 	else if (res)
 		e.bytes = res->body_bytes;
 	else
-		e.bytes = strlen(reason_of(status)) + 5; /* format_error's page */
+		e.bytes = strlen(front_reason(status)) + 5; /* front_answer_error's page */
 	e.job_id = ran ? w->job_id : NULL;
 	e.job_ms = w->job_ms;
 	e.request_ms = util_mono_ms() - t0;
@@ -904,7 +819,7 @@ static void serve(struct worker *w, FCGX_Request *req)
 	const char *uri = fcgi_param(req->envp, "REQUEST_URI");
 	const char *ra = fcgi_param(req->envp, "REMOTE_ADDR");
 	const char *method = fcgi_param(req->envp, "REQUEST_METHOD");
-	const char *extra = NULL;
+	struct front_answer refused; /* a job API request refused before the loop thread saw it */
 	char path[512];
 	struct job *job = NULL;
 	const struct job_result *res = NULL;
@@ -912,6 +827,7 @@ static void serve(struct worker *w, FCGX_Request *req)
 	/* "conn 12 203.0.113.5": the web server connection's id and the client */
 	snprintf(peer, sizeof(peer), "conn %llu %s", (unsigned long long)w->conn_id, ra && *ra ? ra : "-");
 	snprintf(w->tag, sizeof(w->tag), "%s", peer);
+	front_answer_init(&refused, 0);
 	if (uri == NULL)
 		uri = "-";
 	if (req->role != ROLE_RESPONDER) {
@@ -935,11 +851,12 @@ static void serve(struct worker *w, FCGX_Request *req)
 		goto answer;
 	}
 	if (api_path(f, req->envp, path, sizeof(path))) {
-		status = api_route(w, req->envp, path, &extra);
-		if (status != 0)
-			goto answer;
-		handoff(w, OP_API, req->ipcFd);
-		status = w->status;
+		w->api = 1;
+		status = front_api_route(f->cfg.jobs_prefix, path, method, w->api_id, &w->api_kind, &refused);
+		if (status == 0) {
+			handoff(w, OP_API, req->ipcFd);
+			status = w->status;
+		}
 		goto answer;
 	}
 	{
@@ -981,11 +898,7 @@ static void serve(struct worker *w, FCGX_Request *req)
 		if (pv)
 			util_prefer_parse(pv, &pref, &seen_wait);
 		w->async = pref.respond_async;
-		/* RFC 7240 4.3: do not keep the client longer than it asked. */
-		w->wait_ms = -1;
-		if (!w->async && pref.wait_s >= 0)
-			w->wait_ms = (uint64_t)pref.wait_s * 1000 > f->cfg.max_wait_ms ? (int64_t)f->cfg.max_wait_ms
-			                                                                : pref.wait_s * 1000;
+		w->wait_ms = w->async ? -1 : front_wait_ms(pref.wait_s, f->cfg.max_wait_ms);
 	}
 	handoff(w, OP_SUBMIT, req->ipcFd);
 	if (w->jr.body_fd >= 0) /* not taken by the engine */
@@ -1012,7 +925,7 @@ answer:
 		}
 	} else if (status == -1) {
 		written = -1; /* cancelled: nobody to answer */
-	} else if (status == 0 && w->api == API_RESULT) {
+	} else if (status == 0 && w->api && w->api_kind == FRONT_API_RESULT) {
 		status = send_stored(w, req);
 		written = status < 0 ? -1 : 0;
 		job_stored_result_close(&w->stored);
@@ -1020,7 +933,7 @@ answer:
 		written = send_result(w, req, res);
 		status = res->http_status;
 	} else {
-		written = send_error_hdrs(req, status, extra);
+		written = refused.status == status ? send_answer(req, &refused) : send_error(req, status);
 	}
 	if (w->copied) {
 		if (written != 0)
@@ -1037,6 +950,7 @@ answer:
 		         w->job_id[0] ? w->job_id : "-");
 	}
 	account(w, req, status, written, res, t0);
+	front_answer_free(&refused);
 	if (job)
 		post(f, OP_RELEASE, w, job);
 }

@@ -1,6 +1,8 @@
 /*
  * front: what both fronts (HTTP in http/, FastCGI in fcgi/) share, whatever
- * their wire protocol: so far the access log, one line per request.
+ * their wire protocol: answers (reason phrases, error pages, the 202
+ * document, the job API) and the access log. The fronts are adapters of
+ * their wire protocols onto it.
  */
 #ifndef CGIQ_FRONT_H
 #define CGIQ_FRONT_H
@@ -11,6 +13,68 @@
 #include "util/util.h"
 
 struct front_access_log;
+struct job_engine;
+struct job_stored_result;
+
+/* ---------------- answers (answer.c) ---------------- */
+
+/* Reason phrase for a status ("Not Found"), "Unknown" when not known. */
+const char *front_reason(int status);
+/* Whether an answer with this status has a body (not 1xx, 204, 304). */
+int front_status_has_body(int status);
+
+/*
+ * An answer. A front writes its status line its own way ("HTTP/1.1 200 OK",
+ * "Status: 200 OK"), then headers, then Content-Length (front_answer_body_len)
+ * when front_status_has_body, then the body: body in memory, or len bytes of
+ * fd from off (fd borrowed; -1 = none).
+ */
+struct front_answer {
+	int status;
+	char reason[128];      /* "": front_reason(status) */
+	struct buf headers;    /* "Name: value\r\n" lines */
+	struct buf body;
+	int fd;
+	uint64_t off, len;
+};
+void front_answer_init(struct front_answer *a, int status);
+void front_answer_free(struct front_answer *a);
+const char *front_answer_reason(const struct front_answer *a);
+uint64_t front_answer_body_len(const struct front_answer *a);
+/* a becomes the short text/plain page of status ("404 Not Found\n");
+ * extra: more header lines or NULL. 503 and 425 carry Retry-After (5 s,
+ * 1 s) unless extra has one. */
+void front_answer_error(struct front_answer *a, int status, const char *extra);
+
+/* The status for a job_submit / job_submit_async error: 503 (queue full,
+ * draining), 507 (spool full), else 500. */
+int front_submit_status(int err);
+/* How long a synchronous request may wait: Prefer's wait=N (wait_s, -1
+ * when absent) clamped to max_wait_ms, or -1: as long as the job takes. */
+int64_t front_wait_ms(int64_t wait_s, uint64_t max_wait_ms);
+/* a becomes the 202 of an accepted job: Location of its status monitor, the
+ * monitor document; applied: the Preference-Applied value or NULL. */
+void front_answer_accepted(struct front_answer *a, struct job_engine *e, const char *jobs_prefix, const char *id,
+                           const char *applied);
+
+/* The job API under --jobs-prefix: {prefix}/{id} (GET, HEAD, DELETE) and
+ * {prefix}/{id}/result (GET, HEAD). */
+enum front_api { FRONT_API_STATUS, FRONT_API_DELETE, FRONT_API_RESULT };
+/* path (under jobs_prefix) and method: 0 with *kind and id, or 404 (an id of
+ * the wrong shape, without touching the database) or 405 with a set. */
+int front_api_route(const char *jobs_prefix, const char *path, const char *method, char id[UTIL_ID_LEN + 1],
+                    enum front_api *kind, struct front_answer *a);
+/* A status monitor or DELETE, answered whole in a (tag: for the log line of
+ * a delete). Returns the status. Loop thread. */
+int front_api_answer(struct job_engine *e, enum front_api kind, const char *id, const char *tag,
+                     struct front_answer *a);
+/* A result: opens it into st (0), or sets a to 425 (not finished) or 404 and
+ * returns that. Loop thread; close st with job_stored_result_close. */
+int front_api_result_open(struct job_engine *e, const char *id, struct job_stored_result *st, struct front_answer *a);
+/* a becomes the answer of an open result: its stored status and headers,
+ * one range when range (a Range field value, or NULL) asks for it over a
+ * 200 (206, or 416), the body from st->fd. Returns a->status. Any thread. */
+int front_answer_stored(struct front_answer *a, const struct job_stored_result *st, const char *range);
 
 /* ---------------- access log (access_log.c) ---------------- */
 

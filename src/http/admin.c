@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "front/front.h"
 #include "jobs/jobs.h"
 
 #define ADMIN_JOBS_DEFAULT 100
@@ -183,7 +184,7 @@ static void text_error(struct http_admin_response *out, int status, const char *
 {
 	out->status = status;
 	out->content_type = "text/plain; charset=utf-8";
-	buf_printf(&out->body, "%d %s%s%s\n", status, http_reason(status), why ? ": " : "", why ? why : "");
+	buf_printf(&out->body, "%d %s%s%s\n", status, front_reason(status), why ? ": " : "", why ? why : "");
 }
 
 void http_admin_handle(struct job_engine *e, const struct job_front_counters *fronts, const char *method,

@@ -82,9 +82,6 @@ int http_req_parser_idle(const struct http_req_parser *p);
 /* Finds the n-th (0-based) header named name (case-insensitive). NULL if absent. */
 const char *http_request_header(const struct http_request *r, const char *name, size_t n);
 
-/* Reason phrase for a status ("Not Found"), "Unknown" when not known. */
-const char *http_reason(int status);
-
 /* ---------------- Prefer (RFC 7240) and 102 policy ---------------- */
 
 struct http_prefer {

@@ -113,7 +113,6 @@ struct conn {
 	uint64_t final_bytes;
 	int api;                 /* a status monitor / result request; 2: an admin page */
 	int refusal;             /* a job_refusal counted for this answer, -1 none */
-	char *admin_out;         /* an admin page being written */
 	int async;               /* its job was accepted with respond-async */
 	struct http_prefer prefer;
 	struct job_stored_result stored; /* a kept result being sent */
@@ -188,7 +187,6 @@ static void conn_free(struct conn *c)
 	buf_free(&c->in);
 	buf_free(&c->body);
 	free(c->file_chunk);
-	free(c->admin_out);
 	if (!s->cfg.admin)
 		job_front_count_connection(s->cfg.counters, -1);
 	if (c->prev)
@@ -364,8 +362,6 @@ static void conn_response_done(struct conn *c)
 	job_stored_result_close(&c->stored);
 	c->api = 0;
 	c->refusal = -1;
-	free(c->admin_out);
-	c->admin_out = NULL;
 	c->rule = NULL;
 	c->async = 0;
 	buf_reset(&c->body);
@@ -433,22 +429,23 @@ static void conn_write_more_file(struct conn *c)
 		conn_close(c);
 }
 
-static int status_has_body(int status) { return !(status < 200 || status == 204 || status == 304); }
-
 /* Writes a whole final response. extra_headers: "Name: value\r\n" lines or NULL.
- * Exactly one of body_mem / body_fd describes body_len bytes. */
+ * Exactly one of body_mem / body_fd describes body_len bytes; body_owned:
+ * body_mem is the connection's to free (after the write), else it must
+ * outlive the write. */
 static void conn_send_final(struct conn *c, int status, const char *reason, const char *extra_headers,
-                            const char *body_mem, int body_fd, uint64_t body_off, uint64_t body_len)
+                            const char *body_mem, char *body_owned, int body_fd, uint64_t body_off,
+                            uint64_t body_len)
 {
 	struct buf head;
 	char date[40];
-	int send_body = status_has_body(status) && !c->is_head;
+	int send_body = front_status_has_body(status) && !c->is_head;
 
 	uv_timer_stop(&c->ptimer); /* no 102 after this point */
 	uv_timer_stop(&c->timer);
 	c->phase = PH_WRITE;
 	c->final_status = status;
-	c->final_bytes = status_has_body(status) ? body_len : 0;
+	c->final_bytes = front_status_has_body(status) ? body_len : 0;
 	/* RFC 9110 15.2 / DESIGN: a client that did not ask for 102s and got some
 	 * may have misread one as the answer; never let it read another answer
 	 * on this connection. */
@@ -459,11 +456,11 @@ static void conn_send_final(struct conn *c, int status, const char *reason, cons
 
 	buf_init(&head, SIZE_MAX / 2);
 	util_http_date(time(NULL), date, sizeof(date));
-	buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, reason ? reason : http_reason(status));
+	buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, reason ? reason : front_reason(status));
 	if (extra_headers)
 		buf_append_str(&head, extra_headers);
 	buf_printf(&head, "Date: %s\r\nServer: cgiq/%s\r\n", date, CGIQ_VERSION);
-	if (status_has_body(status))
+	if (front_status_has_body(status))
 		buf_printf(&head, "Content-Length: %llu\r\n", (unsigned long long)body_len);
 	if (c->close_after)
 		buf_append_str(&head, "Connection: close\r\n");
@@ -472,19 +469,24 @@ static void conn_send_final(struct conn *c, int status, const char *reason, cons
 	buf_append_str(&head, "\r\n");
 
 	c->file_fd = -1;
-	if (send_body && body_len > 0 && body_mem) {
-		/* Small: head and body in one write when the body is short. */
-		if (body_len <= INLINE_BODY_MAX) {
-			buf_append(&head, body_mem, (size_t)body_len);
-			body_mem = NULL;
-		}
+	if (!send_body || body_len == 0 || body_mem == NULL) {
+		free(body_owned);
+		body_owned = NULL;
+		body_mem = NULL;
+	} else if (body_len <= INLINE_BODY_MAX) {
+		/* Small: head and body in one write. */
+		buf_append(&head, body_mem, (size_t)body_len);
+		free(body_owned);
+		body_owned = NULL;
+		body_mem = NULL;
 	}
 	if (conn_write(c, head.data, head.len, head.data) < 0) {
+		free(body_owned);
 		conn_close(c);
 		return;
 	}
-	if (send_body && body_len > 0 && body_mem) {
-		if (conn_write(c, body_mem, (size_t)body_len, NULL) < 0)
+	if (body_mem) {
+		if (conn_write(c, body_mem, (size_t)body_len, body_owned) < 0)
 			conn_close(c);
 	} else if (send_body && body_len > 0 && body_fd >= 0) {
 		c->file_fd = body_fd;
@@ -493,16 +495,29 @@ static void conn_send_final(struct conn *c, int status, const char *reason, cons
 	}
 }
 
+/* An answer of the front layer; its body memory goes with the write. */
+static void conn_send_answer(struct conn *c, struct front_answer *a)
+{
+	char *mem = a->fd < 0 && a->body.len > 0 ? a->body.data : NULL;
+	uint64_t len = front_answer_body_len(a);
+
+	if (mem)
+		buf_init(&a->body, SIZE_MAX / 2); /* the write's now */
+	conn_send_final(c, a->status, a->reason[0] ? a->reason : NULL, a->headers.data, mem, mem, a->fd, a->off,
+	                len);
+	front_answer_free(a);
+}
+
 /* A short text/plain answer; extra: more header lines or NULL. */
 static void conn_send_error_hdrs(struct conn *c, int status, const char *extra)
 {
-	char body[128], hdrs[256];
-	int n = snprintf(body, sizeof(body), "%d %s\n", status, http_reason(status));
+	struct front_answer a;
 
-	snprintf(hdrs, sizeof(hdrs), "Content-Type: text/plain; charset=utf-8\r\n%s", extra ? extra : "");
+	front_answer_init(&a, status);
+	front_answer_error(&a, status, extra);
 	if (c->job == NULL && c->started_ms == 0)
 		c->started_ms = util_mono_ms();
-	conn_send_final(c, status, NULL, hdrs, body, -1, 0, (uint64_t)n);
+	conn_send_answer(c, &a);
 }
 
 static void conn_send_error(struct conn *c, int status, int close_after)
@@ -678,15 +693,10 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 		struct job_stats st;
 		job_engine_stats(s->engine, &st);
 		log_warnx("%s: queue full (%u waiting, %u running), 503", c->tag, st.queued, st.running);
-		return 503; /* the caller adds Retry-After */
-	}
-	if (r == -ESHUTDOWN)
-		return 503; /* shutting down (SIGTERM drain) */
-	if (r < 0) {
+	} else if (r < 0 && r != -ESHUTDOWN) {
 		log_warnx("%s: cannot submit job: %s", c->tag, strerror(-r));
-		return r == -ENOSPC ? 507 : 500;
 	}
-	return 0;
+	return r < 0 ? front_submit_status(r) : 0;
 }
 
 /* RFC 3875 6.2.2: a local redirect is re-dispatched as a GET for that path. */
@@ -738,7 +748,7 @@ static void on_job_done(struct job *job, void *ud)
 		conn_send_error(c, res->http_status, 0);
 		return;
 	}
-	conn_send_final(c, res->http_status, res->resp->reason, res->resp->headers.data, res->body_mem,
+	conn_send_final(c, res->http_status, res->resp->reason, res->resp->headers.data, res->body_mem, NULL,
 	                res->body_fd, 0, res->body_bytes);
 }
 
@@ -748,23 +758,11 @@ static void on_job_done(struct job *job, void *ud)
 /* 202 Accepted with the status monitor; applied: the Preference-Applied value or NULL. */
 static void conn_send_accepted(struct conn *c, const char *applied)
 {
-	struct buf hdrs, body;
-	unsigned retry = 0;
-	const char *id = job_id(c->job);
+	struct front_answer a;
 
-	buf_init(&hdrs, SIZE_MAX / 2);
-	buf_init(&body, SIZE_MAX / 2);
-	if (job_status_json(c->srv->engine, id, &body, &retry) < 0)
-		buf_printf(&body, "{\"id\":\"%s\"}\n", id);
-	buf_printf(&hdrs, "Location: %s/%s\r\nContent-Type: application/json\r\nRetry-After: 1\r\n",
-	           c->srv->cfg.jobs_prefix, id);
-	if (applied)
-		buf_printf(&hdrs, "Preference-Applied: %s\r\n", applied);
-	/* A status document is far below the size conn_send_final copies into
-	 * the head buffer, so it may be freed right away. */
-	conn_send_final(c, 202, NULL, hdrs.data, body.data, -1, 0, body.len);
-	buf_free(&hdrs);
-	buf_free(&body);
+	front_answer_init(&a, 202);
+	front_answer_accepted(&a, c->srv->engine, c->srv->cfg.jobs_prefix, job_id(c->job), applied);
+	conn_send_answer(c, &a);
 }
 
 static void on_job_accepted(struct job *job, int result, void *ud)
@@ -783,116 +781,23 @@ static void on_job_accepted(struct job *job, int result, void *ud)
 	conn_send_accepted(c, "respond-async");
 }
 
-static void conn_api_result(struct conn *c, const char *id)
-{
-	const struct http_request *req = http_req_parser_request(c->parser);
-	struct job_stored_result *st = &c->stored;
-	const char *range = http_request_header(req, "Range", 0);
-	char reason[128] = "", extra[160];
-	const char *hdr_lines = "";
-	struct buf hdrs;
-	uint64_t off = 0, len;
-	int r, status;
-
-	r = job_stored_result_open(c->srv->engine, id, st);
-	if (r == -EAGAIN) {
-		/* RFC 8470: too early; the status monitor says when. */
-		conn_send_error_hdrs(c, 425, "Retry-After: 1\r\n");
-		return;
-	}
-	if (r < 0) {
-		conn_send_error(c, 404, 0);
-		return;
-	}
-	if (st->fd < 0) {
-		/* The program produced no usable response: its status only. */
-		conn_send_error(c, st->http_status, 0);
-		return;
-	}
-	if (st->head) {
-		const char *nl = strstr(st->head, "\r\n");
-		size_t n = nl ? (size_t)(nl - st->head) : 0;
-		if (n >= sizeof(reason))
-			n = sizeof(reason) - 1;
-		memcpy(reason, st->head, n);
-		reason[n] = '\0';
-		hdr_lines = nl ? nl + 2 : "";
-	}
-	len = st->size;
-	status = st->http_status;
-	buf_init(&hdrs, SIZE_MAX / 2);
-	buf_append_str(&hdrs, hdr_lines);
-	/* Ranges only over a complete 200: a partial of an error is no use. */
-	if (status == 200) {
-		buf_append_str(&hdrs, "Accept-Ranges: bytes\r\n");
-		r = range ? util_byte_range(range, st->size, &off, &len) : 200;
-		if (r == 416) {
-			snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n",
-			         (unsigned long long)st->size);
-			buf_free(&hdrs);
-			conn_send_error_hdrs(c, 416, extra);
-			return;
-		}
-		if (r == 206) {
-			buf_printf(&hdrs, "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)off,
-			           (unsigned long long)(off + len - 1), (unsigned long long)st->size);
-			status = 206;
-			reason[0] = '\0';
-		}
-	}
-	conn_send_final(c, status, reason[0] ? reason : NULL, hdrs.data, NULL, st->fd, off, len);
-	buf_free(&hdrs);
-}
-
-/* {prefix}/{id} and {prefix}/{id}/result. An id of the wrong shape is 404
- * without touching the database. */
+/* The job API (front/answer.c), answered on this connection. */
 static void conn_api(struct conn *c)
 {
 	const struct http_request *req = http_req_parser_request(c->parser);
 	struct http_server *s = c->srv;
 	char id[UTIL_ID_LEN + 1];
-	int is_result = 0, get = !strcmp(req->method, "GET") || c->is_head;
+	enum front_api kind;
+	struct front_answer a;
 
-	if (util_job_path_parse(req->path + strlen(s->cfg.jobs_prefix), id, &is_result) < 0) {
-		conn_send_error(c, 404, 0);
-		return;
+	front_answer_init(&a, 0);
+	if (front_api_route(s->cfg.jobs_prefix, req->path, c->is_head ? "HEAD" : req->method, id, &kind, &a) == 0) {
+		if (kind != FRONT_API_RESULT)
+			front_api_answer(s->engine, kind, id, c->tag, &a);
+		else if (front_api_result_open(s->engine, id, &c->stored, &a) == 0)
+			front_answer_stored(&a, &c->stored, http_request_header(req, "Range", 0));
 	}
-	if (is_result) {
-		if (!get) {
-			conn_send_error_hdrs(c, 405, "Allow: GET, HEAD\r\n");
-			return;
-		}
-		conn_api_result(c, id);
-		return;
-	}
-	if (strcmp(req->method, "DELETE") == 0) {
-		if (job_delete(s->engine, id) < 0) {
-			conn_send_error(c, 404, 0);
-			return;
-		}
-		log_info("%s: job %s deleted", c->tag, id);
-		conn_send_final(c, 204, NULL, NULL, NULL, -1, 0, 0);
-		return;
-	}
-	if (!get) {
-		conn_send_error_hdrs(c, 405, "Allow: GET, HEAD, DELETE\r\n");
-		return;
-	}
-	struct buf body, hdrs;
-	unsigned retry = 0;
-	buf_init(&body, SIZE_MAX / 2);
-	if (job_status_json(s->engine, id, &body, &retry) < 0) {
-		buf_free(&body);
-		conn_send_error(c, 404, 0);
-		return;
-	}
-	buf_init(&hdrs, SIZE_MAX / 2);
-	buf_append_str(&hdrs, "Content-Type: application/json\r\nCache-Control: no-store\r\n");
-	if (retry)
-		buf_printf(&hdrs, "Retry-After: %u\r\n", retry);
-	conn_send_final(c, 200, NULL, hdrs.data, body.data, -1, 0, body.len);
-	buf_free(&hdrs);
-	buf_free(&body);
+	conn_send_answer(c, &a);
 }
 
 /* ------------------------------------------------------------------ */
@@ -908,10 +813,8 @@ static void conn_admin(struct conn *c)
 	snprintf(hdrs, sizeof(hdrs), "Content-Type: %s\r\nCache-Control: no-store\r\n%s%s%s",
 	         ar.content_type ? ar.content_type : "text/plain; charset=utf-8", ar.allow ? "Allow: " : "",
 	         ar.allow ? ar.allow : "", ar.allow ? "\r\n" : "");
-	/* The page may be larger than what conn_send_final copies: it stays with
-	 * the connection until the response is written. */
-	c->admin_out = ar.body.data;
-	conn_send_final(c, ar.status, NULL, hdrs, ar.body.data ? ar.body.data : "", -1, 0, ar.body.len);
+	/* The page goes with the write. */
+	conn_send_final(c, ar.status, NULL, hdrs, ar.body.data, ar.body.data, -1, 0, ar.body.len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1096,14 +999,9 @@ static void conn_complete(struct conn *c)
 	}
 	if (c->async)
 		return; /* 202 once the job is on disk: on_job_accepted */
-	if (prefer.wait_s >= 0) {
-		/* RFC 7240 4.3: do not keep the client longer than it asked; a
-		 * wait beyond the configured maximum is clamped. */
-		uint64_t ms = (uint64_t)prefer.wait_s * 1000;
-		if (ms > s->cfg.max_wait_ms)
-			ms = s->cfg.max_wait_ms;
-		uv_timer_start(&c->timer, on_wait_expired, ms, 0);
-	}
+	int64_t wait_ms = front_wait_ms(prefer.wait_s, s->cfg.max_wait_ms);
+	if (wait_ms >= 0)
+		uv_timer_start(&c->timer, on_wait_expired, (uint64_t)wait_ms, 0);
 	pctx.extra = s->cfg.processing_clients;
 	pctx.extra_count = s->cfg.processing_client_count;
 	pctx.local_port = c->is_unix ? 0 : (int)c->local_port;
@@ -1161,7 +1059,7 @@ static void conn_process(struct conn *c)
 			/* The bytes the parser refused (escaped), so a log reader can
 			 * tell a NUL in a path from an oversized header. */
 			char esc[160];
-			log_warnx("%s: bad request, %d %s, in \"%s\"", c->tag, r, http_reason(r),
+			log_warnx("%s: bad request, %d %s, in \"%s\"", c->tag, r, front_reason(r),
 			          log_escape(esc, sizeof(esc), c->in.data ? c->in.data : "", c->in.len < 96 ? c->in.len : 96));
 			if (c->phase == PH_HEAD)
 				c->started_ms = util_mono_ms();

@@ -706,29 +706,6 @@ static void test_eof(void)
 	http_req_parser_free(p);
 }
 
-static void test_reason(void)
-{
-	CU_ASSERT_STRING_EQUAL(http_reason(102), "Processing");
-	CU_ASSERT_STRING_EQUAL(http_reason(200), "OK");
-	CU_ASSERT_STRING_EQUAL(http_reason(202), "Accepted");
-	CU_ASSERT_STRING_EQUAL(http_reason(308), "Permanent Redirect");
-	CU_ASSERT_STRING_EQUAL(http_reason(404), "Not Found");
-	CU_ASSERT_STRING_EQUAL(http_reason(413), "Content Too Large");
-	CU_ASSERT_STRING_EQUAL(http_reason(417), "Expectation Failed");
-	CU_ASSERT_STRING_EQUAL(http_reason(431), "Request Header Fields Too Large");
-	CU_ASSERT_STRING_EQUAL(http_reason(505), "HTTP Version Not Supported");
-	CU_ASSERT_STRING_EQUAL(http_reason(508), "Loop Detected");
-	CU_ASSERT_STRING_EQUAL(http_reason(299), "Unknown");
-	CU_ASSERT_STRING_EQUAL(http_reason(-1), "Unknown");
-	static const int known[] = { 100, 101, 102, 200, 201, 202, 203, 204, 205, 206, 300, 301, 302,
-	                             303, 304, 305, 306, 307, 308, 400, 401, 402, 403, 404, 405, 406,
-	                             407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422,
-	                             425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506,
-	                             507, 508 };
-	for (size_t i = 0; i < UTIL_ARRAY_LEN(known); i++)
-		CU_ASSERT(strcmp(http_reason(known[i]), "Unknown") != 0);
-}
-
 /* ---------------- Prefer ---------------- */
 
 /* A request built by hand: up to 8 headers given as name, value pairs. */
@@ -1265,7 +1242,6 @@ int main(void)
 	CU_add_test(parser, "keep-alive", test_keep_alive);
 	CU_add_test(parser, "targets, HEAD, query", test_targets);
 	CU_add_test(parser, "EOF", test_eof);
-	CU_add_test(parser, "reason phrases", test_reason);
 	CU_add_test(policy, "Prefer", test_prefer);
 	CU_add_test(policy, "Prefer through the parser", test_prefer_parsed);
 	CU_add_test(policy, "mode names", test_mode_parse);

@@ -1,0 +1,181 @@
+/*
+ * Unit tests of the front layer's answers (src/front/answer.c): what both
+ * fronts send, byte for byte, whatever their wire protocol.
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "front/front.h"
+#include "jobs/jobs.h"
+#include "util/util.h"
+
+static const char *body_of(const struct front_answer *a)
+{
+	return a->body.data ? a->body.data : "";
+}
+
+static const char *headers_of(const struct front_answer *a)
+{
+	return a->headers.data ? a->headers.data : "";
+}
+
+static void test_reason(void)
+{
+	CU_ASSERT_STRING_EQUAL(front_reason(102), "Processing");
+	CU_ASSERT_STRING_EQUAL(front_reason(200), "OK");
+	CU_ASSERT_STRING_EQUAL(front_reason(202), "Accepted");
+	CU_ASSERT_STRING_EQUAL(front_reason(308), "Permanent Redirect");
+	CU_ASSERT_STRING_EQUAL(front_reason(404), "Not Found");
+	CU_ASSERT_STRING_EQUAL(front_reason(413), "Content Too Large");
+	CU_ASSERT_STRING_EQUAL(front_reason(417), "Expectation Failed");
+	CU_ASSERT_STRING_EQUAL(front_reason(431), "Request Header Fields Too Large");
+	CU_ASSERT_STRING_EQUAL(front_reason(505), "HTTP Version Not Supported");
+	CU_ASSERT_STRING_EQUAL(front_reason(508), "Loop Detected");
+	CU_ASSERT_STRING_EQUAL(front_reason(299), "Unknown");
+	CU_ASSERT_STRING_EQUAL(front_reason(-1), "Unknown");
+	static const int known[] = { 100, 101, 102, 200, 201, 202, 203, 204, 205, 206, 300, 301, 302,
+	                             303, 304, 305, 306, 307, 308, 400, 401, 402, 403, 404, 405, 406,
+	                             407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422,
+	                             425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 506,
+	                             507, 508 };
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(known); i++)
+		CU_ASSERT(strcmp(front_reason(known[i]), "Unknown") != 0);
+}
+
+static void test_error_pages(void)
+{
+	struct front_answer a;
+
+	front_answer_init(&a, 0);
+	front_answer_error(&a, 404, NULL);
+	CU_ASSERT_EQUAL(a.status, 404);
+	CU_ASSERT_STRING_EQUAL(front_answer_reason(&a), "Not Found");
+	CU_ASSERT_STRING_EQUAL(headers_of(&a), "Content-Type: text/plain; charset=utf-8\r\n");
+	CU_ASSERT_STRING_EQUAL(body_of(&a), "404 Not Found\n");
+	CU_ASSERT_EQUAL(front_answer_body_len(&a), 14);
+	CU_ASSERT_EQUAL(a.fd, -1);
+	/* when to come back: 503 and 425 say so */
+	front_answer_error(&a, 503, NULL);
+	CU_ASSERT_STRING_EQUAL(headers_of(&a), "Content-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n");
+	CU_ASSERT_STRING_EQUAL(body_of(&a), "503 Service Unavailable\n");
+	front_answer_error(&a, 425, NULL);
+	CU_ASSERT_STRING_EQUAL(headers_of(&a), "Content-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\n");
+	/* an extra Retry-After is not doubled; other extras come before */
+	front_answer_error(&a, 503, "Retry-After: 30\r\n");
+	CU_ASSERT_STRING_EQUAL(headers_of(&a), "Content-Type: text/plain; charset=utf-8\r\nRetry-After: 30\r\n");
+	front_answer_error(&a, 405, "Allow: GET, HEAD\r\n");
+	CU_ASSERT_STRING_EQUAL(headers_of(&a), "Content-Type: text/plain; charset=utf-8\r\nAllow: GET, HEAD\r\n");
+	CU_ASSERT_STRING_EQUAL(body_of(&a), "405 Method Not Allowed\n");
+	front_answer_free(&a);
+	front_answer_free(&a); /* twice is fine */
+	CU_ASSERT(front_status_has_body(200) && front_status_has_body(404) && !front_status_has_body(204) &&
+	          !front_status_has_body(304) && !front_status_has_body(102));
+}
+
+static void test_submit_status_and_wait(void)
+{
+	CU_ASSERT_EQUAL(front_submit_status(-EAGAIN), 503);
+	CU_ASSERT_EQUAL(front_submit_status(-ESHUTDOWN), 503);
+	CU_ASSERT_EQUAL(front_submit_status(-ENOSPC), 507);
+	CU_ASSERT_EQUAL(front_submit_status(-EIO), 500);
+	CU_ASSERT_EQUAL(front_wait_ms(-1, 60000), -1);
+	CU_ASSERT_EQUAL(front_wait_ms(0, 60000), 0);
+	CU_ASSERT_EQUAL(front_wait_ms(5, 60000), 5000);
+	CU_ASSERT_EQUAL(front_wait_ms(3600, 60000), 60000);
+}
+
+static void test_api_route(void)
+{
+	static const char id32[] = "0123456789abcdef0123456789abcdef";
+	char path[128], id[UTIL_ID_LEN + 1];
+	enum front_api kind;
+	struct front_answer a;
+
+	front_answer_init(&a, 0);
+	snprintf(path, sizeof(path), "/_cgiq/jobs/%s", id32);
+	CU_ASSERT_EQUAL(front_api_route("/_cgiq/jobs", path, "GET", id, &kind, &a), 0);
+	CU_ASSERT_EQUAL(kind, FRONT_API_STATUS);
+	CU_ASSERT_STRING_EQUAL(id, id32);
+	CU_ASSERT_EQUAL(front_api_route("/_cgiq/jobs", path, "HEAD", id, &kind, &a), 0);
+	CU_ASSERT_EQUAL(front_api_route("/_cgiq/jobs", path, "DELETE", id, &kind, &a), 0);
+	CU_ASSERT_EQUAL(kind, FRONT_API_DELETE);
+	CU_ASSERT_EQUAL(front_api_route("/_cgiq/jobs", path, "POST", id, &kind, &a), 405);
+	CU_ASSERT_STRING_EQUAL(headers_of(&a),
+	                       "Content-Type: text/plain; charset=utf-8\r\nAllow: GET, HEAD, DELETE\r\n");
+	snprintf(path, sizeof(path), "/_cgiq/jobs/%s/result", id32);
+	CU_ASSERT_EQUAL(front_api_route("/_cgiq/jobs", path, "GET", id, &kind, &a), 0);
+	CU_ASSERT_EQUAL(kind, FRONT_API_RESULT);
+	CU_ASSERT_EQUAL(front_api_route("/_cgiq/jobs", path, "DELETE", id, &kind, &a), 405);
+	CU_ASSERT_STRING_EQUAL(headers_of(&a), "Content-Type: text/plain; charset=utf-8\r\nAllow: GET, HEAD\r\n");
+	/* an id of the wrong shape: 404 without a look at the database */
+	CU_ASSERT_EQUAL(front_api_route("/_cgiq/jobs", "/_cgiq/jobs/../etc", "GET", id, &kind, &a), 404);
+	CU_ASSERT_STRING_EQUAL(id, "");
+	CU_ASSERT_STRING_EQUAL(body_of(&a), "404 Not Found\n");
+	CU_ASSERT_EQUAL(front_api_route("/_cgiq/jobs", "/_cgiq/jobs", "GET", id, &kind, &a), 404);
+	front_answer_free(&a);
+}
+
+/* A kept result: its stored status line and headers, Range over a 200. */
+static void test_answer_stored(void)
+{
+	char tmpl[] = "/tmp/cgiq-front-XXXXXX";
+	int fd = mkstemp(tmpl);
+	struct job_stored_result st = {200, NULL, fd, 10, NULL};
+	char head[] = "Fine\r\nContent-Type: text/plain\r\n";
+	struct front_answer a;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	unlink(tmpl);
+	CU_ASSERT_FATAL(write(fd, "0123456789", 10) == 10);
+	st.head = head;
+	front_answer_init(&a, 0);
+	CU_ASSERT_EQUAL(front_answer_stored(&a, &st, NULL), 200);
+	CU_ASSERT_STRING_EQUAL(front_answer_reason(&a), "Fine");
+	CU_ASSERT_STRING_EQUAL(headers_of(&a), "Content-Type: text/plain\r\nAccept-Ranges: bytes\r\n");
+	CU_ASSERT(a.fd == fd && a.off == 0 && a.len == 10 && front_answer_body_len(&a) == 10);
+	CU_ASSERT_EQUAL(front_answer_stored(&a, &st, "bytes=2-4"), 206);
+	CU_ASSERT_STRING_EQUAL(front_answer_reason(&a), "Partial Content");
+	CU_ASSERT_STRING_EQUAL(headers_of(&a),
+	                       "Content-Type: text/plain\r\nAccept-Ranges: bytes\r\nContent-Range: bytes 2-4/10\r\n");
+	CU_ASSERT(a.off == 2 && a.len == 3);
+	CU_ASSERT_EQUAL(front_answer_stored(&a, &st, "bytes=20-"), 416);
+	CU_ASSERT_STRING_EQUAL(headers_of(&a),
+	                       "Content-Type: text/plain; charset=utf-8\r\nContent-Range: bytes */10\r\n");
+	CU_ASSERT_STRING_EQUAL(body_of(&a), "416 Range Not Satisfiable\n");
+	CU_ASSERT_EQUAL(a.fd, -1);
+	/* a Range over anything but a 200 is ignored */
+	st.http_status = 404;
+	CU_ASSERT_EQUAL(front_answer_stored(&a, &st, "bytes=2-4"), 404);
+	CU_ASSERT_STRING_EQUAL(headers_of(&a), "Content-Type: text/plain\r\n");
+	CU_ASSERT(a.off == 0 && a.len == 10);
+	/* no body kept: the status's own page */
+	st.fd = -1;
+	st.http_status = 502;
+	CU_ASSERT_EQUAL(front_answer_stored(&a, &st, NULL), 502);
+	CU_ASSERT_STRING_EQUAL(body_of(&a), "502 Bad Gateway\n");
+	front_answer_free(&a);
+	close(fd);
+}
+
+int main(void)
+{
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("answers", NULL, NULL);
+	CU_add_test(s, "reason phrases", test_reason);
+	CU_add_test(s, "error pages", test_error_pages);
+	CU_add_test(s, "submit errors and Prefer: wait", test_submit_status_and_wait);
+	CU_add_test(s, "job API routes", test_api_route);
+	CU_add_test(s, "kept results and Range", test_answer_stored);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+}
