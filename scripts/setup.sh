@@ -8,6 +8,7 @@ PACKAGES=(
   libuv1-dev libhttp-parser-dev libsqlite3-dev libfcgi-dev libcunit1-dev
   curl nginx-light fcgiwrap spawn-fcgi wrk poppler-utils sqlite3 perl-base procps
   groff-base # the install test renders the man page
+  systemd    # integration_lifecycle checks the unit files with systemd-analyze verify
   clang libclang-rt-14-dev
   # real clients of the 102 tests (integration_clients): Python's http.client,
   # urllib, requests, urllib3, httpx and aiohttp, Node's http and fetch, wget,

@@ -152,9 +152,19 @@ static void test_job_init(void)
 
 /* ---- open, schema ---- */
 
+/* An in-memory database takes the schema and writes; closing NULL or
+ * twice-NULL is fine. */
 static void test_open_memory(void)
 {
 	struct store *s = open_memory();
+	struct store_job j;
+
+	CU_ASSERT_EQUAL(store_probe_write(s), 0);
+	insert(s, 1, 1000);
+	CU_ASSERT_EQUAL(store_job_get(s, "00000000000000000000000000000001", &j), 0);
+	CU_ASSERT_STRING_EQUAL(j.script, "/srv/cgi-bin/report.sh");
+	CU_ASSERT_EQUAL(j.created_at_us, 1000);
+	store_job_clear(&j);
 	store_close(s);
 	store_close(NULL);
 }
