@@ -1,10 +1,13 @@
 /*
- * store: the job record in SQLite. The only module that includes sqlite3.h.
+ * store: the job record. Backends sit behind an operations table
+ * (internal.h): SQLite (sqlite.c, the only file that includes sqlite3.h).
+ * A second backend (PostgreSQL) is one more file there; nothing above the
+ * store changes.
  *
  * All calls are synchronous and must come from one thread at a time per
  * struct store (the jobs recorder thread in the daemon, the CLI elsewhere).
  * Writers batch: store_begin() ... store_commit() around any number of
- * writes. A second backend (PostgreSQL) would implement this same header.
+ * writes.
  */
 #ifndef CGIQ_STORE_H
 #define CGIQ_STORE_H
