@@ -67,6 +67,81 @@ void fcgi_mapped_free(struct fcgi_mapped *m);
 /* Looks a parameter up ("NAME" -> value or NULL). */
 const char *fcgi_param(char *const *params, const char *name);
 
+/* ---------------- the record codec (codec.c, pure) ---------------- */
+
+#include <sys/types.h>
+
+enum fcgi_event_kind {
+	FCGI_EV_NONE,          /* more bytes needed */
+	FCGI_EV_BEGIN,         /* FCGI_BEGIN_REQUEST: role, keep_conn */
+	FCGI_EV_ABORT,         /* FCGI_ABORT_REQUEST */
+	FCGI_EV_PARAMS,        /* part of the parameters stream: data, len */
+	FCGI_EV_PARAMS_END,    /* the parameters are complete */
+	FCGI_EV_STDIN,         /* part of the request body: data, len */
+	FCGI_EV_STDIN_END,     /* the body is complete */
+	FCGI_EV_GET_VALUES,    /* a management query: data, len (name-value pairs) */
+	FCGI_EV_UNKNOWN_TYPE,  /* a management record of a type not known: type */
+};
+
+struct fcgi_event {
+	enum fcgi_event_kind kind;
+	unsigned request_id;
+	unsigned role;         /* BEGIN */
+	int keep_conn;         /* BEGIN: FCGI_KEEP_CONN */
+	unsigned type;         /* UNKNOWN_TYPE */
+	const char *data;      /* PARAMS, STDIN (into the bytes given), GET_VALUES */
+	size_t len;
+};
+
+/* Reads the records a web server sends, incrementally. */
+struct fcgi_reader {
+	unsigned char hdr[8];
+	unsigned hdr_have;
+	unsigned type, id, content_left, padding_left;
+	int in_padding;
+	unsigned char small[1024]; /* a BEGIN body, a management record's content */
+	unsigned small_len;
+	int failed;
+};
+void fcgi_reader_init(struct fcgi_reader *r);
+/*
+ * Consumes bytes of data (len of them) up to the next event: returns how many
+ * were used, with *ev set (FCGI_EV_NONE: all used, more needed), or -EPROTO
+ * for a record no web server may send (a version other than 1, a BEGIN body
+ * that is not 8 bytes, a request record with id 0 or a management record
+ * with another, an application's record type, a management record over 1
+ * KiB); the reader then refuses everything. Stream events point into data.
+ * Call again with the rest until it returns 0 with FCGI_EV_NONE.
+ */
+ssize_t fcgi_read(struct fcgi_reader *r, const char *data, size_t len, struct fcgi_event *ev);
+
+/* One name-value pair (FastCGI 3.4) of a stream or a management record. */
+struct fcgi_nv {
+	const char *name, *value;
+	size_t name_len, value_len;
+};
+/* The pair at *pos of data: 1 (and *pos past it), 0 at the end, or -EBADMSG
+ * (a length past the end). */
+int fcgi_nv_next(const char *data, size_t len, size_t *pos, struct fcgi_nv *out);
+/* A whole parameters stream into NULL-terminated "NAME=value" strings (as
+ * libfcgi gives them; free with fcgi_params_free). Returns 0, or -EBADMSG
+ * (a malformed pair, an empty name, '=' or NUL in a name, NUL in a value). */
+int fcgi_params_decode(const char *data, size_t len, char ***out);
+void fcgi_params_free(char **params);
+
+/* Writers: the records cgiq sends, appended to out. */
+/* data as FCGI_STDOUT records (65,535 bytes at most each). */
+void fcgi_put_stdout(struct buf *out, unsigned id, const char *data, size_t len);
+/* The end of a request: with FCGI_REQUEST_COMPLETE, the empty FCGI_STDOUT
+ * that ends the output first; then FCGI_END_REQUEST. */
+void fcgi_put_end(struct buf *out, unsigned id, uint32_t app_status, unsigned protocol_status);
+/* FCGI_UNKNOWN_TYPE for a management record of type. */
+void fcgi_put_unknown_type(struct buf *out, unsigned type);
+/* FCGI_GET_VALUES_RESULT for query (the name-value pairs asked): the
+ * connection limit for FCGI_MAX_CONNS and FCGI_MAX_REQS, 0 for
+ * FCGI_MPXS_CONNS (no multiplexing), nothing for names not known. */
+void fcgi_put_values(struct buf *out, const char *query, size_t len, unsigned max_conns);
+
 /* ---------------- the front (server.c) ---------------- */
 
 struct job_engine;
