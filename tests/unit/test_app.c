@@ -1,7 +1,7 @@
 /*
- * app: the configuration file parser (conffile.c) and how config.c applies a
- * file with the command line on top. config.c is included so its static
- * option handling can be driven and its result inspected directly.
+ * app: the configuration file parser (conffile.c) and how options.c applies
+ * a file with the command line on top (app__parse_args, whose result is
+ * inspected directly).
  */
 #include <CUnit/Basic.h>
 
@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/config.c"
+#include "app/conffile.h"
+#include "app/options.h"
 #include "jobs/internal.h"
 
 /* ---------------- the parser ---------------- */
@@ -143,7 +144,7 @@ static void test_parse_errors(void)
 	free(long_line);
 }
 
-/* ---------------- config.c: file + command line ---------------- */
+/* ---------------- options.c: file + command line ---------------- */
 
 static char conf_path[64];
 static char errors[4096];
@@ -175,7 +176,7 @@ static int run(const char *file_text, const char *const *args, struct daemon_con
 	fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
 	CU_ASSERT_FATAL(fd >= 0 && saved >= 0);
 	dup2(fd, 2);
-	r = parse_args(argc, argv, c);
+	r = app__parse_args(argc, argv, c);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);

@@ -1,0 +1,65 @@
+/*
+ * The daemon's options (options.c): the command line and the configuration
+ * file into one struct daemon_config. Internal to the app module.
+ */
+#ifndef CGIQ_APP_OPTIONS_H
+#define CGIQ_APP_OPTIONS_H
+
+#include "app.h"
+#include "fcgi/fcgi.h"
+#include "http/http.h"
+#include "jobs/jobs.h"
+
+#define MAX_LISTEN 16
+#define MAX_COALESCE 64
+#define MAX_PROCESSING_CLIENTS 64
+#define PROCESSING_PATTERN_MAX 256
+
+struct daemon_config {
+	const char *listen[MAX_LISTEN];
+	unsigned listen_count;
+	const char *cgi_root;
+	const char *cgi_prefix;
+	const char *db;
+	const char *spool;
+	struct http_server_config http;
+	/* --processing-client rows (patterns copied here), --processing-relay */
+	struct http_processing_client processing_clients[MAX_PROCESSING_CLIENTS];
+	char processing_patterns[MAX_PROCESSING_CLIENTS][PROCESSING_PATTERN_MAX];
+	struct http_relay processing_relays[MAX_LISTEN];
+	const char *processing_misread_file;       /* NULL: SPOOL/.cgiq-102-misread */
+	uint64_t processing_misread_ttl_ms;        /* 0: no evidence kept */
+	const char *fastcgi;                       /* --fastcgi ADDR or NULL */
+	const char *fastcgi_allow[MAX_LISTEN + 1]; /* NULL-terminated */
+	const char *coalesce[MAX_COALESCE + 1];    /* NULL-terminated */
+	unsigned coalesce_count;
+	unsigned fastcgi_allow_count;
+	struct fcgi_config fcgi;
+	struct job_config jobs;
+	/* Observability */
+	const char *access_log;                    /* --access-log FILE, "-", NULL = off */
+	const char *admin_listen;                  /* --admin-listen ADDR or NULL */
+	int admin_allow_public;
+	uint64_t drain_timeout_ms;                 /* SIGTERM: running jobs get this long */
+	const char *log_file;                      /* --log-file or NULL (stderr) */
+	struct app_inherited inherited;            /* sockets from systemd */
+	/* Isolation */
+	const char *user;          /* --user, NULL = stay who we are */
+	const char *group;         /* --group */
+	const char *program_user;  /* --program-user, NULL = the default (see check_root) */
+	int allow_root;            /* --allow-root: programs may run as root */
+	struct cgi_limits limits;  /* --rlimit-*, --nice */
+	/* --config FILE: its script blocks become jobs.rules */
+	const char *config_file;
+	int check_only;                            /* --check-config / --test */
+	unsigned max_running;                      /* a script block's max-running */
+	int retry_interrupted;                     /* a script block's retry-interrupted */
+	int coalesce_rule;                         /* a script block's coalesce = yes */
+};
+
+/* The command line (and the file --config names) into c: returns -1 to go
+ * on, else the exit status (0 after --help or --version, 2 after a message
+ * naming the bad option or FILE:LINE). */
+int app__parse_args(int argc, char **argv, struct daemon_config *c);
+
+#endif
