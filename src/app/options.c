@@ -349,7 +349,10 @@ static void defaults(struct daemon_config *c)
 /* Applies one option (from the command line or, later, a file) to *c. Values
  * are kept by pointer: the caller keeps them alive for the daemon's life.
  * Returns 0, or an exit status after printing a message naming the option;
- * -1 asks the caller to stop with status 0 (--help, --version). */
+ * -1 asks the caller to stop with status 0 (--help, --version).
+ * Longer than 80 lines: one short case per option, the whole list in one
+ * place (a table of names, kinds, defaults and help that drives this, --help
+ * and the man page check is not built yet). */
 static int apply_option(struct daemon_config *c, int opt, const char *a)
 {
 	uint64_t v = 0;
@@ -857,6 +860,63 @@ static int conf_build_rules(struct daemon_config *c, const char *file)
 	return 0;
 }
 
+/* After the options: the CGI root given, sockets from systemd or
+ * spawn-fcgi taken, the default listener, and the admin listener kept off
+ * the public ones. Returns -1 to go on, or 2 after a message. */
+static int listeners_check(struct daemon_config *c)
+{
+	if (c->cgi_root == NULL) {
+		fprintf(stderr, "cgiq: --cgi-root DIR is required (see cgiq --help)\n");
+		return 2;
+	}
+	/* Sockets from systemd, picked by name: "http" ones are HTTP listeners,
+	 * "fastcgi" (or a single unnamed one) the FastCGI socket. */
+	{
+		char msg[256];
+		if (app_socket_activation(&c->inherited, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "cgiq: socket activation: %s\n", msg);
+			return 2;
+		}
+	}
+	if (c->inherited.active) {
+		for (unsigned i = 0; i < c->inherited.http_count; i++) {
+			if (c->listen_count == MAX_LISTEN) {
+				fprintf(stderr, "cgiq: more than %d listeners\n", MAX_LISTEN);
+				return 2;
+			}
+			c->listen[c->listen_count++] = c->inherited.http[i];
+		}
+		/* "--fastcgi inherit" means this socket too */
+		if (c->inherited.fastcgi && (c->fastcgi == NULL || strcmp(c->fastcgi, "inherit") == 0))
+			c->fastcgi = c->inherited.fastcgi;
+	} else if (c->fastcgi == NULL && fcgi_inherited_socket()) {
+		/* A socket handed over by spawn-fcgi (fd 0) is for FastCGI. */
+		c->fastcgi = "inherit";
+	}
+	if (c->listen_count == 0 && c->fastcgi == NULL)
+		c->listen[c->listen_count++] = "127.0.0.1:8080";
+	/* The admin pages list jobs (their URIs and peers): never on the public
+	 * listener, and off the loopback only when the operator says so. */
+	if (c->admin_listen) {
+		for (unsigned i = 0; i < c->listen_count; i++)
+			if (http_addr_same(c->admin_listen, c->listen[i])) {
+				fprintf(stderr, "cgiq: --admin-listen %s: the same address as --listen %s; the admin "
+				        "pages must not be public\n", c->admin_listen, c->listen[i]);
+				return 2;
+			}
+		if (c->fastcgi && http_addr_same(c->admin_listen, c->fastcgi)) {
+			fprintf(stderr, "cgiq: --admin-listen %s: the same address as --fastcgi\n", c->admin_listen);
+			return 2;
+		}
+		if (!c->admin_allow_public && !http_addr_is_local(c->admin_listen)) {
+			fprintf(stderr, "cgiq: --admin-listen %s: not a loopback or unix: address (it would expose "
+			        "/metrics and /jobs; add --admin-allow-public to mean it)\n", c->admin_listen);
+			return 2;
+		}
+	}
+	return -1;
+}
+
 /* The command line after the configuration file: returns -1 to go on, else
  * an exit status. */
 int app__parse_args(int argc, char **argv, struct daemon_config *c)
@@ -923,62 +983,7 @@ int app__parse_args(int argc, char **argv, struct daemon_config *c)
 		if (r != 0)
 			goto out;
 	}
-	r = -1;
-	if (c->cgi_root == NULL) {
-		fprintf(stderr, "cgiq: --cgi-root DIR is required (see cgiq --help)\n");
-		r = 2;
-		goto out;
-	}
-	/* Sockets from systemd, picked by name: "http" ones are HTTP listeners,
-	 * "fastcgi" (or a single unnamed one) the FastCGI socket. */
-	{
-		char msg[256];
-		if (app_socket_activation(&c->inherited, msg, sizeof(msg)) < 0) {
-			fprintf(stderr, "cgiq: socket activation: %s\n", msg);
-			r = 2;
-			goto out;
-		}
-	}
-	if (c->inherited.active) {
-		for (unsigned i = 0; i < c->inherited.http_count; i++) {
-			if (c->listen_count == MAX_LISTEN) {
-				fprintf(stderr, "cgiq: more than %d listeners\n", MAX_LISTEN);
-				r = 2;
-				goto out;
-			}
-			c->listen[c->listen_count++] = c->inherited.http[i];
-		}
-		/* "--fastcgi inherit" means this socket too */
-		if (c->inherited.fastcgi && (c->fastcgi == NULL || strcmp(c->fastcgi, "inherit") == 0))
-			c->fastcgi = c->inherited.fastcgi;
-	} else if (c->fastcgi == NULL && fcgi_inherited_socket()) {
-		/* A socket handed over by spawn-fcgi (fd 0) is for FastCGI. */
-		c->fastcgi = "inherit";
-	}
-	if (c->listen_count == 0 && c->fastcgi == NULL)
-		c->listen[c->listen_count++] = "127.0.0.1:8080";
-	/* The admin pages list jobs (their URIs and peers): never on the public
-	 * listener, and off the loopback only when the operator says so. */
-	if (c->admin_listen) {
-		for (unsigned i = 0; i < c->listen_count; i++)
-			if (http_addr_same(c->admin_listen, c->listen[i])) {
-				fprintf(stderr, "cgiq: --admin-listen %s: the same address as --listen %s; the admin "
-				        "pages must not be public\n", c->admin_listen, c->listen[i]);
-				r = 2;
-				goto out;
-			}
-		if (c->fastcgi && http_addr_same(c->admin_listen, c->fastcgi)) {
-			fprintf(stderr, "cgiq: --admin-listen %s: the same address as --fastcgi\n", c->admin_listen);
-			r = 2;
-			goto out;
-		}
-		if (!c->admin_allow_public && !http_addr_is_local(c->admin_listen)) {
-			fprintf(stderr, "cgiq: --admin-listen %s: not a loopback or unix: address (it would expose "
-			        "/metrics and /jobs; add --admin-allow-public to mean it)\n", c->admin_listen);
-			r = 2;
-			goto out;
-		}
-	}
+	r = listeners_check(c);
 out:
 	free(cli);
 	free(cli_opts);

@@ -228,13 +228,60 @@ static void env_add_auth_type(struct env_list *l, const struct cgi_request *req)
 	}
 }
 
+/* The meta-variables of RFC 3875 4.1, in its order, then those most
+ * programs expect beyond it; CONTENT_TYPE from the request's headers hv. */
+static void env_add_meta(struct env_list *l, const struct cgi_request *req, const struct env_hvar *hv, size_t nh)
+{
+	const struct cgi_target *t = req->target;
+	const char *server_name;
+
+	if (req->pass_authorization)
+		env_add_auth_type(l, req);
+	if (req->content_length >= 0)
+		env_addf(l, "CONTENT_LENGTH=%" PRId64, req->content_length);
+	for (size_t i = 0; i < nh; i++)
+		if (strcmp(hv[i].var, "CONTENT_TYPE") == 0)
+			env_add(l, "CONTENT_TYPE", hv[i].value);
+	env_add(l, "GATEWAY_INTERFACE", "CGI/1.1");
+	if (t != NULL) {
+		env_add(l, "PATH_INFO", t->path_info ? t->path_info : "");
+		/* RFC 3875 4.1.6: PATH_INFO mapped onto the document tree; only
+		 * meaningful when there is a PATH_INFO. */
+		if (t->path_info != NULL && t->path_info[0] != '\0' && req->document_root != NULL)
+			env_addf(l, "PATH_TRANSLATED=%s%s", req->document_root, t->path_info);
+	}
+	/* RFC 3875 4.1.7: always set, empty when there is no query. */
+	env_add(l, "QUERY_STRING", req->query_string ? req->query_string : "");
+	env_add(l, "REMOTE_ADDR", req->remote_addr);
+	/* RFC 3875 4.1.9: REMOTE_ADDR stands in when the name is not looked up. */
+	env_add(l, "REMOTE_HOST", req->remote_addr);
+	env_add(l, "REQUEST_METHOD", req->method);
+	if (t != NULL)
+		env_add(l, "SCRIPT_NAME", t->script_name);
+	server_name = req->server_name ? req->server_name : req->server_addr;
+	env_add(l, "SERVER_NAME", server_name);
+	env_addf(l, "SERVER_PORT=%u", req->server_port);
+	env_add(l, "SERVER_PROTOCOL", req->protocol);
+	env_add(l, "SERVER_SOFTWARE", "cgiq/" CGIQ_VERSION);
+
+	/* Not in RFC 3875 but expected by most programs (Apache, nginx set them). */
+	env_add(l, "REQUEST_URI", req->request_uri);
+	if (t != NULL)
+		env_add(l, "SCRIPT_FILENAME", t->script_filename);
+	env_add(l, "DOCUMENT_ROOT", req->document_root);
+	if (req->remote_addr != NULL)
+		env_addf(l, "REMOTE_PORT=%u", req->remote_port);
+	env_add(l, "SERVER_ADDR", req->server_addr);
+	if (req->https)
+		env_add(l, "HTTPS", "on");
+	env_add(l, "PATH", ENV_PATH);
+}
+
 int cgi_env_build(const struct cgi_request *req, struct cgi_env *out, const char **bad_header)
 {
 	struct env_list l = {NULL, 0, 0};
 	struct env_hvar *hv;
 	size_t nh = 0, i;
-	const struct cgi_target *t = req->target;
-	const char *server_name;
 	int status;
 
 	out->vars = NULL;
@@ -244,47 +291,7 @@ int cgi_env_build(const struct cgi_request *req, struct cgi_env *out, const char
 	if (status != 0)
 		goto out;
 
-	/* RFC 3875 4.1, in its order. */
-	if (req->pass_authorization)
-		env_add_auth_type(&l, req);
-	if (req->content_length >= 0)
-		env_addf(&l, "CONTENT_LENGTH=%" PRId64, req->content_length);
-	for (i = 0; i < nh; i++)
-		if (strcmp(hv[i].var, "CONTENT_TYPE") == 0)
-			env_add(&l, "CONTENT_TYPE", hv[i].value);
-	env_add(&l, "GATEWAY_INTERFACE", "CGI/1.1");
-	if (t != NULL) {
-		env_add(&l, "PATH_INFO", t->path_info ? t->path_info : "");
-		/* RFC 3875 4.1.6: PATH_INFO mapped onto the document tree; only
-		 * meaningful when there is a PATH_INFO. */
-		if (t->path_info != NULL && t->path_info[0] != '\0' && req->document_root != NULL)
-			env_addf(&l, "PATH_TRANSLATED=%s%s", req->document_root, t->path_info);
-	}
-	/* RFC 3875 4.1.7: always set, empty when there is no query. */
-	env_add(&l, "QUERY_STRING", req->query_string ? req->query_string : "");
-	env_add(&l, "REMOTE_ADDR", req->remote_addr);
-	/* RFC 3875 4.1.9: REMOTE_ADDR stands in when the name is not looked up. */
-	env_add(&l, "REMOTE_HOST", req->remote_addr);
-	env_add(&l, "REQUEST_METHOD", req->method);
-	if (t != NULL)
-		env_add(&l, "SCRIPT_NAME", t->script_name);
-	server_name = req->server_name ? req->server_name : req->server_addr;
-	env_add(&l, "SERVER_NAME", server_name);
-	env_addf(&l, "SERVER_PORT=%u", req->server_port);
-	env_add(&l, "SERVER_PROTOCOL", req->protocol);
-	env_add(&l, "SERVER_SOFTWARE", "cgiq/" CGIQ_VERSION);
-
-	/* Not in RFC 3875 but expected by most programs (Apache, nginx set them). */
-	env_add(&l, "REQUEST_URI", req->request_uri);
-	if (t != NULL)
-		env_add(&l, "SCRIPT_FILENAME", t->script_filename);
-	env_add(&l, "DOCUMENT_ROOT", req->document_root);
-	if (req->remote_addr != NULL)
-		env_addf(&l, "REMOTE_PORT=%u", req->remote_port);
-	env_add(&l, "SERVER_ADDR", req->server_addr);
-	if (req->https)
-		env_add(&l, "HTTPS", "on");
-	env_add(&l, "PATH", ENV_PATH);
+	env_add_meta(&l, req, hv, nh);
 
 	/* RFC 3875 4.1.18. They all start with "HTTP_", which no meta-variable
 	 * above does, so a header cannot override one. */

@@ -110,6 +110,10 @@ static int path_is_under(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
+/* Longer than 80 lines on purpose: the checks run in one pass over the
+ * path (decode, split, walk to the program, canonical form, root
+ * containment), in the order that makes each safe to do; pieces would pass
+ * half a dozen intermediate buffers and the reader the order. */
 int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
                  struct cgi_target *out)
 {

@@ -189,6 +189,27 @@ static int spawn_nonblock(int fd)
 	return fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
 }
 
+/* What the child needs, computed before vfork: its descriptors 0..3, the
+ * default disposition and empty mask it installs, the signals to reset. */
+static void spawn_child_prepare(struct spawn_child *c, const struct cgi_spawn *opts, int fd0, int fd1, int fd2,
+                                int fd3)
+{
+	memset(c, 0, sizeof(*c));
+	c->opts = opts;
+	c->parent = getpid();
+	c->fds[0] = fd0;
+	c->fds[1] = fd1;
+	c->fds[2] = fd2;
+	c->fds[3] = fd3;
+	c->nfds = opts->progress_fd ? 4 : 3;
+	c->exec_errno = 0;
+	c->dfl.sa_handler = SIG_DFL;
+	sigemptyset(&c->dfl.sa_mask);
+	sigemptyset(&c->empty);
+	pthread_once(&spawn_reset_once, spawn_reset_init);
+	c->reset = &spawn_reset_set;
+}
+
 int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 {
 	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, prog[2] = {-1, -1};
@@ -206,20 +227,7 @@ int cgi_spawn_start(const struct cgi_spawn *opts, struct cgi_proc *out)
 		goto fail;
 	}
 
-	memset(&c, 0, sizeof(c));
-	c.opts = opts;
-	c.parent = getpid();
-	c.fds[0] = opts->stdin_fd >= 0 ? opts->stdin_fd : in[0];
-	c.fds[1] = outp[1];
-	c.fds[2] = errp[1];
-	c.fds[3] = prog[1];
-	c.nfds = opts->progress_fd ? 4 : 3;
-	c.exec_errno = 0;
-	c.dfl.sa_handler = SIG_DFL;
-	sigemptyset(&c.dfl.sa_mask);
-	sigemptyset(&c.empty);
-	pthread_once(&spawn_reset_once, spawn_reset_init);
-	c.reset = &spawn_reset_set;
+	spawn_child_prepare(&c, opts, opts->stdin_fd >= 0 ? opts->stdin_fd : in[0], outp[1], errp[1], prog[1]);
 
 	/* With every signal blocked across vfork, none of cgiq's handlers can
 	 * run in the child (on cgiq's memory) before the dispositions are reset. */

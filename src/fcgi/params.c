@@ -189,6 +189,9 @@ static void params_fix_names(char *const *params, struct cgi_target *t)
 	}
 }
 
+/* Longer than 80 lines on purpose: one pass over the parameters, sorting
+ * each into request field, header or extra variable, then one mapping; the
+ * refusals it logs are the ones fcgi.h lists, in that order. */
 int fcgi_params_map(const struct fcgi_params_config *cfg, char *const *params, int64_t body_len,
                     struct fcgi_mapped *out, const char **why)
 {

@@ -809,6 +809,9 @@ static void account(struct worker *w, FCGX_Request *req, int status, int written
 	front_access_log_write(f->cfg.access_log, &e);
 }
 
+/* One request on a responder thread, from the parameters to the last byte
+ * of the answer. Longer than 80 lines: the hand-offs to the loop thread sit
+ * between its steps (moving this front onto the loop is the way out). */
 static void serve(struct worker *w, FCGX_Request *req)
 {
 	struct fcgi_front *f = w->f;
@@ -1177,6 +1180,9 @@ static int accept_one(struct worker *w)
 /* Connection ids in log lines, shared by the responder threads. */
 static atomic_uint_least64_t fcgi_conn_seq;
 
+/* A responder thread: accept, serve requests until the connection ends,
+ * again. Longer than 80 lines: the accept lock, the timeouts and the drain
+ * meet here (see serve). */
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
