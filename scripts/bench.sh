@@ -128,11 +128,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A loopback TCP port nothing listens on (bounded number of tries).
+# A loopback TCP port nothing listens on (bounded number of tries), below
+# the kernel's ephemeral range, where the benchmark's own client connections
+# (and their TIME-WAIT) could hold the port a server then fails to bind.
 free_port() {
-	local i p
+	local i p low
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % (low > 11000 ? low - 10000 : 1000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0

@@ -479,6 +479,7 @@ static int daemon_open_fronts(struct daemon *d)
 	c->fcgi.jobs_prefix = c->http.jobs_prefix;
 	c->fcgi.detach_on_disconnect = c->http.detach_on_disconnect;
 	c->fcgi.max_wait_ms = c->http.max_wait_ms;
+	c->fcgi.max_connections = c->http.max_connections;
 	c->fcgi.access_log = d->access_log;
 	c->fcgi.counters = &d->front_counters[JOB_FRONT_FASTCGI];
 	r = fcgi_front_open(d->loop, d->engine, &c->fcgi, &d->fcgi);

@@ -3,13 +3,12 @@
  *  - params: FastCGI parameters from the web server -> program and CGI
  *    environment, through the same sanitizer as the HTTP front (params.c,
  *    pure: no I/O but the stat(2) calls of cgi_map_path)
- *  - the front: libfcgi responder threads that hand each request to the job
- *    engine on the libuv loop thread and stream the result back (server.c, the
- *    only file that includes fcgiapp.h)
+ *  - the record codec: FastCGI records in and out (codec.c, pure, on
+ *    libfcgi's fastcgi.h)
+ *  - the front: connections on the libuv loop, each request handed to the
+ *    job engine on the same thread (server.c)
  *
- * Threads: fcgi_front_* are called on the loop thread. The responder threads
- * never touch the job engine; every job_* call they need is queued to the
- * loop thread through one uv_async_t.
+ * Threads: none of its own; everything runs on the loop thread.
  */
 #ifndef CGIQ_FCGI_H
 #define CGIQ_FCGI_H
@@ -150,12 +149,13 @@ struct job_front_counters;
 
 struct fcgi_config {
 	struct fcgi_params_config params;
-	unsigned threads;            /* responder threads = requests served at once */
+	unsigned threads;            /* --fastcgi-threads: accepted for old command lines, unused */
 	unsigned socket_mode;        /* unix socket permissions, e.g. 0660 */
 	const char *socket_owner;    /* "user", "user:group", ":group" or NULL */
 	const char *const *allow;    /* TCP peers allowed (IP literals), NULL-terminated;
 	                                NULL or empty = loopback only */
-	size_t max_params_bytes;     /* names + values of one request; beyond: 431 */
+	size_t max_params_bytes;     /* names + values of one request; beyond: connection closed */
+	unsigned max_connections;    /* --max-connections: beyond, a request is answered 503 (0 = no cap) */
 	uint64_t read_timeout_ms;    /* a read or write on a connection waits at most this (0 = forever) */
 	uint64_t idle_timeout_ms;    /* a kept connection waits this long for its next request (0 = forever) */
 	uint64_t max_body_bytes;     /* request body; beyond: 413 */
@@ -187,10 +187,9 @@ int fcgi_front_open(uv_loop_t *loop, struct job_engine *engine, const struct fcg
  */
 int fcgi_front_listen(struct fcgi_front *f, const char *addr);
 
-/* Starts the responder threads, which accept from then on; separate from
- * fcgi_front_listen so that the daemon drops its privileges in between, with
- * no thread the drop could miss. Once, after a listen. Logs "fastcgi on
- * ADDR". Returns 0 or a negative errno. */
+/* Starts accepting on the loop; separate from fcgi_front_listen so that the
+ * daemon drops its privileges in between. Once, after a listen. Logs
+ * "fastcgi on ADDR". Returns 0 or a negative errno. */
 int fcgi_front_start(struct fcgi_front *f);
 
 /*
@@ -200,16 +199,14 @@ int fcgi_front_start(struct fcgi_front *f);
  * engine drains too). Safe twice and with NULL. Then fcgi_front_close.
  */
 void fcgi_front_drain(struct fcgi_front *f);
-/* Requests being read, run or written now (0 for NULL). Any thread. */
+/* Requests being read, run or written now (0 for NULL). */
 unsigned fcgi_front_busy(struct fcgi_front *f);
 
 /*
- * Stops: no new request is accepted, responder threads waiting for a job are
- * answered 503, threads are joined (once they are idle), the listening socket
- * is closed (a unix socket it created is removed) and the front frees itself
- * when its uv_async_t is closed. Call right after job_engine_close (which
- * ends running jobs without done callbacks; their threads are answered 503
- * here). Safe twice and with NULL.
+ * Stops: the listening socket is closed (a unix socket it created is
+ * removed), every connection is closed (call right after job_engine_close,
+ * which ended the running jobs), and the front frees itself once its handles
+ * are closed. Safe twice and with NULL.
  */
 void fcgi_front_close(struct fcgi_front *f);
 

@@ -555,10 +555,10 @@ static void base_params(struct fbuf *p, const char *script)
 }
 
 /*
- * As many stalled connections as responder threads, each with 3 bytes of a
- * record header: after --fastcgi-read-timeout they are closed (one log line
- * each) and a request behind them is served. A kept connection that idles
- * past --fastcgi-idle-timeout is closed.
+ * Stalled connections, each with 3 bytes of a record header, hold nothing
+ * (the front is on the event loop): a request beside them is served at
+ * once, and after --fastcgi-read-timeout they are closed (one log line
+ * each). A kept connection that idles past --fastcgi-idle-timeout is closed.
  */
 static void test_read_and_idle_timeouts(void)
 {
@@ -591,7 +591,7 @@ static void test_read_and_idle_timeouts(void)
 	out = fcgi_call_fd(unix_connect(sock), 1, &p, &st);
 	CU_ASSERT(out != NULL && strstr(out, "Hello, world!") != NULL);
 	CU_ASSERT_EQUAL(st, 0);
-	CU_ASSERT(t_now_ms() - t0 >= 900); /* it waited for a thread the timeout freed */
+	CU_ASSERT(t_now_ms() - t0 < 900); /* it did not wait for the stalled ones' timeout */
 	free(out);
 	for (int i = 0; i < 2; i++) {
 		CU_ASSERT(t_wait_closed(stalled[i], 5000));
@@ -616,6 +616,50 @@ static void test_read_and_idle_timeouts(void)
 		CU_ASSERT(t_now_ms() - t0 >= 900);
 		close(fd);
 	}
+	free(p.d);
+	CU_ASSERT_EQUAL(td_stop(&x), 0);
+	td_cleanup(&x);
+}
+
+/* Beyond --max-connections, the same rule as the HTTP front: the request
+ * is read and answered 503 with Retry-After, one log line. */
+static void test_max_connections(void)
+{
+	char sock[400], arg[420], sf[600];
+	const char *extra[] = { "--fastcgi", arg, "--max-connections", "1", NULL };
+	struct tdaemon x;
+	struct fbuf p = {0};
+	int held, st = -1;
+	char *out;
+
+	snprintf(sock, sizeof(sock), "%s/cap.sock", sockdir);
+	snprintf(arg, sizeof(arg), "unix:%s", sock);
+	CU_ASSERT_FATAL(td_start(&x, NULL, extra) == 0);
+	held = unix_connect(sock);
+	CU_ASSERT_FATAL(held >= 0);
+	CU_ASSERT(t_send(held, "\x01\x01\x00", 3) == 0);
+	snprintf(sf, sizeof(sf), "%s/hello", x.cgi_root);
+	fb_param(&p, "REQUEST_METHOD", "GET");
+	fb_param(&p, "SCRIPT_FILENAME", sf);
+	fb_param(&p, "REQUEST_URI", "/hello");
+	out = fcgi_call_fd(unix_connect(sock), 1, &p, &st);
+	CU_ASSERT_FATAL(out != NULL);
+	CU_ASSERT(strncmp(out, "Status: 503 Service Unavailable\r\n", 33) == 0);
+	CU_ASSERT(strstr(out, "\r\nRetry-After: 5\r\n") != NULL);
+	CU_ASSERT(td_wait_log(&x, "refused, 1 connections open (--max-connections 1)", 5000));
+	free(out);
+	/* once the first is gone, a request is served */
+	close(held);
+	for (int i = 0; i < 50; i++) {
+		out = fcgi_call_fd(unix_connect(sock), 1, &p, &st);
+		if (out && strstr(out, "Hello, world!"))
+			break;
+		free(out);
+		out = NULL;
+		usleep(20000);
+	}
+	CU_ASSERT(out != NULL && strstr(out, "Hello, world!") != NULL);
+	free(out);
 	free(p.d);
 	CU_ASSERT_EQUAL(td_stop(&x), 0);
 	td_cleanup(&x);
@@ -1205,6 +1249,7 @@ int main(void)
 	CU_add_test(s, "--on-disconnect detach over FastCGI", test_fcgi_detach_on_disconnect);
 	CU_add_test(s, "--fastcgi-accel-redirect", test_accel_redirect);
 	CU_add_test(s, "FastCGI read and idle timeouts", test_read_and_idle_timeouts);
+	CU_add_test(s, "FastCGI beyond --max-connections: 503", test_max_connections);
 
 	return t_cunit_run();
 }
