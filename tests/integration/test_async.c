@@ -326,6 +326,9 @@ static void test_cli_queue_and_cancel(void)
 	CU_ASSERT_FATAL(wait_state(&q, run, "running", 5000));
 	CU_ASSERT_FATAL(submit_async(&q, "/slow?0", q1, sizeof(q1)) == 0);
 	CU_ASSERT_FATAL(submit_async(&q, "/slow?0", q2, sizeof(q2)) == 0);
+	/* The CLI reads the database: the running job's row must say so there
+	 * too (the monitor answers from memory, the row follows). */
+	CU_ASSERT_FATAL(t_wait_job_state(&q, run + 12, "running", 5000));
 	snprintf(cmd, sizeof(cmd), "'%s' jobs --db '%s' --state queued --json | grep -o '\"queue_position\":[0-9]*'",
 	         CGIQ_BIN, q.db);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
