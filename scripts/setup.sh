@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libuv1-dev libhttp-parser-dev libsqlite3-dev libfcgi-dev libcunit1-dev
   curl nginx-light fcgiwrap spawn-fcgi wrk poppler-utils sqlite3 perl-base procps
+  libfcgi-bin # cgi-fcgi, libfcgi's own client, against the FastCGI front
   groff-base # the install test renders the man page
   systemd    # integration_lifecycle checks the unit files with systemd-analyze verify
   clang libclang-rt-14-dev

@@ -621,6 +621,29 @@ static void test_read_and_idle_timeouts(void)
 	td_cleanup(&x);
 }
 
+/* libfcgi's own client, cgi-fcgi (libfcgi-bin), as a second peer beside
+ * nginx: its environment becomes the parameters, its stdin the body. A GET
+ * and a POST get the exact CGI responses. */
+static void test_cgi_fcgi_client(void)
+{
+	char cmd[2048], out[4096];
+
+	snprintf(cmd, sizeof(cmd),
+	         "env -i REQUEST_METHOD=GET SCRIPT_FILENAME='%s/hello' REQUEST_URI=/hello REMOTE_ADDR=127.0.0.1 "
+	         "cgi-fcgi -bind -connect '%s' </dev/null",
+	         D.cgi_root, cgiq_sock);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\n"
+	                            "Hello, world!\n");
+	snprintf(cmd, sizeof(cmd),
+	         "printf 'hello' | env -i REQUEST_METHOD=POST SCRIPT_FILENAME='%s/echo' REQUEST_URI=/echo "
+	         "REMOTE_ADDR=127.0.0.1 CONTENT_LENGTH=5 CONTENT_TYPE=text/plain cgi-fcgi -bind -connect '%s'",
+	         D.cgi_root, cgiq_sock);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT(strncmp(out, "Status: 200 OK\r\n", 16) == 0);
+	CU_ASSERT(strstr(out, "\r\nContent-Length: 5\r\n\r\nhello") != NULL);
+}
+
 /* Beyond --max-connections, the same rule as the HTTP front: the request
  * is read and answered 503 with Retry-After, one log line. */
 static void test_max_connections(void)
@@ -1250,6 +1273,7 @@ int main(void)
 	CU_add_test(s, "--fastcgi-accel-redirect", test_accel_redirect);
 	CU_add_test(s, "FastCGI read and idle timeouts", test_read_and_idle_timeouts);
 	CU_add_test(s, "FastCGI beyond --max-connections: 503", test_max_connections);
+	CU_add_test(s, "libfcgi's cgi-fcgi as the client", test_cgi_fcgi_client);
 
 	return t_cunit_run();
 }
