@@ -396,7 +396,7 @@ static void json_time(struct buf *b, const char *key, int64_t us)
 	buf_printf(b, ",\"%s\":\"%s\"", key, t);
 }
 
-static unsigned queue_position(struct job_engine *e, const struct job *j)
+static unsigned position_in_queue(struct job_engine *e, const struct job *j)
 {
 	unsigned n = 1;
 	for (const struct job *q = e->queue_head; q; q = q->next, n++)
@@ -447,7 +447,7 @@ int job_status_json(struct job_engine *e, const char *id, struct buf *out, unsig
 		int finished = j->ended;
 		jobs__progress_drain(j);
 		status_doc(out, j->id, j->state, j->created_at_us, j->started_at_us,
-		           finished ? j->finished_at_us : 0, j->state == STORE_QUEUED ? queue_position(e, j) : 0,
+		           finished ? j->finished_at_us : 0, j->state == STORE_QUEUED ? position_in_queue(e, j) : 0,
 		           j->progress_done, j->progress_total, j->progress_text, j->result.http_status,
 		           (int64_t)j->result.body_bytes, j->reason, finished ? j->expires_at_us : 0);
 		if (!finished)

@@ -1,72 +1,13 @@
 /*
  * store: the job record, behind an operations table (internal.h). This file
- * holds what does not depend on a backend (state names, the struct's life)
- * and hands every operation to the backend that opened the store.
+ * hands every operation to the backend that opened the store; what does not
+ * depend on a backend (state names, a row's life) is in job.c.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-/* Indexed by enum store_state; these exact strings are in existing databases. */
-static const char *const store_state_names[STORE_STATE_COUNT] = {
-	"queued", "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted",
-};
-
-const char *store_state_name(enum store_state s)
-{
-	if ((unsigned)s >= STORE_STATE_COUNT)
-		return "unknown";
-	return store_state_names[s];
-}
-
-int store_state_parse(const char *name, enum store_state *out)
-{
-	if (name == NULL)
-		return -EINVAL;
-	for (unsigned i = 0; i < STORE_STATE_COUNT; i++) {
-		if (strcmp(name, store_state_names[i]) == 0) {
-			*out = (enum store_state)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-void store_job_init(struct store_job *j)
-{
-	memset(j, 0, sizeof(*j));
-	j->state = STORE_QUEUED;
-	j->pid = -1;
-	j->exit_code = -1;
-	j->term_signal = -1;
-	j->http_status = -1;
-	j->bytes_in = -1;
-	j->bytes_out = -1;
-	j->processing_sent = -1;
-	j->progress_done = -1;
-	j->progress_total = -1;
-	j->queue_position = -1;
-}
-
-void store_job_clear(struct store_job *j)
-{
-	free(j->script);
-	free(j->method);
-	free(j->uri);
-	free(j->peer);
-	free(j->stderr_tail);
-	free(j->reason);
-	free(j->env);
-	free(j->cwd);
-	free(j->body_path);
-	free(j->result_path);
-	free(j->result_head);
-	free(j->progress_text);
-	j->script = j->method = j->uri = j->peer = j->stderr_tail = j->reason = NULL;
-	j->env = j->cwd = j->body_path = j->result_path = j->result_head = j->progress_text = NULL;
-}
 
 int store_open(const char *path, struct store **out)
 {
@@ -95,7 +36,7 @@ int store_job_finished(struct store *s, const struct store_job *j) { return s->o
 
 int store_job_progress(struct store *s, const char *id, int64_t done, int64_t total, const char *text)
 {
-	return s->ops->job_progress(s, id, done, total, text);
+	return s->ops->progress(s, id, done, total, text);
 }
 
 int store_job_expire_at(struct store *s, const char *id, int64_t expires_at_us)
