@@ -100,7 +100,7 @@ static const char USAGE[] =
 	"FastCGI (behind nginx, like fcgiwrap):\n"
 	"  --fastcgi ADDR             unix:/run/cgiq.sock, 127.0.0.1:9000 or inherit (a socket from\n"
 	"                             systemd or spawn-fcgi, also used when found without this option)\n"
-	"  --fastcgi-threads N        requests served at once over FastCGI (default 16)\n"
+	"  --fastcgi-threads N        ignored (the FastCGI front has no threads); kept for old command lines\n"
 	"  --fastcgi-mode MODE        unix socket permissions, octal (default 0660)\n"
 	"  --fastcgi-owner USER[:GROUP]  unix socket owner (default: cgiq's user)\n"
 	"  --fastcgi-allow ADDR       TCP peer allowed to connect; repeatable (default: loopback only)\n"
