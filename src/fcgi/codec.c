@@ -314,9 +314,10 @@ void fcgi_put_values(struct buf *out, const char *query, size_t len, unsigned ma
 	/* FastCGI 4.1: answer the variables asked for that the application
 	 * knows; one request per connection, no multiplexing. */
 	while (fcgi_nv_next(query, len, &pos, &nv) == 1) {
-		if (nv.name_len == strlen(FCGI_MAX_CONNS) && memcmp(nv.name, FCGI_MAX_CONNS, nv.name_len) == 0)
+		if (max_conns && nv.name_len == strlen(FCGI_MAX_CONNS) && memcmp(nv.name, FCGI_MAX_CONNS, nv.name_len) == 0)
 			put_nv(&body, FCGI_MAX_CONNS, n);
-		else if (nv.name_len == strlen(FCGI_MAX_REQS) && memcmp(nv.name, FCGI_MAX_REQS, nv.name_len) == 0)
+		else if (max_conns && nv.name_len == strlen(FCGI_MAX_REQS) &&
+		         memcmp(nv.name, FCGI_MAX_REQS, nv.name_len) == 0)
 			put_nv(&body, FCGI_MAX_REQS, n);
 		else if (nv.name_len == strlen(FCGI_MPXS_CONNS) && memcmp(nv.name, FCGI_MPXS_CONNS, nv.name_len) == 0)
 			put_nv(&body, FCGI_MPXS_CONNS, "0");

@@ -137,8 +137,9 @@ void fcgi_put_end(struct buf *out, unsigned id, uint32_t app_status, unsigned pr
 /* FCGI_UNKNOWN_TYPE for a management record of type. */
 void fcgi_put_unknown_type(struct buf *out, unsigned type);
 /* FCGI_GET_VALUES_RESULT for query (the name-value pairs asked): the
- * connection limit for FCGI_MAX_CONNS and FCGI_MAX_REQS, 0 for
- * FCGI_MPXS_CONNS (no multiplexing), nothing for names not known. */
+ * connection limit max_conns for FCGI_MAX_CONNS and FCGI_MAX_REQS (left out
+ * when 0: no limit), 0 for FCGI_MPXS_CONNS (no multiplexing), nothing for
+ * names not known. */
 void fcgi_put_values(struct buf *out, const char *query, size_t len, unsigned max_conns);
 
 /* ---------------- the front (server.c) ---------------- */

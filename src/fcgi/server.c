@@ -80,6 +80,7 @@ struct fconn {
 	int mapped;
 	uint64_t t0;
 	struct job *job;
+	const struct job_script_rule *rule; /* its script's settings, looked up once */
 	int waiting, async;
 	int64_t wait_ms, job_ms;
 	int queue_full;
@@ -400,14 +401,12 @@ static void on_wait_expired(uv_timer_t *t)
  * while the job runs: cancelled, or detached with its result kept. */
 static void conn_leave_job(struct fconn *c)
 {
-	const struct job_script_rule *rule;
 	int detach;
 
 	if (!c->waiting)
 		return;
 	c->waiting = 0;
-	rule = job_rule_lookup(c->f->engine, c->m.target.script_filename);
-	detach = !c->async && (rule ? rule->policy.detach_on_disconnect : c->f->cfg.detach_on_disconnect);
+	detach = !c->async && (c->rule ? c->rule->policy.detach_on_disconnect : c->f->cfg.detach_on_disconnect);
 	if (detach)
 		log_info("fastcgi %s: the web server went away; job %s goes on (detached)", c->tag, c->job_id);
 	job_leave(c->job, c, detach, "the web server closed the FastCGI connection");
@@ -486,7 +485,7 @@ static void submit_job(struct fconn *c)
 	jr.peer = c->m.peer;
 	jr.bytes_in = (int64_t)c->body_len;
 	/* Its script's settings; this front sends no 102. */
-	jr.rule = job_rule_lookup(f->engine, jr.script);
+	jr.rule = c->rule = job_rule_lookup(f->engine, jr.script);
 	{
 		struct util_prefer pref = {0, 0, -1};
 		int seen_wait = 0;
@@ -800,7 +799,7 @@ static void conn_events(struct fconn *c, const char *data, size_t len)
 			conn_pump(c);
 			break;
 		case FCGI_EV_GET_VALUES:
-			fcgi_put_values(&out, ev.data, ev.len, 1000);
+			fcgi_put_values(&out, ev.data, ev.len, c->f->cfg.max_connections);
 			conn_reply(c, &out);
 			break;
 		case FCGI_EV_UNKNOWN_TYPE:
@@ -819,8 +818,6 @@ static void conn_events(struct fconn *c, const char *data, size_t len)
 	if (!c->closing)
 		conn_arm(c);
 }
-
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) { job_loop_alloc_cb(h, suggested, b); }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
@@ -958,7 +955,7 @@ static void on_connection(uv_stream_t *server, int status)
 	fcgi_reader_init(&c->rd);
 	buf_init(&c->params, f->cfg.max_params_bytes + 1);
 	buf_init(&c->body, SIZE_MAX / 2);
-	uv_read_start(&c->h.stream, alloc_cb, on_read);
+	uv_read_start(&c->h.stream, job_loop_alloc_cb, on_read);
 	conn_arm(c);
 }
 

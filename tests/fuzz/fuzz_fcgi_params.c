@@ -2,10 +2,10 @@
  * libFuzzer target: the FastCGI parameter mapping (src/fcgi/params.c).
  * The input is the content of FCGI_PARAMS records: name-value pairs encoded
  * per the FastCGI specification, section 3.4 (each length one byte when
- * below 128, else four bytes with the high bit set, 31 bits). They are
- * decoded here into the "NAME=value" strings libfcgi hands the front (libfcgi
- * decodes them in cgiq itself, so no decoder exists outside this test), then
- * mapped against a small CGI root made for the run. A value starting with
+ * below 128, else four bytes with the high bit set, 31 bits), read with the
+ * codec's fcgi_nv_next into "NAME=value" strings (a NUL cuts one, the more
+ * hostile input for the mapping), then mapped against a small CGI root made
+ * for the run. A value starting with
  * "$ROOT" gets the root's path in its place, so the corpus can name real
  * programs. Whatever the parameters, the environment a program would get
  * must hold only well-formed, safe variables.
@@ -76,22 +76,6 @@ static const char *root(void)
 	return fuzz_root;
 }
 
-/* FastCGI 3.4: a length is one byte (0-127) or four with the top bit set. */
-static int read_len(const uint8_t **p, const uint8_t *end, size_t *out)
-{
-	if (*p >= end)
-		return -1;
-	if ((**p & 0x80) == 0) {
-		*out = *(*p)++;
-		return 0;
-	}
-	if (end - *p < 4)
-		return -1;
-	*out = ((size_t)((*p)[0] & 0x7f) << 24) | ((size_t)(*p)[1] << 16) | ((size_t)(*p)[2] << 8) | (*p)[3];
-	*p += 4;
-	return 0;
-}
-
 /* "name=value", with "$ROOT" at the start of the value replaced. As in
  * libfcgi the result is a C string: a NUL inside cuts it there. */
 static char *make_param(const uint8_t *name, size_t nlen, const uint8_t *value, size_t vlen)
@@ -147,6 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = 0;
 	struct fcgi_params_config cfg = { .cgi_root = root(), .pass_authorization = 0 };
 	struct fcgi_mapped m;
+	struct fcgi_nv nv;
 	const char *why = NULL;
 	int64_t body_len;
 	int r;
@@ -156,15 +141,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The first byte picks the body size cgiq measured (none, empty, some). */
 	body_len = data[0] % 3 == 0 ? -1 : (int64_t)(data[0] % 3 - 1) * 17;
 	p++;
-	while (p < end && n < FUZZ_FCGI_MAX_PARAMS) {
-		size_t nlen, vlen;
-		if (read_len(&p, end, &nlen) < 0 || read_len(&p, end, &vlen) < 0)
-			break;
-		if (nlen > (size_t)(end - p) || vlen > (size_t)(end - p) - nlen)
-			break; /* truncated record: libfcgi drops the connection */
-		params[n++] = make_param(p, nlen, p + nlen, vlen);
-		p += nlen + vlen;
-	}
+	/* The pairs as the front's codec reads them (fcgi_nv_next); a truncated
+	 * pair ends the list. */
+	for (size_t pos = 0; n < FUZZ_FCGI_MAX_PARAMS && fcgi_nv_next((const char *)p, (size_t)(end - p), &pos, &nv) == 1;)
+		params[n++] = make_param((const uint8_t *)nv.name, nv.name_len, (const uint8_t *)nv.value, nv.value_len);
 	params[n] = NULL;
 
 	r = fcgi_params_map(&cfg, params, body_len, &m, &why);
