@@ -89,7 +89,7 @@ int app__privs_resolve_program(const char *name, int as_default, struct app__pri
 		return -E2BIG;
 	}
 	p->program.ngroups = ngroups;
-	p->program_active = !p->active || pw->pw_uid != p->uid;
+	p->program_active = pw->pw_uid != p->uid; /* only called with --user (check_program_user) */
 	return 0;
 }
 
