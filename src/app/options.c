@@ -18,6 +18,7 @@
 
 #include "conffile.h"
 #include "options.h"
+#include "front/front.h"
 
 static const char USAGE[] =
 	"Usage: cgiq [OPTIONS]                 run the gateway\n"
@@ -28,7 +29,7 @@ static const char USAGE[] =
 	"clients waiting with 102 Processing while a job runs.\n"
 	"\n"
 	"Listening and programs:\n"
-	"  --listen ADDR              127.0.0.1:8080, [::1]:8080 or unix:/path/sock;\n"
+	"  --listen ADDR              127.0.0.1:8080, [::1]:8080, 8080 (loopback) or unix:/path/sock;\n"
 	"                             repeatable (default 127.0.0.1:8080; port 0 = any free port)\n"
 	"  --listen-mode MODE         permissions of unix: listeners, octal (default 0660)\n"
 	"  --cgi-root DIR             directory holding the programs (required)\n"
@@ -899,16 +900,16 @@ static int listeners_check(struct daemon_config *c)
 	 * listener, and off the loopback only when the operator says so. */
 	if (c->admin_listen) {
 		for (unsigned i = 0; i < c->listen_count; i++)
-			if (http_addr_same(c->admin_listen, c->listen[i])) {
+			if (front_addr_same(c->admin_listen, c->listen[i])) {
 				fprintf(stderr, "cgiq: --admin-listen %s: the same address as --listen %s; the admin "
 				        "pages must not be public\n", c->admin_listen, c->listen[i]);
 				return 2;
 			}
-		if (c->fastcgi && http_addr_same(c->admin_listen, c->fastcgi)) {
+		if (c->fastcgi && front_addr_same(c->admin_listen, c->fastcgi)) {
 			fprintf(stderr, "cgiq: --admin-listen %s: the same address as --fastcgi\n", c->admin_listen);
 			return 2;
 		}
-		if (!c->admin_allow_public && !http_addr_is_local(c->admin_listen)) {
+		if (!c->admin_allow_public && !front_addr_is_local(c->admin_listen)) {
 			fprintf(stderr, "cgiq: --admin-listen %s: not a loopback or unix: address (it would expose "
 			        "/metrics and /jobs; add --admin-allow-public to mean it)\n", c->admin_listen);
 			return 2;

@@ -102,17 +102,9 @@ struct fcgi_front {
 	uv_loop_t *loop;
 	struct job_engine *engine;
 	struct fcgi_config cfg;
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} lh;
+	union front_stream lh;
 	int listening;               /* lh is open */
-	int listen_fd;
-	int is_tcp;
-	char *unix_path;             /* a socket we created, removed at close */
-	char name[160];
+	struct front_socket sock;    /* until start: the listening descriptor */
 	struct fconn *conns;
 	unsigned conn_count, busy, refusing;
 	uint64_t conn_seq;
@@ -902,7 +894,7 @@ static void on_connection(uv_stream_t *server, int status)
 	char peer[64] = "unix";
 
 	if (status < 0) {
-		log_warnx("fastcgi: accept on %s: %s", f->name, uv_strerror(status));
+		log_warnx("fastcgi: accept on %s: %s", f->sock.shown, uv_strerror(status));
 		return;
 	}
 	c = util_xcalloc(1, sizeof(*c));
@@ -911,7 +903,7 @@ static void on_connection(uv_stream_t *server, int status)
 	c->file_fd = -1;
 	c->stored.fd = -1;
 	c->job_ms = -1;
-	if (f->is_tcp)
+	if (!f->sock.is_unix)
 		uv_tcp_init(f->loop, &c->h.tcp);
 	else
 		uv_pipe_init(f->loop, &c->h.pipe, 0);
@@ -930,7 +922,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	c->id = ++f->conn_seq;
-	if (f->is_tcp && uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0 &&
+	if (!f->sock.is_unix && uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0 &&
 	    !peer_allowed(f, &ss, peer, sizeof(peer))) {
 		log_warnx("fastcgi: connection from %s refused (not loopback and not in --fastcgi-allow)", peer);
 		job_front_count_refusal(f->cfg.counters, JOB_REFUSED_FORBIDDEN);
@@ -1060,192 +1052,27 @@ static int inherited_fd(void)
 
 int fcgi_inherited_socket(void) { return inherited_fd() >= 0; }
 
-static int set_owner(const char *path, const char *owner)
-{
-	char *copy = util_xstrdup(owner), *colon = strchr(copy, ':');
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	int r = 0;
-
-	if (colon)
-		*colon++ = '\0';
-	if (copy[0]) {
-		struct passwd *pw = getpwnam(copy);
-		if (pw == NULL) {
-			r = -ENOENT;
-			goto out;
-		}
-		uid = pw->pw_uid;
-		if (colon == NULL)
-			gid = pw->pw_gid;
-	}
-	if (colon && colon[0]) {
-		struct group *gr = getgrnam(colon);
-		if (gr == NULL) {
-			r = -ENOENT;
-			goto out;
-		}
-		gid = gr->gr_gid;
-	}
-	if (chown(path, uid, gid) < 0)
-		r = -errno;
-out:
-	free(copy);
-	return r;
-}
-
-static int listen_unix(struct fcgi_front *f, const char *path)
-{
-	struct sockaddr_un sa;
-	struct stat st;
-	int fd, r;
-
-	if (*path == '\0' || strlen(path) >= sizeof(sa.sun_path))
-		return -EINVAL;
-	/* A socket left by a previous run; never remove anything else. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	f->unix_path = util_xstrdup(path);
-	/* Before listen(): nobody can connect while the mode is still umask's. */
-	r = chmod(path, f->cfg.socket_mode) < 0 ? -errno : 0;
-	if (r == 0 && f->cfg.socket_owner) {
-		r = set_owner(path, f->cfg.socket_owner);
-		if (r == -ENOENT)
-			log_warnx("fastcgi: --fastcgi-owner %s: no such user or group", f->cfg.socket_owner);
-	}
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	if (listen(fd, 1024) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	f->listen_fd = fd;
-	snprintf(f->name, sizeof(f->name), "unix:%s", path);
-	return 0;
-}
-
-static int listen_tcp(struct fcgi_front *f, const char *addr)
-{
-	struct sockaddr_storage ss;
-	socklen_t slen;
-	char host[128], shown[INET6_ADDRSTRLEN];
-	const char *port_s;
-	uint64_t port;
-	int fd, r, one = 1;
-
-	memset(&ss, 0, sizeof(ss));
-	if (addr[0] == '[') {
-		const char *end = strchr(addr, ']');
-		if (end == NULL || end[1] != ':' || (size_t)(end - addr - 1) >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, addr + 1, (size_t)(end - addr - 1));
-		host[end - addr - 1] = '\0';
-		port_s = end + 2;
-	} else if (strchr(addr, ':')) {
-		const char *colon = strrchr(addr, ':');
-		if ((size_t)(colon - addr) >= sizeof(host) || colon == addr)
-			return -EINVAL;
-		memcpy(host, addr, (size_t)(colon - addr));
-		host[colon - addr] = '\0';
-		port_s = colon + 1;
-	} else {
-		/* A bare port: loopback. */
-		snprintf(host, sizeof(host), "127.0.0.1");
-		port_s = addr;
-	}
-	if (util_parse_uint(port_s, 65535, &port) < 0)
-		return -EINVAL;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		slen = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		slen = sizeof(struct sockaddr_in6);
-	} else {
-		return -EINVAL;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 1024) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	slen = sizeof(ss);
-	getsockname(fd, (struct sockaddr *)&ss, &slen);
-	if (ss.ss_family == AF_INET) {
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, shown, sizeof(shown));
-		snprintf(f->name, sizeof(f->name), "%s:%u", shown, ntohs(((struct sockaddr_in *)&ss)->sin_port));
-	} else {
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, shown, sizeof(shown));
-		snprintf(f->name, sizeof(f->name), "[%s]:%u", shown, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-	}
-	f->listen_fd = fd;
-	f->is_tcp = 1;
-	return 0;
-}
-
 int fcgi_front_listen(struct fcgi_front *f, const char *addr)
 {
+	struct front_listen_opts o = {.unix_mode = f->cfg.socket_mode, .unix_owner = f->cfg.socket_owner};
 	int r;
 
-	if (f->listen_fd >= 0 || f->closing)
+	if (f->sock.fd >= 0 || f->listening || f->closing)
 		return -EBUSY;
-	if (strcmp(addr, "inherit") == 0 || strncmp(addr, "fd:", 3) == 0) {
+	if (strcmp(addr, "inherit") == 0) {
+		/* the descriptor spawn-fcgi or systemd handed over */
 		int fd = inherited_fd();
-		if (addr[0] == 'f') {
-			/* "fd:N": one of several sockets from systemd, picked by name */
-			uint64_t n;
-			int acc = 0;
-			socklen_t alen = sizeof(acc);
-			if (util_parse_uint(addr + 3, INT32_MAX, &n) < 0 || n < 3)
-				return -EINVAL;
-			if (getsockopt((int)n, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0 || !acc)
-				return -ENOTSOCK;
-			fd = (int)n;
-		}
+		char name[32];
 		if (fd < 0)
 			return -EINVAL;
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-		f->listen_fd = fd;
-		if (addr[0] == 'f')
-			snprintf(f->name, sizeof(f->name), "%s", addr);
-		else
-			snprintf(f->name, sizeof(f->name), "inherited fd %d", fd);
-		{
-			struct sockaddr_storage ss;
-			socklen_t len = sizeof(ss);
-			f->is_tcp = getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family != AF_UNIX;
-		}
-	} else if (strncmp(addr, "unix:", 5) == 0) {
-		r = listen_unix(f, addr + 5);
-		if (r < 0)
-			return r;
-	} else {
-		r = listen_tcp(f, addr);
-		if (r < 0)
-			return r;
+		snprintf(name, sizeof(name), "inherited fd %d", fd);
+		front_socket_adopt(fd, name, &f->sock);
+		return 0;
 	}
-	return 0;
+	r = front_listen_open(addr, &o, &f->sock);
+	if (r == -ENOENT && f->cfg.socket_owner)
+		log_warnx("fastcgi: --fastcgi-owner %s: no such user or group", f->cfg.socket_owner);
+	return r;
 }
 
 
@@ -1257,10 +1084,7 @@ static void front_maybe_free(struct fcgi_front *f)
 	if (!f->closing || f->conns != NULL || f->listening || f->freed)
 		return;
 	f->freed = 1;
-	if (f->unix_path) {
-		unlink(f->unix_path);
-		free(f->unix_path);
-	}
+	front_socket_release(&f->sock);
 	free(f);
 }
 
@@ -1272,7 +1096,7 @@ int fcgi_front_open(uv_loop_t *loop, struct job_engine *engine, const struct fcg
 	f->loop = loop;
 	f->engine = engine;
 	f->cfg = *cfg;
-	f->listen_fd = -1;
+	f->sock.fd = -1;
 	*out = f;
 	return 0;
 }
@@ -1281,20 +1105,18 @@ int fcgi_front_start(struct fcgi_front *f)
 {
 	int r;
 
-	if (f->listen_fd < 0 || f->listening)
+	if (f->sock.fd < 0 || f->listening)
 		return -EBUSY;
-	r = f->is_tcp ? uv_tcp_init(f->loop, &f->lh.tcp) : uv_pipe_init(f->loop, &f->lh.pipe, 0);
-	if (r == 0)
-		r = f->is_tcp ? uv_tcp_open(&f->lh.tcp, f->listen_fd) : uv_pipe_open(&f->lh.pipe, f->listen_fd);
+	r = front_socket_wrap(f->loop, &f->sock, &f->lh);
 	f->listening = 1; /* the handle is initialised: closed with the front */
 	f->lh.handle.data = f;
 	if (r == 0)
 		r = uv_listen(&f->lh.stream, SOMAXCONN, on_connection);
 	if (r < 0) {
-		log_warnx("fastcgi: cannot listen on %s: %s", f->name, uv_strerror(r));
+		log_warnx("fastcgi: cannot listen on %s: %s", f->sock.shown, uv_strerror(r));
 		return r;
 	}
-	log_info("fastcgi on %s (on the event loop)", f->name);
+	log_info("fastcgi on %s (on the event loop)", f->sock.shown);
 	return 0;
 }
 
@@ -1303,7 +1125,6 @@ static void on_listener_closed(uv_handle_t *h)
 	struct fcgi_front *f = h->data;
 
 	f->listening = 0;
-	f->listen_fd = -1;
 	front_maybe_free(f);
 }
 
@@ -1336,10 +1157,6 @@ void fcgi_front_close(struct fcgi_front *f)
 	f->closing = 1;
 	if (f->listening && !uv_is_closing(&f->lh.handle))
 		uv_close(&f->lh.handle, on_listener_closed);
-	else if (!f->listening && f->listen_fd >= 0) {
-		close(f->listen_fd);
-		f->listen_fd = -1;
-	}
 	for (c = f->conns; c; c = next) {
 		next = c->next;
 		c->failed = 1;

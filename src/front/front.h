@@ -8,6 +8,7 @@
 #define CGIQ_FRONT_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "util/util.h"
@@ -75,6 +76,57 @@ int front_api_result_open(struct job_engine *e, const char *id, struct job_store
  * one range when range (a Range field value, or NULL) asks for it over a
  * 200 (206, or 416), the body from st->fd. Returns a->status. Any thread. */
 int front_answer_stored(struct front_answer *a, const struct job_stored_result *st, const char *range);
+
+/* ---------------- listening sockets (listen.c) ---------------- */
+
+/* A libuv stream of either kind a front serves: TCP or a unix socket. */
+union front_stream {
+	uv_handle_t handle;
+	uv_stream_t stream;
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+};
+
+/* addr "HOST:PORT" (IPv4), "[V6]:PORT" or a bare "PORT" (127.0.0.1), hosts
+ * numeric, into ss: 0 or -EINVAL. */
+int front_parse_inet(const char *addr, struct sockaddr_storage *ss);
+/* The numeric host and the port of ss; a unix socket shows as 127.0.0.1. */
+void front_sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t addr_size, unsigned *port);
+/* Whether addr listens on loopback only (127/8, ::1, a unix socket). */
+int front_addr_is_local(const char *addr);
+/* Whether listening on a and on b would collide (a wildcard covers its
+ * family; port 0 never collides). */
+int front_addr_same(const char *a, const char *b);
+
+struct front_listen_opts {
+	unsigned unix_mode;     /* a unix socket's mode; 0: the umask's */
+	const char *unix_owner; /* "user", "user:group" or ":group"; NULL: ours */
+};
+/* A listening socket, not yet on a loop. */
+struct front_socket {
+	int fd;
+	int is_unix;
+	char *unix_path; /* a socket file made here, removed by release */
+	char shown[160]; /* for log lines: "127.0.0.1:8080", "unix:/run/x.sock" */
+};
+/*
+ * Opens a listening socket (close-on-exec, non-blocking) for addr:
+ * "unix:PATH" (an old socket file there is replaced, nothing else), "fd:N"
+ * (a listening socket given by the parent, as systemd does), or an inet
+ * address as front_parse_inet reads it; port 0 shows the port bound. Done
+ * before the privilege drop. 0, or -EINVAL (the address), -ENAMETOOLONG,
+ * -ENOTSOCK (fd:N does not listen), -ENOENT (unix_owner unknown), or what
+ * socket, bind or listen said. o may be NULL.
+ */
+int front_listen_open(const char *addr, const struct front_listen_opts *o, struct front_socket *s);
+/* s becomes the listening socket fd, shown as name (and what it is). */
+void front_socket_adopt(int fd, const char *name, struct front_socket *s);
+/* h is initialised on loop (close it with uv_close whatever this returns)
+ * and owns s's descriptor when this returns 0. */
+int front_socket_wrap(uv_loop_t *loop, struct front_socket *s, union front_stream *h);
+/* Closes the descriptor if no handle owns it, and removes the socket file
+ * made for it. */
+void front_socket_release(struct front_socket *s);
 
 /* ---------------- access log (access_log.c) ---------------- */
 

@@ -315,11 +315,4 @@ struct http_admin_response {
 void http_admin_handle(struct job_engine *e, const struct job_front_counters *fronts, const char *method,
                        const char *path, const char *query, struct http_admin_response *out);
 
-/* 1 when addr ("127.0.0.1:9100", "[::1]:9100", "unix:/path") is loopback or
- * a unix socket, 0 otherwise (also when it cannot be read). */
-int http_addr_is_local(const char *addr);
-/* 1 when a and b name the same listening address (same family, address and
- * port, or the same unix path); port 0 never equals anything. */
-int http_addr_same(const char *a, const char *b);
-
 #endif

@@ -46,18 +46,10 @@ static const char PROCESSING_102[] = "HTTP/1.1 102 Processing\r\n\r\n";
 
 enum conn_phase { PH_HEAD, PH_BODY, PH_WAIT, PH_WRITE, PH_CLOSING };
 
-/* A TCP or unix-socket stream, used through the generic members. */
-union stream_handle {
-	uv_tcp_t tcp;
-	uv_pipe_t pipe;
-	uv_stream_t stream;
-	uv_handle_t handle;
-};
-
 struct listener {
 	struct listener *next;
 	struct http_server *srv;
-	union stream_handle h;
+	union front_stream h;
 	int is_unix;
 	char *name;
 	char *unix_path;
@@ -67,7 +59,7 @@ struct listener {
 struct conn {
 	struct conn *next, *prev;
 	struct http_server *srv;
-	union stream_handle h;
+	union front_stream h;
 	uv_timer_t timer;   /* head / body / idle deadline */
 	uv_timer_t ptimer;  /* 102 Processing */
 	int handles_open;
@@ -1193,22 +1185,6 @@ static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 /* ------------------------------------------------------------------ */
 /* accepting */
 
-static void sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t addr_size, unsigned *port)
-{
-	*port = 0;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		uv_ip4_name(in, addr, addr_size);
-		*port = ntohs(in->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		uv_ip6_name(in6, addr, addr_size);
-		*port = ntohs(in6->sin6_port);
-	} else {
-		snprintf(addr, addr_size, "127.0.0.1");
-	}
-}
-
 /*
  * Out of descriptors. libuv's own answer to EMFILE (uv__emfile_trick in its
  * stream.c) is to close a spare descriptor, accept every pending connection
@@ -1349,10 +1325,10 @@ static void listener_take(struct listener *l)
 		int len = sizeof(ss);
 		uv_tcp_nodelay(&c->h.tcp, 1);
 		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
-			sockaddr_text(&ss, c->remote_addr, sizeof(c->remote_addr), &c->remote_port);
+			front_sockaddr_text(&ss, c->remote_addr, sizeof(c->remote_addr), &c->remote_port);
 		len = sizeof(ss);
 		if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
-			sockaddr_text(&ss, c->local_addr, sizeof(c->local_addr), &c->local_port);
+			front_sockaddr_text(&ss, c->local_addr, sizeof(c->local_addr), &c->local_port);
 		if (strchr(c->remote_addr, ':'))
 			snprintf(c->peer, sizeof(c->peer), "[%s]:%u", c->remote_addr, c->remote_port);
 		else
@@ -1411,142 +1387,34 @@ static void on_listener_closed(uv_handle_t *h)
 	server_maybe_free(s);
 }
 
-static int parse_inet(const char *addr, struct sockaddr_storage *ss)
-{
-	char host[128];
-	const char *colon;
-	uint64_t port;
-	size_t n;
-
-	if (addr[0] == '[') {
-		const char *end = strchr(addr, ']');
-		if (end == NULL || end[1] != ':')
-			return -EINVAL;
-		n = (size_t)(end - addr - 1);
-		colon = end + 1;
-		if (n >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, addr + 1, n);
-		host[n] = '\0';
-		if (util_parse_uint(colon + 1, 65535, &port) < 0)
-			return -EINVAL;
-		return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) < 0 ? -EINVAL : 0;
-	}
-	colon = strrchr(addr, ':');
-	if (colon == NULL)
-		return -EINVAL;
-	n = (size_t)(colon - addr);
-	if (n == 0 || n >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, addr, n);
-	host[n] = '\0';
-	if (util_parse_uint(colon + 1, 65535, &port) < 0)
-		return -EINVAL;
-	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) < 0 ? -EINVAL : 0;
-}
-
-/* "fd:N": a listening socket this process was given (systemd socket
- * activation); its family says TCP or unix. Never unlinked at close: the
- * socket file belongs to whoever made it. */
-static int listen_inherited(struct http_server *s, struct listener *l, const char *addr, char *shown,
-                            size_t shown_size)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	uint64_t fd;
-	int acc = 0, r;
-	socklen_t alen = sizeof(acc);
-
-	if (util_parse_uint(addr + 3, INT32_MAX, &fd) < 0 || fd < 3)
-		return -EINVAL;
-	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0 || !acc ||
-	    getsockname((int)fd, (struct sockaddr *)&ss, &len) < 0)
-		return -ENOTSOCK;
-	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
-	if (ss.ss_family == AF_UNIX) {
-		l->is_unix = 1;
-		r = uv_pipe_init(s->loop, &l->h.pipe, 0);
-		if (r == 0)
-			r = uv_pipe_open(&l->h.pipe, (int)fd);
-		snprintf(shown, shown_size, "%s (unix:%s)", addr, ((struct sockaddr_un *)&ss)->sun_path);
-	} else {
-		char ip[64];
-		unsigned port;
-		r = uv_tcp_init(s->loop, &l->h.tcp);
-		if (r == 0)
-			r = uv_tcp_open(&l->h.tcp, (int)fd);
-		sockaddr_text(&ss, ip, sizeof(ip), &port);
-		snprintf(shown, shown_size, ss.ss_family == AF_INET6 ? "%s ([%s]:%u)" : "%s (%s:%u)", addr, ip,
-		         port);
-	}
-	return r;
-}
-
 int http_server_listen(struct http_server *s, const char *addr)
 {
-	struct listener *l = util_xcalloc(1, sizeof(*l));
-	struct sockaddr_storage ss;
-	char shown[160];
-	int r;
+	struct front_listen_opts o = {.unix_mode = s->cfg.unix_mode};
+	struct front_socket fs;
+	struct listener *l;
+	int r = front_listen_open(addr, &o, &fs);
 
+	if (r < 0)
+		return r;
+	l = util_xcalloc(1, sizeof(*l));
 	l->srv = s;
-	if (strncmp(addr, "fd:", 3) == 0) {
-		r = listen_inherited(s, l, addr, shown, sizeof(shown));
-		if (r == -EINVAL || r == -ENOTSOCK) {
-			free(l);
-			return r;
-		}
-	} else if (strncmp(addr, "unix:", 5) == 0) {
-		struct stat st;
-		const char *path = addr + 5;
-		if (*path == '\0') {
-			free(l);
-			return -EINVAL;
-		}
-		/* A socket left by a previous run; never remove anything else. */
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(path);
-		l->is_unix = 1;
-		r = uv_pipe_init(s->loop, &l->h.pipe, 0);
-		if (r == 0)
-			r = uv_pipe_bind(&l->h.pipe, path);
-		/* Connecting needs write permission: the socket is made under the
-		 * umask; the operator's mode decides who may connect. */
-		if (r == 0 && s->cfg.unix_mode && chmod(path, s->cfg.unix_mode) < 0)
-			r = -errno;
-		if (r == 0)
-			l->unix_path = util_xstrdup(path);
-		snprintf(shown, sizeof(shown), "%s", addr);
-	} else {
-		memset(&ss, 0, sizeof(ss));
-		if (parse_inet(addr, &ss) < 0) {
-			free(l);
-			return -EINVAL;
-		}
-		r = uv_tcp_init(s->loop, &l->h.tcp);
-		if (r == 0)
-			r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss, 0);
-		if (r == 0) {
-			int len = sizeof(ss);
-			char ip[64];
-			unsigned port;
-			uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
-			sockaddr_text(&ss, ip, sizeof(ip), &port);
-			snprintf(shown, sizeof(shown), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
-		}
-	}
+	l->is_unix = fs.is_unix;
+	r = front_socket_wrap(s->loop, &fs, &l->h);
 	l->h.handle.data = l;
 	s->handles_open++;
 	if (r == 0)
 		r = uv_listen(&l->h.stream, 1024, on_connection);
-	l->name = util_xstrdup(r == 0 ? shown : addr);
+	l->name = util_xstrdup(r == 0 ? fs.shown : addr);
+	l->unix_path = fs.unix_path; /* removed when the listener closes */
+	fs.unix_path = NULL;
+	front_socket_release(&fs);
 	if (r < 0) {
 		uv_close(&l->h.handle, on_listener_closed);
 		return r;
 	}
 	l->next = s->listeners;
 	s->listeners = l;
-	log_info("%s on %s", s->cfg.admin ? "admin listener" : "listening", shown);
+	log_info("%s on %s", s->cfg.admin ? "admin listener" : "listening", fs.shown);
 	return 0;
 }
 
@@ -1594,53 +1462,4 @@ void http_server_close(struct http_server *s)
 	for (struct conn *c = s->conns; c; c = c->next)
 		conn_close(c);
 	server_maybe_free(s);
-}
-
-int http_addr_is_local(const char *addr)
-{
-	struct sockaddr_storage ss;
-
-	if (strncmp(addr, "unix:", 5) == 0)
-		return addr[5] != '\0';
-	memset(&ss, 0, sizeof(ss));
-	if (parse_inet(addr, &ss) < 0)
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
-	return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
-}
-
-static int addr_any(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
-}
-
-int http_addr_same(const char *a, const char *b)
-{
-	struct sockaddr_storage x, y;
-	unsigned px, py;
-
-	if (strncmp(a, "unix:", 5) == 0 || strncmp(b, "unix:", 5) == 0)
-		return strcmp(a, b) == 0;
-	memset(&x, 0, sizeof(x));
-	memset(&y, 0, sizeof(y));
-	if (parse_inet(a, &x) < 0 || parse_inet(b, &y) < 0 || x.ss_family != y.ss_family)
-		return 0;
-	if (x.ss_family == AF_INET) {
-		const struct sockaddr_in *i = (const void *)&x, *j = (const void *)&y;
-		px = ntohs(i->sin_port);
-		py = ntohs(j->sin_port);
-		if (px == 0 || px != py)
-			return 0;
-		/* A wildcard listener covers every address of its family. */
-		return i->sin_addr.s_addr == j->sin_addr.s_addr || addr_any(&x) || addr_any(&y);
-	}
-	const struct sockaddr_in6 *i = (const void *)&x, *j = (const void *)&y;
-	px = ntohs(i->sin6_port);
-	py = ntohs(j->sin6_port);
-	if (px == 0 || px != py)
-		return 0;
-	return memcmp(&i->sin6_addr, &j->sin6_addr, sizeof(i->sin6_addr)) == 0 || addr_any(&x) || addr_any(&y);
 }

@@ -4,6 +4,8 @@
  */
 #include <CUnit/Basic.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +163,121 @@ static void test_answer_stored(void)
 	close(fd);
 }
 
+static void test_addresses(void)
+{
+	CU_ASSERT(front_addr_is_local("127.0.0.1:9100"));
+	CU_ASSERT(front_addr_is_local("127.1.2.3:0"));
+	CU_ASSERT(front_addr_is_local("[::1]:9100"));
+	CU_ASSERT(front_addr_is_local("unix:/run/cgiq-admin.sock"));
+	CU_ASSERT(!front_addr_is_local("unix:"));
+	CU_ASSERT(!front_addr_is_local("0.0.0.0:9100"));
+	CU_ASSERT(!front_addr_is_local("192.168.1.5:9100"));
+	CU_ASSERT(!front_addr_is_local("[::]:9100"));
+	CU_ASSERT(!front_addr_is_local("localhost:9100")); /* names are not resolved */
+	CU_ASSERT(!front_addr_is_local("garbage"));
+
+	CU_ASSERT(front_addr_same("127.0.0.1:8080", "127.0.0.1:8080"));
+	CU_ASSERT(front_addr_same("0.0.0.0:8080", "127.0.0.1:8080"));
+	CU_ASSERT(front_addr_same("127.0.0.1:8080", "0.0.0.0:8080"));
+	CU_ASSERT(front_addr_same("[::1]:8080", "[::]:8080"));
+	CU_ASSERT(front_addr_same("unix:/a", "unix:/a"));
+	CU_ASSERT(!front_addr_same("unix:/a", "unix:/b"));
+	CU_ASSERT(!front_addr_same("127.0.0.1:8080", "127.0.0.1:8081"));
+	CU_ASSERT(!front_addr_same("127.0.0.1:8080", "127.0.0.2:8080"));
+	CU_ASSERT(!front_addr_same("127.0.0.1:0", "127.0.0.1:0")); /* two free ports */
+	CU_ASSERT(!front_addr_same("127.0.0.1:8080", "[::1]:8080"));
+	CU_ASSERT(!front_addr_same("127.0.0.1:8080", "unix:/a"));
+}
+
+static void test_parse_inet(void)
+{
+	struct sockaddr_storage ss;
+	char host[64];
+	unsigned port;
+
+	CU_ASSERT_EQUAL(front_parse_inet("127.0.0.1:8080", &ss), 0);
+	front_sockaddr_text(&ss, host, sizeof(host), &port);
+	CU_ASSERT(ss.ss_family == AF_INET && strcmp(host, "127.0.0.1") == 0 && port == 8080);
+	CU_ASSERT_EQUAL(front_parse_inet("[::1]:9000", &ss), 0);
+	front_sockaddr_text(&ss, host, sizeof(host), &port);
+	CU_ASSERT(ss.ss_family == AF_INET6 && strcmp(host, "::1") == 0 && port == 9000);
+	/* a bare port is loopback (fcgiwrap's and spawn-fcgi's habit) */
+	CU_ASSERT_EQUAL(front_parse_inet("9000", &ss), 0);
+	front_sockaddr_text(&ss, host, sizeof(host), &port);
+	CU_ASSERT(ss.ss_family == AF_INET && strcmp(host, "127.0.0.1") == 0 && port == 9000);
+	CU_ASSERT(front_addr_same("9000", "127.0.0.1:9000"));
+	CU_ASSERT(front_addr_is_local("9000"));
+	/* refused: no port, a port out of range, names, v6 without brackets */
+	CU_ASSERT_EQUAL(front_parse_inet("127.0.0.1", &ss), -EINVAL);
+	CU_ASSERT_EQUAL(front_parse_inet("127.0.0.1:", &ss), -EINVAL);
+	CU_ASSERT_EQUAL(front_parse_inet("127.0.0.1:65536", &ss), -EINVAL);
+	CU_ASSERT_EQUAL(front_parse_inet(":8080", &ss), -EINVAL);
+	CU_ASSERT_EQUAL(front_parse_inet("localhost:8080", &ss), -EINVAL);
+	CU_ASSERT_EQUAL(front_parse_inet("::1:8080", &ss), -EINVAL);
+	CU_ASSERT_EQUAL(front_parse_inet("[::1]8080", &ss), -EINVAL);
+	CU_ASSERT_EQUAL(front_parse_inet("[127.0.0.1]:8080", &ss), -EINVAL);
+	CU_ASSERT_EQUAL(front_parse_inet("", &ss), -EINVAL);
+}
+
+static void test_listen_open(void)
+{
+	char dir[] = "/tmp/cgiq-front-XXXXXX", path[128], addr[160];
+	struct front_listen_opts o = {.unix_mode = 0600};
+	struct front_socket s, again;
+	struct stat st;
+	int fd;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	/* port 0: the port the kernel chose is shown */
+	CU_ASSERT_EQUAL(front_listen_open("127.0.0.1:0", NULL, &s), 0);
+	CU_ASSERT(s.fd >= 0 && !s.is_unix && s.unix_path == NULL);
+	CU_ASSERT(strncmp(s.shown, "127.0.0.1:", 10) == 0 && strcmp(s.shown, "127.0.0.1:0") != 0);
+	/* the same port again: bind's own error */
+	CU_ASSERT_EQUAL(front_listen_open(s.shown, NULL, &again), -EADDRINUSE);
+	CU_ASSERT_EQUAL(again.fd, -1);
+	/* fd:N adopts a listening socket and shows what it is */
+	snprintf(addr, sizeof(addr), "fd:%d", s.fd);
+	CU_ASSERT_EQUAL(front_listen_open(addr, NULL, &again), 0);
+	CU_ASSERT_EQUAL(again.fd, s.fd);
+	CU_ASSERT(strncmp(again.shown, addr, strlen(addr)) == 0 && strstr(again.shown, " (127.0.0.1:") != NULL);
+	front_socket_release(&s);
+	CU_ASSERT_EQUAL(front_listen_open("fd:2", NULL, &again), -EINVAL);
+	fd = open("/dev/null", O_RDONLY);
+	snprintf(addr, sizeof(addr), "fd:%d", fd);
+	CU_ASSERT_EQUAL(front_listen_open(addr, NULL, &again), -ENOTSOCK);
+	close(fd);
+
+	/* unix: a left-over socket file is replaced, the mode applied, the
+	 * file removed at release; a regular file in the way is not touched */
+	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	snprintf(addr, sizeof(addr), "unix:%s", path);
+	CU_ASSERT_EQUAL(front_listen_open(addr, &o, &s), 0);
+	CU_ASSERT(s.is_unix && strcmp(s.shown, addr) == 0 && strcmp(s.unix_path, path) == 0);
+	close(s.fd); /* as a crashed run leaves it: the file stays */
+	s.fd = -1;
+	free(s.unix_path);
+	CU_ASSERT_EQUAL(front_listen_open(addr, &o, &s), 0);
+	CU_ASSERT(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600);
+	front_socket_release(&s);
+	CU_ASSERT(stat(path, &st) < 0 && errno == ENOENT);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	CU_ASSERT_EQUAL(front_listen_open(addr, &o, &s), -EADDRINUSE);
+	CU_ASSERT(stat(path, &st) == 0 && S_ISREG(st.st_mode));
+	unlink(path);
+	o.unix_owner = "no-such-user-of-cgiq";
+	CU_ASSERT_EQUAL(front_listen_open(addr, &o, &s), -ENOENT);
+	CU_ASSERT(stat(path, &st) < 0 && errno == ENOENT);
+	CU_ASSERT_EQUAL(front_listen_open("unix:", NULL, &s), -EINVAL);
+	memset(path, 'x', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	snprintf(addr, sizeof(addr), "unix:/%s", path);
+	CU_ASSERT_EQUAL(front_listen_open(addr, NULL, &s), -ENAMETOOLONG);
+	CU_ASSERT_EQUAL(front_listen_open("nonsense", NULL, &s), -EINVAL);
+	rmdir(dir);
+}
+
+
 int main(void)
 {
 	CU_pSuite s;
@@ -173,6 +290,10 @@ int main(void)
 	CU_add_test(s, "submit errors and Prefer: wait", test_submit_status_and_wait);
 	CU_add_test(s, "job API routes", test_api_route);
 	CU_add_test(s, "kept results and Range", test_answer_stored);
+	s = CU_add_suite("listening", NULL, NULL);
+	CU_add_test(s, "admin addresses", test_addresses);
+	CU_add_test(s, "inet addresses", test_parse_inet);
+	CU_add_test(s, "opening sockets", test_listen_open);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures();

@@ -378,32 +378,6 @@ static void test_admin_refusals(void)
 	CU_ASSERT_EQUAL(admin_status("GET", "/jobs", "limit=99999999999999999999999", NULL, 0), 400);
 }
 
-static void test_addresses(void)
-{
-	CU_ASSERT(http_addr_is_local("127.0.0.1:9100"));
-	CU_ASSERT(http_addr_is_local("127.1.2.3:0"));
-	CU_ASSERT(http_addr_is_local("[::1]:9100"));
-	CU_ASSERT(http_addr_is_local("unix:/run/cgiq-admin.sock"));
-	CU_ASSERT(!http_addr_is_local("unix:"));
-	CU_ASSERT(!http_addr_is_local("0.0.0.0:9100"));
-	CU_ASSERT(!http_addr_is_local("192.168.1.5:9100"));
-	CU_ASSERT(!http_addr_is_local("[::]:9100"));
-	CU_ASSERT(!http_addr_is_local("localhost:9100")); /* names are not resolved */
-	CU_ASSERT(!http_addr_is_local("garbage"));
-
-	CU_ASSERT(http_addr_same("127.0.0.1:8080", "127.0.0.1:8080"));
-	CU_ASSERT(http_addr_same("0.0.0.0:8080", "127.0.0.1:8080"));
-	CU_ASSERT(http_addr_same("127.0.0.1:8080", "0.0.0.0:8080"));
-	CU_ASSERT(http_addr_same("[::1]:8080", "[::]:8080"));
-	CU_ASSERT(http_addr_same("unix:/a", "unix:/a"));
-	CU_ASSERT(!http_addr_same("unix:/a", "unix:/b"));
-	CU_ASSERT(!http_addr_same("127.0.0.1:8080", "127.0.0.1:8081"));
-	CU_ASSERT(!http_addr_same("127.0.0.1:8080", "127.0.0.2:8080"));
-	CU_ASSERT(!http_addr_same("127.0.0.1:0", "127.0.0.1:0")); /* two free ports */
-	CU_ASSERT(!http_addr_same("127.0.0.1:8080", "[::1]:8080"));
-	CU_ASSERT(!http_addr_same("127.0.0.1:8080", "unix:/a"));
-}
-
 int main(void)
 {
 	CU_pSuite s;
@@ -422,7 +396,6 @@ int main(void)
 	CU_add_test(s, "metrics text", test_render);
 	CU_add_test(s, "refusal reasons", test_refusal_names);
 	CU_add_test(s, "admin pages: 404, 405, 400", test_admin_refusals);
-	CU_add_test(s, "admin addresses", test_addresses);
 
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

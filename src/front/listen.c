@@ -1,0 +1,309 @@
+/*
+ * Listening sockets for both fronts: the address forms --listen,
+ * --admin-listen and --fastcgi accept, one parser for all of them, and the
+ * socket opened before the privilege drop (a port below 1024, a socket
+ * directory only root may write). The front wraps the descriptor in its own
+ * libuv handle.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "front/front.h"
+
+#define BACKLOG 1024
+
+int front_parse_inet(const char *addr, struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *port_s;
+	uint64_t port;
+	size_t n;
+
+	memset(ss, 0, sizeof(*ss));
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+		if (end == NULL || end[1] != ':')
+			return -EINVAL;
+		n = (size_t)(end - addr - 1);
+		if (n >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, addr + 1, n);
+		host[n] = '\0';
+		port_s = end + 2;
+	} else if (strchr(addr, ':')) {
+		const char *colon = strrchr(addr, ':');
+		n = (size_t)(colon - addr);
+		if (n == 0 || n >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, addr, n);
+		host[n] = '\0';
+		port_s = colon + 1;
+	} else {
+		/* A bare port: loopback, as fcgiwrap and spawn-fcgi users write it. */
+		snprintf(host, sizeof(host), "127.0.0.1");
+		port_s = addr;
+	}
+	if (util_parse_uint(port_s, 65535, &port) < 0)
+		return -EINVAL;
+	if (addr[0] != '[' && inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		ss->ss_family = AF_INET;
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (addr[0] == '[' && inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+		ss->ss_family = AF_INET6;
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void front_sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t addr_size, unsigned *port)
+{
+	*port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)addr_size);
+		*port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)addr_size);
+		*port = ntohs(in6->sin6_port);
+	} else {
+		snprintf(addr, addr_size, "127.0.0.1");
+	}
+}
+
+int front_addr_is_local(const char *addr)
+{
+	struct sockaddr_storage ss;
+
+	if (strncmp(addr, "unix:", 5) == 0)
+		return addr[5] != '\0';
+	if (front_parse_inet(addr, &ss) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+}
+
+static int addr_any(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+int front_addr_same(const char *a, const char *b)
+{
+	struct sockaddr_storage x, y;
+	unsigned px, py;
+	char ha[INET6_ADDRSTRLEN], hb[INET6_ADDRSTRLEN];
+
+	if (strncmp(a, "unix:", 5) == 0 || strncmp(b, "unix:", 5) == 0)
+		return strcmp(a, b) == 0;
+	if (front_parse_inet(a, &x) < 0 || front_parse_inet(b, &y) < 0 || x.ss_family != y.ss_family)
+		return 0;
+	front_sockaddr_text(&x, ha, sizeof(ha), &px);
+	front_sockaddr_text(&y, hb, sizeof(hb), &py);
+	if (px == 0 || px != py)
+		return 0; /* port 0: two free ports, never the same */
+	/* A wildcard listener covers every address of its family. */
+	return strcmp(ha, hb) == 0 || addr_any(&x) || addr_any(&y);
+}
+
+/* "user", "user:group" or ":group" owns path. -ENOENT: no such user or group. */
+static int set_owner(const char *path, const char *owner)
+{
+	char *copy = util_xstrdup(owner), *colon = strchr(copy, ':');
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	int r = 0;
+
+	if (colon)
+		*colon++ = '\0';
+	if (copy[0]) {
+		struct passwd *pw = getpwnam(copy);
+		if (pw == NULL) {
+			r = -ENOENT;
+			goto out;
+		}
+		uid = pw->pw_uid;
+		if (colon == NULL)
+			gid = pw->pw_gid; /* "user" alone: with the user's group */
+	}
+	if (colon && colon[0]) {
+		struct group *gr = getgrnam(colon);
+		if (gr == NULL) {
+			r = -ENOENT;
+			goto out;
+		}
+		gid = gr->gr_gid;
+	}
+	if (chown(path, uid, gid) < 0)
+		r = -errno;
+out:
+	free(copy);
+	return r;
+}
+
+static int open_unix(const char *path, const struct front_listen_opts *o, struct front_socket *s)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd, r;
+
+	if (*path == '\0')
+		return -EINVAL;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	/* A socket left by a previous run; never remove anything else. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	/* Before listen(): nobody connects while the mode is still umask's.
+	 * Connecting needs write permission, so the mode decides who may. */
+	r = o->unix_mode && chmod(path, o->unix_mode) < 0 ? -errno : 0;
+	if (r == 0 && o->unix_owner)
+		r = set_owner(path, o->unix_owner);
+	if (r == 0 && listen(fd, BACKLOG) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		unlink(path);
+		return r;
+	}
+	s->fd = fd;
+	s->is_unix = 1;
+	s->unix_path = util_xstrdup(path);
+	snprintf(s->shown, sizeof(s->shown), "unix:%s", path);
+	return 0;
+}
+
+static int open_inet(const char *addr, struct front_socket *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char ip[INET6_ADDRSTRLEN];
+	unsigned port;
+	int fd, r, one = 1;
+
+	if (front_parse_inet(addr, &ss) < 0)
+		return -EINVAL;
+	len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, BACKLOG) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	/* The port bound, which port 0 leaves to the kernel. */
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	front_sockaddr_text(&ss, ip, sizeof(ip), &port);
+	snprintf(s->shown, sizeof(s->shown), ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
+	s->fd = fd;
+	return 0;
+}
+
+/* "fd:N": a listening socket this process was given (systemd socket
+ * activation); its family says TCP or unix. Never unlinked at close: the
+ * socket file belongs to whoever made it. */
+static int open_inherited(const char *addr, struct front_socket *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	uint64_t fd;
+	int acc = 0;
+	socklen_t alen = sizeof(acc);
+
+	if (util_parse_uint(addr + 3, INT32_MAX, &fd) < 0 || fd < 3)
+		return -EINVAL;
+	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0 || !acc ||
+	    getsockname((int)fd, (struct sockaddr *)&ss, &len) < 0)
+		return -ENOTSOCK;
+	front_socket_adopt((int)fd, addr, s);
+	return 0;
+}
+
+void front_socket_adopt(int fd, const char *name, struct front_socket *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	s->fd = fd;
+	s->is_unix = ss.ss_family == AF_UNIX;
+	if (s->is_unix) {
+		snprintf(s->shown, sizeof(s->shown), "%s (unix:%s)", name, ((struct sockaddr_un *)&ss)->sun_path);
+	} else {
+		char ip[INET6_ADDRSTRLEN];
+		unsigned port;
+		front_sockaddr_text(&ss, ip, sizeof(ip), &port);
+		snprintf(s->shown, sizeof(s->shown), ss.ss_family == AF_INET6 ? "%s ([%s]:%u)" : "%s (%s:%u)", name, ip,
+		         port);
+	}
+}
+
+int front_listen_open(const char *addr, const struct front_listen_opts *o, struct front_socket *s)
+{
+	static const struct front_listen_opts none;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	if (strncmp(addr, "fd:", 3) == 0)
+		return open_inherited(addr, s);
+	if (strncmp(addr, "unix:", 5) == 0)
+		return open_unix(addr + 5, o ? o : &none, s);
+	return open_inet(addr, s);
+}
+
+int front_socket_wrap(uv_loop_t *loop, struct front_socket *s, union front_stream *h)
+{
+	int r = s->is_unix ? uv_pipe_init(loop, &h->pipe, 0) : uv_tcp_init(loop, &h->tcp);
+	if (r < 0)
+		return r;
+	r = s->is_unix ? uv_pipe_open(&h->pipe, s->fd) : uv_tcp_open(&h->tcp, s->fd);
+	if (r == 0)
+		s->fd = -1; /* the handle owns it now */
+	return r;
+}
+
+void front_socket_release(struct front_socket *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	if (s->unix_path) {
+		unlink(s->unix_path);
+		free(s->unix_path);
+		s->unix_path = NULL;
+	}
+}
