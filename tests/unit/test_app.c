@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "app/conffile.h"
 #include "app/options.h"
+#include "app/opttab.h"
 #include "jobs/internal.h"
 
 /* ---------------- the parser ---------------- */
@@ -431,6 +433,181 @@ static void test_file_errors(void)
 	}
 }
 
+/* ---------------- the options table ---------------- */
+
+static void test_table_rows(void)
+{
+	struct daemon_config c;
+
+	/* every default reads (app_opt_defaults aborts otherwise) and lands */
+	app_opt_defaults(&c);
+	CU_ASSERT_EQUAL(c.jobs.max_jobs, 16);
+	CU_ASSERT_EQUAL(c.jobs.max_output_bytes, 1024ull * 1024 * 1024);
+	CU_ASSERT_EQUAL(c.http.limits.max_header_bytes, 32 * 1024);
+	CU_ASSERT_EQUAL(c.http.processing_interval_ms, 10000);
+	CU_ASSERT_EQUAL(c.processing_misread_ttl_ms, 7ull * 24 * 3600 * 1000);
+	CU_ASSERT_EQUAL(c.fcgi.socket_mode, 0660);
+	CU_ASSERT_STRING_EQUAL(c.http.jobs_prefix, "/_cgiq/jobs");
+	CU_ASSERT_STRING_EQUAL(c.cgi_prefix, "/");
+	CU_ASSERT_PTR_NULL(c.access_log);
+	CU_ASSERT_EQUAL(c.http.processing_mode, HTTP_PROCESSING_AUTO);
+
+	for (size_t i = 0; i < app_opt_count; i++) {
+		const struct opt_def *d = &app_opts[i];
+		if (d->kind == OPT_SECTION)
+			continue;
+		/* the field fits the kind */
+		switch (d->kind) {
+		case OPT_FLAG:
+		case OPT_CHOICE:
+			CU_ASSERT_EQUAL(d->size, sizeof(int));
+			break;
+		case OPT_TEXT:
+			CU_ASSERT_EQUAL(d->size, sizeof(const char *));
+			break;
+		case OPT_DURATION:
+		case OPT_SIZE:
+		case OPT_COUNT:
+		case OPT_MODE:
+			CU_ASSERT(d->size == 4 || d->size == 8);
+			CU_ASSERT(d->max == 0 || d->size == 8 || d->max <= UINT32_MAX);
+			break;
+		default:
+			CU_ASSERT_PTR_NOT_NULL(d->call);
+			break;
+		}
+		CU_ASSERT((d->arg == NULL) == (d->kind == OPT_FLAG || (d->kind == OPT_CALL && (d->flags & OPT_CLI_ONLY))) ||
+		          (d->flags & OPT_SCRIPT_ONLY));
+		/* an alias names the same field as its option */
+		if (d->flags & OPT_ALIAS) {
+			CU_ASSERT(app_opt_canonical(d)->off == d->off && app_opt_canonical(d)->kind == d->kind);
+		} else {
+			CU_ASSERT_PTR_NOT_NULL(d->help);
+		}
+		/* one row per name (script-only keys apart) */
+		CU_ASSERT_PTR_EQUAL(app_opt_find(d->name, (d->flags & OPT_SCRIPT_ONLY) != 0), d);
+		/* the script-block message names every key a block takes */
+		if (d->flags & OPT_SCRIPT) {
+			const char *name = strncmp(d->name, "rlimit-", 7) == 0 ? "rlimit-*" : d->name;
+			if (strcmp(name, "max-output") != 0)
+				CU_ASSERT(strstr(APP_SCRIPT_KEYS, name) != NULL);
+		}
+	}
+	/* and nothing else */
+	{
+		char keys[] = APP_SCRIPT_KEYS, *save = NULL;
+		for (char *k = strtok_r(keys, ", ", &save); k; k = strtok_r(NULL, ", ", &save)) {
+			const struct opt_def *d = app_opt_find(strcmp(k, "rlimit-*") == 0 ? "rlimit-as" : k, 1);
+			CU_ASSERT(d != NULL && (d->flags & OPT_SCRIPT));
+		}
+	}
+}
+
+/* The man page's text with its escapes and font changes taken out. */
+static void man_plain(const char *line, char *out, size_t size)
+{
+	size_t n = 0;
+	const char *p = line;
+
+	if (*p == '.') /* the macro name: .B, .BI, .BR, .I */
+		p += strcspn(p, " ") + (p[strcspn(p, " ")] == ' ');
+	for (; *p && n + 1 < size; p++) {
+		if (p[0] == '\\' && p[1] == '-') {
+			out[n++] = '-';
+			p++;
+		} else if (p[0] == '\\' && p[1] == 'f' && p[2]) {
+			p += 2;
+		} else if (*p != '"') {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+}
+
+/* cgiq(8) against the table: each option's item in OPTIONS, with the same
+ * value and the same default; no item for an option that is not a row; the
+ * script-only keys in CONFIGURATION FILE. */
+static void test_man_page(void)
+{
+	const char *path = CGIQ_FIXTURES "/../../src/app/cgiq.8";
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	char *man, *line, *save = NULL, head[512], body[8192], plain[512];
+	char section[64] = "";
+	int seen[256] = {0}, after_tp = 0;
+	const struct opt_def *item = NULL;
+
+	CU_ASSERT_FATAL(fd >= 0 && fstat(fd, &st) == 0);
+	man = calloc(1, (size_t)st.st_size + 1);
+	CU_ASSERT_FATAL(read(fd, man, (size_t)st.st_size) == st.st_size);
+	close(fd);
+	CU_ASSERT_FATAL(app_opt_count <= 256);
+	body[0] = '\0';
+	/* one pass; an item ends at the next .TP, .SS, .SH or .PP */
+	for (line = strtok_r(man, "\n", &save);; line = strtok_r(NULL, "\n", &save)) {
+		int ends = line == NULL || strncmp(line, ".TP", 3) == 0 || strncmp(line, ".SS", 3) == 0 ||
+		           strncmp(line, ".SH", 3) == 0 || strncmp(line, ".PP", 3) == 0;
+		if (ends && item) {
+			/* the default --help shows is the man page's too */
+			if (item->def && !(item->flags & OPT_DEF_IN_HELP) && strstr(body, item->def) == NULL) {
+				fprintf(stderr, "cgiq.8: --%s does not say its default %s\n", item->name, item->def);
+				CU_FAIL("a default differs from the table");
+			}
+			item = NULL;
+		}
+		if (line == NULL)
+			break;
+		if (strncmp(line, ".SH ", 4) == 0)
+			snprintf(section, sizeof(section), "%s", line + 4);
+		if (after_tp && strcmp(section, "OPTIONS") == 0) {
+			/* an item's head: its options and their values */
+			man_plain(line, head, sizeof(head));
+			for (char *q = strstr(head, "--"); q; q = strstr(q + 2, "--")) {
+				char name[64];
+				size_t k = strspn(q + 2, "abcdefghijklmnopqrstuvwxyz0123456789-");
+				const struct opt_def *d;
+				snprintf(name, sizeof(name), "%.*s", (int)k, q + 2);
+				d = app_opt_find(name, 0);
+				if (d == NULL || (d->flags & OPT_SCRIPT_ONLY)) {
+					fprintf(stderr, "cgiq.8: --%s is not an option of cgiq\n", name);
+					CU_FAIL("the man page has an option the table has not");
+					continue;
+				}
+				seen[d - app_opts] = 1;
+				const char *v = q + 2 + k + strspn(q + 2 + k, " ");
+				if (d->arg && v > q + 2 + k && strncmp(v, d->arg, strlen(d->arg)) == 0) {
+					/* the same value as --help shows */
+				} else if (d->arg) {
+					fprintf(stderr, "cgiq.8: --%s without its %s\n", name, d->arg);
+					CU_FAIL("an option's value is missing in the man page");
+				}
+				if (item == NULL)
+					item = app_opt_canonical(d);
+			}
+			body[0] = '\0';
+		} else if (after_tp && strcmp(section, "CONFIGURATION FILE") == 0) {
+			man_plain(line, head, sizeof(head));
+			for (size_t i = 0; i < app_opt_count; i++)
+				if ((app_opts[i].flags & OPT_SCRIPT_ONLY) && strncmp(head, app_opts[i].name, strlen(app_opts[i].name)) == 0)
+					seen[i] = 1;
+		} else if (item) {
+			man_plain(line, plain, sizeof(plain));
+			if (strlen(body) + strlen(plain) + 2 < sizeof(body)) {
+				strcat(body, plain);
+				strcat(body, " ");
+			}
+		}
+		after_tp = strncmp(line, ".TP", 3) == 0;
+	}
+	for (size_t i = 0; i < app_opt_count; i++) {
+		if (app_opts[i].kind != OPT_SECTION && !seen[i]) {
+			fprintf(stderr, "cgiq.8: no item for %s\n", app_opts[i].name);
+			CU_FAIL("an option of the table is not in the man page");
+		}
+	}
+	free(man);
+}
+
 int main(void)
 {
 	CU_pSuite suite;
@@ -444,7 +621,9 @@ int main(void)
 	    !CU_add_test(suite, "file applied", test_file_applied) ||
 	    !CU_add_test(suite, "command line overrides the file", test_command_line_overrides) ||
 	    !CU_add_test(suite, "script rules and lookup", test_script_rules) ||
-	    !CU_add_test(suite, "file errors name FILE:LINE", test_file_errors)) {
+	    !CU_add_test(suite, "file errors name FILE:LINE", test_file_errors) ||
+	    !CU_add_test(suite, "the options table", test_table_rows) ||
+	    !CU_add_test(suite, "cgiq(8) follows the options table", test_man_page)) {
 		CU_cleanup_registry();
 		return 1;
 	}
