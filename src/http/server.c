@@ -9,6 +9,10 @@
  * stream, in order, so a 102 is never interleaved with the final response,
  * and the 102 timer is stopped before the first byte of the final response
  * is queued.
+ *
+ * Here: a request's life on its connection. Listening and accepting are in
+ * accept.c, the 102s and the misread guard in processing.c; internal.h
+ * holds what they share.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,151 +20,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "front/front.h"
-#include "jobs/jobs.h"
+#include "internal.h"
 
-#define FILE_CHUNK 65536
-/* Bodies up to this size are copied into the head's buffer (one write, and
- * the caller's memory may be freed at once). */
-#define INLINE_BODY_MAX 16384
-#define MAX_LOCAL_REDIRECTS 5
-#define PIPELINE_MAX_BYTES (64 * 1024)
-/* A refused connection's answer is followed by a shutdown of writing and a
- * drain of what the client still sends, for at most this long and this
- * many bytes: closing a socket with unread bytes makes the kernel send a
- * reset, which can destroy the answer before the client has read it. */
-#define LINGER_MS 2000
-#define LINGER_MAX_BYTES (256 * 1024)
-/* A client that closes this soon after an unsolicited 102 has most likely
- * taken it as its answer (a script's library reads it, returns, exits). */
-#define MISREAD_CLOSE_WINDOW_MS 500
-
-static const char PROCESSING_102[] = "HTTP/1.1 102 Processing\r\n\r\n";
-
-enum conn_phase { PH_HEAD, PH_BODY, PH_WAIT, PH_WRITE, PH_CLOSING };
-
-struct listener {
-	struct listener *next;
-	struct http_server *srv;
-	union front_stream h;
-	int is_unix;
-	char *name;
-	char *unix_path;
-	int held;   /* a connection libuv accepted that we have not taken (accepting paused) */
-};
-
-struct conn {
-	struct conn *next, *prev;
-	struct http_server *srv;
-	union front_stream h;
-	uv_timer_t timer;   /* head / body / idle deadline */
-	uv_timer_t ptimer;  /* 102 Processing */
-	int handles_open;
-	enum conn_phase phase;
-	int reading;
-	int head_started;   /* a byte of the current request has arrived */
-	int served;         /* requests answered on this connection */
-
-	char peer[80];      /* for the record: "127.0.0.1:53211" */
-	char tag[112];      /* for logs: "conn 17 127.0.0.1:53211" */
-	int is_unix;
-	char remote_addr[64];
-	unsigned remote_port;
-	char local_addr[64];
-	unsigned local_port;
-
-	struct http_req_parser *parser;
-	struct buf in;
-
-	/* the request being served */
-	int is_head;
-	int http10;
-	int keep_alive;
-	struct cgi_target target;
-	int have_target;
-	int has_body;
-	struct buf body;
-	int body_fd;
-	uint64_t body_len;
-	struct job *job;
-	const struct job_script_rule *rule; /* its script's settings; NULL = the globals */
-	int redirects;
-	struct http_processing_decision pd;
-	unsigned sent_102;
-	uint64_t last_102_ms;    /* when the last 102 was queued */
-	int close_after;
-	int linger;              /* after the answer: shut down writing, drain what the client sends */
-	int lingering;           /* doing so (LINGER_MS at most), then closed */
-	size_t lingered_bytes;
-	uv_shutdown_t shutdown_req;
-	uint64_t started_ms;
-	int final_status;
-	uint64_t final_bytes;
-	int api;                 /* a status monitor / result request; 2: an admin page */
-	int refusal;             /* a job_refusal counted for this answer, -1 none */
-	int async;               /* its job was accepted with respond-async */
-	struct http_prefer prefer;
-	struct job_stored_result stored; /* a kept result being sent */
-
-	/* writing */
-	unsigned writes_pending;
-	int file_fd;
-	uint64_t file_off, file_end;
-	char *file_chunk;
-	int writing_file_chunk;
-};
-
-struct http_server {
-	uv_loop_t *loop;
-	struct job_engine *engine;
-	struct http_server_config cfg;
-	struct listener *listeners;
-	struct conn *conns;
-	unsigned conn_count;
-	unsigned refusing;   /* of those, refused over --max-connections and closing */
-	int closing;
-	int draining;        /* http_server_drain: no new connection, no keep-alive */
-	unsigned handles_open;
-	/* Out of descriptors: accepting pauses until some are free again. */
-	uv_timer_t accept_timer;   /* retries while paused */
-	int accept_paused;
-	int nofile_limit;          /* RLIMIT_NOFILE (soft) at start */
-	int nofile_headroom;       /* pause when fewer descriptors than this are left */
-};
-
-/* Connection ids in log lines; the loop thread is the only user. */
-static uint64_t conn_seq;
-
-struct wreq {
-	uv_write_t req;
-	struct conn *c;
-	char *owned;
-};
-
-static void conn_close(struct conn *c);
 static void conn_access_log(struct conn *c, int status);
-static void conn_process(struct conn *c);
-static void conn_send_error(struct conn *c, int status, int close_after);
 static void conn_write_more_file(struct conn *c);
-static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b);
 
 /* ------------------------------------------------------------------ */
 /* lifetime */
 
-static void server_maybe_free(struct http_server *s)
-{
-	if (s->closing && s->handles_open == 0 && s->conns == NULL)
-		free(s);
-}
-
-static void server_accept_resume(struct http_server *s);
 
 static void conn_free(struct conn *c)
 {
@@ -192,8 +63,8 @@ static void conn_free(struct conn *c)
 		s->refusing--;
 	free(c);
 	if (s->accept_paused)
-		server_accept_resume(s); /* a descriptor came back */
-	server_maybe_free(s);
+		http__accept_resume(s); /* a descriptor came back */
+	http__server_maybe_free(s);
 }
 
 static void on_conn_handle_closed(uv_handle_t *h)
@@ -209,7 +80,7 @@ static void on_linger_shutdown(uv_shutdown_t *req, int status)
 	(void)status; /* the close follows from the drain or its timer */
 }
 
-static void on_linger_timeout(uv_timer_t *t) { conn_close(t->data); }
+static void on_linger_timeout(uv_timer_t *t) { http__conn_close(t->data); }
 
 /* The answer is queued: send FIN after it, read and drop what comes until
  * the client closes, LINGER_MAX_BYTES or LINGER_MS. */
@@ -217,17 +88,17 @@ static void conn_linger(struct conn *c)
 {
 	c->lingering = 1;
 	if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_linger_shutdown) < 0) {
-		conn_close(c);
+		http__conn_close(c);
 		return;
 	}
 	if (!c->reading) {
 		c->reading = 1;
-		uv_read_start(&c->h.stream, job_loop_alloc_cb, on_conn_read);
+		uv_read_start(&c->h.stream, job_loop_alloc_cb, http__on_conn_read);
 	}
 	uv_timer_start(&c->timer, on_linger_timeout, LINGER_MS, 0);
 }
 
-static void conn_close(struct conn *c)
+void http__conn_close(struct conn *c)
 {
 	if (c->phase == PH_CLOSING)
 		return;
@@ -290,7 +161,7 @@ static void conn_access_log(struct conn *c, int status)
 
 static void on_written(uv_write_t *req, int status);
 
-static int conn_write(struct conn *c, const char *data, size_t len, char *owned)
+int http__conn_write(struct conn *c, const char *data, size_t len, char *owned)
 {
 	struct wreq *w = util_xmalloc(sizeof(*w));
 	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
@@ -334,7 +205,7 @@ static void conn_response_done(struct conn *c)
 		return;
 	}
 	if (c->close_after || c->srv->closing || c->srv->draining) {
-		conn_close(c);
+		http__conn_close(c);
 		return;
 	}
 	/* Ready for the next request on this connection. */
@@ -367,7 +238,7 @@ static void conn_response_done(struct conn *c)
 	c->http10 = 0;
 	http_req_parser_reset(c->parser);
 	c->phase = PH_HEAD;
-	conn_process(c);
+	http__conn_process(c);
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -382,7 +253,7 @@ static void on_written(uv_write_t *req, int status)
 		return;
 	if (status < 0) {
 		log_debug("%s: write failed: %s", c->tag, uv_strerror(status));
-		conn_close(c);
+		http__conn_close(c);
 		return;
 	}
 	if (c->phase != PH_WRITE)
@@ -413,12 +284,12 @@ static void conn_write_more_file(struct conn *c)
 		 * thing left is to close the connection. */
 		log_warn("%s: reading spooled output at offset %llu", c->tag,
 		         (unsigned long long)c->file_off);
-		conn_close(c);
+		http__conn_close(c);
 		return;
 	}
 	c->file_off += (uint64_t)n;
-	if (conn_write(c, c->file_chunk, (size_t)n, NULL) < 0)
-		conn_close(c);
+	if (http__conn_write(c, c->file_chunk, (size_t)n, NULL) < 0)
+		http__conn_close(c);
 }
 
 /* Writes a whole final response. extra_headers: "Name: value\r\n" lines or NULL.
@@ -472,14 +343,14 @@ static void conn_send_final(struct conn *c, int status, const char *reason, cons
 		body_owned = NULL;
 		body_mem = NULL;
 	}
-	if (conn_write(c, head.data, head.len, head.data) < 0) {
+	if (http__conn_write(c, head.data, head.len, head.data) < 0) {
 		free(body_owned);
-		conn_close(c);
+		http__conn_close(c);
 		return;
 	}
 	if (body_mem) {
-		if (conn_write(c, body_mem, (size_t)body_len, body_owned) < 0)
-			conn_close(c);
+		if (http__conn_write(c, body_mem, (size_t)body_len, body_owned) < 0)
+			http__conn_close(c);
 	} else if (send_body && body_len > 0 && body_fd >= 0) {
 		c->file_fd = body_fd;
 		c->file_off = body_off;
@@ -512,77 +383,11 @@ static void conn_send_error_hdrs(struct conn *c, int status, const char *extra)
 	conn_send_answer(c, &a);
 }
 
-static void conn_send_error(struct conn *c, int status, int close_after)
+void http__conn_send_error(struct conn *c, int status, int close_after)
 {
 	if (close_after)
 		c->close_after = 1;
 	conn_send_error_hdrs(c, status, NULL);
-}
-
-/* ------------------------------------------------------------------ */
-/* 102 Processing */
-
-/* Appends a draft-wright-http-progress value: 3/20 "rendering page 3". */
-static void append_progress(struct buf *b, int64_t done, int64_t total, const char *text)
-{
-	buf_printf(b, "Progress: %lld/%lld", (long long)done, (long long)total);
-	if (text && *text) {
-		buf_append_str(b, " \"");
-		for (const char *p = text; *p; p++) {
-			unsigned char ch = (unsigned char)*p;
-			if (ch == '"' || ch == '\\')
-				buf_append(b, "\\", 1);
-			if (ch >= 0x20 && ch != 0x7f)
-				buf_append(b, p, 1);
-		}
-		buf_append_str(b, "\"");
-	}
-	buf_append_str(b, "\r\n");
-}
-
-/* One whole interim response, queued in order with everything else. */
-static int conn_write_processing(struct conn *c)
-{
-	int64_t done, total;
-	const char *text;
-	int with_location = c->sent_102 == 0 && c->prefer.processing && c->job;
-	int with_progress = c->job && job_progress(c->job, &done, &total, &text);
-	struct buf b;
-
-	if (!with_location && !with_progress)
-		/* A static string: nothing to free, and the bytes are whole in the queue. */
-		return conn_write(c, PROCESSING_102, sizeof(PROCESSING_102) - 1, NULL);
-	buf_init(&b, SIZE_MAX / 2);
-	buf_append_str(&b, "HTTP/1.1 102 Processing\r\n");
-	if (with_location) {
-		/* The status monitor: where to look if this connection is lost. */
-		job_expose(c->job);
-		buf_printf(&b, "Location: %s/%s\r\n", c->srv->cfg.jobs_prefix, job_id(c->job));
-	}
-	if (with_progress)
-		append_progress(&b, done, total, text);
-	buf_append_str(&b, "\r\n");
-	return conn_write(c, b.data, b.len, b.data);
-}
-
-static void on_processing(uv_timer_t *t)
-{
-	struct conn *c = t->data;
-
-	if (c->phase != PH_WAIT)
-		return;
-	if (c->pd.max_count && c->sent_102 >= c->pd.max_count) {
-		uv_timer_stop(&c->ptimer);
-		return;
-	}
-	if (conn_write_processing(c) < 0) {
-		conn_close(c);
-		return;
-	}
-	c->sent_102++;
-	c->last_102_ms = util_mono_ms();
-	if (c->job)
-		job_note_processing(c->job);
 }
 
 /* ------------------------------------------------------------------ */
@@ -712,7 +517,7 @@ static void conn_local_redirect(struct conn *c, const char *location)
 		r = conn_submit(c, "GET", location, q ? q + 1 : "", 0);
 	}
 	if (r != 0)
-		conn_send_error(c, r, 0);
+		http__conn_send_error(c, r, 0);
 }
 
 static void on_job_done(struct job *job, void *ud)
@@ -728,7 +533,7 @@ static void on_job_done(struct job *job, void *ud)
 			return;
 		}
 		log_warnx("job %s: more than %d local redirects", job_id(job), MAX_LOCAL_REDIRECTS);
-		conn_send_error(c, 502, 0);
+		http__conn_send_error(c, 502, 0);
 		return;
 	}
 	if (res->resp == NULL && res->state == STORE_INTERRUPTED) {
@@ -737,7 +542,7 @@ static void on_job_done(struct job *job, void *ud)
 		return;
 	}
 	if (res->resp == NULL) {
-		conn_send_error(c, res->http_status, 0);
+		http__conn_send_error(c, res->http_status, 0);
 		return;
 	}
 	conn_send_final(c, res->http_status, res->resp->reason, res->resp->headers.data, res->body_mem, NULL,
@@ -812,7 +617,7 @@ static void conn_admin(struct conn *c)
 /* ------------------------------------------------------------------ */
 /* request handling */
 
-static int on_body(void *ud, const char *data, size_t len)
+int http__on_body(void *ud, const char *data, size_t len)
 {
 	struct conn *c = ud;
 	struct http_server *s = c->srv;
@@ -852,7 +657,7 @@ static void conn_request_timeout(struct conn *c)
 	uv_read_stop(&c->h.stream);
 	c->reading = 0;
 	c->keep_alive = 0;
-	conn_send_error(c, 408, 1);
+	http__conn_send_error(c, 408, 1);
 }
 
 static void on_conn_timer(uv_timer_t *t)
@@ -861,7 +666,7 @@ static void on_conn_timer(uv_timer_t *t)
 
 	if (c->phase == PH_HEAD && !c->head_started && c->served > 0) {
 		log_debug("%s: idle keep-alive connection closed", c->tag);
-		conn_close(c);
+		http__conn_close(c);
 		return;
 	}
 	if (c->phase == PH_HEAD || c->phase == PH_BODY) {
@@ -929,15 +734,15 @@ static void conn_headers(struct conn *c)
 		log_info("%s: \"%s %s\" %d: no program for this path", c->tag, req->method,
 		         log_escape(esc, sizeof(esc), req->target, strlen(req->target)), r);
 		/* Its body was not read: the connection cannot carry another request. */
-		conn_send_error(c, r, c->has_body && req->content_length != 0);
+		http__conn_send_error(c, r, c->has_body && req->content_length != 0);
 		return;
 	}
 	c->have_target = 1;
 	/* RFC 9110 10.1.1: answer 100-continue only when the body is wanted. */
 	if (req->expect_continue && req->http_minor >= 1 && c->has_body) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-		if (conn_write(c, cont, sizeof(cont) - 1, NULL) < 0) {
-			conn_close(c);
+		if (http__conn_write(c, cont, sizeof(cont) - 1, NULL) < 0) {
+			http__conn_close(c);
 			return;
 		}
 	}
@@ -986,7 +791,7 @@ static void conn_complete(struct conn *c)
 		return;
 	}
 	if (r != 0) {
-		conn_send_error(c, r, 0);
+		http__conn_send_error(c, r, 0);
 		return;
 	}
 	if (c->async)
@@ -1012,12 +817,12 @@ static void conn_complete(struct conn *c)
 		http_processing_decide(s->cfg.processing_mode, s->cfg.processing_max, req, &prefer, &pctx, &c->pd);
 	}
 	if (c->pd.send)
-		uv_timer_start(&c->ptimer, on_processing, after_ms, interval_ms);
+		uv_timer_start(&c->ptimer, http__on_processing, after_ms, interval_ms);
 	else
 		log_debug("job %s: no 102 for this client (%s)", job_id(c->job), c->pd.rule);
 }
 
-static void conn_process(struct conn *c)
+void http__conn_process(struct conn *c)
 {
 	int after_head = 0;
 
@@ -1056,7 +861,7 @@ static void conn_process(struct conn *c)
 			if (c->phase == PH_HEAD)
 				c->started_ms = util_mono_ms();
 			c->keep_alive = 0;
-			conn_send_error(c, r, 1);
+			http__conn_send_error(c, r, 1);
 			break;
 		}
 	}
@@ -1066,77 +871,18 @@ static void conn_process(struct conn *c)
 	/* Pipelined bytes wait while a response is pending; stop reading at the cap. */
 	if (!c->reading && c->in.len < PIPELINE_MAX_BYTES && c->phase != PH_CLOSING) {
 		c->reading = 1;
-		uv_read_start(&c->h.stream, job_loop_alloc_cb, on_conn_read);
+		uv_read_start(&c->h.stream, job_loop_alloc_cb, http__on_conn_read);
 	}
 }
 
 
-/* ------------------------------------------------------------------ */
-/* misread guard */
-
-/*
- * A client that got unsolicited 102s for a request whose final response it
- * has not read yet. If it now sends a new request, it has almost surely
- * taken a 102 as its answer: sending that final response would make it the
- * answer to the new request. If it closes right after a 102, it most likely
- * read it as its (empty) answer. Either way the connection is closed (the
- * job follows --on-disconnect) and its User-Agent gets no unsolicited 102s
- * for a while (http_evidence).
- */
-static int conn_misread_risk(const struct conn *c)
-{
-	return c->sent_102 > 0 && !c->pd.solicited && (c->phase == PH_WAIT || c->phase == PH_WRITE);
-}
-
-/* RFC 9112 2.2: empty lines before a request line are ignored, so bytes
- * that are only CR and LF are no request. */
-static int only_line_breaks(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != '\r' && p[i] != '\n')
-			return 0;
-	return 1;
-}
-
-static void conn_misread(struct conn *c, enum job_misread kind)
-{
-	const struct http_request *req = http_req_parser_request(c->parser);
-	const char *ua = req ? http_request_header(req, "User-Agent", 0) : NULL;
-	struct http_evidence *ev = c->srv->cfg.processing_evidence;
-	char esc[4 * HTTP_EVIDENCE_UA_MAX + 8], then[96] = "";
-	time_t now = time(NULL);
-	int saved = 0;
-
-	/* Evidence steers auto only: always keeps its meaning (the README says
-	 * whom it breaks), so nothing is learned there. */
-	if (ev != NULL && ua != NULL && *ua != '\0' && strcmp(c->pd.rule, "mode-always") != 0 &&
-	    !http_evidence_has(ev, ua, now)) {
-		saved = http_evidence_add(ev, ua, now);
-		snprintf(then, sizeof(then), "; no unsolicited 102s to this User-Agent for %llus",
-		         (unsigned long long)http_evidence_ttl_s(ev));
-	}
-	log_escape(esc, sizeof(esc), ua ? ua : "", ua ? strlen(ua) : 0);
-	if (kind == JOB_MISREAD_EARLY_REQUEST)
-		log_warnx("%s: a new request arrived before the final response, after %u unsolicited 102s: "
-		          "the client took a 102 as its answer (User-Agent \"%s\"); closing the connection, job %s %s%s",
-		          c->tag, c->sent_102, esc, c->job ? job_id(c->job) : "-",
-		          c->phase == PH_WRITE ? "answered, its response cut short" : "follows --on-disconnect", then);
-	else
-		log_warnx("%s: the client closed the connection right after a 102 (%u unsolicited): it most likely "
-		          "took it as its answer (User-Agent \"%s\"); job %s follows --on-disconnect%s",
-		          c->tag, c->sent_102, esc, c->job ? job_id(c->job) : "-", then);
-	if (saved < 0)
-		log_warnx("cannot save the 102 misread evidence: %s (kept in memory until a restart)", strerror(-saved));
-	job_front_count_misread(c->srv->cfg.counters, kind);
-}
-
-static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
+void http__on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 {
 	struct conn *c = stream->data;
 
 	if (c->lingering) {
 		if (n < 0 || (c->lingered_bytes += (size_t)n) > LINGER_MAX_BYTES)
-			conn_close(c);
+			http__conn_close(c);
 		return; /* the answer is sent: what the client says now is dropped */
 	}
 
@@ -1145,25 +891,25 @@ static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 	if (n < 0) {
 		/* A checked client (the built-in table) that closes is most likely
 		 * stopped by its user (Ctrl-C): only the others are suspected. */
-		if (c->phase == PH_WAIT && conn_misread_risk(c) && !http_processing_rule_checked(c->pd.rule) &&
+		if (c->phase == PH_WAIT && http__misread_risk(c) && !http_processing_rule_checked(c->pd.rule) &&
 		    util_mono_ms() - c->last_102_ms <= MISREAD_CLOSE_WINDOW_MS)
-			conn_misread(c, JOB_MISREAD_CLOSED_AFTER_102);
+			http__conn_misread(c, JOB_MISREAD_CLOSED_AFTER_102);
 		else if (c->phase == PH_WAIT)
 			log_info("%s: client went away while job %s ran", c->tag,
 			         c->job ? job_id(c->job) : "-");
 		else if (c->phase == PH_BODY)
 			log_warnx("%s: connection closed in the middle of the request body", c->tag);
-		conn_close(c);
+		http__conn_close(c);
 		return;
 	}
-	if (conn_misread_risk(c) && !only_line_breaks(b->base, (size_t)n)) {
-		conn_misread(c, JOB_MISREAD_EARLY_REQUEST);
-		conn_close(c);
+	if (http__misread_risk(c) && !http__only_line_breaks(b->base, (size_t)n)) {
+		http__conn_misread(c, JOB_MISREAD_EARLY_REQUEST);
+		http__conn_close(c);
 		return;
 	}
 	if (buf_append(&c->in, b->base, (size_t)n) < 0) {
 		log_warnx("%s: too many pipelined bytes", c->tag);
-		conn_close(c);
+		http__conn_close(c);
 		return;
 	}
 	if (c->phase == PH_BODY) {
@@ -1175,291 +921,10 @@ static void on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 		}
 	}
 	if (c->phase == PH_HEAD || c->phase == PH_BODY) {
-		conn_process(c);
+		http__conn_process(c);
 	} else if (c->in.len >= PIPELINE_MAX_BYTES) {
 		uv_read_stop(stream);
 		c->reading = 0;
 	}
 }
 
-/* ------------------------------------------------------------------ */
-/* accepting */
-
-/*
- * Out of descriptors. libuv's own answer to EMFILE (uv__emfile_trick in its
- * stream.c) is to close a spare descriptor, accept every pending connection
- * and close it at once, so clients are dropped without a word, and a
- * callback sees an error only when the spare is gone. cgiq stops before
- * that point: when fewer than nofile_headroom descriptors are left (room for
- * the pipes of running jobs, spool files, the database), it leaves the
- * connection libuv just accepted untaken: libuv then stops watching that
- * listener (the documented effect of not calling uv_accept in the
- * callback), and new connections wait in the kernel's backlog. Accepting
- * resumes, with the held connection first, when a connection closes or on
- * a timer, once descriptors are free again. Nothing spins and nothing is
- * dropped.
- */
-#define ACCEPT_RETRY_MS 250
-
-/* 1 when the lowest free descriptor is within the headroom of the limit
- * (descriptors are handed out lowest first, so this tracks how many are in
- * use); also when even that probe fails. */
-static int server_fds_low(const struct http_server *s, int *lowest)
-{
-	int fd = fcntl(2, F_DUPFD_CLOEXEC, 0);
-
-	if (fd < 0)
-		fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* fd 2 may be closed */
-	*lowest = fd;
-	if (fd < 0)
-		return 1;
-	close(fd);
-	return s->nofile_limit > 0 && fd >= s->nofile_limit - s->nofile_headroom;
-}
-
-static void on_accept_timer(uv_timer_t *t) { server_accept_resume(t->data); }
-
-static void server_accept_pause(struct http_server *s, int lowest)
-{
-	if (s->accept_paused)
-		return;
-	s->accept_paused = 1;
-	/* Once per episode, not once per connection. */
-	log_warnx("descriptors running out (lowest free %d, limit %d, %u connections): "
-	          "accepting paused", lowest, s->nofile_limit, s->conn_count);
-	uv_timer_start(&s->accept_timer, on_accept_timer, ACCEPT_RETRY_MS, ACCEPT_RETRY_MS);
-}
-
-static void listener_take(struct listener *l);
-
-static void server_accept_resume(struct http_server *s)
-{
-	int lowest;
-
-	if (!s->accept_paused || s->closing || server_fds_low(s, &lowest))
-		return;
-	s->accept_paused = 0;
-	uv_timer_stop(&s->accept_timer);
-	log_info("descriptors available again (lowest free %d): accepting again", lowest);
-	for (struct listener *l = s->listeners; l && !s->accept_paused; l = l->next) {
-		if (l->held) {
-			l->held = 0;
-			listener_take(l); /* uv_accept restarts libuv's watching */
-		}
-	}
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-	struct listener *l = server->data;
-	struct http_server *s = l->srv;
-	int lowest = -1;
-
-	if (status < 0) {
-		if (status == UV_EMFILE || status == UV_ENFILE)
-			server_accept_pause(s, lowest);
-		else
-			log_warnx("accept on %s: %s", l->name, uv_strerror(status));
-		return;
-	}
-	if (s->accept_paused || server_fds_low(s, &lowest)) {
-		l->held = 1;
-		server_accept_pause(s, lowest);
-		return;
-	}
-	listener_take(l);
-}
-
-/* Takes the connection libuv accepted on l. */
-static void listener_take(struct listener *l)
-{
-	uv_stream_t *server = &l->h.stream;
-	struct http_server *s = l->srv;
-	struct conn *c;
-	int r;
-
-	c = util_xcalloc(1, sizeof(*c));
-	c->srv = s;
-	c->body_fd = -1;
-	c->file_fd = -1;
-	c->stored.fd = -1;
-	c->refusal = -1;
-	c->is_unix = l->is_unix;
-	if (l->is_unix)
-		r = uv_pipe_init(s->loop, &c->h.pipe, 0);
-	else
-		r = uv_tcp_init(s->loop, &c->h.tcp);
-	if (r < 0) {
-		free(c);
-		return;
-	}
-	c->h.handle.data = c;
-	uv_timer_init(s->loop, &c->timer);
-	uv_timer_init(s->loop, &c->ptimer);
-	c->timer.data = c;
-	c->ptimer.data = c;
-	c->handles_open = 3;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	s->conn_count++;
-	if (!s->cfg.admin)
-		job_front_count_connection(s->cfg.counters, 1);
-	buf_init(&c->in, PIPELINE_MAX_BYTES + JOB_LOOP_READ_BYTES);
-	buf_init(&c->body, s->cfg.body_mem_bytes + 1);
-	c->parser = http_req_parser_new(&s->cfg.limits, on_body, c);
-
-	r = uv_accept(server, &c->h.stream);
-	if (r < 0) {
-		log_warnx("accept on %s: %s", l->name, uv_strerror(r));
-		conn_close(c);
-		return;
-	}
-	if (l->is_unix) {
-		snprintf(c->peer, sizeof(c->peer), "unix");
-		snprintf(c->remote_addr, sizeof(c->remote_addr), "127.0.0.1");
-		snprintf(c->local_addr, sizeof(c->local_addr), "127.0.0.1");
-	} else {
-		struct sockaddr_storage ss;
-		int len = sizeof(ss);
-		uv_tcp_nodelay(&c->h.tcp, 1);
-		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
-			front_sockaddr_text(&ss, c->remote_addr, sizeof(c->remote_addr), &c->remote_port);
-		len = sizeof(ss);
-		if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
-			front_sockaddr_text(&ss, c->local_addr, sizeof(c->local_addr), &c->local_port);
-		if (strchr(c->remote_addr, ':'))
-			snprintf(c->peer, sizeof(c->peer), "[%s]:%u", c->remote_addr, c->remote_port);
-		else
-			snprintf(c->peer, sizeof(c->peer), "%s:%u", c->remote_addr, c->remote_port);
-	}
-	snprintf(c->tag, sizeof(c->tag), "%s %llu %s", s->cfg.admin ? "admin" : "conn",
-	         (unsigned long long)++conn_seq, c->peer);
-	if (s->cfg.max_connections && s->conn_count - s->refusing > s->cfg.max_connections) {
-		c->refusal = JOB_REFUSED_MAX_CONNECTIONS;
-		s->refusing++;
-		log_warnx("%s: refused, %u connections open (--max-connections %u)%s", c->tag,
-		          s->conn_count - s->refusing, s->cfg.max_connections,
-		          s->refusing > 1 ? ", others being refused" : "");
-		c->keep_alive = 0;
-		c->linger = 1;
-		conn_send_error(c, 503, 1);
-		return;
-	}
-	c->reading = 1;
-	uv_read_start(&c->h.stream, job_loop_alloc_cb, on_conn_read);
-	conn_process(c);
-}
-
-/* ------------------------------------------------------------------ */
-/* public */
-
-int http_server_open(uv_loop_t *loop, struct job_engine *engine, const struct http_server_config *cfg,
-                     struct http_server **out)
-{
-	struct http_server *s = util_xcalloc(1, sizeof(*s));
-	s->loop = loop;
-	s->engine = engine;
-	s->cfg = *cfg;
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < INT_MAX)
-		s->nofile_limit = (int)rl.rlim_cur;
-	/* Room for what jobs and the store open besides connections. */
-	s->nofile_headroom = s->nofile_limit / 8 < 16 ? 16 : s->nofile_limit / 8 > 256 ? 256 : s->nofile_limit / 8;
-	uv_timer_init(loop, &s->accept_timer);
-	s->accept_timer.data = s;
-	s->handles_open++;
-	*out = s;
-	return 0;
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-	struct listener *l = h->data;
-	struct http_server *s = l->srv;
-	if (l->unix_path)
-		unlink(l->unix_path);
-	free(l->unix_path);
-	free(l->name);
-	free(l);
-	s->handles_open--;
-	server_maybe_free(s);
-}
-
-int http_server_listen(struct http_server *s, const char *addr)
-{
-	struct front_listen_opts o = {.unix_mode = s->cfg.unix_mode};
-	struct front_socket fs;
-	struct listener *l;
-	int r = front_listen_open(addr, &o, &fs);
-
-	if (r < 0)
-		return r;
-	l = util_xcalloc(1, sizeof(*l));
-	l->srv = s;
-	l->is_unix = fs.is_unix;
-	r = front_socket_wrap(s->loop, &fs, &l->h);
-	l->h.handle.data = l;
-	s->handles_open++;
-	if (r == 0)
-		r = uv_listen(&l->h.stream, 1024, on_connection);
-	l->name = util_xstrdup(r == 0 ? fs.shown : addr);
-	l->unix_path = fs.unix_path; /* removed when the listener closes */
-	fs.unix_path = NULL;
-	front_socket_release(&fs);
-	if (r < 0) {
-		uv_close(&l->h.handle, on_listener_closed);
-		return r;
-	}
-	l->next = s->listeners;
-	s->listeners = l;
-	log_info("%s on %s", s->cfg.admin ? "admin listener" : "listening", fs.shown);
-	return 0;
-}
-
-void http_server_drain(struct http_server *s)
-{
-	struct conn *c, *next;
-
-	if (s == NULL || s->closing || s->draining)
-		return;
-	s->draining = 1;
-	for (struct listener *l = s->listeners; l; l = l->next)
-		uv_close(&l->h.handle, on_listener_closed);
-	s->listeners = NULL;
-	/* Idle keep-alive connections: nothing is lost by closing them now.
-	 * Those with a request under way are answered (a new job: 503) and
-	 * closed after their response. */
-	for (c = s->conns; c; c = next) {
-		next = c->next;
-		if (c->phase == PH_HEAD && !c->head_started && c->writes_pending == 0 && c->in.len == 0)
-			conn_close(c);
-	}
-}
-
-unsigned http_server_connections(const struct http_server *s)
-{
-	return s ? s->conn_count : 0;
-}
-
-static void on_accept_timer_closed(uv_handle_t *h)
-{
-	struct http_server *s = h->data;
-	s->handles_open--;
-	server_maybe_free(s);
-}
-
-void http_server_close(struct http_server *s)
-{
-	if (s == NULL || s->closing)
-		return;
-	s->closing = 1;
-	uv_close((uv_handle_t *)&s->accept_timer, on_accept_timer_closed);
-	for (struct listener *l = s->listeners; l; l = l->next)
-		uv_close(&l->h.handle, on_listener_closed);
-	s->listeners = NULL;
-	for (struct conn *c = s->conns; c; c = c->next)
-		conn_close(c);
-	server_maybe_free(s);
-}

@@ -1,0 +1,157 @@
+/*
+ * The HTTP front's own header: its connection, listener and server, shared by
+ * server.c (a request's life on a connection), accept.c (listening and
+ * accepting) and processing.c (102 Processing and the misread guard).
+ */
+#ifndef CGIQ_HTTP_INTERNAL_H
+#define CGIQ_HTTP_INTERNAL_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "http.h"
+#include "front/front.h"
+#include "jobs/jobs.h"
+
+#define FILE_CHUNK 65536
+/* Bodies up to this size are copied into the head's buffer (one write, and
+ * the caller's memory may be freed at once). */
+#define INLINE_BODY_MAX 16384
+#define MAX_LOCAL_REDIRECTS 5
+#define PIPELINE_MAX_BYTES (64 * 1024)
+/* A refused connection's answer is followed by a shutdown of writing and a
+ * drain of what the client still sends, for at most this long and this
+ * many bytes: closing a socket with unread bytes makes the kernel send a
+ * reset, which can destroy the answer before the client has read it. */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (256 * 1024)
+/* A client that closes this soon after an unsolicited 102 has most likely
+ * taken it as its answer (a script's library reads it, returns, exits). */
+#define MISREAD_CLOSE_WINDOW_MS 500
+
+enum conn_phase { PH_HEAD, PH_BODY, PH_WAIT, PH_WRITE, PH_CLOSING };
+
+struct listener {
+	struct listener *next;
+	struct http_server *srv;
+	union front_stream h;
+	int is_unix;
+	char *name;
+	char *unix_path;
+	int held;   /* a connection libuv accepted that we have not taken (accepting paused) */
+};
+
+struct conn {
+	struct conn *next, *prev;
+	struct http_server *srv;
+	union front_stream h;
+	uv_timer_t timer;   /* head / body / idle deadline */
+	uv_timer_t ptimer;  /* 102 Processing */
+	int handles_open;
+	enum conn_phase phase;
+	int reading;
+	int head_started;   /* a byte of the current request has arrived */
+	int served;         /* requests answered on this connection */
+
+	char peer[80];      /* for the record: "127.0.0.1:53211" */
+	char tag[112];      /* for logs: "conn 17 127.0.0.1:53211" */
+	int is_unix;
+	char remote_addr[64];
+	unsigned remote_port;
+	char local_addr[64];
+	unsigned local_port;
+
+	struct http_req_parser *parser;
+	struct buf in;
+
+	/* the request being served */
+	int is_head;
+	int http10;
+	int keep_alive;
+	struct cgi_target target;
+	int have_target;
+	int has_body;
+	struct buf body;
+	int body_fd;
+	uint64_t body_len;
+	struct job *job;
+	const struct job_script_rule *rule; /* its script's settings; NULL = the globals */
+	int redirects;
+	struct http_processing_decision pd;
+	unsigned sent_102;
+	uint64_t last_102_ms;    /* when the last 102 was queued */
+	int close_after;
+	int linger;              /* after the answer: shut down writing, drain what the client sends */
+	int lingering;           /* doing so (LINGER_MS at most), then closed */
+	size_t lingered_bytes;
+	uv_shutdown_t shutdown_req;
+	uint64_t started_ms;
+	int final_status;
+	uint64_t final_bytes;
+	int api;                 /* a status monitor / result request; 2: an admin page */
+	int refusal;             /* a job_refusal counted for this answer, -1 none */
+	int async;               /* its job was accepted with respond-async */
+	struct http_prefer prefer;
+	struct job_stored_result stored; /* a kept result being sent */
+
+	/* writing */
+	unsigned writes_pending;
+	int file_fd;
+	uint64_t file_off, file_end;
+	char *file_chunk;
+	int writing_file_chunk;
+};
+
+struct http_server {
+	uv_loop_t *loop;
+	struct job_engine *engine;
+	struct http_server_config cfg;
+	struct listener *listeners;
+	struct conn *conns;
+	unsigned conn_count;
+	unsigned refusing;   /* of those, refused over --max-connections and closing */
+	int closing;
+	int draining;        /* http_server_drain: no new connection, no keep-alive */
+	unsigned handles_open;
+	/* Out of descriptors: accepting pauses until some are free again. */
+	uv_timer_t accept_timer;   /* retries while paused */
+	int accept_paused;
+	int nofile_limit;          /* RLIMIT_NOFILE (soft) at start */
+	int nofile_headroom;       /* pause when fewer descriptors than this are left */
+};
+
+struct wreq {
+	uv_write_t req;
+	struct conn *c;
+	char *owned;
+};
+
+/* server.c */
+void http__conn_close(struct conn *c);
+/* Reads and serves what the connection has buffered; loop thread. */
+void http__conn_process(struct conn *c);
+/* The short error page of status; close_after: then the connection closes. */
+void http__conn_send_error(struct conn *c, int status, int close_after);
+void http__on_conn_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b);
+/* Queues len bytes in order; owned (or NULL) is freed once written. */
+int http__conn_write(struct conn *c, const char *data, size_t len, char *owned);
+/* The request parser's body callback (ud: the connection). */
+int http__on_body(void *ud, const char *data, size_t len);
+
+/* accept.c */
+/* Frees the server once it is closing and nothing of it is left open. */
+void http__server_maybe_free(struct http_server *s);
+/* Accepting again after a pause for descriptors, if enough are free. */
+void http__accept_resume(struct http_server *s);
+
+/* processing.c */
+/* The 102 timer of a waiting connection. */
+void http__on_processing(uv_timer_t *t);
+/* Whether the client has had unsolicited 102s before its final response. */
+int http__misread_risk(const struct conn *c);
+/* Bytes that are only CR and LF (no request, RFC 9112 2.2). */
+int http__only_line_breaks(const char *p, size_t n);
+/* The client took a 102 as its answer: logged, counted, its User-Agent remembered. */
+void http__conn_misread(struct conn *c, enum job_misread kind);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * 102 Processing on a waiting connection: the interim responses on their
+ * timer (with the status monitor's Location and the program's progress), and
+ * the guard against a client that took one of them as its answer.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static const char PROCESSING_102[] = "HTTP/1.1 102 Processing\r\n\r\n";
+
+/* ------------------------------------------------------------------ */
+/* 102 Processing */
+
+/* Appends a draft-wright-http-progress value: 3/20 "rendering page 3". */
+static void append_progress(struct buf *b, int64_t done, int64_t total, const char *text)
+{
+	buf_printf(b, "Progress: %lld/%lld", (long long)done, (long long)total);
+	if (text && *text) {
+		buf_append_str(b, " \"");
+		for (const char *p = text; *p; p++) {
+			unsigned char ch = (unsigned char)*p;
+			if (ch == '"' || ch == '\\')
+				buf_append(b, "\\", 1);
+			if (ch >= 0x20 && ch != 0x7f)
+				buf_append(b, p, 1);
+		}
+		buf_append_str(b, "\"");
+	}
+	buf_append_str(b, "\r\n");
+}
+
+/* One whole interim response, queued in order with everything else. */
+static int conn_write_processing(struct conn *c)
+{
+	int64_t done, total;
+	const char *text;
+	int with_location = c->sent_102 == 0 && c->prefer.processing && c->job;
+	int with_progress = c->job && job_progress(c->job, &done, &total, &text);
+	struct buf b;
+
+	if (!with_location && !with_progress)
+		/* A static string: nothing to free, and the bytes are whole in the queue. */
+		return http__conn_write(c, PROCESSING_102, sizeof(PROCESSING_102) - 1, NULL);
+	buf_init(&b, SIZE_MAX / 2);
+	buf_append_str(&b, "HTTP/1.1 102 Processing\r\n");
+	if (with_location) {
+		/* The status monitor: where to look if this connection is lost. */
+		job_expose(c->job);
+		buf_printf(&b, "Location: %s/%s\r\n", c->srv->cfg.jobs_prefix, job_id(c->job));
+	}
+	if (with_progress)
+		append_progress(&b, done, total, text);
+	buf_append_str(&b, "\r\n");
+	return http__conn_write(c, b.data, b.len, b.data);
+}
+
+void http__on_processing(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->phase != PH_WAIT)
+		return;
+	if (c->pd.max_count && c->sent_102 >= c->pd.max_count) {
+		uv_timer_stop(&c->ptimer);
+		return;
+	}
+	if (conn_write_processing(c) < 0) {
+		http__conn_close(c);
+		return;
+	}
+	c->sent_102++;
+	c->last_102_ms = util_mono_ms();
+	if (c->job)
+		job_note_processing(c->job);
+}
+
+/* ------------------------------------------------------------------ */
+/* misread guard */
+
+/*
+ * A client that got unsolicited 102s for a request whose final response it
+ * has not read yet. If it now sends a new request, it has almost surely
+ * taken a 102 as its answer: sending that final response would make it the
+ * answer to the new request. If it closes right after a 102, it most likely
+ * read it as its (empty) answer. Either way the connection is closed (the
+ * job follows --on-disconnect) and its User-Agent gets no unsolicited 102s
+ * for a while (http_evidence).
+ */
+int http__misread_risk(const struct conn *c)
+{
+	return c->sent_102 > 0 && !c->pd.solicited && (c->phase == PH_WAIT || c->phase == PH_WRITE);
+}
+
+/* RFC 9112 2.2: empty lines before a request line are ignored, so bytes
+ * that are only CR and LF are no request. */
+int http__only_line_breaks(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != '\r' && p[i] != '\n')
+			return 0;
+	return 1;
+}
+
+void http__conn_misread(struct conn *c, enum job_misread kind)
+{
+	const struct http_request *req = http_req_parser_request(c->parser);
+	const char *ua = req ? http_request_header(req, "User-Agent", 0) : NULL;
+	struct http_evidence *ev = c->srv->cfg.processing_evidence;
+	char esc[4 * HTTP_EVIDENCE_UA_MAX + 8], then[96] = "";
+	time_t now = time(NULL);
+	int saved = 0;
+
+	/* Evidence steers auto only: always keeps its meaning (the README says
+	 * whom it breaks), so nothing is learned there. */
+	if (ev != NULL && ua != NULL && *ua != '\0' && strcmp(c->pd.rule, "mode-always") != 0 &&
+	    !http_evidence_has(ev, ua, now)) {
+		saved = http_evidence_add(ev, ua, now);
+		snprintf(then, sizeof(then), "; no unsolicited 102s to this User-Agent for %llus",
+		         (unsigned long long)http_evidence_ttl_s(ev));
+	}
+	log_escape(esc, sizeof(esc), ua ? ua : "", ua ? strlen(ua) : 0);
+	if (kind == JOB_MISREAD_EARLY_REQUEST)
+		log_warnx("%s: a new request arrived before the final response, after %u unsolicited 102s: "
+		          "the client took a 102 as its answer (User-Agent \"%s\"); closing the connection, job %s %s%s",
+		          c->tag, c->sent_102, esc, c->job ? job_id(c->job) : "-",
+		          c->phase == PH_WRITE ? "answered, its response cut short" : "follows --on-disconnect", then);
+	else
+		log_warnx("%s: the client closed the connection right after a 102 (%u unsolicited): it most likely "
+		          "took it as its answer (User-Agent \"%s\"); job %s follows --on-disconnect%s",
+		          c->tag, c->sent_102, esc, c->job ? job_id(c->job) : "-", then);
+	if (saved < 0)
+		log_warnx("cannot save the 102 misread evidence: %s (kept in memory until a restart)", strerror(-saved));
+	job_front_count_misread(c->srv->cfg.counters, kind);
+}
+
