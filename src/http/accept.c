@@ -15,11 +15,6 @@
 /* Connection ids in log lines; the loop thread is the only user. */
 static uint64_t conn_seq;
 
-void http__server_maybe_free(struct http_server *s)
-{
-	if (s->closing && s->handles_open == 0 && s->conns == NULL)
-		free(s);
-}
 
 /* ------------------------------------------------------------------ */
 /* accepting */
@@ -56,7 +51,9 @@ static int server_fds_low(const struct http_server *s, int *lowest)
 	return s->nofile_limit > 0 && fd >= s->nofile_limit - s->nofile_headroom;
 }
 
-static void on_accept_timer(uv_timer_t *t) { http__accept_resume(t->data); }
+static void accept_resume(struct http_server *s);
+
+static void on_accept_timer(uv_timer_t *t) { accept_resume(t->data); }
 
 static void server_accept_pause(struct http_server *s, int lowest)
 {
@@ -71,7 +68,7 @@ static void server_accept_pause(struct http_server *s, int lowest)
 
 static void listener_take(struct listener *l);
 
-void http__accept_resume(struct http_server *s)
+static void accept_resume(struct http_server *s)
 {
 	int lowest;
 
@@ -206,6 +203,7 @@ int http_server_open(uv_loop_t *loop, struct job_engine *engine, const struct ht
 		s->nofile_limit = (int)rl.rlim_cur;
 	/* Room for what jobs and the store open besides connections. */
 	s->nofile_headroom = s->nofile_limit / 8 < 16 ? 16 : s->nofile_limit / 8 > 256 ? 256 : s->nofile_limit / 8;
+	s->on_conn_freed = accept_resume;
 	uv_timer_init(loop, &s->accept_timer);
 	s->accept_timer.data = s;
 	s->handles_open++;

@@ -118,6 +118,8 @@ struct http_server {
 	int accept_paused;
 	int nofile_limit;          /* RLIMIT_NOFILE (soft) at start */
 	int nofile_headroom;       /* pause when fewer descriptors than this are left */
+	/* A connection was freed (accept.c: accepting again after a pause). */
+	void (*on_conn_freed)(struct http_server *s);
 };
 
 struct wreq {
@@ -138,15 +140,13 @@ int http__conn_write(struct conn *c, const char *data, size_t len, char *owned);
 /* The request parser's body callback (ud: the connection). */
 int http__on_body(void *ud, const char *data, size_t len);
 
-/* accept.c */
 /* Frees the server once it is closing and nothing of it is left open. */
 void http__server_maybe_free(struct http_server *s);
-/* Accepting again after a pause for descriptors, if enough are free. */
-void http__accept_resume(struct http_server *s);
 
 /* processing.c */
-/* The 102 timer of a waiting connection. */
-void http__on_processing(uv_timer_t *t);
+/* The 102 the connection is due: *owned NULL (static bytes) or the bytes to
+ * free once written. */
+void http__processing_message(struct conn *c, const char **data, size_t *len, char **owned);
 /* Whether the client has had unsolicited 102s before its final response. */
 int http__misread_risk(const struct conn *c);
 /* Bytes that are only CR and LF (no request, RFC 9112 2.2). */

@@ -1,7 +1,8 @@
 /*
- * 102 Processing on a waiting connection: the interim responses on their
- * timer (with the status monitor's Location and the program's progress), and
- * the guard against a client that took one of them as its answer.
+ * 102 Processing on a waiting connection: the interim response it is due
+ * (with the status monitor's Location and the program's progress), and the
+ * guard against a client that took one as its answer. The connection's own
+ * code (server.c) writes them on their timer.
  */
 #include <stdio.h>
 #include <string.h>
@@ -32,8 +33,9 @@ static void append_progress(struct buf *b, int64_t done, int64_t total, const ch
 	buf_append_str(b, "\r\n");
 }
 
-/* One whole interim response, queued in order with everything else. */
-static int conn_write_processing(struct conn *c)
+/* The 102 the connection is due: *owned NULL (a static string) or the bytes
+ * to free once written. */
+void http__processing_message(struct conn *c, const char **data, size_t *len, char **owned)
 {
 	int64_t done, total;
 	const char *text;
@@ -41,9 +43,13 @@ static int conn_write_processing(struct conn *c)
 	int with_progress = c->job && job_progress(c->job, &done, &total, &text);
 	struct buf b;
 
-	if (!with_location && !with_progress)
+	if (!with_location && !with_progress) {
 		/* A static string: nothing to free, and the bytes are whole in the queue. */
-		return http__conn_write(c, PROCESSING_102, sizeof(PROCESSING_102) - 1, NULL);
+		*data = PROCESSING_102;
+		*len = sizeof(PROCESSING_102) - 1;
+		*owned = NULL;
+		return;
+	}
 	buf_init(&b, SIZE_MAX / 2);
 	buf_append_str(&b, "HTTP/1.1 102 Processing\r\n");
 	if (with_location) {
@@ -54,27 +60,8 @@ static int conn_write_processing(struct conn *c)
 	if (with_progress)
 		append_progress(&b, done, total, text);
 	buf_append_str(&b, "\r\n");
-	return http__conn_write(c, b.data, b.len, b.data);
-}
-
-void http__on_processing(uv_timer_t *t)
-{
-	struct conn *c = t->data;
-
-	if (c->phase != PH_WAIT)
-		return;
-	if (c->pd.max_count && c->sent_102 >= c->pd.max_count) {
-		uv_timer_stop(&c->ptimer);
-		return;
-	}
-	if (conn_write_processing(c) < 0) {
-		http__conn_close(c);
-		return;
-	}
-	c->sent_102++;
-	c->last_102_ms = util_mono_ms();
-	if (c->job)
-		job_note_processing(c->job);
+	*data = *owned = b.data;
+	*len = b.len;
 }
 
 /* ------------------------------------------------------------------ */

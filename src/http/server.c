@@ -32,6 +32,12 @@ static void conn_write_more_file(struct conn *c);
 /* ------------------------------------------------------------------ */
 /* lifetime */
 
+void http__server_maybe_free(struct http_server *s)
+{
+	if (s->closing && s->handles_open == 0 && s->conns == NULL)
+		free(s);
+}
+
 
 static void conn_free(struct conn *c)
 {
@@ -63,7 +69,7 @@ static void conn_free(struct conn *c)
 		s->refusing--;
 	free(c);
 	if (s->accept_paused)
-		http__accept_resume(s); /* a descriptor came back */
+		s->on_conn_freed(s); /* a descriptor came back */
 	http__server_maybe_free(s);
 }
 
@@ -388,6 +394,33 @@ void http__conn_send_error(struct conn *c, int status, int close_after)
 	if (close_after)
 		c->close_after = 1;
 	conn_send_error_hdrs(c, status, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* 102 Processing, on a timer (the bytes: processing.c) */
+
+static void on_processing(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	const char *data;
+	size_t len;
+	char *owned;
+
+	if (c->phase != PH_WAIT)
+		return;
+	if (c->pd.max_count && c->sent_102 >= c->pd.max_count) {
+		uv_timer_stop(&c->ptimer);
+		return;
+	}
+	http__processing_message(c, &data, &len, &owned);
+	if (http__conn_write(c, data, len, owned) < 0) {
+		http__conn_close(c);
+		return;
+	}
+	c->sent_102++;
+	c->last_102_ms = util_mono_ms();
+	if (c->job)
+		job_note_processing(c->job);
 }
 
 /* ------------------------------------------------------------------ */
@@ -817,7 +850,7 @@ static void conn_complete(struct conn *c)
 		http_processing_decide(s->cfg.processing_mode, s->cfg.processing_max, req, &prefer, &pctx, &c->pd);
 	}
 	if (c->pd.send)
-		uv_timer_start(&c->ptimer, http__on_processing, after_ms, interval_ms);
+		uv_timer_start(&c->ptimer, on_processing, after_ms, interval_ms);
 	else
 		log_debug("job %s: no 102 for this client (%s)", job_id(c->job), c->pd.rule);
 }
