@@ -18,100 +18,21 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <fastcgi.h>
 
-#include "fcgi.h"
-#include "front/front.h"
-#include "jobs/jobs.h"
+#include "internal.h"
 
 #define FILE_CHUNK 65536
 
-enum fphase {
-	FP_IDLE,     /* between requests (or before the first) */
-	FP_READING,  /* a request's records are arriving */
-	FP_WAITING,  /* its job runs */
-	FP_WRITING,  /* its answer is being written */
-};
-
-struct fconn {
-	struct fcgi_front *f;
-	struct fconn *prev, *next;
-	union {
-		uv_handle_t handle;
-		uv_stream_t stream;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} h;
-	uv_timer_t timer;            /* read, idle and write timeouts */
-	uv_timer_t wait_timer;       /* Prefer: wait */
-	int handles;                 /* open libuv handles; freed at 0 */
-	int closing;
-	struct fcgi_reader rd;
-	enum fphase phase;
-	uint64_t id;
-	char tag[112];               /* "conn 12 203.0.113.5" */
-	int writes;                  /* uv_write requests in flight */
-	int counted;                 /* in the front's connection count */
-	int refusing;                /* beyond --max-connections: its request gets 503 */
-
-	/* the request */
-	unsigned req_id;
-	int role, keep_conn;
-	struct buf params;
-	uint64_t params_total;       /* parameter bytes received, kept or not */
-	struct buf body;
-	int body_fd;
-	uint64_t body_len;
-	int body_over;               /* beyond --max-body-bytes: 413 */
-	char **envp;
-	struct fcgi_mapped m;
-	int mapped;
-	uint64_t t0;
-	struct job *job;
-	const struct job_script_rule *rule; /* its script's settings, looked up once */
-	int waiting, async;
-	int64_t wait_ms, job_ms;
-	int queue_full;
-	char job_id[UTIL_ID_LEN + 1];
-	char api_id[UTIL_ID_LEN + 1];
-	struct job_stored_result stored;
-
-	/* the answer */
-	int status;                  /* HTTP status, for the log line and the counters */
-	uint64_t body_bytes;
-	uint32_t app_status;
-	int file_fd;                 /* streamed a chunk at a time: [file_off, file_end) */
-	uint64_t file_off, file_end;
-	int end_written;
-	int failed;                  /* a write failed: the answer did not arrive */
-};
-
-struct fcgi_front {
-	uv_loop_t *loop;
-	struct job_engine *engine;
-	struct fcgi_config cfg;
-	union front_stream lh;
-	int listening;               /* lh is open */
-	struct front_socket sock;    /* until start: the listening descriptor */
-	struct fconn *conns;
-	unsigned conn_count, busy, refusing;
-	uint64_t conn_seq;
-	int draining, closing, freed;
-};
-
-static void conn_close(struct fconn *c);
 static void conn_arm(struct fconn *c);
 static void conn_next(struct fconn *c);
 static void conn_pump(struct fconn *c);
@@ -119,8 +40,6 @@ static void conn_events(struct fconn *c, const char *data, size_t len);
 static void format_head(struct buf *head, const struct job_result *res);
 static int app_status(const struct job_result *res);
 static int api_path(const struct fcgi_front *f, char *const *envp, char *out, size_t size);
-static int peer_allowed(const struct fcgi_front *f, const struct sockaddr_storage *ss, char *text, size_t size);
-static void front_maybe_free(struct fcgi_front *f);
 
 /* ------------------------------------------------------------------ */
 /* writing */
@@ -142,13 +61,13 @@ static void on_written(uv_write_t *req, int status)
 	if (status < 0)
 		c->failed = 1;
 	if (c->closing) {
-		conn_close(c);
+		fcgi__conn_close(c);
 		return;
 	}
 	if (status < 0) {
 		log_info("fastcgi %s: the web server went away before the answer to job %s was written", c->tag,
 		         c->job_id[0] ? c->job_id : "-");
-		conn_close(c);
+		fcgi__conn_close(c);
 		return;
 	}
 	conn_pump(c);
@@ -173,7 +92,7 @@ static void conn_write(struct fconn *c, struct buf *b)
 		free(w->owned);
 		free(w);
 		c->failed = 1;
-		conn_close(c);
+		fcgi__conn_close(c);
 		return;
 	}
 	c->writes++;
@@ -243,7 +162,7 @@ static void conn_pump(struct fconn *c)
 			         (unsigned long long)c->file_off);
 			free(chunk);
 			c->failed = 1;
-			conn_close(c);
+			fcgi__conn_close(c);
 			return;
 		}
 		fcgi_put_stdout(&out, c->req_id, chunk, (size_t)n);
@@ -649,7 +568,7 @@ static void conn_next(struct fconn *c)
 		f->busy--;
 	c->phase = FP_IDLE;
 	if (!c->keep_conn || f->draining || f->closing || c->failed) {
-		conn_close(c);
+		fcgi__conn_close(c);
 		return;
 	}
 	conn_arm(c);
@@ -674,7 +593,7 @@ static void on_timer(uv_timer_t *t)
 	} else {
 		return; /* a job runs: no timeout of ours */
 	}
-	conn_close(c);
+	fcgi__conn_close(c);
 }
 
 /* (Re)arms the timer for what the connection waits for now. */
@@ -750,7 +669,7 @@ static void conn_events(struct fconn *c, const char *data, size_t len)
 		ssize_t n = fcgi_read(&c->rd, data, len, &ev);
 		if (n < 0) {
 			log_warnx("fastcgi %s: malformed or truncated records; connection closed", c->tag);
-			conn_close(c);
+			fcgi__conn_close(c);
 			return;
 		}
 		data += n;
@@ -801,7 +720,7 @@ static void conn_events(struct fconn *c, const char *data, size_t len)
 		}
 		buf_free(&out);
 		if (c->phase == FP_READING && !c->closing && params_too_large(c)) {
-			conn_close(c);
+			fcgi__conn_close(c);
 			return;
 		}
 		if (n == 0 && ev.kind == FCGI_EV_NONE)
@@ -827,7 +746,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (c->phase == FP_WAITING)
 		conn_leave_job(c);
 	c->failed = 1;
-	conn_close(c);
+	fcgi__conn_close(c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -852,10 +771,10 @@ static void on_conn_handle_closed(uv_handle_t *h)
 	if (c->counted)
 		job_front_count_connection(f->cfg.counters, -1);
 	free(c);
-	front_maybe_free(f);
+	fcgi__front_maybe_free(f);
 }
 
-static void conn_close(struct fconn *c)
+void fcgi__conn_close(struct fconn *c)
 {
 	if (c->closing) {
 		if (c->writes == 0 && !uv_is_closing(&c->h.handle)) {
@@ -885,7 +804,7 @@ static void conn_close(struct fconn *c)
 	}
 }
 
-static void on_connection(uv_stream_t *server, int status)
+void fcgi__on_connection(uv_stream_t *server, int status)
 {
 	struct fcgi_front *f = server->data;
 	struct fconn *c;
@@ -918,22 +837,22 @@ static void on_connection(uv_stream_t *server, int status)
 	f->conn_count++;
 	if (uv_accept(server, &c->h.stream) < 0) {
 		c->closing = 1;
-		conn_close(c);
+		fcgi__conn_close(c);
 		return;
 	}
 	c->id = ++f->conn_seq;
 	if (!f->sock.is_unix && uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0 &&
-	    !peer_allowed(f, &ss, peer, sizeof(peer))) {
+	    !front_peer_allowed(f->cfg.allow, &ss, peer, sizeof(peer))) {
 		log_warnx("fastcgi: connection from %s refused (not loopback and not in --fastcgi-allow)", peer);
 		job_front_count_refusal(f->cfg.counters, JOB_REFUSED_FORBIDDEN);
 		c->closing = 1;
-		conn_close(c);
+		fcgi__conn_close(c);
 		return;
 	}
 	snprintf(c->tag, sizeof(c->tag), "conn %llu %s", (unsigned long long)c->id, peer);
 	if (f->draining || f->closing) {
 		c->closing = 1;
-		conn_close(c);
+		fcgi__conn_close(c);
 		return;
 	}
 	c->counted = 1;
@@ -952,46 +871,7 @@ static void on_connection(uv_stream_t *server, int status)
 }
 
 /* ------------------------------------------------------------------ */
-/* helpers kept from the threaded front */
-
-static int peer_allowed(const struct fcgi_front *f, const struct sockaddr_storage *ss, char *text, size_t size)
-{
-	const void *addr;
-	int loopback;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		addr = &in->sin_addr;
-		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		addr = &in6->sin6_addr;
-		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
-		           (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
-	} else {
-		snprintf(text, size, "unix");
-		return 1;
-	}
-	if (inet_ntop(ss->ss_family, addr, text, (socklen_t)size) == NULL)
-		snprintf(text, size, "?");
-	if (f->cfg.allow == NULL || f->cfg.allow[0] == NULL)
-		return loopback;
-	for (size_t i = 0; f->cfg.allow[i]; i++) {
-		unsigned char want[16];
-		if (ss->ss_family == AF_INET && inet_pton(AF_INET, f->cfg.allow[i], want) == 1 &&
-		    memcmp(want, addr, 4) == 0)
-			return 1;
-		if (ss->ss_family == AF_INET6 && inet_pton(AF_INET6, f->cfg.allow[i], want) == 1 &&
-		    memcmp(want, addr, 16) == 0)
-			return 1;
-		/* an IPv4 entry matches a v4-mapped peer on a dual-stack socket */
-		if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr) &&
-		    inet_pton(AF_INET, f->cfg.allow[i], want) == 1 &&
-		    memcmp(want, (const unsigned char *)addr + 12, 4) == 0)
-			return 1;
-	}
-	return 0;
-}
+/* answers */
 
 static void format_head(struct buf *head, const struct job_result *res)
 {
@@ -1034,133 +914,13 @@ static int api_path(const struct fcgi_front *f, char *const *envp, char *out, si
 }
 
 /* ------------------------------------------------------------------ */
-/* listening */
+/* the front's end */
 
-static int inherited_fd(void)
-{
-	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	int acc = 0;
-	socklen_t len = sizeof(acc);
-
-	if (pid && fds && strtol(pid, NULL, 10) == (long)getpid() && strtol(fds, NULL, 10) >= 1)
-		return 3; /* systemd: SD_LISTEN_FDS_START */
-	/* spawn-fcgi and the FastCGI convention: fd 0 is the listening socket. */
-	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc)
-		return 0;
-	return -1;
-}
-
-int fcgi_inherited_socket(void) { return inherited_fd() >= 0; }
-
-int fcgi_front_listen(struct fcgi_front *f, const char *addr)
-{
-	struct front_listen_opts o = {.unix_mode = f->cfg.socket_mode, .unix_owner = f->cfg.socket_owner};
-	int r;
-
-	if (f->sock.fd >= 0 || f->listening || f->closing)
-		return -EBUSY;
-	if (strcmp(addr, "inherit") == 0) {
-		/* the descriptor spawn-fcgi or systemd handed over */
-		int fd = inherited_fd();
-		char name[32];
-		if (fd < 0)
-			return -EINVAL;
-		snprintf(name, sizeof(name), "inherited fd %d", fd);
-		front_socket_adopt(fd, name, &f->sock);
-		return 0;
-	}
-	r = front_listen_open(addr, &o, &f->sock);
-	if (r == -ENOENT && f->cfg.socket_owner)
-		log_warnx("fastcgi: --fastcgi-owner %s: no such user or group", f->cfg.socket_owner);
-	return r;
-}
-
-
-/* ------------------------------------------------------------------ */
-/* the front */
-
-static void front_maybe_free(struct fcgi_front *f)
+void fcgi__front_maybe_free(struct fcgi_front *f)
 {
 	if (!f->closing || f->conns != NULL || f->listening || f->freed)
 		return;
 	f->freed = 1;
 	front_socket_release(&f->sock);
 	free(f);
-}
-
-int fcgi_front_open(uv_loop_t *loop, struct job_engine *engine, const struct fcgi_config *cfg,
-                    struct fcgi_front **out)
-{
-	struct fcgi_front *f = util_xcalloc(1, sizeof(*f));
-
-	f->loop = loop;
-	f->engine = engine;
-	f->cfg = *cfg;
-	f->sock.fd = -1;
-	*out = f;
-	return 0;
-}
-
-int fcgi_front_start(struct fcgi_front *f)
-{
-	int r;
-
-	if (f->sock.fd < 0 || f->listening)
-		return -EBUSY;
-	r = front_socket_wrap(f->loop, &f->sock, &f->lh);
-	f->listening = 1; /* the handle is initialised: closed with the front */
-	f->lh.handle.data = f;
-	if (r == 0)
-		r = uv_listen(&f->lh.stream, SOMAXCONN, on_connection);
-	if (r < 0) {
-		log_warnx("fastcgi: cannot listen on %s: %s", f->sock.shown, uv_strerror(r));
-		return r;
-	}
-	log_info("fastcgi on %s (on the event loop)", f->sock.shown);
-	return 0;
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-	struct fcgi_front *f = h->data;
-
-	f->listening = 0;
-	front_maybe_free(f);
-}
-
-void fcgi_front_drain(struct fcgi_front *f)
-{
-	struct fconn *c, *next;
-
-	if (f == NULL || f->draining)
-		return;
-	f->draining = 1;
-	if (f->listening)
-		uv_close(&f->lh.handle, on_listener_closed);
-	/* Kept connections between requests are ended; the others after their
-	 * answer (conn_next). */
-	for (c = f->conns; c; c = next) {
-		next = c->next;
-		if (c->phase == FP_IDLE)
-			conn_close(c);
-	}
-}
-
-unsigned fcgi_front_busy(struct fcgi_front *f) { return f ? f->busy : 0; }
-
-void fcgi_front_close(struct fcgi_front *f)
-{
-	struct fconn *c, *next;
-
-	if (f == NULL || f->closing)
-		return;
-	f->closing = 1;
-	if (f->listening && !uv_is_closing(&f->lh.handle))
-		uv_close(&f->lh.handle, on_listener_closed);
-	for (c = f->conns; c; c = next) {
-		next = c->next;
-		c->failed = 1;
-		conn_close(c);
-	}
-	front_maybe_free(f);
 }

@@ -98,6 +98,11 @@ int front_addr_is_local(const char *addr);
  * family; port 0 never collides). */
 int front_addr_same(const char *a, const char *b);
 
+/* Whether a peer may connect: a unix socket always; over TCP, one of allow
+ * (IP literals, NULL-terminated; an IPv4 one matches its v4-mapped IPv6
+ * peer), or loopback when allow is NULL or empty. text: the peer's address. */
+int front_peer_allowed(const char *const *allow, const struct sockaddr_storage *ss, char *text, size_t size);
+
 struct front_listen_opts {
 	unsigned unix_mode;     /* a unix socket's mode; 0: the umask's */
 	const char *unix_owner; /* "user", "user:group" or ":group"; NULL: ours */

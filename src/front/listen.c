@@ -123,6 +123,45 @@ int front_addr_same(const char *a, const char *b)
 	return strcmp(ha, hb) == 0 || addr_any(&x) || addr_any(&y);
 }
 
+int front_peer_allowed(const char *const *allow, const struct sockaddr_storage *ss, char *text, size_t size)
+{
+	const void *addr;
+	int loopback;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		addr = &in->sin_addr;
+		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		addr = &in6->sin6_addr;
+		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		           (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
+	} else {
+		snprintf(text, size, "unix");
+		return 1;
+	}
+	if (inet_ntop(ss->ss_family, addr, text, (socklen_t)size) == NULL)
+		snprintf(text, size, "?");
+	if (allow == NULL || allow[0] == NULL)
+		return loopback;
+	for (size_t i = 0; allow[i]; i++) {
+		unsigned char want[16];
+		if (ss->ss_family == AF_INET && inet_pton(AF_INET, allow[i], want) == 1 &&
+		    memcmp(want, addr, 4) == 0)
+			return 1;
+		if (ss->ss_family == AF_INET6 && inet_pton(AF_INET6, allow[i], want) == 1 &&
+		    memcmp(want, addr, 16) == 0)
+			return 1;
+		/* an IPv4 entry matches a v4-mapped peer on a dual-stack socket */
+		if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr) &&
+		    inet_pton(AF_INET, allow[i], want) == 1 &&
+		    memcmp(want, (const unsigned char *)addr + 12, 4) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* "user", "user:group" or ":group" owns path. -ENOENT: no such user or group. */
 static int set_owner(const char *path, const char *owner)
 {

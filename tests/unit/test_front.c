@@ -219,6 +219,37 @@ static void test_parse_inet(void)
 	CU_ASSERT_EQUAL(front_parse_inet("", &ss), -EINVAL);
 }
 
+static void test_peer_allowed(void)
+{
+	static const char *const allow[] = {"192.0.2.7", "2001:db8::5", NULL};
+	static const char *const none[] = {NULL};
+	struct sockaddr_storage ss;
+	char text[64];
+
+	/* no list: loopback only, v4-mapped loopback too */
+	CU_ASSERT_EQUAL(front_parse_inet("127.0.0.2:1", &ss), 0);
+	CU_ASSERT(front_peer_allowed(NULL, &ss, text, sizeof(text)) && strcmp(text, "127.0.0.2") == 0);
+	CU_ASSERT(front_peer_allowed(none, &ss, text, sizeof(text)));
+	CU_ASSERT_EQUAL(front_parse_inet("[::ffff:127.0.0.1]:1", &ss), 0);
+	CU_ASSERT(front_peer_allowed(NULL, &ss, text, sizeof(text)));
+	CU_ASSERT_EQUAL(front_parse_inet("192.0.2.7:1", &ss), 0);
+	CU_ASSERT(!front_peer_allowed(NULL, &ss, text, sizeof(text)) && strcmp(text, "192.0.2.7") == 0);
+	/* a list: only its addresses, loopback no longer implied */
+	CU_ASSERT(front_peer_allowed(allow, &ss, text, sizeof(text)));
+	CU_ASSERT_EQUAL(front_parse_inet("[::ffff:192.0.2.7]:1", &ss), 0);
+	CU_ASSERT(front_peer_allowed(allow, &ss, text, sizeof(text)));
+	CU_ASSERT_EQUAL(front_parse_inet("[2001:db8::5]:1", &ss), 0);
+	CU_ASSERT(front_peer_allowed(allow, &ss, text, sizeof(text)));
+	CU_ASSERT_EQUAL(front_parse_inet("[2001:db8::6]:1", &ss), 0);
+	CU_ASSERT(!front_peer_allowed(allow, &ss, text, sizeof(text)));
+	CU_ASSERT_EQUAL(front_parse_inet("127.0.0.1:1", &ss), 0);
+	CU_ASSERT(!front_peer_allowed(allow, &ss, text, sizeof(text)));
+	/* a unix socket: always */
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_UNIX;
+	CU_ASSERT(front_peer_allowed(allow, &ss, text, sizeof(text)) && strcmp(text, "unix") == 0);
+}
+
 static void test_listen_open(void)
 {
 	char dir[] = "/tmp/cgiq-front-XXXXXX", path[128], addr[160];
@@ -294,6 +325,7 @@ int main(void)
 	CU_add_test(s, "admin addresses", test_addresses);
 	CU_add_test(s, "inet addresses", test_parse_inet);
 	CU_add_test(s, "opening sockets", test_listen_open);
+	CU_add_test(s, "TCP peers allowed", test_peer_allowed);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures();
