@@ -62,12 +62,6 @@ void jobs__job_unref(struct job *j)
 		job_free(j);
 }
 
-static void job_set_reason(struct job *j, const char *reason)
-{
-	if (j->reason == NULL && reason != NULL)
-		j->reason = util_xstrdup(reason);
-}
-
 void jobs__record_base(const struct job *j, struct store_job *r)
 {
 	store_job_init(r);
@@ -134,192 +128,6 @@ static int open_pipe(struct job *j, int which, int fd)
 
 /* ------------------------------------------------------------------ */
 /* output */
-
-static int spool_write(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int spool_open(struct job *j)
-{
-	/* Unnamed until linked: a crash leaves nothing behind in the spool. */
-	int fd = open(j->e->cfg.spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	j->spool_fd = fd;
-	return spool_write(fd, j->out_mem.data ? j->out_mem.data : "", j->out_mem.len);
-}
-
-static void job_body_bytes(struct job *j, const char *data, size_t len)
-{
-	int r;
-
-	if (j->output_over || j->spool_failed || len == 0)
-		return;
-	if (j->body_bytes + len > j->policy.max_output_bytes) {
-		j->output_over = 1;
-		log_warnx("job %s: output exceeds %llu bytes, stopping the program", j->id,
-		          (unsigned long long)j->policy.max_output_bytes);
-		job_set_reason(j, "output limit exceeded");
-		job_kill_sequence(j);
-		return;
-	}
-	j->body_bytes += len;
-	if (j->spool_fd < 0 && j->out_mem.len + len <= j->e->cfg.output_mem_bytes) {
-		buf_append(&j->out_mem, data, len);
-		return;
-	}
-	size_t from_mem = j->spool_fd < 0 ? j->out_mem.len : 0;
-	r = j->spool_fd < 0 ? spool_open(j) : 0;
-	if (r == 0) {
-		buf_free(&j->out_mem);
-		r = spool_write(j->spool_fd, data, len);
-	}
-	if (r == 0)
-		j->e->metrics.spool_written_bytes += from_mem + len;
-	if (r < 0) {
-		j->spool_failed = 1;
-		errno = -r;
-		log_warn("job %s: cannot spool output in %s", j->id, j->e->cfg.spool_dir);
-		job_set_reason(j, "cannot spool output (disk full?)");
-		job_kill_sequence(j);
-	}
-}
-
-static void job_stdout(struct job *j, const char *data, size_t len)
-{
-	size_t used;
-	int r;
-
-	if (j->header_error)
-		return; /* drained and dropped: the answer is 502 anyway */
-	if (!j->headers_done) {
-		if (j->header_sample_len < sizeof(j->header_sample)) {
-			size_t n = sizeof(j->header_sample) - j->header_sample_len;
-			if (n > len)
-				n = len;
-			memcpy(j->header_sample + j->header_sample_len, data, n);
-			j->header_sample_len += n;
-		}
-		r = cgi_response_feed(&j->resp, data, len, &used);
-		if (r == 0)
-			return;
-		if (r < 0) {
-			char esc[256];
-			j->header_error = 1;
-			log_warnx("job %s: malformed CGI header block (%s), first bytes \"%s\"", j->id,
-			          r == -E2BIG ? "too large" : "syntax",
-			          log_escape(esc, sizeof(esc), j->header_sample, j->header_sample_len));
-			job_set_reason(j, r == -E2BIG ? "CGI header block too large"
-			                              : "malformed CGI header block");
-			return;
-		}
-		j->headers_done = 1;
-		data += used;
-		len -= used;
-	}
-	job_body_bytes(j, data, len);
-}
-
-/* Whether one more stderr line of j may be logged: within the job's volume
- * (stderr_log_bytes) and rate (a bucket of stderr_log_rate lines, refilled
- * at that many a second). A program writing `yes >&2` must not fill the
- * log: what is not logged is counted, said once at the job's end, and still
- * in the stderr tail of its row. */
-static int stderr_may_log(struct job *j, size_t len)
-{
-	const struct job_config *cfg = &j->e->cfg;
-	uint64_t now, cap;
-
-	if (cfg->stderr_log_bytes && j->err_logged_bytes + len + 1 > cfg->stderr_log_bytes)
-		return 0;
-	if (cfg->stderr_log_rate) {
-		now = util_mono_ms();
-		cap = (uint64_t)cfg->stderr_log_rate * 1000;
-		if (j->err_refill_ms == 0)
-			j->err_tokens_ms = cap;
-		else
-			j->err_tokens_ms += (now - j->err_refill_ms) * cfg->stderr_log_rate;
-		if (j->err_tokens_ms > cap)
-			j->err_tokens_ms = cap;
-		j->err_refill_ms = now;
-		if (j->err_tokens_ms < 1000)
-			return 0;
-		j->err_tokens_ms -= 1000;
-	}
-	j->err_logged_bytes += len + 1;
-	return 1;
-}
-
-static void job_stderr_line(struct job *j, const char *line, size_t len)
-{
-	char esc[STDERR_LINE_MAX + 16];
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	if (!stderr_may_log(j, len)) {
-		j->err_dropped_lines++;
-		j->err_dropped_bytes += len + 1;
-		j->e->metrics.stderr_dropped_lines++;
-		return;
-	}
-	log_info("job %s stderr: %s", j->id, log_escape(esc, sizeof(esc), line, len));
-}
-
-/* The one line that says what of j's stderr did not reach the log. */
-static void job_stderr_dropped_note(const struct job *j)
-{
-	if (j->err_dropped_lines == 0)
-		return;
-	log_warnx("job %s: %llu stderr line(s), %llu bytes, not logged (over --stderr-log-bytes %llu or "
-	          "--stderr-log-rate %u/s); the last %zu bytes are in its row", j->id,
-	          (unsigned long long)j->err_dropped_lines, (unsigned long long)j->err_dropped_bytes,
-	          (unsigned long long)j->e->cfg.stderr_log_bytes, j->e->cfg.stderr_log_rate,
-	          j->e->cfg.stderr_tail_bytes);
-}
-
-static void job_stderr(struct job *j, const char *data, size_t len)
-{
-	size_t tail = j->e->cfg.stderr_tail_bytes;
-	uint64_t max = j->e->cfg.max_stderr_bytes;
-
-	j->err_bytes += len;
-	if (max && j->err_bytes > max && !j->stderr_over) {
-		j->stderr_over = 1;
-		log_warnx("job %s: stderr exceeds %llu bytes (--max-stderr-bytes), stopping the program", j->id,
-		          (unsigned long long)max);
-		job_set_reason(j, "stderr limit exceeded");
-		job_kill_sequence(j);
-	}
-
-	/* Keep the last bytes: trim only when twice the size, so appends stay cheap.
-	 * The record holds text: a NUL would cut it, so it becomes '?'. */
-	size_t start = j->err_tail.len;
-	buf_append(&j->err_tail, data, len);
-	for (size_t i = start; i < j->err_tail.len; i++)
-		if (j->err_tail.data[i] == '\0')
-			j->err_tail.data[i] = '?';
-	if (j->err_tail.len > 2 * tail)
-		buf_consume(&j->err_tail, j->err_tail.len - tail);
-
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] == '\n') {
-			job_stderr_line(j, j->err_line.data ? j->err_line.data : "", j->err_line.len);
-			buf_reset(&j->err_line);
-		} else if (j->err_line.len < STDERR_LINE_MAX) {
-			buf_append(&j->err_line, data + i, 1);
-		}
-	}
-}
 
 static void progress_save(struct job *j)
 {
@@ -408,10 +216,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	int which = (uv_pipe_t *)s == &j->pipes[PIPE_OUT] ? PIPE_OUT : PIPE_ERR;
 
 	if (n > 0) {
-		if (which == PIPE_OUT)
-			job_stdout(j, b->base, (size_t)n);
-		else
-			job_stderr(j, b->base, (size_t)n);
+		/* 1: over a limit, the program is stopped */
+		if (which == PIPE_OUT ? jobs__output_stdout(j, b->base, (size_t)n)
+		                      : jobs__output_stderr(j, b->base, (size_t)n))
+			job_kill_sequence(j);
 		return;
 	}
 	if (n == 0)
@@ -455,7 +263,7 @@ static void on_timer(uv_timer_t *t)
 		j->timed_out = 1;
 		log_warnx("job %s: deadline of %llu ms reached, stopping pid %d", j->id,
 		          (unsigned long long)j->policy.job_timeout_ms, (int)j->pid);
-		job_set_reason(j, "job timeout");
+		jobs__set_reason(j, "job timeout");
 		job_kill_sequence(j);
 		return;
 	}
@@ -544,7 +352,7 @@ static void job_decide(struct job *j)
 			else
 				snprintf(why, sizeof(why), "exited with status %d before its headers ended",
 				         j->exited ? WEXITSTATUS(j->wait_status) : -1);
-			job_set_reason(j, why);
+			jobs__set_reason(j, why);
 		}
 		if (!j->header_error) {
 			char esc[256];
@@ -556,7 +364,7 @@ static void job_decide(struct job *j)
 		j->state = STORE_FAILED;
 		res->http_status = 502;
 		job_signal_reason(j, WTERMSIG(j->wait_status), "", why, sizeof(why));
-		job_set_reason(j, why);
+		jobs__set_reason(j, why);
 	} else {
 		/* A complete header block: the program chose its answer. A non-zero
 		 * exit still marks the job failed in the record. */
@@ -567,7 +375,7 @@ static void job_decide(struct job *j)
 		} else {
 			j->state = STORE_FAILED;
 			snprintf(why, sizeof(why), "exited with status %d", WEXITSTATUS(j->wait_status));
-			job_set_reason(j, why);
+			jobs__set_reason(j, why);
 		}
 	}
 	res->state = j->state;
@@ -706,7 +514,7 @@ static void job_end(struct job *j)
 	coalesce_close(j);
 	jobs__groups_remove(e, j);
 	job_decide(j);
-	job_stderr_dropped_note(j);
+	jobs__stderr_dropped_note(j);
 	job_note_leftovers(j, jobs__leftovers_job_end(e, j));
 	job_record_end(j);
 	e->finished++;
@@ -746,7 +554,7 @@ static void running_remove(struct job *j)
 }
 
 /* A free slot overall, and below its script rule's max-running. */
-static int job_may_start(const struct job_engine *e, int rule)
+int jobs__may_start(const struct job_engine *e, int rule)
 {
 	if (e->running_count >= e->cfg.max_jobs)
 		return 0;
@@ -764,7 +572,7 @@ static void engine_start_queued(struct job_engine *e)
 	 * next start rather than starting now and being killed at the deadline. */
 	while (!e->closing && !e->draining && *pp && e->running_count < e->cfg.max_jobs) {
 		struct job *j = *pp;
-		if (!job_may_start(e, j->rule)) {
+		if (!jobs__may_start(e, j->rule)) {
 			prev = j;
 			pp = &j->next;
 			continue;
@@ -844,7 +652,7 @@ static void job_fail_to_start(struct job *j, int err)
 	char why[160];
 	snprintf(why, sizeof(why), "cannot execute %s: %s", j->script, strerror(-err));
 	log_warnx("job %s: %s", j->id, why);
-	job_set_reason(j, why);
+	jobs__set_reason(j, why);
 	j->exited = 1;
 	j->wait_status = 127 << 8;
 	job_maybe_end(j);
@@ -1028,64 +836,6 @@ void jobs__job_set_rule(struct job *j, const struct job_script_rule *rule)
 		j->policy.limits = *c->limits;
 }
 
-/* What script patterns (script blocks, --coalesce) are matched against: "/"
- * + the path below the root. The root "/srv/cgi" gives "/a/b.pl" for
- * "/srv/cgi/a/b.pl"; a root of "/" leaves the path as it is. NULL when the
- * program is not under the root (or there is no root). */
-static const char *script_rel(const struct job_config *c, const char *script_filename)
-{
-	size_t root_len;
-
-	if (c->cgi_root == NULL || script_filename == NULL)
-		return NULL;
-	root_len = strlen(c->cgi_root);
-	if (root_len == 1 && c->cgi_root[0] == '/')
-		root_len = 0;
-	if (strncmp(script_filename, c->cgi_root, root_len) != 0 || script_filename[root_len] != '/')
-		return NULL;
-	return script_filename + root_len;
-}
-
-const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const char *script_filename)
-{
-	const struct job_config *c = &e->cfg;
-	const char *rel = c->rule_count ? script_rel(c, script_filename) : NULL;
-
-	if (rel == NULL)
-		return NULL;
-	for (unsigned i = 0; i < c->rule_count; i++)
-		if (fnmatch(c->rules[i].pattern, rel, FNM_PATHNAME) == 0)
-			return &c->rules[i];
-	return NULL;
-}
-
-struct job *jobs__job_new(struct job_engine *e)
-{
-	struct job *j = util_xcalloc(1, sizeof(*j));
-
-	j->e = e;
-	j->refs = 1; /* the engine's, dropped when its handles are closed */
-	j->state = STORE_QUEUED;
-	j->body_fd = -1;
-	j->spool_fd = -1;
-	j->group_slot = -1;
-	j->pid = -1;
-	j->progress_done = j->progress_total = -1;
-	cgi_response_init(&j->resp);
-	buf_init(&j->out_mem, SIZE_MAX / 2);
-	buf_init(&j->err_line, STDERR_LINE_MAX + 1);
-	buf_init(&j->err_tail, SIZE_MAX / 2);
-	buf_init(&j->prog_line, 512);
-	j->prog_fd = -1;
-	jobs__job_set_rule(j, NULL);
-	/* Cannot fail for a timer on a live loop. */
-	uv_timer_init(e->loop, &j->timer);
-	j->timer.data = j;
-	j->timer_open = 1;
-	j->handles_open = 1;
-	return j;
-}
-
 /* Starts j now, or queues it behind the running ones (FIFO). */
 void jobs__enqueue(struct job *j)
 {
@@ -1094,7 +844,7 @@ void jobs__enqueue(struct job *j)
 	e->submitted++;
 	/* Draining: an asynchronous job whose row became durable just now waits
 	 * in the queue (and in its row) for the next start. */
-	if (job_may_start(e, j->rule) && !e->draining) {
+	if (jobs__may_start(e, j->rule) && !e->draining) {
 		job_start(j);
 		return;
 	}
@@ -1107,187 +857,6 @@ void jobs__enqueue(struct job *j)
 	e->queue_tail = j;
 	e->queued_count++;
 	log_debug("job %s: queued behind %u running job(s)", j->id, e->running_count);
-}
-
-/* A new job from a request; NULL with -EAGAIN in *err when the queue is full. */
-static struct job *job_from_request(struct job_engine *e, struct job_request *req, int *err)
-{
-	struct job *j;
-
-	int rule = req->rule ? (int)(req->rule - e->cfg.rules) : -1;
-
-	if (e->draining || e->closing) {
-		*err = -ESHUTDOWN;
-		return NULL;
-	}
-	if (!job_may_start(e, rule) && e->queued_count >= e->cfg.queue_max) {
-		e->refused++;
-		/* The front logs the refusal with its connection id. */
-		log_debug("queue full (%u waiting, %u running): refusing %s", e->queued_count,
-		          e->running_count, req->script);
-		*err = -EAGAIN;
-		return NULL;
-	}
-	j = jobs__job_new(e);
-	util_random_id(j->id);
-	jobs__job_set_rule(j, req->rule);
-	j->script = util_xstrdup(req->script);
-	j->cwd = util_xstrdup(req->cwd);
-	j->env = *req->env;
-	req->env->vars = NULL;
-	req->env->count = 0;
-	/* Where the program may report progress ("DONE/TOTAL text" lines), and
-	 * its job id (a program that must act once per job, such as appending to
-	 * a ledger, can tell a retry from a new job). */
-	j->env.vars = util_xrealloc(j->env.vars, (j->env.count + 3) * sizeof(char *));
-	j->env.vars[j->env.count++] = util_xstrdup("CGIQ_PROGRESS_FD=3");
-	{
-		char var[sizeof("CGIQ_JOB_ID=") + UTIL_ID_LEN];
-		snprintf(var, sizeof(var), "CGIQ_JOB_ID=%s", j->id);
-		j->env.vars[j->env.count++] = util_xstrdup(var);
-	}
-	j->env.vars[j->env.count] = NULL;
-	j->body_fd = req->body_fd;
-	req->body_fd = -1;
-	if (j->body_fd < 0 && req->body_mem && req->body_len > 0) {
-		j->body_mem = util_xmalloc(req->body_len);
-		memcpy(j->body_mem, req->body_mem, req->body_len);
-		j->body_len = req->body_len;
-	}
-	j->method = util_xstrdup(req->method ? req->method : "GET");
-	j->uri = util_xstrdup(req->uri ? req->uri : "");
-	j->peer = util_xstrdup(req->peer ? req->peer : "");
-	j->bytes_in = req->bytes_in;
-	j->created_at_us = util_now_us();
-	*err = 0;
-	return j;
-}
-
-static const char *script_rel(const struct job_config *c, const char *script_filename);
-
-/*
- * The key under which a request may share a job (--coalesce), or NULL: a
- * GET or HEAD without a body, for a program whose path below the root
- * matches a pattern (as script blocks match), and without anything that
- * makes its output the client's own (cookies, REMOTE_USER, an Authorization
- * header passed on).
- */
-static char *coalesce_key(const struct job_engine *e, const struct job_request *req)
-{
-	static const char *const personal[] = {"HTTP_COOKIE", "HTTP_AUTHORIZATION", "REMOTE_USER"};
-	const char *rel;
-	const char *const *p;
-	struct buf key;
-
-	if (req->body_fd >= 0 || req->body_len > 0 || req->method == NULL ||
-	    (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0))
-		return NULL;
-	if (!(req->rule && req->rule->policy.coalesce)) {
-		rel = e->cfg.coalesce ? script_rel(&e->cfg, req->script) : NULL;
-		if (rel == NULL)
-			return NULL;
-		for (p = e->cfg.coalesce; *p && fnmatch(*p, rel, FNM_PATHNAME) != 0; p++)
-			;
-		if (*p == NULL)
-			return NULL;
-	}
-	for (size_t i = 0; i < sizeof(personal) / sizeof(personal[0]); i++)
-		if (cgi_env_get(req->env, personal[i]) != NULL)
-			return NULL;
-	/* The program, PATH_INFO and the query, each with its length: two
-	 * requests share a key only when all three are equal. */
-	buf_init(&key, SIZE_MAX / 2);
-	for (size_t i = 0; i < 3; i++) {
-		const char *v = i == 0 ? req->script : cgi_env_get(req->env, i == 1 ? "PATH_INFO" : "QUERY_STRING");
-		buf_printf(&key, "%zu:%s;", v ? strlen(v) : 0, v ? v : "");
-	}
-	return key.data;
-}
-
-/* Joins a job others may join; 1 when it did (req consumed as job_submit would). */
-static int coalesce_join(struct job_engine *e, struct job_request *req, const char *key, job_done_cb done,
-                         void *ud, struct job **out)
-{
-	struct job *j;
-	struct job_waiter *w, **tail;
-
-	for (j = e->coalescing; j; j = j->co_next)
-		if (!j->cancelled && strcmp(j->coalesce_key, key) == 0)
-			break;
-	if (j == NULL)
-		return 0;
-	w = util_xcalloc(1, sizeof(*w));
-	w->done = done;
-	w->ud = ud;
-	for (tail = &j->waiters; *tail; tail = &(*tail)->next)
-		;
-	*tail = w;
-	j->refs++; /* this submitter's */
-	cgi_env_free(req->env);
-	e->coalesced++;
-	log_info("job %s: %s from %s joins it (--coalesce)", j->id, req->uri ? req->uri : "-",
-	         req->peer ? req->peer : "-");
-	*out = j;
-	return 1;
-}
-
-int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, void *ud,
-               struct job **out)
-{
-	int err;
-	char *key = coalesce_key(e, req);
-	struct job *j;
-
-	if (key && coalesce_join(e, req, key, done, ud, out)) {
-		free(key);
-		return 0;
-	}
-	j = job_from_request(e, req, &err);
-	if (j == NULL) {
-		free(key);
-		return err;
-	}
-	j->refs++; /* the submitter's */
-	j->done = done;
-	j->ud = ud;
-	if (key) {
-		j->coalesce_key = key;
-		j->co_next = e->coalescing;
-		if (e->coalescing)
-			e->coalescing->co_prev = j;
-		e->coalescing = j;
-	}
-	*out = j;
-	jobs__enqueue(j);
-	return 0;
-}
-
-int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct job **out)
-{
-	int err;
-	struct job *j = job_from_request(e, req, &err);
-
-	if (j == NULL)
-		return err;
-	j->refs++; /* the submitter's */
-	*out = j;
-	return 0;
-}
-
-const char *job_id(const struct job *j) { return j->id; }
-const struct job_result *job_result(const struct job *j) { return &j->result; }
-enum store_state job_state(const struct job *j) { return j->state; }
-void job_note_processing(struct job *j)
-{
-	j->processing_sent++;
-	j->e->metrics.processing_sent++;
-}
-
-int64_t job_duration_ms(const struct job *j)
-{
-	if (!j->ended || j->started_at_us <= 0 || j->finished_at_us < j->started_at_us)
-		return -1;
-	return (j->finished_at_us - j->started_at_us) / 1000;
 }
 
 static void queue_remove(struct job *j)
@@ -1307,9 +876,9 @@ static void queue_remove(struct job *j)
 	e->queued_count--;
 }
 
-static void job_stop(struct job *j, const char *reason)
+void jobs__job_stop(struct job *j, const char *reason)
 {
-	job_set_reason(j, reason);
+	jobs__set_reason(j, reason);
 	if (j->state == STORE_QUEUED) {
 		queue_remove(j);
 		job_end(j);
@@ -1323,44 +892,6 @@ void jobs__job_discard(struct job *j)
 {
 	j->ended = 1;
 	job_close_handles(j);
-}
-
-/* Cancels but still tells a waiting submitter (DELETE of an exposed job). */
-void jobs__job_kill(struct job *j, const char *reason)
-{
-	if (j->ended)
-		return;
-	j->cancelled = 1;
-	log_info("job %s: cancelled (%s)", j->id, reason);
-	job_stop(j, reason);
-}
-
-void job_cancel(struct job *j, const char *reason)
-{
-	j->done = NULL;
-	j->ud = NULL;
-	j->accepted = NULL;
-	j->accepted_ud = NULL;
-	if (j->ended)
-		return;
-	j->cancelled = 1;
-	log_info("job %s: cancelled (%s)", j->id, reason);
-	job_stop(j, reason);
-}
-
-void job_release(struct job *j)
-{
-	if (j)
-		jobs__job_unref(j);
-}
-
-void job_engine_stats(const struct job_engine *e, struct job_stats *out)
-{
-	out->running = e->running_count;
-	out->queued = e->queued_count;
-	out->submitted = e->submitted;
-	out->finished = e->finished;
-	out->refused = e->refused;
 }
 
 static void on_spawner_closed(void *ctx)
@@ -1415,7 +946,7 @@ void job_engine_drain(struct job_engine *e, const char *reason)
 		if (j->async)
 			continue;
 		j->interrupted = 1;
-		job_stop(j, reason);
+		jobs__job_stop(j, reason);
 	}
 }
 
@@ -1441,13 +972,13 @@ void job_engine_close(struct job_engine *e, const char *reason)
 			continue;
 		}
 		j->interrupted = 1;
-		job_stop(j, reason);
+		jobs__job_stop(j, reason);
 	}
 	for (struct job *j = e->running; j; j = j->next) {
 		if (!j->cancelled)
 			j->interrupted = 1;
 		j->done = NULL;
-		job_set_reason(j, reason);
+		jobs__set_reason(j, reason);
 		job_kill_sequence(j);
 	}
 	engine_maybe_closed(e);

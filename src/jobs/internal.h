@@ -296,6 +296,24 @@ void jobs__progress_drain(struct job *j);
 void jobs__job_kill(struct job *j, const char *reason);
 /* Drops a job that never started or queued (closes its timer). */
 void jobs__job_discard(struct job *j);
+/* output.c: bytes from the program's stdout and stderr. 1: a limit is
+ * reached (the reason set), the program must be stopped. */
+int jobs__output_stdout(struct job *j, const char *data, size_t len);
+int jobs__output_stderr(struct job *j, const char *data, size_t len);
+/* The one log line that says what of j's stderr did not reach the log. */
+void jobs__stderr_dropped_note(const struct job *j);
+
+/* The first reason given is the one the row keeps. */
+static inline void jobs__set_reason(struct job *j, const char *reason)
+{
+	if (j->reason == NULL && reason != NULL)
+		j->reason = util_xstrdup(reason);
+}
+
+/* A free slot overall, and below the script rule's max-running (rule -1: none). */
+int jobs__may_start(const struct job_engine *e, int rule);
+/* Ends j with reason: out of the queue, or its kill sequence. */
+void jobs__job_stop(struct job *j, const char *reason);
 /* The last step of job_engine_close, after async.c closed its handles. */
 void jobs__engine_free(struct job_engine *e);
 /* The core's handles and the spawner (no thread yet); called by life.c. */
