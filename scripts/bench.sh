@@ -280,14 +280,11 @@ CGIQ_URL=""
 if ((CGIQ_OK)); then
 	CGIQ_PORT=$(free_port) || die "no free loopback port found"
 	# Each front in its own process, as each is deployed: cgiq alone on HTTP,
-	# and cgiq behind nginx on FastCGI. --fastcgi-threads: cgiq's default
-	# (16). On 2 CPUs, 4 to 32 measure the same within noise; 64 is slower
-	# (every spawned program also inherits, then closes, one descriptor per
-	# responder thread at exec).
+	# and cgiq behind nginx on FastCGI (on its event loop, no threads of its own).
 	start_proc cgiq build/cgiq --listen "127.0.0.1:$CGIQ_PORT" --cgi-root "$CGI_DIR" \
 		--db "$TMP/cgiq.db" --spool "$TMP/spool" --processing never --max-jobs 64 --log-level warn $ROOT_OK
 	CGIQ_PID=$START_PID
-	start_proc cgiq-fcgi build/cgiq --fastcgi "unix:$CGIQ_FCGI_SOCK" --fastcgi-threads 16 \
+	start_proc cgiq-fcgi build/cgiq --fastcgi "unix:$CGIQ_FCGI_SOCK" \
 		--cgi-root "$CGI_DIR" --db "$TMP/cgiq-fcgi.db" --spool "$TMP/spool-fcgi" \
 		--processing never --max-jobs 64 --log-level warn $ROOT_OK
 	CGIQ_FCGI_PID=$START_PID
@@ -334,13 +331,57 @@ fi
 
 # ---- measurements ------------------------------------------------------------
 
-# run_wrk KEY URL CONNS: writes $TMP/wrk-KEY.txt and sets RES[KEY.rps/.p99/.err].
+# CPU clock ticks of every process in the process groups given: "OWN REAPED",
+# OWN their own user + system time, REAPED that of the children they reaped
+# (the CGI programs, for cgiq and fcgiwrap's workers).
+group_cpu() {
+	local own=0 reaped=0 pgid pid s
+	local -a f
+	for pgid in "$@"; do
+		[[ -n $pgid ]] || continue
+		for pid in $(ps -o pid= -g "$pgid" 2>/dev/null); do
+			s=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+			read -r -a f <<<"${s##*) }"
+			# fields 14-17 of stat (utime stime cutime cstime), 3 being f[0]
+			own=$((own + f[11] + f[12]))
+			reaped=$((reaped + f[13] + f[14]))
+		done
+	done
+	echo "$own $reaped"
+}
+
+# Ticks of the children the benchmark's shell has waited for (wrk, once it
+# is done); $$, as this runs in a command substitution.
+shell_reaped() {
+	local s
+	local -a f
+	s=$(cat "/proc/$$/stat")
+	read -r -a f <<<"${s##*) }"
+	echo $((f[13] + f[14]))
+}
+
+# Busy ticks of the whole machine (every CPU, all but idle and iowait).
+machine_busy() {
+	awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
+}
+
+# run_wrk KEY URL CONNS [SERVER_PGID [PROXY_PGID]]: writes $TMP/wrk-KEY.txt and
+# sets RES[KEY.rps/.p99/.err], and RES[KEY.cpu]: "SERVER PROXY WRK BUSY
+# REQUESTS": the CPU ticks the gateway's group, nginx's group, wrk and the
+# whole machine used during the run, and the requests done. (The programs'
+# own time is not read from the gateway: fcgiwrap's workers ignore SIGCHLD,
+# so the kernel adds their children's time to nobody.)
 declare -A RES=()
 run_wrk() {
-	local key=$1 url=$2 conns=$3 f="$TMP/wrk-$1.txt" non2xx sockerr
+	local key=$1 url=$2 conns=$3 server=${4:-} proxy=${5:-} f="$TMP/wrk-$1.txt" non2xx sockerr
+	local s0 s1 p0 p1 w0 w1 b0 b1 requests
 	log "${key%%.*}: wrk -t$THREADS -c$conns -d${DURATION}s --latency $url"
+	s0=$(group_cpu "$server") p0=$(group_cpu "$proxy") w0=$(shell_reaped) b0=$(machine_busy)
 	wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "$url" >"$f" 2>&1 ||
 		{ cat "$f" >&2; die "wrk failed against $url"; }
+	b1=$(machine_busy) s1=$(group_cpu "$server") p1=$(group_cpu "$proxy") w1=$(shell_reaped)
+	requests=$(awk '/requests in/ {print $1; exit}' "$f")
+	RES[$key.cpu]="$((${s1% *} - ${s0% *})) $((${p1% *} - ${p0% *})) $((w1 - w0)) $((b1 - b0)) ${requests:-0}"
 	RES[$key.rps]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$f")
 	RES[$key.p99]=$(awk '/Latency Distribution/ {d = 1} d && $1 == "99%" {print $2; exit}' "$f")
 	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$f")
@@ -369,11 +410,13 @@ for prog in "${PROGRAMS[@]}"; do
 		esac
 		for sys in "${order[@]}"; do
 			if [[ $sys == cgiq ]]; then
-				if ((CGIQ_OK)); then run_wrk "cgiq.$prog.$conns" "$CGIQ_URL/$prog" "$conns"; fi
+				if ((CGIQ_OK)); then run_wrk "cgiq.$prog.$conns" "$CGIQ_URL/$prog" "$conns" "$CGIQ_PID"; fi
 			elif [[ $sys == fcgi ]]; then
-				if ((CGIQ_OK)); then run_wrk "fcgi.$prog.$conns" "$NGINX_CGIQ_URL/$prog" "$conns"; fi
+				if ((CGIQ_OK)); then
+					run_wrk "fcgi.$prog.$conns" "$NGINX_CGIQ_URL/$prog" "$conns" "$CGIQ_FCGI_PID" "$NGINX_PID"
+				fi
 			else
-				run_wrk "nginx.$prog.$conns" "$NGINX_URL/$prog" "$conns"
+				run_wrk "nginx.$prog.$conns" "$NGINX_URL/$prog" "$conns" "$FCGI_PID" "$NGINX_PID"
 			fi
 		done
 		cell=$((cell + 1))
@@ -443,6 +486,30 @@ if [[ $BOUND != n/a ]]; then
 	done
 	echo
 fi
+# Where the CPU goes, per request: the gateway (cgiq, or fcgiwrap's master
+# and workers, forks included), nginx, wrk, and the rest of the machine's
+# busy time (the programs, the kernel's work for them, anything else
+# running). With every CPU busy, req/s is about CPUs / the total.
+cpu_us() {
+	awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "%.0f", t * 1e6 / hz / n; else print "?" }'
+}
+echo "CPU per request in microseconds (clock ticks of each process group over the run / requests):"
+printf '  %-8s %5s  %-15s %7s %6s %5s %6s %6s\n' program conns system gateway nginx wrk rest total
+for prog in "${PROGRAMS[@]}"; do
+	for conns in "${CONNS_LIST[@]}"; do
+		for sys in cgiq nginx fcgi; do
+			k="$sys.$prog.$conns"
+			[[ -n ${RES[$k.cpu]:-} ]] || continue
+			read -r g x w b n <<<"${RES[$k.cpu]}"
+			case $sys in cgiq) label="cgiq" ;; nginx) label="nginx+fcgiwrap" ;; *) label="nginx+cgiq" ;; esac
+			printf '  %-8s %5s  %-15s %7s %6s %5s %6s %6s\n' "$prog" "$conns" "$label" "$(cpu_us "$g" "$n")" \
+				"$( [[ $sys == cgiq ]] && echo - || cpu_us "$x" "$n")" "$(cpu_us "$w" "$n")" \
+				"$(cpu_us $((b - g - x - w)) "$n")" "$(cpu_us "$b" "$n")"
+		done
+	done
+done
+echo
+
 if ((${#notes[@]})); then
 	echo "Errors reported by wrk (these requests count in req/s but are not successes):"
 	printf '  %s\n' "${notes[@]}"
