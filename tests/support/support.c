@@ -229,10 +229,32 @@ int td_start_opts(struct tdaemon *d, const char *cgi_root, const char *const *ex
 
 int td_restart(struct tdaemon *d, const char *const *extra) { return spawn_daemon(d, extra); }
 
+/* A stop that went wrong: the end of this run's log, for whoever reads the
+ * test's output (the directory is removed with the test). */
+static void td_show_log_tail(const struct tdaemon *d, const char *why)
+{
+	FILE *f = fopen(d->log, "r");
+	char line[1024];
+	long size;
+	int n = 0;
+
+	fprintf(stderr, "\n  cgiq (%s): %s; the end of its log %s:\n", d->dir, why, d->log);
+	if (f == NULL)
+		return;
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	/* the last 8 KiB of this run (a sanitizer's report included) */
+	fseek(f, size - (long)d->log_start > 8192 ? size - 8192 : (long)d->log_start, SEEK_SET);
+	while (fgets(line, sizeof(line), f) && n++ < 100)
+		fprintf(stderr, "    %s", line);
+	fclose(f);
+}
+
 int td_stop(struct tdaemon *d)
 {
 	uint64_t end = t_now_ms() + 15000;
-	int st;
+	char why[64];
+	int st, rc;
 
 	if (d->pid <= 0)
 		return -1;
@@ -241,10 +263,16 @@ int td_stop(struct tdaemon *d)
 		pid_t r = waitpid(d->pid, &st, WNOHANG);
 		if (r == d->pid) {
 			d->pid = 0;
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			if (rc != 0) {
+				snprintf(why, sizeof(why), "exit status %d after SIGTERM", rc);
+				td_show_log_tail(d, why);
+			}
+			return rc;
 		}
 		usleep(20000);
 	}
+	td_show_log_tail(d, "still running 15 s after SIGTERM");
 	td_kill9(d);
 	return -1;
 }
