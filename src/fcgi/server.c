@@ -31,8 +31,6 @@
 
 #include "internal.h"
 
-#define FILE_CHUNK 65536
-
 static void conn_arm(struct fconn *c);
 static void conn_next(struct fconn *c);
 static void conn_pump(struct fconn *c);
@@ -151,12 +149,8 @@ static void conn_pump(struct fconn *c)
 		return;
 	buf_init(&out, SIZE_MAX / 2);
 	if (c->file_fd >= 0 && c->file_off < c->file_end) {
-		char *chunk = util_xmalloc(FILE_CHUNK);
-		size_t want = c->file_end - c->file_off > FILE_CHUNK ? FILE_CHUNK : (size_t)(c->file_end - c->file_off);
-		ssize_t n;
-		do
-			n = pread(c->file_fd, chunk, want, (off_t)c->file_off);
-		while (n < 0 && errno == EINTR);
+		char *chunk = util_xmalloc(FRONT_FILE_CHUNK);
+		ssize_t n = front_file_chunk(c->file_fd, c->file_off, c->file_end, chunk);
 		if (n <= 0) {
 			log_warn("job %s: reading spooled output at offset %llu", c->job_id[0] ? c->job_id : c->api_id,
 			         (unsigned long long)c->file_off);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "front.h"
 #include "jobs/jobs.h"
@@ -257,4 +258,15 @@ int front_answer_stored(struct front_answer *a, const struct job_stored_result *
 	a->off = off;
 	a->len = len;
 	return a->status;
+}
+
+ssize_t front_file_chunk(int fd, uint64_t off, uint64_t end, char *buf)
+{
+	size_t want = end - off < FRONT_FILE_CHUNK ? (size_t)(end - off) : FRONT_FILE_CHUNK;
+	ssize_t n;
+
+	do
+		n = pread(fd, buf, want, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n;
 }

@@ -8,6 +8,7 @@
 #define CGIQ_FRONT_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -46,6 +47,14 @@ uint64_t front_answer_body_len(const struct front_answer *a);
  * extra: more header lines or NULL. 503 and 425 carry Retry-After (5 s,
  * 1 s) unless extra has one. */
 void front_answer_error(struct front_answer *a, int status, const char *extra);
+
+/* A body streamed from a file (a spooled output, a kept result) goes out in
+ * chunks of this size, each written before the next is read. */
+#define FRONT_FILE_CHUNK 65536
+/* Reads the next chunk of [off, end) of fd into buf (FRONT_FILE_CHUNK bytes):
+ * the bytes read, or 0 or -1 (errno) when the file ends early or cannot be
+ * read: the answer then cannot be completed. */
+ssize_t front_file_chunk(int fd, uint64_t off, uint64_t end, char *buf);
 
 /* The status for a job_submit / job_submit_async error: 503 (queue full,
  * draining), 507 (spool full), else 500. */

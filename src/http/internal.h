@@ -13,7 +13,6 @@
 #include "front/front.h"
 #include "jobs/jobs.h"
 
-#define FILE_CHUNK 65536
 /* Bodies up to this size are copied into the head's buffer (one write, and
  * the caller's memory may be freed at once). */
 #define INLINE_BODY_MAX 16384

@@ -38,7 +38,6 @@ void http__server_maybe_free(struct http_server *s)
 		free(s);
 }
 
-
 static void conn_free(struct conn *c)
 {
 	struct http_server *s = c->srv;
@@ -275,16 +274,11 @@ static void on_written(uv_write_t *req, int status)
 
 static void conn_write_more_file(struct conn *c)
 {
-	size_t want = FILE_CHUNK;
 	ssize_t n;
 
-	if (c->file_end - c->file_off < want)
-		want = (size_t)(c->file_end - c->file_off);
 	if (c->file_chunk == NULL)
-		c->file_chunk = util_xmalloc(FILE_CHUNK);
-	do {
-		n = pread(c->file_fd, c->file_chunk, want, (off_t)c->file_off);
-	} while (n < 0 && errno == EINTR);
+		c->file_chunk = util_xmalloc(FRONT_FILE_CHUNK);
+	n = front_file_chunk(c->file_fd, c->file_off, c->file_end, c->file_chunk);
 	if (n <= 0) {
 		/* The header promised more bytes than we can send: the only honest
 		 * thing left is to close the connection. */

@@ -219,6 +219,29 @@ static void test_parse_inet(void)
 	CU_ASSERT_EQUAL(front_parse_inet("", &ss), -EINVAL);
 }
 
+static void test_file_chunk(void)
+{
+	char path[] = "/tmp/cgiq-chunk-XXXXXX";
+	static char data[100000], buf[FRONT_FILE_CHUNK];
+	int fd = mkstemp(path);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	unlink(path);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('a' + i % 26);
+	CU_ASSERT_FATAL(write(fd, data, sizeof(data)) == (ssize_t)sizeof(data));
+	/* a whole chunk, then the rest, then a range past the end of the file */
+	CU_ASSERT_EQUAL(front_file_chunk(fd, 0, sizeof(data), buf), FRONT_FILE_CHUNK);
+	CU_ASSERT(memcmp(buf, data, FRONT_FILE_CHUNK) == 0);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, FRONT_FILE_CHUNK, sizeof(data), buf), sizeof(data) - FRONT_FILE_CHUNK);
+	CU_ASSERT(memcmp(buf, data + FRONT_FILE_CHUNK, sizeof(data) - FRONT_FILE_CHUNK) == 0);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, 10, 13, buf), 3);
+	CU_ASSERT(memcmp(buf, "klm", 3) == 0);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, sizeof(data), sizeof(data) + 500, buf), 0);
+	close(fd);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, 0, 10, buf), -1);
+}
+
 static void test_peer_allowed(void)
 {
 	static const char *const allow[] = {"192.0.2.7", "2001:db8::5", NULL};
@@ -321,6 +344,7 @@ int main(void)
 	CU_add_test(s, "submit errors and Prefer: wait", test_submit_status_and_wait);
 	CU_add_test(s, "job API routes", test_api_route);
 	CU_add_test(s, "kept results and Range", test_answer_stored);
+	CU_add_test(s, "bodies from files, a chunk at a time", test_file_chunk);
 	s = CU_add_suite("listening", NULL, NULL);
 	CU_add_test(s, "admin addresses", test_addresses);
 	CU_add_test(s, "inet addresses", test_parse_inet);
