@@ -252,13 +252,21 @@ http {
 			fastcgi_pass unix:$FCGI_SOCK;
 		}
 	}
-	# nginx + cgiq's FastCGI front (the socket appears when cgiq starts)
+	# nginx + cgiq's FastCGI front (the socket appears when cgiq starts), with
+	# kept connections as examples/nginx/cgiq.conf sets them up (fcgiwrap
+	# cannot keep them)
+	upstream cgiq_fastcgi {
+		server unix:$CGIQ_FCGI_SOCK;
+		keepalive 16;
+		keepalive_timeout 50s;
+	}
 	server {
 		listen 127.0.0.1:$NGINX_CGIQ_PORT;
 		location / {
 			include /etc/nginx/fastcgi_params;
 			fastcgi_param SCRIPT_FILENAME $CGI_DIR\$fastcgi_script_name;
-			fastcgi_pass unix:$CGIQ_FCGI_SOCK;
+			fastcgi_keep_conn on;
+			fastcgi_pass cgiq_fastcgi;
 		}
 	}
 }

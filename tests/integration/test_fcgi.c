@@ -55,9 +55,17 @@ static int suite_init(void)
 	port_cgiq = t_free_port();
 	port_fw = t_free_port();
 	snprintf(body, sizeof(body),
+	         /* kept connections, as examples/nginx/cgiq.conf recommends */
+	         "\tupstream cgiq_kept { server unix:%s; keepalive 4; keepalive_timeout 50s; }\n"
 	         "\tserver {\n"
 	         "\t\tlisten 127.0.0.1:%d;\n"
 	         "\t\troot %s;\n"
+	         "\t\tlocation /kept/ {\n"
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root/hello;\n"
+	         "\t\t\tfastcgi_keep_conn on;\n"
+	         "\t\t\tfastcgi_pass cgiq_kept;\n"
+	         "\t\t}\n"
 	         "\t\tlocation / {\n"
 	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
 	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n"
@@ -85,7 +93,7 @@ static int suite_init(void)
 	         "\t\t\tfastcgi_pass unix:%s;\n"
 	         "\t\t}\n"
 	         "\t}\n",
-	         port_cgiq, D.cgi_root, cgiq_sock, cgiq_sock, cgiq_sock, port_fw, D.cgi_root, fw_sock);
+	         cgiq_sock, port_cgiq, D.cgi_root, cgiq_sock, cgiq_sock, cgiq_sock, port_fw, D.cgi_root, fw_sock);
 	return tn_start(&NG, sockdir, port_cgiq, body);
 }
 
@@ -619,6 +627,47 @@ static void test_read_and_idle_timeouts(void)
 	free(p.d);
 	CU_ASSERT_EQUAL(td_stop(&x), 0);
 	td_cleanup(&x);
+}
+
+/* The connection number cgiq's log line of "GET target" names, 0 if none. */
+static unsigned conn_of(const char *target)
+{
+	char want[128], *log = t_slurp(D.log), *at, *line;
+	unsigned n = 0;
+
+	snprintf(want, sizeof(want), "\"GET %s\"", target);
+	if (log && (at = strstr(log, want)) != NULL) {
+		for (line = at; line > log && line[-1] != '\n'; line--)
+			;
+		if ((line = strstr(line, "fastcgi conn ")) != NULL && line < at)
+			n = (unsigned)strtoul(line + strlen("fastcgi conn "), NULL, 10);
+	}
+	free(log);
+	return n;
+}
+
+/* nginx keeping its connections to cgiq (upstream keepalive with
+ * fastcgi_keep_conn on): three requests from three clients are answered on
+ * one FastCGI connection. */
+static void test_kept_by_nginx(void)
+{
+	static const char *const targets[] = {"/kept/a", "/kept/b", "/kept/c"};
+	struct tresp r;
+	unsigned conn[3];
+	char line[64];
+
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_FATAL(t_get(port_cgiq, targets[i], &r, 10000) == 0);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT(r.body_len == 14 && memcmp(r.body, "Hello, world!\n", 14) == 0);
+		t_resp_free(&r);
+		snprintf(line, sizeof(line), "\"GET %s\"", targets[i]);
+		CU_ASSERT(td_wait_log(&D, line, 5000));
+		conn[i] = conn_of(targets[i]);
+	}
+	CU_ASSERT(conn[0] > 0);
+	CU_ASSERT_EQUAL(conn[1], conn[0]);
+	CU_ASSERT_EQUAL(conn[2], conn[0]);
 }
 
 /* libfcgi's own client, cgi-fcgi (libfcgi-bin), as a second peer beside
@@ -1274,6 +1323,7 @@ int main(void)
 	CU_add_test(s, "FastCGI read and idle timeouts", test_read_and_idle_timeouts);
 	CU_add_test(s, "FastCGI beyond --max-connections: 503", test_max_connections);
 	CU_add_test(s, "libfcgi's cgi-fcgi as the client", test_cgi_fcgi_client);
+	CU_add_test(s, "nginx keeps its connections (fastcgi_keep_conn)", test_kept_by_nginx);
 
 	return t_cunit_run();
 }
