@@ -69,94 +69,105 @@ int front_parse_inet(const char *addr, struct sockaddr_storage *ss)
 	return -EINVAL;
 }
 
-void front_sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t addr_size, unsigned *port)
+/* The address bytes of an inet ss (4 or 16 in *len) and its port; NULL for
+ * any other family. */
+static const unsigned char *inet_bytes(const struct sockaddr_storage *ss, size_t *len, unsigned *port)
 {
-	*port = 0;
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)addr_size);
+		*len = sizeof(in->sin_addr);
 		*port = ntohs(in->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)addr_size);
-		*port = ntohs(in6->sin6_port);
-	} else {
-		snprintf(addr, addr_size, "127.0.0.1");
+		return (const unsigned char *)&in->sin_addr;
 	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		*len = sizeof(in6->sin6_addr);
+		*port = ntohs(in6->sin6_port);
+		return (const unsigned char *)&in6->sin6_addr;
+	}
+	*len = 0;
+	*port = 0;
+	return NULL;
+}
+
+/* 127/8 or ::1 (mapped: with ::ffff:127/104 too). */
+static int is_loopback(const unsigned char *a, size_t len, int mapped)
+{
+	static const unsigned char v6_loopback[16] = {[15] = 1};
+	static const unsigned char v4_mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+	if (len == 4)
+		return a[0] == 127;
+	return memcmp(a, v6_loopback, 16) == 0 || (mapped && memcmp(a, v4_mapped, 12) == 0 && a[12] == 127);
+}
+
+void front_sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t addr_size, unsigned *port)
+{
+	size_t len;
+	const unsigned char *a = inet_bytes(ss, &len, port);
+
+	if (a == NULL || inet_ntop(ss->ss_family, a, addr, (socklen_t)addr_size) == NULL)
+		snprintf(addr, addr_size, "127.0.0.1");
 }
 
 int front_addr_is_local(const char *addr)
 {
 	struct sockaddr_storage ss;
+	const unsigned char *a;
+	size_t len;
+	unsigned port;
 
 	if (strncmp(addr, "unix:", 5) == 0)
 		return addr[5] != '\0';
 	if (front_parse_inet(addr, &ss) < 0)
 		return 0;
-	if (ss.ss_family == AF_INET)
-		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
-	return IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
-}
-
-static int addr_any(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	a = inet_bytes(&ss, &len, &port);
+	return is_loopback(a, len, 0);
 }
 
 int front_addr_same(const char *a, const char *b)
 {
+	static const unsigned char any[16];
 	struct sockaddr_storage x, y;
+	const unsigned char *ax, *ay;
+	size_t lx, ly;
 	unsigned px, py;
-	char ha[INET6_ADDRSTRLEN], hb[INET6_ADDRSTRLEN];
 
 	if (strncmp(a, "unix:", 5) == 0 || strncmp(b, "unix:", 5) == 0)
 		return strcmp(a, b) == 0;
 	if (front_parse_inet(a, &x) < 0 || front_parse_inet(b, &y) < 0 || x.ss_family != y.ss_family)
 		return 0;
-	front_sockaddr_text(&x, ha, sizeof(ha), &px);
-	front_sockaddr_text(&y, hb, sizeof(hb), &py);
+	ax = inet_bytes(&x, &lx, &px);
+	ay = inet_bytes(&y, &ly, &py);
 	if (px == 0 || px != py)
 		return 0; /* port 0: two free ports, never the same */
 	/* A wildcard listener covers every address of its family. */
-	return strcmp(ha, hb) == 0 || addr_any(&x) || addr_any(&y);
+	return memcmp(ax, ay, lx) == 0 || memcmp(ax, any, lx) == 0 || memcmp(ay, any, ly) == 0;
 }
 
 int front_peer_allowed(const char *const *allow, const struct sockaddr_storage *ss, char *text, size_t size)
 {
-	const void *addr;
-	int loopback;
+	size_t len;
+	unsigned port;
+	const unsigned char *addr = inet_bytes(ss, &len, &port);
 
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		addr = &in->sin_addr;
-		loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		addr = &in6->sin6_addr;
-		loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
-		           (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
-	} else {
+	if (addr == NULL) {
 		snprintf(text, size, "unix");
 		return 1;
 	}
 	if (inet_ntop(ss->ss_family, addr, text, (socklen_t)size) == NULL)
 		snprintf(text, size, "?");
 	if (allow == NULL || allow[0] == NULL)
-		return loopback;
+		return is_loopback(addr, len, 1);
 	for (size_t i = 0; allow[i]; i++) {
 		unsigned char want[16];
-		if (ss->ss_family == AF_INET && inet_pton(AF_INET, allow[i], want) == 1 &&
-		    memcmp(want, addr, 4) == 0)
+		if (len == 4 && inet_pton(AF_INET, allow[i], want) == 1 && memcmp(want, addr, 4) == 0)
 			return 1;
-		if (ss->ss_family == AF_INET6 && inet_pton(AF_INET6, allow[i], want) == 1 &&
-		    memcmp(want, addr, 16) == 0)
+		if (len == 16 && inet_pton(AF_INET6, allow[i], want) == 1 && memcmp(want, addr, 16) == 0)
 			return 1;
 		/* an IPv4 entry matches a v4-mapped peer on a dual-stack socket */
-		if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr) &&
-		    inet_pton(AF_INET, allow[i], want) == 1 &&
-		    memcmp(want, (const unsigned char *)addr + 12, 4) == 0)
+		if (len == 16 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr) &&
+		    inet_pton(AF_INET, allow[i], want) == 1 && memcmp(want, addr + 12, 4) == 0)
 			return 1;
 	}
 	return 0;
@@ -274,16 +285,14 @@ static int open_inet(const char *addr, struct front_socket *s)
  * socket file belongs to whoever made it. */
 static int open_inherited(const char *addr, struct front_socket *s)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	uint64_t fd;
 	int acc = 0;
 	socklen_t alen = sizeof(acc);
 
 	if (util_parse_uint(addr + 3, INT32_MAX, &fd) < 0 || fd < 3)
 		return -EINVAL;
-	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0 || !acc ||
-	    getsockname((int)fd, (struct sockaddr *)&ss, &len) < 0)
+	/* a listening socket (front_socket_adopt reads its address) */
+	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) < 0 || !acc)
 		return -ENOTSOCK;
 	front_socket_adopt((int)fd, addr, s);
 	return 0;
