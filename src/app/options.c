@@ -27,7 +27,7 @@
 
 /* One entry of the file, resolved to an option. */
 struct conf_item {
-	const struct opt_def *def; /* an alias's option */
+	const struct opt_def *def; /* its row (in a file, an alias's own) */
 	const char *value; /* NULL for a flag */
 	int skip;          /* a flag set to "no": nothing to apply */
 };
@@ -102,17 +102,18 @@ static int conf_resolve(const char *file, const struct app_conf_entry *en, struc
 	return 0;
 }
 
-static int given(const struct opt_def *d, const struct opt_def **set, size_t n)
+/* Whether option d is among items (their options are canonical). */
+static int given(const struct opt_def *d, const struct conf_item *items, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (set[i] == d)
+		if (items[i].def == d)
 			return 1;
 	return 0;
 }
 
 /* Applies the items of block (-1: the top level) to c, naming their lines in
- * messages. skip_opts: options left out (given on the command line). */
-static int conf_apply(struct daemon_config *c, const char *file, int block, const struct opt_def **skip_opts,
+ * messages. skip: options left out (given on the command line). */
+static int conf_apply(struct daemon_config *c, const char *file, int block, const struct conf_item *skip,
                       size_t skip_count)
 {
 	const struct app_conf *cf = &conf_owned.conf;
@@ -120,7 +121,7 @@ static int conf_apply(struct daemon_config *c, const char *file, int block, cons
 
 	for (size_t i = 0; i < cf->entry_count && r == 0; i++) {
 		const struct conf_item *it = &conf_owned.items[i];
-		if (cf->entries[i].block != block || it->skip || given(app_opt_canonical(it->def), skip_opts, skip_count))
+		if (cf->entries[i].block != block || it->skip || given(app_opt_canonical(it->def), skip, skip_count))
 			continue;
 		r = app_opt_apply(c, it->def, it->value, where(file, cf->entries[i].line));
 	}
@@ -306,8 +307,7 @@ static int listeners_check(struct daemon_config *c)
 int app__parse_args(int argc, char **argv, struct daemon_config *c)
 {
 	const struct option *longopts = app_opt_getopt();
-	struct conf_item *cli;
-	const struct opt_def **cli_opts;
+	struct conf_item *cli; /* the options given, each by its canonical row */
 	size_t cli_count = 0;
 	const char *file = NULL;
 	int opt, r = -1;
@@ -319,7 +319,6 @@ int app__parse_args(int argc, char **argv, struct daemon_config *c)
 	}
 	app_opt_defaults(c);
 	cli = util_xcalloc((size_t)argc + 1, sizeof(*cli));
-	cli_opts = util_xcalloc((size_t)argc + 1, sizeof(*cli_opts));
 	opterr = 0;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -342,8 +341,7 @@ int app__parse_args(int argc, char **argv, struct daemon_config *c)
 		if (strcmp(d->name, "config") == 0)
 			file = optarg;
 		cli[cli_count].def = d;
-		cli[cli_count].value = optarg;
-		cli_opts[cli_count++] = d;
+		cli[cli_count++].value = optarg;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "cgiq: unexpected argument '%s' (see cgiq --help)\n", argv[optind]);
@@ -357,7 +355,7 @@ int app__parse_args(int argc, char **argv, struct daemon_config *c)
 		/* The file first, without the options the command line gives: a
 		 * value is replaced, and a list (--listen) on the command line
 		 * replaces the file's list rather than adding to it. */
-		r = conf_apply(c, file, -1, cli_opts, cli_count);
+		r = conf_apply(c, file, -1, cli, cli_count);
 		if (r != 0)
 			goto out;
 	}
@@ -374,6 +372,5 @@ int app__parse_args(int argc, char **argv, struct daemon_config *c)
 	r = listeners_check(c);
 out:
 	free(cli);
-	free(cli_opts);
 	return r < 0 ? -1 : r;
 }

@@ -450,16 +450,20 @@ const size_t app_opt_count = UTIL_ARRAY_LEN(app_opts);
 
 const struct opt_def *app_opt_find(const char *name, int in_block)
 {
-	/* In a block its own keys come first ("coalesce" is a flag there). */
-	for (int pass = in_block ? 0 : 1; pass < 2; pass++)
-		for (size_t i = 0; i < app_opt_count; i++)
-			if (app_opts[i].kind != OPT_SECTION && !!(app_opts[i].flags & OPT_SCRIPT_ONLY) == (pass == 0) &&
-			    strcmp(app_opts[i].name, name) == 0)
-				return &app_opts[i];
-	for (size_t i = 0; i < app_opt_count; i++)
-		if (app_opts[i].kind != OPT_SECTION && strcmp(app_opts[i].name, name) == 0)
-			return &app_opts[i];
-	return NULL;
+	const struct opt_def *found = NULL;
+
+	for (size_t i = 0; i < app_opt_count; i++) {
+		const struct opt_def *d = &app_opts[i];
+		if (d->kind == OPT_SECTION || strcmp(d->name, name) != 0)
+			continue;
+		/* In a block its own keys come first ("coalesce" is a flag there);
+		 * elsewhere an option comes before a block's key of that name. */
+		if (in_block && (d->flags & OPT_SCRIPT_ONLY))
+			return d;
+		if (found == NULL || (found->flags & OPT_SCRIPT_ONLY))
+			found = d;
+	}
+	return found;
 }
 
 const struct opt_def *app_opt_canonical(const struct opt_def *d)
