@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "util/util.h"
 
+#include "engine_fixture.h"
 #include "fcgi_records.h"
 
 static char dir[64], root[PATH_MAX], spool[96], db[96], sock[96];
@@ -30,37 +31,16 @@ static struct store *store;
 static struct job_engine *engine;
 static struct fcgi_front *front;
 
-static void program(const char *name, const char *text)
-{
-	char path[PATH_MAX + 64];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", root, name);
-	f = fopen(path, "w");
-	CU_ASSERT_FATAL(f != NULL);
-	fputs(text, f);
-	fclose(f);
-	chmod(path, 0755);
-}
-
 /* The engine and the front, listening on sock. */
 static int open_front(size_t max_params)
 {
 	struct job_config jc;
 	struct fcgi_config fc;
 
-	memset(&jc, 0, sizeof(jc));
+	fixture_job_config(&jc, spool, db);
 	jc.max_jobs = 4;
 	jc.queue_max = 8;
 	jc.job_timeout_ms = 10000;
-	jc.kill_grace_ms = 200;
-	jc.max_output_bytes = 1 << 20;
-	jc.output_mem_bytes = 64 * 1024;
-	jc.stderr_tail_bytes = 1024;
-	jc.stderr_log_bytes = 64 * 1024;
-	jc.spool_dir = spool;
-	jc.result_ttl_ms = 60000;
-	jc.db_path = db;
 	memset(&fc, 0, sizeof(fc));
 	fc.params.cgi_root = root;
 	fc.max_params_bytes = max_params;
@@ -94,16 +74,6 @@ static void close_front(void)
 	front = NULL;
 	engine = NULL;
 	store = NULL;
-}
-
-/* Turns the loop until no job runs, at most ms. */
-static int wait_idle(int64_t ms)
-{
-	uint64_t until = util_mono_ms() + (uint64_t)ms;
-
-	while (job_engine_running(engine) > 0 && util_mono_ms() < until)
-		uv_run(&loop, UV_RUN_NOWAIT), usleep(1000);
-	return job_engine_running(engine) == 0;
 }
 
 static int client(void)
@@ -231,7 +201,7 @@ static void test_answer_and_close(void)
 	char r[4096];
 	int fd;
 
-	program("hi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi\\n'\n");
+	fixture_program(root, "hi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi\\n'\n");
 	CU_ASSERT_FATAL(open_front(64 * 1024) == 0);
 	fd = talk_open(&req, &g);
 	get(&req, 1, "hi", 0);
@@ -253,8 +223,8 @@ static void test_kept_connection(void)
 	char r[4096];
 	int fd;
 
-	program("hi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi\\n'\n");
-	program("fail", "#!/bin/sh\nprintf 'Status: 404 Gone Away\\r\\nContent-Type: text/plain\\r\\n\\r\\n'\nexit 3\n");
+	fixture_program(root, "hi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi\\n'\n");
+	fixture_program(root, "fail", "#!/bin/sh\nprintf 'Status: 404 Gone Away\\r\\nContent-Type: text/plain\\r\\n\\r\\n'\nexit 3\n");
 	CU_ASSERT_FATAL(open_front(64 * 1024) == 0);
 	fd = talk_open(&req, &g);
 	/* two requests one after the other on one kept connection; the second's
@@ -318,7 +288,7 @@ static void test_refusals(void)
 	char r[4096];
 	int fd;
 
-	program("slow", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nexec sleep 30\n");
+	fixture_program(root, "slow", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nexec sleep 30\n");
 	CU_ASSERT_FATAL(open_front(64 * 1024) == 0);
 	buf_init(&req, 1 << 20);
 	buf_init(&g.bytes, 1 << 20);
@@ -361,7 +331,7 @@ static void test_refusals(void)
 			store_jobs_list(store, NULL, 0, count_row, &n);
 		}
 		CU_ASSERT_EQUAL(n.cancelled, 1); /* the earlier tests' rows are not */
-		CU_ASSERT(wait_idle(5000));
+		CU_ASSERT(fixture_wait_idle(&loop, engine, 5000));
 	}
 	close(fd);
 

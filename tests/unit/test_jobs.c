@@ -18,6 +18,8 @@
 #include "store/store.h"
 #include "util/util.h"
 
+#include "engine_fixture.h"
+
 static char dir[64], spool[96], db[96];
 static uv_loop_t loop;
 static struct store *store;
@@ -46,35 +48,14 @@ static void on_done(struct job *j, void *ud)
 	job_release(j);
 }
 
-static void program(const char *name, const char *text)
-{
-	char path[160];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	CU_ASSERT_FATAL(f != NULL);
-	fputs(text, f);
-	fclose(f);
-	chmod(path, 0755);
-}
-
 static int open_engine(unsigned max_jobs, unsigned queue_max, uint64_t timeout_ms)
 {
 	struct job_config c;
 
-	memset(&c, 0, sizeof(c));
+	fixture_job_config(&c, spool, db);
 	c.max_jobs = max_jobs;
 	c.queue_max = queue_max;
 	c.job_timeout_ms = timeout_ms;
-	c.kill_grace_ms = 200;
-	c.max_output_bytes = 1 << 20;
-	c.output_mem_bytes = 64 * 1024;
-	c.stderr_tail_bytes = 1024;
-	c.stderr_log_bytes = 64 * 1024;
-	c.spool_dir = spool;
-	c.result_ttl_ms = 60000;
-	c.db_path = db;
 	if (uv_loop_init(&loop) < 0 || store_open(db, &store) < 0)
 		return -1;
 	if (job_engine_open(&loop, store, &c, &engine) < 0)
@@ -123,16 +104,6 @@ static int wait_done(struct outcome *o, int64_t ms)
 	while (!o->done && util_mono_ms() < until)
 		uv_run(&loop, UV_RUN_ONCE);
 	return o->done;
-}
-
-/* Runs the loop until no job runs, at most ms. */
-static int wait_idle(int64_t ms)
-{
-	uint64_t until = util_mono_ms() + (uint64_t)ms;
-
-	while (job_engine_running(engine) > 0 && util_mono_ms() < until)
-		uv_run(&loop, UV_RUN_ONCE);
-	return job_engine_running(engine) == 0;
 }
 
 /* Waits until no process of group pgid is left, reaping what comes back
@@ -192,7 +163,7 @@ static void test_answer(void)
 	struct job *j;
 	char v[128];
 
-	program("hi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi\\n'\n");
+	fixture_program(dir, "hi", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi\\n'\n");
 	CU_ASSERT_FATAL(open_engine(2, 4, 5000) == 0);
 	CU_ASSERT_EQUAL_FATAL(submit("hi", &o, &j), 0);
 	CU_ASSERT_FATAL(wait_done(&o, 10000));
@@ -213,7 +184,7 @@ static void test_timeout_kills_group(void)
 	char v[128];
 	pid_t pid;
 
-	program("slow", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nsleep 30 &\nwait\n");
+	fixture_program(dir, "slow", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nsleep 30 &\nwait\n");
 	CU_ASSERT_FATAL(open_engine(2, 4, 300) == 0);
 	CU_ASSERT_EQUAL_FATAL(submit("slow", &o, &j), 0);
 	CU_ASSERT_FATAL(wait_done(&o, 10000));
@@ -235,7 +206,7 @@ static void test_queue_full_and_cancel(void)
 	struct job *j[3];
 	char v[128];
 
-	program("slow", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nexec sleep 30\n");
+	fixture_program(dir, "slow", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nexec sleep 30\n");
 	CU_ASSERT_FATAL(open_engine(1, 1, 0) == 0);
 	CU_ASSERT_EQUAL_FATAL(submit("slow", &o[0], &j[0]), 0); /* runs */
 	CU_ASSERT_EQUAL_FATAL(submit("slow", &o[1], &j[1]), 0); /* waits */
@@ -247,7 +218,7 @@ static void test_queue_full_and_cancel(void)
 	 * the running one has ended. */
 	job_cancel(j[1], "test: queued one");
 	job_cancel(j[0], "test: running one");
-	CU_ASSERT(wait_idle(10000));
+	CU_ASSERT(fixture_wait_idle(&loop, engine, 10000));
 	CU_ASSERT_EQUAL(job_state(j[0]), STORE_CANCELLED);
 	CU_ASSERT_EQUAL(job_state(j[1]), STORE_CANCELLED);
 	job_release(j[0]);
@@ -265,7 +236,7 @@ static void test_cannot_start(void)
 	struct job *j;
 	char v[128];
 
-	program("noexec", "not a program\n");
+	fixture_program(dir, "noexec", "not a program\n");
 	{
 		char path[160];
 		snprintf(path, sizeof(path), "%s/noexec", dir);
