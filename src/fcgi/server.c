@@ -149,18 +149,19 @@ static void conn_pump(struct fconn *c)
 		return;
 	buf_init(&out, SIZE_MAX / 2);
 	if (c->file_fd >= 0 && c->file_off < c->file_end) {
-		char *chunk = util_xmalloc(FRONT_FILE_CHUNK);
-		ssize_t n = front_file_chunk(c->file_fd, c->file_off, c->file_end, chunk);
+		/* One loop thread, and the bytes are copied into out at once: one
+		 * buffer serves every connection. At most one record's content,
+		 * so that each chunk goes out as one FCGI_STDOUT record. */
+		static char chunk[FCGI_MAX_LENGTH];
+		ssize_t n = front_file_chunk(c->file_fd, c->file_off, c->file_end, chunk, sizeof(chunk));
 		if (n <= 0) {
 			log_warn("job %s: reading spooled output at offset %llu", c->job_id[0] ? c->job_id : c->api_id,
 			         (unsigned long long)c->file_off);
-			free(chunk);
 			c->failed = 1;
 			fcgi__conn_close(c);
 			return;
 		}
 		fcgi_put_stdout(&out, c->req_id, chunk, (size_t)n);
-		free(chunk);
 		c->file_off += (uint64_t)n;
 		conn_write(c, &out);
 		return;

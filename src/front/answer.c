@@ -260,9 +260,9 @@ int front_answer_stored(struct front_answer *a, const struct job_stored_result *
 	return a->status;
 }
 
-ssize_t front_file_chunk(int fd, uint64_t off, uint64_t end, char *buf)
+ssize_t front_file_chunk(int fd, uint64_t off, uint64_t end, char *buf, size_t size)
 {
-	size_t want = end - off < FRONT_FILE_CHUNK ? (size_t)(end - off) : FRONT_FILE_CHUNK;
+	size_t want = end - off < size ? (size_t)(end - off) : size;
 	ssize_t n;
 
 	do

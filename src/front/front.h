@@ -51,10 +51,10 @@ void front_answer_error(struct front_answer *a, int status, const char *extra);
 /* A body streamed from a file (a spooled output, a kept result) goes out in
  * chunks of this size, each written before the next is read. */
 #define FRONT_FILE_CHUNK 65536
-/* Reads the next chunk of [off, end) of fd into buf (FRONT_FILE_CHUNK bytes):
+/* Reads the next chunk of [off, end) of fd into buf, at most size bytes:
  * the bytes read, or 0 or -1 (errno) when the file ends early or cannot be
  * read: the answer then cannot be completed. */
-ssize_t front_file_chunk(int fd, uint64_t off, uint64_t end, char *buf);
+ssize_t front_file_chunk(int fd, uint64_t off, uint64_t end, char *buf, size_t size);
 
 /* The status for a job_submit / job_submit_async error: 503 (queue full,
  * draining), 507 (spool full), else 500. */

@@ -278,7 +278,7 @@ static void conn_write_more_file(struct conn *c)
 
 	if (c->file_chunk == NULL)
 		c->file_chunk = util_xmalloc(FRONT_FILE_CHUNK);
-	n = front_file_chunk(c->file_fd, c->file_off, c->file_end, c->file_chunk);
+	n = front_file_chunk(c->file_fd, c->file_off, c->file_end, c->file_chunk, FRONT_FILE_CHUNK);
 	if (n <= 0) {
 		/* The header promised more bytes than we can send: the only honest
 		 * thing left is to close the connection. */

@@ -216,6 +216,43 @@ static void test_answer_and_close(void)
 	close_front();
 }
 
+/* The types and content lengths of g's records: "6:49 6:65535 ...". */
+static void record_sizes(const struct got *g, char *out, size_t size)
+{
+	const unsigned char *p = (const unsigned char *)g->bytes.data;
+	size_t pos = 0, n = 0;
+
+	out[0] = '\0';
+	while (p && pos + 8 <= g->bytes.len && n < size) {
+		size_t len = (size_t)p[pos + 4] << 8 | p[pos + 5];
+		n += (size_t)snprintf(out + n, size - n, "%s%u:%zu", n ? " " : "", p[pos + 1], len);
+		pos += 8 + len + p[pos + 6];
+	}
+}
+
+/* An output beyond the engine's memory is streamed from its spool file,
+ * each chunk one FCGI_STDOUT record of at most 65535 bytes. */
+static void test_spooled_answer(void)
+{
+	struct buf req;
+	struct got g;
+	char r[256];
+	int fd;
+
+	fixture_program(root, "big", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+	                             "head -c 100000 /dev/zero\n");
+	CU_ASSERT_FATAL(open_front(64 * 1024) == 0);
+	fd = talk_open(&req, &g);
+	get(&req, 1, "big", 0);
+	send_all(fd, &req);
+	CU_ASSERT(pump(fd, &g, NULL, 10000));
+	record_sizes(&g, r, sizeof(r));
+	/* the head, the body in two records, the end of the stream, END_REQUEST */
+	CU_ASSERT_STRING_EQUAL(r, "6:68 6:65535 6:34465 6:0 3:8");
+	talk_close(fd, &req, &g);
+	close_front();
+}
+
 static void test_kept_connection(void)
 {
 	struct buf req;
@@ -400,6 +437,7 @@ int main(void)
 		return 1;
 	s = CU_add_suite("fastcgi connections", suite_init, suite_clean);
 	CU_add_test(s, "an answer, then the connection closed", test_answer_and_close);
+	CU_add_test(s, "a spooled answer, one record per chunk", test_spooled_answer);
 	CU_add_test(s, "a kept connection and management records", test_kept_connection);
 	CU_add_test(s, "unknown role, multiplexing, abort, bad version", test_refusals);
 	CU_add_test(s, "parameters over the cap", test_params_cap);

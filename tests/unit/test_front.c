@@ -231,15 +231,17 @@ static void test_file_chunk(void)
 		data[i] = (char)('a' + i % 26);
 	CU_ASSERT_FATAL(write(fd, data, sizeof(data)) == (ssize_t)sizeof(data));
 	/* a whole chunk, then the rest, then a range past the end of the file */
-	CU_ASSERT_EQUAL(front_file_chunk(fd, 0, sizeof(data), buf), FRONT_FILE_CHUNK);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, 0, sizeof(data), buf, sizeof(buf)), FRONT_FILE_CHUNK);
 	CU_ASSERT(memcmp(buf, data, FRONT_FILE_CHUNK) == 0);
-	CU_ASSERT_EQUAL(front_file_chunk(fd, FRONT_FILE_CHUNK, sizeof(data), buf), sizeof(data) - FRONT_FILE_CHUNK);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, FRONT_FILE_CHUNK, sizeof(data), buf, sizeof(buf)), sizeof(data) - FRONT_FILE_CHUNK);
 	CU_ASSERT(memcmp(buf, data + FRONT_FILE_CHUNK, sizeof(data) - FRONT_FILE_CHUNK) == 0);
-	CU_ASSERT_EQUAL(front_file_chunk(fd, 10, 13, buf), 3);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, 10, 13, buf, sizeof(buf)), 3);
 	CU_ASSERT(memcmp(buf, "klm", 3) == 0);
-	CU_ASSERT_EQUAL(front_file_chunk(fd, sizeof(data), sizeof(data) + 500, buf), 0);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, 12, sizeof(data), buf, 2), 2); /* at most size */
+	CU_ASSERT(memcmp(buf, "mn", 2) == 0);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, sizeof(data), sizeof(data) + 500, buf, sizeof(buf)), 0);
 	close(fd);
-	CU_ASSERT_EQUAL(front_file_chunk(fd, 0, 10, buf), -1);
+	CU_ASSERT_EQUAL(front_file_chunk(fd, 0, 10, buf, sizeof(buf)), -1);
 }
 
 static void test_peer_allowed(void)
