@@ -682,12 +682,11 @@ void app_opt_usage(FILE *out)
 			snprintf(text, sizeof(text), "%s (%s)", d->help, d->note);
 		else
 			snprintf(text, sizeof(text), "%s", d->help);
-		if (n + 1 >= HELP_COLUMN) {
+		/* a label too long for its column gets a line of its own */
+		if (n + 1 >= HELP_COLUMN)
 			fprintf(out, "%s\n%*s", label, HELP_COLUMN, "");
-		} else {
+		else
 			fprintf(out, "%-*s", HELP_COLUMN, label);
-		}
-		/* col one past the column: the first word goes on without a space */
 		wrap(out, HELP_COLUMN, text);
 	}
 	fputs(USAGE_TAIL, out);
