@@ -179,7 +179,7 @@ struct daemon {
 	struct http_evidence *evidence;
 	/* The fronts' counters outlive the fronts (FastCGI threads may count
 	 * while the loop shuts down), so they live here. */
-	struct job_front_counters front_counters[JOB_FRONT_COUNT];
+	struct front_counters front_counters[FRONT_COUNT];
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t drain_timer;
 	uint64_t drain_deadline_ms;
@@ -424,7 +424,7 @@ static int daemon_open_files(struct daemon *d)
 		return 1;
 	}
 	c->http.access_log = d->access_log;
-	c->http.counters = &d->front_counters[JOB_FRONT_HTTP];
+	c->http.counters = &d->front_counters[FRONT_HTTP];
 	r = store_open(c->db, &d->store);
 	if (r < 0) {
 		fprintf(stderr, "cgiq: cannot open the job database %s%s\n", c->db,
@@ -481,7 +481,7 @@ static int daemon_open_fronts(struct daemon *d)
 	c->fcgi.max_wait_ms = c->http.max_wait_ms;
 	c->fcgi.max_connections = c->http.max_connections;
 	c->fcgi.access_log = d->access_log;
-	c->fcgi.counters = &d->front_counters[JOB_FRONT_FASTCGI];
+	c->fcgi.counters = &d->front_counters[FRONT_FASTCGI];
 	r = fcgi_front_open(d->loop, d->engine, &c->fcgi, &d->fcgi);
 	if (r == 0)
 		r = fcgi_front_listen(d->fcgi, c->fastcgi);

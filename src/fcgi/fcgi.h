@@ -146,7 +146,7 @@ void fcgi_put_values(struct buf *out, const char *query, size_t len, unsigned ma
 
 struct job_engine;
 struct front_access_log;
-struct job_front_counters;
+struct front_counters;
 
 struct fcgi_config {
 	struct fcgi_params_config params;
@@ -168,7 +168,7 @@ struct fcgi_config {
 	const char *accel_prefix;    /* X-Accel-Redirect: kept results are served by nginx from
 	                                PREFIX/<file> (an internal location on the spool); NULL = off */
 	struct front_access_log *access_log;  /* one line per request, NULL = off */
-	struct job_front_counters *counters; /* this front's counters, NULL = none */
+	struct front_counters *counters; /* this front's counters, NULL = none */
 };
 
 struct fcgi_front;

@@ -110,16 +110,16 @@ static void conn_account(struct fconn *c)
 	const char *uri = fcgi_param(c->envp, "REQUEST_URI"), *method = fcgi_param(c->envp, "REQUEST_METHOD");
 
 	if (status != 499) {
-		job_front_count_response(f->cfg.counters, status);
+		front_count_response(f->cfg.counters, status);
 		log_info("fastcgi %s \"%s %s\" %d %llu job=%s %llums", c->tag, method ? method : "-",
 		         uri ? log_escape(esc, sizeof(esc), uri, strlen(uri)) : "-", status,
 		         (unsigned long long)c->body_bytes, ran ? c->job_id : c->api_id[0] ? c->api_id : "-",
 		         (unsigned long long)(util_mono_ms() - c->t0));
 	}
 	if (!ran && status >= 400 && status != 499)
-		job_front_count_refusal(f->cfg.counters, c->queue_full  ? JOB_REFUSED_QUEUE_FULL
-		                                         : c->refusing ? JOB_REFUSED_MAX_CONNECTIONS
-		                                                       : job_refusal_of_status(status));
+		front_count_refusal(f->cfg.counters, c->queue_full  ? FRONT_REFUSED_QUEUE_FULL
+		                                         : c->refusing ? FRONT_REFUSED_MAX_CONNECTIONS
+		                                                       : front_refusal_of_status(status));
 	if (f->cfg.access_log == NULL)
 		return;
 	memset(&e, 0, sizeof(e));
@@ -622,7 +622,7 @@ static int params_too_large(struct fconn *c)
 		return 0;
 	log_warnx("fastcgi %s: the parameters of a request take more than %llu bytes (--fastcgi-max-params %zu); "
 	          "connection closed before reading them", c->tag, (unsigned long long)declared, cap);
-	job_front_count_refusal(c->f->cfg.counters, JOB_REFUSED_TOO_LARGE);
+	front_count_refusal(c->f->cfg.counters, FRONT_REFUSED_TOO_LARGE);
 	return 1;
 }
 
@@ -764,7 +764,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
 	if (c->refusing)
 		f->refusing--;
 	if (c->counted)
-		job_front_count_connection(f->cfg.counters, -1);
+		front_count_connection(f->cfg.counters, -1);
 	free(c);
 	fcgi__front_maybe_free(f);
 }
@@ -839,7 +839,7 @@ void fcgi__on_connection(uv_stream_t *server, int status)
 	if (!f->sock.is_unix && uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0 &&
 	    !front_peer_allowed(f->cfg.allow, &ss, peer, sizeof(peer))) {
 		log_warnx("fastcgi: connection from %s refused (not loopback and not in --fastcgi-allow)", peer);
-		job_front_count_refusal(f->cfg.counters, JOB_REFUSED_FORBIDDEN);
+		front_count_refusal(f->cfg.counters, FRONT_REFUSED_FORBIDDEN);
 		c->closing = 1;
 		fcgi__conn_close(c);
 		return;
@@ -851,7 +851,7 @@ void fcgi__on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	c->counted = 1;
-	job_front_count_connection(f->cfg.counters, 1);
+	front_count_connection(f->cfg.counters, 1);
 	if (f->cfg.max_connections && f->conn_count - f->refusing > f->cfg.max_connections) {
 		c->refusing = 1;
 		f->refusing++;

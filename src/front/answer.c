@@ -99,7 +99,14 @@ const char *front_answer_reason(const struct front_answer *a)
 
 uint64_t front_answer_body_len(const struct front_answer *a)
 {
-	return a->fd >= 0 ? a->len : a->body.len;
+	return a->fd >= 0 || a->mem ? a->len : a->body.len;
+}
+
+const char *front_answer_mem(const struct front_answer *a)
+{
+	if (a->fd >= 0)
+		return NULL;
+	return a->mem ? a->mem : a->body.len ? a->body.data : NULL;
 }
 
 /* RFC 9110 10.2.3: when to come back. 503: the queue, a drain or the job

@@ -7,6 +7,7 @@
 #ifndef CGIQ_FRONT_H
 #define CGIQ_FRONT_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -14,8 +15,10 @@
 
 #include "util/util.h"
 
+struct cgi_env;
 struct front_access_log;
 struct job_engine;
+struct job_policy;
 struct job_stored_result;
 
 /* ---------------- answers (answer.c) ---------------- */
@@ -28,21 +31,27 @@ int front_status_has_body(int status);
 /*
  * An answer. A front writes its status line its own way ("HTTP/1.1 200 OK",
  * "Status: 200 OK"), then headers, then Content-Length (front_answer_body_len)
- * when front_status_has_body, then the body: body in memory, or len bytes of
- * fd from off (fd borrowed; -1 = none).
+ * when front_status_has_body, then the body: body in memory (owned, or mem:
+ * len bytes borrowed from a job until its request ends), or len bytes of fd
+ * from off (fd borrowed; -1 = none).
  */
 struct front_answer {
 	int status;
 	char reason[128];      /* "": front_reason(status) */
 	struct buf headers;    /* "Name: value\r\n" lines */
 	struct buf body;
+	const char *mem;
 	int fd;
 	uint64_t off, len;
+	int local_redirect;    /* a program's local redirect left to the web server: no status line */
+	int delegated;         /* the web server sends the body (X-Accel-Redirect): no Content-Length */
 };
 void front_answer_init(struct front_answer *a, int status);
 void front_answer_free(struct front_answer *a);
 const char *front_answer_reason(const struct front_answer *a);
 uint64_t front_answer_body_len(const struct front_answer *a);
+/* The body bytes held in memory (owned or borrowed), NULL when none. */
+const char *front_answer_mem(const struct front_answer *a);
 /* a becomes the short text/plain page of status ("404 Not Found\n");
  * extra: more header lines or NULL. 503 and 425 carry Retry-After (5 s,
  * 1 s) unless extra has one. */
@@ -142,6 +151,50 @@ int front_socket_wrap(uv_loop_t *loop, struct front_socket *s, union front_strea
  * made for it. */
 void front_socket_release(struct front_socket *s);
 
+/* ---------------- counters (counters.c) ----------------
+ * Per front (HTTP, FastCGI): what the front answered and refused. Owned by
+ * the daemon (they outlive the fronts and the engine); a front updates its
+ * own on the loop thread, /metrics reads them; relaxed atomics, so that a
+ * reader on another thread sees whole values. */
+enum front_kind { FRONT_HTTP = 0, FRONT_FASTCGI, FRONT_COUNT };
+enum front_refusal {
+	FRONT_REFUSED_QUEUE_FULL = 0,   /* 503: --queue-max */
+	FRONT_REFUSED_MAX_CONNECTIONS,  /* 503: --max-connections */
+	FRONT_REFUSED_BAD_REQUEST,      /* 400 */
+	FRONT_REFUSED_TIMEOUT,          /* 408 */
+	FRONT_REFUSED_TOO_LARGE,        /* 413, 414, 431 */
+	FRONT_REFUSED_NOT_IMPLEMENTED,  /* 501, 505 */
+	FRONT_REFUSED_FORBIDDEN,        /* 403: a path or program refused */
+	FRONT_REFUSED_NOT_FOUND,        /* 404: no program */
+	FRONT_REFUSED_OTHER,            /* any other error answered before a job ran */
+	FRONT_REFUSAL_COUNT,
+};
+/* "queue_full", "max_connections", ... (the metric's reason label). */
+const char *front_refusal_name(enum front_refusal r);
+/* The refusal an error status stands for (400 -> bad_request, ...). */
+enum front_refusal front_refusal_of_status(int status);
+
+/* How a client showed it took a 102 Processing as its answer. */
+enum front_misread {
+	FRONT_MISREAD_EARLY_REQUEST = 0, /* a new request before the final response */
+	FRONT_MISREAD_CLOSED_AFTER_102,  /* closed the connection right after a 102 */
+	FRONT_MISREAD_COUNT
+};
+const char *front_misread_name(enum front_misread m);
+
+struct front_counters {
+	atomic_uint_least64_t responses[6];              /* by status class: [2] = 2xx ... [5] = 5xx */
+	atomic_uint_least64_t refused[FRONT_REFUSAL_COUNT];
+	atomic_uint_least64_t misread[FRONT_MISREAD_COUNT];
+	atomic_uint_least64_t connections_total;
+	atomic_int_least64_t connections_open;
+};
+/* Counting helpers (NULL counters allowed: nothing counted). */
+void front_count_response(struct front_counters *c, int status);
+void front_count_refusal(struct front_counters *c, enum front_refusal r);
+void front_count_connection(struct front_counters *c, int delta);
+void front_count_misread(struct front_counters *c, enum front_misread m);
+
 /* ---------------- access log (access_log.c) ---------------- */
 
 /* One request as the access log shows it. NULL strings print as "-". */
@@ -194,5 +247,159 @@ int front_access_log_reopen(struct front_access_log *l);
 void front_access_log_stop(struct front_access_log *l);
 /* After the loop has ended: flushes, closes the file, frees. NULL allowed. */
 void front_access_log_free(struct front_access_log *l);
+
+
+/* ---------------- a request's life (request.c) ----------------
+ *
+ * A front parses its wire; front/ runs what follows, the same for both:
+ * the body (memory, then a spool file), the job (synchronous or
+ * asynchronous), refusals, Prefer: wait, the client going away, the answer
+ * (a job's output, an error page, the 202, the job API) written through the
+ * front's few operations, and the log line, the access-log line and the
+ * counters once it is written. One struct front_req per connection, reused
+ * for each of its requests. Everything here runs on the loop thread.
+ */
+struct front;
+struct front_req;
+
+/* What a wire does for front/. r's connection: front_req_wire(r). */
+struct front_wire_ops {
+	/*
+	 * Writes the head of the final answer a (a status line or "Status:",
+	 * a->headers, Content-Length when front_status_has_body) and its body in
+	 * memory (front_answer_mem; the wire may take a->body, leaving it empty)
+	 * unless the request is head-only. A body from a file follows through
+	 * body(). Returns 0, then the wire calls front_req_written once its
+	 * writes are done; or a negative errno, and the wire has closed.
+	 */
+	int (*head)(struct front_req *r, struct front_answer *a);
+	/* len bytes (at most chunk_bytes) of a body read from a file, valid
+	 * until front_req_written. 0 or a negative errno, as head. */
+	int (*body)(struct front_req *r, const char *data, size_t len);
+	/* The answer is written and logged: the wire ends it (FastCGI's
+	 * END_REQUEST), then calls front_req_reset before its next request, or
+	 * closes. */
+	void (*finish)(struct front_req *r);
+	/* The answer cannot be completed (its file cannot be read): the only
+	 * honest thing left is to close the connection. */
+	void (*close)(struct front_req *r);
+	/* A program's local redirect (RFC 3875 6.2.2): the wire maps location
+	 * and runs it with front_req_run (0), or returns an HTTP status. NULL:
+	 * the answer goes to the web server, which follows it (FastCGI). */
+	int (*redirect)(struct front_req *r, const char *location);
+	size_t chunk_bytes;     /* the most body() takes at once */
+};
+
+struct front_config {
+	struct job_engine *engine;
+	const struct front_wire_ops *ops;
+	const char *spool_dir;       /* request bodies beyond body_mem_bytes go there */
+	size_t body_mem_bytes;
+	uint64_t max_body_bytes;     /* beyond: 413; 0: the wire's parser enforces it */
+	unsigned max_connections;    /* beyond: a connection's request gets 503, then it closes; 0 = no cap */
+	const char *jobs_prefix;     /* the job API, e.g. "/_cgiq/jobs" */
+	uint64_t max_wait_ms;        /* Prefer: wait=N is clamped to this */
+	int detach_on_disconnect;    /* the client gone: the job goes on (else cancelled) */
+	const char *accel_prefix;    /* kept results served by nginx through X-Accel-Redirect; NULL = off */
+	struct front_access_log *access_log; /* NULL = off */
+	struct front_counters *counters;     /* NULL = none */
+};
+
+/* A front's shared part (cfg copied; its strings and objects must outlive
+ * it). Returns 0 or a negative errno. */
+int front_open(uv_loop_t *loop, const struct front_config *cfg, struct front **out);
+/* Once its requests are closed. NULL allowed. */
+void front_free(struct front *f);
+/* Connections with a request object now. */
+unsigned front_connections(const struct front *f);
+
+/* What front/ reads of a request: borrowed from the wire until
+ * front_req_reset. NULL strings are unknown ("-" in the logs). */
+struct front_req_info {
+	const char *method, *target, *protocol;
+	const char *path;       /* the target's path, percent-encoded, for the job API */
+	const char *host;       /* client address for the access log ("unix") */
+	const char *user;       /* REMOTE_USER (FastCGI) */
+	const char *referer, *user_agent;
+	const char *range;      /* for a kept result */
+	int head_only;          /* HEAD: no body bytes (file bodies, and memory ones where the wire says) */
+	int quiet;              /* admin pages: not logged, not counted */
+};
+
+/* A job to run: the wire maps the request to a program and builds its
+ * environment. */
+struct front_job {
+	const char *script, *cwd;
+	struct cgi_env *env;          /* moved into the job */
+	const char *method, *uri, *peer;
+	int with_body;                /* the request body goes to the program */
+	int respond_async;            /* Prefer: respond-async */
+	int64_t wait_s;               /* Prefer: wait=N, -1 when absent */
+};
+
+/*
+ * A connection's request object: one connection counted; tag (the wire's,
+ * stable while r lives) starts its log lines. When the front is over
+ * --max-connections, front_req_refused says so: the wire reads the
+ * request, then front_req_serve answers it 503 and the wire closes.
+ */
+struct front_req *front_req_new(struct front *f, void *wire, const char *tag);
+void *front_req_wire(const struct front_req *r);
+int front_req_refused(const struct front_req *r);
+/* The head is read: the request's clock starts. info copied (its strings borrowed). */
+void front_req_begin(struct front_req *r, const struct front_req_info *info);
+/* Whether the path is under the job API's prefix. */
+int front_req_is_api(const struct front_req *r);
+/* Body bytes as they come: memory up to body_mem_bytes, then an unnamed
+ * spool file. 0, or the status the request gets (413 over max_body_bytes;
+ * 507 when the spool cannot take it, logged with its cause); later bytes are
+ * dropped. */
+int front_req_body(struct front_req *r, const char *data, size_t len);
+uint64_t front_req_body_len(const struct front_req *r);
+/* The first status front_req_body returned, else 0. */
+int front_req_body_status(const struct front_req *r);
+/* The request is whole: answered at once (over --max-connections, a body
+ * refused, the job API), or 0 returned: the wire builds its job and calls
+ * front_req_run. */
+int front_req_serve(struct front_req *r);
+/* Submits j's job. 0: a synchronous job runs and the request waits for it
+ * (the wire may send 102s); 1: answered (a refusal) or answered later (the
+ * 202 once the job is durable). */
+int front_req_run(struct front_req *r, struct front_job *j);
+/* Answers a (its headers and owned body taken) / a short error page. */
+void front_req_answer(struct front_req *r, struct front_answer *a);
+void front_req_error(struct front_req *r, int status);
+/* Counted as this refusal rather than its status's (FRONT_REFUSED_*). */
+void front_req_set_refusal(struct front_req *r, enum front_refusal why);
+/* The wire's writes of the answer are done: the next chunk, or the end. */
+void front_req_written(struct front_req *r);
+/* The client went away: a waiting job is cancelled or detached (the
+ * disconnect policy), the request logged 499 if it was under way. Safe when
+ * nothing is under way. */
+void front_req_gone(struct front_req *r);
+/* Ready for the connection's next request (its job released). */
+void front_req_reset(struct front_req *r);
+/* Ends r (front_req_gone, then released); closed(wire) runs once its
+ * timer is closed and r freed. */
+void front_req_close(struct front_req *r, void (*closed)(void *wire));
+
+/* The current request: */
+int front_req_waiting(const struct front_req *r);   /* a synchronous job runs for it */
+int front_req_answering(const struct front_req *r); /* its answer is being written */
+const char *front_req_job_id(const struct front_req *r); /* NULL before a job */
+/* The settings of its script's block, NULL: the global ones. */
+const struct job_policy *front_req_policy(const struct front_req *r);
+/* The exit status for FastCGI's END_REQUEST: the program's (128 + signal),
+ * else 0 for a success and 1 for an error. */
+unsigned front_req_exit_status(const struct front_req *r);
+/* 102s: one more sent; the job's progress (1 and the values, or 0); the job
+ * made findable by id (its id, for the Location of the first 102). */
+void front_req_note_processing(struct front_req *r);
+int front_req_progress(struct front_req *r, int64_t *done, int64_t *total, const char **text);
+const char *front_req_expose(struct front_req *r);
+/* The client took a 102 as its answer (counted). */
+void front_req_misread(struct front_req *r, enum front_misread kind);
+/* A connection refused before any request (counted). */
+void front_refused(struct front *f, enum front_refusal why);
 
 #endif

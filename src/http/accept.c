@@ -116,10 +116,6 @@ static void listener_take(struct listener *l)
 
 	c = util_xcalloc(1, sizeof(*c));
 	c->srv = s;
-	c->body_fd = -1;
-	c->file_fd = -1;
-	c->stored.fd = -1;
-	c->refusal = -1;
 	c->is_unix = l->is_unix;
 	if (l->is_unix)
 		r = uv_pipe_init(s->loop, &c->h.pipe, 0);
@@ -140,10 +136,7 @@ static void listener_take(struct listener *l)
 		s->conns->prev = c;
 	s->conns = c;
 	s->conn_count++;
-	if (!s->cfg.admin)
-		job_front_count_connection(s->cfg.counters, 1);
 	buf_init(&c->in, PIPELINE_MAX_BYTES + JOB_LOOP_READ_BYTES);
-	buf_init(&c->body, s->cfg.body_mem_bytes + 1);
 	c->parser = http_req_parser_new(&s->cfg.limits, http__on_body, c);
 
 	r = uv_accept(server, &c->h.stream);
@@ -172,15 +165,14 @@ static void listener_take(struct listener *l)
 	}
 	snprintf(c->tag, sizeof(c->tag), "%s %llu %s", s->cfg.admin ? "admin" : "conn",
 	         (unsigned long long)++conn_seq, c->peer);
-	if (s->cfg.max_connections && s->conn_count - s->refusing > s->cfg.max_connections) {
-		c->refusal = JOB_REFUSED_MAX_CONNECTIONS;
-		s->refusing++;
-		log_warnx("%s: refused, %u connections open (--max-connections %u)%s", c->tag,
-		          s->conn_count - s->refusing, s->cfg.max_connections,
-		          s->refusing > 1 ? ", others being refused" : "");
+	c->req = front_req_new(s->front, c, c->tag);
+	c->handles_open++;
+	if (front_req_refused(c->req)) {
+		/* Answered at once (503, Retry-After), before its request is read. */
 		c->keep_alive = 0;
 		c->linger = 1;
-		http__conn_send_error(c, 503, 1);
+		c->close_after = 1;
+		front_req_serve(c->req);
 		return;
 	}
 	c->reading = 1;
@@ -204,6 +196,22 @@ int http_server_open(uv_loop_t *loop, struct job_engine *engine, const struct ht
 	/* Room for what jobs and the store open besides connections. */
 	s->nofile_headroom = s->nofile_limit / 8 < 16 ? 16 : s->nofile_limit / 8 > 256 ? 256 : s->nofile_limit / 8;
 	s->on_conn_freed = accept_resume;
+	{
+		struct front_config fc = {
+			.engine = engine,
+			.ops = &http__wire_ops,
+			.spool_dir = cfg->spool_dir,
+			.body_mem_bytes = cfg->body_mem_bytes,
+			.max_body_bytes = 0, /* the parser's limit: 413 */
+			.max_connections = cfg->max_connections,
+			.jobs_prefix = cfg->jobs_prefix,
+			.max_wait_ms = cfg->max_wait_ms,
+			.detach_on_disconnect = cfg->detach_on_disconnect,
+			.access_log = cfg->admin ? NULL : cfg->access_log,
+			.counters = cfg->admin ? NULL : cfg->counters,
+		};
+		front_open(loop, &fc, &s->front);
+	}
 	uv_timer_init(loop, &s->accept_timer);
 	s->accept_timer.data = s;
 	s->handles_open++;

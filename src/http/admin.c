@@ -18,7 +18,7 @@
  * request limits); a cap all the same. */
 #define ADMIN_BODY_MAX (64u * 1024 * 1024)
 
-static const char *const front_names[JOB_FRONT_COUNT] = {"http", "fastcgi"};
+static const char *const front_names[FRONT_COUNT] = {"http", "fastcgi"};
 
 static void family(struct buf *out, const char *name, const char *type, const char *help)
 {
@@ -47,7 +47,7 @@ static unsigned long long load(const atomic_uint_least64_t *v)
 	return (unsigned long long)atomic_load_explicit((atomic_uint_least64_t *)v, memory_order_relaxed);
 }
 
-void http_metrics_render(struct buf *out, const struct job_metrics *m, const struct job_front_counters *fronts)
+void http_metrics_render(struct buf *out, const struct job_metrics *m, const struct front_counters *fronts)
 {
 	family(out, "cgiq_jobs_finished_total", "counter", "Jobs ended, by final state.");
 	for (int s = STORE_SUCCEEDED; s < STORE_STATE_COUNT; s++)
@@ -78,28 +78,28 @@ void http_metrics_render(struct buf *out, const struct job_metrics *m, const str
 	if (fronts == NULL)
 		return;
 	family(out, "cgiq_responses_total", "counter", "Final responses, by front and status class.");
-	for (int f = 0; f < JOB_FRONT_COUNT; f++)
+	for (int f = 0; f < FRONT_COUNT; f++)
 		for (int c = 1; c < 6; c++)
 			buf_printf(out, "cgiq_responses_total{front=\"%s\",code=\"%dxx\"} %llu\n", front_names[f], c,
 			           load(&fronts[f].responses[c]));
 	family(out, "cgiq_refusals_total", "counter", "Requests refused before a job ran, by front and reason.");
-	for (int f = 0; f < JOB_FRONT_COUNT; f++)
-		for (int r = 0; r < JOB_REFUSAL_COUNT; r++)
+	for (int f = 0; f < FRONT_COUNT; f++)
+		for (int r = 0; r < FRONT_REFUSAL_COUNT; r++)
 			buf_printf(out, "cgiq_refusals_total{front=\"%s\",reason=\"%s\"} %llu\n", front_names[f],
-			           job_refusal_name((enum job_refusal)r), load(&fronts[f].refused[r]));
+			           front_refusal_name((enum front_refusal)r), load(&fronts[f].refused[r]));
 	family(out, "cgiq_processing_misread_total", "counter",
 	       "Connections closed because the client took a 102 as its answer, by front and sign.");
-	for (int f = 0; f < JOB_FRONT_COUNT; f++)
-		for (int k = 0; k < JOB_MISREAD_COUNT; k++)
+	for (int f = 0; f < FRONT_COUNT; f++)
+		for (int k = 0; k < FRONT_MISREAD_COUNT; k++)
 			buf_printf(out, "cgiq_processing_misread_total{front=\"%s\",kind=\"%s\"} %llu\n", front_names[f],
-			           job_misread_name((enum job_misread)k), load(&fronts[f].misread[k]));
+			           front_misread_name((enum front_misread)k), load(&fronts[f].misread[k]));
 	family(out, "cgiq_connections_open", "gauge", "Client connections open, by front.");
-	for (int f = 0; f < JOB_FRONT_COUNT; f++)
+	for (int f = 0; f < FRONT_COUNT; f++)
 		buf_printf(out, "cgiq_connections_open{front=\"%s\"} %lld\n", front_names[f],
 		           (long long)atomic_load_explicit((atomic_int_least64_t *)&fronts[f].connections_open,
 		                                           memory_order_relaxed));
 	family(out, "cgiq_connections_total", "counter", "Client connections accepted, by front.");
-	for (int f = 0; f < JOB_FRONT_COUNT; f++)
+	for (int f = 0; f < FRONT_COUNT; f++)
 		buf_printf(out, "cgiq_connections_total{front=\"%s\"} %llu\n", front_names[f],
 		           load(&fronts[f].connections_total));
 }
@@ -187,7 +187,7 @@ static void text_error(struct http_admin_response *out, int status, const char *
 	buf_printf(&out->body, "%d %s%s%s\n", status, front_reason(status), why ? ": " : "", why ? why : "");
 }
 
-void http_admin_handle(struct job_engine *e, const struct job_front_counters *fronts, const char *method,
+void http_admin_handle(struct job_engine *e, const struct front_counters *fronts, const char *method,
                        const char *path, const char *query, struct http_admin_response *out)
 {
 	int is_metrics = strcmp(path, "/metrics") == 0, is_health = strcmp(path, "/health") == 0;

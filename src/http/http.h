@@ -231,7 +231,7 @@ void http_evidence_reload(struct http_evidence *ev);
 #include <uv.h>
 
 struct job_engine;
-struct job_front_counters;
+struct front_counters;
 struct front_access_log;
 
 struct http_server_config {
@@ -261,9 +261,9 @@ struct http_server_config {
 	int detach_on_disconnect;        /* client gone: the job goes on, result kept */
 	/* observability (NULL / 0 = off) */
 	struct front_access_log *access_log;       /* one line per request */
-	struct job_front_counters *counters;      /* this front's counters */
+	struct front_counters *counters;      /* this front's counters */
 	int admin;                                /* an admin listener: /metrics, /health, /jobs only */
-	const struct job_front_counters *fronts;  /* admin: every front's counters, JOB_FRONT_COUNT */
+	const struct front_counters *fronts;  /* admin: every front's counters, FRONT_COUNT */
 };
 
 struct http_server;
@@ -295,9 +295,9 @@ void http_server_close(struct http_server *s);
 struct job_metrics;
 
 /* Prometheus text exposition format 0.0.4 of the engine snapshot m and the
- * fronts' counters (JOB_FRONT_COUNT of them; NULL = none). Metric names start
+ * fronts' counters (FRONT_COUNT of them; NULL = none). Metric names start
  * with cgiq_. */
-void http_metrics_render(struct buf *out, const struct job_metrics *m, const struct job_front_counters *fronts);
+void http_metrics_render(struct buf *out, const struct job_metrics *m, const struct front_counters *fronts);
 
 /* An admin answer. */
 struct http_admin_response {
@@ -312,7 +312,7 @@ struct http_admin_response {
  * 405, an unknown parameter or bad value 400. path is the request path
  * (percent-encoded, as parsed), query what follows '?'. Loop thread.
  */
-void http_admin_handle(struct job_engine *e, const struct job_front_counters *fronts, const char *method,
+void http_admin_handle(struct job_engine *e, const struct front_counters *fronts, const char *method,
                        const char *path, const char *query, struct http_admin_response *out);
 
 #endif

@@ -16,7 +16,6 @@
 /* Bodies up to this size are copied into the head's buffer (one write, and
  * the caller's memory may be freed at once). */
 #define INLINE_BODY_MAX 16384
-#define MAX_LOCAL_REDIRECTS 5
 #define PIPELINE_MAX_BYTES (64 * 1024)
 /* A refused connection's answer is followed by a shutdown of writing and a
  * drain of what the client still sends, for at most this long and this
@@ -62,21 +61,18 @@ struct conn {
 
 	struct http_req_parser *parser;
 	struct buf in;
+	struct front_req *req;   /* the request's life after its head (front/) */
 
 	/* the request being served */
 	int is_head;
 	int http10;
 	int keep_alive;
+	char protocol[16];       /* "HTTP/1.1", for the access log */
 	struct cgi_target target;
 	int have_target;
 	int has_body;
-	struct buf body;
-	int body_fd;
-	uint64_t body_len;
-	struct job *job;
-	const struct job_script_rule *rule; /* its script's settings; NULL = the globals */
-	int redirects;
 	struct http_processing_decision pd;
+	struct http_prefer prefer;
 	unsigned sent_102;
 	uint64_t last_102_ms;    /* when the last 102 was queued */
 	int close_after;
@@ -85,30 +81,18 @@ struct conn {
 	size_t lingered_bytes;
 	uv_shutdown_t shutdown_req;
 	uint64_t started_ms;
-	int final_status;
-	uint64_t final_bytes;
-	int api;                 /* a status monitor / result request; 2: an admin page */
-	int refusal;             /* a job_refusal counted for this answer, -1 none */
-	int async;               /* its job was accepted with respond-async */
-	struct http_prefer prefer;
-	struct job_stored_result stored; /* a kept result being sent */
 
-	/* writing */
 	unsigned writes_pending;
-	int file_fd;
-	uint64_t file_off, file_end;
-	char *file_chunk;
-	int writing_file_chunk;
 };
 
 struct http_server {
 	uv_loop_t *loop;
 	struct job_engine *engine;
 	struct http_server_config cfg;
+	struct front *front;       /* its requests' life (front/) */
 	struct listener *listeners;
 	struct conn *conns;
 	unsigned conn_count;
-	unsigned refusing;   /* of those, refused over --max-connections and closing */
 	int closing;
 	int draining;        /* http_server_drain: no new connection, no keep-alive */
 	unsigned handles_open;
@@ -128,6 +112,8 @@ struct wreq {
 };
 
 /* server.c */
+/* What the connections do for front/ (head, body, finish, close, redirect). */
+extern const struct front_wire_ops http__wire_ops;
 void http__conn_close(struct conn *c);
 /* Reads and serves what the connection has buffered; loop thread. */
 void http__conn_process(struct conn *c);
@@ -151,6 +137,6 @@ int http__misread_risk(const struct conn *c);
 /* Bytes that are only CR and LF (no request, RFC 9112 2.2). */
 int http__only_line_breaks(const char *p, size_t n);
 /* The client took a 102 as its answer: logged, counted, its User-Agent remembered. */
-void http__conn_misread(struct conn *c, enum job_misread kind);
+void http__conn_misread(struct conn *c, enum front_misread kind);
 
 #endif

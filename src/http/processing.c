@@ -39,8 +39,8 @@ void http__processing_message(struct conn *c, const char **data, size_t *len, ch
 {
 	int64_t done, total;
 	const char *text;
-	int with_location = c->sent_102 == 0 && c->prefer.processing && c->job;
-	int with_progress = c->job && job_progress(c->job, &done, &total, &text);
+	int with_location = c->sent_102 == 0 && c->prefer.processing && front_req_job_id(c->req);
+	int with_progress = front_req_progress(c->req, &done, &total, &text);
 	struct buf b;
 
 	if (!with_location && !with_progress) {
@@ -54,8 +54,7 @@ void http__processing_message(struct conn *c, const char **data, size_t *len, ch
 	buf_append_str(&b, "HTTP/1.1 102 Processing\r\n");
 	if (with_location) {
 		/* The status monitor: where to look if this connection is lost. */
-		job_expose(c->job);
-		buf_printf(&b, "Location: %s/%s\r\n", c->srv->cfg.jobs_prefix, job_id(c->job));
+		buf_printf(&b, "Location: %s/%s\r\n", c->srv->cfg.jobs_prefix, front_req_expose(c->req));
 	}
 	if (with_progress)
 		append_progress(&b, done, total, text);
@@ -91,13 +90,14 @@ int http__only_line_breaks(const char *p, size_t n)
 	return 1;
 }
 
-void http__conn_misread(struct conn *c, enum job_misread kind)
+void http__conn_misread(struct conn *c, enum front_misread kind)
 {
 	const struct http_request *req = http_req_parser_request(c->parser);
 	const char *ua = req ? http_request_header(req, "User-Agent", 0) : NULL;
 	struct http_evidence *ev = c->srv->cfg.processing_evidence;
 	char esc[4 * HTTP_EVIDENCE_UA_MAX + 8], then[96] = "";
 	time_t now = time(NULL);
+	const char *job = front_req_job_id(c->req);
 	int saved = 0;
 
 	/* Evidence steers auto only: always keeps its meaning (the README says
@@ -109,17 +109,17 @@ void http__conn_misread(struct conn *c, enum job_misread kind)
 		         (unsigned long long)http_evidence_ttl_s(ev));
 	}
 	log_escape(esc, sizeof(esc), ua ? ua : "", ua ? strlen(ua) : 0);
-	if (kind == JOB_MISREAD_EARLY_REQUEST)
+	if (kind == FRONT_MISREAD_EARLY_REQUEST)
 		log_warnx("%s: a new request arrived before the final response, after %u unsolicited 102s: "
 		          "the client took a 102 as its answer (User-Agent \"%s\"); closing the connection, job %s %s%s",
-		          c->tag, c->sent_102, esc, c->job ? job_id(c->job) : "-",
+		          c->tag, c->sent_102, esc, job ? job : "-",
 		          c->phase == PH_WRITE ? "answered, its response cut short" : "follows --on-disconnect", then);
 	else
 		log_warnx("%s: the client closed the connection right after a 102 (%u unsolicited): it most likely "
 		          "took it as its answer (User-Agent \"%s\"); job %s follows --on-disconnect%s",
-		          c->tag, c->sent_102, esc, c->job ? job_id(c->job) : "-", then);
+		          c->tag, c->sent_102, esc, job ? job : "-", then);
 	if (saved < 0)
 		log_warnx("cannot save the 102 misread evidence: %s (kept in memory until a restart)", strerror(-saved));
-	job_front_count_misread(c->srv->cfg.counters, kind);
+	front_req_misread(c->req, kind);
 }
 

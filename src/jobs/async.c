@@ -91,20 +91,6 @@ static char *spool_path(struct job_engine *e, const char *id, const char *suffix
 	return p;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Gives an unnamed (O_TMPFILE) file a name in the spool. */
 static int link_tmpfile(int fd, const char *path)
 {
@@ -129,7 +115,7 @@ static int save_file(struct job_engine *e, int fd, const char *data, size_t len,
 		int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (out < 0)
 			return -errno;
-		r = write_all(out, data ? data : "", len);
+		r = util_write_all(out, data ? data : "", len);
 		if (r == 0 && durable && fsync(out) < 0)
 			r = -errno;
 		close(out);

@@ -269,10 +269,7 @@ struct job_stats {
 void job_engine_stats(const struct job_engine *e, struct job_stats *out);
 
 /* ---------------- metrics (observe.c; counted in engine.c) ----------------
- * Engine counters are written and read on the loop thread only. The fronts'
- * counters (struct job_front_counters) are atomics: FastCGI responder threads
- * update theirs while the loop thread renders /metrics. */
-#include <stdatomic.h>
+ * Written and read on the loop thread only. */
 
 /* Upper bounds of the histogram buckets, in seconds (the +Inf bucket is extra). */
 #define JOB_HIST_BOUNDS 14
@@ -323,47 +320,5 @@ int job_list(struct job_engine *e, const enum store_state *state, unsigned limit
 
 /* How long the program ran, in ms; -1 when it never started (or has not ended). */
 int64_t job_duration_ms(const struct job *j);
-
-/* Per front (HTTP, FastCGI): what the front answered and refused. Owned by
- * the daemon (they outlive the fronts and the engine); each front updates
- * its own with relaxed atomic adds from any thread. */
-enum job_front { JOB_FRONT_HTTP = 0, JOB_FRONT_FASTCGI, JOB_FRONT_COUNT };
-enum job_refusal {
-	JOB_REFUSED_QUEUE_FULL = 0,   /* 503: --queue-max */
-	JOB_REFUSED_MAX_CONNECTIONS,  /* 503: --max-connections */
-	JOB_REFUSED_BAD_REQUEST,      /* 400 */
-	JOB_REFUSED_TIMEOUT,          /* 408 */
-	JOB_REFUSED_TOO_LARGE,        /* 413, 414, 431 */
-	JOB_REFUSED_NOT_IMPLEMENTED,  /* 501, 505 */
-	JOB_REFUSED_FORBIDDEN,        /* 403: a path or program refused */
-	JOB_REFUSED_NOT_FOUND,        /* 404: no program */
-	JOB_REFUSED_OTHER,            /* any other error answered before a job ran */
-	JOB_REFUSAL_COUNT,
-};
-/* "queue_full", "max_connections", ... (the metric's reason label). */
-const char *job_refusal_name(enum job_refusal r);
-/* The refusal an error status stands for (400 -> bad_request, ...). */
-enum job_refusal job_refusal_of_status(int status);
-
-/* How a client showed it took a 102 Processing as its answer. */
-enum job_misread {
-	JOB_MISREAD_EARLY_REQUEST = 0, /* a new request before the final response */
-	JOB_MISREAD_CLOSED_AFTER_102,  /* closed the connection right after a 102 */
-	JOB_MISREAD_COUNT
-};
-const char *job_misread_name(enum job_misread m);
-
-struct job_front_counters {
-	atomic_uint_least64_t responses[6];              /* by status class: [2] = 2xx ... [5] = 5xx */
-	atomic_uint_least64_t refused[JOB_REFUSAL_COUNT];
-	atomic_uint_least64_t misread[JOB_MISREAD_COUNT];
-	atomic_uint_least64_t connections_total;
-	atomic_int_least64_t connections_open;
-};
-/* Counting helpers (NULL counters allowed: nothing counted). */
-void job_front_count_response(struct job_front_counters *c, int status);
-void job_front_count_refusal(struct job_front_counters *c, enum job_refusal r);
-void job_front_count_connection(struct job_front_counters *c, int delta);
-void job_front_count_misread(struct job_front_counters *c, enum job_misread m);
 
 #endif

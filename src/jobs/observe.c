@@ -1,7 +1,7 @@
 /*
  * What the admin listener shows about the engine: counter snapshots, health,
- * the job list, and the fronts' atomic counters. The counting itself happens
- * where the events do (engine.c, the fronts); this file only reads and names.
+ * the job list. The counting itself happens where the events do (engine.c);
+ * this file only reads and names.
  */
 #include <errno.h>
 #include <string.h>
@@ -59,70 +59,4 @@ int job_list(struct job_engine *e, const enum store_state *state, unsigned limit
 	if (e->reader == NULL)
 		return -ENOENT;
 	return store_jobs_list(e->reader, state, limit, cb, ud);
-}
-
-static const char *const refusal_names[JOB_REFUSAL_COUNT] = {
-	[JOB_REFUSED_QUEUE_FULL] = "queue_full",
-	[JOB_REFUSED_MAX_CONNECTIONS] = "max_connections",
-	[JOB_REFUSED_BAD_REQUEST] = "bad_request",
-	[JOB_REFUSED_TIMEOUT] = "timeout",
-	[JOB_REFUSED_TOO_LARGE] = "too_large",
-	[JOB_REFUSED_NOT_IMPLEMENTED] = "not_implemented",
-	[JOB_REFUSED_FORBIDDEN] = "forbidden",
-	[JOB_REFUSED_NOT_FOUND] = "not_found",
-	[JOB_REFUSED_OTHER] = "other",
-};
-
-const char *job_refusal_name(enum job_refusal r)
-{
-	return (unsigned)r < JOB_REFUSAL_COUNT ? refusal_names[r] : "other";
-}
-
-enum job_refusal job_refusal_of_status(int status)
-{
-	switch (status) {
-	case 400: return JOB_REFUSED_BAD_REQUEST;
-	case 403: return JOB_REFUSED_FORBIDDEN;
-	case 404: return JOB_REFUSED_NOT_FOUND;
-	case 408: return JOB_REFUSED_TIMEOUT;
-	case 413: case 414: case 431: return JOB_REFUSED_TOO_LARGE;
-	case 501: case 505: return JOB_REFUSED_NOT_IMPLEMENTED;
-	default: return JOB_REFUSED_OTHER;
-	}
-}
-
-void job_front_count_response(struct job_front_counters *c, int status)
-{
-	if (c != NULL && status >= 100 && status < 600)
-		atomic_fetch_add_explicit(&c->responses[status / 100], 1, memory_order_relaxed);
-}
-
-void job_front_count_refusal(struct job_front_counters *c, enum job_refusal r)
-{
-	if (c != NULL && (unsigned)r < JOB_REFUSAL_COUNT)
-		atomic_fetch_add_explicit(&c->refused[r], 1, memory_order_relaxed);
-}
-
-void job_front_count_connection(struct job_front_counters *c, int delta)
-{
-	if (c == NULL)
-		return;
-	if (delta > 0)
-		atomic_fetch_add_explicit(&c->connections_total, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->connections_open, delta, memory_order_relaxed);
-}
-
-void job_front_count_misread(struct job_front_counters *c, enum job_misread m)
-{
-	if (c != NULL && (unsigned)m < JOB_MISREAD_COUNT)
-		atomic_fetch_add_explicit(&c->misread[m], 1, memory_order_relaxed);
-}
-
-const char *job_misread_name(enum job_misread m)
-{
-	switch (m) {
-	case JOB_MISREAD_EARLY_REQUEST: return "early-request";
-	case JOB_MISREAD_CLOSED_AFTER_102: return "closed-after-102";
-	default: return "unknown";
-	}
 }

@@ -14,21 +14,6 @@
 
 #include "internal.h"
 
-static int spool_write(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 static int spool_open(struct job *j)
 {
 	/* Unnamed until linked: a crash leaves nothing behind in the spool. */
@@ -36,7 +21,7 @@ static int spool_open(struct job *j)
 	if (fd < 0)
 		return -errno;
 	j->spool_fd = fd;
-	return spool_write(fd, j->out_mem.data ? j->out_mem.data : "", j->out_mem.len);
+	return util_write_all(fd, j->out_mem.data ? j->out_mem.data : "", j->out_mem.len);
 }
 
 static int body_bytes(struct job *j, const char *data, size_t len)
@@ -61,7 +46,7 @@ static int body_bytes(struct job *j, const char *data, size_t len)
 	r = j->spool_fd < 0 ? spool_open(j) : 0;
 	if (r == 0) {
 		buf_free(&j->out_mem);
-		r = spool_write(j->spool_fd, data, len);
+		r = util_write_all(j->spool_fd, data, len);
 	}
 	if (r == 0)
 		j->e->metrics.spool_written_bytes += from_mem + len;

@@ -131,5 +131,9 @@ int util_json_string(struct buf *b, const char *s);
 /* ---- files ---- */
 /* mkdir -p with mode 0750 for missing components. Returns 0 or -errno. */
 int util_mkdirs(const char *path);
+/* Writes all len bytes of data to fd (a file: no partial writes but on
+ * EINTR or a full disk). Returns 0 or a negative errno (-ENOSPC when the
+ * disk took no byte). */
+int util_write_all(int fd, const char *data, size_t len);
 
 #endif

@@ -241,7 +241,7 @@ static int well_formed(const char *text)
 static void test_render(void)
 {
 	struct job_metrics m;
-	static struct job_front_counters fronts[JOB_FRONT_COUNT];
+	static struct front_counters fronts[FRONT_COUNT];
 	struct buf b;
 
 	memset(&m, 0, sizeof(m));
@@ -258,12 +258,12 @@ static void test_render(void)
 	job_histogram_observe(&m.duration, 3000);      /* 0.003 s */
 	job_histogram_observe(&m.duration, 1500000);   /* 1.5 s */
 	job_histogram_observe(&m.queue_wait, 20000);   /* 0.02 s */
-	atomic_store(&fronts[JOB_FRONT_HTTP].responses[2], 5);
-	atomic_store(&fronts[JOB_FRONT_HTTP].responses[5], 2);
-	atomic_store(&fronts[JOB_FRONT_HTTP].refused[JOB_REFUSED_QUEUE_FULL], 6);
-	atomic_store(&fronts[JOB_FRONT_FASTCGI].refused[JOB_REFUSED_TOO_LARGE], 1);
-	atomic_store(&fronts[JOB_FRONT_HTTP].connections_open, 11);
-	atomic_store(&fronts[JOB_FRONT_HTTP].connections_total, 40);
+	atomic_store(&fronts[FRONT_HTTP].responses[2], 5);
+	atomic_store(&fronts[FRONT_HTTP].responses[5], 2);
+	atomic_store(&fronts[FRONT_HTTP].refused[FRONT_REFUSED_QUEUE_FULL], 6);
+	atomic_store(&fronts[FRONT_FASTCGI].refused[FRONT_REFUSED_TOO_LARGE], 1);
+	atomic_store(&fronts[FRONT_HTTP].connections_open, 11);
+	atomic_store(&fronts[FRONT_HTTP].connections_total, 40);
 
 	buf_init(&b, 1 << 20);
 	http_metrics_render(&b, &m, fronts);
@@ -326,16 +326,16 @@ static void test_render(void)
 
 static void test_refusal_names(void)
 {
-	CU_ASSERT_EQUAL(job_refusal_of_status(400), JOB_REFUSED_BAD_REQUEST);
-	CU_ASSERT_EQUAL(job_refusal_of_status(408), JOB_REFUSED_TIMEOUT);
-	CU_ASSERT_EQUAL(job_refusal_of_status(414), JOB_REFUSED_TOO_LARGE);
-	CU_ASSERT_EQUAL(job_refusal_of_status(431), JOB_REFUSED_TOO_LARGE);
-	CU_ASSERT_EQUAL(job_refusal_of_status(505), JOB_REFUSED_NOT_IMPLEMENTED);
-	CU_ASSERT_EQUAL(job_refusal_of_status(403), JOB_REFUSED_FORBIDDEN);
-	CU_ASSERT_EQUAL(job_refusal_of_status(507), JOB_REFUSED_OTHER);
-	CU_ASSERT_STRING_EQUAL(job_refusal_name(JOB_REFUSED_QUEUE_FULL), "queue_full");
-	CU_ASSERT_STRING_EQUAL(job_refusal_name(JOB_REFUSED_MAX_CONNECTIONS), "max_connections");
-	CU_ASSERT_STRING_EQUAL(job_refusal_name((enum job_refusal)99), "other");
+	CU_ASSERT_EQUAL(front_refusal_of_status(400), FRONT_REFUSED_BAD_REQUEST);
+	CU_ASSERT_EQUAL(front_refusal_of_status(408), FRONT_REFUSED_TIMEOUT);
+	CU_ASSERT_EQUAL(front_refusal_of_status(414), FRONT_REFUSED_TOO_LARGE);
+	CU_ASSERT_EQUAL(front_refusal_of_status(431), FRONT_REFUSED_TOO_LARGE);
+	CU_ASSERT_EQUAL(front_refusal_of_status(505), FRONT_REFUSED_NOT_IMPLEMENTED);
+	CU_ASSERT_EQUAL(front_refusal_of_status(403), FRONT_REFUSED_FORBIDDEN);
+	CU_ASSERT_EQUAL(front_refusal_of_status(507), FRONT_REFUSED_OTHER);
+	CU_ASSERT_STRING_EQUAL(front_refusal_name(FRONT_REFUSED_QUEUE_FULL), "queue_full");
+	CU_ASSERT_STRING_EQUAL(front_refusal_name(FRONT_REFUSED_MAX_CONNECTIONS), "max_connections");
+	CU_ASSERT_STRING_EQUAL(front_refusal_name((enum front_refusal)99), "other");
 }
 
 /* Answers that never reach the engine (NULL engine is not touched). */
