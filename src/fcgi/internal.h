@@ -25,45 +25,26 @@ struct fconn {
 	struct fconn *prev, *next;
 	union front_stream h;
 	uv_timer_t timer;            /* read, idle and write timeouts */
-	uv_timer_t wait_timer;       /* Prefer: wait */
-	int handles;                 /* open libuv handles; freed at 0 */
+	int handles;                 /* open libuv handles and the request object; freed at 0 */
 	int closing;
 	struct fcgi_reader rd;
 	enum fphase phase;
 	uint64_t id;
-	char tag[112];               /* "conn 12 203.0.113.5" */
+	char tag[112];               /* "fastcgi conn 12 203.0.113.5" */
 	int writes;                  /* uv_write requests in flight */
-	int counted;                 /* in the front's connection count */
-	int refusing;                /* beyond --max-connections: its request gets 503 */
+	struct front_req *req;       /* the request's life after its records (front/) */
 
 	/* the request */
 	unsigned req_id;
 	int role, keep_conn;
 	struct buf params;
 	uint64_t params_total;       /* parameter bytes received, kept or not */
-	struct buf body;
-	int body_fd;
-	uint64_t body_len;
-	int body_over;               /* beyond --max-body-bytes: 413 */
 	char **envp;
 	struct fcgi_mapped m;
 	int mapped;
-	uint64_t t0;
-	struct job *job;
-	const struct job_script_rule *rule; /* its script's settings, looked up once */
-	int waiting, async;
-	int64_t wait_ms, job_ms;
-	int queue_full;
-	char job_id[UTIL_ID_LEN + 1];
-	char api_id[UTIL_ID_LEN + 1];
-	struct job_stored_result stored;
+	char path[512];              /* the URI's path, for the job API */
 
 	/* the answer */
-	int status;                  /* HTTP status, for the log line and the counters */
-	uint64_t body_bytes;
-	uint32_t app_status;
-	int file_fd;                 /* streamed a chunk at a time: [file_off, file_end) */
-	uint64_t file_off, file_end;
 	int end_written;
 	int failed;                  /* a write failed: the answer did not arrive */
 };
@@ -72,16 +53,19 @@ struct fcgi_front {
 	uv_loop_t *loop;
 	struct job_engine *engine;
 	struct fcgi_config cfg;
+	struct front *front;         /* its requests' life (front/) */
 	union front_stream lh;
 	int listening;               /* lh is open */
 	struct front_socket sock;    /* until start: the listening descriptor */
 	struct fconn *conns;
-	unsigned conn_count, busy, refusing;
+	unsigned conn_count, busy;
 	uint64_t conn_seq;
 	int draining, closing, freed;
 };
 
 /* server.c */
+/* What the connections do for front/ (head, body, finish, close). */
+extern const struct front_wire_ops fcgi__wire_ops;
 /* The listener's connection callback (data: the front). */
 void fcgi__on_connection(uv_stream_t *server, int status);
 /* Closes a connection (its job cancelled or detached); freed once its

@@ -68,6 +68,23 @@ int fcgi_front_open(uv_loop_t *loop, struct job_engine *engine, const struct fcg
 	f->engine = engine;
 	f->cfg = *cfg;
 	f->sock.fd = -1;
+	{
+		struct front_config fc = {
+			.engine = engine,
+			.ops = &fcgi__wire_ops,
+			.spool_dir = cfg->spool_dir,
+			.body_mem_bytes = cfg->body_mem_bytes,
+			.max_body_bytes = cfg->max_body_bytes,
+			.max_connections = cfg->max_connections,
+			.jobs_prefix = cfg->jobs_prefix,
+			.max_wait_ms = cfg->max_wait_ms,
+			.detach_on_disconnect = cfg->detach_on_disconnect,
+			.accel_prefix = cfg->accel_prefix,
+			.access_log = cfg->access_log,
+			.counters = cfg->counters,
+		};
+		front_open(loop, &fc, &f->front);
+	}
 	*out = f;
 	return 0;
 }

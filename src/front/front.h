@@ -269,16 +269,18 @@ struct front_wire_ops {
 	 * a->headers, Content-Length when front_status_has_body) and its body in
 	 * memory (front_answer_mem; the wire may take a->body, leaving it empty)
 	 * unless the request is head-only. A body from a file follows through
-	 * body(). Returns 0, then the wire calls front_req_written once its
-	 * writes are done; or a negative errno, and the wire has closed.
+	 * body() unless last. Returns 0, then the wire calls front_req_written
+	 * once its writes are done; or a negative errno, and the wire has closed.
 	 */
-	int (*head)(struct front_req *r, struct front_answer *a);
+	int (*head)(struct front_req *r, struct front_answer *a, int last);
 	/* len bytes (at most chunk_bytes) of a body read from a file, valid
-	 * until front_req_written. 0 or a negative errno, as head. */
-	int (*body)(struct front_req *r, const char *data, size_t len);
-	/* The answer is written and logged: the wire ends it (FastCGI's
-	 * END_REQUEST), then calls front_req_reset before its next request, or
-	 * closes. */
+	 * until front_req_written; last: the answer's last bytes. 0 or a
+	 * negative errno, as head. (With last, a wire may end its answer in the
+	 * same write: FastCGI's END_REQUEST.) */
+	int (*body)(struct front_req *r, const char *data, size_t len, int last);
+	/* The answer is written and logged: the wire ends it if it has not
+	 * (FastCGI's END_REQUEST), then calls front_req_reset before its next
+	 * request, or closes. */
 	void (*finish)(struct front_req *r);
 	/* The answer cannot be completed (its file cannot be read): the only
 	 * honest thing left is to close the connection. */

@@ -199,7 +199,7 @@ void front_req_answer(struct front_req *r, struct front_answer *a)
 		r->file_off = a->off;
 		r->file_end = a->off + a->len;
 	}
-	if (cfg->ops->head(r, a) < 0)
+	if (cfg->ops->head(r, a, r->file_fd < 0) < 0)
 		r->file_fd = -1;
 	front_answer_free(a);
 }
@@ -282,7 +282,7 @@ void front_req_written(struct front_req *r)
 			return;
 		}
 		r->file_off += (uint64_t)n;
-		if (ops->body(r, r->chunk, (size_t)n) < 0)
+		if (ops->body(r, r->chunk, (size_t)n, r->file_off >= r->file_end) < 0)
 			r->file_off = r->file_end;
 		return;
 	}

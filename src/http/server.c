@@ -184,7 +184,7 @@ static void on_written(uv_write_t *req, int status)
 /* front's head: the status line, a's headers, Date, Server,
  * Content-Length, Connection; a body in memory goes with it (in the same
  * write when small). */
-static int http_head(struct front_req *r, struct front_answer *a)
+static int http_head(struct front_req *r, struct front_answer *a, int last)
 {
 	struct conn *c = front_req_wire(r);
 	struct buf head;
@@ -194,6 +194,7 @@ static int http_head(struct front_req *r, struct front_answer *a)
 	const char *mem = front_answer_mem(a);
 	char *owned = NULL;
 
+	(void)last; /* Content-Length says where the answer ends */
 	uv_timer_stop(&c->ptimer); /* no 102 after this point */
 	uv_timer_stop(&c->timer);
 	c->phase = PH_WRITE;
@@ -242,8 +243,9 @@ static int http_head(struct front_req *r, struct front_answer *a)
 }
 
 /* front's body: a chunk of a file, valid until front_req_written. */
-static int http_body(struct front_req *r, const char *data, size_t len)
+static int http_body(struct front_req *r, const char *data, size_t len, int last)
 {
+	(void)last;
 	struct conn *c = front_req_wire(r);
 
 	if (http__conn_write(c, data, len, NULL) < 0) {

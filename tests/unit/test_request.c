@@ -49,7 +49,7 @@ static void op(struct fake *w, const char *text)
 }
 
 /* Header lines shown with '|' for CRLF; Date-free, so exact. */
-static int fake_head(struct front_req *r, struct front_answer *a)
+static int fake_head(struct front_req *r, struct front_answer *a, int last)
 {
 	struct fake *w = front_req_wire(r);
 	const char *mem = front_answer_mem(a);
@@ -66,18 +66,20 @@ static int fake_head(struct front_req *r, struct front_answer *a)
 	else
 		snprintf(line + n, sizeof(line) - n, "] mem %llu%s%s", (unsigned long long)front_answer_body_len(a),
 		         a->local_redirect ? " local-redirect" : "", mem || front_answer_body_len(a) == 0 ? "" : " lost");
+	if (last)
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), " last");
 	op(w, line);
 	w->pending = 1;
 	return 0;
 }
 
-static int fake_body(struct front_req *r, const char *data, size_t len)
+static int fake_body(struct front_req *r, const char *data, size_t len, int last)
 {
 	struct fake *w = front_req_wire(r);
 	char n[32];
 
 	(void)data;
-	snprintf(n, sizeof(n), "body %zu", len);
+	snprintf(n, sizeof(n), "body %zu%s", len, last ? " last" : "");
 	op(w, n);
 	w->pending = 1;
 	return 0;
@@ -284,7 +286,7 @@ static void test_sync_answer(void)
 	CU_ASSERT_EQUAL(fake_run(&w, "hello", 0, -1), 0);
 	CU_ASSERT(front_req_waiting(w.r));
 	CU_ASSERT_FATAL(settle(&w, 10000));
-	CU_ASSERT_STRING_EQUAL(w.ops.data, "head 200 OK [Content-Type: text/plain|] mem 6;finish");
+	CU_ASSERT_STRING_EQUAL(w.ops.data, "head 200 OK [Content-Type: text/plain|] mem 6 last;finish");
 	CU_ASSERT_EQUAL(front_req_exit_status(w.r), 0);
 	access_text(text, sizeof(text));
 	CU_ASSERT(strstr(text, "\"GET /hello HTTP/1.1\" 200 6 ") != NULL);
@@ -307,7 +309,7 @@ static void test_spooled_answer(void)
 	/* 200,000 bytes (beyond the 64 KiB kept in memory): read from the
 	 * spool a chunk at a time, each after the last was written. */
 	CU_ASSERT_STRING_EQUAL(w.ops.data, "head 200 OK [Content-Type: application/octet-stream|] file 200000;"
-	                                   "body 65536;body 65536;body 65536;body 3392;finish");
+	                                   "body 65536;body 65536;body 65536;body 3392 last;finish");
 	front_req_reset(w.r);
 	fake_free(&w);
 	close_all();
@@ -357,7 +359,7 @@ static void test_refused_503(void)
 	CU_ASSERT_EQUAL(fake_run(&c, "sleep", 0, -1), 1); /* refused */
 	CU_ASSERT_FATAL(settle(&c, 5000));
 	CU_ASSERT_STRING_EQUAL(c.ops.data, "head 503 Service Unavailable [Content-Type: text/plain; charset=utf-8|"
-	                                   "Retry-After: 5|] mem 24;finish");
+	                                   "Retry-After: 5|] mem 24 last;finish");
 	CU_ASSERT_EQUAL(front_req_exit_status(c.r), 1);
 	CU_ASSERT_EQUAL(atomic_load(&counters.refused[FRONT_REFUSED_QUEUE_FULL]), 1);
 	CU_ASSERT_EQUAL(atomic_load(&counters.responses[5]), 1);
@@ -464,7 +466,7 @@ static void test_spool_full(void)
 	CU_ASSERT_EQUAL(front_req_serve(w.r), 1);
 	CU_ASSERT_FATAL(settle(&w, 5000));
 	CU_ASSERT_STRING_EQUAL(w.ops.data, "head 507 Insufficient Storage [Content-Type: text/plain; charset=utf-8|] "
-	                                   "mem 25;finish");
+	                                   "mem 25 last;finish");
 	CU_ASSERT_EQUAL(atomic_load(&counters.refused[FRONT_REFUSED_OTHER]), 1);
 	front_req_reset(w.r);
 	fake_free(&w);
@@ -482,7 +484,7 @@ static void test_local_redirect_left(void)
 	fake_begin(&w, "GET", "/redirect");
 	CU_ASSERT_EQUAL(fake_run(&w, "redirect", 0, -1), 0);
 	CU_ASSERT_FATAL(settle(&w, 10000));
-	CU_ASSERT_STRING_EQUAL(w.ops.data, "head 302 Found [Location: /hello|] mem 0 local-redirect;finish");
+	CU_ASSERT_STRING_EQUAL(w.ops.data, "head 302 Found [Location: /hello|] mem 0 local-redirect last;finish");
 	front_req_reset(w.r);
 	fake_free(&w);
 	close_all();
@@ -513,7 +515,7 @@ static void test_max_connections(void)
 	CU_ASSERT_EQUAL(front_req_serve(b.r), 1);
 	CU_ASSERT_FATAL(settle(&b, 5000));
 	CU_ASSERT_STRING_EQUAL(b.ops.data, "head 503 Service Unavailable [Content-Type: text/plain; charset=utf-8|"
-	                                   "Retry-After: 5|] mem 24;finish");
+	                                   "Retry-After: 5|] mem 24 last;finish");
 	CU_ASSERT_EQUAL(atomic_load(&counters.refused[FRONT_REFUSED_MAX_CONNECTIONS]), 1);
 	fake_free(&b);
 	fake_free(&a);
