@@ -40,6 +40,7 @@ static struct {
 	struct app_conf conf;
 	struct conf_item *items;
 	struct job_script_rule *rules;
+	struct front_policy *front_policies; /* the rules' front parts */
 	int atexit_done;
 } conf_owned;
 
@@ -49,9 +50,11 @@ static void conf_owned_free(void)
 	app_conf_free(&conf_owned.conf);
 	free(conf_owned.items);
 	free(conf_owned.rules);
+	free(conf_owned.front_policies);
 	conf_owned.text = NULL;
 	conf_owned.items = NULL;
 	conf_owned.rules = NULL;
+	conf_owned.front_policies = NULL;
 }
 
 static char option_where_buf[PATH_MAX + 32];
@@ -201,17 +204,18 @@ static int conf_load(const char *file)
 	return r < 0 ? 2 : r;
 }
 
-static void policy_of(const struct daemon_config *c, struct job_policy *p)
+static void policy_of(const struct daemon_config *c, struct job_policy *p, struct front_policy *fp)
 {
 	memset(p, 0, sizeof(*p));
+	memset(fp, 0, sizeof(*fp));
+	fp->processing_mode = (int)c->http.processing_mode;
+	fp->processing_after_ms = c->http.processing_after_ms;
+	fp->processing_interval_ms = c->http.processing_interval_ms;
+	fp->processing_max = c->http.processing_max;
+	fp->detach_on_disconnect = c->http.detach_on_disconnect;
 	p->job_timeout_ms = c->jobs.job_timeout_ms;
 	p->kill_grace_ms = c->jobs.kill_grace_ms;
 	p->max_output_bytes = c->jobs.max_output_bytes;
-	p->processing_mode = (int)c->http.processing_mode;
-	p->processing_after_ms = c->http.processing_after_ms;
-	p->processing_interval_ms = c->http.processing_interval_ms;
-	p->processing_max = c->http.processing_max;
-	p->detach_on_disconnect = c->http.detach_on_disconnect;
 	p->max_running = c->max_running;
 	p->retry_interrupted = c->retry_interrupted;
 	p->coalesce = c->coalesce_rule;
@@ -227,6 +231,7 @@ static int conf_build_rules(struct daemon_config *c, const char *file)
 	if (cf->block_count == 0)
 		return 0;
 	conf_owned.rules = util_xcalloc(cf->block_count, sizeof(*conf_owned.rules));
+	conf_owned.front_policies = util_xcalloc(cf->block_count, sizeof(*conf_owned.front_policies));
 	for (size_t b = 0; b < cf->block_count; b++) {
 		struct daemon_config tmp = *c;
 		int r;
@@ -238,7 +243,8 @@ static int conf_build_rules(struct daemon_config *c, const char *file)
 		if (r != 0)
 			return r < 0 ? 2 : r;
 		conf_owned.rules[b].pattern = cf->blocks[b].pattern;
-		policy_of(&tmp, &conf_owned.rules[b].policy);
+		policy_of(&tmp, &conf_owned.rules[b].policy, &conf_owned.front_policies[b]);
+		conf_owned.rules[b].front = &conf_owned.front_policies[b];
 	}
 	c->jobs.rules = conf_owned.rules;
 	c->jobs.rule_count = (unsigned)cf->block_count;

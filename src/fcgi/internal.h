@@ -11,7 +11,6 @@
 
 #include "fcgi.h"
 #include "front/front.h"
-#include "jobs/jobs.h"
 
 enum fphase {
 	FP_IDLE,     /* between requests (or before the first) */

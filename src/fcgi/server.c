@@ -615,7 +615,7 @@ void fcgi__on_connection(uv_stream_t *server, int status)
 	c->handles++;
 	fcgi_reader_init(&c->rd);
 	buf_init(&c->params, f->cfg.max_params_bytes + 1);
-	uv_read_start(&c->h.stream, job_loop_alloc_cb, on_read);
+	uv_read_start(&c->h.stream, front_alloc_cb, on_read);
 	conn_arm(c);
 }
 

@@ -18,7 +18,7 @@
 struct cgi_env;
 struct front_access_log;
 struct job_engine;
-struct job_policy;
+struct job_metrics;
 struct job_stored_result;
 
 /* ---------------- answers (answer.c) ---------------- */
@@ -94,6 +94,14 @@ int front_api_result_open(struct job_engine *e, const char *id, struct job_store
  * one range when range (a Range field value, or NULL) asks for it over a
  * 200 (206, or 416), the body from st->fd. Returns a->status. Any thread. */
 int front_answer_stored(struct front_answer *a, const struct job_stored_result *st, const char *range);
+
+/* ---------------- the loop's read buffer (request.c) ---------------- */
+
+/* A uv_alloc_cb for the fronts' connections: the loop's one shared read
+ * buffer (the job engine's, which its pipes use too), FRONT_READ_BYTES;
+ * every read callback consumes its bytes before returning. */
+#define FRONT_READ_BYTES 65536
+void front_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 
 /* ---------------- listening sockets (listen.c) ---------------- */
 
@@ -195,6 +203,29 @@ void front_count_refusal(struct front_counters *c, enum front_refusal r);
 void front_count_connection(struct front_counters *c, int delta);
 void front_count_misread(struct front_counters *c, enum front_misread m);
 
+/* ---------------- admin pages (admin.c) ---------------- */
+
+/* Prometheus text exposition format 0.0.4 of the engine snapshot m and the
+ * fronts' counters (FRONT_COUNT of them; NULL = none). Metric names start
+ * with cgiq_. */
+void front_metrics_render(struct buf *out, const struct job_metrics *m, const struct front_counters *fronts);
+
+/* An admin answer. */
+struct front_admin_response {
+	int status;
+	const char *content_type;   /* NULL for the plain-text error page */
+	const char *allow;          /* "GET, HEAD" for 405, else NULL */
+	struct buf body;            /* initialised by front_admin_handle; free with buf_free */
+};
+/*
+ * Answers GET (or HEAD) /metrics, /health, /jobs?state=S&limit=N (JSON lines,
+ * newest first, limit 1-1000, default 100). Other paths 404, other methods
+ * 405, an unknown parameter or bad value 400. path is the request path
+ * (percent-encoded, as parsed), query what follows '?'. Loop thread.
+ */
+void front_admin_handle(struct job_engine *e, const struct front_counters *fronts, const char *method,
+                        const char *path, const char *query, struct front_admin_response *out);
+
 /* ---------------- access log (access_log.c) ---------------- */
 
 /* One request as the access log shows it. NULL strings print as "-". */
@@ -261,6 +292,16 @@ void front_access_log_free(struct front_access_log *l);
  */
 struct front;
 struct front_req;
+
+/* The fronts' settings of a script block (with the global ones where the
+ * block leaves a key out), carried by the engine's rule of the block. */
+struct front_policy {
+	int processing_mode;             /* the HTTP front's enum http_processing_mode */
+	uint64_t processing_after_ms;
+	uint64_t processing_interval_ms;
+	unsigned processing_max;         /* 0 = no cap */
+	int detach_on_disconnect;
+};
 
 /* What a wire does for front/. r's connection: front_req_wire(r). */
 struct front_wire_ops {
@@ -390,7 +431,7 @@ int front_req_waiting(const struct front_req *r);   /* a synchronous job runs fo
 int front_req_answering(const struct front_req *r); /* its answer is being written */
 const char *front_req_job_id(const struct front_req *r); /* NULL before a job */
 /* The settings of its script's block, NULL: the global ones. */
-const struct job_policy *front_req_policy(const struct front_req *r);
+const struct front_policy *front_req_policy(const struct front_req *r);
 /* The exit status for FastCGI's END_REQUEST: the program's (128 + signal),
  * else 0 for a success and 1 for an error. */
 unsigned front_req_exit_status(const struct front_req *r);

@@ -67,6 +67,10 @@ struct front_req {
 	char *chunk;
 };
 
+_Static_assert(FRONT_READ_BYTES == JOB_LOOP_READ_BYTES, "one read buffer for the loop");
+
+void front_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b) { job_loop_alloc_cb(h, suggested, b); }
+
 int front_open(uv_loop_t *loop, const struct front_config *cfg, struct front **out)
 {
 	struct front *f = util_xcalloc(1, sizeof(*f));
@@ -120,9 +124,9 @@ unsigned front_req_exit_status(const struct front_req *r) { return r->exit_statu
 uint64_t front_req_body_len(const struct front_req *r) { return r->body_len; }
 int front_req_body_status(const struct front_req *r) { return r->body_status; }
 
-const struct job_policy *front_req_policy(const struct front_req *r)
+const struct front_policy *front_req_policy(const struct front_req *r)
 {
-	return r->rule ? &r->rule->policy : NULL;
+	return r->rule ? r->rule->front : NULL;
 }
 
 void front_req_set_refusal(struct front_req *r, enum front_refusal why) { r->refusal = (int)why; }
@@ -546,7 +550,7 @@ void front_req_misread(struct front_req *r, enum front_misread kind)
 
 void front_req_gone(struct front_req *r)
 {
-	const struct job_policy *p = front_req_policy(r);
+	const struct front_policy *p = front_req_policy(r);
 	int detach = p ? p->detach_on_disconnect : r->f->cfg.detach_on_disconnect;
 
 	uv_timer_stop(&r->wait_timer);

@@ -136,7 +136,7 @@ static void listener_take(struct listener *l)
 		s->conns->prev = c;
 	s->conns = c;
 	s->conn_count++;
-	buf_init(&c->in, PIPELINE_MAX_BYTES + JOB_LOOP_READ_BYTES);
+	buf_init(&c->in, PIPELINE_MAX_BYTES + FRONT_READ_BYTES);
 	c->parser = http_req_parser_new(&s->cfg.limits, http__on_body, c);
 
 	r = uv_accept(server, &c->h.stream);
@@ -176,7 +176,7 @@ static void listener_take(struct listener *l)
 		return;
 	}
 	c->reading = 1;
-	uv_read_start(&c->h.stream, job_loop_alloc_cb, http__on_conn_read);
+	uv_read_start(&c->h.stream, front_alloc_cb, http__on_conn_read);
 	http__conn_process(c);
 }
 

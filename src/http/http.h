@@ -291,28 +291,4 @@ unsigned http_server_connections(const struct http_server *s);
  * server frees itself once all handles are closed. */
 void http_server_close(struct http_server *s);
 
-/* ---------------- admin listener (admin.c) ---------------- */
-struct job_metrics;
-
-/* Prometheus text exposition format 0.0.4 of the engine snapshot m and the
- * fronts' counters (FRONT_COUNT of them; NULL = none). Metric names start
- * with cgiq_. */
-void http_metrics_render(struct buf *out, const struct job_metrics *m, const struct front_counters *fronts);
-
-/* An admin answer. */
-struct http_admin_response {
-	int status;
-	const char *content_type;   /* NULL for the plain-text error page */
-	const char *allow;          /* "GET, HEAD" for 405, else NULL */
-	struct buf body;            /* initialised by http_admin_handle; free with buf_free */
-};
-/*
- * Answers GET (or HEAD) /metrics, /health, /jobs?state=S&limit=N (JSON lines,
- * newest first, limit 1-1000, default 100). Other paths 404, other methods
- * 405, an unknown parameter or bad value 400. path is the request path
- * (percent-encoded, as parsed), query what follows '?'. Loop thread.
- */
-void http_admin_handle(struct job_engine *e, const struct front_counters *fronts, const char *method,
-                       const char *path, const char *query, struct http_admin_response *out);
-
 #endif

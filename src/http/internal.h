@@ -11,7 +11,6 @@
 
 #include "http.h"
 #include "front/front.h"
-#include "jobs/jobs.h"
 
 /* Bodies up to this size are copied into the head's buffer (one write, and
  * the caller's memory may be freed at once). */

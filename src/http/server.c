@@ -87,7 +87,7 @@ static void conn_linger(struct conn *c)
 	}
 	if (!c->reading) {
 		c->reading = 1;
-		uv_read_start(&c->h.stream, job_loop_alloc_cb, http__on_conn_read);
+		uv_read_start(&c->h.stream, front_alloc_cb, http__on_conn_read);
 	}
 	uv_timer_start(&c->timer, on_linger_timeout, LINGER_MS, 0);
 }
@@ -411,10 +411,10 @@ static int http_redirect(struct front_req *r, const char *location)
 static void conn_admin(struct conn *c)
 {
 	const struct http_request *req = http_req_parser_request(c->parser);
-	struct http_admin_response ar;
+	struct front_admin_response ar;
 	struct front_answer a;
 
-	http_admin_handle(c->srv->engine, c->srv->cfg.fronts, req->method, req->path, req->query, &ar);
+	front_admin_handle(c->srv->engine, c->srv->cfg.fronts, req->method, req->path, req->query, &ar);
 	front_answer_init(&a, ar.status);
 	buf_printf(&a.headers, "Content-Type: %s\r\nCache-Control: no-store\r\n",
 	           ar.content_type ? ar.content_type : "text/plain; charset=utf-8");
@@ -544,7 +544,7 @@ static void conn_complete(struct conn *c)
 	struct http_prefer prefer;
 	struct http_processing_context pctx;
 	uint64_t after_ms = s->cfg.processing_after_ms, interval_ms = s->cfg.processing_interval_ms;
-	const struct job_policy *p;
+	const struct front_policy *p;
 	int r;
 
 	uv_timer_stop(&c->timer);
@@ -636,7 +636,7 @@ void http__conn_process(struct conn *c)
 	/* Pipelined bytes wait while a response is pending; stop reading at the cap. */
 	if (!c->reading && c->in.len < PIPELINE_MAX_BYTES && c->phase != PH_CLOSING) {
 		c->reading = 1;
-		uv_read_start(&c->h.stream, job_loop_alloc_cb, http__on_conn_read);
+		uv_read_start(&c->h.stream, front_alloc_cb, http__on_conn_read);
 	}
 }
 

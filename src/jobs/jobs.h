@@ -21,18 +21,12 @@
 /*
  * Settings that may differ per script (a `script PATTERN { }` block of the
  * configuration file). A rule's policy is complete: the global values with
- * the block's keys applied. The engine uses the job fields; the processing
- * and disconnect fields are only carried for the fronts.
+ * the block's keys applied.
  */
 struct job_policy {
 	uint64_t job_timeout_ms;         /* 0 = none */
 	uint64_t kill_grace_ms;
 	uint64_t max_output_bytes;
-	int processing_mode;             /* an enum http_processing_mode (jobs does not know http) */
-	uint64_t processing_after_ms;
-	uint64_t processing_interval_ms;
-	unsigned processing_max;         /* 0 = no cap */
-	int detach_on_disconnect;
 	unsigned max_running;            /* jobs of this rule running at once; 0 = only --max-jobs */
 	int retry_interrupted;           /* an async job running when cgiq died is queued again */
 	int coalesce;                    /* concurrent GET/HEAD requests share a job, as --coalesce */
@@ -43,6 +37,8 @@ struct job_policy {
 struct job_script_rule {
 	const char *pattern;   /* fnmatch(3), FNM_PATHNAME, against "/" + the path below the cgi root */
 	struct job_policy policy;
+	const void *front;     /* the fronts' settings of the block (front/'s struct front_policy),
+	                          carried for them and never read by the engine */
 };
 
 struct job_config {
@@ -147,7 +143,7 @@ struct job_request {
  * The first rule of the engine's configuration matching script_filename (an
  * absolute path below cfg->cgi_root), or NULL when none does (or the path is
  * not below the root). The rules never change once the engine is open, so
- * any thread may call this (the FastCGI responder threads do).
+ * any thread may call this.
  */
 const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const char *script_filename);
 

@@ -15,6 +15,7 @@
 
 #include "app/conffile.h"
 #include "app/options.h"
+#include "front/front.h"
 #include "app/opttab.h"
 #include "jobs/internal.h"
 
@@ -318,31 +319,36 @@ static void test_script_rules(void)
 		"}\n";
 	const char *args[] = { "--job-timeout", "7s", "--kill-grace", "1s", NULL };
 	const struct job_policy *p;
+	const struct front_policy *fp;
 
 	CU_ASSERT_EQUAL_FATAL(run(f, args, &c), -1);
 	CU_ASSERT_STRING_EQUAL(errors, "");
 	CU_ASSERT_EQUAL_FATAL(c.jobs.rule_count, 2);
 	CU_ASSERT_STRING_EQUAL(c.jobs.rules[0].pattern, "/reports/*.pl");
 	p = &c.jobs.rules[0].policy;
+	fp = c.jobs.rules[0].front;
+	CU_ASSERT_FATAL(fp != NULL);
 	CU_ASSERT_EQUAL(p->job_timeout_ms, 3600000);
 	CU_ASSERT_EQUAL(p->max_running, 2);
-	CU_ASSERT_EQUAL(p->processing_mode, HTTP_PROCESSING_ALWAYS);
-	CU_ASSERT_EQUAL(p->detach_on_disconnect, 1);
+	CU_ASSERT_EQUAL(fp->processing_mode, HTTP_PROCESSING_ALWAYS);
+	CU_ASSERT_EQUAL(fp->detach_on_disconnect, 1);
 	CU_ASSERT_EQUAL(p->max_output_bytes, 10 * 1024 * 1024);
 	CU_ASSERT_EQUAL(p->retry_interrupted, 1);
-	CU_ASSERT_EQUAL(p->kill_grace_ms, 1000);          /* the global (command line) */
-	CU_ASSERT_EQUAL(p->processing_after_ms, 2000);    /* the global (file) */
-	CU_ASSERT_EQUAL(p->processing_interval_ms, 10000); /* the default */
+	CU_ASSERT_EQUAL(p->kill_grace_ms, 1000);           /* the global (command line) */
+	CU_ASSERT_EQUAL(fp->processing_after_ms, 2000);    /* the global (file) */
+	CU_ASSERT_EQUAL(fp->processing_interval_ms, 10000); /* the default */
 	CU_ASSERT_STRING_EQUAL(c.jobs.rules[1].pattern, "/quick/*");
 	p = &c.jobs.rules[1].policy;
+	fp = c.jobs.rules[1].front;
+	CU_ASSERT_FATAL(fp != NULL);
 	CU_ASSERT_EQUAL(p->job_timeout_ms, 7000);         /* the command line beats the file's 90s */
 	CU_ASSERT_EQUAL(p->kill_grace_ms, 250);
-	CU_ASSERT_EQUAL(p->processing_interval_ms, 3000);
-	CU_ASSERT_EQUAL(p->processing_max, 4);
+	CU_ASSERT_EQUAL(fp->processing_interval_ms, 3000);
+	CU_ASSERT_EQUAL(fp->processing_max, 4);
 	CU_ASSERT_EQUAL(p->max_running, 0);
 	CU_ASSERT_EQUAL(p->retry_interrupted, 0);
-	CU_ASSERT_EQUAL(p->processing_mode, HTTP_PROCESSING_AUTO);
-	CU_ASSERT_EQUAL(p->detach_on_disconnect, 0);
+	CU_ASSERT_EQUAL(fp->processing_mode, HTTP_PROCESSING_AUTO);
+	CU_ASSERT_EQUAL(fp->detach_on_disconnect, 0);
 	/* the globals themselves */
 	CU_ASSERT_EQUAL(c.jobs.job_timeout_ms, 7000);
 	CU_ASSERT_EQUAL(c.max_running, 0);
@@ -351,9 +357,9 @@ static void test_script_rules(void)
 	{
 		struct job_engine e;
 		static const struct job_script_rule rules[] = {
-			{ "/reports/*.pl", { .job_timeout_ms = 1 } },
-			{ "/reports/*", { .job_timeout_ms = 2 } },
-			{ "/*", { .job_timeout_ms = 3 } },
+			{ "/reports/*.pl", { .job_timeout_ms = 1 }, NULL },
+			{ "/reports/*", { .job_timeout_ms = 2 }, NULL },
+			{ "/*", { .job_timeout_ms = 3 }, NULL },
 		};
 		memset(&e, 0, sizeof(e));
 		e.cfg.cgi_root = "/srv/cgi";

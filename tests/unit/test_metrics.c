@@ -266,7 +266,7 @@ static void test_render(void)
 	atomic_store(&fronts[FRONT_HTTP].connections_total, 40);
 
 	buf_init(&b, 1 << 20);
-	http_metrics_render(&b, &m, fronts);
+	front_metrics_render(&b, &m, fronts);
 	const char *t = b.data;
 	CU_ASSERT_FATAL(t != NULL);
 	CU_ASSERT(well_formed(t));
@@ -318,7 +318,7 @@ static void test_render(void)
 
 	/* without fronts: the engine's families only */
 	buf_init(&b, 1 << 20);
-	http_metrics_render(&b, &m, NULL);
+	front_metrics_render(&b, &m, NULL);
 	CU_ASSERT(well_formed(b.data));
 	CU_ASSERT(strstr(b.data, "cgiq_responses_total") == NULL);
 	buf_free(&b);
@@ -341,10 +341,10 @@ static void test_refusal_names(void)
 /* Answers that never reach the engine (NULL engine is not touched). */
 static int admin_status(const char *method, const char *path, const char *query, char *body, size_t size)
 {
-	struct http_admin_response ar;
+	struct front_admin_response ar;
 	int status;
 
-	http_admin_handle(NULL, NULL, method, path, query, &ar);
+	front_admin_handle(NULL, NULL, method, path, query, &ar);
 	status = ar.status;
 	if (body)
 		snprintf(body, size, "%s", ar.body.data ? ar.body.data : "");

@@ -1,15 +1,15 @@
 /*
  * The admin listener's pages: /metrics (Prometheus text format 0.0.4),
- * /health, /jobs. Served by an http_server opened with cfg.admin on its own
- * address; the public listeners never route here.
+ * /health, /jobs. The HTTP front serves them on the admin listener (an
+ * http_server opened with cfg.admin on its own address); the public
+ * listeners never route here.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "front/front.h"
+#include "front.h"
 #include "jobs/jobs.h"
 
 #define ADMIN_JOBS_DEFAULT 100
@@ -47,7 +47,7 @@ static unsigned long long load(const atomic_uint_least64_t *v)
 	return (unsigned long long)atomic_load_explicit((atomic_uint_least64_t *)v, memory_order_relaxed);
 }
 
-void http_metrics_render(struct buf *out, const struct job_metrics *m, const struct front_counters *fronts)
+void front_metrics_render(struct buf *out, const struct job_metrics *m, const struct front_counters *fronts)
 {
 	family(out, "cgiq_jobs_finished_total", "counter", "Jobs ended, by final state.");
 	for (int s = STORE_SUCCEEDED; s < STORE_STATE_COUNT; s++)
@@ -180,15 +180,15 @@ static int append_job(const struct store_job *j, void *ud)
 	return 0;
 }
 
-static void text_error(struct http_admin_response *out, int status, const char *why)
+static void text_error(struct front_admin_response *out, int status, const char *why)
 {
 	out->status = status;
 	out->content_type = "text/plain; charset=utf-8";
 	buf_printf(&out->body, "%d %s%s%s\n", status, front_reason(status), why ? ": " : "", why ? why : "");
 }
 
-void http_admin_handle(struct job_engine *e, const struct front_counters *fronts, const char *method,
-                       const char *path, const char *query, struct http_admin_response *out)
+void front_admin_handle(struct job_engine *e, const struct front_counters *fronts, const char *method,
+                       const char *path, const char *query, struct front_admin_response *out)
 {
 	int is_metrics = strcmp(path, "/metrics") == 0, is_health = strcmp(path, "/health") == 0;
 	int is_jobs = strcmp(path, "/jobs") == 0;
@@ -207,7 +207,7 @@ void http_admin_handle(struct job_engine *e, const struct front_counters *fronts
 	if (is_metrics) {
 		struct job_metrics m;
 		job_engine_metrics(e, &m);
-		http_metrics_render(&out->body, &m, fronts);
+		front_metrics_render(&out->body, &m, fronts);
 		out->status = 200;
 		out->content_type = "text/plain; version=0.0.4; charset=utf-8";
 		return;
