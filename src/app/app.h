@@ -5,6 +5,11 @@
 #ifndef CGIQ_APP_H
 #define CGIQ_APP_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "cgi/cgi.h"
+
 /* `cgiq jobs --db FILE [--state STATE] [--limit N] [--json]`: lists jobs newest
  * first. argv[0] is "jobs". Returns the process exit status (0, 1 on a
  * database error, 2 on a usage error with a message naming the option). */
@@ -18,8 +23,6 @@ int app_job_cmd(int argc, char **argv);
 int app_daemon_main(int argc, char **argv);
 
 /* ---- running as a service (service.c) ---- */
-
-#include <stddef.h>
 
 /*
  * Takes the exclusive lock of database db: an flock on "db.lock" (created
@@ -53,10 +56,6 @@ struct app_inherited {
  */
 int app_socket_activation(struct app_inherited *out, char *msg, size_t msg_size);
 /* ---- privileges (privs.c), internal to the app module ---- */
-
-#include <sys/types.h>
-
-#include "cgi/cgi.h"
 
 struct app__privs {
 	int active;       /* --user given */

@@ -140,7 +140,7 @@ static int parse_line(struct parse *p, char *s, char *end, unsigned line)
 		char *q = s;
 		while (q < end && is_blank(*q))
 			q++;
-		if (q == end || *q != '=') /* else `script = x`: a key, unknown to config.c */
+		if (q == end || *q != '=') /* else `script = x`: a key, unknown to options.c */
 			return open_block(p, s, end, line);
 	}
 	if (key == key_end)

@@ -15,7 +15,7 @@
  * line holding only `}`; blocks do not nest. Lines end with LF (a CR right
  * before it is dropped). Any other control byte, a NUL, a line beyond
  * APP_CONF_LINE_MAX bytes: an error. Which keys exist and what their values
- * mean is not the parser's business (config.c decides).
+ * mean is not the parser's business (options.c decides).
  */
 #ifndef CGIQ_APP_CONFFILE_H
 #define CGIQ_APP_CONFFILE_H

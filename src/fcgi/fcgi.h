@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "cgi/cgi.h"
@@ -67,8 +68,6 @@ void fcgi_mapped_free(struct fcgi_mapped *m);
 const char *fcgi_param(char *const *params, const char *name);
 
 /* ---------------- the record codec (codec.c, pure) ---------------- */
-
-#include <sys/types.h>
 
 enum fcgi_event_kind {
 	FCGI_EV_NONE,          /* more bytes needed */

@@ -24,7 +24,7 @@ struct fconn {
 	struct fconn *prev, *next;
 	union front_stream h;
 	uv_timer_t timer;            /* read, idle and write timeouts */
-	int handles;                 /* open libuv handles and the request object; freed at 0 */
+	int handles_open;            /* open libuv handles and the request object; freed at 0 */
 	int closing;
 	struct fcgi_reader rd;
 	enum fphase phase;

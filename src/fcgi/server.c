@@ -1,20 +1,21 @@
 /*
- * The FastCGI front on the libuv loop, like the HTTP front: connections are
- * libuv streams, their bytes go through the record codec (codec.c), and
- * each request is handed to the job engine on the same thread, with no
- * responder threads, no queue of operations and no second reading of the
- * records. One request per connection at a time (FCGI_MPXS_CONNS 0): a
- * second BEGIN on a busy connection is answered FCGI_CANT_MPX_CONN.
+ * The FastCGI front's connections, on the libuv loop like the HTTP front:
+ * their bytes go through the record codec (codec.c), and each request, once
+ * its records are read, is handed to front/ on the same thread, which runs
+ * it and writes its answer through fcgi__wire_ops. One request per
+ * connection at a time (FCGI_MPXS_CONNS 0): a second BEGIN on a busy
+ * connection is answered FCGI_CANT_MPX_CONN.
  *
  * A request: BEGIN (the responder role; the other roles are refused), the
  * parameters (at most --fastcgi-max-params: beyond, the connection is closed
  * before they are read, as soon as a record header declares them), the body
- * (in memory, then spooled; at most --max-body-bytes), then the answer: a
- * CGI response on FCGI_STDOUT records (the body from memory or streamed from
- * the spool a chunk at a time, as the web server takes it), FCGI_END_REQUEST
- * with the program's exit status. FCGI_ABORT_REQUEST, or the connection
- * closing, while a job runs is the web server going away: the job is
- * cancelled or, with --on-disconnect detach, goes on with its result kept.
+ * (front/: in memory, then spooled; at most --max-body-bytes), then the
+ * answer: a CGI response on FCGI_STDOUT records (a body streamed from a file
+ * a record at a time, as the web server takes it), the end (FCGI_END_REQUEST
+ * with the program's exit status) in the same write as its last bytes.
+ * FCGI_ABORT_REQUEST, or the connection closing, while a job runs is the
+ * web server going away: the job is cancelled or, with --on-disconnect
+ * detach, goes on with its result kept.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -521,7 +522,7 @@ static void conn_handle_closed(struct fconn *c)
 {
 	struct fcgi_front *f = c->f;
 
-	if (--c->handles > 0)
+	if (--c->handles_open > 0)
 		return;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -585,7 +586,7 @@ void fcgi__on_connection(uv_stream_t *server, int status)
 		uv_pipe_init(f->loop, &c->h.pipe, 0);
 	uv_timer_init(f->loop, &c->timer);
 	c->h.handle.data = c->timer.data = c;
-	c->handles = 2;
+	c->handles_open = 2;
 	c->next = f->conns;
 	if (f->conns)
 		f->conns->prev = c;
@@ -612,7 +613,7 @@ void fcgi__on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	c->req = front_req_new(f->front, c, c->tag);
-	c->handles++;
+	c->handles_open++;
 	fcgi_reader_init(&c->rd);
 	buf_init(&c->params, f->cfg.max_params_bytes + 1);
 	uv_read_start(&c->h.stream, front_alloc_cb, on_read);

@@ -3,8 +3,8 @@
  * Format followed by the job id, the 102s sent, the job's and the request's
  * durations.
  *
- * Lines are appended to a memory buffer under a mutex (FastCGI responder
- * threads log too) and written with one write(2) when the buffer passes
+ * Lines are appended to a memory buffer under a mutex (any thread may log
+ * or flush) and written with one write(2) when the buffer passes
  * ACCESS_FLUSH_BYTES, on a timer every ACCESS_FLUSH_MS on the loop thread,
  * and at shutdown. So the loop never waits on the disk for one line; a crash
  * (or SIGKILL) loses at most the last ACCESS_FLUSH_MS of lines. A clean stop

@@ -1,8 +1,11 @@
 /*
- * front: what both fronts (HTTP in http/, FastCGI in fcgi/) share, whatever
- * their wire protocol: answers (reason phrases, error pages, the 202
- * document, the job API) and the access log. The fronts are adapters of
- * their wire protocols onto it.
+ * front: what a request is after its head, whatever the wire protocol. The
+ * fronts (HTTP in http/, FastCGI in fcgi/) parse their wire and hand front/
+ * the rest of a request's life (request.c): its body, its job, refusals,
+ * Prefer: wait, the client going away, and the answer (answer.c: error
+ * pages, the 202, the job API; admin.c: the admin pages), written back
+ * through a front's few operations; then the access log (access_log.c) and
+ * the counters (counters.c). Also the listening sockets of both (listen.c).
  */
 #ifndef CGIQ_FRONT_H
 #define CGIQ_FRONT_H

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <uv.h>
 
 #include "cgi/cgi.h"
 #include "util/util.h"
@@ -228,7 +229,6 @@ void http_evidence_reload(struct http_evidence *ev);
  */
 
 /* ---------------- server (server.c) ---------------- */
-#include <uv.h>
 
 struct job_engine;
 struct front_counters;

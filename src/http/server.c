@@ -1,18 +1,18 @@
 /*
- * The HTTP/1.x front: one libuv loop thread. Each connection reads a request
- * head, maps the path to a program, collects the body (spooled to a file
- * beyond a threshold), submits a job, keeps the client informed with 102
- * Processing on a timer, and writes the final response with an exact
- * Content-Length, from memory or from the job's spool file in chunks.
+ * The HTTP/1.x front's connections: one libuv loop thread. Each connection
+ * reads a request head (parser.c), maps the path to a program, and hands the
+ * rest of the request's life to front/ (the body, the job, the answer, the
+ * logs); it writes what front/ gives it (http__wire_ops: the head with an
+ * exact Content-Length, body chunks, the end) and keeps the client informed
+ * with 102 Processing on a timer while a job runs.
  *
  * One writer per connection: every byte goes through uv_write on the one
  * stream, in order, so a 102 is never interleaved with the final response,
  * and the 102 timer is stopped before the first byte of the final response
  * is queued.
  *
- * Here: a request's life on its connection. Listening and accepting are in
- * accept.c, the 102s and the misread guard in processing.c; internal.h
- * holds what they share.
+ * Listening and accepting are in accept.c, the 102s and the misread guard
+ * in processing.c; internal.h holds what they share.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,8 +1,9 @@
 /*
  * Integration: a full spool disk. The spool lives on a small tmpfs mounted
- * by the test (root, as in CI): request bodies, outputs and asynchronous
- * jobs that do not fit get 507 Insufficient Storage with one log line, the
- * daemon goes on serving, and once there is room again jobs are accepted.
+ * by the test (root, as in CI): request bodies (on both fronts), outputs and
+ * asynchronous jobs that do not fit get 507 Insufficient Storage with one
+ * log line, the daemon goes on serving, and once there is room again jobs
+ * are accepted.
  */
 #include <CUnit/Basic.h>
 #include <errno.h>
@@ -21,13 +22,13 @@
 #define SPOOL_BYTES (512 * 1024)
 
 static struct tdaemon D;
-static char mnt[256], filler[320];
+static char mnt[256], filler[320], fsock[300];
 static int mounted;
 
 static int suite_init(void)
 {
 	char opts[64];
-	static const char *args[] = {"--spool", NULL, NULL};
+	static const char *args[] = {"--spool", NULL, "--fastcgi", NULL, NULL};
 
 	snprintf(mnt, sizeof(mnt), "/tmp/cgiq-spool-XXXXXX");
 	if (mkdtemp(mnt) == NULL)
@@ -41,6 +42,8 @@ static int suite_init(void)
 	mounted = 1;
 	snprintf(filler, sizeof(filler), "%s/filler", mnt);
 	args[1] = mnt;
+	snprintf(fsock, sizeof(fsock), "unix:%s.sock", mnt); /* beside the tmpfs, not in it */
+	args[3] = fsock;
 	return td_start(&D, NULL, args);
 }
 
@@ -110,6 +113,39 @@ static void test_body_507(void)
 	CU_ASSERT_EQUAL(r.status, 507);
 	t_resp_free(&r);
 	CU_ASSERT(td_wait_log(&D, "cannot spool the request body", 5000));
+	expect_hello();
+}
+
+/* The log lines that say a request body could not be spooled, with their
+ * cause: "cannot spool the request body in DIR: No space left on device; 507". */
+static unsigned spool_full_lines(void)
+{
+	char want[400], *log = t_slurp(D.log), *p;
+	unsigned n = 0;
+
+	snprintf(want, sizeof(want), ": cannot spool the request body in %s: No space left on device; 507\n", mnt);
+	for (p = log; p && (p = strstr(p, want)) != NULL; p += strlen(want))
+		n++;
+	free(log);
+	return n;
+}
+
+/* The same body over FastCGI (libfcgi's cgi-fcgi as the web server): the
+ * same status, the same log line as on HTTP. */
+static void test_body_507_fastcgi(void)
+{
+	char cmd[1024], out[4096];
+	unsigned before = spool_full_lines();
+
+	CU_ASSERT(before >= 1); /* test_body_507's, on HTTP */
+	snprintf(cmd, sizeof(cmd),
+	         "head -c %d /dev/zero | env -i REQUEST_METHOD=POST SCRIPT_FILENAME='%s/echo' REQUEST_URI=/echo "
+	         "REMOTE_ADDR=127.0.0.1 CONTENT_LENGTH=%d CONTENT_TYPE=text/plain cgi-fcgi -bind -connect '%s'",
+	         2 * SPOOL_BYTES, D.cgi_root, 2 * SPOOL_BYTES, fsock + 5);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 1); /* the END_REQUEST's status: an error */
+	CU_ASSERT_STRING_EQUAL(out, "Status: 507 Insufficient Storage\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	                            "Content-Length: 25\r\n\r\n507 Insufficient Storage\n");
+	CU_ASSERT_EQUAL(spool_full_lines(), before + 1);
 	expect_hello();
 }
 
@@ -268,6 +304,7 @@ int main(void)
 		return 1;
 	s = CU_add_suite("storage", suite_init, suite_clean);
 	CU_add_test(s, "request body beyond the free spool: 507", test_body_507);
+	CU_add_test(s, "the same over FastCGI: 507, the same log line", test_body_507_fastcgi);
 	CU_add_test(s, "output beyond the free spool: 507, failed", test_output_507);
 	CU_add_test(s, "async job on a full spool: 507, then 202", test_async_507_then_accepted);
 	CU_add_test(s, "a failed async output frees the spool at once", test_async_failed_output_frees_spool);
