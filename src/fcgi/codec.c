@@ -201,6 +201,19 @@ int fcgi_nv_next(const char *data, size_t len, size_t *pos, struct fcgi_nv *out)
 	return 1;
 }
 
+int fcgi_nv_extent(const char *data, size_t len, size_t pos, uint64_t *end)
+{
+	const unsigned char *p = (const unsigned char *)data;
+	uint32_t nlen, vlen;
+	size_t n, m;
+
+	if (pos >= len || (n = nv_length(p + pos, len - pos, &nlen)) == 0 ||
+	    (m = nv_length(p + pos + n, len - pos - n, &vlen)) == 0)
+		return 0;
+	*end = (uint64_t)pos + n + m + nlen + vlen;
+	return 1;
+}
+
 int fcgi_params_decode(const char *data, size_t len, char ***out)
 {
 	struct fcgi_nv nv;

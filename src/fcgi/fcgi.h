@@ -121,6 +121,10 @@ struct fcgi_nv {
 /* The pair at *pos of data: 1 (and *pos past it), 0 at the end, or -EBADMSG
  * (a length past the end). */
 int fcgi_nv_next(const char *data, size_t len, size_t *pos, struct fcgi_nv *out);
+/* Where the pair at pos of a stream still arriving (len bytes so far) ends,
+ * from its two lengths alone: 1 and *end (which may lie beyond len), or 0
+ * when its lengths have not all arrived. */
+int fcgi_nv_extent(const char *data, size_t len, size_t pos, uint64_t *end);
 /* A whole parameters stream into NULL-terminated "NAME=value" strings (as
  * libfcgi gives them; free with fcgi_params_free). Returns 0, or -EBADMSG
  * (a malformed pair, an empty name, '=' or NUL in a name, NUL in a value). */

@@ -38,6 +38,8 @@ struct fconn {
 	int role, keep_conn;
 	struct buf params;
 	uint64_t params_total;       /* parameter bytes received, kept or not */
+	size_t params_scan;          /* where the next pair whose end is not yet known starts */
+	int params_done;             /* the parameters' stream ended */
 	char **envp;
 	struct fcgi_mapped m;
 	int mapped;

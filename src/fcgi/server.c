@@ -323,6 +323,8 @@ static void request_free(struct fconn *c)
 	c->envp = NULL;
 	buf_free(&c->params);
 	c->params_total = 0;
+	c->params_scan = 0;
+	c->params_done = 0;
 	c->path[0] = '\0';
 }
 
@@ -394,6 +396,16 @@ static int params_too_large(struct fconn *c)
 
 	if (c->rd.hdr_have == FCGI_HEADER_LEN && c->rd.type == FCGI_PARAMS)
 		declared += c->rd.content_left;
+	/* A pair declares its size with its two lengths, before its name and
+	 * value arrive: one beyond the cap is refused then. */
+	for (uint64_t end; declared <= cap &&
+	                   fcgi_nv_extent(c->params.data, c->params.len, c->params_scan, &end) == 1;) {
+		if (end > declared)
+			declared = end;
+		if (end > c->params.len)
+			break;
+		c->params_scan = (size_t)end;
+	}
 	if (declared <= cap)
 		return 0;
 	log_warnx("%s: the parameters of a request take more than %llu bytes (--fastcgi-max-params %zu); "
@@ -406,6 +418,20 @@ static void conn_reply(struct fconn *c, struct buf *b)
 {
 	conn_write(c, b);
 	buf_free(b);
+}
+
+/* FastCGI 3.3, 6.2: the parameters stream ends before the body's starts. A
+ * body first would run the program with half an environment (no method, no
+ * URI): the request is malformed, answered 400, and the connection closed,
+ * its remaining records unread. */
+static void refuse_early_stdin(struct fconn *c)
+{
+	log_warnx("%s: FCGI_STDIN before the end of FCGI_PARAMS: a malformed request; 400", c->tag);
+	uv_timer_stop(&c->timer);
+	c->phase = FP_WAITING;
+	c->keep_conn = 0;
+	uv_read_stop(&c->h.stream);
+	front_req_error(c->req, 400);
 }
 
 /* FCGI_BEGIN_REQUEST: a request starts, unless one is under way (no
@@ -422,6 +448,10 @@ static void conn_begin(struct fconn *c, const struct fcgi_event *ev, struct buf 
 		log_warnx("%s: unknown role %u; refused", c->tag, ev->role);
 		fcgi_put_end(out, ev->request_id, 0, FCGI_UNKNOWN_ROLE);
 		conn_reply(c, out);
+		/* FastCGI 5.5: without FCGI_KEEP_CONN the application closes the
+		 * connection after its reply (once it is written). */
+		if (!ev->keep_conn)
+			fcgi__conn_close(c);
 		return;
 	}
 	c->phase = FP_READING;
@@ -452,20 +482,25 @@ static void conn_events(struct fconn *c, const char *data, size_t len)
 			conn_begin(c, &ev, &out);
 			break;
 		case FCGI_EV_PARAMS:
-			if (c->phase == FP_READING && ev.request_id == c->req_id) {
+			if (c->phase == FP_READING && ev.request_id == c->req_id && !c->params_done) {
 				c->params_total += ev.len;
 				buf_append(&c->params, ev.data, ev.len);
 			}
 			break;
 		case FCGI_EV_STDIN:
-			if (c->phase == FP_READING && ev.request_id == c->req_id)
-				front_req_body(c->req, ev.data, ev.len); /* a refusal is answered at the end */
-			break;
 		case FCGI_EV_STDIN_END:
-			if (c->phase == FP_READING && ev.request_id == c->req_id)
+			if (c->phase != FP_READING || ev.request_id != c->req_id)
+				break;
+			if (!c->params_done)
+				refuse_early_stdin(c);
+			else if (ev.kind == FCGI_EV_STDIN)
+				front_req_body(c->req, ev.data, ev.len); /* a refusal is answered at the end */
+			else
 				serve(c);
 			break;
 		case FCGI_EV_PARAMS_END:
+			if (c->phase == FP_READING && ev.request_id == c->req_id)
+				c->params_done = 1;
 			break;
 		case FCGI_EV_ABORT:
 			if (c->phase == FP_IDLE || ev.request_id != c->req_id)

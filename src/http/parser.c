@@ -677,6 +677,11 @@ static int feed_head(struct http_req_parser *p, const char *data, size_t len, si
 	}
 	if (e != HPE_OK)
 		return fail(p, lib_error_status(e));
+	/* A request line without a version (HTTP/0.9, "GET /" and its line
+	 * end): the library goes on to read fields that will never come. It
+	 * gets its answer now, not after the header timeout (RFC 9112 2.3). */
+	if (p->hp.http_major == 0 && p->hp.http_minor == 9)
+		return fail(p, 505);
 	if ((status = scan_head(p, data, n)) != 0)
 		return fail(p, status);
 	p->head_bytes += n;

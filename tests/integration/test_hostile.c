@@ -197,6 +197,20 @@ static void expect_status(const char *what, const char *req, size_t len, int sta
 /* ------------------------------------------------------------------ */
 /* request smuggling (RFC 9112 6.1, 6.3) */
 
+/* An HTTP/0.9 request line ("GET /" and its line end, no version) gets its
+ * 505 at once, not when the header timeout (10 s) runs out; the connection
+ * closes after it. */
+static void test_http09_at_once(void)
+{
+	uint64_t t0 = t_now_ms();
+
+	REFUSED("HTTP/0.9 request line", "GET /hello\r\n", 505);
+	CU_ASSERT(t_now_ms() - t0 < 2000);
+	t0 = t_now_ms();
+	REFUSED("HTTP/0.9 request line, bare LF", "GET /hello\n", 505);
+	CU_ASSERT(t_now_ms() - t0 < 2000);
+}
+
 static void test_smuggling_framing(void)
 {
 	REFUSED("CL+TE",
@@ -589,6 +603,7 @@ int main(void)
 		return 1;
 	s = CU_add_suite("hostile", suite_init, suite_clean);
 	CU_add_test(s, "request smuggling attempts", test_smuggling_framing);
+	CU_add_test(s, "an HTTP/0.9 request line: 505 at once", test_http09_at_once);
 	CU_add_test(s, "bare LF line endings in the head", test_bare_lf_head_accepted);
 	CU_add_test(s, "invalid chunked framing", test_invalid_chunks);
 	CU_add_test(s, "chunk extension bomb", test_chunk_extension_bomb);

@@ -233,6 +233,24 @@ static void test_name_value(void)
 	buf_free(&b);
 }
 
+/* A pair's extent from its lengths alone, while the stream arrives. */
+static void test_nv_extent(void)
+{
+	static const unsigned char s1[] = {4, 3, 'P', 'A', 'T', 'H', '/', 'b', 'i'};
+	static const unsigned char s4[] = {0x80, 0, 0, 4, 0x80, 0x0f, 0x42, 0x40};
+	const char *d1 = (const char *)s1, *d4 = (const char *)s4;
+	uint64_t end = 0;
+
+	CU_ASSERT_EQUAL(fcgi_nv_extent(d1, 0, 0, &end), 0);
+	CU_ASSERT_EQUAL(fcgi_nv_extent(d1, 1, 0, &end), 0);   /* the value's length not yet */
+	CU_ASSERT_EQUAL(fcgi_nv_extent(d1, 2, 0, &end), 1);
+	CU_ASSERT_EQUAL(end, 9);                               /* 2 + 4 + 3, beyond the 2 bytes */
+	CU_ASSERT_EQUAL(fcgi_nv_extent(d1, sizeof(s1), 9, &end), 0);
+	CU_ASSERT_EQUAL(fcgi_nv_extent(d4, 7, 0, &end), 0);   /* a four-byte length cut */
+	CU_ASSERT_EQUAL(fcgi_nv_extent(d4, 8, 0, &end), 1);
+	CU_ASSERT_EQUAL(end, 8 + 4 + 1000000);
+}
+
 static void test_writers(void)
 {
 	static const unsigned char end[] = {1, 6, 0, 3, 0, 0, 0, 0,                  /* empty STDOUT */
@@ -284,6 +302,7 @@ int main(void)
 	CU_add_test(s, "abort and management records", test_abort_and_management);
 	CU_add_test(s, "malformed records", test_malformed);
 	CU_add_test(s, "name-value pairs", test_name_value);
+	CU_add_test(s, "a pair's extent from its lengths", test_nv_extent);
 	CU_add_test(s, "records written", test_writers);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

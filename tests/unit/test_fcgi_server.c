@@ -406,6 +406,85 @@ static void test_params_cap(void)
 	close_front();
 }
 
+/* FastCGI 5.5: an unknown role on a connection without FCGI_KEEP_CONN gets
+ * its END_REQUEST, then the connection is closed. */
+static void test_unknown_role_closes(void)
+{
+	struct buf req;
+	struct got g;
+	char r[4096];
+	int fd;
+
+	CU_ASSERT_FATAL(open_front(64 * 1024) == 0);
+	fd = talk_open(&req, &g);
+	begin(&req, 7, 9, 0);
+	send_all(fd, &req);
+	CU_ASSERT(pump(fd, &g, NULL, 5000)); /* to the end of the stream */
+	records(&g, r, sizeof(r));
+	CU_ASSERT_STRING_EQUAL(r, "END/7/0:3");
+	CU_ASSERT_EQUAL(g.eof, 1);
+	talk_close(fd, &req, &g);
+	close_front();
+}
+
+/* A pair whose declared value is beyond the cap is refused as soon as its
+ * lengths arrive (its record is small, its name and value never come): the
+ * connection is closed, nothing answered, well before the read timeout. */
+static void test_params_pair_over_cap(void)
+{
+	static const unsigned char pair[] = {4, 0x80, 0x0f, 0x42, 0x40, 'P', 'A', 'T', 'H'}; /* value: 1,000,000 */
+	struct buf req;
+	struct got g;
+	uint64_t t0;
+	int fd;
+
+	CU_ASSERT_FATAL(open_front(1024) == 0);
+	fd = talk_open(&req, &g);
+	begin(&req, 1, 1, 0);
+	record(&req, 4, 1, pair, sizeof(pair), 0);
+	send_all(fd, &req);
+	t0 = util_mono_ms();
+	CU_ASSERT(pump(fd, &g, NULL, 5000));
+	CU_ASSERT(util_mono_ms() - t0 < 2000); /* the read timeout is 5 s */
+	CU_ASSERT_EQUAL(g.bytes.len, 0);
+	talk_close(fd, &req, &g);
+	close_front();
+}
+
+/* FCGI_STDIN before the end of FCGI_PARAMS: 400, nothing runs, the
+ * connection closed. */
+static void test_stdin_before_params_end(void)
+{
+	char path[PATH_MAX + 64], r[4096];
+	struct buf req, p;
+	struct got g;
+	int fd;
+
+	fixture_program(root, "never", "#!/bin/sh\ntouch \"$0.ran\"\nprintf 'Content-Type: text/plain\\r\\n\\r\\nran'\n");
+	CU_ASSERT_FATAL(open_front(64 * 1024) == 0);
+	fd = talk_open(&req, &g);
+	snprintf(path, sizeof(path), "%s/never", root);
+	buf_init(&p, 1 << 20);
+	nv(&p, "SCRIPT_FILENAME", path);
+	nv(&p, "REQUEST_METHOD", "POST");
+	begin(&req, 1, 1, 1);
+	record(&req, 4, 1, p.data, p.len, 0);
+	record(&req, 5, 1, "abc", 3, 0); /* STDIN, the PARAMS stream still open */
+	record(&req, 4, 1, NULL, 0, 0);
+	record(&req, 5, 1, NULL, 0, 0);
+	send_all(fd, &req);
+	CU_ASSERT(pump(fd, &g, NULL, 5000));
+	records(&g, r, sizeof(r));
+	CU_ASSERT_STRING_EQUAL(r, "6/1/Status: 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	                          "Content-Length: 16\r\n\r\n|6/1/400 Bad Request\n|6/1/|END/1/1:0");
+	CU_ASSERT_EQUAL(g.eof, 1);
+	snprintf(path, sizeof(path), "%s/never.ran", root);
+	CU_ASSERT_EQUAL(access(path, F_OK), -1);
+	buf_free(&p);
+	talk_close(fd, &req, &g);
+	close_front();
+}
+
 static int suite_init(void)
 {
 	char made[128];
@@ -441,6 +520,9 @@ int main(void)
 	CU_add_test(s, "a kept connection and management records", test_kept_connection);
 	CU_add_test(s, "unknown role, multiplexing, abort, bad version", test_refusals);
 	CU_add_test(s, "parameters over the cap", test_params_cap);
+	CU_add_test(s, "an unknown role without FCGI_KEEP_CONN: closed", test_unknown_role_closes);
+	CU_add_test(s, "one pair declared over the cap: closed at once", test_params_pair_over_cap);
+	CU_add_test(s, "STDIN before the end of PARAMS: 400", test_stdin_before_params_end);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

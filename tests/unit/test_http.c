@@ -450,6 +450,10 @@ static void test_errors_other(void)
 	EXPECT("HTTP/2.0", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505);
 	EXPECT("HTTP/1.2", "GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505);
 	EXPECT("HTTP/0.9", "GET /\r\n\r\n", 505);
+	/* no blank line to wait for: the request line alone is refused */
+	CU_ASSERT_EQUAL(parse_status_limits(&l, S("GET /\r\n")), 505);
+	CU_ASSERT_EQUAL(parse_status_limits(&l, S("GET /index.html\n")), 505);
+	CU_ASSERT_EQUAL(parse_status_limits(&l, S("GET / HTTP/0.9\r\n")), 505);
 	EXPECT("Expect other", "POST / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx", 417);
 	EXPECT("Expect second other", "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nExpect: x\r\n\r\n", 417);
 
