@@ -15,6 +15,8 @@
 #
 # Environment: BENCH_SECONDS (default 10), BENCH_FCGIWRAP_CHILDREN (default 4),
 # BENCH_ASYNC_JOBS (default 10000; 0 skips scripts/bench_async.sh at the end),
+# BENCH_WAIT_CLIENTS (default "1000 5000 10000"; 0 skips scripts/bench_waiting.sh,
+# clients waiting on one 30 s job, BENCH_WAIT_SECONDS),
 # BENCH_KEEP (default 0). Uses the Release build in build/; builds it when
 # build/cgiq is missing. Exit status: 0 when both systems were measured,
 # 3 when cgiq could not be built or did not answer (the nginx + fcgiwrap half
@@ -542,6 +544,11 @@ if ((CGIQ_OK)); then
 	# The job queue: BENCH_ASYNC_JOBS asynchronous jobs (0 skips it).
 	if [[ ${BENCH_ASYNC_JOBS:-10000} != 0 ]]; then
 		./scripts/bench_async.sh || exit 1
+	fi
+	# Clients waiting on one long job: 102 lateness, memory per client
+	# (BENCH_WAIT_CLIENTS=0 skips it).
+	if [[ ${BENCH_WAIT_CLIENTS:-1000 5000 10000} != 0 ]]; then
+		./scripts/bench_waiting.sh || exit 1
 	fi
 	exit 0
 fi

@@ -17,22 +17,9 @@ THREADS=2
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 --target cgiq hello-c >/dev/null
 
-# The benchmark's files live in a private (0700) temp dir that only root can
-# enter: as root, cgiq is told to run the programs as root (--allow-root)
-# rather than as a user who could not reach them.
-ROOT_OK=
-[[ $(id -u) == 0 ]] && ROOT_OK=--allow-root
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cgiq-bench-async.XXXXXX")
-PID=
-cleanup() {
-	if [[ -n $PID ]] && kill -0 "$PID" 2>/dev/null; then
-		kill -TERM "$PID" 2>/dev/null || true
-		for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$PID" 2>/dev/null || true
-	fi
-	[[ -n $PID ]] && wait "$PID" 2>/dev/null || true
-	rm -rf -- "$TMP"
-}
+. scripts/bench_cgiq.sh
+cleanup() { cgiq_stop; rm -rf -- "$TMP"; }
 trap cleanup EXIT INT TERM
 
 mkdir -p "$TMP/cgi"
@@ -41,13 +28,7 @@ build/cgiq --listen 127.0.0.1:0 --cgi-root "$TMP/cgi" --db "$TMP/cgiq.db" --spoo
 	--processing never --max-jobs 16 --queue-max $((JOBS + 100)) --log-level info $ROOT_OK \
 	2>"$TMP/cgiq.log" &
 PID=$!
-PORT=
-for _ in $(seq 1 100); do
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/cgiq.log" | head -n1)
-	[[ -n $PORT ]] && break
-	sleep 0.1
-done
-[[ -n $PORT ]] || { echo "bench_async: cgiq did not start" >&2; cat "$TMP/cgiq.log" >&2; exit 1; }
+cgiq_wait_port bench_async
 
 cat >"$TMP/async.lua" <<'LUA'
 wrk.headers["Prefer"] = "respond-async"

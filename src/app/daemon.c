@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,7 @@ struct daemon {
 	 * while the loop shuts down), so they live here. */
 	struct front_counters front_counters[FRONT_COUNT];
 	uv_signal_t sig_term, sig_int, sig_hup;
+	sigset_t start_mask;     /* the signal mask before the start blocked the stop signals */
 	uv_timer_t drain_timer;
 	uint64_t drain_deadline_ms;
 	int draining, stopping;
@@ -553,6 +555,9 @@ static void daemon_run(struct daemon *d)
 	uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
 	uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
 	uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
+	/* Held since the start (app_daemon_main): one that came meanwhile is
+	 * delivered now, to the handlers above. */
+	pthread_sigmask(SIG_SETMASK, &d->start_mask, NULL);
 	log_info("cgiq %s: programs from %s at %s, jobs in %s", CGIQ_VERSION, d->root, d->prefix, d->c.db);
 	app_notify("READY=1");
 
@@ -574,6 +579,19 @@ int app_daemon_main(int argc, char **argv)
 	d->loop = uv_default_loop();
 	d->lock_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
+	/* A stop signal before the handlers are in place (a service manager
+	 * that stops cgiq as soon as it listens) would end the process at
+	 * once, its socket file and database left as they were: it waits,
+	 * blocked, until daemon_run. The threads started meanwhile inherit the
+	 * block, so the signal comes to the loop's thread. */
+	{
+		sigset_t stop;
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGINT);
+		sigaddset(&stop, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &stop, &d->start_mask);
+	}
 	r = daemon_configure(d, argc, argv);
 	if (r < 0) {
 		r = daemon_open_files(d);

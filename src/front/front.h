@@ -394,6 +394,8 @@ void *front_req_wire(const struct front_req *r);
 int front_req_refused(const struct front_req *r);
 /* The head is read: the request's clock starts. info copied (its strings borrowed). */
 void front_req_begin(struct front_req *r, const struct front_req_info *info);
+/* The same request's strings, moved (its clock and state kept). */
+void front_req_rebase(struct front_req *r, const struct front_req_info *info);
 /* Whether the path is under the job API's prefix. */
 int front_req_is_api(const struct front_req *r);
 /* Body bytes as they come: memory up to body_mem_bytes, then an unnamed

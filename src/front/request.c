@@ -138,6 +138,8 @@ void front_req_begin(struct front_req *r, const struct front_req_info *info)
 	r->started_ms = util_mono_ms();
 }
 
+void front_req_rebase(struct front_req *r, const struct front_req_info *info) { r->info = *info; }
+
 int front_req_is_api(const struct front_req *r)
 {
 	const char *p = r->info.path, *prefix = r->f->cfg.jobs_prefix;

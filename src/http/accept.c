@@ -106,6 +106,36 @@ static void on_connection(uv_stream_t *server, int status)
 	listener_take(l);
 }
 
+/* c's names (its tag, peer and addresses), in one allocation: a
+ * connection holds them for its whole life. */
+static void conn_name(struct conn *c, struct http_server *s, int is_unix)
+{
+	char remote[64] = "127.0.0.1", local[64] = "127.0.0.1", peer[80] = "unix", tag[112];
+	size_t lt, lp, lr, ll;
+
+	if (!is_unix) {
+		struct sockaddr_storage ss;
+		int len = sizeof(ss);
+		uv_tcp_nodelay(&c->h.tcp, 1);
+		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+			front_sockaddr_text(&ss, remote, sizeof(remote), &c->remote_port);
+		len = sizeof(ss);
+		if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+			front_sockaddr_text(&ss, local, sizeof(local), &c->local_port);
+		snprintf(peer, sizeof(peer), strchr(remote, ':') ? "[%s]:%u" : "%s:%u", remote, c->remote_port);
+	}
+	snprintf(tag, sizeof(tag), "%s %llu %s", s->cfg.admin ? "admin" : "conn", (unsigned long long)++conn_seq, peer);
+	lt = strlen(tag) + 1;
+	lp = strlen(peer) + 1;
+	lr = strlen(remote) + 1;
+	ll = strlen(local) + 1;
+	c->names = util_xmalloc(lt + lp + lr + ll);
+	c->tag = memcpy(c->names, tag, lt);
+	c->peer = memcpy(c->names + lt, peer, lp);
+	c->remote_addr = memcpy(c->names + lt + lp, remote, lr);
+	c->local_addr = memcpy(c->names + lt + lp + lr, local, ll);
+}
+
 /* Takes the connection libuv accepted on l. */
 static void listener_take(struct listener *l)
 {
@@ -127,10 +157,9 @@ static void listener_take(struct listener *l)
 	}
 	c->h.handle.data = c;
 	uv_timer_init(s->loop, &c->timer);
-	uv_timer_init(s->loop, &c->ptimer);
 	c->timer.data = c;
-	c->ptimer.data = c;
-	c->handles_open = 3;
+	c->handles_open = 2;
+	c->tag = c->peer = c->remote_addr = c->local_addr = "-";
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -145,26 +174,7 @@ static void listener_take(struct listener *l)
 		http__conn_close(c);
 		return;
 	}
-	if (l->is_unix) {
-		snprintf(c->peer, sizeof(c->peer), "unix");
-		snprintf(c->remote_addr, sizeof(c->remote_addr), "127.0.0.1");
-		snprintf(c->local_addr, sizeof(c->local_addr), "127.0.0.1");
-	} else {
-		struct sockaddr_storage ss;
-		int len = sizeof(ss);
-		uv_tcp_nodelay(&c->h.tcp, 1);
-		if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
-			front_sockaddr_text(&ss, c->remote_addr, sizeof(c->remote_addr), &c->remote_port);
-		len = sizeof(ss);
-		if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
-			front_sockaddr_text(&ss, c->local_addr, sizeof(c->local_addr), &c->local_port);
-		if (strchr(c->remote_addr, ':'))
-			snprintf(c->peer, sizeof(c->peer), "[%s]:%u", c->remote_addr, c->remote_port);
-		else
-			snprintf(c->peer, sizeof(c->peer), "%s:%u", c->remote_addr, c->remote_port);
-	}
-	snprintf(c->tag, sizeof(c->tag), "%s %llu %s", s->cfg.admin ? "admin" : "conn",
-	         (unsigned long long)++conn_seq, c->peer);
+	conn_name(c, s, l->is_unix);
 	c->req = front_req_new(s->front, c, c->tag);
 	c->handles_open++;
 	if (front_req_refused(c->req)) {

@@ -80,6 +80,10 @@ const struct http_request *http_req_parser_request(const struct http_req_parser 
 /* 1 when nothing of a request has been seen since the last reset. */
 int http_req_parser_idle(const struct http_req_parser *p);
 
+/* r in one allocation (free() it): its strings and fields, nothing of the
+ * parser. Never NULL. */
+struct http_request *http_request_copy(const struct http_request *r);
+
 /* Finds the n-th (0-based) header named name (case-insensitive). NULL if absent. */
 const char *http_request_header(const struct http_request *r, const char *name, size_t n);
 

@@ -42,23 +42,27 @@ struct conn {
 	struct conn *next, *prev;
 	struct http_server *srv;
 	union front_stream h;
-	uv_timer_t timer;   /* head / body / idle deadline */
-	uv_timer_t ptimer;  /* 102 Processing */
+	uv_timer_t timer;   /* head / body / idle deadline; the 102s while a job runs; the linger */
 	int handles_open;
 	enum conn_phase phase;
 	int reading;
 	int head_started;   /* a byte of the current request has arrived */
 	int served;         /* requests answered on this connection */
 
-	char peer[80];      /* for the record: "127.0.0.1:53211" */
-	char tag[112];      /* for logs: "conn 17 127.0.0.1:53211" */
+	/* Its names, in one allocation (names) sized to them: */
+	const char *tag;         /* for logs: "conn 17 127.0.0.1:53211" */
+	const char *peer;        /* for the record: "127.0.0.1:53211" */
+	const char *remote_addr; /* numeric */
+	const char *local_addr;
+	char *names;
+	unsigned remote_port, local_port;
 	int is_unix;
-	char remote_addr[64];
-	unsigned remote_port;
-	char local_addr[64];
-	unsigned local_port;
 
+	/* The request: parsed by parser, or, while its job runs, kept (a
+	 * compact copy; the parser and the input buffer's room are given back
+	 * until the next request). */
 	struct http_req_parser *parser;
+	struct http_request *kept;
 	struct buf in;
 	struct front_req *req;   /* the request's life after its head (front/) */
 
@@ -74,11 +78,12 @@ struct conn {
 	struct http_prefer prefer;
 	unsigned sent_102;
 	uint64_t last_102_ms;    /* when the last 102 was queued */
+	uint64_t next_102_ms;    /* the loop time the next one is due */
+	uint64_t interval_102_ms;
 	int close_after;
 	int linger;              /* after the answer: shut down writing, drain what the client sends */
 	int lingering;           /* doing so (LINGER_MS at most), then closed */
 	size_t lingered_bytes;
-	uv_shutdown_t shutdown_req;
 	uint64_t started_ms;
 
 	unsigned writes_pending;
@@ -111,6 +116,9 @@ struct wreq {
 };
 
 /* server.c */
+/* The request being served (parsed, or kept while its job runs); NULL
+ * before a head. */
+const struct http_request *http__conn_request(const struct conn *c);
 /* What the connections do for front/ (head, body, finish, close, redirect). */
 extern const struct front_wire_ops http__wire_ops;
 void http__conn_close(struct conn *c);

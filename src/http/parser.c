@@ -827,3 +827,41 @@ const char *http_request_header(const struct http_request *r, const char *name, 
 	}
 	return NULL;
 }
+
+/* Appends s (NUL included) at *at, returns where it landed. */
+static const char *copy_str(char **at, const char *s, size_t len)
+{
+	char *d = *at;
+
+	memcpy(d, s, len);
+	d[len] = '\0';
+	*at += len + 1;
+	return d;
+}
+
+struct http_request *http_request_copy(const struct http_request *r)
+{
+	size_t size = sizeof(*r) + r->header_count * sizeof(struct cgi_header);
+	struct http_request *c;
+	struct cgi_header *h;
+	char *at;
+
+	size += strlen(r->method) + strlen(r->target) + strlen(r->path) + strlen(r->query) + 4;
+	for (size_t i = 0; i < r->header_count; i++)
+		size += r->headers[i].name_len + r->headers[i].value_len + 2;
+	c = util_xmalloc(size);
+	*c = *r;
+	h = (struct cgi_header *)(c + 1);
+	at = (char *)(h + r->header_count);
+	c->method = copy_str(&at, r->method, strlen(r->method));
+	c->target = copy_str(&at, r->target, strlen(r->target));
+	c->path = copy_str(&at, r->path, strlen(r->path));
+	c->query = copy_str(&at, r->query, strlen(r->query));
+	for (size_t i = 0; i < r->header_count; i++) {
+		h[i] = r->headers[i];
+		h[i].name = copy_str(&at, r->headers[i].name, r->headers[i].name_len);
+		h[i].value = copy_str(&at, r->headers[i].value, r->headers[i].value_len);
+	}
+	c->headers = r->header_count ? h : NULL;
+	return c;
+}

@@ -92,7 +92,7 @@ int http__only_line_breaks(const char *p, size_t n)
 
 void http__conn_misread(struct conn *c, enum front_misread kind)
 {
-	const struct http_request *req = http_req_parser_request(c->parser);
+	const struct http_request *req = http__conn_request(c);
 	const char *ua = req ? http_request_header(req, "User-Agent", 0) : NULL;
 	struct http_evidence *ev = c->srv->cfg.processing_evidence;
 	char esc[4 * HTTP_EVIDENCE_UA_MAX + 8], then[96] = "";

@@ -45,6 +45,8 @@ static void conn_free(struct conn *c)
 	if (c->have_target)
 		cgi_target_free(&c->target);
 	http_req_parser_free(c->parser);
+	free(c->kept);
+	free(c->names);
 	buf_free(&c->in);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -70,8 +72,8 @@ static void on_req_closed(void *wire) { conn_handle_closed(wire); }
 
 static void on_linger_shutdown(uv_shutdown_t *req, int status)
 {
-	(void)req;
 	(void)status; /* the close follows from the drain or its timer */
+	free(req);
 }
 
 static void on_linger_timeout(uv_timer_t *t) { http__conn_close(t->data); }
@@ -80,8 +82,11 @@ static void on_linger_timeout(uv_timer_t *t) { http__conn_close(t->data); }
  * the client closes, LINGER_MAX_BYTES or LINGER_MS. */
 static void conn_linger(struct conn *c)
 {
+	uv_shutdown_t *req = util_xmalloc(sizeof(*req));
+
 	c->lingering = 1;
-	if (uv_shutdown(&c->shutdown_req, &c->h.stream, on_linger_shutdown) < 0) {
+	if (uv_shutdown(req, &c->h.stream, on_linger_shutdown) < 0) {
+		free(req);
 		http__conn_close(c);
 		return;
 	}
@@ -101,7 +106,6 @@ void http__conn_close(struct conn *c)
 	 * which the request's close releases. */
 	uv_close(&c->h.handle, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
-	uv_close((uv_handle_t *)&c->ptimer, on_conn_handle_closed);
 	/* A job still waited for is cancelled or detached (--on-disconnect). */
 	if (c->req)
 		front_req_close(c->req, on_req_closed);
@@ -150,13 +154,18 @@ static void http_finish(struct front_req *r)
 		cgi_target_free(&c->target);
 		c->have_target = 0;
 	}
+	free(c->kept);
+	c->kept = NULL;
 	c->served++;
 	c->head_started = 0;
 	c->sent_102 = 0;
 	memset(&c->pd, 0, sizeof(c->pd));
 	c->is_head = 0;
 	c->http10 = 0;
-	http_req_parser_reset(c->parser);
+	if (c->parser)
+		http_req_parser_reset(c->parser);
+	else
+		c->parser = http_req_parser_new(&c->srv->cfg.limits, http__on_body, c);
 	c->phase = PH_HEAD;
 	http__conn_process(c);
 }
@@ -195,8 +204,7 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 	char *owned = NULL;
 
 	(void)last; /* Content-Length says where the answer ends */
-	uv_timer_stop(&c->ptimer); /* no 102 after this point */
-	uv_timer_stop(&c->timer);
+	uv_timer_stop(&c->timer); /* no 102 after this point */
 	c->phase = PH_WRITE;
 	/* RFC 9110 15.2 / DESIGN: a client that did not ask for 102s and got some
 	 * may have misread one as the answer; never let it read another answer
@@ -278,27 +286,59 @@ void http__conn_send_error(struct conn *c, int status, int close_after)
 /* ------------------------------------------------------------------ */
 /* 102 Processing, on a timer (the bytes: processing.c) */
 
+/* Bytes that may go at once (a 102): written now when nothing is queued
+ * before them (no write request, no callback), else queued. */
+static int conn_write_now(struct conn *c, const char *data, size_t len, char *owned)
+{
+	if (c->writes_pending == 0) {
+		uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+		int n = uv_try_write(&c->h.stream, &b, 1);
+		if (n == (int)len) {
+			free(owned);
+			return 0;
+		}
+		if (n < 0 && n != UV_EAGAIN) {
+			free(owned);
+			return n;
+		}
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+		}
+	}
+	return http__conn_write(c, data, len, owned);
+}
+
 static void on_processing(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 	const char *data;
 	size_t len;
 	char *owned;
+	uint64_t now;
 
 	if (c->phase != PH_WAIT)
 		return;
-	if (c->pd.max_count && c->sent_102 >= c->pd.max_count) {
-		uv_timer_stop(&c->ptimer);
+	if (c->pd.max_count && c->sent_102 >= c->pd.max_count)
 		return;
-	}
 	http__processing_message(c, &data, &len, &owned);
-	if (http__conn_write(c, data, len, owned) < 0) {
+	if (conn_write_now(c, data, len, owned) < 0) {
 		http__conn_close(c);
 		return;
 	}
 	c->sent_102++;
 	c->last_102_ms = util_mono_ms();
 	front_req_note_processing(c->req);
+	if (c->interval_102_ms == 0)
+		return;
+	/* The next one on the schedule, not this one's time plus the interval:
+	 * a late 102 (a loop busy with thousands of others) does not make every
+	 * later one later too. One missed entirely is skipped. */
+	now = uv_now(c->srv->loop);
+	do
+		c->next_102_ms += c->interval_102_ms;
+	while (c->next_102_ms <= now);
+	uv_timer_start(&c->timer, on_processing, c->next_102_ms - now, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -332,7 +372,7 @@ static const char *host_name(const struct http_request *req, char *out, size_t o
 static int conn_submit(struct conn *c, const char *method, const char *uri, const char *query,
                        int with_body)
 {
-	const struct http_request *req = http_req_parser_request(c->parser);
+	const struct http_request *req = http__conn_request(c);
 	struct http_server *s = c->srv;
 	struct cgi_request cr;
 	struct cgi_env env = {0};
@@ -410,7 +450,7 @@ static int http_redirect(struct front_req *r, const char *location)
 
 static void conn_admin(struct conn *c)
 {
-	const struct http_request *req = http_req_parser_request(c->parser);
+	const struct http_request *req = http__conn_request(c);
 	struct front_admin_response ar;
 	struct front_answer a;
 
@@ -483,9 +523,29 @@ static int conn_body_too_slow(struct conn *c)
 	return 1;
 }
 
+/* What front/ reads of the request (its strings borrowed from it). */
+static void conn_request_info(const struct conn *c, struct front_req_info *info)
+{
+	const struct http_request *req = http__conn_request(c);
+
+	memset(info, 0, sizeof(*info));
+	info->method = req->method;
+	info->target = req->target;
+	info->protocol = c->protocol;
+	info->path = req->path;
+	info->host = c->is_unix ? "unix" : c->remote_addr;
+	info->referer = http_request_header(req, "Referer", 0);
+	info->user_agent = http_request_header(req, "User-Agent", 0);
+	info->range = http_request_header(req, "Range", 0);
+	info->head_only = c->is_head;
+	/* Admin pages only: never a program, never the job API. The body, if
+	 * any, is read (within the limits) and ignored. */
+	info->quiet = c->srv->cfg.admin;
+}
+
 static void conn_headers(struct conn *c)
 {
-	const struct http_request *req = http_req_parser_request(c->parser);
+	const struct http_request *req = http__conn_request(c);
 	struct http_server *s = c->srv;
 	struct front_req_info info;
 	int r;
@@ -496,19 +556,7 @@ static void conn_headers(struct conn *c)
 	c->has_body = req->chunked || req->content_length >= 0;
 	c->started_ms = util_mono_ms();
 	snprintf(c->protocol, sizeof(c->protocol), "HTTP/%d.%d", req->http_major, req->http_minor);
-	memset(&info, 0, sizeof(info));
-	info.method = req->method;
-	info.target = req->target;
-	info.protocol = c->protocol;
-	info.path = req->path;
-	info.host = c->is_unix ? "unix" : c->remote_addr;
-	info.referer = http_request_header(req, "Referer", 0);
-	info.user_agent = http_request_header(req, "User-Agent", 0);
-	info.range = http_request_header(req, "Range", 0);
-	info.head_only = c->is_head;
-	/* Admin pages only: never a program, never the job API. The body, if
-	 * any, is read (within the limits) and ignored. */
-	info.quiet = s->cfg.admin;
+	conn_request_info(c, &info);
 	front_req_begin(c->req, &info);
 	if (s->cfg.admin || front_req_is_api(c->req)) {
 		c->phase = PH_BODY;
@@ -537,9 +585,36 @@ static void conn_headers(struct conn *c)
 	uv_timer_start(&c->timer, on_conn_timer, s->cfg.body_timeout_ms, 0);
 }
 
+const struct http_request *http__conn_request(const struct conn *c)
+{
+	if (c->kept)
+		return c->kept;
+	return c->parser ? http_req_parser_request(c->parser) : NULL;
+}
+
+/*
+ * The request's job runs, for seconds or minutes: the connection keeps only
+ * what the rest of the request needs (a compact copy of the request, for
+ * the log lines, a local redirect and the misread guard), and gives back
+ * the parser with its buffers and the input buffer's room (made again at
+ * the next request).
+ */
+static void conn_keep_request(struct conn *c)
+{
+	struct front_req_info info;
+
+	c->kept = http_request_copy(http_req_parser_request(c->parser));
+	http_req_parser_free(c->parser);
+	c->parser = NULL;
+	conn_request_info(c, &info);
+	front_req_rebase(c->req, &info);
+	if (c->in.len == 0)
+		buf_free(&c->in);
+}
+
 static void conn_complete(struct conn *c)
 {
-	const struct http_request *req = http_req_parser_request(c->parser);
+	const struct http_request *req = http__conn_request(c);
 	struct http_server *s = c->srv;
 	struct http_prefer prefer;
 	struct http_processing_context pctx;
@@ -579,10 +654,14 @@ static void conn_complete(struct conn *c)
 	} else {
 		http_processing_decide(s->cfg.processing_mode, s->cfg.processing_max, req, &prefer, &pctx, &c->pd);
 	}
-	if (c->pd.send)
-		uv_timer_start(&c->ptimer, on_processing, after_ms, interval_ms);
-	else
+	if (c->pd.send) {
+		c->next_102_ms = uv_now(s->loop) + after_ms;
+		c->interval_102_ms = interval_ms;
+		uv_timer_start(&c->timer, on_processing, after_ms, 0);
+	} else {
 		log_debug("job %s: no 102 for this client (%s)", front_req_job_id(c->req), c->pd.rule);
+	}
+	conn_keep_request(c);
 }
 
 void http__conn_process(struct conn *c)

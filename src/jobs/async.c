@@ -335,6 +335,8 @@ void job_leave(struct job *j, void *ud, int detach, const char *reason)
 		if (*pp) {
 			w = *pp;
 			*pp = w->next;
+			if (w->next == NULL)
+				j->waiters_tail = pp; /* it was the last */
 			free(w);
 		}
 	}
@@ -359,7 +361,14 @@ void job_leave(struct job *j, void *ud, int detach, const char *reason)
 
 int job_progress(struct job *j, int64_t *done, int64_t *total, const char **text)
 {
-	jobs__progress_drain(j);
+	/* Once per turn of the loop: the 102s of thousands of clients sharing
+	 * one job (--coalesce) fall due together, and need one read. */
+	uint64_t now = uv_now(j->e->loop);
+
+	if (j->progress_read_at != now) {
+		j->progress_read_at = now;
+		jobs__progress_drain(j);
+	}
 	if (j->progress_done < 0)
 		return 0;
 	*done = j->progress_done;

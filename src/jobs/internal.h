@@ -101,12 +101,14 @@ struct job {
 
 	job_done_cb done;
 	void *ud;
-	/* Coalesced requests (--coalesce) beyond the first, each with a reference. */
+	/* Coalesced requests (--coalesce) beyond the first, each with a
+	 * reference, in the order they joined; waiters_tail is where the next
+	 * one goes (valid while waiters is not NULL), so a join is O(1). */
 	struct job_waiter {
 		job_done_cb done;
 		void *ud;
 		struct job_waiter *next;
-	} *waiters;
+	} *waiters, **waiters_tail;
 	char *coalesce_key;          /* script and query; NULL: not shared */
 	struct job *co_next, *co_prev; /* e->coalescing, while it may still be joined */
 
@@ -186,6 +188,7 @@ struct job {
 	char *progress_text;
 	struct buf prog_line;
 	int prog_fd;                /* read end of the program's fd 3, non-blocking; -1 */
+	uint64_t progress_read_at;  /* the loop time job_progress last read prog_fd */
 	unsigned progress_bad;      /* malformed lines, ignored */
 	uint64_t progress_saved_ms; /* last write to the record (rate limit) */
 	int progress_unsaved;

@@ -169,7 +169,7 @@ static int coalesce_join(struct job_engine *e, struct job_request *req, const ch
                          void *ud, struct job **out)
 {
 	struct job *j;
-	struct job_waiter *w, **tail;
+	struct job_waiter *w;
 
 	for (j = e->coalescing; j; j = j->co_next)
 		if (!j->cancelled && strcmp(j->coalesce_key, key) == 0)
@@ -179,9 +179,10 @@ static int coalesce_join(struct job_engine *e, struct job_request *req, const ch
 	w = util_xcalloc(1, sizeof(*w));
 	w->done = done;
 	w->ud = ud;
-	for (tail = &j->waiters; *tail; tail = &(*tail)->next)
-		;
-	*tail = w;
+	if (j->waiters == NULL)
+		j->waiters_tail = &j->waiters;
+	*j->waiters_tail = w;
+	j->waiters_tail = &w->next;
 	j->refs++; /* this submitter's */
 	cgi_env_free(req->env);
 	e->coalesced++;
