@@ -43,7 +43,7 @@ struct fconn {
 	char **envp;
 	struct fcgi_mapped m;
 	int mapped;
-	char path[512];              /* the URI's path, for the job API */
+	char *path;                  /* the URI's path (owned), for the job API */
 
 	/* the answer */
 	int end_written;

@@ -220,7 +220,8 @@ static const char *request_path(struct fconn *c)
 		p = fcgi_param(c->envp, "REQUEST_URI");
 	if (p == NULL)
 		return NULL;
-	snprintf(c->path, sizeof(c->path), "%.*s", (int)strcspn(p, "?"), p);
+	free(c->path);
+	c->path = util_xstrndup(p, strcspn(p, "?"));
 	return c->path;
 }
 
@@ -277,6 +278,7 @@ static void serve(struct fconn *c)
 		front_req_error(c->req, 400);
 		return;
 	}
+	buf_free(&c->params); /* decoded: while the job runs, only envp is kept */
 	/* "fastcgi conn 12 203.0.113.5": the web server connection and the client */
 	ra = fcgi_param(c->envp, "REMOTE_ADDR");
 	snprintf(c->tag, sizeof(c->tag), "fastcgi conn %llu %s", (unsigned long long)c->id, ra && *ra ? ra : "-");
@@ -325,7 +327,8 @@ static void request_free(struct fconn *c)
 	c->params_total = 0;
 	c->params_scan = 0;
 	c->params_done = 0;
-	c->path[0] = '\0';
+	free(c->path);
+	c->path = NULL;
 }
 
 /* The request is over (answered, or abandoned): back to waiting for the
