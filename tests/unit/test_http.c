@@ -99,6 +99,37 @@ static int parse_status_limits(const struct http_limits *l, const char *d, size_
 
 /* ---------------- parser ---------------- */
 
+/* A request kept while its job runs: the copy holds everything, the parser
+ * can go (and its bytes be overwritten). */
+static void test_request_copy(void)
+{
+	static const char req[] = "POST /cgi/x.pl/a?q=1 HTTP/1.1\r\nHost: example.com\r\n"
+	                          "User-Agent: curl/8.5.0\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n";
+	struct http_limits l = limits();
+	struct http_req_parser *p = http_req_parser_new(&l, NULL, NULL);
+	struct http_request *c;
+	size_t used;
+
+	CU_ASSERT_EQUAL_FATAL(http_req_parser_feed(p, S(req), &used), HTTP_PARSE_HEADERS);
+	c = http_request_copy(http_req_parser_request(p));
+	http_req_parser_reset(p);
+	CU_ASSERT_EQUAL(http_req_parser_feed(p, S("GET /other HTTP/1.1\r\nHost: zz\r\n\r\n"), &used),
+	                HTTP_PARSE_HEADERS);
+	http_req_parser_free(p);
+	CU_ASSERT_STRING_EQUAL(c->method, "POST");
+	CU_ASSERT_STRING_EQUAL(c->target, "/cgi/x.pl/a?q=1");
+	CU_ASSERT_STRING_EQUAL(c->path, "/cgi/x.pl/a");
+	CU_ASSERT_STRING_EQUAL(c->query, "q=1");
+	CU_ASSERT_EQUAL(c->http_minor, 1);
+	CU_ASSERT_EQUAL(c->content_length, 0);
+	CU_ASSERT_EQUAL_FATAL(c->header_count, 4);
+	CU_ASSERT_STRING_EQUAL(http_request_header(c, "user-agent", 0), "curl/8.5.0");
+	CU_ASSERT_STRING_EQUAL(http_request_header(c, "X-Empty", 0), "");
+	CU_ASSERT_EQUAL(c->headers[0].name_len, 4);
+	CU_ASSERT_EQUAL(c->headers[0].value_len, 11);
+	free(c);
+}
+
 static void test_simple_get(void)
 {
 	static const char req[] = "GET /cgi/x.pl/a%20b?x=1&y=%2F HTTP/1.1\r\n"
@@ -1234,6 +1265,7 @@ int main(void)
 		return 1;
 	}
 	CU_add_test(parser, "simple GET", test_simple_get);
+	CU_add_test(parser, "a request kept apart from its parser", test_request_copy);
 	CU_add_test(parser, "pipelined requests", test_pipelined);
 	CU_add_test(parser, "leading empty lines", test_leading_crlf);
 	CU_add_test(parser, "byte by byte", test_byte_by_byte);
