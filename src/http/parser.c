@@ -82,6 +82,7 @@ struct http_req_parser {
 	enum phase phase;
 	int status;              /* error status set by a callback or a check */
 	int started;             /* on_message_begin seen */
+	int line_began, line_done; /* the request line's first byte, its line end (raw bytes) */
 	int head_done;           /* on_headers_complete seen (this feed) */
 	int message_done;        /* on_message_complete seen */
 	int pending_lf;          /* the head's final LF must be replayed */
@@ -650,7 +651,55 @@ static int head_overflow(struct http_req_parser *p)
 	return fail(p, p->nspans == 0 && p->url.len > 0 ? 414 : 431);
 }
 
+static int feed_head_part(struct http_req_parser *p, const char *data, size_t len, size_t *consumed);
+
+/* Where in data the request line ends (the index past its LF), or len: the
+ * empty lines before it (RFC 9112 2.2) do not count. */
+static size_t request_line_end(struct http_req_parser *p, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len && !p->line_done; i++) {
+		if (!p->line_began) {
+			p->line_began = data[i] != '\r' && data[i] != '\n';
+		} else if (data[i] == '\n') {
+			p->line_done = 1;
+			return i + 1;
+		}
+	}
+	return len;
+}
+
+/* The library is fed up to the request line's end first, then the rest: so
+ * a request line without a version is answered 505 whatever follows it in
+ * the same read, and whatever the reads' cuts. */
 static int feed_head(struct http_req_parser *p, const char *data, size_t len, size_t *consumed)
+{
+	int was_done = p->line_done;
+	size_t first = was_done ? len : request_line_end(p, data, len), c1 = 0, c2 = 0;
+	int r;
+
+	r = feed_head_part(p, data, first, &c1);
+	if (r != HTTP_PARSE_NEED_MORE) {
+		*consumed = c1;
+		return r;
+	}
+	/* The request line is whole and has no version (HTTP/0.9, "GET /" and
+	 * its line end): the library would go on to read fields that will
+	 * never come. It gets its answer now, not after the header timeout
+	 * (RFC 9112 2.3). */
+	if (!was_done && p->line_done && p->hp.http_major == 0 && p->hp.http_minor == 9) {
+		*consumed = 0;
+		return fail(p, 505);
+	}
+	if (first == len) {
+		*consumed = c1;
+		return r;
+	}
+	r = feed_head_part(p, data + first, len - first, &c2);
+	*consumed = r >= 400 ? 0 : c1 + c2; /* an error consumes nothing */
+	return r;
+}
+
+static int feed_head_part(struct http_req_parser *p, const char *data, size_t len, size_t *consumed)
 {
 	size_t room = p->limits.max_header_bytes - p->head_bytes;
 	size_t n = len < room ? len : room, r;
@@ -677,11 +726,6 @@ static int feed_head(struct http_req_parser *p, const char *data, size_t len, si
 	}
 	if (e != HPE_OK)
 		return fail(p, lib_error_status(e));
-	/* A request line without a version (HTTP/0.9, "GET /" and its line
-	 * end): the library goes on to read fields that will never come. It
-	 * gets its answer now, not after the header timeout (RFC 9112 2.3). */
-	if (p->hp.http_major == 0 && p->hp.http_minor == 9)
-		return fail(p, 505);
 	if ((status = scan_head(p, data, n)) != 0)
 		return fail(p, status);
 	p->head_bytes += n;
@@ -789,6 +833,8 @@ void http_req_parser_reset(struct http_req_parser *p)
 	p->phase = PHASE_HEAD;
 	p->status = 0;
 	p->started = 0;
+	p->line_began = 0;
+	p->line_done = 0;
 	p->head_done = 0;
 	p->message_done = 0;
 	p->pending_lf = 0;
