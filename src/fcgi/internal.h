@@ -35,6 +35,7 @@ struct fconn {
 
 	/* the request */
 	unsigned req_id;
+	uint64_t begun_ms;           /* its BEGIN_REQUEST arrived (the access log's request time) */
 	int role, keep_conn;
 	struct buf params;
 	uint64_t params_total;       /* parameter bytes received, kept or not */

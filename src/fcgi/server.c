@@ -293,6 +293,7 @@ static void serve(struct fconn *c)
 	info.user_agent = fcgi_param(c->envp, "HTTP_USER_AGENT");
 	info.range = fcgi_param(c->envp, "HTTP_RANGE");
 	info.head_only = info.method && strcmp(info.method, "HEAD") == 0;
+	info.started_ms = c->begun_ms;
 	front_req_begin(c->req, &info);
 	if (front_req_serve(c->req))
 		return; /* a body refused, or the job API */
@@ -460,6 +461,7 @@ static void conn_begin(struct fconn *c, const struct fcgi_event *ev, struct buf 
 	c->phase = FP_READING;
 	c->f->busy++;
 	c->req_id = ev->request_id;
+	c->begun_ms = util_mono_ms();
 	c->role = (int)ev->role;
 }
 

@@ -369,6 +369,7 @@ struct front_req_info {
 	const char *referer, *user_agent;
 	const char *range;      /* for a kept result */
 	int head_only;          /* HEAD: no body bytes (file bodies, and memory ones where the wire says) */
+	uint64_t started_ms;    /* when the request began on its wire (util_mono_ms); 0: now */
 	int quiet;              /* admin pages: not logged, not counted */
 };
 

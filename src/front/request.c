@@ -135,7 +135,7 @@ void front_req_begin(struct front_req *r, const struct front_req_info *info)
 {
 	r->info = *info;
 	r->begun = 1;
-	r->started_ms = util_mono_ms();
+	r->started_ms = info->started_ms ? info->started_ms : util_mono_ms();
 }
 
 void front_req_rebase(struct front_req *r, const struct front_req_info *info) { r->info = *info; }

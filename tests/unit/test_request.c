@@ -490,6 +490,36 @@ static void test_local_redirect_left(void)
 	close_all();
 }
 
+/* A wire's own start time (FastCGI: its BEGIN_REQUEST) is the access log's
+ * request time, not when the head was described to front/. */
+static void test_started_by_wire(void)
+{
+	struct fake w;
+	struct front_req_info info;
+	char text[4096], *line;
+	unsigned long long ms = 0;
+
+	CU_ASSERT_FATAL(open_all(2, 4, spool) == 0);
+	fake_open(&w, "req t");
+	memset(&info, 0, sizeof(info));
+	info.method = "GET";
+	info.target = "/t";
+	info.path = "/t";
+	info.started_ms = util_mono_ms() - 1500;
+	front_req_begin(w.r, &info);
+	front_req_error(w.r, 404);
+	CU_ASSERT_FATAL(settle(&w, 5000));
+	access_text(text, sizeof(text));
+	line = strstr(text, "\"GET /t\" 404 ");
+	CU_ASSERT_FATAL(line != NULL);
+	/* the last field: request_ms */
+	CU_ASSERT(sscanf(strrchr(line, ' ') + 1, "%llu", &ms) == 1);
+	CU_ASSERT(ms >= 1500 && ms < 60000);
+	front_req_reset(w.r);
+	fake_free(&w);
+	close_all();
+}
+
 /* Over --max-connections: the request is answered 503 and counted so. */
 static void test_max_connections(void)
 {
@@ -562,6 +592,7 @@ int main(void)
 	CU_add_test(s, "a body the spool cannot take: 507", test_spool_full);
 	CU_add_test(s, "a local redirect left to the web server", test_local_redirect_left);
 	CU_add_test(s, "over --max-connections: 503", test_max_connections);
+	CU_add_test(s, "the request time from the wire's start", test_started_by_wire);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
