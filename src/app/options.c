@@ -327,8 +327,14 @@ int app__parse_args(int argc, char **argv, struct daemon_config *c)
 	cli = util_xcalloc((size_t)argc + 1, sizeof(*cli));
 	opterr = 0;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	/* -h is --help, the one short option: what a newcomer types first. */
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		const struct opt_def *d;
+		if (opt == 'h') {
+			r = app_opt_apply(c, app_opt_find("help", 0), NULL, NULL);
+			r = r < 0 ? 0 : r;
+			goto out;
+		}
 		if (opt == '?' || opt == ':') {
 			if (optopt >= 256)
 				fprintf(stderr, "cgiq: option --%s needs a value\n", app_opts[optopt - 256].name);

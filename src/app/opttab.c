@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "opttab.h"
+#include "front/front.h"
 
 #define AT(m) .off = offsetof(struct daemon_config, m), .size = sizeof(((struct daemon_config *)0)->m)
 #define NOWHERE .off = 0, .size = 0
@@ -27,13 +28,43 @@ static const char USAGE_TAIL[] =
 
 /* ---------------- options with their own reading ---------------- */
 
+/* An address the listeners read as a start does (front_listen_check). */
+static int address_ok(const char *a, const char **expect)
+{
+	int r = front_listen_check(a);
+
+	if (r == -ENAMETOOLONG)
+		*expect = "a unix socket path of at most 107 bytes";
+	else if (r < 0)
+		*expect = "HOST:PORT (numeric, port 0-65535), [V6]:PORT, PORT, unix:PATH or fd:N";
+	return r < 0 ? -1 : 0;
+}
+
 static int add_listen(struct daemon_config *c, const char *a, const char **expect)
 {
 	if (c->listen_count == MAX_LISTEN) {
 		*expect = "at most 16 listeners";
 		return -1;
 	}
+	if (address_ok(a, expect) < 0)
+		return -1;
 	c->listen[c->listen_count++] = a;
+	return 0;
+}
+
+static int set_fastcgi(struct daemon_config *c, const char *a, const char **expect)
+{
+	if (strcmp(a, "inherit") != 0 && address_ok(a, expect) < 0)
+		return -1;
+	c->fastcgi = a;
+	return 0;
+}
+
+static int set_admin_listen(struct daemon_config *c, const char *a, const char **expect)
+{
+	if (address_ok(a, expect) < 0)
+		return -1;
+	c->admin_listen = a;
 	return 0;
 }
 
@@ -346,7 +377,7 @@ const struct opt_def app_opts[] = {
 	 .def = "4096", .note = "0 = no cap", .help = "beyond: 503 and close, on both fronts"},
 
 	SECTION("FastCGI (behind nginx, like fcgiwrap)"),
-	{.name = "fastcgi", .kind = OPT_TEXT, .arg = "ADDR", AT(fastcgi), .flags = OPT_ONCE,
+	{.name = "fastcgi", .kind = OPT_CALL, .arg = "ADDR", .call = set_fastcgi, .flags = OPT_ONCE,
 	 .help = "unix:/run/cgiq.sock, 127.0.0.1:9000 or inherit (a socket from systemd or spawn-fcgi, also "
 	         "used when found without this option)"},
 	{.name = "fastcgi-threads", .kind = OPT_COUNT, .arg = "N", AT(fcgi.threads), .min = 1, .max = 4096,
@@ -375,7 +406,8 @@ const struct opt_def app_opts[] = {
 	SECTION("Observability"),
 	{.name = "access-log", .kind = OPT_CALL, .arg = "FILE|-|off", .call = set_access_log, .def = "off",
 	 .help = "one line per request, Combined Log Format + job id, 102s, job and request ms; - = stdout"},
-	{.name = "admin-listen", .kind = OPT_TEXT, .arg = "ADDR", AT(admin_listen), .flags = OPT_ONCE | OPT_DEF_IN_HELP,
+	{.name = "admin-listen", .kind = OPT_CALL, .arg = "ADDR", .call = set_admin_listen,
+	 .flags = OPT_ONCE | OPT_DEF_IN_HELP,
 	 .help = "/metrics, /health, /jobs on their own address (default off); loopback or unix: only, never "
 	         "a --listen address"},
 	{.name = "admin-allow-public", .kind = OPT_FLAG, AT(admin_allow_public),
@@ -392,8 +424,7 @@ const struct opt_def app_opts[] = {
 	 .help = "asynchronous jobs running when cgiq died run again at the next start (default: they end "
 	         "interrupted; programs see CGIQ_JOB_ID)"},
 
-	SECTION("Privileges and limits (as root, cgiq drops privileges once its sockets are bound; unset "
-	        "limits are cgiq's)"),
+	SECTION("Privileges and limits (as root: dropped once the sockets are bound; unset limits: cgiq's)"),
 	{.name = "user", .kind = OPT_TEXT, .arg = "USER", AT(user),
 	 .help = "run as USER (name or uid); as root, needed unless --allow-root"},
 	{.name = "group", .kind = OPT_TEXT, .arg = "GROUP", AT(group), .flags = OPT_DEF_IN_HELP,

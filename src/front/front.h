@@ -143,6 +143,10 @@ struct front_socket {
 	char *unix_path; /* a socket file made here, removed by release */
 	char shown[160]; /* for log lines: "127.0.0.1:8080", "unix:/run/x.sock" */
 };
+/* Whether addr reads as front_listen_open reads it, opening nothing (for
+ * the option parser, so that --check-config and a start agree): 0, or
+ * -EINVAL, -ENAMETOOLONG (a unix socket path too long). */
+int front_listen_check(const char *addr);
 /*
  * Opens a listening socket (close-on-exec, non-blocking) for addr:
  * "unix:PATH" (an old socket file there is replaced, nothing else), "fd:N"

@@ -320,12 +320,32 @@ void front_socket_adopt(int fd, const char *name, struct front_socket *s)
 	}
 }
 
+int front_listen_check(const char *addr)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_un sa;
+	uint64_t fd;
+
+	if (strncmp(addr, "fd:", 3) == 0)
+		return util_parse_uint(addr + 3, INT32_MAX, &fd) < 0 || fd < 3 ? -EINVAL : 0;
+	if (strncmp(addr, "unix:", 5) == 0) {
+		if (addr[5] == '\0')
+			return -EINVAL;
+		return strlen(addr + 5) >= sizeof(sa.sun_path) ? -ENAMETOOLONG : 0;
+	}
+	return front_parse_inet(addr, &ss);
+}
+
 int front_listen_open(const char *addr, const struct front_listen_opts *o, struct front_socket *s)
 {
 	static const struct front_listen_opts none;
+	int r;
 
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
+	/* The same reading as --check-config's (front_listen_check). */
+	if ((r = front_listen_check(addr)) < 0)
+		return r;
 	if (strncmp(addr, "fd:", 3) == 0)
 		return open_inherited(addr, s);
 	if (strncmp(addr, "unix:", 5) == 0)

@@ -287,6 +287,31 @@ static void test_check_config(void)
 	         conf_path);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
 	CU_ASSERT_STRING_EQUAL(out, "cgiq: --cgi-root: '/nonexistent' is not a directory\n");
+	/* An address a start would refuse, the check refuses (one parser). */
+	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --cgi-root '%s' --listen 127.0.0.1:80800 --check-config 2>&1",
+	         CGIQ_BIN, D.cgi_root);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: --listen: invalid value '127.0.0.1:80800' (HOST:PORT (numeric, port "
+	                            "0-65535), [V6]:PORT, PORT, unix:PATH or fd:N)\n");
+}
+
+/* -h is --help, and no line of it is wider than 100 columns. */
+static void test_help(void)
+{
+	static char h[65536], longh[65536];
+	char cmd[1024], *line, *save = NULL;
+
+	snprintf(cmd, sizeof(cmd), "'%s' -h 2>&1", CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, h, sizeof(h)), 0);
+	snprintf(cmd, sizeof(cmd), "'%s' --help 2>&1", CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, longh, sizeof(longh)), 0);
+	CU_ASSERT(strlen(longh) > 1000);
+	CU_ASSERT_STRING_EQUAL(h, longh);
+	for (line = strtok_r(longh, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		CU_ASSERT(strlen(line) <= 100);
+		if (strlen(line) > 100)
+			fprintf(stderr, "--help line of %zu columns: %s\n", strlen(line), line);
+	}
 }
 
 /* The check reports what a start would find, not who runs the check: root
@@ -343,6 +368,10 @@ static void test_bad_file(void)
 		  "2: unknown key 'listen-on' (keys are the long options of cgiq --help)\n" },
 		{ "script /a {\n  job-timeout = 1s\n", "1: script block '/a' is not closed (a line with `}` is missing)\n" },
 		{ "db = a\ndb = b\n", "2: 'db' given again (first at line 1)\n" },
+		/* an address is read as a start reads it, so a check refuses it too */
+		{ "# the FastCGI socket\nfastcgi = 127.0.0.1:80800\n",
+		  "2: fastcgi: invalid value '127.0.0.1:80800' (HOST:PORT (numeric, port 0-65535), [V6]:PORT, PORT, "
+		  "unix:PATH or fd:N)\n" },
 	};
 	char path[64], cmd[1024], out[1024], want[256];
 
@@ -510,6 +539,7 @@ int main(void)
 	    !CU_add_test(s, "per-script coalesce = yes", test_script_coalesce) ||
 	    !CU_add_test(s, "per-script rlimit-cpu", test_script_rlimit) ||
 	    !CU_add_test(s, "--check-config / --test", test_check_config) ||
+	    !CU_add_test(s, "-h and --help, 100 columns", test_help) ||
 	    !CU_add_test(s, "--check-config as root: a note, not a refusal", test_check_config_privileges) ||
 	    !CU_add_test(s, "bad file: exit 2 with FILE:LINE", test_bad_file) ||
 	    !CU_add_test(s, "per-script retry-interrupted after kill -9", test_retry_interrupted) ||
