@@ -154,9 +154,9 @@ static int fcgi_head(struct front_req *r, struct front_answer *a, int last)
 	fcgi_put_stdout(&out, c->req_id, head.data, head.len);
 	if (has_body && mem && len)
 		fcgi_put_stdout(&out, c->req_id, mem, (size_t)len);
-	/* The end in the same write: a web server that keeps its connections
-	 * (nginx's keepalive) must see the answer and its end together, or it
-	 * may take the connection for finished mid-answer and close it. */
+	/* The end in the same write: nginx keeps a connection for its next
+	 * request only once END_REQUEST has come, and sent apart it was seen to
+	 * close the connection between the two (README, FastCGI front). */
 	if (last)
 		put_end(c, &out);
 	buf_free(&head);

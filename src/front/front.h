@@ -422,8 +422,6 @@ int front_req_run(struct front_req *r, struct front_job *j);
 /* Answers a (its headers and owned body taken) / a short error page. */
 void front_req_answer(struct front_req *r, struct front_answer *a);
 void front_req_error(struct front_req *r, int status);
-/* Counted as this refusal rather than its status's (FRONT_REFUSED_*). */
-void front_req_set_refusal(struct front_req *r, enum front_refusal why);
 /* The wire's writes of the answer are done: the next chunk, or the end. */
 void front_req_written(struct front_req *r);
 /* The client went away: a waiting job is cancelled or detached (the

@@ -129,8 +129,6 @@ const struct front_policy *front_req_policy(const struct front_req *r)
 	return r->rule ? r->rule->front : NULL;
 }
 
-void front_req_set_refusal(struct front_req *r, enum front_refusal why) { r->refusal = (int)why; }
-
 void front_req_begin(struct front_req *r, const struct front_req_info *info)
 {
 	r->info = *info;

@@ -84,7 +84,7 @@ struct conn {
 	int linger;              /* after the answer: shut down writing, drain what the client sends */
 	int lingering;           /* doing so (LINGER_MS at most), then closed */
 	size_t lingered_bytes;
-	uint64_t started_ms;
+	uint64_t started_ms;     /* the head arrived: --body-min-rate counts from here */
 
 	unsigned writes_pending;
 };

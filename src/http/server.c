@@ -203,7 +203,7 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 	const char *mem = front_answer_mem(a);
 	char *owned = NULL;
 
-	(void)last; /* Content-Length says where the answer ends */
+	/* last: unused, Content-Length says where the answer ends */
 	uv_timer_stop(&c->timer); /* no 102 after this point */
 	c->phase = PH_WRITE;
 	/* RFC 9110 15.2 / DESIGN: a client that did not ask for 102s and got some
@@ -253,7 +253,6 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 /* front's body: a chunk of a file, valid until front_req_written. */
 static int http_body(struct front_req *r, const char *data, size_t len, int last)
 {
-	(void)last;
 	struct conn *c = front_req_wire(r);
 
 	if (http__conn_write(c, data, len, NULL) < 0) {
@@ -702,8 +701,6 @@ void http__conn_process(struct conn *c)
 				log_warnx("%s: bad request, %d %s, in \"%s\"", c->tag, r, front_reason(r),
 				          log_escape(esc, sizeof(esc), c->in.data ? c->in.data : "",
 				                     c->in.len < 96 ? c->in.len : 96));
-			if (c->phase == PH_HEAD)
-				c->started_ms = util_mono_ms();
 			c->keep_alive = 0;
 			http__conn_send_error(c, r, 1);
 			break;

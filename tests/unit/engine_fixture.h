@@ -9,12 +9,41 @@
 #include <CUnit/Basic.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "jobs/jobs.h"
 #include "util/util.h"
+
+/* A suite's temp dir, /tmp/cgiq-NAME-XXXXXX (into dir, 64 bytes), with
+ * spool/ (spool, 96 bytes) made and jobs.db (db, 96 bytes) named; and,
+ * when root is not NULL, cgi/ made and its real path in root (PATH_MAX).
+ * 0, or -1 (a suite's init: no assertion here). */
+static int fixture_dirs(const char *name, char *dir, char *root, char *spool, char *db)
+{
+	char made[128];
+
+	snprintf(dir, 64, "/tmp/cgiq-%s-XXXXXX", name);
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(spool, 96, "%s/spool", dir);
+	snprintf(db, 96, "%s/jobs.db", dir);
+	if (mkdir(spool, 0700) < 0)
+		return -1;
+	snprintf(made, sizeof(made), "%s/cgi", dir);
+	return root == NULL || (mkdir(made, 0755) == 0 && realpath(made, root) != NULL) ? 0 : -1;
+}
+
+/* Removes what fixture_dirs made (a suite's clean-up). 0 or -1. */
+static int fixture_dirs_remove(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
 
 /* dir/name, executable, holding text. */
 static void fixture_program(const char *dir, const char *name, const char *text)

@@ -487,26 +487,13 @@ static void test_stdin_before_params_end(void)
 
 static int suite_init(void)
 {
-	char made[128];
-
-	snprintf(dir, sizeof(dir), "/tmp/cgiq-fcgi-XXXXXX");
-	if (mkdtemp(dir) == NULL)
+	if (fixture_dirs("fcgi", dir, root, spool, db) < 0)
 		return -1;
-	snprintf(made, sizeof(made), "%s/cgi", dir);
-	snprintf(spool, sizeof(spool), "%s/spool", dir);
-	snprintf(db, sizeof(db), "%s/jobs.db", dir);
 	snprintf(sock, sizeof(sock), "unix:%s/f.sock", dir);
-	if (mkdir(made, 0755) < 0 || mkdir(spool, 0700) < 0 || realpath(made, root) == NULL)
-		return -1;
 	return 0;
 }
 
-static int suite_clean(void)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+static int suite_clean(void) { return fixture_dirs_remove(dir); }
 
 int main(void)
 {

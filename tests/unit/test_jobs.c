@@ -140,22 +140,9 @@ static const char *row(const char *id, const char *column, char *out, size_t siz
 	return out;
 }
 
-static int suite_init(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/cgiq-jobs-XXXXXX");
-	if (mkdtemp(dir) == NULL)
-		return -1;
-	snprintf(spool, sizeof(spool), "%s/spool", dir);
-	snprintf(db, sizeof(db), "%s/jobs.db", dir);
-	return mkdir(spool, 0700);
-}
+static int suite_init(void) { return fixture_dirs("jobs", dir, NULL, spool, db); }
 
-static int suite_clean(void)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+static int suite_clean(void) { return fixture_dirs_remove(dir); }
 
 static void test_answer(void)
 {

@@ -555,26 +555,13 @@ static void test_max_connections(void)
 
 static int suite_init(void)
 {
-	char made[128];
-
-	snprintf(dir, sizeof(dir), "/tmp/cgiq-req-XXXXXX");
-	if (mkdtemp(dir) == NULL)
+	if (fixture_dirs("req", dir, root, spool, db) < 0)
 		return -1;
-	snprintf(made, sizeof(made), "%s/cgi", dir);
-	snprintf(spool, sizeof(spool), "%s/spool", dir);
-	snprintf(db, sizeof(db), "%s/jobs.db", dir);
 	snprintf(alog, sizeof(alog), "%s/access.log", dir);
-	if (mkdir(made, 0755) < 0 || mkdir(spool, 0700) < 0 || realpath(made, root) == NULL)
-		return -1;
 	return 0;
 }
 
-static int suite_clean(void)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+static int suite_clean(void) { return fixture_dirs_remove(dir); }
 
 int main(void)
 {
