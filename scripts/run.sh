@@ -20,7 +20,7 @@ mkdir -p var
 listen="${CGIQ_LISTEN:-127.0.0.1:8080}"
 
 cat <<HINT
-cgiq: try   curl -v http://${listen}/sample.pdf -o sample.pdf   (two or more 102s, then the PDF)
+cgiq: try   curl -sv http://${listen}/sample.pdf -o sample.pdf  (two or more 102s, then the PDF)
 cgiq: jobs  build/cgiq jobs --db var/cgiq.db                   (from another terminal)
 cgiq: more  /hello /env /echo /fail from examples/cgi-bin; stop with Ctrl-C
 HINT

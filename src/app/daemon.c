@@ -345,6 +345,7 @@ static void print_check(const struct daemon *d)
 static int daemon_configure(struct daemon *d, int argc, char **argv)
 {
 	struct daemon_config *c = &d->c;
+	const char *why;
 	struct stat st;
 	int r;
 
@@ -359,16 +360,27 @@ static int daemon_configure(struct daemon *d, int argc, char **argv)
 	 * this user. */
 	if (d->privs.active && c->fcgi.socket_owner == NULL)
 		c->fcgi.socket_owner = d->privs.user; /* the name, also when --user was a uid */
-	if (realpath(c->cgi_root, d->root) == NULL || stat(d->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "cgiq: --cgi-root: '%s' is not a directory\n", c->cgi_root);
+	why = realpath(c->cgi_root, d->root) == NULL || stat(d->root, &st) < 0 ?
+	      (errno == ENOENT ? "no such directory" : strerror(errno)) :
+	      !S_ISDIR(st.st_mode) ? "not a directory" : NULL;
+	if (why != NULL) {
+		if (c->cgi_root_where[0] != '\0')
+			fprintf(stderr, "%s: cgi-root: '%s': %s\n", c->cgi_root_where, c->cgi_root, why);
+		else
+			fprintf(stderr, "cgiq: --cgi-root: '%s': %s\n", c->cgi_root, why);
 		return 2;
 	}
+	/* A root the dropped users cannot enter would start, and answer every
+	 * request 403: refused. Programs they cannot run are warned about. */
+	if (app__check_cgi_root(&d->privs, d->root) == 2)
+		return 2;
 	/* "/cgi-bin/" and "/cgi-bin" mean the same mount point. */
 	snprintf(d->prefix, sizeof(d->prefix), "%s", c->cgi_prefix);
 	for (size_t n = strlen(d->prefix); n > 1 && d->prefix[n - 1] == '/'; n--)
 		d->prefix[n - 1] = '\0';
 	c->http.cgi_root = d->root;
 	c->http.cgi_prefix = d->prefix;
+	c->http.cgi_user = c->fcgi.params.cgi_user = d->privs.active ? d->privs.user : NULL;
 	c->jobs.cgi_root = d->root;
 	if (d->privs.program_active)
 		c->jobs.program_user = &d->privs.program;
@@ -427,10 +439,13 @@ static int daemon_open_files(struct daemon *d)
 	}
 	c->http.access_log = d->access_log;
 	c->http.counters = &d->front_counters[FRONT_HTTP];
-	r = store_open(c->db, &d->store);
+	r = store_open_why(c->db, &d->store, msg, sizeof(msg));
 	if (r < 0) {
-		fprintf(stderr, "cgiq: cannot open the job database %s%s\n", c->db,
-		        r == -EROFS ? ": read-only for cgiq, which records every job in it" : "");
+		fprintf(stderr, "cgiq: cannot open the job database %s: %s\n", c->db,
+		        r == -EROFS ? "read-only for cgiq, which records every job in it" : msg);
+		if (log_file_path())
+			log_error("cannot open the job database %s: %s", c->db,
+			          r == -EROFS ? "read-only for cgiq, which records every job in it" : msg);
 		return 1;
 	}
 	return own_db(&d->privs, c->db, db_dir_created, db_created) < 0 ? 1 : 0;
@@ -495,6 +510,27 @@ static int daemon_open_fronts(struct daemon *d)
 	return 0;
 }
 
+/* A unix socket is removed at the stop by cgiq's user, which may not be able
+ * to (a directory root keeps, a sticky one and a socket another user owns):
+ * said at the start rather than found later. The next start replaces it. */
+static void note_socket_stays(const struct daemon *d, const char *addr)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	struct stat ds, ss;
+	uid_t me = getuid(); /* the real id is cgiq's user's, also with a program user */
+
+	if (addr == NULL || strncmp(addr, "unix:", 5) != 0)
+		return;
+	dir_of(addr + 5, dir, sizeof(dir));
+	if (stat(dir, &ds) < 0 || lstat(addr + 5, &ss) < 0)
+		return;
+	if (access(dir, W_OK | X_OK) == 0 && (!(ds.st_mode & S_ISVTX) || ss.st_uid == me || ds.st_uid == me))
+		return;
+	log_warnx("%s will stay after cgiq stops: user %s may not remove it from %s (a directory of the user's "
+	          "own, such as systemd's RuntimeDirectory=, avoids that); the next start replaces it", addr,
+	          d->privs.user, realpath(dir, real) ? real : dir);
+}
+
 /* Everything that needs root is done: the drop of privileges, the checks
  * only the dropped daemon can make, then the threads. Returns 0, or the
  * exit status after what was opened is closed again. */
@@ -532,6 +568,12 @@ static int daemon_drop(struct daemon *d)
 		r = 1;
 	if (r != 0)
 		return startup_failed(d, r);
+	if (d->privs.active) {
+		for (unsigned i = 0; i < c->listen_count; i++)
+			note_socket_stays(d, c->listen[i]);
+		note_socket_stays(d, c->fastcgi);
+		note_socket_stays(d, c->admin_listen);
+	}
 	if (d->privs.active)
 		log_info("running as user %s (uid %u, gid %u)", d->privs.user, (unsigned)d->privs.uid,
 		         (unsigned)d->privs.gid);

@@ -53,6 +53,7 @@ static int app_bad_option(const char *cmd, int c, char **argv)
 static int app_open_db(const char *path, struct store **out)
 {
 	struct stat st;
+	char why[512];
 
 	if (stat(path, &st) < 0) {
 		fprintf(stderr, "cgiq: cannot open %s: %s\n", path, strerror(errno));
@@ -62,8 +63,8 @@ static int app_open_db(const char *path, struct store **out)
 		fprintf(stderr, "cgiq: cannot open %s: not a regular file\n", path);
 		return -1;
 	}
-	if (store_open(path, out) < 0) {
-		fprintf(stderr, "cgiq: cannot read job database %s\n", path);
+	if (store_open_why(path, out, why, sizeof(why)) < 0) {
+		fprintf(stderr, "cgiq: cannot read job database %s: %s\n", path, why);
 		return -1;
 	}
 	return 0;

@@ -5,6 +5,8 @@
 #ifndef CGIQ_APP_OPTIONS_H
 #define CGIQ_APP_OPTIONS_H
 
+#include <limits.h>
+
 #include "app.h"
 #include "fcgi/fcgi.h"
 #include "http/http.h"
@@ -19,6 +21,7 @@ struct daemon_config {
 	const char *listen[MAX_LISTEN];
 	unsigned listen_count;
 	const char *cgi_root;
+	char cgi_root_where[PATH_MAX + 16]; /* "FILE:LINE" when a file set it, else "" */
 	const char *cgi_prefix;
 	const char *db;
 	const char *spool;

@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -610,6 +612,10 @@ int app_opt_apply(struct daemon_config *c, const struct opt_def *d, const char *
 		if ((d->flags & OPT_ONCE) && old != NULL)
 			return bad_value(d, a, "given once", where);
 		memcpy(field, &a, sizeof(a));
+		/* The start checks the CGI root (it must exist then, not when a
+		 * file is read): its message names the line. */
+		if (d->off == offsetof(struct daemon_config, cgi_root))
+			snprintf(c->cgi_root_where, sizeof(c->cgi_root_where), "%s", where ? where : "");
 		return 0;
 	}
 	case OPT_DURATION:

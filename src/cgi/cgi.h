@@ -21,6 +21,10 @@ struct cgi_target {
 	char *script_name;     /* URL path of the program, e.g. /cgi/report.pl (decoded) */
 	char *path_info;       /* rest of the decoded path, "" when none, e.g. /2024/q3 */
 	char *dir;             /* directory of the program (its cwd) */
+	/* when the mapping failed: why, for the log line ("no such file"), and
+	 * whether it is cgiq's user's permission that is missing */
+	const char *why;
+	int why_access;
 };
 
 /*
@@ -41,6 +45,11 @@ struct cgi_target {
 int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
                  struct cgi_target *out);
 void cgi_target_free(struct cgi_target *t);
+
+/* Why a mapping failed, for a log line: t->why, with the user whose
+ * permission is missing when it is one ("not executable by cgiq's user
+ * nobody"; user NULL: its uid). Returns a static string or buf. */
+const char *cgi_target_why(const struct cgi_target *t, const char *user, char *buf, size_t size);
 
 /* ---------------- environment ---------------- */
 

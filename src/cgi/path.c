@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,10 +95,17 @@ static void path_join(struct buf *b, const struct path_segs *segs, size_t from, 
 	}
 }
 
-static int path_stat_status(int err)
+/* A failed stat on the way: a directory we may not search is forbidden,
+ * not absent. */
+static int path_stat_status(int err, struct cgi_target *out)
 {
-	/* A directory on the way that we may not search: forbidden, not absent. */
-	return err == EACCES ? 403 : 404;
+	if (err == EACCES) {
+		out->why = "a directory on its path cannot be searched";
+		out->why_access = 1;
+		return 403;
+	}
+	out->why = err == ENOENT || err == ENOTDIR ? "no such file" : "cannot be examined";
+	return 404;
 }
 
 /* 1 when path equals dir or lies below it; both canonical. */
@@ -130,18 +138,22 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 
 	/* Origin-form only (RFC 9112 3.2.1); anything else maps to no program. */
 	if (raw_path == NULL || raw_path[0] != '/') {
+		out->why = "not a path";
 		status = 404;
 		goto out;
 	}
 	status = path_decode(raw_path, &decoded);
-	if (status != 0)
+	if (status != 0) {
+		out->why = "bad percent-encoding, or %00, in the path";
 		goto out;
+	}
 	path_split(decoded, &segs);
 
 	/* Checked after decoding so %2e%2e and %2f cannot smuggle a "..":
 	 * no traversal, no dot-files (.htaccess, .git) anywhere in the path. */
 	for (i = 0; i < segs.n; i++) {
 		if (segs.v[i][0] == '.') {
+			out->why = "a segment of the path starts with '.'";
 			status = 403;
 			goto out;
 		}
@@ -151,11 +163,13 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 	pcopy = util_xstrdup(prefix ? prefix : "/");
 	path_split(pcopy, &psegs);
 	if (psegs.n > segs.n) {
+		out->why = "outside the CGI prefix";
 		status = 404;
 		goto out;
 	}
 	for (i = 0; i < psegs.n; i++) {
 		if (strcmp(psegs.v[i], segs.v[i]) != 0) {
+			out->why = "outside the CGI prefix";
 			status = 404;
 			goto out;
 		}
@@ -166,23 +180,25 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 	while (root_len > 0 && root[root_len - 1] == '/')
 		root_len--;
 	if (buf_append(&acc, root, root_len) < 0) {
+		out->why = "too long";
 		status = 404;
 		goto out;
 	}
 	for (i = first; i < segs.n; i++) {
 		if (buf_append(&acc, "/", 1) < 0 || buf_append_str(&acc, segs.v[i]) < 0) {
+			out->why = "too long";
 			status = 404;
 			goto out;
 		}
 		/* lstat first: only a path through a symlink needs realpath below. */
 		if (lstat(acc.data, &st) < 0) {
-			status = path_stat_status(errno);
+			status = path_stat_status(errno, out);
 			goto out;
 		}
 		if (S_ISLNK(st.st_mode)) {
 			has_link = 1;
 			if (stat(acc.data, &st) < 0) {
-				status = path_stat_status(errno);
+				status = path_stat_status(errno, out);
 				goto out;
 			}
 		}
@@ -190,6 +206,7 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 			continue;
 		if (!S_ISREG(st.st_mode)) {
 			/* fifos, sockets, devices are never programs */
+			out->why = "not a regular file";
 			status = 404;
 			goto out;
 		}
@@ -198,6 +215,7 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 		break;
 	}
 	if (!found) {
+		out->why = "a directory, not a program";
 		status = 404;
 		goto out;
 	}
@@ -208,15 +226,16 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 		canon = realpath(acc.data, NULL);
 		canon_root = realpath(root, NULL);
 		if (canon == NULL || canon_root == NULL) {
-			status = canon == NULL ? path_stat_status(errno) : 404;
+			status = canon == NULL ? path_stat_status(errno, out) : 404;
 			goto out;
 		}
 		if (!path_is_under(canon, canon_root)) {
+			out->why = "a symlink leads outside the CGI root";
 			status = 403;
 			goto out;
 		}
 		if (stat(canon, &st) < 0) {
-			status = path_stat_status(errno);
+			status = path_stat_status(errno, out);
 			goto out;
 		}
 	} else {
@@ -224,7 +243,14 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
 	}
 	/* access(2) alone is true for root whenever any x bit is set; also
 	 * require one of the bits so a 0644 file is never run. */
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0 || access(canon, X_OK) < 0) {
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) {
+		out->why = S_ISREG(st.st_mode) ? "not executable (no x bit in its mode)" : "not a regular file";
+		status = 403;
+		goto out;
+	}
+	if (access(canon, X_OK) < 0) {
+		out->why = "not executable";
+		out->why_access = 1;
 		status = 403;
 		goto out;
 	}
@@ -265,4 +291,17 @@ void cgi_target_free(struct cgi_target *t)
 	free(t->path_info);
 	free(t->dir);
 	memset(t, 0, sizeof(*t));
+}
+
+const char *cgi_target_why(const struct cgi_target *t, const char *user, char *buf, size_t size)
+{
+	const char *why = t->why ? t->why : "refused";
+
+	if (!t->why_access)
+		return why;
+	if (user != NULL)
+		snprintf(buf, size, "%s by cgiq's user %s", why, user);
+	else
+		snprintf(buf, size, "%s by cgiq's user (uid %u)", why, (unsigned)getuid());
+	return buf;
 }

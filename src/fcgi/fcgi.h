@@ -26,6 +26,7 @@
 /* Where the program and its environment come from. */
 struct fcgi_params_config {
 	const char *cgi_root;        /* canonical absolute path, no trailing slash */
+	const char *cgi_user;        /* cgiq's user, for log lines; NULL: its uid */
 	int pass_authorization;      /* HTTP_AUTHORIZATION reaches the program */
 };
 
@@ -59,6 +60,8 @@ struct fcgi_mapped {
  *      variable; 403 the program is outside the root or refused by
  *      cgi_map_path; 404 no such program; 500 neither SCRIPT_FILENAME nor
  *      DOCUMENT_ROOT + SCRIPT_NAME (a web server configuration error).
+ * A refusal by cgi_map_path leaves out->target.why and why_access set (for
+ * cgi_target_why, which names the user whose permission is missing).
  */
 int fcgi_params_map(const struct fcgi_params_config *cfg, char *const *params, int64_t body_len,
                     struct fcgi_mapped *out, const char **why);

@@ -157,12 +157,10 @@ static int params_map_program(const struct fcgi_params_config *cfg, char *const 
 	r = cgi_map_path(cfg->cgi_root, "/", enc, t);
 	free(enc);
 	free(joined);
-	if (r == 403)
-		*why = "program refused (dot segment, symlink out of the root, or not executable)";
-	else if (r == 404)
-		*why = "no such program";
-	else if (r != 0)
-		*why = "bad SCRIPT_FILENAME";
+	/* The mapping's reason; cgi_target_why adds the user to a missing
+	 * permission. */
+	if (r != 0)
+		*why = t->why ? t->why : "bad SCRIPT_FILENAME";
 	return r;
 }
 

@@ -305,6 +305,9 @@ static void serve(struct fconn *c)
 	}
 	if (r != 0) {
 		const char *sf = fcgi_param(c->envp, "SCRIPT_FILENAME"), *uri = info.target;
+		char whyb[160];
+		if (c->m.target.why_access)
+			why = cgi_target_why(&c->m.target, f->cfg.params.cgi_user, whyb, sizeof(whyb));
 		log_warnx("%s: \"%s\" %d: %s (SCRIPT_FILENAME %s)", c->tag,
 		          uri ? log_escape(esc, sizeof(esc), uri, strlen(uri)) : "-", r, why ? why : "refused",
 		          sf ? sf : "missing");

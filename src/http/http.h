@@ -242,6 +242,7 @@ struct http_server_config {
 	unsigned unix_mode;              /* permissions of unix: listeners, e.g. 0660; 0 = as bound */
 	const char *cgi_root;            /* canonical absolute path */
 	const char *cgi_prefix;          /* "/" or "/cgi-bin" */
+	const char *cgi_user;            /* cgiq's user, for log lines; NULL: its uid */
 	struct http_limits limits;
 	enum http_processing_mode processing_mode;
 	uint64_t processing_after_ms;

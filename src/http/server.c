@@ -564,9 +564,10 @@ static void conn_headers(struct conn *c)
 	}
 	r = cgi_map_path(s->cfg.cgi_root, s->cfg.cgi_prefix, req->path, &c->target);
 	if (r != 0) {
-		char esc[256];
-		log_info("%s: \"%s %s\" %d: no program for this path", c->tag, req->method,
-		         log_escape(esc, sizeof(esc), req->target, strlen(req->target)), r);
+		char esc[256], why[160];
+		log_info("%s: \"%s %s\" %d: no program for this path: %s", c->tag, req->method,
+		         log_escape(esc, sizeof(esc), req->target, strlen(req->target)), r,
+		         cgi_target_why(&c->target, s->cfg.cgi_user, why, sizeof(why)));
 		/* Its body was not read: the connection cannot carry another request. */
 		http__conn_send_error(c, r, c->has_body && req->content_length != 0);
 		return;

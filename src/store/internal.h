@@ -44,6 +44,6 @@ struct store {
 };
 
 /* The SQLite backend (sqlite.c): path is a file, or ":memory:". */
-int store_sqlite_open(const char *path, struct store **out);
+int store_sqlite_open(const char *path, struct store **out, char *why, size_t why_size);
 
 #endif

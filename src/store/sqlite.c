@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,10 @@ struct sqlite_store {
 	sqlite3 *db;
 	char *path; /* for log lines */
 	sqlite3_stmt *stmt[STORE_STMT_COUNT];
+	/* While store_open_why opens: the first failure goes here, not to the
+	 * log, so that the caller says it on one line. */
+	char *why;
+	size_t why_size;
 };
 
 static struct sqlite_store *sq(struct store *base) { return (struct sqlite_store *)base; }
@@ -178,14 +183,31 @@ static const struct store_ops sqlite_ops;
 static void sq_close(struct store *base);
 static int sq_rollback(struct store *base);
 
+/* A failure: logged, or while opening for store_open_why, its cause kept
+ * (the first one: what follows it is its consequence). */
+static void store_say(struct sqlite_store *s, const char *fmt, ...) UTIL_PRINTF(2, 3);
+static void store_say(struct sqlite_store *s, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s->why == NULL)
+		log_warnx("store %s: %s", s->path, msg);
+	else if (s->why[0] == '\0')
+		snprintf(s->why, s->why_size, "%s", msg);
+}
+
 /* Logs the connection's last error and returns -EIO. Call before resetting
  * the statement: the message belongs to the failed step. */
 static int store_fail(struct sqlite_store *s, const char *what, const char *id)
 {
 	if (id != NULL)
-		log_warnx("store %s: %s: %s (job %s)", s->path, what, sqlite3_errmsg(s->db), id);
+		store_say(s, "%s: %s (job %s)", what, sqlite3_errmsg(s->db), id);
 	else
-		log_warnx("store %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+		store_say(s, "%s: %s", what, sqlite3_errmsg(s->db));
 	return -EIO;
 }
 
@@ -195,7 +217,7 @@ static int store_exec(struct sqlite_store *s, const char *sql)
 	char *err = NULL;
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
-		log_warnx("store %s: %s: %s", s->path, sql, err ? err : sqlite3_errmsg(s->db));
+		store_say(s, "%s: %s", sql, err ? err : sqlite3_errmsg(s->db));
 		sqlite3_free(err);
 		return -EIO;
 	}
@@ -222,8 +244,8 @@ out:
 static int store_check_version(struct sqlite_store *s, int64_t version)
 {
 	if (version > STORE_SCHEMA_VERSION || version < 0) {
-		log_warnx("store %s: schema version %lld is not supported (newest known: %d)",
-		          s->path, (long long)version, STORE_SCHEMA_VERSION);
+		store_say(s, "schema version %lld is not supported (newest known: %d): a newer cgiq made it",
+		          (long long)version, STORE_SCHEMA_VERSION);
 		return -EPROTO;
 	}
 	return 0;
@@ -315,7 +337,7 @@ static int store_setup(struct sqlite_store *s)
 	return 0;
 }
 
-int store_sqlite_open(const char *path, struct store **out)
+int store_sqlite_open(const char *path, struct store **out, char *why, size_t why_size)
 {
 	struct sqlite_store *s = util_xcalloc(1, sizeof(*s));
 
@@ -323,6 +345,11 @@ int store_sqlite_open(const char *path, struct store **out)
 	int r;
 
 	s->path = util_xstrdup(path);
+	if (why != NULL && why_size > 0) {
+		why[0] = '\0';
+		s->why = why;
+		s->why_size = why_size;
+	}
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
 		/* db is NULL only when SQLite could not allocate it; errmsg copes. */
@@ -332,12 +359,13 @@ int store_sqlite_open(const char *path, struct store **out)
 	/* SQLite falls back to reading when it may not write (the file's mode
 	 * or owner, a read-only file system): every job would go unrecorded. */
 	if (sqlite3_db_readonly(s->db, "main") == 1) {
-		log_warnx("store %s: opened read-only: this process may not write it", path);
+		store_say(s, "opened read-only: this process may not write it");
 		r = -EROFS;
 		goto out;
 	}
 	r = store_setup(s);
 out:
+	s->why = NULL; /* from now on, failures are logged */
 	if (r < 0) {
 		sq_close(&s->base);
 		return r;

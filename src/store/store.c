@@ -11,7 +11,12 @@
 
 int store_open(const char *path, struct store **out)
 {
-	return store_sqlite_open(path, out);
+	return store_sqlite_open(path, out, NULL, 0);
+}
+
+int store_open_why(const char *path, struct store **out, char *why, size_t size)
+{
+	return store_sqlite_open(path, out, why, size);
 }
 
 void store_close(struct store *s)

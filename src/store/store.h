@@ -89,6 +89,11 @@ struct store;
  * one this process may only read (-EROFS).
  */
 int store_open(const char *path, struct store **out);
+
+/* store_open, the cause of a failure written to why instead of the log
+ * ("setting WAL mode: file is not a database"), for a caller that says it
+ * on one line of its own. */
+int store_open_why(const char *path, struct store **out, char *why, size_t size);
 /* Closes; NULL and double close are fine (the pointer is the caller's). */
 void store_close(struct store *s);
 

@@ -8,6 +8,9 @@ build=$1
 src=$2
 dest=$(mktemp -d /tmp/cgiq-install-XXXXXX)
 trap 'rm -rf "$dest"' EXIT
+# As /usr/local is: the example's users (www-data, cgiq-run) must enter it,
+# or --test refuses the CGI root.
+chmod 755 "$dest"
 fail() { echo "check_install: $*" >&2; exit 1; }
 
 DESTDIR=$dest cmake --install "$build" --prefix /usr/local >"$dest/install.log" 2>&1 ||

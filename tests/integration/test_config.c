@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support/support.h"
@@ -286,7 +287,17 @@ static void test_check_config(void)
 	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --config '%s' --cgi-root /nonexistent --test 2>&1", CGIQ_BIN,
 	         conf_path);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
-	CU_ASSERT_STRING_EQUAL(out, "cgiq: --cgi-root: '/nonexistent' is not a directory\n");
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: --cgi-root: '/nonexistent': no such directory\n");
+	/* from a file, with its line */
+	{
+		char path[64];
+		CU_ASSERT_FATAL(write_file(path, sizeof(path), "listen = 127.0.0.1:0\ncgi-root = /nonexistent\n") == 0);
+		snprintf(cmd, sizeof(cmd), "'%s' --allow-root --config '%s' --check-config 2>&1", CGIQ_BIN, path);
+		CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+		snprintf(want, sizeof(want), "%s:2: cgi-root: '/nonexistent': no such directory\n", path);
+		CU_ASSERT_STRING_EQUAL(out, want);
+		unlink(path);
+	}
 	/* An address a start would refuse, the check refuses (one parser). */
 	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --cgi-root '%s' --listen 127.0.0.1:80800 --check-config 2>&1",
 	         CGIQ_BIN, D.cgi_root);
@@ -353,6 +364,104 @@ static void test_check_config_privileges(void)
 	         "cgiq nor open its files\n%scgiq: configuration file %s/cgiq.conf ok\n",
 	         (unsigned)pw->pw_uid, strchr(MECHANISM, '\n') + 1, CGIQ_EXAMPLES);
 	CU_ASSERT_STRING_EQUAL(out, want);
+}
+
+/* A CGI root cgiq's user cannot enter: refused by the check and the start,
+ * naming the user and the directory; programs below it that cgiq's or the
+ * programs' user cannot run: a warning each. */
+static void test_root_permissions(void)
+{
+	char base[64] = "/tmp/cgiq-test-perm-XXXXXX", cmd[1536], out[4096], want[1024], path[640];
+	struct passwd *run = getpwnam("cgiq-run");
+	static const struct {
+		const char *name;
+		mode_t mode;
+	} files[] = {{"ok.sh", 0755}, {"a.sh", 0700}, {"b.sh", 0711}};
+
+	CU_ASSERT_FATAL(run != NULL); /* made by scripts/setup.sh */
+	CU_ASSERT_FATAL(mkdtemp(base) != NULL); /* 0700, root's */
+	snprintf(path, sizeof(path), "%s/cgi", base);
+	CU_ASSERT_FATAL(mkdir(path, 0755) == 0);
+	snprintf(path, sizeof(path), "%s/cgi/priv", base);
+	CU_ASSERT_FATAL(mkdir(path, 0700) == 0);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		FILE *f;
+		snprintf(path, sizeof(path), "%s/cgi/%s", base, files[i].name);
+		CU_ASSERT_FATAL((f = fopen(path, "w")) != NULL);
+		fputs("#!/bin/sh\necho\n", f);
+		fclose(f);
+		CU_ASSERT_FATAL(chmod(path, files[i].mode) == 0);
+	}
+	snprintf(want, sizeof(want),
+	         "cgiq: --cgi-root %s/cgi: cgiq's user nobody cannot enter %s (drwx------ root:root): every "
+	         "request would get 403\n", base, base);
+	snprintf(cmd, sizeof(cmd), "'%s' --user nobody --cgi-root '%s/cgi' --check-config 2>&1", CGIQ_BIN, base);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	snprintf(cmd, sizeof(cmd), "'%s' --user nobody --cgi-root '%s/cgi' --db '%s/j.db' --listen 127.0.0.1:0 2>&1",
+	         CGIQ_BIN, base, base);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_STRING_EQUAL(out, want);
+
+	/* The root can be entered: what is below it is warned about, in the
+	 * order readdir gives (so each line is looked for), and the check is ok. */
+	CU_ASSERT_FATAL(chmod(base, 0755) == 0);
+	snprintf(cmd, sizeof(cmd), "'%s' --user nobody --cgi-root '%s/cgi' --check-config 2>&1", CGIQ_BIN, base);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	{
+		/* each: the words before the path below base, the path, the rest */
+		static const char *const lines[][3] = {
+		    {"cgiq: warning: cgiq's user nobody cannot enter ", "/cgi/priv",
+		     " (drwx------ root:root): its programs get 403\n"},
+		    {"cgiq: warning: cgiq's user nobody cannot execute ", "/cgi/a.sh",
+		     " (-rwx------ root:root): it gets 403\n"},
+		    {"cgiq: warning: the programs' user cgiq-run cannot enter ", "/cgi/priv",
+		     " (drwx------ root:root): its programs get 403\n"},
+		    {"cgiq: warning: the programs' user cgiq-run cannot execute ", "/cgi/a.sh",
+		     " (-rwx------ root:root): it would fail to start\n"},
+		    {"cgiq: warning: the programs' user cgiq-run cannot read ", "/cgi/b.sh",
+		     " (-rwx--x--x root:root): as a script (#!) it cannot run; a compiled program can\n"},
+		};
+		int n = 0;
+		for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+			snprintf(want, sizeof(want), "%s%s%s%s", lines[i][0], base, lines[i][1], lines[i][2]);
+			if (strstr(out, want) == NULL)
+				fprintf(stderr, "missing: %s", want);
+			CU_ASSERT(strstr(out, want) != NULL);
+		}
+		for (const char *p = out; (p = strstr(p, "warning:")) != NULL; p++)
+			n++;
+		CU_ASSERT_EQUAL(n, 5);
+		CU_ASSERT(strstr(out, "configuration ok\n") != NULL);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+}
+
+/* A database that is not one: the start says so, with SQLite's cause, on
+ * one line. */
+static void test_corrupt_db(void)
+{
+	char path[64], cmd[1024], out[1024], want[512];
+	char text[4097];
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	CU_ASSERT_FATAL(write_file(path, sizeof(path), text) == 0);
+	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --cgi-root '%s' --db '%s' --listen 127.0.0.1:0 2>&1", CGIQ_BIN,
+	         D.cgi_root, path);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 1);
+	snprintf(want, sizeof(want), "cgiq: cannot open the job database %s: setting WAL mode: file is not a database\n",
+	         path);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	snprintf(cmd, sizeof(cmd), "'%s' jobs --db '%s' 2>&1", CGIQ_BIN, path);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 1);
+	snprintf(want, sizeof(want), "cgiq: cannot read job database %s: setting WAL mode: file is not a database\n",
+	         path);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	unlink(path);
+	snprintf(cmd, sizeof(cmd), "%s.lock", path);
+	unlink(cmd);
 }
 
 /* A bad file: exit 2, one message naming FILE:LINE, nothing started. */
@@ -542,6 +651,8 @@ int main(void)
 	    !CU_add_test(s, "-h and --help, 100 columns", test_help) ||
 	    !CU_add_test(s, "--check-config as root: a note, not a refusal", test_check_config_privileges) ||
 	    !CU_add_test(s, "bad file: exit 2 with FILE:LINE", test_bad_file) ||
+	    !CU_add_test(s, "a CGI root the users cannot enter", test_root_permissions) ||
+	    !CU_add_test(s, "a corrupt database: its cause on one line", test_corrupt_db) ||
 	    !CU_add_test(s, "per-script retry-interrupted after kill -9", test_retry_interrupted) ||
 	    !CU_add_test(s, "retry-interrupted: at most 3 runs again", test_retry_cap)) {
 		CU_cleanup_registry();

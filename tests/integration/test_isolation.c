@@ -375,6 +375,48 @@ static int priv_clean(void)
 	return st == 0 ? 0 : -1;
 }
 
+/* A file in a place cgiq writes (its root) as root, with a mode. */
+static int put_file(const struct tdaemon *d, const char *name, const char *text, mode_t mode)
+{
+	char path[640];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", d->cgi_root, name);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fputs(text, f);
+	return fclose(f) == 0 && chmod(path, mode) == 0 ? 0 : -1;
+}
+
+/* The 403 (and 404) log line says why the path has no program, naming the
+ * user whose permission is missing. */
+static void test_refusal_reasons(void)
+{
+	static const struct {
+		const char *path;
+		int status;
+		const char *why;
+	} cases[] = {
+		{"/secret.sh", 403, "\"GET /secret.sh\" 403: no program for this path: not executable by cgiq's user nobody"},
+		{"/plain.txt", 403, "\"GET /plain.txt\" 403: no program for this path: not executable (no x bit in its mode)"},
+		{"/no-such", 404, "\"GET /no-such\" 404: no program for this path: no such file"},
+		{"/.hidden", 403, "\"GET /.hidden\" 403: no program for this path: a segment of the path starts with '.'"},
+	};
+	struct tresp r;
+
+	CU_ASSERT_FATAL(put_file(&P, "secret.sh", "#!/bin/sh\necho\n", 0700) == 0);
+	CU_ASSERT_FATAL(put_file(&P, "plain.txt", "text\n", 0644) == 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CU_ASSERT_FATAL(get(&P, cases[i].path, &r, 5000) == 0);
+		CU_ASSERT_EQUAL(r.status, cases[i].status);
+		t_resp_free(&r);
+		if (!td_log_has(&P, cases[i].why))
+			fprintf(stderr, "log line missing: %s\n", cases[i].why);
+		CU_ASSERT(td_log_has(&P, cases[i].why));
+	}
+}
+
 static void test_runs_as_nobody(void)
 {
 	struct passwd nobody = *getpwnam("nobody"), *pw = &nobody, *run = getpwnam("cgiq-run");
@@ -421,6 +463,10 @@ static void test_runs_as_nobody(void)
 	snprintf(want, sizeof(want), "%s/spool", P.dir);
 	CU_ASSERT(stat(want, &st) == 0 && st.st_uid == pw->pw_uid && (st.st_mode & 0007) == 0);
 	CU_ASSERT(td_log_has(&P, "running as user nobody"));
+	/* Its FastCGI socket lies in a directory of root's: said at the start. */
+	snprintf(v, sizeof(v), "unix:fcgi.sock will stay after cgiq stops: user nobody may not remove it from %s (",
+	         P.dir);
+	CU_ASSERT(td_log_has(&P, v));
 	CU_ASSERT(td_log_has(&P, "programs run as user cgiq-run"));
 	/* The FastCGI socket is the user's, for the web server to reach. */
 	snprintf(want, sizeof(want), "%s/fcgi.sock", P.dir);
@@ -654,6 +700,7 @@ int main(void)
 	CU_add_test(s, "100,000 headers", test_many_headers);
 	s = CU_add_suite("privileges", priv_init, priv_clean);
 	CU_add_test(s, "runs as nobody", test_runs_as_nobody);
+	CU_add_test(s, "403 and 404 log lines say why", test_refusal_reasons);
 	CU_add_test(s, "a program cannot touch cgiq", test_program_cannot_touch_cgiq);
 	CU_add_test(s, "fork bomb within --rlimit-nproc", test_fork_bomb);
 	s = CU_add_suite("descriptors", emfile_init, emfile_clean);

@@ -136,6 +136,40 @@ static int map(const char *prefix, const char *raw)
 	return r;
 }
 
+/* The reason a refused mapping gives for its log line. */
+static const char *why(const char *prefix, const char *raw)
+{
+	static char buf[160];
+	struct cgi_target t;
+
+	if (cgi_map_path(tree_root, prefix, raw, &t) == 0) {
+		cgi_target_free(&t);
+		return "mapped";
+	}
+	return cgi_target_why(&t, "nobody", buf, sizeof(buf));
+}
+
+static void test_path_why(void)
+{
+	CU_ASSERT_STRING_EQUAL(why("/", "/missing.sh"), "no such file");
+	CU_ASSERT_STRING_EQUAL(why("/", "/sub"), "a directory, not a program");
+	CU_ASSERT_STRING_EQUAL(why("/", "/noexec.sh"), "not executable (no x bit in its mode)");
+	CU_ASSERT_STRING_EQUAL(why("/", "/.hidden"), "a segment of the path starts with '.'");
+	CU_ASSERT_STRING_EQUAL(why("/", "/link-out"), "a symlink leads outside the CGI root");
+	CU_ASSERT_STRING_EQUAL(why("/cgi-bin", "/hello.sh"), "outside the CGI prefix");
+	CU_ASSERT_STRING_EQUAL(why("/", "/a%zz"), "bad percent-encoding, or %00, in the path");
+	CU_ASSERT_STRING_EQUAL(why("/", "hello.sh"), "not a path");
+	CU_ASSERT_STRING_EQUAL(why("/", "/hello.sh"), "mapped");
+	/* a missing permission names the user (the integration tests make
+	 * one happen, as nobody) */
+	{
+		struct cgi_target t = {.why = "not executable", .why_access = 1};
+		char buf[80];
+		CU_ASSERT_STRING_EQUAL(cgi_target_why(&t, "nobody", buf, sizeof(buf)),
+		                       "not executable by cgiq's user nobody");
+	}
+}
+
 static void test_path_program(void)
 {
 	struct cgi_target t;
@@ -469,7 +503,7 @@ static void test_env_collision(void)
 
 static void test_env_no_body(void)
 {
-	static const struct cgi_target t = {"/srv/cgi/x.sh", "/x.sh", "", "/srv/cgi"};
+	static const struct cgi_target t = {.script_filename = "/srv/cgi/x.sh", .script_name = "/x.sh", .path_info = "", .dir = "/srv/cgi"};
 	static const char *const extra[] = {"PATH=/opt/bin", NULL};
 	struct cgi_request req;
 	struct cgi_env env;
@@ -1331,6 +1365,7 @@ int main(void)
 		{"nested", test_path_nested},
 		{"not_found", test_path_not_found},
 		{"traversal", test_path_traversal},
+		{"why", test_path_why},
 		{"not_executable", test_path_not_executable},
 		{"symlinks", test_path_symlinks},
 		{"prefix", test_path_prefix},
