@@ -12,7 +12,9 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-checkout=$(pwd -P) # the real path: nginx's SCRIPT_FILENAME must match cgiq's root
+# Real paths: nginx's SCRIPT_FILENAME must lie under cgiq's root as cgiq
+# resolves it.
+examples=$(realpath examples)
 port=${TRY_PORT:-8081}
 cgiq=${CGIQ:-build/cgiq}
 [[ -x $cgiq ]] || { echo "try.sh: no $cgiq: build first (./scripts/run.sh or cmake --build build)" >&2; exit 1; }
@@ -39,7 +41,7 @@ if [[ $(id -u) == 0 ]]; then
 	nginx_user="user www-data;"
 	chown nobody "$tmp"
 fi
-"$cgiq" "${who[@]}" --cgi-root "$checkout/examples/cgi-bin" \
+"$cgiq" "${who[@]}" --cgi-root "$examples/cgi-bin" \
 	--fastcgi "unix:$tmp/cgiq.sock" --fastcgi-owner "$owner" \
 	--db "$tmp/var/cgiq.db" --spool "$tmp/var/spool" >"$tmp/cgiq.log" 2>&1 &
 cgiq_pid=$!
@@ -48,7 +50,7 @@ cgiq_pid=$!
 # spool moved; everything else as shipped.
 sed -e "s|unix:/run/cgiq/cgiq.sock|unix:$tmp/cgiq.sock|" \
 	-e "s|listen 80;|listen 127.0.0.1:$port;|" \
-	-e "s|root /usr/lib;|root $checkout/examples;|" \
+	-e "s|root /usr/lib;|root $examples;|" \
 	-e "s|/var/lib/cgiq/spool/|$tmp/var/spool/|" \
 	-e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
 	examples/nginx/cgiq.conf >"$tmp/site.conf"
