@@ -341,6 +341,65 @@ static void print_check(const struct daemon *d)
 	        d->c.config_file ? d->c.config_file : "");
 }
 
+/* Whether a start could make or open path (dir: a directory it creates
+ * with its parents; else a file in an existing directory), creating
+ * nothing: 0 or an errno. Permission is not judged: the check may be run
+ * by another user than the start (root for a service of its own user). */
+static int check_creatable(const char *path, int dir)
+{
+	char p[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (stat(path, &st) == 0)
+		return dir && !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+	if (errno != ENOENT)
+		return errno == EACCES ? 0 : errno;
+	if (snprintf(p, sizeof(p), "%s", path) >= (int)sizeof(p))
+		return ENAMETOOLONG;
+	/* The nearest existing ancestor must be a directory; only one made
+	 * with its parents (the database's and the spool) may be further up. */
+	for (;;) {
+		slash = strrchr(p, '/');
+		if (slash == NULL)
+			snprintf(p, sizeof(p), ".");
+		else if (slash == p)
+			p[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(p, &st) == 0)
+			return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+		if (errno != ENOENT)
+			return errno == EACCES ? 0 : errno;
+		if (!dir)
+			return ENOENT;
+	}
+}
+
+/* --check-config: the files a start opens, each as the start would name
+ * it. Returns 0 or 2 after a message. */
+static int check_files(const struct daemon_config *c)
+{
+	const struct {
+		const char *what, *path;
+		int dir;
+	} files[] = {
+		{"--log-file", c->log_file, 0},
+		{"--access-log", c->access_log && strcmp(c->access_log, "-") != 0 ? c->access_log : NULL, 0},
+		{"--db", c->db, 1}, /* its directory is made with its parents */
+		{"--spool", c->spool, 1},
+	};
+	int r = 0, e;
+
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(files); i++) {
+		if (files[i].path == NULL || (e = check_creatable(files[i].path, files[i].dir)) == 0)
+			continue;
+		fprintf(stderr, "cgiq: %s %s: %s\n", files[i].what, files[i].path, strerror(e));
+		r = 2;
+	}
+	return r;
+}
+
 /* Options, users and the CGI root. Returns -1 to go on, else the exit status. */
 static int daemon_configure(struct daemon *d, int argc, char **argv)
 {
@@ -385,6 +444,8 @@ static int daemon_configure(struct daemon *d, int argc, char **argv)
 	if (d->privs.program_active)
 		c->jobs.program_user = &d->privs.program;
 	if (c->check_only) {
+		if ((r = check_files(c)) != 0)
+			return r;
 		print_check(d);
 		return 0;
 	}

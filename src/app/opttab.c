@@ -62,6 +62,19 @@ static int set_fastcgi(struct daemon_config *c, const char *a, const char **expe
 	return 0;
 }
 
+/* The FastCGI socket's owner, looked up as the start will (a name that
+ * names nobody would otherwise pass --check-config and fail the start). */
+static int set_fastcgi_owner(struct daemon_config *c, const char *a, const char **expect)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (front_owner_resolve(a, &uid, &gid, expect) < 0)
+		return -1;
+	c->fcgi.socket_owner = a;
+	return 0;
+}
+
 static int set_admin_listen(struct daemon_config *c, const char *a, const char **expect)
 {
 	if (address_ok(a, expect) < 0)
@@ -386,7 +399,7 @@ const struct opt_def app_opts[] = {
 	 .help = "ignored (the FastCGI front has no threads); kept for old command lines"},
 	{.name = "fastcgi-mode", .kind = OPT_MODE, .arg = "MODE", AT(fcgi.socket_mode), .def = "0660",
 	 .help = "unix socket permissions, octal"},
-	{.name = "fastcgi-owner", .kind = OPT_TEXT, .arg = "USER[:GROUP]", AT(fcgi.socket_owner),
+	{.name = "fastcgi-owner", .kind = OPT_CALL, .arg = "USER[:GROUP]", .call = set_fastcgi_owner,
 	 .help = "unix socket owner (default: cgiq's user)", .flags = OPT_DEF_IN_HELP},
 	{.name = "fastcgi-allow", .kind = OPT_CALL, .arg = "ADDR", .call = add_fastcgi_allow,
 	 .flags = OPT_REPEAT | OPT_DEF_IN_HELP,

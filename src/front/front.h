@@ -147,6 +147,11 @@ struct front_socket {
  * the option parser, so that --check-config and a start agree): 0, or
  * -EINVAL, -ENAMETOOLONG (a unix socket path too long). */
 int front_listen_check(const char *addr);
+/* A unix socket's owner as front_listen_open reads it ("user", "user:group",
+ * ":group"; "user" alone: with the user's group): 0 with the ids ((uid_t)-1,
+ * (gid_t)-1 for what is not named), or -ENOENT with *what the part that
+ * names no user or group ("no such user", "no such group"). */
+int front_owner_resolve(const char *owner, uid_t *uid, gid_t *gid, const char **what);
 /*
  * Opens a listening socket (close-on-exec, non-blocking) for addr:
  * "unix:PATH" (an old socket file there is replaced, nothing else), "fd:N"

@@ -174,37 +174,49 @@ int front_peer_allowed(const char *const *allow, const struct sockaddr_storage *
 }
 
 /* "user", "user:group" or ":group" owns path. -ENOENT: no such user or group. */
-static int set_owner(const char *path, const char *owner)
+int front_owner_resolve(const char *owner, uid_t *uid, gid_t *gid, const char **what)
 {
 	char *copy = util_xstrdup(owner), *colon = strchr(copy, ':');
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
 	int r = 0;
 
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
 	if (colon)
 		*colon++ = '\0';
 	if (copy[0]) {
 		struct passwd *pw = getpwnam(copy);
 		if (pw == NULL) {
+			*what = "no such user";
 			r = -ENOENT;
 			goto out;
 		}
-		uid = pw->pw_uid;
+		*uid = pw->pw_uid;
 		if (colon == NULL)
-			gid = pw->pw_gid; /* "user" alone: with the user's group */
+			*gid = pw->pw_gid; /* "user" alone: with the user's group */
 	}
 	if (colon && colon[0]) {
 		struct group *gr = getgrnam(colon);
 		if (gr == NULL) {
+			*what = "no such group";
 			r = -ENOENT;
 			goto out;
 		}
-		gid = gr->gr_gid;
+		*gid = gr->gr_gid;
 	}
-	if (chown(path, uid, gid) < 0)
-		r = -errno;
 out:
 	free(copy);
+	return r;
+}
+
+static int set_owner(const char *path, const char *owner)
+{
+	const char *what;
+	uid_t uid;
+	gid_t gid;
+	int r = front_owner_resolve(owner, &uid, &gid, &what);
+
+	if (r == 0 && chown(path, uid, gid) < 0)
+		r = -errno;
 	return r;
 }
 

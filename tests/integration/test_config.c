@@ -298,6 +298,16 @@ static void test_check_config(void)
 		CU_ASSERT_STRING_EQUAL(out, want);
 		unlink(path);
 	}
+	/* A file a start could not open, the check names as the start would. */
+	snprintf(cmd, sizeof(cmd),
+	         "'%s' --allow-root --cgi-root '%s' --log-file /nonexistent/cgiq.log --check-config 2>&1", CGIQ_BIN,
+	         D.cgi_root);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: --log-file /nonexistent/cgiq.log: No such file or directory\n");
+	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --cgi-root '%s' --spool /etc/passwd/spool --check-config 2>&1",
+	         CGIQ_BIN, D.cgi_root);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 2);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: --spool /etc/passwd/spool: Not a directory\n");
 	/* An address a start would refuse, the check refuses (one parser). */
 	snprintf(cmd, sizeof(cmd), "'%s' --allow-root --cgi-root '%s' --listen 127.0.0.1:80800 --check-config 2>&1",
 	         CGIQ_BIN, D.cgi_root);
@@ -478,6 +488,9 @@ static void test_bad_file(void)
 		{ "script /a {\n  job-timeout = 1s\n", "1: script block '/a' is not closed (a line with `}` is missing)\n" },
 		{ "db = a\ndb = b\n", "2: 'db' given again (first at line 1)\n" },
 		/* an address is read as a start reads it, so a check refuses it too */
+		/* an owner is looked up as the start looks it up */
+		{ "fastcgi-owner = no-such-user-here\n",
+		  "1: fastcgi-owner: invalid value 'no-such-user-here' (no such user)\n" },
 		{ "# the FastCGI socket\nfastcgi = 127.0.0.1:80800\n",
 		  "2: fastcgi: invalid value '127.0.0.1:80800' (HOST:PORT (numeric, port 0-65535), [V6]:PORT, PORT, "
 		  "unix:PATH or fd:N)\n" },
