@@ -56,7 +56,10 @@ static int app_open_db(const char *path, struct store **out)
 	char why[512];
 
 	if (stat(path, &st) < 0) {
-		fprintf(stderr, "cgiq: cannot open %s: %s\n", path, strerror(errno));
+		int err = errno;
+		/* The default is relative: run elsewhere, it names no database. */
+		fprintf(stderr, "cgiq: cannot open %s: %s%s\n", path, strerror(err),
+		        err == ENOENT ? " (--db FILE: the database the daemon was started with)" : "");
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {

@@ -472,6 +472,12 @@ static void test_corrupt_db(void)
 	unlink(path);
 	snprintf(cmd, sizeof(cmd), "%s.lock", path);
 	unlink(cmd);
+	/* cgiq jobs run where there is no ./var: the default names nothing, and
+	 * it says which option names the database */
+	snprintf(cmd, sizeof(cmd), "cd / && '%s' jobs 2>&1", CGIQ_BIN);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 1);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: cannot open ./var/cgiq.db: No such file or directory (--db FILE: the "
+	                            "database the daemon was started with)\n");
 }
 
 /* A bad file: exit 2, one message naming FILE:LINE, nothing started. */
