@@ -12,17 +12,19 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-# Real paths: nginx's SCRIPT_FILENAME must lie under cgiq's root as cgiq
-# resolves it.
-examples=$(realpath examples)
 port=${TRY_PORT:-8081}
 cgiq=${CGIQ:-build/cgiq}
 [[ -x $cgiq ]] || { echo "try.sh: no $cgiq: build first (./scripts/run.sh or cmake --build build)" >&2; exit 1; }
 command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || { echo "try.sh: nginx is not installed" >&2; exit 1; }
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 
-tmp=$(mktemp -d /tmp/cgiq-try-nginx-XXXXXX)
+tmp=$(realpath "$(mktemp -d /tmp/cgiq-try-nginx-XXXXXX)") # nginx's SCRIPT_FILENAME must match cgiq's real root
 chmod 755 "$tmp" # cgiq's user must reach its socket's directory
+# The example programs, copied where the users cgiq drops to can reach them
+# (a checkout in a private home directory would be refused: --check-config).
+mkdir -p "$tmp/www"
+cp -a examples/cgi-bin "$tmp/www/"
+chmod 755 "$tmp/www" "$tmp/www/cgi-bin"
 cgiq_pid= nginx_pid=
 stop() {
 	[[ -n $nginx_pid ]] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
@@ -41,7 +43,7 @@ if [[ $(id -u) == 0 ]]; then
 	nginx_user="user www-data;"
 	chown nobody "$tmp"
 fi
-"$cgiq" "${who[@]}" --cgi-root "$examples/cgi-bin" \
+"$cgiq" "${who[@]}" --cgi-root "$tmp/www/cgi-bin" \
 	--fastcgi "unix:$tmp/cgiq.sock" --fastcgi-owner "$owner" \
 	--db "$tmp/var/cgiq.db" --spool "$tmp/var/spool" >"$tmp/cgiq.log" 2>&1 &
 cgiq_pid=$!
@@ -50,7 +52,7 @@ cgiq_pid=$!
 # spool moved; everything else as shipped.
 sed -e "s|unix:/run/cgiq/cgiq.sock|unix:$tmp/cgiq.sock|" \
 	-e "s|listen 80;|listen 127.0.0.1:$port;|" \
-	-e "s|root /usr/lib;|root $examples;|" \
+	-e "s|root /usr/lib;|root $tmp/www;|" \
 	-e "s|/var/lib/cgiq/spool/|$tmp/var/spool/|" \
 	-e "s|include fastcgi_params;|include /etc/nginx/fastcgi_params;|" \
 	examples/nginx/cgiq.conf >"$tmp/site.conf"

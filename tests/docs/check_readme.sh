@@ -156,10 +156,13 @@ done <<<"$nginx_cmd"
 
 # ---------------------------------------------------------------- 3. run
 # A checkout's layout, with the test build as build/ and a var/ of its own.
+# The examples are copied: the users cgiq drops to must reach them, which
+# they may not where the checkout lies (a home directory).
 mkdir -p "$tmp/co"
 chmod 755 "$tmp/co"
 ln -s "$build" "$tmp/co/build"
-ln -s "$src/examples" "$tmp/co/examples"
+cp -a "$src/examples" "$tmp/co/examples"
+chmod 755 "$tmp/co/examples" "$tmp/co/examples/cgi-bin"
 ln -s "$src/scripts" "$tmp/co/scripts"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 try_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

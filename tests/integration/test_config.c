@@ -365,15 +365,25 @@ static void test_check_config_privileges(void)
 	/* the shipped example, as its comment and the README show it: with a
 	 * user, programs run apart from cgiq */
 	struct passwd *pw = getpwnam("cgiq-run");
+	char ex[64] = "/tmp/cgiq-test-ex-XXXXXX";
 	CU_ASSERT_FATAL(pw != NULL); /* made by scripts/setup.sh */
+	/* The programs copied where www-data and cgiq-run can reach them, as
+	 * under /srv: a checkout may lie in a home directory they cannot enter,
+	 * which the check would rightly refuse. */
+	CU_ASSERT_FATAL(mkdtemp(ex) != NULL);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/cgi-bin' '%s/' && chmod 755 '%s' '%s/cgi-bin'", CGIQ_EXAMPLES, ex, ex,
+	         ex);
+	CU_ASSERT_FATAL(t_run(cmd, out, sizeof(out)) == 0);
 	snprintf(cmd, sizeof(cmd), "'%s' --config '%s/cgiq.conf' --cgi-root '%s/cgi-bin' --test 2>&1", CGIQ_BIN,
-	         CGIQ_EXAMPLES, CGIQ_EXAMPLES);
+	         CGIQ_EXAMPLES, ex);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
 	snprintf(want, sizeof(want),
 	         "cgiq: programs run as user cgiq-run (uid %u), apart from cgiq's user www-data: they cannot signal "
 	         "cgiq nor open its files\n%scgiq: configuration file %s/cgiq.conf ok\n",
 	         (unsigned)pw->pw_uid, strchr(MECHANISM, '\n') + 1, CGIQ_EXAMPLES);
 	CU_ASSERT_STRING_EQUAL(out, want);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ex);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
 }
 
 /* A CGI root cgiq's user cannot enter: refused by the check and the start,
