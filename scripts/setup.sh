@@ -16,6 +16,7 @@ PACKAGES=(
   # Java's HttpClient and HttpURLConnection, headless Chromium
   python3 python3-requests python3-urllib3 python3-httpx python3-aiohttp nodejs wget
   openjdk-17-jdk-headless chromium
+  php-cgi    # integration_apps: PHP programs through --interpreter
 )
 
 # The user programs run as when cgiq starts as root with --user and no

@@ -105,9 +105,11 @@ int app__privs_drop(const struct app__privs *p);
 
 /* Whether cgiq's user and the programs' can enter the CGI root and run the
  * programs below it (rootcheck.c), each checked in a child that becomes
- * that user. Prints what they cannot. Returns 0, 1 (warnings printed: some
+ * that user; a file one of interps runs needs to be readable rather than
+ * executable. Prints what they cannot. Returns 0, 1 (warnings printed: some
  * programs will be refused) or 2 (the root itself cannot be entered). */
-int app__check_cgi_root(const struct app__privs *p, const char *root);
+int app__check_cgi_root(const struct app__privs *p, const char *root, const struct cgi_interpreter *interps,
+                        size_t interp_count);
 
 /* With a program user: whether it could read one of the n paths (NULL
  * entries skipped; a directory: enter it). Returns 0, or -EACCES after a

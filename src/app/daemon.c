@@ -400,6 +400,38 @@ static int check_files(const struct daemon_config *c)
 	return r;
 }
 
+/* Every --interpreter, global or a block's, is an executable file: a typo
+ * would otherwise fail each of its requests. Returns 0 or 2 after a line. */
+static int check_interpreters(const struct daemon_config *c)
+{
+	const struct cgi_interpreter *v = c->interpreters;
+	unsigned n = c->interpreter_count;
+	struct stat st;
+
+	for (unsigned r = 0; r <= c->jobs.rule_count; r++) {
+		if (r > 0) {
+			v = c->jobs.rules[r - 1].policy.interpreters;
+			n = c->jobs.rules[r - 1].policy.interpreter_count;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			const char *why = stat(v[i].path, &st) < 0 ? strerror(errno) :
+			                  !S_ISREG(st.st_mode) ? "not a regular file" :
+			                  access(v[i].path, X_OK) < 0 ? "not executable" : NULL;
+			if (why == NULL)
+				continue;
+			fprintf(stderr, "cgiq: --interpreter %s=%s: %s\n", v[i].ext, v[i].path, why);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+/* The path mapping's question (cgi_map): which interpreter runs a file. */
+static const char *map_interpreter(void *ctx, const char *script_filename)
+{
+	return job_interpreter_for(ctx, script_filename);
+}
+
 /* Options, users and the CGI root. Returns -1 to go on, else the exit status. */
 static int daemon_configure(struct daemon *d, int argc, char **argv)
 {
@@ -431,7 +463,7 @@ static int daemon_configure(struct daemon *d, int argc, char **argv)
 	}
 	/* A root the dropped users cannot enter would start, and answer every
 	 * request 403: refused. Programs they cannot run are warned about. */
-	if (app__check_cgi_root(&d->privs, d->root) == 2)
+	if (app__check_cgi_root(&d->privs, d->root, c->interpreters, c->interpreter_count) == 2)
 		return 2;
 	/* "/cgi-bin/" and "/cgi-bin" mean the same mount point. */
 	snprintf(d->prefix, sizeof(d->prefix), "%s", c->cgi_prefix);
@@ -441,6 +473,10 @@ static int daemon_configure(struct daemon *d, int argc, char **argv)
 	c->http.cgi_prefix = d->prefix;
 	c->http.cgi_user = c->fcgi.params.cgi_user = d->privs.active ? d->privs.user : NULL;
 	c->jobs.cgi_root = d->root;
+	c->jobs.interpreters = c->interpreters;
+	c->jobs.interpreter_count = c->interpreter_count;
+	if ((r = check_interpreters(c)) != 0)
+		return r;
 	if (d->privs.program_active)
 		c->jobs.program_user = &d->privs.program;
 	if (c->check_only) {
@@ -523,6 +559,8 @@ static int daemon_open_fronts(struct daemon *d)
 		fprintf(stderr, "cgiq: cannot start the job engine: %s\n", strerror(-r));
 		return 1;
 	}
+	c->http.interpreter = c->fcgi.params.interpreter = map_interpreter;
+	c->http.interpreter_ctx = c->fcgi.params.interpreter_ctx = d->engine;
 	http_server_open(d->loop, d->engine, &c->http, &d->server);
 	for (unsigned i = 0; i < c->listen_count; i++) {
 		r = http_server_listen(d->server, c->listen[i]);

@@ -41,6 +41,7 @@ static struct {
 	struct conf_item *items;
 	struct job_script_rule *rules;
 	struct front_policy *front_policies; /* the rules' front parts */
+	struct cgi_interpreter *interpreters; /* the rules' interpreters, MAX_INTERPRETERS each */
 	int atexit_done;
 } conf_owned;
 
@@ -51,6 +52,8 @@ static void conf_owned_free(void)
 	free(conf_owned.items);
 	free(conf_owned.rules);
 	free(conf_owned.front_policies);
+	free(conf_owned.interpreters);
+	conf_owned.interpreters = NULL;
 	conf_owned.text = NULL;
 	conf_owned.items = NULL;
 	conf_owned.rules = NULL;
@@ -220,6 +223,8 @@ static void policy_of(const struct daemon_config *c, struct job_policy *p, struc
 	p->retry_interrupted = c->retry_interrupted;
 	p->coalesce = c->coalesce_rule;
 	p->limits = c->limits;
+	p->interpreters = c->interpreters;
+	p->interpreter_count = c->interpreter_count;
 }
 
 /* Each script block on top of the final global settings: a key the block
@@ -232,6 +237,7 @@ static int conf_build_rules(struct daemon_config *c, const char *file)
 		return 0;
 	conf_owned.rules = util_xcalloc(cf->block_count, sizeof(*conf_owned.rules));
 	conf_owned.front_policies = util_xcalloc(cf->block_count, sizeof(*conf_owned.front_policies));
+	conf_owned.interpreters = util_xcalloc(cf->block_count * MAX_INTERPRETERS, sizeof(*conf_owned.interpreters));
 	for (size_t b = 0; b < cf->block_count; b++) {
 		struct daemon_config tmp = *c;
 		int r;
@@ -244,6 +250,9 @@ static int conf_build_rules(struct daemon_config *c, const char *file)
 			return r < 0 ? 2 : r;
 		conf_owned.rules[b].pattern = cf->blocks[b].pattern;
 		policy_of(&tmp, &conf_owned.rules[b].policy, &conf_owned.front_policies[b]);
+		/* the global interpreters, then the block's (tmp is on the stack) */
+		memcpy(&conf_owned.interpreters[b * MAX_INTERPRETERS], tmp.interpreters, sizeof(tmp.interpreters));
+		conf_owned.rules[b].policy.interpreters = &conf_owned.interpreters[b * MAX_INTERPRETERS];
 		conf_owned.rules[b].front = &conf_owned.front_policies[b];
 	}
 	c->jobs.rules = conf_owned.rules;

@@ -14,6 +14,7 @@
 
 #define MAX_LISTEN 16
 #define MAX_COALESCE 64
+#define MAX_INTERPRETERS 32
 #define MAX_PROCESSING_CLIENTS 64
 #define PROCESSING_PATTERN_MAX 256
 
@@ -35,6 +36,10 @@ struct daemon_config {
 	const char *fastcgi;                       /* --fastcgi ADDR or NULL */
 	const char *fastcgi_allow[MAX_LISTEN + 1]; /* NULL-terminated */
 	const char *coalesce[MAX_COALESCE + 1];    /* NULL-terminated */
+	/* --interpreter, in the order given (a script block's after the global
+	 * ones, in its own copy of the struct) */
+	struct cgi_interpreter interpreters[MAX_INTERPRETERS];
+	unsigned interpreter_count;
 	unsigned coalesce_count;
 	unsigned fastcgi_allow_count;
 	struct fcgi_config fcgi;

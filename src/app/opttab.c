@@ -83,6 +83,30 @@ static int set_admin_listen(struct daemon_config *c, const char *a, const char *
 	return 0;
 }
 
+/* .EXT=PATH: the path is checked at the start (it must exist then, not
+ * when a file is read), the form here. */
+static int add_interpreter(struct daemon_config *c, const char *a, const char **expect)
+{
+	const char *eq = strchr(a, '=');
+	size_t elen = eq ? (size_t)(eq - a) : 0;
+	struct cgi_interpreter *in;
+
+	if (eq == NULL || a[0] != '.' || elen < 2 || elen >= sizeof(in->ext) || memchr(a, '/', elen) ||
+	    eq[1] != '/') {
+		*expect = ".EXT=/absolute/path, e.g. .php=/usr/bin/php-cgi";
+		return -1;
+	}
+	if (c->interpreter_count == MAX_INTERPRETERS) {
+		*expect = "at most 32 interpreters";
+		return -1;
+	}
+	in = &c->interpreters[c->interpreter_count++];
+	memcpy(in->ext, a, elen);
+	in->ext[elen] = '\0';
+	in->path = eq + 1;
+	return 0;
+}
+
 static int set_cgi_prefix(struct daemon_config *c, const char *a, const char **expect)
 {
 	if (a[0] != '/') {
@@ -295,6 +319,10 @@ const struct opt_def app_opts[] = {
 	 .help = "directory holding the programs (required)"},
 	{.name = "cgi-prefix", .kind = OPT_CALL, .arg = "PATH", .call = set_cgi_prefix, .def = "/",
 	 .help = "URL prefix mapped to --cgi-root"},
+	{.name = "interpreter", .kind = OPT_CALL, .arg = ".EXT=PATH", .call = add_interpreter,
+	 .flags = OPT_REPEAT | OPT_SCRIPT,
+	 .help = "run files ending in .EXT with the program PATH (the file its argument, which needs to be "
+	         "readable, not executable), e.g. .php=/usr/bin/php-cgi; repeatable (default: none)"},
 	{.name = "pass-authorization", .kind = OPT_FLAG, AT(http.pass_authorization),
 	 .help = "give programs the Authorization header (HTTP_AUTHORIZATION)"},
 

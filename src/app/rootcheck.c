@@ -30,6 +30,8 @@
 struct check_who {
 	const char *label; /* "cgiq's user nobody" */
 	int programs;      /* the programs' user: it also reads scripts */
+	const struct cgi_interpreter *interps; /* --interpreter (the global ones) */
+	size_t interp_count;
 	unsigned entries;
 	unsigned warnings;
 	unsigned more;     /* warnings past CHECK_MAX_WARNINGS */
@@ -79,10 +81,16 @@ static void check_warn(struct check_who *w, const char *what, const char *path, 
 	fprintf(stderr, "cgiq: warning: %s cannot %s %s (%s): %s\n", w->label, what, path, desc, effect);
 }
 
-/* One file below the root: only one with an x bit is taken for a program
- * (cgi_map_path refuses the others before any permission). */
+/* One file below the root: one an interpreter runs must be readable;
+ * otherwise only one with an x bit is taken for a program (cgi_map refuses
+ * the others before any permission). */
 static void check_file(struct check_who *w, const char *path, const struct stat *st)
 {
+	if (cgi_interpreter_for(w->interps, w->interp_count, path) != NULL) {
+		if (access(path, R_OK) < 0)
+			check_warn(w, "read", path, w->programs ? "its interpreter could not read it" : "it gets 403");
+		return;
+	}
 	if ((st->st_mode & 0111) == 0)
 		return;
 	if (access(path, X_OK) < 0)
@@ -194,10 +202,11 @@ static int check_in_child(struct check_who *w, const char *root, const char *use
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 0;
 }
 
-int app__check_cgi_root(const struct app__privs *p, const char *root)
+int app__check_cgi_root(const struct app__privs *p, const char *root, const struct cgi_interpreter *interps,
+                        size_t interp_count)
 {
 	char label[96];
-	struct check_who w = {.label = label};
+	struct check_who w = {.label = label, .interps = interps, .interp_count = interp_count};
 	int r = 0, r2;
 
 	if (!p->active) {
@@ -226,6 +235,8 @@ int app__check_cgi_root(const struct app__privs *p, const char *root)
 	memset(&w, 0, sizeof(w));
 	w.label = label;
 	w.programs = 1;
+	w.interps = interps;
+	w.interp_count = interp_count;
 	r2 = check_in_child(&w, root, p->program_user, p->program.uid, p->program.gid, p->program.groups,
 	                    p->program.ngroups);
 	return r2 > r ? r2 : r;

@@ -21,6 +21,9 @@ struct cgi_target {
 	char *script_name;     /* URL path of the program, e.g. /cgi/report.pl (decoded) */
 	char *path_info;       /* rest of the decoded path, "" when none, e.g. /2024/q3 */
 	char *dir;             /* directory of the program (its cwd) */
+	/* the program that runs script_filename (--interpreter, borrowed from
+	 * the configuration), or NULL when the file is the program itself */
+	const char *interpreter;
 	/* when the mapping failed: why, for the log line ("no such file"), and
 	 * whether it is cgiq's user's permission that is missing */
 	const char *why;
@@ -44,6 +47,30 @@ struct cgi_target {
  */
 int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
                  struct cgi_target *out);
+
+/* A file run by an interpreter rather than executed (--interpreter
+ * .php=/usr/bin/php-cgi): ext includes its dot, matched case-sensitively
+ * against the end of the file's name. */
+struct cgi_interpreter {
+	char ext[16];
+	const char *path;  /* absolute; borrowed */
+};
+/* The interpreter of file among v[0..n) (the last entry for its extension
+ * wins, so a script block's come after the global ones), or NULL. */
+const char *cgi_interpreter_for(const struct cgi_interpreter *v, size_t n, const char *file);
+
+/* Where programs are, and which files an interpreter runs. */
+struct cgi_map {
+	const char *root;    /* as for cgi_map_path */
+	const char *prefix;
+	/* the interpreter of a file found under the root (its canonical path),
+	 * NULL when it must be an executable; NULL: no interpreters */
+	const char *(*interpreter)(void *ctx, const char *script_filename);
+	void *ctx;
+};
+/* cgi_map_path with interpreters: a file an interpreter runs needs to be
+ * readable, not executable, and the target names the interpreter. */
+int cgi_map(const struct cgi_map *m, const char *raw_path, struct cgi_target *out);
 void cgi_target_free(struct cgi_target *t);
 
 /* Why a mapping failed, for a log line: t->why, with the user whose

@@ -275,6 +275,10 @@ static void env_add_meta(struct env_list *l, const struct cgi_request *req, cons
 	if (req->https)
 		env_add(l, "HTTPS", "on");
 	env_add(l, "PATH", ENV_PATH);
+	/* As Apache, lighttpd and nginx's fastcgi_params set it: php-cgi (with
+	 * cgi.force_redirect, its default) refuses to run without it. A web
+	 * server's own value, passed by the FastCGI front, replaces it. */
+	env_add(l, "REDIRECT_STATUS", "200");
 }
 
 int cgi_env_build(const struct cgi_request *req, struct cgi_env *out, const char **bad_header)

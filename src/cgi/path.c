@@ -118,168 +118,230 @@ static int path_is_under(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* Longer than 80 lines on purpose: the checks run in one pass over the
- * path (decode, split, walk to the program, canonical form, root
- * containment), in the order that makes each safe to do; pieces would pass
- * half a dozen intermediate buffers and the reader the order. */
-int cgi_map_path(const char *root, const char *prefix, const char *raw_path,
-                 struct cgi_target *out)
-{
-	struct path_segs segs = {NULL, 0}, psegs = {NULL, 0};
-	char *decoded = NULL, *pcopy = NULL, *canon = NULL, *canon_root = NULL;
-	struct buf acc, tmp;
-	struct stat st;
-	size_t i, first, prog = 0, root_len;
-	int found = 0, has_link = 0, status;
+/* One mapping in progress: the request path's segments, the file found,
+ * and what each step leaves for the next. */
+struct path_walk {
+	struct path_segs segs;   /* decoded, split request path */
+	struct path_segs psegs;  /* the prefix, split */
+	char *decoded, *pcopy;
+	struct buf acc;          /* root + segments up to the file found */
+	struct stat st;          /* of that file */
+	size_t first;            /* the first segment below the prefix */
+	size_t prog;             /* the file's segment */
+	int has_link;            /* a symlink on the way */
+	char *canon;             /* the file's canonical path */
+};
 
-	memset(out, 0, sizeof(*out));
-	buf_init(&acc, PATH_MAX);
-	buf_init(&tmp, (size_t)-1 / 2);
+/* Decodes and splits the path, refuses dot segments (after decoding, so
+ * %2e%2e and %2f cannot smuggle a ".."), and matches the prefix segment-wise
+ * ("/cgi-bin" does not match "/cgi-binx"). Returns 0 or a status. */
+static int path_parse(struct path_walk *w, const char *prefix, const char *raw_path, struct cgi_target *out)
+{
+	size_t i;
+	int status;
 
 	/* Origin-form only (RFC 9112 3.2.1); anything else maps to no program. */
 	if (raw_path == NULL || raw_path[0] != '/') {
 		out->why = "not a path";
-		status = 404;
-		goto out;
+		return 404;
 	}
-	status = path_decode(raw_path, &decoded);
+	status = path_decode(raw_path, &w->decoded);
 	if (status != 0) {
 		out->why = "bad percent-encoding, or %00, in the path";
-		goto out;
+		return status;
 	}
-	path_split(decoded, &segs);
-
-	/* Checked after decoding so %2e%2e and %2f cannot smuggle a "..":
-	 * no traversal, no dot-files (.htaccess, .git) anywhere in the path. */
-	for (i = 0; i < segs.n; i++) {
-		if (segs.v[i][0] == '.') {
+	path_split(w->decoded, &w->segs);
+	/* No traversal, no dot-files (.htaccess, .git) anywhere in the path. */
+	for (i = 0; i < w->segs.n; i++) {
+		if (w->segs.v[i][0] == '.') {
 			out->why = "a segment of the path starts with '.'";
-			status = 403;
-			goto out;
+			return 403;
 		}
 	}
-
-	/* Segment-wise, so "/cgi-bin" does not match "/cgi-binx". */
-	pcopy = util_xstrdup(prefix ? prefix : "/");
-	path_split(pcopy, &psegs);
-	if (psegs.n > segs.n) {
+	w->pcopy = util_xstrdup(prefix ? prefix : "/");
+	path_split(w->pcopy, &w->psegs);
+	if (w->psegs.n > w->segs.n) {
 		out->why = "outside the CGI prefix";
-		status = 404;
-		goto out;
+		return 404;
 	}
-	for (i = 0; i < psegs.n; i++) {
-		if (strcmp(psegs.v[i], segs.v[i]) != 0) {
+	for (i = 0; i < w->psegs.n; i++) {
+		if (strcmp(w->psegs.v[i], w->segs.v[i]) != 0) {
 			out->why = "outside the CGI prefix";
-			status = 404;
-			goto out;
+			return 404;
 		}
 	}
-	first = psegs.n;
+	w->first = w->psegs.n;
+	return 0;
+}
 
-	root_len = strlen(root);
+/* Walks from the root segment by segment with lstat(2) (stat only through
+ * a symlink) to the first regular file. Returns 0 or a status. */
+static int path_find_file(struct path_walk *w, const char *root, struct cgi_target *out)
+{
+	size_t root_len = strlen(root);
+
 	while (root_len > 0 && root[root_len - 1] == '/')
 		root_len--;
-	if (buf_append(&acc, root, root_len) < 0) {
+	if (buf_append(&w->acc, root, root_len) < 0) {
 		out->why = "too long";
-		status = 404;
-		goto out;
+		return 404;
 	}
-	for (i = first; i < segs.n; i++) {
-		if (buf_append(&acc, "/", 1) < 0 || buf_append_str(&acc, segs.v[i]) < 0) {
+	for (size_t i = w->first; i < w->segs.n; i++) {
+		if (buf_append(&w->acc, "/", 1) < 0 || buf_append_str(&w->acc, w->segs.v[i]) < 0) {
 			out->why = "too long";
-			status = 404;
-			goto out;
+			return 404;
 		}
-		/* lstat first: only a path through a symlink needs realpath below. */
-		if (lstat(acc.data, &st) < 0) {
-			status = path_stat_status(errno, out);
-			goto out;
+		if (lstat(w->acc.data, &w->st) < 0)
+			return path_stat_status(errno, out);
+		if (S_ISLNK(w->st.st_mode)) {
+			w->has_link = 1;
+			if (stat(w->acc.data, &w->st) < 0)
+				return path_stat_status(errno, out);
 		}
-		if (S_ISLNK(st.st_mode)) {
-			has_link = 1;
-			if (stat(acc.data, &st) < 0) {
-				status = path_stat_status(errno, out);
-				goto out;
-			}
-		}
-		if (S_ISDIR(st.st_mode))
+		if (S_ISDIR(w->st.st_mode))
 			continue;
-		if (!S_ISREG(st.st_mode)) {
+		if (!S_ISREG(w->st.st_mode)) {
 			/* fifos, sockets, devices are never programs */
 			out->why = "not a regular file";
-			status = 404;
-			goto out;
+			return 404;
 		}
-		prog = i;
-		found = 1;
-		break;
+		w->prog = i;
+		return 0;
 	}
-	if (!found) {
-		out->why = "a directory, not a program";
-		status = 404;
-		goto out;
-	}
+	out->why = "a directory, not a program";
+	return 404;
+}
 
-	/* A symlink may point anywhere; only what resolves inside the root runs.
-	 * Without one, the path built from a canonical root is canonical. */
-	if (has_link) {
-		canon = realpath(acc.data, NULL);
-		canon_root = realpath(root, NULL);
-		if (canon == NULL || canon_root == NULL) {
-			status = canon == NULL ? path_stat_status(errno, out) : 404;
-			goto out;
+/* A symlink may point anywhere; only what resolves inside the root runs.
+ * Without one, the path built from a canonical root is canonical. Returns
+ * 0 with w->canon, or a status. */
+static int path_contain(struct path_walk *w, const char *root, struct cgi_target *out)
+{
+	char *canon_root;
+
+	if (!w->has_link) {
+		w->canon = util_xstrdup(w->acc.data);
+		return 0;
+	}
+	w->canon = realpath(w->acc.data, NULL);
+	if (w->canon == NULL)
+		return path_stat_status(errno, out);
+	canon_root = realpath(root, NULL);
+	if (canon_root == NULL) {
+		out->why = "cannot be examined";
+		return 404;
+	}
+	if (!path_is_under(w->canon, canon_root)) {
+		free(canon_root);
+		out->why = "a symlink leads outside the CGI root";
+		return 403;
+	}
+	free(canon_root);
+	if (stat(w->canon, &w->st) < 0)
+		return path_stat_status(errno, out);
+	return 0;
+}
+
+/* Whether the file may run: read by its interpreter, else executed.
+ * Returns 0 or 403. */
+static int path_runnable(struct path_walk *w, const struct cgi_map *m, struct cgi_target *out)
+{
+	out->interpreter = m->interpreter ? m->interpreter(m->ctx, w->canon) : NULL;
+	if (!S_ISREG(w->st.st_mode)) {
+		out->why = "not a regular file";
+		return 403;
+	}
+	if (out->interpreter != NULL) {
+		if (access(w->canon, R_OK) < 0) {
+			out->why = "not readable (its interpreter reads it)";
+			out->why_access = 1;
+			return 403;
 		}
-		if (!path_is_under(canon, canon_root)) {
-			out->why = "a symlink leads outside the CGI root";
-			status = 403;
-			goto out;
-		}
-		if (stat(canon, &st) < 0) {
-			status = path_stat_status(errno, out);
-			goto out;
-		}
-	} else {
-		canon = util_xstrdup(acc.data);
+		return 0;
 	}
 	/* access(2) alone is true for root whenever any x bit is set; also
 	 * require one of the bits so a 0644 file is never run. */
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) {
-		out->why = S_ISREG(st.st_mode) ? "not executable (no x bit in its mode)" : "not a regular file";
-		status = 403;
-		goto out;
+	if ((w->st.st_mode & 0111) == 0) {
+		out->why = "not executable (no x bit in its mode)";
+		return 403;
 	}
-	if (access(canon, X_OK) < 0) {
+	if (access(w->canon, X_OK) < 0) {
 		out->why = "not executable";
 		out->why_access = 1;
-		status = 403;
-		goto out;
+		return 403;
 	}
+	return 0;
+}
 
-	out->script_filename = util_xstrdup(canon);
-	{
-		const char *slash = strrchr(canon, '/');
-		size_t dlen = (size_t)(slash - canon);
-		out->dir = dlen == 0 ? util_xstrdup("/") : util_xstrndup(canon, dlen);
-	}
-	/* RFC 3875 4.1.13: SCRIPT_NAME is the mount point plus the program's
-	 * segments; 4.1.5: PATH_INFO is the decoded rest. */
-	path_join(&tmp, &segs, 0, prog + 1);
+/* RFC 3875 4.1.13: SCRIPT_NAME is the mount point plus the program's
+ * segments; 4.1.5: PATH_INFO is the decoded rest. */
+static void path_fill(struct path_walk *w, struct cgi_target *out)
+{
+	const char *slash = strrchr(w->canon, '/');
+	size_t dlen = (size_t)(slash - w->canon);
+	struct buf tmp;
+
+	buf_init(&tmp, (size_t)-1 / 2);
+	out->script_filename = w->canon;
+	w->canon = NULL;
+	out->dir = dlen == 0 ? util_xstrdup("/") : util_xstrndup(out->script_filename, dlen);
+	path_join(&tmp, &w->segs, 0, w->prog + 1);
 	out->script_name = util_xstrdup(tmp.data);
 	buf_reset(&tmp);
-	path_join(&tmp, &segs, prog + 1, segs.n);
+	path_join(&tmp, &w->segs, w->prog + 1, w->segs.n);
 	out->path_info = util_xstrdup(tmp.data ? tmp.data : "");
-	status = 0;
-
-out:
-	free(canon);
-	free(canon_root);
-	free(segs.v);
-	free(psegs.v);
-	free(decoded);
-	free(pcopy);
-	buf_free(&acc);
 	buf_free(&tmp);
+}
+
+int cgi_map(const struct cgi_map *m, const char *raw_path, struct cgi_target *out)
+{
+	struct path_walk w;
+	int status;
+
+	memset(out, 0, sizeof(*out));
+	memset(&w, 0, sizeof(w));
+	buf_init(&w.acc, PATH_MAX);
+	status = path_parse(&w, m->prefix, raw_path, out);
+	if (status == 0)
+		status = path_find_file(&w, m->root, out);
+	if (status == 0)
+		status = path_contain(&w, m->root, out);
+	if (status == 0)
+		status = path_runnable(&w, m, out);
+	if (status == 0)
+		path_fill(&w, out);
+	else
+		out->interpreter = NULL;
+	free(w.canon);
+	free(w.segs.v);
+	free(w.psegs.v);
+	free(w.decoded);
+	free(w.pcopy);
+	buf_free(&w.acc);
 	return status;
+}
+
+int cgi_map_path(const char *root, const char *prefix, const char *raw_path, struct cgi_target *out)
+{
+	const struct cgi_map m = {.root = root, .prefix = prefix};
+
+	return cgi_map(&m, raw_path, out);
+}
+
+const char *cgi_interpreter_for(const struct cgi_interpreter *v, size_t n, const char *file)
+{
+	size_t flen = file ? strlen(file) : 0;
+
+	for (size_t i = n; i-- > 0;) {
+		size_t elen = strlen(v[i].ext);
+		const char *base = file ? strrchr(file, '/') : NULL;
+		base = base ? base + 1 : file;
+		/* ".php" runs x.php, not a file named ".php" (a dot-file) */
+		if (elen > 0 && flen > elen && strcmp(file + flen - elen, v[i].ext) == 0 &&
+		    strlen(base) > elen)
+			return v[i].path;
+	}
+	return NULL;
 }
 
 void cgi_target_free(struct cgi_target *t)

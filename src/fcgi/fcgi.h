@@ -27,6 +27,9 @@
 struct fcgi_params_config {
 	const char *cgi_root;        /* canonical absolute path, no trailing slash */
 	const char *cgi_user;        /* cgiq's user, for log lines; NULL: its uid */
+	/* which interpreter runs a file (struct cgi_map); NULL: none */
+	const char *(*interpreter)(void *ctx, const char *script_filename);
+	void *interpreter_ctx;
 	int pass_authorization;      /* HTTP_AUTHORIZATION reaches the program */
 };
 

@@ -154,7 +154,11 @@ static int params_map_program(const struct fcgi_params_config *cfg, char *const 
 		return 403;
 	}
 	enc = params_encode_path(sf + root_len);
-	r = cgi_map_path(cfg->cgi_root, "/", enc, t);
+	{
+		const struct cgi_map m = {.root = cfg->cgi_root, .prefix = "/", .interpreter = cfg->interpreter,
+		                          .ctx = cfg->interpreter_ctx};
+		r = cgi_map(&m, enc, t);
+	}
 	free(enc);
 	free(joined);
 	/* The mapping's reason; cgi_target_why adds the user to a missing

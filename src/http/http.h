@@ -243,6 +243,9 @@ struct http_server_config {
 	const char *cgi_root;            /* canonical absolute path */
 	const char *cgi_prefix;          /* "/" or "/cgi-bin" */
 	const char *cgi_user;            /* cgiq's user, for log lines; NULL: its uid */
+	/* which interpreter runs a file (struct cgi_map); NULL: none */
+	const char *(*interpreter)(void *ctx, const char *script_filename);
+	void *interpreter_ctx;
 	struct http_limits limits;
 	enum http_processing_mode processing_mode;
 	uint64_t processing_after_ms;

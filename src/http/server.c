@@ -422,6 +422,15 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 	return r == 0 ? 0 : -1;
 }
 
+/* The program a request path names (cgi_map, with the interpreters). */
+static int http_map(const struct http_server *s, const char *path, struct cgi_target *t)
+{
+	const struct cgi_map m = {.root = s->cfg.cgi_root, .prefix = s->cfg.cgi_prefix,
+	                          .interpreter = s->cfg.interpreter, .ctx = s->cfg.interpreter_ctx};
+
+	return cgi_map(&m, path, t);
+}
+
 /* RFC 3875 6.2.2: a local redirect is run again as a GET for that path
  * (front's redirect; the job of the request is released). */
 static int http_redirect(struct front_req *r, const char *location)
@@ -435,7 +444,7 @@ static int http_redirect(struct front_req *r, const char *location)
 		cgi_target_free(&c->target);
 		c->have_target = 0;
 	}
-	st = cgi_map_path(c->srv->cfg.cgi_root, c->srv->cfg.cgi_prefix, path, &c->target);
+	st = http_map(c->srv, path, &c->target);
 	free(path);
 	if (st != 0)
 		return st;
@@ -562,7 +571,7 @@ static void conn_headers(struct conn *c)
 		uv_timer_start(&c->timer, on_conn_timer, s->cfg.body_timeout_ms, 0);
 		return;
 	}
-	r = cgi_map_path(s->cfg.cgi_root, s->cfg.cgi_prefix, req->path, &c->target);
+	r = http_map(s, req->path, &c->target);
 	if (r != 0) {
 		char esc[256], why[160];
 		log_info("%s: \"%s %s\" %d: no program for this path: %s", c->tag, req->method,

@@ -706,10 +706,15 @@ static void job_start(struct job *j)
 	if (j->rule >= 0)
 		e->rule_running[j->rule]++;
 
-	j->argv[0] = j->script;
-	j->argv[1] = NULL;
+	/* A file an interpreter runs is its argument (as lighttpd's cgi.assign
+	 * and Apache's Action have it); the environment names it too. */
+	j->argv[0] = (char *)cgi_interpreter_for(j->policy.interpreters, j->policy.interpreter_count, j->script);
+	j->argv[1] = j->argv[0] ? j->script : NULL;
+	j->argv[2] = NULL;
+	if (j->argv[0] == NULL)
+		j->argv[0] = j->script;
 	memset(&j->sreq, 0, sizeof(j->sreq));
-	sp->path = j->script;
+	sp->path = j->argv[0];
 	sp->argv = j->argv;
 	sp->envp = j->env.vars;
 	sp->cwd = j->cwd;
@@ -832,6 +837,8 @@ void jobs__job_set_rule(struct job *j, const struct job_script_rule *rule)
 	j->policy.job_timeout_ms = c->job_timeout_ms;
 	j->policy.kill_grace_ms = c->kill_grace_ms;
 	j->policy.max_output_bytes = c->max_output_bytes;
+	j->policy.interpreters = c->interpreters;
+	j->policy.interpreter_count = c->interpreter_count;
 	if (c->limits)
 		j->policy.limits = *c->limits;
 }

@@ -135,7 +135,7 @@ struct job {
 	struct jobs__rec_mark rec_mark; /* its INSERT, while it may still be amended */
 	int spawning;   /* handed to the spawner thread, pid not known yet */
 	unsigned long long start_ticks; /* clock ticks since boot before it was started, as /proc's */
-	char *argv[2];
+	char *argv[3]; /* the program (or its interpreter, then the file) */
 	struct jobs__spawn_req sreq;
 	int handles_open;
 

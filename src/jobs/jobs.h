@@ -31,6 +31,10 @@ struct job_policy {
 	int retry_interrupted;           /* an async job running when cgiq died is queued again */
 	int coalesce;                    /* concurrent GET/HEAD requests share a job, as --coalesce */
 	struct cgi_limits limits;        /* rlimits and nice of its programs */
+	/* --interpreter: files run by an interpreter (the global ones, then a
+	 * block's own; the last for an extension wins) */
+	const struct cgi_interpreter *interpreters;
+	unsigned interpreter_count;
 };
 
 /* One script block: the first rule whose pattern matches wins. */
@@ -66,6 +70,10 @@ struct job_config {
 	const struct cgi_limits *limits; /* per-job rlimits and nice (borrowed, lives as long as the
 	                                    engine); NULL = programs inherit cgiq's */
 	const struct cgi_identity *program_user; /* --program-user (borrowed); NULL = cgiq's own */
+	/* --interpreter (borrowed, lives as long as the engine): for programs
+	 * no rule matches */
+	const struct cgi_interpreter *interpreters;
+	unsigned interpreter_count;
 	/* per-script rules (NULL/0 = none); the array must outlive the engine */
 	const char *cgi_root;       /* canonical, no trailing slash: what patterns are relative to */
 	const struct job_script_rule *rules;
@@ -146,6 +154,12 @@ struct job_request {
  * any thread may call this.
  */
 const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const char *script_filename);
+
+/* The interpreter that runs script_filename (--interpreter, of its rule or
+ * the global ones), or NULL when the file is the program. Any thread. The
+ * path mapping asks this (a file an interpreter runs need not be
+ * executable), and the engine starts the job with it. */
+const char *job_interpreter_for(const struct job_engine *e, const char *script_filename);
 
 /* Called on the loop thread when the job has ended (any final state) unless
  * it was cancelled with job_cancel. The job stays valid until job_release. */

@@ -42,6 +42,15 @@ const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const 
 	return NULL;
 }
 
+const char *job_interpreter_for(const struct job_engine *e, const char *script_filename)
+{
+	const struct job_script_rule *rule = job_rule_lookup(e, script_filename);
+
+	if (rule != NULL)
+		return cgi_interpreter_for(rule->policy.interpreters, rule->policy.interpreter_count, script_filename);
+	return cgi_interpreter_for(e->cfg.interpreters, e->cfg.interpreter_count, script_filename);
+}
+
 struct job *jobs__job_new(struct job_engine *e)
 {
 	struct job *j = util_xcalloc(1, sizeof(*j));

@@ -396,7 +396,7 @@ static void test_root_permissions(void)
 	static const struct {
 		const char *name;
 		mode_t mode;
-	} files[] = {{"ok.sh", 0755}, {"a.sh", 0700}, {"b.sh", 0711}};
+	} files[] = {{"ok.sh", 0755}, {"a.sh", 0700}, {"b.sh", 0711}, {"c.php", 0600}, {"d.php", 0644}};
 
 	CU_ASSERT_FATAL(run != NULL); /* made by scripts/setup.sh */
 	CU_ASSERT_FATAL(mkdtemp(base) != NULL); /* 0700, root's */
@@ -426,7 +426,9 @@ static void test_root_permissions(void)
 	/* The root can be entered: what is below it is warned about, in the
 	 * order readdir gives (so each line is looked for), and the check is ok. */
 	CU_ASSERT_FATAL(chmod(base, 0755) == 0);
-	snprintf(cmd, sizeof(cmd), "'%s' --user nobody --cgi-root '%s/cgi' --check-config 2>&1", CGIQ_BIN, base);
+	snprintf(cmd, sizeof(cmd),
+	         "'%s' --user nobody --cgi-root '%s/cgi' --interpreter .php=/bin/cat --check-config 2>&1", CGIQ_BIN,
+	         base);
 	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
 	{
 		/* each: the words before the path below base, the path, the rest */
@@ -441,6 +443,10 @@ static void test_root_permissions(void)
 		     " (-rwx------ root:root): it would fail to start\n"},
 		    {"cgiq: warning: the programs' user cgiq-run cannot read ", "/cgi/b.sh",
 		     " (-rwx--x--x root:root): as a script (#!) it cannot run; a compiled program can\n"},
+		    /* a file an interpreter runs: read, not executed */
+		    {"cgiq: warning: cgiq's user nobody cannot read ", "/cgi/c.php", " (-rw------- root:root): it gets 403\n"},
+		    {"cgiq: warning: the programs' user cgiq-run cannot read ", "/cgi/c.php",
+		     " (-rw------- root:root): its interpreter could not read it\n"},
 		};
 		int n = 0;
 		for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
@@ -451,7 +457,7 @@ static void test_root_permissions(void)
 		}
 		for (const char *p = out; (p = strstr(p, "warning:")) != NULL; p++)
 			n++;
-		CU_ASSERT_EQUAL(n, 5);
+		CU_ASSERT_EQUAL(n, 7);
 		CU_ASSERT(strstr(out, "configuration ok\n") != NULL);
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
@@ -503,10 +509,10 @@ static void test_bad_file(void)
 		  "2: unknown key 'listen-on' (keys are the long options of cgiq --help)\n" },
 		{ "script /a {\n  job-timeout = 1s\n", "1: script block '/a' is not closed (a line with `}` is missing)\n" },
 		{ "db = a\ndb = b\n", "2: 'db' given again (first at line 1)\n" },
-		/* an address is read as a start reads it, so a check refuses it too */
 		/* an owner is looked up as the start looks it up */
 		{ "fastcgi-owner = no-such-user-here\n",
 		  "1: fastcgi-owner: invalid value 'no-such-user-here' (no such user)\n" },
+		/* an address is read as a start reads it, so a check refuses it too */
 		{ "# the FastCGI socket\nfastcgi = 127.0.0.1:80800\n",
 		  "2: fastcgi: invalid value '127.0.0.1:80800' (HOST:PORT (numeric, port 0-65535), [V6]:PORT, PORT, "
 		  "unix:PATH or fd:N)\n" },

@@ -96,6 +96,7 @@ static int path_suite_init(void)
 		return -1;
 	write_file(tree_root, "hello.sh", "#!/bin/sh\necho hi\n", 0755);
 	write_file(tree_root, "noexec.sh", "#!/bin/sh\n", 0644);
+	write_file(tree_root, "noexec.php", "<?php echo 1;\n", 0644);
 	write_file(tree_root, ".hidden", "#!/bin/sh\n", 0755);
 	write_file(tree_root, "sp ace.sh", "#!/bin/sh\n", 0755);
 	make_dir(tree_root, "sub");
@@ -168,6 +169,58 @@ static void test_path_why(void)
 		CU_ASSERT_STRING_EQUAL(cgi_target_why(&t, "nobody", buf, sizeof(buf)),
 		                       "not executable by cgiq's user nobody");
 	}
+}
+
+static const struct cgi_interpreter INTERPS[] = {
+	{".php", "/usr/bin/php-cgi"},
+	{".pl", "/usr/bin/perl"},
+	{".php", "/opt/php8/bin/php-cgi"}, /* later: wins */
+};
+
+static const char *interp_of(void *ctx, const char *file)
+{
+	return cgi_interpreter_for(INTERPS, 3, file);
+}
+
+/* The last entry for an extension wins; a match is a suffix of the name,
+ * case as given, and never the whole name (".php" is a dot-file). */
+static void test_interpreter_for(void)
+{
+	CU_ASSERT_STRING_EQUAL(cgi_interpreter_for(INTERPS, 3, "/srv/a/index.php"), "/opt/php8/bin/php-cgi");
+	CU_ASSERT_STRING_EQUAL(cgi_interpreter_for(INTERPS, 2, "/srv/a/index.php"), "/usr/bin/php-cgi");
+	CU_ASSERT_STRING_EQUAL(cgi_interpreter_for(INTERPS, 3, "/srv/x.pl"), "/usr/bin/perl");
+	CU_ASSERT_PTR_NULL(cgi_interpreter_for(INTERPS, 3, "/srv/x.PHP"));
+	CU_ASSERT_PTR_NULL(cgi_interpreter_for(INTERPS, 3, "/srv/x.php.bak"));
+	CU_ASSERT_PTR_NULL(cgi_interpreter_for(INTERPS, 3, "/srv/.php"));
+	CU_ASSERT_PTR_NULL(cgi_interpreter_for(INTERPS, 3, "/srv/php"));
+	CU_ASSERT_PTR_NULL(cgi_interpreter_for(INTERPS, 0, "/srv/x.php"));
+}
+
+/* A mapped file needs no x bit: noexec.php (0644) runs by its interpreter,
+ * with PATH_INFO past it; without the mapping it is refused. */
+static void test_path_interpreter(void)
+{
+	const struct cgi_map m = {.root = tree_root, .prefix = "/", .interpreter = interp_of};
+	struct cgi_target t;
+
+	CU_ASSERT_EQUAL_FATAL(cgi_map(&m, "/noexec.php/a/b", &t), 0);
+	CU_ASSERT_STRING_EQUAL(t.script_filename, in_root("/noexec.php"));
+	CU_ASSERT_STRING_EQUAL(t.script_name, "/noexec.php");
+	CU_ASSERT_STRING_EQUAL(t.path_info, "/a/b");
+	CU_ASSERT_STRING_EQUAL(t.interpreter, "/opt/php8/bin/php-cgi");
+	cgi_target_free(&t);
+	/* an executable the map does not name runs as itself */
+	CU_ASSERT_EQUAL_FATAL(cgi_map(&m, "/hello.sh", &t), 0);
+	CU_ASSERT_PTR_NULL(t.interpreter);
+	cgi_target_free(&t);
+	/* without the interpreters: not executable */
+	CU_ASSERT_EQUAL(cgi_map_path(tree_root, "/", "/noexec.php", &t), 403);
+	CU_ASSERT_STRING_EQUAL(t.why, "not executable (no x bit in its mode)");
+	CU_ASSERT_PTR_NULL(t.interpreter);
+	/* the checks before it still hold */
+	CU_ASSERT_EQUAL(cgi_map(&m, "/.hidden.php", &t), 403);
+	CU_ASSERT_EQUAL(cgi_map(&m, "/missing.php", &t), 404);
+	CU_ASSERT_PTR_NULL(t.interpreter);
 }
 
 static void test_path_program(void)
@@ -411,6 +464,8 @@ static void test_env_all(void)
 	ASSERT_STR(cgi_env_get(&env, "HTTP_COOKIE"), "a=1; b=2");
 	ASSERT_STR(cgi_env_get(&env, "HTTP_X_EMPTY"), "");
 	ASSERT_STR(cgi_env_get(&env, "FOO"), "bar");
+	/* as Apache, lighttpd and nginx's fastcgi_params: php-cgi needs it */
+	ASSERT_STR(cgi_env_get(&env, "REDIRECT_STATUS"), "200");
 
 	CU_ASSERT_PTR_NULL(cgi_env_get(&env, "HTTP_PROXY"));
 	CU_ASSERT_PTR_NULL(cgi_env_get(&env, "HTTP_AUTHORIZATION"));
@@ -422,8 +477,8 @@ static void test_env_all(void)
 	CU_ASSERT_PTR_NULL(cgi_env_get(&env, "junk-without-equals"));
 	CU_ASSERT_PTR_NULL(cgi_env_get(&env, "NOPE"));
 
-	/* 21 meta-variables and extras, 5 HTTP_*, FOO: nothing else */
-	CU_ASSERT_EQUAL(env.count, 27);
+	/* 22 meta-variables and extras, 5 HTTP_*, FOO: nothing else */
+	CU_ASSERT_EQUAL(env.count, 28);
 	CU_ASSERT(env_names_unique(&env));
 	cgi_env_free(&env);
 	cgi_env_free(&env); /* safe twice */
@@ -1366,6 +1421,8 @@ int main(void)
 		{"not_found", test_path_not_found},
 		{"traversal", test_path_traversal},
 		{"why", test_path_why},
+		{"interpreter_for", test_interpreter_for},
+		{"interpreter", test_path_interpreter},
 		{"not_executable", test_path_not_executable},
 		{"symlinks", test_path_symlinks},
 		{"prefix", test_path_prefix},
