@@ -561,6 +561,7 @@ static int daemon_open_fronts(struct daemon *d)
 	}
 	c->http.interpreter = c->fcgi.params.interpreter = map_interpreter;
 	c->http.interpreter_ctx = c->fcgi.params.interpreter_ctx = d->engine;
+	c->http.index = c->fcgi.params.index = c->index;
 	http_server_open(d->loop, d->engine, &c->http, &d->server);
 	for (unsigned i = 0; i < c->listen_count; i++) {
 		r = http_server_listen(d->server, c->listen[i]);

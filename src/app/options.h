@@ -15,6 +15,7 @@
 #define MAX_LISTEN 16
 #define MAX_COALESCE 64
 #define MAX_INTERPRETERS 32
+#define MAX_INDEX 8
 #define MAX_PROCESSING_CLIENTS 64
 #define PROCESSING_PATTERN_MAX 256
 
@@ -40,6 +41,9 @@ struct daemon_config {
 	 * ones, in its own copy of the struct) */
 	struct cgi_interpreter interpreters[MAX_INTERPRETERS];
 	unsigned interpreter_count;
+	/* --index: the names, split out of index_buf; NULL-terminated */
+	const char *index[MAX_INDEX + 1];
+	char index_buf[256];
 	unsigned coalesce_count;
 	unsigned fastcgi_allow_count;
 	struct fcgi_config fcgi;

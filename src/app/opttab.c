@@ -107,6 +107,37 @@ static int add_interpreter(struct daemon_config *c, const char *a, const char **
 	return 0;
 }
 
+/* NAME[,NAME...], or off. Names are file names: no '/', no leading dot. */
+static int set_index(struct daemon_config *c, const char *a, const char **expect)
+{
+	char *p, *save = NULL;
+	unsigned n = 0;
+
+	memset(c->index, 0, sizeof(c->index));
+	if (strcmp(a, "off") == 0)
+		return 0;
+	if (strlen(a) >= sizeof(c->index_buf)) {
+		*expect = "names of 255 bytes at most in all";
+		return -1;
+	}
+	snprintf(c->index_buf, sizeof(c->index_buf), "%s", a);
+	for (p = strtok_r(c->index_buf, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
+		if (n == MAX_INDEX || p[0] == '.' || strchr(p, '/') != NULL || strchr(p, ' ') != NULL) {
+			memset(c->index, 0, sizeof(c->index));
+			*expect = n == MAX_INDEX ? "at most 8 names" :
+			                           "file names separated by commas (index.cgi,index.php), or off";
+			return -1;
+		}
+		c->index[n++] = p;
+	}
+	if (n == 0 || a[strlen(a) - 1] == ',' || a[0] == ',' || strstr(a, ",,") != NULL) {
+		memset(c->index, 0, sizeof(c->index));
+		*expect = "file names separated by commas (index.cgi,index.php), or off";
+		return -1;
+	}
+	return 0;
+}
+
 static int set_cgi_prefix(struct daemon_config *c, const char *a, const char **expect)
 {
 	if (a[0] != '/') {
@@ -319,6 +350,9 @@ const struct opt_def app_opts[] = {
 	 .help = "directory holding the programs (required)"},
 	{.name = "cgi-prefix", .kind = OPT_CALL, .arg = "PATH", .call = set_cgi_prefix, .def = "/",
 	 .help = "URL prefix mapped to --cgi-root"},
+	{.name = "index", .kind = OPT_CALL, .arg = "NAME[,NAME...]", .call = set_index, .def = "index.cgi",
+	 .help = "a request for a directory runs its first program of these names (and a directory asked for "
+	         "without its slash gets 301 to it); off: none"},
 	{.name = "interpreter", .kind = OPT_CALL, .arg = ".EXT=PATH", .call = add_interpreter,
 	 .flags = OPT_REPEAT | OPT_SCRIPT,
 	 .help = "run files ending in .EXT with the program PATH (the file its argument, which needs to be "

@@ -24,6 +24,7 @@ struct cgi_target {
 	/* the program that runs script_filename (--interpreter, borrowed from
 	 * the configuration), or NULL when the file is the program itself */
 	const char *interpreter;
+	const char *index;     /* the index name added to a directory's path, or NULL (borrowed) */
 	/* when the mapping failed: why, for the log line ("no such file"), and
 	 * whether it is cgiq's user's permission that is missing */
 	const char *why;
@@ -67,9 +68,16 @@ struct cgi_map {
 	 * NULL when it must be an executable; NULL: no interpreters */
 	const char *(*interpreter)(void *ctx, const char *script_filename);
 	void *ctx;
+	/* --index: the names a directory's program is looked for under, in
+	 * order (NULL-terminated; NULL: none) */
+	const char *const *index;
 };
-/* cgi_map_path with interpreters: a file an interpreter runs needs to be
- * readable, not executable, and the target names the interpreter. */
+/* cgi_map_path with interpreters and index programs: a file an interpreter
+ * runs needs to be readable, not executable, and the target names the
+ * interpreter. A path naming a directory (ending in '/') runs its first
+ * index program that exists; the same path without its slash returns 301
+ * (the caller redirects to the path with '/' added) when the directory has
+ * one, else 404. */
 int cgi_map(const struct cgi_map *m, const char *raw_path, struct cgi_target *out);
 void cgi_target_free(struct cgi_target *t);
 

@@ -83,6 +83,13 @@ static void path_split(char *s, struct path_segs *segs)
 	}
 }
 
+/* Appends a segment that is not in the request (an index name). */
+static void path_push(struct path_segs *segs, char *seg)
+{
+	segs->v = util_xrealloc(segs->v, (segs->n + 1) * sizeof(*segs->v));
+	segs->v[segs->n++] = seg;
+}
+
 /* Joins segs[from, to) as "/a/b" (nothing when the range is empty). */
 static void path_join(struct buf *b, const struct path_segs *segs, size_t from, size_t to)
 {
@@ -174,6 +181,42 @@ static int path_parse(struct path_walk *w, const char *prefix, const char *raw_p
 	return 0;
 }
 
+/* The path named a directory (w->acc): its first index program that is a
+ * regular file becomes the file found, as if the request had named it.
+ * slash: the request path ended in '/'; without it, 301 to that form when
+ * there is an index. Returns 0 or a status. */
+static int path_find_index(struct path_walk *w, const struct cgi_map *m, int slash, struct cgi_target *out)
+{
+	size_t dir_len = w->acc.len;
+
+	for (size_t i = 0; m->index != NULL && m->index[i] != NULL; i++) {
+		w->acc.len = dir_len;
+		w->acc.data[dir_len] = '\0';
+		if (buf_append(&w->acc, "/", 1) < 0 || buf_append_str(&w->acc, m->index[i]) < 0)
+			break;
+		if (lstat(w->acc.data, &w->st) < 0)
+			continue;
+		if (S_ISLNK(w->st.st_mode)) {
+			w->has_link = 1;
+			if (stat(w->acc.data, &w->st) < 0)
+				continue;
+		}
+		if (!S_ISREG(w->st.st_mode))
+			continue;
+		if (!slash) {
+			out->why = "a directory: redirected to its form with a slash";
+			return 301;
+		}
+		path_push(&w->segs, (char *)m->index[i]);
+		w->prog = w->segs.n - 1;
+		out->index = m->index[i];
+		return 0;
+	}
+	out->why = m->index != NULL && m->index[0] != NULL ? "a directory without an index program" :
+	                                                     "a directory, not a program";
+	return 404;
+}
+
 /* Walks from the root segment by segment with lstat(2) (stat only through
  * a symlink) to the first regular file. Returns 0 or a status. */
 static int path_find_file(struct path_walk *w, const char *root, struct cgi_target *out)
@@ -208,8 +251,7 @@ static int path_find_file(struct path_walk *w, const char *root, struct cgi_targ
 		w->prog = i;
 		return 0;
 	}
-	out->why = "a directory, not a program";
-	return 404;
+	return 1; /* a directory: path_find_index */
 }
 
 /* A symlink may point anywhere; only what resolves inside the root runs.
@@ -304,14 +346,18 @@ int cgi_map(const struct cgi_map *m, const char *raw_path, struct cgi_target *ou
 	status = path_parse(&w, m->prefix, raw_path, out);
 	if (status == 0)
 		status = path_find_file(&w, m->root, out);
+	if (status == 1)
+		status = path_find_index(&w, m, raw_path[strlen(raw_path) - 1] == '/', out);
 	if (status == 0)
 		status = path_contain(&w, m->root, out);
 	if (status == 0)
 		status = path_runnable(&w, m, out);
-	if (status == 0)
+	if (status == 0) {
 		path_fill(&w, out);
-	else
+	} else {
 		out->interpreter = NULL;
+		out->index = NULL;
+	}
 	free(w.canon);
 	free(w.segs.v);
 	free(w.psegs.v);

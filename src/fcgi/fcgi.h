@@ -30,6 +30,7 @@ struct fcgi_params_config {
 	/* which interpreter runs a file (struct cgi_map); NULL: none */
 	const char *(*interpreter)(void *ctx, const char *script_filename);
 	void *interpreter_ctx;
+	const char *const *index;    /* --index names (NULL-terminated); NULL: none */
 	int pass_authorization;      /* HTTP_AUTHORIZATION reaches the program */
 };
 

@@ -156,7 +156,7 @@ static int params_map_program(const struct fcgi_params_config *cfg, char *const 
 	enc = params_encode_path(sf + root_len);
 	{
 		const struct cgi_map m = {.root = cfg->cgi_root, .prefix = "/", .interpreter = cfg->interpreter,
-		                          .ctx = cfg->interpreter_ctx};
+		                          .ctx = cfg->interpreter_ctx, .index = cfg->index};
 		r = cgi_map(&m, enc, t);
 	}
 	free(enc);
@@ -187,7 +187,15 @@ static void params_fix_names(char *const *params, struct cgi_target *t)
 		if (pi == NULL && rl > 0 && sl > rl && strcmp(sn + sl - rl, t->path_info) == 0)
 			sl -= rl;
 		free(t->script_name);
-		t->script_name = util_xstrndup(sn, sl);
+		if (t->index != NULL && sn[sl - 1] == '/') {
+			/* the directory the web server named, and the index cgiq
+			 * found in it (as nginx's fastcgi_index would add it) */
+			t->script_name = util_xmalloc(sl + strlen(t->index) + 1);
+			memcpy(t->script_name, sn, sl);
+			strcpy(t->script_name + sl, t->index);
+		} else {
+			t->script_name = util_xstrndup(sn, sl);
+		}
 	}
 }
 

@@ -303,6 +303,15 @@ static void serve(struct fconn *c)
 		int64_t blen = n > 0 || (cl && *cl) ? (int64_t)n : -1;
 		r = fcgi_params_map(&f->cfg.params, c->envp, blen, &c->m, &why);
 	}
+	if (r == 301) {
+		/* A directory without its slash: the client's own path (REQUEST_URI,
+		 * still encoded) with one. */
+		const char *uri = info.target ? info.target : "";
+		char *path = util_xstrndup(uri, strcspn(uri, "?"));
+		front_req_moved(c->req, path, fcgi_param(c->envp, "QUERY_STRING"));
+		free(path);
+		return;
+	}
 	if (r != 0) {
 		const char *sf = fcgi_param(c->envp, "SCRIPT_FILENAME"), *uri = info.target;
 		char whyb[160];

@@ -427,6 +427,10 @@ int front_req_run(struct front_req *r, struct front_job *j);
 /* Answers a (its headers and owned body taken) / a short error page. */
 void front_req_answer(struct front_req *r, struct front_answer *a);
 void front_req_error(struct front_req *r, int status);
+/* 301 to path (as the request had it, percent-encoded) with a slash added
+ * and the query kept: a directory asked for without its slash (cgi_map).
+ * A path a header cannot carry gets 404. */
+void front_req_moved(struct front_req *r, const char *path, const char *query);
 /* The wire's writes of the answer are done: the next chunk, or the end. */
 void front_req_written(struct front_req *r);
 /* The client went away: a waiting job is cancelled or detached (the

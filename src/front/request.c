@@ -222,6 +222,42 @@ void front_req_error(struct front_req *r, int status)
 	front_req_answer(r, &a);
 }
 
+void front_req_moved(struct front_req *r, const char *path, const char *query)
+{
+	struct buf loc;
+	size_t n = strspn(path, "/");
+
+	if (path[n] == '\0') {
+		/* no name to add a slash to ("/" has one) */
+		front_req_error(r, 404);
+		return;
+	}
+	buf_init(&loc, 16384);
+	/* One leading slash, whatever the request had: "//host/" would send
+	 * the client to another site (a scheme-relative reference). */
+	(void)buf_append_str(&loc, "Location: /");
+	(void)buf_append_str(&loc, path + n);
+	(void)buf_append_str(&loc, "/");
+	if (query != NULL && *query != '\0') {
+		(void)buf_append_str(&loc, "?");
+		(void)buf_append_str(&loc, query);
+	}
+	(void)buf_append_str(&loc, "\r\n");
+	if (loc.data == NULL || loc.len > 8192 || strpbrk(loc.data + 10, "\r\n") != loc.data + loc.len - 2) {
+		/* too long, or bytes a header cannot carry: no redirect */
+		buf_free(&loc);
+		front_req_error(r, 404);
+		return;
+	}
+	{
+		struct front_answer a;
+		front_answer_init(&a, 301);
+		front_answer_error(&a, 301, loc.data);
+		buf_free(&loc);
+		front_req_answer(r, &a);
+	}
+}
+
 /* The log line, the access-log line and the counters of a request, once. */
 static void req_account(struct front_req *r, int status)
 {

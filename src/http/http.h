@@ -246,6 +246,7 @@ struct http_server_config {
 	/* which interpreter runs a file (struct cgi_map); NULL: none */
 	const char *(*interpreter)(void *ctx, const char *script_filename);
 	void *interpreter_ctx;
+	const char *const *index;        /* --index names (NULL-terminated); NULL: none */
 	struct http_limits limits;
 	enum http_processing_mode processing_mode;
 	uint64_t processing_after_ms;

@@ -426,7 +426,8 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 static int http_map(const struct http_server *s, const char *path, struct cgi_target *t)
 {
 	const struct cgi_map m = {.root = s->cfg.cgi_root, .prefix = s->cfg.cgi_prefix,
-	                          .interpreter = s->cfg.interpreter, .ctx = s->cfg.interpreter_ctx};
+	                          .interpreter = s->cfg.interpreter, .ctx = s->cfg.interpreter_ctx,
+	                          .index = s->cfg.index};
 
 	return cgi_map(&m, path, t);
 }
@@ -572,6 +573,13 @@ static void conn_headers(struct conn *c)
 		return;
 	}
 	r = http_map(s, req->path, &c->target);
+	if (r == 301) {
+		/* A directory without its slash: to the form its index runs in. */
+		if (c->has_body && req->content_length != 0)
+			c->close_after = 1;
+		front_req_moved(c->req, req->path, req->query);
+		return;
+	}
 	if (r != 0) {
 		char esc[256], why[160];
 		log_info("%s: \"%s %s\" %d: no program for this path: %s", c->tag, req->method,

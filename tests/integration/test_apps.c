@@ -21,9 +21,11 @@ static char dir[64], conf_path[128];
 static int ng_port;
 
 /* The interpreter for .php everywhere; under /plain/ a block's own, cat,
- * for .txt files that are whole CGI responses. */
+ * for .txt files that are whole CGI responses. A directory's program is its
+ * index.cgi, else its index.php. */
 static const char CONF[] =
 	"interpreter = .php=" PHP_CGI "\n"
+	"index = index.cgi,index.php\n"
 	"script /plain/* {\n"
 	"    interpreter = .txt=/bin/cat\n"
 	"}\n";
@@ -48,6 +50,9 @@ static const char UPLOAD_PHP[] =
 	"$f = $_FILES['f'];\n"
 	"echo $f['name'], ' ', $f['size'], ' ', md5_file($f['tmp_name']), ' ', $_POST['note'], \"\\n\";\n";
 static const char PAGE_TXT[] = "Content-Type: text/plain\n\nhello from cat\n";
+static const char INDEX_PHP[] =
+	"<?php\n"
+	"echo 'index ', $_SERVER['SCRIPT_NAME'], ' ', $_SERVER['REQUEST_URI'], \"\\n\";\n";
 
 static int put(const char *rel, const char *text, mode_t mode)
 {
@@ -81,8 +86,14 @@ static int suite_init(void)
 	if (td_start(&D, NULL, args) < 0)
 		return -1;
 	/* Readable, not executable: an interpreter reads them. */
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/plain' '%s/app'", D.cgi_root, D.cgi_root);
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && mkdir -p plain app noindex badindex .git && "
+	         "printf '<?php echo \"SECRET outside\";\\n' > '%s/outside.php' && ln -s '%s/outside.php' app/link.php",
+	         D.cgi_root, dir, dir);
 	if (t_run(cmd, NULL, 0) != 0 || put("app/info.php", INFO_PHP, 0644) < 0 ||
+	    put("app/index.php", INDEX_PHP, 0644) < 0 || put("noindex/readme.txt", "text\n", 0644) < 0 ||
+	    put("badindex/index.cgi", "#!/bin/sh\n", 0644) < 0 ||
+	    put(".htpasswd", "admin:SECRET-HASH\n", 0644) < 0 || put(".git/config", "[core] SECRET\n", 0644) < 0 ||
 	    put("app/gone.php", GONE_PHP, 0644) < 0 || put("app/upload.php", UPLOAD_PHP, 0644) < 0 ||
 	    put("plain/page.txt", PAGE_TXT, 0644) < 0 || put("page.txt", PAGE_TXT, 0644) < 0)
 		return -1;
@@ -102,8 +113,13 @@ static int suite_init(void)
 	         "\t\t\tfastcgi_param PATH_INFO $fastcgi_path_info;\n"
 	         "\t\t\tfastcgi_pass unix:%s;\n"
 	         "\t\t}\n"
+	         "\t\tlocation / {\n" /* the rest too, directories included: cgiq finds their index */
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n"
+	         "\t\t\tfastcgi_pass unix:%s;\n"
+	         "\t\t}\n"
 	         "\t}\n",
-	         ng_port, D.cgi_root, sock);
+	         ng_port, D.cgi_root, sock, sock);
 	return tn_start(&NG, dir, ng_port, body);
 }
 
@@ -266,6 +282,95 @@ static void test_block_interpreter(void)
 	                         "its mode)"));
 }
 
+/* A directory runs its index program, on both fronts; without its slash it
+ * is redirected (301, the query kept), never to another site; a directory
+ * without an index is 404, one whose index cannot run 403. */
+static void test_index(void)
+{
+	const int ports[] = {D.port, ng_port};
+	static const struct {
+		const char *target;
+		int status;
+		const char *location; /* or the body */
+	} cases[] = {
+		{"/app/", 200, "index /app/index.php /app/\n"},
+		{"/app/?x=1", 200, "index /app/index.php /app/?x=1\n"},
+		{"/app?x=1&y=2", 301, "/app/?x=1&y=2"},
+		{"/app", 301, "/app/"},
+		{"/noindex/", 404, NULL},
+		{"/noindex", 404, NULL},
+		{"/badindex/", 403, NULL},
+	};
+	struct tresp r;
+	char v[256];
+
+	for (size_t f = 0; f < 2; f++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			CU_ASSERT_FATAL(t_get(ports[f], cases[i].target, &r, 20000) == 0);
+			if (r.status != cases[i].status)
+				fprintf(stderr, "\n%s on %s: %d, want %d\n", cases[i].target, f ? "FastCGI" : "HTTP",
+				        r.status, cases[i].status);
+			CU_ASSERT_EQUAL(r.status, cases[i].status);
+			if (cases[i].status == 301) {
+				CU_ASSERT_STRING_EQUAL(t_header(&r, "Location", v, sizeof(v)) ? v : "-", cases[i].location);
+			} else if (cases[i].status == 200) {
+				if (r.body == NULL || strcmp(r.body, cases[i].location) != 0)
+					fprintf(stderr, "\n%s on %s: %s\n", cases[i].target, f ? "FastCGI" : "HTTP", r.body ? r.body : "-");
+				CU_ASSERT(r.body && strcmp(r.body, cases[i].location) == 0);
+			}
+			t_resp_free(&r);
+		}
+	}
+	/* "//app" is not a reference to a host named app */
+	CU_ASSERT_FATAL(t_get(D.port, "//app", &r, 20000) == 0);
+	CU_ASSERT_EQUAL(r.status, 301);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Location", v, sizeof(v)) ? v : "-", "/app/");
+	t_resp_free(&r);
+	CU_ASSERT(td_log_has(&D, "\"GET /noindex/\" 404: no program for this path: a directory without an index "
+	                         "program"));
+}
+
+/* Paths that must never run a program nor send a file's bytes: 403 or 404
+ * on the HTTP front, exactly. Behind nginx, whichever nginx or cgiq gives,
+ * never the bytes; nginx resolves a ".." inside the root itself (its
+ * normalised URI names /app/info.php, which then runs: normalised). */
+static void test_bad_paths(void)
+{
+	static const struct {
+		const char *target;
+		int status;
+		int nginx_resolves; /* nginx makes it an ordinary path inside the root */
+	} cases[] = {
+		{"/app/../app/info.php", 403, 1},
+		{"/app/%2e%2e/app/info.php", 403, 1},
+		{"/app/%2E%2E%2Fapp/info.php", 403, 1},
+		{"/.htpasswd", 403, 0},
+		{"/%2ehtpasswd", 403, 0},
+		{"/.git/config", 403, 0},
+		{"/app/.%2e/.htpasswd", 403, 0},
+		{"/app/info.php%00.txt", 400, 0},
+		{"/app/link.php", 403, 0},
+		{"/noindex/", 404, 0},
+		{"/noindex/readme.txt", 403, 0},
+	};
+	struct tresp r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CU_ASSERT_FATAL(t_get(D.port, cases[i].target, &r, 20000) == 0);
+		if (r.status != cases[i].status)
+			fprintf(stderr, "\n%s: %d, want %d\n", cases[i].target, r.status, cases[i].status);
+		CU_ASSERT_EQUAL(r.status, cases[i].status);
+		CU_ASSERT(r.body == NULL || (strstr(r.body, "SECRET") == NULL && strstr(r.body, "<?php") == NULL));
+		t_resp_free(&r);
+		CU_ASSERT_FATAL(t_get(ng_port, cases[i].target, &r, 20000) == 0);
+		if (!cases[i].nginx_resolves && !(r.status == 400 || r.status == 403 || r.status == 404))
+			fprintf(stderr, "\nnginx: %s: %d %s\n", cases[i].target, r.status, r.body ? r.body : "");
+		CU_ASSERT(cases[i].nginx_resolves || r.status == 400 || r.status == 403 || r.status == 404);
+		CU_ASSERT(r.body == NULL || (strstr(r.body, "SECRET") == NULL && strstr(r.body, "<?php") == NULL));
+		t_resp_free(&r);
+	}
+}
+
 /* An interpreter that cannot run is refused by the start and the check,
  * one line; a malformed value names the form. */
 static void test_refused(void)
@@ -314,6 +419,8 @@ int main(void)
 	    !CU_add_test(s, "file upload, both fronts", test_upload) ||
 	    !CU_add_test(s, "http_response_code and header, both fronts", test_status_and_headers) ||
 	    !CU_add_test(s, "a script block's interpreter", test_block_interpreter) ||
+	    !CU_add_test(s, "index programs and the slash redirect, both fronts", test_index) ||
+	    !CU_add_test(s, "bad paths: never a program, never the bytes", test_bad_paths) ||
 	    !CU_add_test(s, "an interpreter that cannot run is refused", test_refused)) {
 		CU_cleanup_registry();
 		return 1;

@@ -439,6 +439,57 @@ static void test_file_errors(void)
 	}
 }
 
+/* --interpreter: the global ones, then a block's after them in its rule;
+ * --index: the names in order, index.cgi by default, off for none. */
+static void test_interpreter_and_index(void)
+{
+	struct daemon_config c;
+	static const char f[] =
+		"cgi-root = /srv/cgi\n"
+		"interpreter = .php=/usr/bin/php-cgi\n"
+		"index = index.php,index.cgi\n"
+		"script /legacy/* {\n"
+		"  interpreter = .cgi=/usr/bin/perl\n"
+		"}\n";
+	const struct job_policy *p;
+
+	CU_ASSERT_EQUAL_FATAL(run(f, NULL, &c), -1);
+	CU_ASSERT_EQUAL_FATAL(c.interpreter_count, 1);
+	CU_ASSERT_STRING_EQUAL(c.interpreters[0].ext, ".php");
+	CU_ASSERT_STRING_EQUAL(c.interpreters[0].path, "/usr/bin/php-cgi");
+	CU_ASSERT_EQUAL_FATAL(c.jobs.rule_count, 1);
+	p = &c.jobs.rules[0].policy;
+	CU_ASSERT_EQUAL_FATAL(p->interpreter_count, 2);
+	CU_ASSERT_STRING_EQUAL(p->interpreters[0].ext, ".php");
+	CU_ASSERT_STRING_EQUAL(p->interpreters[1].ext, ".cgi");
+	CU_ASSERT_STRING_EQUAL(p->interpreters[1].path, "/usr/bin/perl");
+	CU_ASSERT_STRING_EQUAL(c.index[0], "index.php");
+	CU_ASSERT_STRING_EQUAL(c.index[1], "index.cgi");
+	CU_ASSERT_PTR_NULL(c.index[2]);
+	/* the default, and off */
+	CU_ASSERT_EQUAL_FATAL(run("cgi-root = /srv/cgi\n", NULL, &c), -1);
+	CU_ASSERT_STRING_EQUAL(c.index[0], "index.cgi");
+	CU_ASSERT_PTR_NULL(c.index[1]);
+	{
+		const char *a[] = {"--index", "off", NULL};
+		CU_ASSERT_EQUAL_FATAL(run("cgi-root = /srv/cgi\n", a, &c), -1);
+		CU_ASSERT_PTR_NULL(c.index[0]);
+	}
+	/* what is not a list of file names */
+	{
+		static const char *const bad[] = {"a/b", ".hidden", "a,,b", ",a", "a,", "a b"};
+		char want[256];
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			const char *a[] = {"--index", bad[i], NULL};
+			CU_ASSERT_EQUAL(run("cgi-root = /srv/cgi\n", a, &c), 2);
+			snprintf(want, sizeof(want),
+			         "cgiq: --index: invalid value '%s' (file names separated by commas (index.cgi,index.php), "
+			         "or off)\n", bad[i]);
+			CU_ASSERT_STRING_EQUAL(errors, want);
+		}
+	}
+}
+
 /* ---------------- the options table ---------------- */
 
 static void test_table_rows(void)
@@ -628,6 +679,7 @@ int main(void)
 	    !CU_add_test(suite, "command line overrides the file", test_command_line_overrides) ||
 	    !CU_add_test(suite, "script rules and lookup", test_script_rules) ||
 	    !CU_add_test(suite, "file errors name FILE:LINE", test_file_errors) ||
+	    !CU_add_test(suite, "--interpreter and --index", test_interpreter_and_index) ||
 	    !CU_add_test(suite, "the options table", test_table_rows) ||
 	    !CU_add_test(suite, "cgiq(8) follows the options table", test_man_page)) {
 		CU_cleanup_registry();

@@ -97,6 +97,12 @@ static int path_suite_init(void)
 	write_file(tree_root, "hello.sh", "#!/bin/sh\necho hi\n", 0755);
 	write_file(tree_root, "noexec.sh", "#!/bin/sh\n", 0644);
 	write_file(tree_root, "noexec.php", "<?php echo 1;\n", 0644);
+	make_dir(tree_root, "withindex");
+	make_dir(tree_root, "badindex");
+	snprintf(p, sizeof(p), "%s/withindex", tree_root);
+	write_file(p, "index.sh", "#!/bin/sh\n", 0755);
+	snprintf(p, sizeof(p), "%s/badindex", tree_root);
+	write_file(p, "index.cgi", "#!/bin/sh\n", 0644);
 	write_file(tree_root, ".hidden", "#!/bin/sh\n", 0755);
 	write_file(tree_root, "sp ace.sh", "#!/bin/sh\n", 0755);
 	make_dir(tree_root, "sub");
@@ -221,6 +227,39 @@ static void test_path_interpreter(void)
 	CU_ASSERT_EQUAL(cgi_map(&m, "/.hidden.php", &t), 403);
 	CU_ASSERT_EQUAL(cgi_map(&m, "/missing.php", &t), 404);
 	CU_ASSERT_PTR_NULL(t.interpreter);
+}
+
+/* A directory's path runs its first index program; without its slash,
+ * 301 when it has one; the checks on the file found hold for an index too. */
+static void test_path_index(void)
+{
+	static const char *const names[] = {"index.cgi", "index.sh", NULL};
+	const struct cgi_map m = {.root = tree_root, .prefix = "/", .index = names};
+	struct cgi_target t;
+
+	CU_ASSERT_EQUAL_FATAL(cgi_map(&m, "/withindex/", &t), 0);
+	CU_ASSERT_STRING_EQUAL(t.script_filename, in_root("/withindex/index.sh"));
+	CU_ASSERT_STRING_EQUAL(t.script_name, "/withindex/index.sh");
+	CU_ASSERT_STRING_EQUAL(t.path_info, "");
+	CU_ASSERT_STRING_EQUAL(t.index, "index.sh");
+	cgi_target_free(&t);
+	CU_ASSERT_EQUAL(cgi_map(&m, "/withindex", &t), 301);
+	CU_ASSERT_STRING_EQUAL(t.why, "a directory: redirected to its form with a slash");
+	CU_ASSERT_PTR_NULL(t.index);
+	CU_ASSERT_EQUAL(cgi_map(&m, "//withindex//", &t), 0);
+	cgi_target_free(&t);
+	/* no index in it: 404, with or without the slash */
+	CU_ASSERT_EQUAL(cgi_map(&m, "/sub/", &t), 404);
+	CU_ASSERT_STRING_EQUAL(t.why, "a directory without an index program");
+	CU_ASSERT_EQUAL(cgi_map(&m, "/sub", &t), 404);
+	/* an index that is not executable is refused as any file */
+	CU_ASSERT_EQUAL(cgi_map(&m, "/badindex/", &t), 403);
+	CU_ASSERT_STRING_EQUAL(t.why, "not executable (no x bit in its mode)");
+	/* the root itself */
+	CU_ASSERT_EQUAL(cgi_map(&m, "/", &t), 404);
+	/* without --index: a directory is not a program */
+	CU_ASSERT_EQUAL(cgi_map_path(tree_root, "/", "/withindex/", &t), 404);
+	CU_ASSERT_STRING_EQUAL(t.why, "a directory, not a program");
 }
 
 static void test_path_program(void)
@@ -1423,6 +1462,7 @@ int main(void)
 		{"why", test_path_why},
 		{"interpreter_for", test_interpreter_for},
 		{"interpreter", test_path_interpreter},
+		{"index", test_path_index},
 		{"not_executable", test_path_not_executable},
 		{"symlinks", test_path_symlinks},
 		{"prefix", test_path_prefix},
