@@ -17,6 +17,7 @@ PACKAGES=(
   python3 python3-requests python3-urllib3 python3-httpx python3-aiohttp nodejs wget
   openjdk-17-jdk-headless chromium
   php-cgi    # integration_apps: PHP programs through --interpreter
+  media-types # /etc/mime.types: the types of static files (--static)
 )
 
 # The user programs run as when cgiq starts as root with --user and no

@@ -71,6 +71,9 @@ struct app__privs {
 	struct cgi_identity program;
 };
 
+/* The system's MIME table (Debian: media-types), for static files. */
+#define APP_MIME_TYPES "/etc/mime.types"
+
 /* The user programs run as when --user is given and --program-user is not. */
 #define APP_PROGRAM_USER_DEFAULT "cgiq-run"
 

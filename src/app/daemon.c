@@ -178,6 +178,7 @@ struct daemon {
 	struct fcgi_front *fcgi;
 	struct front_access_log *access_log;
 	struct http_evidence *evidence;
+	struct front_mime *mime;  /* static files' types, with --static */
 	/* The fronts' counters outlive the fronts (FastCGI threads may count
 	 * while the loop shuts down), so they live here. */
 	struct front_counters front_counters[FRONT_COUNT];
@@ -562,6 +563,14 @@ static int daemon_open_fronts(struct daemon *d)
 	c->http.interpreter = c->fcgi.params.interpreter = map_interpreter;
 	c->http.interpreter_ctx = c->fcgi.params.interpreter_ctx = d->engine;
 	c->http.index = c->fcgi.params.index = c->index;
+	c->http.static_patterns = c->static_patterns; /* nginx serves them on FastCGI */
+	if (c->static_count > 0) {
+		r = front_mime_load(APP_MIME_TYPES, &d->mime);
+		if (r < 0)
+			log_warnx("%s: %s: static files get the built-in types of web assets only", APP_MIME_TYPES,
+			          strerror(-r));
+		c->http.mime = d->mime;
+	}
 	http_server_open(d->loop, d->engine, &c->http, &d->server);
 	for (unsigned i = 0; i < c->listen_count; i++) {
 		r = http_server_listen(d->server, c->listen[i]);
@@ -748,6 +757,7 @@ int app_daemon_main(int argc, char **argv)
 	}
 	if (d->lock_fd >= 0)
 		close(d->lock_fd); /* last: the database is complete and closed */
+	front_mime_free(d->mime);
 	free(d);
 	return r;
 }

@@ -16,6 +16,7 @@
 #define MAX_COALESCE 64
 #define MAX_INTERPRETERS 32
 #define MAX_INDEX 8
+#define MAX_STATIC 32
 #define MAX_PROCESSING_CLIENTS 64
 #define PROCESSING_PATTERN_MAX 256
 
@@ -43,6 +44,9 @@ struct daemon_config {
 	unsigned interpreter_count;
 	/* --index: the names, split out of index_buf; NULL-terminated */
 	const char *index[MAX_INDEX + 1];
+	/* --static patterns; NULL-terminated */
+	const char *static_patterns[MAX_STATIC + 1];
+	unsigned static_count;
 	char index_buf[256];
 	unsigned coalesce_count;
 	unsigned fastcgi_allow_count;

@@ -138,6 +138,21 @@ static int set_index(struct daemon_config *c, const char *a, const char **expect
 	return 0;
 }
 
+/* assets, *.EXT-like names, or /patterns below the root. */
+static int add_static(struct daemon_config *c, const char *a, const char **expect)
+{
+	if (a[0] == '\0' || strpbrk(a, " \t") != NULL || (a[0] != '/' && strchr(a, '/') != NULL)) {
+		*expect = "assets, a name pattern such as *.css, or a path pattern such as /static/*";
+		return -1;
+	}
+	if (c->static_count == MAX_STATIC) {
+		*expect = "at most 32 patterns";
+		return -1;
+	}
+	c->static_patterns[c->static_count++] = a;
+	return 0;
+}
+
 static int set_cgi_prefix(struct daemon_config *c, const char *a, const char **expect)
 {
 	if (a[0] != '/') {
@@ -353,6 +368,10 @@ const struct opt_def app_opts[] = {
 	{.name = "index", .kind = OPT_CALL, .arg = "NAME[,NAME...]", .call = set_index, .def = "index.cgi",
 	 .help = "a request for a directory runs its first program of these names (and a directory asked for "
 	         "without its slash gets 301 to it); off: none"},
+	{.name = "static", .kind = OPT_CALL, .arg = "PATTERN", .call = add_static, .flags = OPT_REPEAT,
+	 .help = "send the files that match as they are, on the HTTP front (GET and HEAD, with ETag and Range): "
+	         "assets (style sheets, scripts, images, fonts, HTML, text), *.EXT, or /path/* below --cgi-root; "
+	         "never an executable nor an interpreter's file; repeatable (default: none)"},
 	{.name = "interpreter", .kind = OPT_CALL, .arg = ".EXT=PATH", .call = add_interpreter,
 	 .flags = OPT_REPEAT | OPT_SCRIPT,
 	 .help = "run files ending in .EXT with the program PATH (the file its argument, which needs to be "

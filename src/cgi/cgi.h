@@ -25,6 +25,7 @@ struct cgi_target {
 	 * the configuration), or NULL when the file is the program itself */
 	const char *interpreter;
 	const char *index;     /* the index name added to a directory's path, or NULL (borrowed) */
+	int is_static;         /* a static file (--static) to send as it is, not a program */
 	/* when the mapping failed: why, for the log line ("no such file"), and
 	 * whether it is cgiq's user's permission that is missing */
 	const char *why;
@@ -71,13 +72,25 @@ struct cgi_map {
 	/* --index: the names a directory's program is looked for under, in
 	 * order (NULL-terminated; NULL: none) */
 	const char *const *index;
+	/* --static: patterns of the files sent as they are (cgi_static_match);
+	 * NULL-terminated, NULL: none */
+	const char *const *static_patterns;
 };
+
+/* Whether the file at rel ("/" + its path below the root) is static under
+ * patterns: "assets" (the built-in set of asset types: style sheets,
+ * scripts, images, fonts, HTML and text), "*.EXT"-like patterns without a
+ * '/' (matched against the file's name), or "/..." patterns (fnmatch(3),
+ * FNM_PATHNAME, against rel, as script blocks). */
+int cgi_static_match(const char *const *patterns, const char *rel);
 /* cgi_map_path with interpreters and index programs: a file an interpreter
  * runs needs to be readable, not executable, and the target names the
  * interpreter. A path naming a directory (ending in '/') runs its first
  * index program that exists; the same path without its slash returns 301
  * (the caller redirects to the path with '/' added) when the directory has
- * one, else 404. */
+ * one, else 404. A file that is neither an interpreter's nor executable,
+ * and matches a static pattern, is static (target->is_static): it needs to
+ * be readable, and takes no PATH_INFO (404). */
 int cgi_map(const struct cgi_map *m, const char *raw_path, struct cgi_target *out);
 void cgi_target_free(struct cgi_target *t);
 

@@ -6,6 +6,7 @@
 #include "cgi.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,8 +285,63 @@ static int path_contain(struct path_walk *w, const char *root, struct cgi_target
 	return 0;
 }
 
-/* Whether the file may run: read by its interpreter, else executed.
- * Returns 0 or 403. */
+/* The built-in asset types of --static assets: what an application's pages
+ * load beside its programs. Never a program's own kind of file. */
+static const char *const static_assets[] = {
+	"*.css", "*.js", "*.mjs", "*.map", "*.png", "*.jpg", "*.jpeg", "*.gif", "*.svg", "*.ico", "*.webp",
+	"*.avif", "*.bmp", "*.woff", "*.woff2", "*.ttf", "*.otf", "*.eot", "*.html", "*.htm", "*.txt", NULL,
+};
+
+int cgi_static_match(const char *const *patterns, const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+
+	base = base ? base + 1 : rel;
+	for (size_t i = 0; patterns != NULL && patterns[i] != NULL; i++) {
+		const char *p = patterns[i];
+		if (strcmp(p, "assets") == 0) {
+			if (cgi_static_match(static_assets, rel))
+				return 1;
+		} else if (p[0] == '/') {
+			if (fnmatch(p, rel, FNM_PATHNAME) == 0)
+				return 1;
+		} else if (fnmatch(p, base, 0) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* A file that is not a program: static when a pattern says so (the path
+ * below the root from the request's segments). Returns 0 or a status. */
+static int path_static(struct path_walk *w, const struct cgi_map *m, struct cgi_target *out)
+{
+	struct buf rel;
+	int match;
+
+	buf_init(&rel, (size_t)-1 / 2);
+	path_join(&rel, &w->segs, w->first, w->prog + 1);
+	match = rel.data != NULL && cgi_static_match(m->static_patterns, rel.data);
+	buf_free(&rel);
+	if (!match) {
+		out->why = "not executable (no x bit in its mode)";
+		return 403;
+	}
+	if (w->prog + 1 < w->segs.n) {
+		out->why = "a static file takes no path after its name";
+		return 404;
+	}
+	if (access(w->canon, R_OK) < 0) {
+		out->why = "not readable";
+		out->why_access = 1;
+		return 403;
+	}
+	out->is_static = 1;
+	return 0;
+}
+
+/* Whether the file may run: read by its interpreter, else executed; or is
+ * a static file. Returns 0 or a status. */
 static int path_runnable(struct path_walk *w, const struct cgi_map *m, struct cgi_target *out)
 {
 	out->interpreter = m->interpreter ? m->interpreter(m->ctx, w->canon) : NULL;
@@ -302,11 +358,11 @@ static int path_runnable(struct path_walk *w, const struct cgi_map *m, struct cg
 		return 0;
 	}
 	/* access(2) alone is true for root whenever any x bit is set; also
-	 * require one of the bits so a 0644 file is never run. */
-	if ((w->st.st_mode & 0111) == 0) {
-		out->why = "not executable (no x bit in its mode)";
-		return 403;
-	}
+	 * require one of the bits so a 0644 file is never run. An executable
+	 * is a program, whatever the static patterns say: its source is never
+	 * sent. */
+	if ((w->st.st_mode & 0111) == 0)
+		return path_static(w, m, out);
 	if (access(w->canon, X_OK) < 0) {
 		out->why = "not executable";
 		out->why_access = 1;
@@ -357,6 +413,7 @@ int cgi_map(const struct cgi_map *m, const char *raw_path, struct cgi_target *ou
 	} else {
 		out->interpreter = NULL;
 		out->index = NULL;
+		out->is_static = 0;
 	}
 	free(w.canon);
 	free(w.segs.v);

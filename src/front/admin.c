@@ -102,6 +102,11 @@ void front_metrics_render(struct buf *out, const struct job_metrics *m, const st
 	for (int f = 0; f < FRONT_COUNT; f++)
 		buf_printf(out, "cgiq_connections_total{front=\"%s\"} %llu\n", front_names[f],
 		           load(&fronts[f].connections_total));
+	family(out, "cgiq_static_responses_total", "counter",
+	       "Static files answered (--static, 304s included), not jobs, by front.");
+	for (int f = 0; f < FRONT_COUNT; f++)
+		buf_printf(out, "cgiq_static_responses_total{front=\"%s\"} %llu\n", front_names[f],
+		           load(&fronts[f].static_files));
 }
 
 /* ---- /jobs ---- */

@@ -46,6 +46,12 @@ void front_count_refusal(struct front_counters *c, enum front_refusal r)
 		atomic_fetch_add_explicit(&c->refused[r], 1, memory_order_relaxed);
 }
 
+void front_count_static(struct front_counters *c)
+{
+	if (c != NULL)
+		atomic_fetch_add_explicit(&c->static_files, 1, memory_order_relaxed);
+}
+
 void front_count_connection(struct front_counters *c, int delta)
 {
 	if (c == NULL)

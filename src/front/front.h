@@ -208,12 +208,14 @@ struct front_counters {
 	atomic_uint_least64_t misread[FRONT_MISREAD_COUNT];
 	atomic_uint_least64_t connections_total;
 	atomic_int_least64_t connections_open;
+	atomic_uint_least64_t static_files;              /* static answers (--static), 304s included */
 };
 /* Counting helpers (NULL counters allowed: nothing counted). */
 void front_count_response(struct front_counters *c, int status);
 void front_count_refusal(struct front_counters *c, enum front_refusal r);
 void front_count_connection(struct front_counters *c, int delta);
 void front_count_misread(struct front_counters *c, enum front_misread m);
+void front_count_static(struct front_counters *c);
 
 /* ---------------- admin pages (admin.c) ---------------- */
 
@@ -358,6 +360,7 @@ struct front_config {
 	const char *accel_prefix;    /* kept results served by nginx through X-Accel-Redirect; NULL = off */
 	struct front_access_log *access_log; /* NULL = off */
 	struct front_counters *counters;     /* NULL = none */
+	const struct front_mime *mime;       /* static files' types (front_mime_load); NULL = none */
 };
 
 /* A front's shared part (cfg copied; its strings and objects must outlive
@@ -376,7 +379,8 @@ struct front_req_info {
 	const char *host;       /* client address for the access log ("unix") */
 	const char *user;       /* REMOTE_USER (FastCGI) */
 	const char *referer, *user_agent;
-	const char *range;      /* for a kept result */
+	const char *range;      /* for a kept result, a static file */
+	const char *if_none_match, *if_modified_since, *if_range; /* for a static file */
 	int head_only;          /* HEAD: no body bytes (file bodies, and memory ones where the wire says) */
 	uint64_t started_ms;    /* when the request began on its wire (util_mono_ms); 0: now */
 	int quiet;              /* admin pages: not logged, not counted */
@@ -431,6 +435,21 @@ void front_req_error(struct front_req *r, int status);
  * and the query kept: a directory asked for without its slash (cgi_map).
  * A path a header cannot carry gets 404. */
 void front_req_moved(struct front_req *r, const char *path, const char *query);
+/* Answers the request with the static file at path (cgi_target.is_static):
+ * GET and HEAD (else 405), its type, ETag and Last-Modified, 304 for a
+ * matching If-None-Match or If-Modified-Since, one Range (206, 416), the
+ * body read in chunks. Returns the status. */
+int front_req_static(struct front_req *r, const char *path);
+
+/* The MIME table of /etc/mime.types (mime.types(5)) and a few built-in
+ * types of web assets; the built-in ones alone when path cannot be read
+ * (-errno returned, *out still usable). */
+struct front_mime;
+int front_mime_load(const char *path, struct front_mime **out);
+void front_mime_free(struct front_mime *m);
+/* The type of file by its extension (case ignored), else
+ * application/octet-stream. */
+const char *front_mime_type(const struct front_mime *m, const char *file);
 /* The wire's writes of the answer are done: the next chunk, or the end. */
 void front_req_written(struct front_req *r);
 /* The client went away: a waiting job is cancelled or detached (the

@@ -15,57 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "front.h"
-#include "jobs/jobs.h"
-
-/* RFC 3875 6.2.2 local redirects followed for one request. */
-#define MAX_LOCAL_REDIRECTS 5
-
-struct front {
-	uv_loop_t *loop;
-	struct front_config cfg;
-	unsigned conns;     /* request objects (connections) */
-	unsigned refusing;  /* of those, over --max-connections */
-};
-
-struct front_req {
-	struct front *f;
-	void *wire;
-	const char *tag;
-	uv_timer_t wait_timer;   /* Prefer: wait */
-	int refused;             /* over --max-connections */
-	void (*closed)(void *wire);
-
-	/* the request */
-	struct front_req_info info;
-	int begun;
-	uint64_t started_ms;
-	struct buf body;
-	int body_fd;
-	uint64_t body_len;
-	int body_status;
-	int api;
-	char api_id[UTIL_ID_LEN + 1];
-	struct job_stored_result stored;
-
-	/* its job */
-	struct job *job;
-	const struct job_script_rule *rule;
-	int async;
-	int waiting;             /* a job runs and the answer waits for it */
-	int redirects;
-	unsigned processing_sent;
-	int refusal;             /* an enum front_refusal for the counters, -1: from the status */
-
-	/* its answer */
-	int answering;
-	int status;
-	uint64_t bytes;
-	unsigned exit_status;
-	int file_fd;             /* a body streamed from [file_off, file_end) */
-	uint64_t file_off, file_end;
-	char *chunk;
-};
+#include "internal.h"
 
 _Static_assert(FRONT_READ_BYTES == JOB_LOOP_READ_BYTES, "one read buffer for the loop");
 
@@ -100,6 +50,7 @@ struct front_req *front_req_new(struct front *f, void *wire, const char *tag)
 	r->body_fd = -1;
 	r->file_fd = -1;
 	r->stored.fd = -1;
+	r->static_fd = -1;
 	r->refusal = -1;
 	buf_init(&r->body, f->cfg.body_mem_bytes + 1);
 	uv_timer_init(f->loop, &r->wait_timer);
@@ -619,6 +570,9 @@ void front_req_reset(struct front_req *r)
 		close(r->body_fd);
 	r->body_fd = -1;
 	job_stored_result_close(&r->stored);
+	if (r->static_fd >= 0)
+		close(r->static_fd);
+	r->static_fd = -1;
 	buf_free(&r->body);
 	free(r->chunk);
 	r->chunk = NULL;

@@ -219,6 +219,7 @@ int http_server_open(uv_loop_t *loop, struct job_engine *engine, const struct ht
 			.detach_on_disconnect = cfg->detach_on_disconnect,
 			.access_log = cfg->admin ? NULL : cfg->access_log,
 			.counters = cfg->admin ? NULL : cfg->counters,
+			.mime = cfg->mime,
 		};
 		front_open(loop, &fc, &s->front);
 	}

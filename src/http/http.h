@@ -247,6 +247,8 @@ struct http_server_config {
 	const char *(*interpreter)(void *ctx, const char *script_filename);
 	void *interpreter_ctx;
 	const char *const *index;        /* --index names (NULL-terminated); NULL: none */
+	const char *const *static_patterns; /* --static (NULL-terminated); NULL: none */
+	const struct front_mime *mime;   /* their types (front_mime_load) */
 	struct http_limits limits;
 	enum http_processing_mode processing_mode;
 	uint64_t processing_after_ms;

@@ -427,7 +427,7 @@ static int http_map(const struct http_server *s, const char *path, struct cgi_ta
 {
 	const struct cgi_map m = {.root = s->cfg.cgi_root, .prefix = s->cfg.cgi_prefix,
 	                          .interpreter = s->cfg.interpreter, .ctx = s->cfg.interpreter_ctx,
-	                          .index = s->cfg.index};
+	                          .index = s->cfg.index, .static_patterns = s->cfg.static_patterns};
 
 	return cgi_map(&m, path, t);
 }
@@ -546,6 +546,9 @@ static void conn_request_info(const struct conn *c, struct front_req_info *info)
 	info->referer = http_request_header(req, "Referer", 0);
 	info->user_agent = http_request_header(req, "User-Agent", 0);
 	info->range = http_request_header(req, "Range", 0);
+	info->if_none_match = http_request_header(req, "If-None-Match", 0);
+	info->if_modified_since = http_request_header(req, "If-Modified-Since", 0);
+	info->if_range = http_request_header(req, "If-Range", 0);
 	info->head_only = c->is_head;
 	/* Admin pages only: never a program, never the job API. The body, if
 	 * any, is read (within the limits) and ignored. */
@@ -587,6 +590,14 @@ static void conn_headers(struct conn *c)
 		         cgi_target_why(&c->target, s->cfg.cgi_user, why, sizeof(why)));
 		/* Its body was not read: the connection cannot carry another request. */
 		http__conn_send_error(c, r, c->has_body && req->content_length != 0);
+		return;
+	}
+	if (c->target.is_static) {
+		/* Not a job: answered now, its body (if any) not read. */
+		if (c->has_body && req->content_length != 0)
+			c->close_after = 1;
+		front_req_static(c->req, c->target.script_filename);
+		cgi_target_free(&c->target);
 		return;
 	}
 	c->have_target = 1;

@@ -63,6 +63,35 @@ uint64_t util_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+int util_http_date_parse(const char *s, time_t *out)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	static const char days[] = "SunMonTueWedThuFriSat";
+	char wd[4], mon[4], tz[4], rest;
+	int d, y, h, mi, sec, n = 0;
+	const char *m;
+	struct tm tm;
+
+	if (s == NULL || strlen(s) != 29 ||
+	    sscanf(s, "%3c, %2d %3c %4d %2d:%2d:%2d %3c%n%c", wd, &d, mon, &y, &h, &mi, &sec, tz, &n, &rest) != 8 ||
+	    n != 29)
+		return -1;
+	wd[3] = mon[3] = tz[3] = '\0';
+	m = strstr(months, mon);
+	if (m == NULL || (m - months) % 3 != 0 || strstr(days, wd) == NULL || strcmp(tz, "GMT") != 0 || d < 1 ||
+	    d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = (int)((m - months) / 3);
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	*out = timegm(&tm);
+	return 0;
+}
+
 void util_http_date(time_t t, char *out, size_t out_size)
 {
 	/* Not strftime's %a/%b: those follow LC_TIME, and RFC 9110 5.6.7 wants

@@ -108,6 +108,11 @@ int64_t util_now_us(void);
 uint64_t util_mono_ms(void);
 /* RFC 9110 5.6.7 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"; out >= 30 bytes. */
 void util_http_date(time_t t, char *out, size_t out_size);
+/* An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 5.6.7, the form
+ * util_http_date writes and every current client sends) into *out. Returns
+ * 0, or -1 for anything else (the field is then ignored, as RFC 9110 13.1.3
+ * says for an invalid date). */
+int util_http_date_parse(const char *s, time_t *out);
 /* ISO 8601 UTC with milliseconds, e.g. "2026-11-24T18:30:15.123Z"; out >= 32 bytes. */
 void util_iso_time(int64_t us, char *out, size_t out_size);
 

@@ -2,7 +2,7 @@
  * Integration tests of whole applications: PHP programs run by Debian's
  * php-cgi through --interpreter, on the HTTP front and behind nginx on the
  * FastCGI front; a script block's own interpreter; the start refusing an
- * interpreter that cannot run.
+ * interpreter that cannot run; index programs; static files beside them.
  */
 #include <CUnit/Basic.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@
 static struct tdaemon D;
 static struct tserver NG;
 static char dir[64], conf_path[128];
-static int ng_port;
+static int ng_port, admin_port;
 
 /* The interpreter for .php everywhere; under /plain/ a block's own, cat,
  * for .txt files that are whole CGI responses. A directory's program is its
@@ -26,6 +26,8 @@ static int ng_port;
 static const char CONF[] =
 	"interpreter = .php=" PHP_CGI "\n"
 	"index = index.cgi,index.php\n"
+	"static = assets\n"
+	"static = /app/*\n" /* the .php files below match too: they still run */
 	"script /plain/* {\n"
 	"    interpreter = .txt=/bin/cat\n"
 	"}\n";
@@ -50,6 +52,20 @@ static const char UPLOAD_PHP[] =
 	"$f = $_FILES['f'];\n"
 	"echo $f['name'], ' ', $f['size'], ' ', md5_file($f['tmp_name']), ' ', $_POST['note'], \"\\n\";\n";
 static const char PAGE_TXT[] = "Content-Type: text/plain\n\nhello from cat\n";
+static const char STYLE_CSS[] = "body { color: #123456 }\n";
+/* executable: a program, whatever --static says; its source never goes out */
+static const char PROG_CSS[] = "#!/bin/sh\nprintf 'Content-Type: text/css\\n\\nmade by a program\\n'\n";
+
+/* 300,000 bytes of JavaScript comments: more than a chunk of the wire. */
+static const char *big_js(void)
+{
+	static char text[300001];
+	for (size_t i = 0; i < 300000; i++)
+		text[i] = i % 60 == 59 ? '\n' : i % 60 < 2 ? '/' : (char)('a' + i % 26);
+	text[300000] = '\0';
+	return text;
+}
+
 static const char INDEX_PHP[] =
 	"<?php\n"
 	"echo 'index ', $_SERVER['SCRIPT_NAME'], ' ', $_SERVER['REQUEST_URI'], \"\\n\";\n";
@@ -69,8 +85,9 @@ static int put(const char *rel, const char *text, mode_t mode)
 
 static int suite_init(void)
 {
-	char sock[128], addr[160], body[2048], cmd[1024];
-	const char *args[] = {"--config", conf_path, "--fastcgi", addr, "--processing", "never", NULL};
+	char sock[128], addr[160], body[2048], cmd[1024], admin[64];
+	const char *args[] = {"--config", conf_path, "--fastcgi", addr, "--processing", "never",
+	                      "--admin-listen", admin, NULL};
 	FILE *f;
 
 	snprintf(dir, sizeof(dir), "/tmp/cgiq-apps-XXXXXX");
@@ -83,6 +100,8 @@ static int suite_init(void)
 	fclose(f);
 	snprintf(sock, sizeof(sock), "%s/cgiq.sock", dir);
 	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	admin_port = t_free_port();
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", admin_port);
 	if (td_start(&D, NULL, args) < 0)
 		return -1;
 	/* Readable, not executable: an interpreter reads them. */
@@ -91,7 +110,9 @@ static int suite_init(void)
 	         "printf '<?php echo \"SECRET outside\";\\n' > '%s/outside.php' && ln -s '%s/outside.php' app/link.php",
 	         D.cgi_root, dir, dir);
 	if (t_run(cmd, NULL, 0) != 0 || put("app/info.php", INFO_PHP, 0644) < 0 ||
-	    put("app/index.php", INDEX_PHP, 0644) < 0 || put("noindex/readme.txt", "text\n", 0644) < 0 ||
+	    put("app/index.php", INDEX_PHP, 0644) < 0 || put("noindex/data.bin", "data\n", 0644) < 0 ||
+	    put("app/style.css", STYLE_CSS, 0644) < 0 || put("app/prog.css", PROG_CSS, 0755) < 0 ||
+	    put("app/big.js", big_js(), 0644) < 0 ||
 	    put("badindex/index.cgi", "#!/bin/sh\n", 0644) < 0 ||
 	    put(".htpasswd", "admin:SECRET-HASH\n", 0644) < 0 || put(".git/config", "[core] SECRET\n", 0644) < 0 ||
 	    put("app/gone.php", GONE_PHP, 0644) < 0 || put("app/upload.php", UPLOAD_PHP, 0644) < 0 ||
@@ -266,7 +287,8 @@ static void test_status_and_headers(void)
 }
 
 /* A block's interpreter holds below its pattern only: /plain/page.txt is
- * run by cat, the same file at the top is not a program (no x bit). */
+ * run by cat; the same file at the top is no program, and static (assets
+ * take *.txt): sent as it is. */
 static void test_block_interpreter(void)
 {
 	struct tresp r;
@@ -276,10 +298,9 @@ static void test_block_interpreter(void)
 	CU_ASSERT(r.body && strcmp(r.body, "hello from cat\n") == 0);
 	t_resp_free(&r);
 	CU_ASSERT_FATAL(t_get(D.port, "/page.txt", &r, 20000) == 0);
-	CU_ASSERT_EQUAL(r.status, 403);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body && strcmp(r.body, PAGE_TXT) == 0);
 	t_resp_free(&r);
-	CU_ASSERT(td_log_has(&D, "\"GET /page.txt\" 403: no program for this path: not executable (no x bit in "
-	                         "its mode)"));
 }
 
 /* A directory runs its index program, on both fronts; without its slash it
@@ -351,7 +372,8 @@ static void test_bad_paths(void)
 		{"/app/info.php%00.txt", 400, 0},
 		{"/app/link.php", 403, 0},
 		{"/noindex/", 404, 0},
-		{"/noindex/readme.txt", 403, 0},
+		{"/noindex/data.bin", 403, 0},
+		{"/app/style.css/more", 404, 0},
 	};
 	struct tresp r;
 
@@ -369,6 +391,152 @@ static void test_bad_paths(void)
 		CU_ASSERT(r.body == NULL || (strstr(r.body, "SECRET") == NULL && strstr(r.body, "<?php") == NULL));
 		t_resp_free(&r);
 	}
+}
+
+/* Sends a GET (or HEAD) with extra header lines to the HTTP front. */
+static int get_with(const char *method, const char *target, const char *extra, struct tresp *r)
+{
+	char req[1024];
+	int fd = t_connect(D.port), n, rc;
+
+	if (fd < 0)
+		return -1;
+	n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s\r\n", method, target,
+	             extra ? extra : "");
+	rc = t_send(fd, req, (size_t)n) == 0 && t_read_response(fd, r, strcmp(method, "HEAD") == 0, 10000) == 0 ? 0 : -1;
+	close(fd);
+	return rc;
+}
+
+/* A static file: its bytes, type and validators; 304 for the conditional
+ * requests that match; one range; HEAD; not a job; counted. */
+static void test_static(void)
+{
+	struct tresp r;
+	char etag[96], lm[64], v[256], hdr[256], before[64], after[64];
+	long long served0 = t_metric(admin_port, "cgiq_static_responses_total{front=\"http\"} ");
+
+	t_last_job_id(&D, before, sizeof(before));
+	CU_ASSERT_FATAL(get_with("GET", "/app/style.css", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body_len == strlen(STYLE_CSS) && memcmp(r.body, STYLE_CSS, r.body_len) == 0);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "-", "text/css");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Length", v, sizeof(v)) ? v : "-", "24");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Accept-Ranges", v, sizeof(v)) ? v : "-", "bytes");
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "X-Content-Type-Options", v, sizeof(v)) ? v : "-", "nosniff");
+	CU_ASSERT_FATAL(t_header(&r, "ETag", etag, sizeof(etag)) != NULL && etag[0] == '"');
+	CU_ASSERT_FATAL(t_header(&r, "Last-Modified", lm, sizeof(lm)) != NULL && strlen(lm) == 29);
+	t_resp_free(&r);
+
+	/* conditional requests: 304 with the validators and no body */
+	static const struct {
+		const char *before; /* then the ETag (use 1), the date (2) or nothing (0) */
+		int use;
+		int status;
+	} conds[] = {
+		{"If-None-Match: ", 1, 304},
+		{"If-None-Match: \"x\", W/", 1, 304},
+		{"If-None-Match: *", 0, 304},
+		{"If-None-Match: \"other\"", 0, 200},
+		{"If-Modified-Since: ", 2, 304},
+		{"If-Modified-Since: Thu, 01 Jan 1970 00:00:01 GMT", 0, 200},
+		{"If-Modified-Since: yesterday", 0, 200},
+		/* If-None-Match decides when both are there */
+		{"If-None-Match: \"other\"\r\nIf-Modified-Since: ", 2, 200},
+	};
+	for (size_t i = 0; i < sizeof(conds) / sizeof(conds[0]); i++) {
+		snprintf(hdr, sizeof(hdr), "%s%s\r\n", conds[i].before,
+		         conds[i].use == 1 ? etag : conds[i].use == 2 ? lm : "");
+		CU_ASSERT_FATAL(get_with("GET", "/app/style.css", hdr, &r) == 0);
+		if (r.status != conds[i].status)
+			fprintf(stderr, "\n%s-> %d, want %d\n", hdr, r.status, conds[i].status);
+		CU_ASSERT_EQUAL(r.status, conds[i].status);
+		if (conds[i].status == 304) {
+			CU_ASSERT_EQUAL(r.body_len, 0);
+			CU_ASSERT_STRING_EQUAL(t_header(&r, "ETag", v, sizeof(v)) ? v : "-", etag);
+			CU_ASSERT_PTR_NULL(t_header(&r, "Content-Length", v, sizeof(v)));
+		}
+		t_resp_free(&r);
+	}
+
+	/* ranges: one is served, several or a reversed one are ignored (200),
+	 * one past the end is 416; If-Range keeps a range to the same file */
+	static const struct {
+		const char *hdr;
+		int status;
+		const char *body, *content_range;
+	} ranges[] = {
+		{"Range: bytes=7-11\r\n", 206, "color", "bytes 7-11/24"},
+		{"Range: bytes=-7\r\n", 206, "3456 }\n", "bytes 17-23/24"},
+		{"Range: bytes=20-\r\n", 206, "6 }\n", "bytes 20-23/24"},
+		{"Range: bytes=0-1,3-4\r\n", 200, NULL, NULL},
+		{"Range: bytes=9-5\r\n", 200, NULL, NULL},
+		{"Range: bytes=24-\r\n", 416, NULL, "bytes */24"},
+		{"Range: bytes=5-9\r\nIf-Range: \"not-it\"\r\n", 200, NULL, NULL},
+	};
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		CU_ASSERT_FATAL(get_with("GET", "/app/style.css", ranges[i].hdr, &r) == 0);
+		CU_ASSERT_EQUAL(r.status, ranges[i].status);
+		if (ranges[i].body)
+			CU_ASSERT(r.body_len == strlen(ranges[i].body) && memcmp(r.body, ranges[i].body, r.body_len) == 0);
+		if (ranges[i].status == 200)
+			CU_ASSERT(r.body_len == strlen(STYLE_CSS) && memcmp(r.body, STYLE_CSS, r.body_len) == 0);
+		if (ranges[i].content_range)
+			CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Range", v, sizeof(v)) ? v : "-", ranges[i].content_range);
+		t_resp_free(&r);
+	}
+	snprintf(hdr, sizeof(hdr), "Range: bytes=5-9\r\nIf-Range: %s\r\n", etag);
+	CU_ASSERT_FATAL(get_with("GET", "/app/style.css", hdr, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 206);
+	t_resp_free(&r);
+
+	/* HEAD: the head of the 200, no body; other methods: 405 */
+	CU_ASSERT_FATAL(get_with("HEAD", "/app/style.css", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Length", v, sizeof(v)) ? v : "-", "24");
+	CU_ASSERT_EQUAL(r.body_len, 0);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(get_with("DELETE", "/app/style.css", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 405);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Allow", v, sizeof(v)) ? v : "-", "GET, HEAD");
+	t_resp_free(&r);
+
+	/* 300,000 bytes, whole, typed from the system's table */
+	CU_ASSERT_FATAL(get_with("GET", "/app/big.js", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body_len == 300000 && memcmp(r.body, big_js(), 300000) == 0);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "-", "text/javascript");
+	t_resp_free(&r);
+
+	/* none of these was a job; each was counted and logged */
+	t_last_job_id(&D, after, sizeof(after));
+	CU_ASSERT_STRING_EQUAL(before, after);
+	CU_ASSERT_EQUAL(t_metric(admin_port, "cgiq_static_responses_total{front=\"http\"} ") - served0, 19);
+	CU_ASSERT(td_log_has(&D, "\"GET /app/style.css\" 200 24 job=- 102s=0"));
+}
+
+/* What matches --static but is a program runs: an executable .css, an
+ * interpreter's .php (static = /app/ and all below); its source is never
+ * sent. Behind nginx
+ * (which serves static files there) a static file is not cgiq's: 403. */
+static void test_static_never_a_program(void)
+{
+	struct tresp r;
+
+	CU_ASSERT_FATAL(get_with("GET", "/app/prog.css", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body && strcmp(r.body, "made by a program\n") == 0);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(get_with("GET", "/app/gone.php", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 404);
+	CU_ASSERT(r.body && strcmp(r.body, "no such page\n") == 0);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(get_with("GET", "/app/.style.css", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 403);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(t_get(ng_port, "/app/style.css", &r, 20000) == 0);
+	CU_ASSERT_EQUAL(r.status, 403);
+	t_resp_free(&r);
 }
 
 /* An interpreter that cannot run is refused by the start and the check,
@@ -421,6 +589,8 @@ int main(void)
 	    !CU_add_test(s, "a script block's interpreter", test_block_interpreter) ||
 	    !CU_add_test(s, "index programs and the slash redirect, both fronts", test_index) ||
 	    !CU_add_test(s, "bad paths: never a program, never the bytes", test_bad_paths) ||
+	    !CU_add_test(s, "static files: types, validators, 304, Range, HEAD", test_static) ||
+	    !CU_add_test(s, "static patterns never serve a program", test_static_never_a_program) ||
 	    !CU_add_test(s, "an interpreter that cannot run is refused", test_refused)) {
 		CU_cleanup_registry();
 		return 1;

@@ -262,6 +262,26 @@ static void test_path_index(void)
 	CU_ASSERT_STRING_EQUAL(t.why, "a directory, not a program");
 }
 
+/* Static patterns: assets by extension, name patterns against the name,
+ * path patterns against the path below the root. */
+static void test_static_match(void)
+{
+	static const char *const assets[] = {"assets", NULL};
+	static const char *const mine[] = {"*.pdf", "/static/*", NULL};
+
+	CU_ASSERT(cgi_static_match(assets, "/app/style.css"));
+	CU_ASSERT(cgi_static_match(assets, "/img/logo.png"));
+	CU_ASSERT(cgi_static_match(assets, "/fonts/a.woff2"));
+	CU_ASSERT(!cgi_static_match(assets, "/app/index.php"));
+	CU_ASSERT(!cgi_static_match(assets, "/app/run.cgi"));
+	CU_ASSERT(!cgi_static_match(assets, "/app/data.db"));
+	CU_ASSERT(cgi_static_match(mine, "/docs/a.pdf"));
+	CU_ASSERT(cgi_static_match(mine, "/static/a.bin"));
+	CU_ASSERT(!cgi_static_match(mine, "/static/sub/a.bin")); /* FNM_PATHNAME */
+	CU_ASSERT(!cgi_static_match(mine, "/app/a.bin"));
+	CU_ASSERT(!cgi_static_match(NULL, "/a.css"));
+}
+
 static void test_path_program(void)
 {
 	struct cgi_target t;
@@ -1463,6 +1483,7 @@ int main(void)
 		{"interpreter_for", test_interpreter_for},
 		{"interpreter", test_path_interpreter},
 		{"index", test_path_index},
+		{"static_match", test_static_match},
 		{"not_executable", test_path_not_executable},
 		{"symlinks", test_path_symlinks},
 		{"prefix", test_path_prefix},

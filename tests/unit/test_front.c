@@ -219,6 +219,32 @@ static void test_parse_inet(void)
 	CU_ASSERT_EQUAL(front_parse_inet("", &ss), -EINVAL);
 }
 
+/* The MIME table: the system's entries, the built-in ones where it has
+ * none or cannot be read, extensions case-insensitive. */
+static void test_mime(void)
+{
+	char path[] = "/tmp/cgiq-test-mime-XXXXXX";
+	struct front_mime *m;
+	int fd = mkstemp(path);
+	static const char table[] = "# comment\ntext/x-mine\tmine MIN2\napplication/javascript js\n\n";
+
+	CU_ASSERT_FATAL(fd >= 0 && write(fd, table, sizeof(table) - 1) == (ssize_t)sizeof(table) - 1);
+	close(fd);
+	CU_ASSERT_EQUAL_FATAL(front_mime_load(path, &m), 0);
+	CU_ASSERT_STRING_EQUAL(front_mime_type(m, "/a/b.mine"), "text/x-mine");
+	CU_ASSERT_STRING_EQUAL(front_mime_type(m, "/a/b.MIN2"), "text/x-mine");
+	CU_ASSERT_STRING_EQUAL(front_mime_type(m, "/a/app.js"), "application/javascript"); /* the system's */
+	CU_ASSERT_STRING_EQUAL(front_mime_type(m, "/a/site.CSS"), "text/css");             /* built in */
+	CU_ASSERT_STRING_EQUAL(front_mime_type(m, "/a/noext"), "application/octet-stream");
+	CU_ASSERT_STRING_EQUAL(front_mime_type(m, "/a.d/noext"), "application/octet-stream");
+	CU_ASSERT_STRING_EQUAL(front_mime_type(m, "/a/x.unknown"), "application/octet-stream");
+	front_mime_free(m);
+	unlink(path);
+	CU_ASSERT_EQUAL(front_mime_load("/nonexistent/mime.types", &m), -ENOENT);
+	CU_ASSERT_STRING_EQUAL(front_mime_type(m, "x.png"), "image/png");
+	front_mime_free(m);
+}
+
 static void test_file_chunk(void)
 {
 	char path[] = "/tmp/cgiq-chunk-XXXXXX";
@@ -347,6 +373,7 @@ int main(void)
 	CU_add_test(s, "job API routes", test_api_route);
 	CU_add_test(s, "kept results and Range", test_answer_stored);
 	CU_add_test(s, "bodies from files, a chunk at a time", test_file_chunk);
+	CU_add_test(s, "the MIME table", test_mime);
 	s = CU_add_suite("listening", NULL, NULL);
 	CU_add_test(s, "admin addresses", test_addresses);
 	CU_add_test(s, "inet addresses", test_parse_inet);

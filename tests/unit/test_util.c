@@ -437,6 +437,30 @@ static void test_http_date(void)
 	CU_ASSERT_STRING_EQUAL(out, "Thu, 29 Feb 2024 23:59:59 GMT");
 }
 
+/* The IMF-fixdate back; anything else is no date (-1). */
+static void test_http_date_parse(void)
+{
+	static const char *const bad[] = {
+		"Sunday, 06-Nov-94 08:49:37 GMT", /* RFC 850, obsolete */
+		"Sun Nov  6 08:49:37 1994",       /* asctime, obsolete */
+		"Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Xyz 1994 08:49:37 GMT", "Sun, 32 Nov 1994 08:49:37 GMT",
+		"Sun, 06 Nov 1994 24:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 GMTx", "Sun, 6 Nov 1994 08:49:37 GMT",
+		"", "yesterday",
+	};
+	time_t t = 0;
+
+	CU_ASSERT_EQUAL(util_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", &t), 0);
+	CU_ASSERT_EQUAL(t, 784111777);
+	CU_ASSERT_EQUAL(util_http_date_parse("Thu, 29 Feb 2024 23:59:59 GMT", &t), 0);
+	CU_ASSERT_EQUAL(t, 1709251199);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (util_http_date_parse(bad[i], &t) != -1)
+			fprintf(stderr, "\nread as a date: '%s'\n", bad[i]);
+		CU_ASSERT_EQUAL(util_http_date_parse(bad[i], &t), -1);
+	}
+	CU_ASSERT_EQUAL(util_http_date_parse(NULL, &t), -1);
+}
+
 static void test_iso_time(void)
 {
 	char out[32];
@@ -474,6 +498,7 @@ int main(void)
 	    !CU_add_test(suite, "random id", test_random_id) ||
 	    !CU_add_test(suite, "id valid", test_id_valid) ||
 	    !CU_add_test(suite, "http date", test_http_date) ||
+	    !CU_add_test(suite, "http date parsed", test_http_date_parse) ||
 	    !CU_add_test(suite, "iso time", test_iso_time) ||
 	    !CU_add_test(suite, "mkdirs empty path", test_mkdirs_empty) ||
 	    !CU_add_test(suite, "byte range", test_byte_range) ||
