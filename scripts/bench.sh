@@ -16,7 +16,8 @@
 # Environment: BENCH_SECONDS (default 10), BENCH_FCGIWRAP_CHILDREN (default 4),
 # BENCH_ASYNC_JOBS (default 10000; 0 skips scripts/bench_async.sh at the end),
 # BENCH_WAIT_CLIENTS (default "1000 5000 10000"; 0 skips scripts/bench_waiting.sh,
-# clients waiting on one 30 s job, BENCH_WAIT_SECONDS),
+# clients waiting on one 30 s job, BENCH_WAIT_SECONDS), BENCH_STATIC (default 1; 0
+# skips scripts/bench_static.sh, a 10 KiB static file against nginx),
 # BENCH_KEEP (default 0). Uses the Release build in build/; builds it when
 # build/cgiq is missing. Exit status: 0 when both systems were measured,
 # 3 when cgiq could not be built or did not answer (the nginx + fcgiwrap half
@@ -549,6 +550,10 @@ if ((CGIQ_OK)); then
 	# (BENCH_WAIT_CLIENTS=0 skips it).
 	if [[ ${BENCH_WAIT_CLIENTS:-1000 5000 10000} != 0 ]]; then
 		./scripts/bench_waiting.sh || exit 1
+	fi
+	# A static file (--static) against nginx serving it (BENCH_STATIC=0 skips it).
+	if [[ ${BENCH_STATIC:-1} != 0 ]]; then
+		./scripts/bench_static.sh || exit 1
 	fi
 	exit 0
 fi

@@ -56,7 +56,8 @@ pid $TMP/nginx.pid;
 error_log $TMP/nginx-error.log warn;
 events { worker_connections 1024; }
 http {
-	access_log off;
+	# a line per request, as nginx's default configuration and cgiq's log
+	access_log $TMP/nginx-access.log;
 	client_body_temp_path $TMP/nginx/body;
 	proxy_temp_path $TMP/nginx/proxy;
 	fastcgi_temp_path $TMP/nginx/fastcgi;
@@ -97,7 +98,7 @@ echo "|----:|-----------:|--------------:|------------:|---------------:|------:
 for run in 1 2; do
 	read -r c_rps c_p99 < <(measure "http://127.0.0.1:$PORT/style.css")
 	read -r n_rps n_p99 < <(measure "http://127.0.0.1:$NGINX_PORT/style.css")
-	ratio=$(awk -v a="$c_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", b > 0 ? a / b : 0 }')
+	ratio=$(awk -v a="$c_rps" -v b="$n_rps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
 	printf '| %d | %s | %s | %s | %s | %s |\n' "$run" "$c_rps" "$c_p99" "$n_rps" "$n_p99" "$ratio"
 done
 echo

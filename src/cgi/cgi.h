@@ -89,8 +89,8 @@ int cgi_static_match(const char *const *patterns, const char *rel);
  * index program that exists; the same path without its slash returns 301
  * (the caller redirects to the path with '/' added) when the directory has
  * one, else 404. A file that is neither an interpreter's nor executable,
- * and matches a static pattern, is static (target->is_static): it needs to
- * be readable, and takes no PATH_INFO (404). */
+ * and matches a static pattern, is static (target->is_static; its reader
+ * finds whether it may read it), and takes no PATH_INFO (404). */
 int cgi_map(const struct cgi_map *m, const char *raw_path, struct cgi_target *out);
 void cgi_target_free(struct cgi_target *t);
 

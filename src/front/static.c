@@ -242,7 +242,22 @@ int front_req_static(struct front_req *r, const char *file)
 		           (unsigned long long)(off + len - 1), (unsigned long long)st.st_size);
 		a.status = 206;
 	}
-	/* Held by the request until it is reset, read a chunk at a time. */
+	/* A body of one chunk at most goes with the head, in one write (as a
+	 * chunk of a larger one would be held, no more); a larger one is held
+	 * by the request until it is reset, and read a chunk at a time. */
+	if (len <= FRONT_FILE_CHUNK && !in->head_only && len > 0) {
+		ssize_t n;
+		if (buf_reserve(&a.body, (size_t)len) == 0 &&
+		    (n = front_file_chunk(fd, off, off + len, a.body.data, (size_t)len)) == (ssize_t)len) {
+			a.body.len = (size_t)len;
+			a.body.data[len] = '\0';
+			close(fd);
+			front_count_static(r->f->cfg.counters);
+			front_req_answer(r, &a);
+			return a.status;
+		}
+		a.body.len = 0;
+	}
 	r->static_fd = fd;
 	a.fd = fd;
 	a.off = off;

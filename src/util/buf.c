@@ -13,7 +13,7 @@ void buf_init(struct buf *b, size_t max_bytes)
 	b->max_bytes = max_bytes;
 }
 
-static int buf_reserve(struct buf *b, size_t extra)
+int buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need, cap;
 

@@ -70,6 +70,9 @@ void buf_init(struct buf *b, size_t max_bytes);
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) UTIL_PRINTF(2, 3);
+/* Room for extra more bytes after len (and the NUL), to be filled in place
+ * and then counted in len. Returns 0 or -ENOBUFS. */
+int buf_reserve(struct buf *b, size_t extra);
 /* Drops the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b);
