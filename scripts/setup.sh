@@ -18,6 +18,7 @@ PACKAGES=(
   openjdk-17-jdk-headless chromium
   php-cgi    # integration_apps: PHP programs through --interpreter
   media-types # /etc/mime.types: the types of static files (--static)
+  git gitweb # integration_apps: gitweb served from examples/apps/gitweb
 )
 
 # The user programs run as when cgiq starts as root with --user and no

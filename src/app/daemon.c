@@ -563,6 +563,7 @@ static int daemon_open_fronts(struct daemon *d)
 	c->http.interpreter = c->fcgi.params.interpreter = map_interpreter;
 	c->http.interpreter_ctx = c->fcgi.params.interpreter_ctx = d->engine;
 	c->http.index = c->fcgi.params.index = c->index;
+	c->http.env = c->fcgi.params.env = c->env;
 	c->http.static_patterns = c->static_patterns; /* nginx serves them on FastCGI */
 	if (c->static_count > 0) {
 		r = front_mime_load(APP_MIME_TYPES, &d->mime);

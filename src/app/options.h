@@ -17,6 +17,7 @@
 #define MAX_INTERPRETERS 32
 #define MAX_INDEX 8
 #define MAX_STATIC 32
+#define MAX_ENV 32
 #define MAX_PROCESSING_CLIENTS 64
 #define PROCESSING_PATTERN_MAX 256
 
@@ -47,6 +48,9 @@ struct daemon_config {
 	/* --static patterns; NULL-terminated */
 	const char *static_patterns[MAX_STATIC + 1];
 	unsigned static_count;
+	/* --env NAME=VALUE entries; NULL-terminated */
+	const char *env[MAX_ENV + 1];
+	unsigned env_count;
 	char index_buf[256];
 	unsigned coalesce_count;
 	unsigned fastcgi_allow_count;

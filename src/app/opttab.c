@@ -138,6 +138,24 @@ static int set_index(struct daemon_config *c, const char *a, const char **expect
 	return 0;
 }
 
+/* NAME=VALUE for every program; NAME as a shell's, never HTTP_* (those are
+ * the request's headers). */
+static int add_env(struct daemon_config *c, const char *a, const char **expect)
+{
+	size_t n = strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+
+	if (n == 0 || a[n] != '=' || (a[0] >= '0' && a[0] <= '9') || strncmp(a, "HTTP_", 5) == 0) {
+		*expect = "NAME=VALUE, NAME of letters, digits and _ (not HTTP_*, the request's headers)";
+		return -1;
+	}
+	if (c->env_count == MAX_ENV) {
+		*expect = "at most 32 variables";
+		return -1;
+	}
+	c->env[c->env_count++] = a;
+	return 0;
+}
+
 /* assets, *.EXT-like names, or /patterns below the root. */
 static int add_static(struct daemon_config *c, const char *a, const char **expect)
 {
@@ -376,6 +394,9 @@ const struct opt_def app_opts[] = {
 	 .flags = OPT_REPEAT | OPT_SCRIPT,
 	 .help = "run files ending in .EXT with the program PATH (the file its argument, which needs to be "
 	         "readable, not executable), e.g. .php=/usr/bin/php-cgi; repeatable (default: none)"},
+	{.name = "env", .kind = OPT_CALL, .arg = "NAME=VALUE", .call = add_env, .flags = OPT_REPEAT,
+	 .help = "set NAME to VALUE in every program's environment, over what cgiq sets (as Apache's SetEnv), "
+	         "e.g. GITWEB_CONFIG=/srv/gitweb/gitweb_config.perl; repeatable (default: none)"},
 	{.name = "pass-authorization", .kind = OPT_FLAG, AT(http.pass_authorization),
 	 .help = "give programs the Authorization header (HTTP_AUTHORIZATION)"},
 

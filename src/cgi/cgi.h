@@ -127,6 +127,7 @@ struct cgi_request {
 	int https;
 	int pass_authorization;      /* pass Authorization as HTTP_AUTHORIZATION */
 	const char *const *extra;    /* more "NAME=value" entries (NULL-terminated) or NULL */
+	const char *const *env;      /* the operator's (--env), set last: NULL-terminated, or NULL */
 };
 
 struct cgi_env {

@@ -312,6 +312,10 @@ int cgi_env_build(const struct cgi_request *req, struct cgi_env *out, const char
 			env_set_entry(&l, req->extra[i]);
 		}
 	}
+	/* --env: the operator's own, over anything else */
+	for (i = 0; req->env != NULL && req->env[i] != NULL; i++)
+		if (strchr(req->env[i], '=') != NULL && req->env[i][0] != '=')
+			env_set_entry(&l, req->env[i]);
 	out->vars = l.v;
 	out->count = l.n;
 	l.v = NULL;

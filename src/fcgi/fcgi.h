@@ -31,6 +31,7 @@ struct fcgi_params_config {
 	const char *(*interpreter)(void *ctx, const char *script_filename);
 	void *interpreter_ctx;
 	const char *const *index;    /* --index names (NULL-terminated); NULL: none */
+	const char *const *env;      /* --env entries (NULL-terminated), over the web server's; NULL: none */
 	int pass_authorization;      /* HTTP_AUTHORIZATION reaches the program */
 };
 

@@ -309,6 +309,7 @@ int fcgi_params_map(const struct fcgi_params_config *cfg, char *const *params, i
 	cr.https = v && *v && strcasecmp(v, "off") != 0;
 	cr.pass_authorization = cfg->pass_authorization;
 	cr.extra = nx ? extra : NULL;
+	cr.env = cfg->env;
 
 	r = cgi_env_build(&cr, &out->env, &bad);
 	if (r != 0) {

@@ -249,6 +249,7 @@ struct http_server_config {
 	const char *const *index;        /* --index names (NULL-terminated); NULL: none */
 	const char *const *static_patterns; /* --static (NULL-terminated); NULL: none */
 	const struct front_mime *mime;   /* their types (front_mime_load) */
+	const char *const *env;          /* --env entries (NULL-terminated); NULL: none */
 	struct http_limits limits;
 	enum http_processing_mode processing_mode;
 	uint64_t processing_after_ms;

@@ -399,6 +399,7 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 	if (cr.server_name == NULL)
 		cr.server_name = c->local_addr;
 	cr.pass_authorization = s->cfg.pass_authorization;
+	cr.env = s->cfg.env;
 
 	r = cgi_env_build(&cr, &env, &bad);
 	if (r != 0) {

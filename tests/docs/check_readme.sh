@@ -85,9 +85,26 @@ chmod 755 "$tmp/sys" "$tmp/sys/cgi-bin"
 move_paths() {
 	sed -e "s|/srv/cgi-bin|$tmp/sys/cgi-bin|g" -e "s|/usr/lib/cgi-bin|$tmp/sys/cgi-bin|g" \
 		-e "s|/var/lib/cgiq|$tmp/sys/lib|g" -e "s|/run/cgiq|$tmp/sys/run|g" \
-		-e "s|/etc/cgiq|$tmp/sys/etc|g" -e "s|127\.0\.0\.1:8080|127.0.0.1:0|g"
+		-e "s|/etc/cgiq|$tmp/sys/etc|g" -e "s|/srv/gitweb|$tmp/sys/gitweb|g" -e "s|/srv/app|$tmp/sys/app|g" \
+		-e "s|/srv/git\b|$tmp/sys/git|g" -e "s|127\.0\.0\.1:8080|127.0.0.1:0|g"
 }
-# One command line (continuations joined), from WHERE.
+# A checkout's layout, with the test build as build/ and a var/ of its own.
+# The examples are copied: the users cgiq drops to must reach them, which
+# they may not where the checkout lies (a home directory).
+mkdir -p "$tmp/co"
+chmod 755 "$tmp/co"
+ln -s "$build" "$tmp/co/build"
+cp -a "$src/examples" "$tmp/co/examples"
+chmod 755 "$tmp/co/examples" "$tmp/co/examples/cgi-bin"
+ln -s "$src/scripts" "$tmp/co/scripts"
+# The example configuration files name the same system paths: moved too.
+for f in "$tmp/co/examples/apps"/*/cgiq.conf "$tmp/co/examples/cgiq.conf"; do
+	move_paths <"$f" >"$f.moved" && mv "$f.moved" "$f"
+done
+mkdir -p "$tmp/sys/app" && cp -a "$src/examples/apps/php/." "$tmp/sys/app/" && chmod 755 "$tmp/sys/app"
+
+# One command line (continuations joined), from WHERE, run in the checkout's
+# layout (examples/...).
 check_command() { # WHERE LINE
 	local where=$1 line out
 	line=$(printf '%s\n' "$2" | move_paths)
@@ -101,7 +118,7 @@ check_command() { # WHERE LINE
 		line="$build/cgiq ${line#cgiq }"
 		;;
 	esac
-	if ! out=$(cd "$tmp" && timeout 20 bash -c "$line" 2>&1); then
+	if ! out=$(cd "$tmp/co" && timeout 20 bash -c "$line" 2>&1); then
 		failed "$where: this failed: $2"
 		printf '%s\n' "$out" | sed 's/^/    /' >&2
 	fi
@@ -155,15 +172,6 @@ while IFS= read -r line; do
 done <<<"$nginx_cmd"
 
 # ---------------------------------------------------------------- 3. run
-# A checkout's layout, with the test build as build/ and a var/ of its own.
-# The examples are copied: the users cgiq drops to must reach them, which
-# they may not where the checkout lies (a home directory).
-mkdir -p "$tmp/co"
-chmod 755 "$tmp/co"
-ln -s "$build" "$tmp/co/build"
-cp -a "$src/examples" "$tmp/co/examples"
-chmod 755 "$tmp/co/examples" "$tmp/co/examples/cgi-bin"
-ln -s "$src/scripts" "$tmp/co/scripts"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 try_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 (cd "$tmp/co" && CGIQ_RUN_NO_BUILD=1 CGIQ_LISTEN="127.0.0.1:$port" exec ./scripts/run.sh \

@@ -570,6 +570,195 @@ static void test_refused(void)
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* gitweb (Debian's git and gitweb) with examples/apps/gitweb/cgiq.conf,
+ * and the PHP example with examples/apps/php/cgiq.conf */
+
+static struct tdaemon G, P;
+static char gdir[64];
+
+/* Loads the probe page (static/probe.html, which opens gitweb's summary page
+ * in a frame and writes the computed background of its header) in headless
+ * Chromium; its DOM into out. */
+static int chromium(const char *url, const char *what, char *out, size_t size)
+{
+	char cmd[1536];
+
+	snprintf(cmd, sizeof(cmd),
+	         "timeout -k 5 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+	         "--disable-background-networking --disable-component-update --disable-sync "
+	         "--user-data-dir=%s/chromium-%s --hide-scrollbars --window-size=1000,560 --virtual-time-budget=10000 "
+	         "%s '%s' 2>%s/chromium-%s.err",
+	         gdir, what, strcmp(what, "dom") == 0 ? "--dump-dom" : "--screenshot=shot.png", url, gdir, what);
+	return t_run(cmd, out, size);
+}
+
+static const char PROBE_HTML[] =
+	"<!DOCTYPE html><html><head><title>probe</title></head><body>\n"
+	"<iframe id=\"f\" src=\"/?p=demo.git;a=summary\"></iframe><pre id=\"out\">waiting</pre>\n"
+	"<script>\n"
+	"document.getElementById('f').onload = function () {\n"
+	"\tvar d = this.contentDocument, h = d.querySelector('div.page_header');\n"
+	"\tdocument.getElementById('out').textContent = 'header-bg=' +\n"
+	"\t\t(h ? getComputedStyle(h).backgroundColor : 'none') + ' sheets=' + d.styleSheets.length;\n"
+	"};\n"
+	"</script></body></html>\n";
+
+static int gitweb_init(void)
+{
+	char cmd[2048], conf[160], env[200], app[128];
+	const char *args[] = {"--config", conf, "--env", env, "--processing", "never", NULL};
+	FILE *f;
+
+	snprintf(gdir, sizeof(gdir), "/tmp/cgiq-gitweb-XXXXXX");
+	if (mkdtemp(gdir) == NULL)
+		return -1;
+	/* As the example's comment says: a copy of /usr/share/gitweb with its
+	 * configuration; a repository with one commit. */
+	snprintf(app, sizeof(app), "%s/app", gdir);
+	snprintf(cmd, sizeof(cmd),
+	         "set -e; cd '%s'; chmod 755 .; mkdir -p app repos; cp -a /usr/share/gitweb/. app/; "
+	         "sed 's|/srv/git|%s/repos|' '%s/apps/gitweb/gitweb_config.perl' > app/gitweb_config.perl; "
+	         "git init -q -b main work; cd work; printf 'hello\\n' > README; git add README; "
+	         "git -c user.name=T -c user.email=t@example.org commit -q -m 'first commit of the demo'; "
+	         "git clone -q --bare . ../repos/demo.git",
+	         gdir, gdir, CGIQ_EXAMPLES);
+	if (t_run(cmd, NULL, 0) != 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s/static/probe.html", app);
+	if ((f = fopen(cmd, "w")) == NULL)
+		return -1;
+	fputs(PROBE_HTML, f);
+	fclose(f);
+	snprintf(conf, sizeof(conf), "%s/apps/gitweb/cgiq.conf", CGIQ_EXAMPLES);
+	snprintf(env, sizeof(env), "GITWEB_CONFIG=%s/gitweb_config.perl", app);
+	if (td_start(&G, app, args) < 0)
+		return -1;
+	/* The PHP example as it is shipped, on a copy of its directory. */
+	snprintf(cmd, sizeof(cmd), "cp -a '%s/apps/php' '%s/php' && chmod 755 '%s/php'", CGIQ_EXAMPLES, gdir, gdir);
+	if (t_run(cmd, NULL, 0) != 0)
+		return -1;
+	snprintf(conf, sizeof(conf), "%s/apps/php/cgiq.conf", CGIQ_EXAMPLES);
+	snprintf(app, sizeof(app), "%s/php", gdir);
+	{
+		const char *pargs[] = {"--config", conf, NULL};
+		return td_start(&P, app, pargs);
+	}
+}
+
+static int gitweb_clean(void)
+{
+	char cmd[128];
+	int st = td_stop(&G), sp = td_stop(&P);
+
+	td_cleanup(&G);
+	td_cleanup(&P);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", gdir);
+	t_run(cmd, NULL, 0);
+	return st == 0 && sp == 0 ? 0 : -1;
+}
+
+/* gitweb's pages as jobs: the project list (GET /, its index program), a
+ * log page, a snapshot; its style sheet, script and images as static files
+ * with their types and exact bytes. */
+static void test_gitweb_pages(void)
+{
+	static const struct {
+		const char *path, *type;
+	} statics[] = {
+		{"/static/gitweb.css", "text/css"},
+		{"/static/gitweb.js", "text/javascript"},
+		{"/static/git-logo.png", "image/png"},
+	};
+	struct tresp r;
+	struct stat st;
+	char v[128], path[256], cmd[512];
+
+	CU_ASSERT_FATAL(t_get(G.port, "/", &r, 30000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body && strstr(r.body, "demo.git") != NULL);
+	CU_ASSERT(r.body && strstr(r.body, "href=\"static/gitweb.css\"") != NULL);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(t_get(G.port, "/gitweb.cgi?p=demo.git;a=log", &r, 30000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body && strstr(r.body, "first commit of the demo") != NULL);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(t_get(G.port, "/gitweb.cgi?p=demo.git;a=snapshot;h=HEAD;sf=tgz", &r, 30000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(strncmp(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "-", "application/x-gzip", 18) == 0);
+	snprintf(path, sizeof(path), "%s/snapshot.tgz", gdir);
+	{
+		FILE *f = fopen(path, "w");
+		CU_ASSERT_FATAL(f != NULL);
+		fwrite(r.body, 1, r.body_len, f);
+		fclose(f);
+	}
+	t_resp_free(&r);
+	snprintf(cmd, sizeof(cmd), "tar -tzf '%s'", path);
+	CU_ASSERT_EQUAL(t_run(cmd, v, sizeof(v)), 0);
+	CU_ASSERT(strstr(v, "README") != NULL);
+	for (size_t i = 0; i < sizeof(statics) / sizeof(statics[0]); i++) {
+		char *want;
+		CU_ASSERT_FATAL(t_get(G.port, statics[i].path, &r, 30000) == 0);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "-", statics[i].type);
+		snprintf(path, sizeof(path), "/usr/share/gitweb%s", statics[i].path);
+		want = t_slurp(path); /* binary: its length from stat */
+		CU_ASSERT(want != NULL && stat(path, &st) == 0 && r.body_len == (size_t)st.st_size &&
+		          memcmp(r.body, want, r.body_len) == 0);
+		free(want);
+		t_resp_free(&r);
+	}
+	/* its configuration is not served, nor run */
+	CU_ASSERT_FATAL(t_get(G.port, "/gitweb_config.perl", &r, 30000) == 0);
+	CU_ASSERT_EQUAL(r.status, 403);
+	t_resp_free(&r);
+}
+
+/* In headless Chromium the page has gitweb.css applied: the header's
+ * computed background is the style sheet's #d9d8d1 (without it:
+ * transparent). A screenshot can be taken of it. */
+static void test_gitweb_chromium(void)
+{
+	static char dom[65536];
+	char url[128];
+	char *png;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/static/probe.html", G.port);
+	chromium(url, "dom", dom, sizeof(dom));
+	if (strstr(dom, "header-bg=rgb(217, 216, 209) sheets=1") == NULL)
+		fprintf(stderr, "\n  chromium's DOM:\n%s\n", dom);
+	CU_ASSERT(strstr(dom, "header-bg=rgb(217, 216, 209) sheets=1") != NULL);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/?p=demo.git;a=summary", G.port);
+	chromium(url, "shot", NULL, 0);
+	/* chromium writes the screenshot in its working directory: the test's */
+	png = t_slurp("shot.png");
+	CU_ASSERT(png != NULL && memcmp(png, "\x89PNG", 4) == 0);
+	free(png);
+	unlink("shot.png");
+}
+
+/* The PHP example as shipped: GET / runs index.php, a POST comes back,
+ * its style sheet is static. */
+static void test_php_example(void)
+{
+	struct tresp r;
+	char cmd[256], out[1024], v[64];
+
+	CU_ASSERT_FATAL(t_get(P.port, "/", &r, 30000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body && strstr(r.body, "<h1>Hello</h1>") != NULL);
+	CU_ASSERT(r.body && strstr(r.body, "action=\"/index.php\"") != NULL);
+	t_resp_free(&r);
+	snprintf(cmd, sizeof(cmd), "curl -s -d 'name=Ann <b>' 'http://127.0.0.1:%d/index.php' | grep '<h1>'", P.port);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "<h1>Hello, Ann &lt;b&gt;</h1>\n");
+	CU_ASSERT_FATAL(t_get(P.port, "/style.css", &r, 30000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "-", "text/css");
+	t_resp_free(&r);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -592,6 +781,13 @@ int main(void)
 	    !CU_add_test(s, "static files: types, validators, 304, Range, HEAD", test_static) ||
 	    !CU_add_test(s, "static patterns never serve a program", test_static_never_a_program) ||
 	    !CU_add_test(s, "an interpreter that cannot run is refused", test_refused)) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	s = CU_add_suite("examples/apps: gitweb and PHP", gitweb_init, gitweb_clean);
+	if (s == NULL || !CU_add_test(s, "gitweb: pages, snapshot, static files", test_gitweb_pages) ||
+	    !CU_add_test(s, "gitweb in headless Chromium: styles applied", test_gitweb_chromium) ||
+	    !CU_add_test(s, "the PHP example", test_php_example)) {
 		CU_cleanup_registry();
 		return 1;
 	}
