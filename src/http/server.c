@@ -420,6 +420,10 @@ static int conn_submit(struct conn *c, const char *method, const char *uri, cons
 	j.wait_s = c->prefer.wait_s;
 	r = front_req_run(c->req, &j);
 	cgi_env_free(&env);
+	/* The job has its copies: a connection that waits for it keeps none
+	 * (a local redirect maps its path again). */
+	cgi_target_free(&c->target);
+	c->have_target = 0;
 	return r == 0 ? 0 : -1;
 }
 
