@@ -539,11 +539,10 @@ static int daemon_open_files(struct daemon *d)
 	c->http.counters = &d->front_counters[FRONT_HTTP];
 	r = store_open_why(c->db, &d->store, msg, sizeof(msg));
 	if (r < 0) {
-		fprintf(stderr, "cgiq: cannot open the job database %s: %s\n", c->db,
-		        r == -EROFS ? "read-only for cgiq, which records every job in it" : msg);
+		const char *why = r == -EROFS ? "read-only for cgiq, which records every job in it" : msg;
+		fprintf(stderr, "cgiq: cannot open the job database %s: %s\n", c->db, why);
 		if (log_file_path())
-			log_error("cannot open the job database %s: %s", c->db,
-			          r == -EROFS ? "read-only for cgiq, which records every job in it" : msg);
+			log_error("cannot open the job database %s: %s", c->db, why);
 		return 1;
 	}
 	return own_db(&d->privs, c->db, db_dir_created, db_created) < 0 ? 1 : 0;
@@ -683,10 +682,9 @@ static int daemon_drop(struct daemon *d)
 			note_socket_stays(d, c->listen[i]);
 		note_socket_stays(d, c->fastcgi);
 		note_socket_stays(d, c->admin_listen);
-	}
-	if (d->privs.active)
 		log_info("running as user %s (uid %u, gid %u)", d->privs.user, (unsigned)d->privs.uid,
 		         (unsigned)d->privs.gid);
+	}
 	if (d->privs.program_active)
 		log_info("programs run as user %s (uid %u, gid %u)", d->privs.program_user,
 		         (unsigned)d->privs.program.uid, (unsigned)d->privs.program.gid);

@@ -133,6 +133,7 @@ struct path_walk {
 	struct path_segs psegs;  /* the prefix, split */
 	char *decoded, *pcopy;
 	struct buf acc;          /* root + segments up to the file found */
+	size_t root_len;         /* of the root in acc: acc.data + root_len is the path below it */
 	struct stat st;          /* of that file */
 	size_t first;            /* the first segment below the prefix */
 	size_t prog;             /* the file's segment */
@@ -182,6 +183,19 @@ static int path_parse(struct path_walk *w, const char *prefix, const char *raw_p
 	return 0;
 }
 
+/* stat of w->acc into w->st, lstat first: only a path through a symlink
+ * needs realpath later (w->has_link). Returns 0 or -1 (errno set). */
+static int path_stat(struct path_walk *w)
+{
+	if (lstat(w->acc.data, &w->st) < 0)
+		return -1;
+	if (S_ISLNK(w->st.st_mode)) {
+		w->has_link = 1;
+		return stat(w->acc.data, &w->st);
+	}
+	return 0;
+}
+
 /* The path named a directory (w->acc): its first index program that is a
  * regular file becomes the file found, as if the request had named it.
  * slash: the request path ended in '/'; without it, 301 to that form when
@@ -195,14 +209,7 @@ static int path_find_index(struct path_walk *w, const struct cgi_map *m, int sla
 		w->acc.data[dir_len] = '\0';
 		if (buf_append(&w->acc, "/", 1) < 0 || buf_append_str(&w->acc, m->index[i]) < 0)
 			break;
-		if (lstat(w->acc.data, &w->st) < 0)
-			continue;
-		if (S_ISLNK(w->st.st_mode)) {
-			w->has_link = 1;
-			if (stat(w->acc.data, &w->st) < 0)
-				continue;
-		}
-		if (!S_ISREG(w->st.st_mode))
+		if (path_stat(w) < 0 || !S_ISREG(w->st.st_mode))
 			continue;
 		if (!slash) {
 			out->why = "a directory: redirected to its form with a slash";
@@ -226,6 +233,7 @@ static int path_find_file(struct path_walk *w, const char *root, struct cgi_targ
 
 	while (root_len > 0 && root[root_len - 1] == '/')
 		root_len--;
+	w->root_len = root_len;
 	if (buf_append(&w->acc, root, root_len) < 0) {
 		out->why = "too long";
 		return 404;
@@ -235,13 +243,8 @@ static int path_find_file(struct path_walk *w, const char *root, struct cgi_targ
 			out->why = "too long";
 			return 404;
 		}
-		if (lstat(w->acc.data, &w->st) < 0)
+		if (path_stat(w) < 0)
 			return path_stat_status(errno, out);
-		if (S_ISLNK(w->st.st_mode)) {
-			w->has_link = 1;
-			if (stat(w->acc.data, &w->st) < 0)
-				return path_stat_status(errno, out);
-		}
 		if (S_ISDIR(w->st.st_mode))
 			continue;
 		if (!S_ISREG(w->st.st_mode)) {
@@ -312,18 +315,12 @@ int cgi_static_match(const char *const *patterns, const char *rel)
 	return 0;
 }
 
-/* A file that is not a program: static when a pattern says so (the path
- * below the root from the request's segments). Returns 0 or a status. */
+/* A file that is not a program: static when a pattern says so, matched
+ * against the path below the root as the request named it. Returns 0 or a
+ * status. */
 static int path_static(struct path_walk *w, const struct cgi_map *m, struct cgi_target *out)
 {
-	struct buf rel;
-	int match;
-
-	buf_init(&rel, (size_t)-1 / 2);
-	path_join(&rel, &w->segs, w->first, w->prog + 1);
-	match = rel.data != NULL && cgi_static_match(m->static_patterns, rel.data);
-	buf_free(&rel);
-	if (!match) {
+	if (!cgi_static_match(m->static_patterns, w->acc.data + w->root_len)) {
 		out->why = "not executable (no x bit in its mode)";
 		return 403;
 	}
@@ -429,15 +426,15 @@ int cgi_map_path(const char *root, const char *prefix, const char *raw_path, str
 
 const char *cgi_interpreter_for(const struct cgi_interpreter *v, size_t n, const char *file)
 {
-	size_t flen = file ? strlen(file) : 0;
+	const char *base = strrchr(file, '/');
+	size_t blen;
 
+	base = base ? base + 1 : file;
+	blen = strlen(base);
 	for (size_t i = n; i-- > 0;) {
 		size_t elen = strlen(v[i].ext);
-		const char *base = file ? strrchr(file, '/') : NULL;
-		base = base ? base + 1 : file;
 		/* ".php" runs x.php, not a file named ".php" (a dot-file) */
-		if (elen > 0 && flen > elen && strcmp(file + flen - elen, v[i].ext) == 0 &&
-		    strlen(base) > elen)
+		if (elen > 0 && blen > elen && strcmp(base + blen - elen, v[i].ext) == 0)
 			return v[i].path;
 	}
 	return NULL;

@@ -224,11 +224,31 @@ int front_api_result_open(struct job_engine *e, const char *id, struct job_store
 	return a->status;
 }
 
+int front_answer_range(struct front_answer *a, const char *range, uint64_t size, uint64_t *off, uint64_t *len)
+{
+	int r;
+
+	*off = 0;
+	*len = size;
+	buf_append_str(&a->headers, "Accept-Ranges: bytes\r\n");
+	r = range ? util_byte_range(range, size, off, len) : 200;
+	if (r == 416) {
+		char extra[96];
+		snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n", (unsigned long long)size);
+		front_answer_error(a, 416, extra);
+	} else if (r == 206) {
+		buf_printf(&a->headers, "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)*off,
+		           (unsigned long long)(*off + *len - 1), (unsigned long long)size);
+		a->status = 206;
+		a->reason[0] = '\0';
+	}
+	return a->status;
+}
+
 int front_answer_stored(struct front_answer *a, const struct job_stored_result *st, const char *range)
 {
 	const char *lines = "", *nl;
 	uint64_t off = 0, len = st->size;
-	int r;
 
 	if (st->fd < 0) {
 		/* The program produced no usable response: its status only. */
@@ -245,22 +265,8 @@ int front_answer_stored(struct front_answer *a, const struct job_stored_result *
 	}
 	buf_append_str(&a->headers, lines);
 	/* Ranges only over a complete 200: a part of an error is no use. */
-	if (st->http_status == 200) {
-		buf_append_str(&a->headers, "Accept-Ranges: bytes\r\n");
-		r = range ? util_byte_range(range, st->size, &off, &len) : 200;
-		if (r == 416) {
-			char extra[96];
-			snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n", (unsigned long long)st->size);
-			front_answer_error(a, 416, extra);
-			return 416;
-		}
-		if (r == 206) {
-			buf_printf(&a->headers, "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)off,
-			           (unsigned long long)(off + len - 1), (unsigned long long)st->size);
-			a->status = 206;
-			a->reason[0] = '\0';
-		}
-	}
+	if (st->http_status == 200 && front_answer_range(a, range, st->size, &off, &len) == 416)
+		return 416;
 	a->fd = st->fd;
 	a->off = off;
 	a->len = len;

@@ -68,6 +68,13 @@ void front_answer_error(struct front_answer *a, int status, const char *extra);
  * read: the answer then cannot be completed. */
 ssize_t front_file_chunk(int fd, uint64_t off, uint64_t end, char *buf, size_t size);
 
+/* One byte range of a body of size bytes (RFC 9110 14), for a 200 answer:
+ * Accept-Ranges; a satisfiable Range (util_byte_range) makes a 206 with
+ * its Content-Range and *off, *len; an unsatisfiable one makes a the 416
+ * page with Content-Range: bytes * / size. range NULL: the whole body.
+ * Returns a's status. */
+int front_answer_range(struct front_answer *a, const char *range, uint64_t size, uint64_t *off, uint64_t *len);
+
 /* The status for a job_submit / job_submit_async error: 503 (queue full,
  * draining), 507 (spool full), else 500. */
 int front_submit_status(int err);

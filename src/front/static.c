@@ -184,13 +184,14 @@ static int if_range_holds(const char *if_range, const char *etag, const char *la
 int front_req_static(struct front_req *r, const char *file)
 {
 	const struct front_req_info *in = &r->info;
-	char etag[80], lm[40], extra[96];
+	const char *method = in->method;
+	char etag[80], lm[40];
 	struct front_answer a;
-	uint64_t off = 0, len;
+	uint64_t off, len;
 	struct stat st;
-	int fd, st_range;
+	int fd;
 
-	if (in->method == NULL || (strcmp(in->method, "GET") != 0 && strcmp(in->method, "HEAD") != 0)) {
+	if (method == NULL || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)) {
 		front_answer_init(&a, 405);
 		front_answer_error(&a, 405, "Allow: GET, HEAD\r\n");
 		front_req_answer(r, &a);
@@ -212,57 +213,38 @@ int front_req_static(struct front_req *r, const char *file)
 	         (unsigned long long)st.st_mtim.tv_sec * 1000000000ull + (unsigned long long)st.st_mtim.tv_nsec);
 	util_http_date(st.st_mtime, lm, sizeof(lm));
 	front_answer_init(&a, 200);
+	front_count_static(r->f->cfg.counters);
 	if (not_modified(in, etag, st.st_mtime)) {
 		/* RFC 9110 15.4.5: the validators, not the representation's
 		 * metadata (as nginx answers) */
-		close(fd);
 		a.status = 304;
 		buf_printf(&a.headers, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
-		front_count_static(r->f->cfg.counters);
-		front_req_answer(r, &a);
-		return 304;
+	} else {
+		buf_printf(&a.headers,
+		           "Content-Type: %s\r\nETag: %s\r\nLast-Modified: %s\r\nX-Content-Type-Options: nosniff\r\n",
+		           front_mime_type(r->f->cfg.mime, file), etag, lm);
+		front_answer_range(&a, if_range_holds(in->if_range, etag, lm) ? in->range : NULL, (uint64_t)st.st_size,
+		                   &off, &len);
 	}
-	buf_printf(&a.headers,
-	           "Content-Type: %s\r\nETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n"
-	           "X-Content-Type-Options: nosniff\r\n",
-	           front_mime_type(r->f->cfg.mime, file), etag, lm);
-	len = (uint64_t)st.st_size;
-	st_range = in->range && if_range_holds(in->if_range, etag, lm) ?
-	           util_byte_range(in->range, (uint64_t)st.st_size, &off, &len) : 200;
-	if (st_range == 416) {
+	if (a.status == 304 || a.status == 416) {
 		close(fd);
-		front_count_static(r->f->cfg.counters);
-		snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n", (unsigned long long)st.st_size);
-		front_answer_error(&a, 416, extra);
 		front_req_answer(r, &a);
-		return 416;
-	}
-	if (st_range == 206) {
-		buf_printf(&a.headers, "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)off,
-		           (unsigned long long)(off + len - 1), (unsigned long long)st.st_size);
-		a.status = 206;
+		return a.status;
 	}
 	/* A body of one chunk at most goes with the head, in one write (as a
 	 * chunk of a larger one would be held, no more); a larger one is held
 	 * by the request until it is reset, and read a chunk at a time. */
-	if (len <= FRONT_FILE_CHUNK && !in->head_only && len > 0) {
-		ssize_t n;
-		if (buf_reserve(&a.body, (size_t)len) == 0 &&
-		    (n = front_file_chunk(fd, off, off + len, a.body.data, (size_t)len)) == (ssize_t)len) {
-			a.body.len = (size_t)len;
-			a.body.data[len] = '\0';
-			close(fd);
-			front_count_static(r->f->cfg.counters);
-			front_req_answer(r, &a);
-			return a.status;
-		}
-		a.body.len = 0;
+	if (len <= FRONT_FILE_CHUNK && !in->head_only && len > 0 && buf_reserve(&a.body, (size_t)len) == 0 &&
+	    front_file_chunk(fd, off, off + len, a.body.data, (size_t)len) == (ssize_t)len) {
+		a.body.len = (size_t)len;
+		a.body.data[len] = '\0';
+		close(fd);
+	} else {
+		r->static_fd = fd;
+		a.fd = fd;
+		a.off = off;
+		a.len = len;
 	}
-	r->static_fd = fd;
-	a.fd = fd;
-	a.off = off;
-	a.len = len;
-	front_count_static(r->f->cfg.counters);
 	front_req_answer(r, &a);
 	return a.status;
 }

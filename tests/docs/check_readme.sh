@@ -190,14 +190,12 @@ else
 	# Each block with its expectations, in README order.
 	awk '
 		/^<!-- check: run -->/ { armed = 1; n++; next }
-		armed && /^<!-- expect: / { next }
+		armed && /^<!-- expect: / {
+			e = $0; sub(/^<!-- expect: /, "", e); sub(/ -->$/, "", e); print e > (dir "/expect." n); next
+		}
 		armed && /^```/ { armed = 0; inblock = 1; next }
 		inblock && /^```/ { inblock = 0; next }
 		inblock { print > (dir "/block." n) }
-	' dir="$tmp" "$readme"
-	awk '
-		/^<!-- check: run -->/ { n++; next }
-		/^<!-- expect: / { e = $0; sub(/^<!-- expect: /, "", e); sub(/ -->$/, "", e); print e > (dir "/expect." n) }
 	' dir="$tmp" "$readme"
 	blocks=0
 	for b in "$tmp"/block.*; do
