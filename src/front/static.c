@@ -184,7 +184,8 @@ static int if_range_holds(const char *if_range, const char *etag, const char *la
 int front_req_static(struct front_req *r, const char *file)
 {
 	const struct front_req_info *in = &r->info;
-	const char *method = in->method;
+	/* a program's local redirect is run again as a GET (RFC 3875 6.2.2) */
+	const char *method = r->redirects > 0 ? "GET" : in->method;
 	char etag[80], lm[40];
 	struct front_answer a;
 	uint64_t off, len;

@@ -437,8 +437,26 @@ static int http_map(const struct http_server *s, const char *path, struct cgi_ta
 	return cgi_map(&m, path, t);
 }
 
+/* A path mapped to st and c->target that is answered without a job: a
+ * directory without its slash (301 to it), a static file. Returns 1 when
+ * answered. */
+static int conn_answer_now(struct conn *c, int st, const char *path, const char *query)
+{
+	if (st == 301) {
+		front_req_moved(c->req, path, query);
+		return 1;
+	}
+	if (st == 0 && c->target.is_static) {
+		front_req_static(c->req, c->target.script_filename);
+		cgi_target_free(&c->target);
+		return 1;
+	}
+	return 0;
+}
+
 /* RFC 3875 6.2.2: a local redirect is run again as a GET for that path
- * (front's redirect; the job of the request is released). */
+ * (front's redirect; the job of the request is released), as a request
+ * for it would be: a directory's 301, a static file, or a job. */
 static int http_redirect(struct front_req *r, const char *location)
 {
 	struct conn *c = front_req_wire(r);
@@ -451,6 +469,10 @@ static int http_redirect(struct front_req *r, const char *location)
 		c->have_target = 0;
 	}
 	st = http_map(c->srv, path, &c->target);
+	if (conn_answer_now(c, st, path, q ? q + 1 : "")) {
+		free(path);
+		return 0;
+	}
 	free(path);
 	if (st != 0)
 		return st;
@@ -581,11 +603,12 @@ static void conn_headers(struct conn *c)
 		return;
 	}
 	r = http_map(s, req->path, &c->target);
-	if (r == 301) {
-		/* A directory without its slash: to the form its index runs in. */
+	if (r == 301 || (r == 0 && c->target.is_static)) {
+		/* Not a job (a directory without its slash, a static file):
+		 * answered now, its body (if any) not read. */
 		if (c->has_body && req->content_length != 0)
 			c->close_after = 1;
-		front_req_moved(c->req, req->path, req->query);
+		conn_answer_now(c, r, req->path, req->query);
 		return;
 	}
 	if (r != 0) {
@@ -595,14 +618,6 @@ static void conn_headers(struct conn *c)
 		         cgi_target_why(&c->target, s->cfg.cgi_user, why, sizeof(why)));
 		/* Its body was not read: the connection cannot carry another request. */
 		http__conn_send_error(c, r, c->has_body && req->content_length != 0);
-		return;
-	}
-	if (c->target.is_static) {
-		/* Not a job: answered now, its body (if any) not read. */
-		if (c->has_body && req->content_length != 0)
-			c->close_after = 1;
-		front_req_static(c->req, c->target.script_filename);
-		cgi_target_free(&c->target);
 		return;
 	}
 	c->have_target = 1;

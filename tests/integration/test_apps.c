@@ -66,6 +66,9 @@ static const char *big_js(void)
 	return text;
 }
 
+/* A local redirect (RFC 3875 6.2.2) to the path in its query. */
+static const char REDIR_CGI[] = "#!/bin/sh\necho \"Location: $QUERY_STRING\"\necho\n";
+
 static const char INDEX_PHP[] =
 	"<?php\n"
 	"echo 'index ', $_SERVER['SCRIPT_NAME'], ' ', $_SERVER['REQUEST_URI'], \"\\n\";\n";
@@ -112,7 +115,7 @@ static int suite_init(void)
 	if (t_run(cmd, NULL, 0) != 0 || put("app/info.php", INFO_PHP, 0644) < 0 ||
 	    put("app/index.php", INDEX_PHP, 0644) < 0 || put("noindex/data.bin", "data\n", 0644) < 0 ||
 	    put("app/style.css", STYLE_CSS, 0644) < 0 || put("app/prog.css", PROG_CSS, 0755) < 0 ||
-	    put("app/big.js", big_js(), 0644) < 0 ||
+	    put("app/big.js", big_js(), 0644) < 0 || put("app/redir.cgi", REDIR_CGI, 0755) < 0 ||
 	    put("badindex/index.cgi", "#!/bin/sh\n", 0644) < 0 ||
 	    put(".htpasswd", "admin:SECRET-HASH\n", 0644) < 0 || put(".git/config", "[core] SECRET\n", 0644) < 0 ||
 	    put("app/gone.php", GONE_PHP, 0644) < 0 || put("app/upload.php", UPLOAD_PHP, 0644) < 0 ||
@@ -539,6 +542,28 @@ static void test_static_never_a_program(void)
 	t_resp_free(&r);
 }
 
+/* A program's local redirect is answered as a request for its path would
+ * be, as a GET: a static file, a directory's 301. */
+static void test_redirect_to_static(void)
+{
+	struct tresp r;
+	char v[64];
+
+	CU_ASSERT_FATAL(get_with("GET", "/app/redir.cgi?/app/style.css", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body_len == strlen(STYLE_CSS) && memcmp(r.body, STYLE_CSS, r.body_len) == 0);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Content-Type", v, sizeof(v)) ? v : "-", "text/css");
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(get_with("POST", "/app/redir.cgi?/app/style.css", "Content-Length: 0\r\n", &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT(r.body_len == strlen(STYLE_CSS) && memcmp(r.body, STYLE_CSS, r.body_len) == 0);
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(get_with("GET", "/app/redir.cgi?/app", NULL, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, 301);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Location", v, sizeof(v)) ? v : "-", "/app/");
+	t_resp_free(&r);
+}
+
 /* An interpreter that cannot run is refused by the start and the check,
  * one line; a malformed value names the form. */
 static void test_refused(void)
@@ -780,6 +805,7 @@ int main(void)
 	    !CU_add_test(s, "bad paths: never a program, never the bytes", test_bad_paths) ||
 	    !CU_add_test(s, "static files: types, validators, 304, Range, HEAD", test_static) ||
 	    !CU_add_test(s, "static patterns never serve a program", test_static_never_a_program) ||
+	    !CU_add_test(s, "a local redirect to a static file or a directory", test_redirect_to_static) ||
 	    !CU_add_test(s, "an interpreter that cannot run is refused", test_refused)) {
 		CU_cleanup_registry();
 		return 1;
