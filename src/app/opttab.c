@@ -110,7 +110,7 @@ static int add_interpreter(struct daemon_config *c, const char *a, const char **
 /* NAME[,NAME...], or off. Names are file names: no '/', no leading dot. */
 static int set_index(struct daemon_config *c, const char *a, const char **expect)
 {
-	char *p, *save = NULL;
+	char *rest = c->index_buf, *p;
 	unsigned n = 0;
 
 	memset(c->index, 0, sizeof(c->index));
@@ -121,19 +121,15 @@ static int set_index(struct daemon_config *c, const char *a, const char **expect
 		return -1;
 	}
 	snprintf(c->index_buf, sizeof(c->index_buf), "%s", a);
-	for (p = strtok_r(c->index_buf, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
-		if (n == MAX_INDEX || p[0] == '.' || strchr(p, '/') != NULL || strchr(p, ' ') != NULL) {
+	/* strsep keeps empty names (",a", "a,,b"), which are refused */
+	while ((p = strsep(&rest, ",")) != NULL) {
+		if (n == MAX_INDEX || p[0] == '\0' || p[0] == '.' || strpbrk(p, "/ ") != NULL) {
 			memset(c->index, 0, sizeof(c->index));
 			*expect = n == MAX_INDEX ? "at most 8 names" :
 			                           "file names separated by commas (index.cgi,index.php), or off";
 			return -1;
 		}
 		c->index[n++] = p;
-	}
-	if (n == 0 || a[strlen(a) - 1] == ',' || a[0] == ',' || strstr(a, ",,") != NULL) {
-		memset(c->index, 0, sizeof(c->index));
-		*expect = "file names separated by commas (index.cgi,index.php), or off";
-		return -1;
 	}
 	return 0;
 }
