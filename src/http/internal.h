@@ -7,14 +7,12 @@
 #define CGIQ_HTTP_INTERNAL_H
 
 #include <stdint.h>
+#include <time.h>
 #include <uv.h>
 
 #include "http.h"
 #include "front/front.h"
 
-/* Bodies up to this size are copied into the head's buffer (one write, and
- * the caller's memory may be freed at once). */
-#define INLINE_BODY_MAX 16384
 #define PIPELINE_MAX_BYTES (64 * 1024)
 /* A refused connection's answer is followed by a shutdown of writing and a
  * drain of what the client still sends, for at most this long and this
@@ -105,6 +103,9 @@ struct http_server {
 	int accept_paused;
 	int nofile_limit;          /* RLIMIT_NOFILE (soft) at start */
 	int nofile_headroom;       /* pause when fewer descriptors than this are left */
+	/* The Date header of the second date_sec (server.c, loop thread). */
+	time_t date_sec;
+	char date[40];
 	/* A connection was freed (accept.c: accepting again after a pause). */
 	void (*on_conn_freed)(struct http_server *s);
 };

@@ -190,18 +190,90 @@ static void on_written(uv_write_t *req, int status)
 		front_req_written(c->req);
 }
 
+/* The Date header's value (RFC 9110 6.6.1), formatted once a second. */
+static const char *server_date(struct http_server *s)
+{
+	time_t now = time(NULL);
+
+	if (now != s->date_sec || s->date[0] == '\0') {
+		util_http_date(now, s->date, sizeof(s->date));
+		s->date_sec = now;
+	}
+	return s->date;
+}
+
+/* A piece of an answer: len bytes at data; owned (or NULL) is freed once
+ * they are written. */
+struct piece {
+	const char *data;
+	size_t len;
+	char *owned;
+};
+
+/* All of an answer's bytes are out (written at once by conn_send): front
+ * hears of it here, at the next turn of the loop, as it would from a
+ * write's callback, never from inside the call that wrote them. */
+static void on_sent(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (c->phase == PH_WRITE && c->writes_pending == 0)
+		front_req_written(c->req);
+}
+
+/* The pieces in order: when nothing is queued before them they go at once,
+ * in one writev (no write request, no callback, and no change of the
+ * descriptor's events, which libuv makes after each queued write); what
+ * the socket does not take is queued. The answer's timer (stopped by
+ * http_head) then reports them written. */
+static int conn_send(struct conn *c, struct piece *p, unsigned n)
+{
+	size_t sent = 0, total = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		total += p[i].len;
+	if (c->writes_pending == 0 && total > 0) {
+		uv_buf_t b[2];
+		unsigned nb = 0;
+		int w;
+		for (i = 0; i < n && nb < 2; i++)
+			if (p[i].len > 0)
+				b[nb++] = uv_buf_init((char *)p[i].data, (unsigned)p[i].len);
+		w = uv_try_write(&c->h.stream, b, nb);
+		if (w < 0 && w != UV_EAGAIN) {
+			for (i = 0; i < n; i++)
+				free(p[i].owned);
+			return w;
+		}
+		sent = w > 0 ? (size_t)w : 0;
+	}
+	for (i = 0; i < n; i++) {
+		size_t skip = sent < p[i].len ? sent : p[i].len;
+		sent -= skip;
+		if (skip == p[i].len) {
+			free(p[i].owned);
+		} else if (http__conn_write(c, p[i].data + skip, p[i].len - skip, p[i].owned) < 0) {
+			while (++i < n)
+				free(p[i].owned);
+			return -1;
+		}
+	}
+	if (c->writes_pending == 0)
+		uv_timer_start(&c->timer, on_sent, 0, 0);
+	return 0;
+}
+
 /* front's head: the status line, a's headers, Date, Server,
- * Content-Length, Connection; a body in memory goes with it (in the same
- * write when small). */
+ * Content-Length, Connection; a body in memory goes with it. */
 static int http_head(struct front_req *r, struct front_answer *a, int last)
 {
 	struct conn *c = front_req_wire(r);
 	struct buf head;
-	char date[40];
 	int status = a->status;
 	uint64_t body_len = front_answer_body_len(a);
 	const char *mem = front_answer_mem(a);
-	char *owned = NULL;
+	struct piece p[2];
 
 	/* last: unused, Content-Length says where the answer ends */
 	uv_timer_stop(&c->timer); /* no 102 after this point */
@@ -215,11 +287,12 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 		c->close_after = 1;
 
 	buf_init(&head, SIZE_MAX / 2);
-	util_http_date(time(NULL), date, sizeof(date));
 	buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, front_answer_reason(a));
 	if (a->headers.len)
 		buf_append(&head, a->headers.data, a->headers.len);
-	buf_printf(&head, "Date: %s\r\nServer: cgiq/%s\r\n", date, CGIQ_VERSION);
+	buf_append_str(&head, "Date: ");
+	buf_append_str(&head, server_date(c->srv));
+	buf_append_str(&head, "\r\nServer: cgiq/" CGIQ_VERSION "\r\n");
 	if (front_status_has_body(status))
 		buf_printf(&head, "Content-Length: %llu\r\n", (unsigned long long)body_len);
 	if (c->close_after)
@@ -228,22 +301,17 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 		buf_append_str(&head, "Connection: keep-alive\r\n");
 	buf_append_str(&head, "\r\n");
 
-	if (!front_status_has_body(status) || c->is_head || body_len == 0 || mem == NULL) {
-		mem = NULL;
-	} else if (body_len <= INLINE_BODY_MAX) {
-		/* Small: head and body in one write. */
-		buf_append(&head, mem, (size_t)body_len);
-		mem = NULL;
-	} else if (mem == a->body.data) {
-		owned = a->body.data; /* the write's now */
-		buf_init(&a->body, SIZE_MAX / 2);
-	} /* else borrowed from the job, which lives until the request is reset */
-	if (http__conn_write(c, head.data, head.len, head.data) < 0) {
-		free(owned);
-		http__conn_close(c);
-		return -1;
+	p[0] = (struct piece){head.data, head.len, head.data};
+	p[1] = (struct piece){NULL, 0, NULL};
+	if (front_status_has_body(status) && !c->is_head && body_len > 0 && mem != NULL) {
+		p[1].data = mem;
+		p[1].len = (size_t)body_len;
+		if (mem == a->body.data) {
+			p[1].owned = a->body.data; /* the write's now */
+			buf_init(&a->body, SIZE_MAX / 2);
+		} /* else borrowed from the job, which lives until the request is reset */
 	}
-	if (mem && http__conn_write(c, mem, (size_t)body_len, owned) < 0) {
+	if (conn_send(c, p, 2) < 0) {
 		http__conn_close(c);
 		return -1;
 	}
@@ -254,8 +322,10 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 static int http_body(struct front_req *r, const char *data, size_t len, int last)
 {
 	struct conn *c = front_req_wire(r);
+	struct piece p = {data, len, NULL};
 
-	if (http__conn_write(c, data, len, NULL) < 0) {
+	(void)last;
+	if (conn_send(c, &p, 1) < 0) {
 		http__conn_close(c);
 		return -1;
 	}

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,19 @@ static char *log_path;
 void log_set_level(enum log_level level) { current_level = level; }
 enum log_level log_get_level(void) { return current_level; }
 
+/* The pid every line names, asked of the kernel once (glibc does not keep
+ * it), and again in a child made by fork(). */
+static pid_t log_pid;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+
+static void log_pid_forked(void) { log_pid = getpid(); }
+
+static void log_pid_init(void)
+{
+	log_pid = getpid();
+	pthread_atfork(NULL, NULL, log_pid_forked);
+}
+
 static void log_line(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
 	static const char *names[] = {"error", "warn", "info", "debug"};
@@ -27,8 +41,9 @@ static void log_line(enum log_level level, int errnum, const char *fmt, va_list 
 
 	if (level > current_level)
 		return;
+	pthread_once(&log_pid_once, log_pid_init);
 	util_iso_time(util_now_us(), when, sizeof(when));
-	r = snprintf(line, sizeof(line), "%s cgiq[%d] %s: ", when, (int)getpid(), names[level]);
+	r = snprintf(line, sizeof(line), "%s cgiq[%d] %s: ", when, (int)log_pid, names[level]);
 	n = r < 0 ? 0 : (size_t)r;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (r > 0)

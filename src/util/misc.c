@@ -92,30 +92,88 @@ int util_http_date_parse(const char *s, time_t *out)
 	return 0;
 }
 
+/* s into out, cut to out_size - 1 bytes. */
+static void copy_out(char *out, size_t out_size, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (out_size == 0)
+		return;
+	if (n >= out_size)
+		n = out_size - 1;
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+/* n in exactly width digits at p (n >= 0, and < 10^width). */
+static char *put_digits(char *p, int n, int width)
+{
+	int i;
+
+	for (i = width - 1; i >= 0; i--) {
+		p[i] = (char)('0' + n % 10);
+		n /= 10;
+	}
+	return p + width;
+}
+
 void util_http_date(time_t t, char *out, size_t out_size)
 {
 	/* Not strftime's %a/%b: those follow LC_TIME, and RFC 9110 5.6.7 wants
-	 * the English names whatever the locale. */
+	 * the English names whatever the locale. Formatted by hand: this is
+	 * in every answer. */
 	static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	char s[32], *p = s;
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
-	snprintf(out, out_size, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-	         tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-	         tm.tm_sec);
+	if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+		copy_out(out, out_size, "Thu, 01 Jan 1970 00:00:00 GMT");
+		return;
+	}
+	memcpy(p, days[tm.tm_wday], 3);
+	p += 3;
+	*p++ = ',';
+	*p++ = ' ';
+	p = put_digits(p, tm.tm_mday, 2);
+	*p++ = ' ';
+	memcpy(p, months[tm.tm_mon], 3);
+	p += 3;
+	*p++ = ' ';
+	p = put_digits(p, tm.tm_year + 1900, 4);
+	*p++ = ' ';
+	p = put_digits(p, tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, tm.tm_sec, 2);
+	memcpy(p, " GMT", 5);
+	copy_out(out, out_size, s);
 }
 
 void util_iso_time(int64_t us, char *out, size_t out_size)
 {
+	/* The date and time to the second, per thread, made again when the
+	 * second changes: every log line starts with it. */
+	static __thread time_t base_sec = -1;
+	static __thread char base[24];
 	time_t t = (time_t)(us / 1000000);
-	struct tm tm;
-	char base[24];
+	int ms = (int)((us % 1000000) / 1000);
+	char s[32], *p;
 
-	gmtime_r(&t, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, out_size, "%s.%03dZ", base, (int)((us % 1000000) / 1000));
+	if (t != base_sec) {
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+		base_sec = t;
+	}
+	p = stpcpy(s, base);
+	*p++ = '.';
+	p = put_digits(p, ms < 0 ? 0 : ms, 3);
+	memcpy(p, "Z", 2);
+	copy_out(out, out_size, s);
 }
 
 void util_random_id(char out[UTIL_ID_LEN + 1])

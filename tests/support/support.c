@@ -119,8 +119,11 @@ static int find_port(void *ud)
 	char *p;
 	int found = 0;
 
-	/* Only what this run logged: a restart appends to the same file. */
-	if (log && strlen(log) >= d->log_start &&
+	/* Only what this run logged: a restart appends to the same file. The
+	 * port from "listening on", once the line that ends the start is there
+	 * too: every listener (the admin one is bound after the first) and the
+	 * signal handlers are ready. */
+	if (log && strlen(log) >= d->log_start && strstr(log + d->log_start, ": programs from ") != NULL &&
 	    (p = strstr(log + d->log_start, "listening on 127.0.0.1:")) != NULL) {
 		d->port = atoi(p + strlen("listening on 127.0.0.1:"));
 		found = d->port > 0;

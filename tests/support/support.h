@@ -32,7 +32,8 @@ struct tdaemon {
  * fresh temp root populated from examples/cgi-bin and tests/fixtures), a
  * temp db/spool, --allow-root (the tests run as root; see td_options), and
  * the extra arguments (NULL-terminated, may be NULL).
- * Waits (10 s at most) for the "listening on" log line. Returns 0 or -1. */
+ * Waits (20 s at most) for the "listening on" log line and the line that
+ * ends the start ("cgiq VERSION: programs from ..."). Returns 0 or -1. */
 int td_start(struct tdaemon *d, const char *cgi_root, const char *const *extra);
 /* td_start with options (opts NULL = defaults). */
 int td_start_opts(struct tdaemon *d, const char *cgi_root, const char *const *extra,
