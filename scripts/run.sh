@@ -25,7 +25,7 @@ listen="${CGIQ_LISTEN:-127.0.0.1:8080}"
 cat <<HINT
 cgiq: try   curl -sv http://${listen}/sample.pdf -o sample.pdf  (two or more 102s, then the PDF)
 cgiq: jobs  build/cgiq jobs --db var/cgiq.db                   (from another terminal)
-cgiq: more  /hello /env /echo /fail from examples/cgi-bin; stop with Ctrl-C
+cgiq: more  /hello /env /echo /fail /countdown (streamed) from examples/cgi-bin; stop with Ctrl-C
 HINT
 
 # cgiq refuses to run programs as root. Started by root (a fresh VM, CI), the
@@ -51,4 +51,5 @@ exec build/cgiq \
 	--spool var/spool \
 	--processing-after 1s \
 	--processing-interval 1s \
+	--stream /countdown \
 	"$@"

@@ -222,6 +222,7 @@ static void policy_of(const struct daemon_config *c, struct job_policy *p, struc
 	p->max_running = c->max_running;
 	p->retry_interrupted = c->retry_interrupted;
 	p->coalesce = c->coalesce_rule;
+	p->stream = c->stream_rule;
 	p->limits = c->limits;
 	p->interpreters = c->interpreters;
 	p->interpreter_count = c->interpreter_count;
@@ -245,6 +246,7 @@ static int conf_build_rules(struct daemon_config *c, const char *file)
 		tmp.max_running = 0;
 		tmp.retry_interrupted = 0;
 		tmp.coalesce_rule = 0;
+		tmp.stream_rule = 0;
 		r = conf_apply(&tmp, file, (int)b, NULL, 0);
 		if (r != 0)
 			return r < 0 ? 2 : r;
@@ -263,6 +265,30 @@ static int conf_build_rules(struct daemon_config *c, const char *file)
 /* After the options: the CGI root given, sockets from systemd or
  * spawn-fcgi taken, the default listener, and the admin listener kept off
  * the public ones. Returns -1 to go on, or 2 after a message. */
+/* A streamed body goes to one client as the program writes it: a client
+ * that joined late would miss its start. So a pattern given to both
+ * --stream and --coalesce, or a block with both keys, is refused; where
+ * different patterns overlap, the program streams and is not coalesced. */
+static int stream_check(const struct daemon_config *c, const char *file)
+{
+	for (unsigned i = 0; i < c->stream_count; i++)
+		for (unsigned k = 0; k < c->coalesce_count; k++)
+			if (strcmp(c->stream[i], c->coalesce[k]) == 0) {
+				fprintf(stderr, "cgiq: --stream %s and --coalesce %s: a streamed program's body goes to "
+				        "one client as it is written, its requests cannot share a job\n",
+				        c->stream[i], c->coalesce[k]);
+				return 2;
+			}
+	for (unsigned b = 0; b < c->jobs.rule_count; b++)
+		if (c->jobs.rules[b].policy.stream && c->jobs.rules[b].policy.coalesce) {
+			fprintf(stderr, "cgiq: %s: script %s: stream and coalesce: a streamed program's body goes to "
+			        "one client as it is written, its requests cannot share a job\n",
+			        file ? file : "-", c->jobs.rules[b].pattern);
+			return 2;
+		}
+	return 0;
+}
+
 static int listeners_check(struct daemon_config *c)
 {
 	if (c->cgi_root == NULL) {
@@ -390,7 +416,9 @@ int app__parse_args(int argc, char **argv, struct daemon_config *c)
 		if (r != 0)
 			goto out;
 	}
-	r = listeners_check(c);
+	r = stream_check(c, file);
+	if (r == 0)
+		r = listeners_check(c);
 out:
 	free(cli);
 	return r < 0 ? -1 : r;

@@ -13,7 +13,7 @@
 #include "jobs/jobs.h"
 
 #define MAX_LISTEN 16
-#define MAX_COALESCE 64
+#define MAX_PATTERNS 64 /* --coalesce, --stream */
 #define MAX_INTERPRETERS 32
 #define MAX_INDEX 8
 #define MAX_STATIC 32
@@ -38,7 +38,8 @@ struct daemon_config {
 	uint64_t processing_misread_ttl_ms;        /* 0: no evidence kept */
 	const char *fastcgi;                       /* --fastcgi ADDR or NULL */
 	const char *fastcgi_allow[MAX_LISTEN + 1]; /* NULL-terminated */
-	const char *coalesce[MAX_COALESCE + 1];    /* NULL-terminated */
+	const char *coalesce[MAX_PATTERNS + 1];    /* NULL-terminated */
+	const char *stream[MAX_PATTERNS + 1];      /* NULL-terminated */
 	/* --interpreter, in the order given (a script block's after the global
 	 * ones, in its own copy of the struct) */
 	struct cgi_interpreter interpreters[MAX_INTERPRETERS];
@@ -53,6 +54,7 @@ struct daemon_config {
 	unsigned env_count;
 	char index_buf[256];
 	unsigned coalesce_count;
+	unsigned stream_count;
 	unsigned fastcgi_allow_count;
 	struct fcgi_config fcgi;
 	struct job_config jobs;
@@ -75,6 +77,7 @@ struct daemon_config {
 	unsigned max_running;                      /* a script block's max-running */
 	int retry_interrupted;                     /* a script block's retry-interrupted */
 	int coalesce_rule;                         /* a script block's coalesce = yes */
+	int stream_rule;                           /* a script block's stream = yes */
 };
 
 /* The command line (and the file --config names) into c: returns -1 to go

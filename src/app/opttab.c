@@ -226,18 +226,35 @@ static int set_jobs_prefix(struct daemon_config *c, const char *a, const char **
 	return 0;
 }
 
-static int add_coalesce(struct daemon_config *c, const char *a, const char **expect)
+/* A program pattern (as script blocks have them) onto a NULL-terminated
+ * list of MAX_PATTERNS at most. */
+static int add_pattern(const char **list, unsigned *count, const char *a, const char **expect)
 {
 	if (a[0] != '/') {
 		*expect = "a pattern starting with /, e.g. /reports/*.pl";
 		return -1;
 	}
-	if (c->coalesce_count == MAX_COALESCE) {
+	if (*count == MAX_PATTERNS) {
 		*expect = "at most 64 patterns";
 		return -1;
 	}
-	c->coalesce[c->coalesce_count++] = a;
+	list[(*count)++] = a;
+	return 0;
+}
+
+static int add_coalesce(struct daemon_config *c, const char *a, const char **expect)
+{
+	if (add_pattern(c->coalesce, &c->coalesce_count, a, expect) < 0)
+		return -1;
 	c->jobs.coalesce = c->coalesce;
+	return 0;
+}
+
+static int add_stream(struct daemon_config *c, const char *a, const char **expect)
+{
+	if (add_pattern(c->stream, &c->stream_count, a, expect) < 0)
+		return -1;
+	c->jobs.stream = c->stream;
 	return 0;
 }
 
@@ -471,6 +488,11 @@ const struct opt_def app_opts[] = {
 	 .help = "concurrent GET/HEAD requests for a program whose path below --cgi-root matches (as script "
 	         "blocks, e.g. /reports/*.pl) and the same query share one job; repeatable (default: never)"},
 
+	{.name = "stream", .kind = OPT_CALL, .arg = "PATTERN", .call = add_stream, .flags = OPT_REPEAT,
+	 .help = "a program whose path below --cgi-root matches (as --coalesce) sends its body as it writes "
+	         "it: 102s until its header block, then chunked (HTTP/1.0: until the close); never coalesced; "
+	         "repeatable (default: never, the whole body with its length)"},
+
 	SECTION("Requests"),
 	{.name = "max-header-bytes", .kind = OPT_SIZE, .arg = "SIZE", AT(http.limits.max_header_bytes), .min = 256,
 	 .max = MB, .expect = "between 256 and 1M", .def = "32k", .help = "request line + headers, beyond: 431"},
@@ -587,6 +609,9 @@ const struct opt_def app_opts[] = {
 	/* In a block, "coalesce = yes" is that block's --coalesce PATTERN. */
 	{.name = "coalesce", .kind = OPT_FLAG, AT(coalesce_rule), .flags = OPT_SCRIPT | OPT_SCRIPT_ONLY,
 	 .help = "the block's concurrent identical requests share one job"},
+	/* In a block, "stream = yes" is that block's --stream PATTERN. */
+	{.name = "stream", .kind = OPT_FLAG, AT(stream_rule), .flags = OPT_SCRIPT | OPT_SCRIPT_ONLY,
+	 .help = "the block's programs send their body as they write it"},
 };
 const size_t app_opt_count = UTIL_ARRAY_LEN(app_opts);
 

@@ -55,7 +55,7 @@ struct opt_def {
  * holds it to the rows flagged OPT_SCRIPT. */
 #define APP_SCRIPT_KEYS                                                                                       \
 	"job-timeout, kill-grace, max-output-bytes, processing, processing-after, processing-interval, "        \
-	"processing-max, on-disconnect, max-running, retry-interrupted, coalesce, interpreter, rlimit-*, nice"
+	"processing-max, on-disconnect, max-running, retry-interrupted, coalesce, stream, interpreter, rlimit-*, nice"
 
 /* The rows, in --help order; app_opt_count of them. */
 extern const struct opt_def app_opts[];

@@ -48,6 +48,7 @@ struct front_answer {
 	uint64_t off, len;
 	int local_redirect;    /* a program's local redirect left to the web server: no status line */
 	int delegated;         /* the web server sends the body (X-Accel-Redirect): no Content-Length */
+	int streamed;          /* the body follows as a program writes it (--stream): no Content-Length */
 };
 void front_answer_init(struct front_answer *a, int status);
 void front_answer_free(struct front_answer *a);
@@ -351,8 +352,25 @@ struct front_wire_ops {
 	 * and runs it with front_req_run (0), or returns an HTTP status. NULL:
 	 * the answer goes to the web server, which follows it (FastCGI). */
 	int (*redirect)(struct front_req *r, const char *location);
+	/*
+	 * A streamed body (a->streamed): len bytes as the program wrote them,
+	 * valid during the call only (FRONT_STREAM_DATA); the end of a complete
+	 * body (FRONT_STREAM_END: HTTP's last chunk); or a body cut short
+	 * (FRONT_STREAM_CUT: nothing more is written). After END and CUT the
+	 * wire calls front_req_written once what it holds has gone. Returns 0,
+	 * 1 when it holds more than FRONT_STREAM_QUEUE_MAX bytes not yet
+	 * written (front/ then stops reading the program until
+	 * front_req_written), or a negative errno, and the wire has closed.
+	 * NULL: this wire does not stream (the answer waits for the job).
+	 */
+	int (*stream)(struct front_req *r, const char *data, size_t len, int how);
 	size_t chunk_bytes;     /* the most body() takes at once */
 };
+enum { FRONT_STREAM_DATA, FRONT_STREAM_END, FRONT_STREAM_CUT };
+/* What a wire holds of a streamed body before the program waits: with the
+ * one read of the program's pipe (FRONT_READ_BYTES) that may arrive while
+ * it is full, a stream costs cgiq at most twice this. */
+#define FRONT_STREAM_QUEUE_MAX 65536
 
 struct front_config {
 	struct job_engine *engine;

@@ -47,6 +47,11 @@ struct front_req {
 	unsigned processing_sent;
 	int refusal;             /* an enum front_refusal for the counters, -1: from the status */
 
+	/* a streamed answer (--stream): its head went out, its body comes as
+	 * the program writes it; paused: the program waits for the client;
+	 * stream_end: FRONT_STREAM_END or _CUT handed to the wire, -1 before */
+	int streaming, stream_paused, stream_end;
+
 	/* its answer */
 	int answering;
 	int status;

@@ -51,6 +51,7 @@ struct front_req *front_req_new(struct front *f, void *wire, const char *tag)
 	r->file_fd = -1;
 	r->stored.fd = -1;
 	r->static_fd = -1;
+	r->stream_end = -1;
 	r->refusal = -1;
 	buf_init(&r->body, f->cfg.body_mem_bytes + 1);
 	uv_timer_init(f->loop, &r->wait_timer);
@@ -142,7 +143,7 @@ void front_req_answer(struct front_req *r, struct front_answer *a)
 	int has_body = front_status_has_body(a->status);
 
 	uv_timer_stop(&r->wait_timer);
-	r->waiting = 0;
+	r->waiting = a->streamed; /* a streamed body's job still runs */
 	r->answering = 1;
 	r->status = a->status;
 	r->bytes = has_body && !a->delegated ? front_answer_body_len(a) : 0;
@@ -154,7 +155,7 @@ void front_req_answer(struct front_req *r, struct front_answer *a)
 		r->file_off = a->off;
 		r->file_end = a->off + a->len;
 	}
-	if (cfg->ops->head(r, a, r->file_fd < 0) < 0)
+	if (cfg->ops->head(r, a, r->file_fd < 0 && !a->streamed) < 0)
 		r->file_fd = -1;
 	front_answer_free(a);
 }
@@ -253,6 +254,8 @@ static void req_account(struct front_req *r, int status)
 	front_access_log_write(cfg->access_log, &e);
 }
 
+static void stream_written(struct front_req *r);
+
 void front_req_written(struct front_req *r)
 {
 	const struct front_wire_ops *ops = r->f->cfg.ops;
@@ -260,6 +263,10 @@ void front_req_written(struct front_req *r)
 
 	if (!r->answering)
 		return;
+	if (r->streaming) {
+		stream_written(r);
+		return;
+	}
 	if (r->file_fd >= 0 && r->file_off < r->file_end) {
 		if (r->chunk == NULL)
 			r->chunk = util_xmalloc(ops->chunk_bytes);
@@ -336,6 +343,88 @@ static unsigned result_exit_status(const struct job_result *res)
 	return res->state == STORE_SUCCEEDED ? 0 : 1;
 }
 
+/* ------------------------------------------------------------------ */
+/* streamed answers (--stream) */
+
+/* The answer's head from the program's header block, as on_job_done makes
+ * it for a whole body. */
+static void answer_from_response(struct front_answer *a, const struct cgi_response *resp, int status)
+{
+	front_answer_init(a, status);
+	if (resp->reason)
+		snprintf(a->reason, sizeof(a->reason), "%s", resp->reason);
+	a->local_redirect = resp->status == 0;
+	if (resp->headers.len)
+		buf_append(&a->headers, resp->headers.data, resp->headers.len);
+}
+
+/* The program's header block is complete: the head goes out now, without
+ * a length; no 102 after it, and Prefer: wait no longer applies. */
+static void on_stream_head(struct job *job, void *ud)
+{
+	struct front_req *r = ud;
+	const struct cgi_response *resp = job_response(job);
+	struct front_answer a;
+
+	if (!r->waiting || resp == NULL)
+		return;
+	answer_from_response(&a, resp, resp->status);
+	a.streamed = 1;
+	r->streaming = 1;
+	r->stream_end = -1;
+	front_req_answer(r, &a);
+}
+
+static void on_stream_data(struct job *job, const char *data, size_t len, void *ud)
+{
+	struct front_req *r = ud;
+	int st;
+
+	if (!r->streaming || r->stream_end >= 0)
+		return;
+	r->bytes += len;
+	st = r->f->cfg.ops->stream(r, data, len, FRONT_STREAM_DATA);
+	if (st > 0 && !r->stream_paused) {
+		r->stream_paused = 1;
+		job_stream_pause(job);
+	}
+}
+
+static const struct job_stream_ops stream_ops = {.head = on_stream_head, .data = on_stream_data};
+
+/* The streamed job ended: the last chunk when it succeeded; else the body
+ * is cut (no last chunk, then the connection closes, so the client can
+ * tell), and the job's row and log line say where. */
+static void stream_done(struct front_req *r, const struct job_result *res)
+{
+	r->waiting = 0;
+	r->exit_status = result_exit_status(res);
+	r->stream_end = res->state == STORE_SUCCEEDED ? FRONT_STREAM_END : FRONT_STREAM_CUT;
+	r->f->cfg.ops->stream(r, NULL, 0, r->stream_end);
+}
+
+/* The wire wrote what it held: the program may go on; after the end, the
+ * answer is done (logged, then the next request), after a cut, closed. */
+static void stream_written(struct front_req *r)
+{
+	const struct front_wire_ops *ops = r->f->cfg.ops;
+
+	if (r->stream_end < 0) {
+		if (r->stream_paused && r->job) {
+			r->stream_paused = 0;
+			job_stream_resume(r->job);
+		}
+		return;
+	}
+	r->streaming = 0;
+	r->answering = 0;
+	req_account(r, r->status);
+	if (r->stream_end == FRONT_STREAM_CUT)
+		ops->close(r);
+	else
+		ops->finish(r);
+}
+
 static void on_job_done(struct job *job, void *ud)
 {
 	struct front_req *r = ud;
@@ -346,6 +435,10 @@ static void on_job_done(struct job *job, void *ud)
 
 	if (!r->waiting)
 		return;
+	if (r->streaming) {
+		stream_done(r, res);
+		return;
+	}
 	r->waiting = 0;
 	if (res->resp && res->resp->status == 0 && ops->redirect) {
 		/* RFC 3875 6.2.2: a local redirect is the wire's to run again. */
@@ -363,18 +456,14 @@ static void on_job_done(struct job *job, void *ud)
 			front_req_error(r, st);
 		return;
 	}
-	/* A local redirect left to the web server is its 302 (nginx's). */
-	front_answer_init(&a, res->resp && res->resp->status == 0 ? 302 : res->http_status);
 	if (res->resp == NULL) {
 		/* Interrupted (cgiq is stopping): the same request may be sent
 		 * again soon; 503 carries Retry-After. */
+		front_answer_init(&a, res->http_status);
 		front_answer_error(&a, res->state == STORE_INTERRUPTED ? 503 : res->http_status, NULL);
 	} else {
-		if (res->resp->reason)
-			snprintf(a.reason, sizeof(a.reason), "%s", res->resp->reason);
-		a.local_redirect = res->resp->status == 0;
-		if (res->resp->headers.len)
-			buf_append(&a.headers, res->resp->headers.data, res->resp->headers.len);
+		/* A local redirect left to the web server is its 302 (nginx's). */
+		answer_from_response(&a, res->resp, res->resp->status == 0 ? 302 : res->http_status);
 		a.len = res->body_bytes;
 		if (res->body_mem)
 			a.mem = res->body_mem;
@@ -410,6 +499,7 @@ int front_req_run(struct front_req *r, struct front_job *j)
 	jr.bytes_in = j->with_body ? (int64_t)r->body_len : 0;
 	/* Its script's settings, resolved once here and carried by the job. */
 	jr.rule = r->rule = job_rule_lookup(f->cfg.engine, jr.script);
+	jr.stream = f->cfg.ops->stream ? &stream_ops : NULL;
 	r->async = j->respond_async;
 	if (r->async)
 		e = job_submit_async(f->cfg.engine, &jr, on_job_accepted, r, &r->job);
@@ -578,6 +668,8 @@ void front_req_reset(struct front_req *r)
 	r->chunk = NULL;
 	memset(&r->info, 0, sizeof(r->info));
 	r->begun = r->api = r->async = r->waiting = r->answering = 0;
+	r->streaming = r->stream_paused = 0;
+	r->stream_end = -1;
 	r->redirects = 0;
 	r->body_len = 0;
 	r->body_status = 0;

@@ -79,6 +79,7 @@ struct conn {
 	uint64_t next_102_ms;    /* the loop time the next one is due */
 	uint64_t interval_102_ms;
 	int close_after;
+	int chunked;             /* the answer's body goes in chunks (a streamed one, to HTTP/1.1) */
 	int linger;              /* after the answer: shut down writing, drain what the client sends */
 	int lingering;           /* doing so (LINGER_MS at most), then closed */
 	size_t lingered_bytes;

@@ -162,6 +162,7 @@ static void http_finish(struct front_req *r)
 	memset(&c->pd, 0, sizeof(c->pd));
 	c->is_head = 0;
 	c->http10 = 0;
+	c->chunked = 0;
 	if (c->parser)
 		http_req_parser_reset(c->parser);
 	else
@@ -221,12 +222,15 @@ static void on_sent(uv_timer_t *t)
 		front_req_written(c->req);
 }
 
+#define MAX_PIECES 3
+
 /* The pieces in order: when nothing is queued before them they go at once,
  * in one writev (no write request, no callback, and no change of the
  * descriptor's events, which libuv makes after each queued write); what
- * the socket does not take is queued. The answer's timer (stopped by
- * http_head) then reports them written. */
-static int conn_send(struct conn *c, struct piece *p, unsigned n)
+ * the socket does not take is queued, copied into one buffer when the
+ * pieces are transient (a streamed body's, valid during the call only).
+ * The answer's timer (stopped by http_head) then reports them written. */
+static int conn_send(struct conn *c, struct piece *p, unsigned n, int transient)
 {
 	size_t sent = 0, total = 0;
 	unsigned i;
@@ -234,10 +238,10 @@ static int conn_send(struct conn *c, struct piece *p, unsigned n)
 	for (i = 0; i < n; i++)
 		total += p[i].len;
 	if (c->writes_pending == 0 && total > 0) {
-		uv_buf_t b[2];
+		uv_buf_t b[MAX_PIECES];
 		unsigned nb = 0;
 		int w;
-		for (i = 0; i < n && nb < 2; i++)
+		for (i = 0; i < n && nb < MAX_PIECES; i++)
 			if (p[i].len > 0)
 				b[nb++] = uv_buf_init((char *)p[i].data, (unsigned)p[i].len);
 		w = uv_try_write(&c->h.stream, b, nb);
@@ -247,6 +251,17 @@ static int conn_send(struct conn *c, struct piece *p, unsigned n)
 			return w;
 		}
 		sent = w > 0 ? (size_t)w : 0;
+	}
+	if (transient && sent < total) {
+		char *copy = util_xmalloc(total - sent), *at = copy;
+		for (i = 0; i < n; i++) {
+			size_t skip = sent < p[i].len ? sent : p[i].len;
+			sent -= skip;
+			memcpy(at, p[i].data + skip, p[i].len - skip);
+			at += p[i].len - skip;
+			free(p[i].owned);
+		}
+		return http__conn_write(c, copy, (size_t)(at - copy), copy);
 	}
 	for (i = 0; i < n; i++) {
 		size_t skip = sent < p[i].len ? sent : p[i].len;
@@ -293,8 +308,17 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 	buf_append_str(&head, "Date: ");
 	buf_append_str(&head, server_date(c->srv));
 	buf_append_str(&head, "\r\nServer: cgiq/" CGIQ_VERSION "\r\n");
-	if (front_status_has_body(status))
+	if (a->streamed && front_status_has_body(status) && !c->is_head) {
+		/* RFC 9112 6.1, 6.3: chunked to HTTP/1.1, else the close ends it */
+		if (c->http10)
+			c->close_after = 1;
+		else
+			c->chunked = 1;
+		if (c->chunked)
+			buf_append_str(&head, "Transfer-Encoding: chunked\r\n");
+	} else if (front_status_has_body(status)) {
 		buf_printf(&head, "Content-Length: %llu\r\n", (unsigned long long)body_len);
+	}
 	if (c->close_after)
 		buf_append_str(&head, "Connection: close\r\n");
 	else if (c->http10)
@@ -311,7 +335,7 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 			buf_init(&a->body, SIZE_MAX / 2);
 		} /* else borrowed from the job, which lives until the request is reset */
 	}
-	if (conn_send(c, p, 2) < 0) {
+	if (conn_send(c, p, 2, 0) < 0) {
 		http__conn_close(c);
 		return -1;
 	}
@@ -325,11 +349,41 @@ static int http_body(struct front_req *r, const char *data, size_t len, int last
 	struct piece p = {data, len, NULL};
 
 	(void)last;
-	if (conn_send(c, &p, 1) < 0) {
+	if (conn_send(c, &p, 1, 0) < 0) {
 		http__conn_close(c);
 		return -1;
 	}
 	return 0;
+}
+
+/* front's streamed body: a chunk each (RFC 9112 7.1) to HTTP/1.1, the
+ * bytes as they are to HTTP/1.0; the last chunk at the end; nothing at a
+ * cut (front/ then closes). A status without a body takes nothing. */
+static int http_stream(struct front_req *r, const char *data, size_t len, int how)
+{
+	struct conn *c = front_req_wire(r);
+	char size[24];
+	struct piece p[MAX_PIECES];
+	unsigned n = 0;
+
+	if (how == FRONT_STREAM_DATA) {
+		if (len == 0 || (!c->chunked && !c->close_after))
+			return 0; /* nothing, or a body the answer does not have */
+		if (c->chunked) {
+			int k = snprintf(size, sizeof(size), "%zx\r\n", len);
+			p[n++] = (struct piece){size, (size_t)k, NULL};
+		}
+		p[n++] = (struct piece){data, len, NULL};
+		if (c->chunked)
+			p[n++] = (struct piece){"\r\n", 2, NULL};
+	} else if (how == FRONT_STREAM_END && c->chunked) {
+		p[n++] = (struct piece){"0\r\n\r\n", 5, NULL};
+	}
+	if (conn_send(c, p, n, 1) < 0) {
+		http__conn_close(c);
+		return -1;
+	}
+	return uv_stream_get_write_queue_size(&c->h.stream) > FRONT_STREAM_QUEUE_MAX;
 }
 
 static void http_close(struct front_req *r) { http__conn_close(front_req_wire(r)); }
@@ -342,6 +396,7 @@ const struct front_wire_ops http__wire_ops = {
 	.finish = http_finish,
 	.close = http_close,
 	.redirect = http_redirect,
+	.stream = http_stream,
 	.chunk_bytes = FRONT_FILE_CHUNK,
 };
 

@@ -304,6 +304,13 @@ void job_detach(struct job *j)
 	j->ud = NULL;
 	j->accepted = NULL;
 	j->accepted_ud = NULL;
+	jobs__stream_stop(j);
+	if (j->streamed) {
+		/* Part of its body went to the client that left: the rest is
+		 * dropped, and there is no result to fetch, only its row. */
+		jobs__registry_add(j->e, j);
+		return;
+	}
 	jobs__keep(j);
 }
 

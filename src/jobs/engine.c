@@ -232,6 +232,34 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	job_maybe_end(j);
 }
 
+/* ------------------------------------------------------------------ */
+/* streaming */
+
+void job_stream_pause(struct job *j)
+{
+	if (j->stream_paused)
+		return;
+	j->stream_paused = 1;
+	if (j->pipe_open[PIPE_OUT])
+		uv_read_stop((uv_stream_t *)&j->pipes[PIPE_OUT]);
+}
+
+void job_stream_resume(struct job *j)
+{
+	if (!j->stream_paused)
+		return;
+	j->stream_paused = 0;
+	if (j->pipe_open[PIPE_OUT])
+		uv_read_start((uv_stream_t *)&j->pipes[PIPE_OUT], job_loop_alloc_cb, on_read);
+}
+
+void jobs__stream_stop(struct job *j)
+{
+	j->stream = NULL;
+	j->stream_ud = NULL;
+	job_stream_resume(j);
+}
+
 static void on_stdin_written(uv_write_t *req, int status)
 {
 	struct job *j = req->data;
@@ -251,6 +279,13 @@ static void on_timer(uv_timer_t *t)
 {
 	struct job *j = t->data;
 
+	if (j->lingering && j->stream_paused && !j->timed_out) {
+		/* Its pipe is full because the client reads slowly, not because
+		 * something the program left holds it: wait for the client (the
+		 * job's own deadline, if any, still applies). */
+		uv_timer_start(&j->timer, on_timer, j->policy.kill_grace_ms, 0);
+		return;
+	}
 	if (j->kill_phase == 0 && j->lingering) {
 		log_warnx("job %s: pid %d exited but its pipes are still open after %llu ms; "
 		          "stopping what it left behind", j->id, (int)j->pid,
@@ -393,6 +428,19 @@ static void job_decide(struct job *j)
 			j->spool_fd = -1;
 		}
 		buf_free(&j->out_mem);
+	}
+	if (j->streamed) {
+		/* Its head and body_bytes went to the client as they came: the row
+		 * says what the client got, and where it was cut. */
+		res->http_status = j->resp.status;
+		res->body_bytes = j->body_bytes;
+		if (j->state != STORE_SUCCEEDED) {
+			snprintf(why, sizeof(why), "%s; the stream was cut after %llu bytes",
+			         j->reason ? j->reason : "failed", (unsigned long long)j->body_bytes);
+			free(j->reason);
+			j->reason = util_xstrdup(why);
+			res->reason = j->reason;
+		}
 	}
 	res->body_fd = res->resp ? j->spool_fd : -1;
 	res->body_mem = res->resp && j->spool_fd < 0 ? (j->out_mem.data ? j->out_mem.data : "") : NULL;

@@ -143,6 +143,14 @@ struct job {
 	int timed_out, cancelled, interrupted, output_over, spool_failed;
 	char *reason;
 
+	/* streaming (--stream): stream set while a submitter takes the body as
+	 * it comes; streamed once its head went out (the body is then never
+	 * kept, and a submitter that leaves cuts it); paused while it has no
+	 * room (stdout is not read) */
+	const struct job_stream_ops *stream;
+	void *stream_ud;
+	int streamed, stream_paused;
+
 	/* output */
 	struct cgi_response resp;
 	int headers_done;
@@ -305,6 +313,10 @@ int jobs__output_stdout(struct job *j, const char *data, size_t len);
 int jobs__output_stderr(struct job *j, const char *data, size_t len);
 /* The one log line that says what of j's stderr did not reach the log. */
 void jobs__stderr_dropped_note(const struct job *j);
+
+/* The submitter of a streamed job lets go of it: no more callbacks, and
+ * its stdout is read again (to be dropped) so the program is not blocked. */
+void jobs__stream_stop(struct job *j);
 
 /* The first reason given is the one the row keeps. */
 static inline void jobs__set_reason(struct job *j, const char *reason)

@@ -30,6 +30,7 @@ struct job_policy {
 	unsigned max_running;            /* jobs of this rule running at once; 0 = only --max-jobs */
 	int retry_interrupted;           /* an async job running when cgiq died is queued again */
 	int coalesce;                    /* concurrent GET/HEAD requests share a job, as --coalesce */
+	int stream;                      /* its output goes to the client as it is written, as --stream */
 	struct cgi_limits limits;        /* rlimits and nice of its programs */
 	/* --interpreter: files run by an interpreter (the global ones, then a
 	 * block's own; the last for an extension wins) */
@@ -64,6 +65,9 @@ struct job_config {
 	 * below cgi_root, as script rules) whose concurrent GET/HEAD requests for
 	 * the same PATH_INFO and query share one job; NULL-terminated, NULL = none. */
 	const char *const *coalesce;
+	/* --stream: patterns (as --coalesce) of programs whose output goes to
+	 * the client as they write it; NULL-terminated, NULL = none. */
+	const char *const *stream;
 	int rerun_interrupted;      /* 202-accepted jobs running when cgiq died run again at start */
 	int keep_leftovers;         /* --leftovers keep: processes that outlive their job are only
 	                               logged and counted, not killed */
@@ -129,6 +133,20 @@ void job_engine_drain(struct job_engine *e, const char *reason);
 /* Jobs running now (spawning included): the drain is over at 0. */
 unsigned job_engine_running(const struct job_engine *e);
 
+/*
+ * A streamed job's submitter (--stream): head once the program's header
+ * block is complete (job_result's resp is then set, its body not kept),
+ * data for each piece of the body as the program writes it (valid during
+ * the call only). A slow reader calls job_stream_pause, and
+ * job_stream_resume once it has room: the program then waits on its pipe.
+ * The done callback still ends it: succeeded, or cut (any other state).
+ * A local redirect (RFC 3875 6.2.2) is not streamed.
+ */
+struct job_stream_ops {
+	void (*head)(struct job *j, void *ud);
+	void (*data)(struct job *j, const char *data, size_t len, void *ud);
+};
+
 /* What to run, and what to record. Strings are copied; env is moved. */
 struct job_request {
 	const char *script;       /* absolute path of the program */
@@ -145,7 +163,18 @@ struct job_request {
 	int64_t bytes_in;
 	/* from job_rule_lookup for script; NULL = the engine's global settings */
 	const struct job_script_rule *rule;
+	/* for job_submit: used when the program streams (job_request_streams),
+	 * with the done callback's ud; NULL = never streamed */
+	const struct job_stream_ops *stream;
 };
+
+/* Whether req's program streams: its rule or a --stream pattern says so,
+ * and the request is not a HEAD (its answer has no body to stream). Then
+ * it is never shared with another request (--coalesce). Any thread. */
+int job_request_streams(const struct job_engine *e, const struct job_request *req);
+/* The submitter has no room for more of a streamed body / has again. */
+void job_stream_pause(struct job *j);
+void job_stream_resume(struct job *j);
 
 /*
  * The first rule of the engine's configuration matching script_filename (an
@@ -247,6 +276,9 @@ struct job_result {
 };
 
 const char *job_id(const struct job *j);
+/* The program's header block once it is complete (a streamed job's head
+ * callback reads it), else NULL. Valid until job_release. */
+const struct cgi_response *job_response(const struct job *j);
 const struct job_result *job_result(const struct job *j);
 enum store_state job_state(const struct job *j);
 

@@ -24,12 +24,10 @@ static int spool_open(struct job *j)
 	return util_write_all(fd, j->out_mem.data ? j->out_mem.data : "", j->out_mem.len);
 }
 
-static int body_bytes(struct job *j, const char *data, size_t len)
+/* Counts len more body bytes, or says (1) that they pass --max-output:
+ * the program is then stopped. */
+static int over_limit(struct job *j, size_t len)
 {
-	int r;
-
-	if (j->output_over || j->spool_failed || len == 0)
-		return 0;
 	if (j->body_bytes + len > j->policy.max_output_bytes) {
 		j->output_over = 1;
 		log_warnx("job %s: output exceeds %llu bytes, stopping the program", j->id,
@@ -38,6 +36,17 @@ static int body_bytes(struct job *j, const char *data, size_t len)
 		return 1;
 	}
 	j->body_bytes += len;
+	return 0;
+}
+
+static int body_bytes(struct job *j, const char *data, size_t len)
+{
+	int r;
+
+	if (j->output_over || j->spool_failed || len == 0)
+		return 0;
+	if (over_limit(j, len))
+		return 1;
 	if (j->spool_fd < 0 && j->out_mem.len + len <= j->e->cfg.output_mem_bytes) {
 		buf_append(&j->out_mem, data, len);
 		return 0;
@@ -57,6 +66,19 @@ static int body_bytes(struct job *j, const char *data, size_t len)
 		jobs__set_reason(j, "cannot spool output (disk full?)");
 		return 1;
 	}
+	return 0;
+}
+
+/* A streamed body: counted against --max-output, then handed to the
+ * submitter (or dropped once it has gone), never kept. */
+static int stream_bytes(struct job *j, const char *data, size_t len)
+{
+	if (j->output_over || len == 0)
+		return 0;
+	if (over_limit(j, len))
+		return 1;
+	if (j->stream)
+		j->stream->data(j, data, len, j->stream_ud);
 	return 0;
 }
 
@@ -91,8 +113,13 @@ int jobs__output_stdout(struct job *j, const char *data, size_t len)
 		j->headers_done = 1;
 		data += used;
 		len -= used;
+		if (j->stream && j->resp.status != 0) {
+			/* the head goes out now; a local redirect is run again instead */
+			j->streamed = 1;
+			j->stream->head(j, j->stream_ud);
+		}
 	}
-	return body_bytes(j, data, len);
+	return j->streamed ? stream_bytes(j, data, len) : body_bytes(j, data, len);
 }
 
 /* Whether one more stderr line of j may be logged: within the job's volume

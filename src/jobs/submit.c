@@ -134,6 +134,27 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 
 static const char *script_rel(const struct job_config *c, const char *script_filename);
 
+/* Whether rel (a program's path below the root, from "/") matches one of
+ * the NULL-terminated patterns (NULL: none). */
+static int pattern_listed(const char *const *patterns, const char *rel)
+{
+	const char *const *p;
+
+	if (patterns == NULL || rel == NULL)
+		return 0;
+	for (p = patterns; *p && fnmatch(*p, rel, FNM_PATHNAME) != 0; p++)
+		;
+	return *p != NULL;
+}
+
+int job_request_streams(const struct job_engine *e, const struct job_request *req)
+{
+	if (req->method != NULL && strcmp(req->method, "HEAD") == 0)
+		return 0;
+	return (req->rule && req->rule->policy.stream) ||
+	       pattern_listed(e->cfg.stream, script_rel(&e->cfg, req->script));
+}
+
 /*
  * The key under which a request may share a job (--coalesce), or NULL: a
  * GET or HEAD without a body, for a program whose path below the root
@@ -144,22 +165,18 @@ static const char *script_rel(const struct job_config *c, const char *script_fil
 static char *coalesce_key(const struct job_engine *e, const struct job_request *req)
 {
 	static const char *const personal[] = {"HTTP_COOKIE", "HTTP_AUTHORIZATION", "REMOTE_USER"};
-	const char *rel;
-	const char *const *p;
 	struct buf key;
 
 	if (req->body_fd >= 0 || req->body_len > 0 || req->method == NULL ||
 	    (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0))
 		return NULL;
-	if (!(req->rule && req->rule->policy.coalesce)) {
-		rel = e->cfg.coalesce ? script_rel(&e->cfg, req->script) : NULL;
-		if (rel == NULL)
-			return NULL;
-		for (p = e->cfg.coalesce; *p && fnmatch(*p, rel, FNM_PATHNAME) != 0; p++)
-			;
-		if (*p == NULL)
-			return NULL;
-	}
+	if (!(req->rule && req->rule->policy.coalesce) &&
+	    !pattern_listed(e->cfg.coalesce, e->cfg.coalesce ? script_rel(&e->cfg, req->script) : NULL))
+		return NULL;
+	/* A streamed body goes to one client as it is written: one job each
+	 * (a HEAD, never streamed, may still share one). */
+	if (job_request_streams(e, req))
+		return NULL;
 	for (size_t i = 0; i < sizeof(personal) / sizeof(personal[0]); i++)
 		if (cgi_env_get(req->env, personal[i]) != NULL)
 			return NULL;
@@ -220,6 +237,10 @@ int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, 
 	j->refs++; /* the submitter's */
 	j->done = done;
 	j->ud = ud;
+	if (req->stream && job_request_streams(e, req)) {
+		j->stream = req->stream;
+		j->stream_ud = ud;
+	}
 	if (key) {
 		j->coalesce_key = key;
 		j->co_next = e->coalescing;
@@ -246,6 +267,7 @@ int jobs__submit_prepared(struct job_engine *e, struct job_request *req, struct 
 
 const char *job_id(const struct job *j) { return j->id; }
 const struct job_result *job_result(const struct job *j) { return &j->result; }
+const struct cgi_response *job_response(const struct job *j) { return j->headers_done ? &j->resp : NULL; }
 enum store_state job_state(const struct job *j) { return j->state; }
 void job_note_processing(struct job *j)
 {
@@ -274,6 +296,7 @@ void job_cancel(struct job *j, const char *reason)
 {
 	j->done = NULL;
 	j->ud = NULL;
+	jobs__stream_stop(j);
 	j->accepted = NULL;
 	j->accepted_ud = NULL;
 	if (j->ended)

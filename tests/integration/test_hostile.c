@@ -48,25 +48,6 @@ static int suite_clean(void)
 /* ------------------------------------------------------------------ */
 /* helpers */
 
-/* A /proc/PID/status field in kB (VmRSS, VmHWM), -1 when unreadable. */
-static long proc_kb(pid_t pid, const char *field)
-{
-	char path[64], line[256];
-	size_t n = strlen(field);
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, field, n) == 0 && line[n] == ':') {
-			kb = atol(line + n + 1);
-			break;
-		}
-	fclose(f);
-	return kb;
-}
 
 /* Open descriptors of a process (entries of /proc/PID/fd). */
 static int fd_count(pid_t pid)
@@ -395,7 +376,7 @@ static void test_slowloris(void)
 {
 	static const char head[] = "GET /hello HTTP/1.1\r\nHost: x\r\n";
 	int fds[SLOW_CONNS];
-	long rss0 = proc_kb(D.pid, "VmRSS"), rss_max = rss0;
+	long rss0 = t_proc_kb(D.pid, "VmRSS"), rss_max = rss0;
 	long off = log_size(&D);
 	uint64_t t0;
 	int rounds = 0, got408 = 0, closed = 0;
@@ -415,7 +396,7 @@ static void test_slowloris(void)
 		rounds++;
 		expect_hello(D.port);
 		expect_hello(D.port);
-		long rss = proc_kb(D.pid, "VmRSS");
+		long rss = t_proc_kb(D.pid, "VmRSS");
 		if (rss > rss_max)
 			rss_max = rss;
 		/* Pacing of the attack itself (one byte a second), not a wait for
@@ -502,7 +483,7 @@ static void test_idle_connections(void)
 	struct fd_wait w = { d.pid, base, 0 };
 	CU_ASSERT(t_wait_for(fds_reached, &w, 5000));
 	base = fd_count(d.pid);
-	rss0 = proc_kb(d.pid, "VmRSS");
+	rss0 = t_proc_kb(d.pid, "VmRSS");
 	CU_ASSERT_FATAL(base > 0 && rss0 > 0);
 
 	t0 = t_now_ms();
@@ -521,7 +502,7 @@ static void test_idle_connections(void)
 	printf("\n  idle: %d connections open and accepted in %llu ms\n", opened,
 	       (unsigned long long)(t_now_ms() - t0));
 	expect_hello(d.port);
-	rss1 = proc_kb(d.pid, "VmRSS");
+	rss1 = t_proc_kb(d.pid, "VmRSS");
 	if (opened > 0) {
 		long per = (rss1 - rss0) * 1024 / opened;
 		printf("  idle: RSS %ld kB -> %ld kB: %ld bytes per idle connection (bound %d)\n", rss0, rss1, per,

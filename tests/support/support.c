@@ -872,3 +872,22 @@ long long t_metric(int admin_port, const char *sample)
 	t_resp_free(&r);
 	return v;
 }
+
+long t_proc_kb(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t n = strlen(field);
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			kb = atol(line + n + 1);
+			break;
+		}
+	fclose(f);
+	return kb;
+}

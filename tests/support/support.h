@@ -128,6 +128,9 @@ const char *t_wait_new_job(const struct tdaemon *d, int64_t since_us, char *out,
 /* Waits (up to ms) until job id's row has state; 1 if it has. */
 int t_wait_job_state(const struct tdaemon *d, const char *id, const char *state, int ms);
 
+/* A /proc/PID/status field in kB (VmRSS, VmHWM), -1 when unreadable. */
+long t_proc_kb(pid_t pid, const char *field);
+
 /* Number of live processes in process group pgid (scans /proc). */
 int t_group_alive(pid_t pgid);
 

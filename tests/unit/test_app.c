@@ -411,7 +411,7 @@ static void test_file_errors(void)
 	check_file_error("script /a {\n  listen = 127.0.0.1:1\n}\n", none,
 	                 "2: 'listen' cannot be set per script (a script block takes job-timeout, kill-grace, "
 	                 "max-output-bytes, processing, processing-after, processing-interval, processing-max, "
-	                 "on-disconnect, max-running, retry-interrupted, coalesce, interpreter, rlimit-*, nice)");
+	                 "on-disconnect, max-running, retry-interrupted, coalesce, stream, interpreter, rlimit-*, nice)");
 	check_file_error("script /a {\n  max-running = many\n}\n", none,
 	                 "2: max-running: invalid value 'many' (a whole number)");
 	check_file_error("script /a {\n  processing-interval = 0\n}\n", none,
