@@ -48,6 +48,7 @@ struct fconn {
 
 	/* the answer */
 	int end_written;
+	int stream_body;             /* a streamed answer's body follows (fcgi_stream) */
 	int failed;                  /* a write failed: the answer did not arrive */
 };
 

@@ -11,8 +11,9 @@
  * before they are read, as soon as a record header declares them), the body
  * (front/: in memory, then spooled; at most --max-body-bytes), then the
  * answer: a CGI response on FCGI_STDOUT records (a body streamed from a file
- * a record at a time, as the web server takes it), the end (FCGI_END_REQUEST
- * with the program's exit status) in the same write as its last bytes.
+ * a record at a time, as the web server takes it; a streamed program's body
+ * as it writes it), the end (FCGI_END_REQUEST with the program's exit
+ * status) in the same write as its last bytes.
  * FCGI_ABORT_REQUEST, or the connection closing, while a job runs is the
  * web server going away: the job is cancelled or, with --on-disconnect
  * detach, goes on with its result kept.
@@ -142,13 +143,14 @@ static int fcgi_head(struct front_req *r, struct front_answer *a, int last)
 	struct buf head, out;
 
 	c->phase = FP_WRITING;
+	c->stream_body = a->streamed && has_body;
 	buf_init(&head, SIZE_MAX / 2);
 	buf_init(&out, SIZE_MAX / 2);
 	if (!a->local_redirect)
 		buf_printf(&head, "Status: %d %s\r\n", a->status, front_answer_reason(a));
 	if (a->headers.len)
 		buf_append(&head, a->headers.data, a->headers.len);
-	if (has_body && !a->local_redirect && !a->delegated)
+	if (has_body && !a->local_redirect && !a->delegated && !a->streamed)
 		buf_printf(&head, "Content-Length: %llu\r\n", (unsigned long long)len);
 	buf_append_str(&head, "\r\n");
 	fcgi_put_stdout(&out, c->req_id, head.data, head.len);
@@ -177,6 +179,35 @@ static int fcgi_body(struct front_req *r, const char *data, size_t len, int last
 	return conn_write(c, &out);
 }
 
+/* front's streamed body: each piece on FCGI_STDOUT records (copied); the
+ * end as for any answer (the empty FCGI_STDOUT and END_REQUEST). A cut
+ * must reach the client as one: closing the connection without
+ * END_REQUEST is not enough, as nginx takes that for the end of a body
+ * without a length (and sends its last chunk). So a record it refuses
+ * goes first (a management record, FCGI_UNKNOWN_TYPE, which no web server
+ * expects on a request's connection): nginx then closes its client's
+ * connection without the last chunk. front/ closes ours once it is
+ * written. */
+static int fcgi_stream(struct front_req *r, const char *data, size_t len, int how)
+{
+	struct fconn *c = front_req_wire(r);
+	struct buf out;
+	int e = 0;
+
+	buf_init(&out, SIZE_MAX / 2);
+	if (how == FRONT_STREAM_DATA && len > 0 && c->stream_body)
+		fcgi_put_stdout(&out, c->req_id, data, len);
+	else if (how == FRONT_STREAM_END)
+		put_end(c, &out);
+	else if (how == FRONT_STREAM_CUT)
+		fcgi_put_unknown_type(&out, 0);
+	e = conn_write(c, &out);
+	buf_free(&out);
+	if (e < 0)
+		return e;
+	return uv_stream_get_write_queue_size(&c->h.stream) > FRONT_STREAM_QUEUE_MAX;
+}
+
 /* The answer is written with its end (head or body with last), or is cut
  * short: the end follows alone. */
 static void fcgi_finish(struct front_req *r)
@@ -203,6 +234,7 @@ const struct front_wire_ops fcgi__wire_ops = {
 	.finish = fcgi_finish,
 	.close = fcgi_close,
 	.redirect = NULL, /* nginx follows a program's local redirect, as behind fcgiwrap */
+	.stream = fcgi_stream,
 	/* One record's content: each chunk goes out as one FCGI_STDOUT record. */
 	.chunk_bytes = FCGI_MAX_LENGTH,
 };
@@ -353,6 +385,7 @@ static void conn_next(struct fconn *c)
 	front_req_reset(c->req);
 	request_free(c);
 	c->end_written = 0;
+	c->stream_body = 0;
 	if (c->phase != FP_IDLE)
 		f->busy--;
 	c->phase = FP_IDLE;
@@ -370,7 +403,9 @@ static void on_timer(uv_timer_t *t)
 {
 	struct fconn *c = t->data;
 
-	if (c->phase == FP_WRITING) {
+	if (c->phase == FP_WRITING && c->writes == 0) {
+		return; /* a streamed answer's program is quiet: not the web server's doing */
+	} else if (c->phase == FP_WRITING) {
 		log_info("%s: the web server did not take the answer within --fastcgi-read-timeout %llu ms",
 		         c->tag, (unsigned long long)c->f->cfg.read_timeout_ms);
 		c->failed = 1;

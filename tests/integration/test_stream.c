@@ -14,11 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support/support.h"
 
 static struct tdaemon D;
+static struct tserver NG;
+static char dir[64];
+/* where the tests send their requests: cgiq's HTTP port, or nginx's in
+ * front of cgiq's FastCGI socket */
+static int port;
 
 /* ---------------- the wire, read as it comes ---------------- */
 
@@ -174,7 +180,7 @@ static const char *row_of(const char *uri, const char *want, char *out, size_t s
 
 static int send_req(const char *req)
 {
-	int fd = t_connect(D.port);
+	int fd = t_connect(port);
 
 	if (fd >= 0 && t_send_str(fd, req) < 0) {
 		close(fd);
@@ -198,19 +204,55 @@ static void exchange(const char *req, struct got *g, char *head, size_t head_siz
 
 /* ---------------- the suite ---------------- */
 
+/* One cgiq, its HTTP port and its FastCGI socket, and nginx in front of
+ * that socket as a streaming site has it: fastcgi_buffering off. */
 static int suite_init(void)
 {
+	char sock[128], addr[160], body[2048];
 	const char *args[] = {"--stream", "/stream-*", "--stream", "/big-output", "--job-timeout", "3s",
-	                      "--max-output", "1M", "--kill-grace", "1s", NULL};
-	return td_start(&D, NULL, args);
+	                      "--max-output", "1M", "--kill-grace", "1s", "--fastcgi", addr, NULL};
+	int ng_port;
+
+	snprintf(dir, sizeof(dir), "/tmp/cgiq-stream-XXXXXX");
+	if (mkdtemp(dir) == NULL || chmod(dir, 0755) < 0)
+		return -1;
+	snprintf(sock, sizeof(sock), "%s/cgiq.sock", dir);
+	snprintf(addr, sizeof(addr), "unix:%s", sock);
+	if (td_start(&D, NULL, args) < 0 || !td_wait_log(&D, "fastcgi on ", 10000))
+		return -1;
+	ng_port = t_free_port();
+	/* as examples/nginx/cgiq.conf has it: kept connections, no buffering */
+	snprintf(body, sizeof(body),
+	         "\tupstream cgiq { server unix:%s; keepalive 4; }\n"
+	         "\tserver {\n"
+	         "\t\tlisten 127.0.0.1:%d;\n"
+	         "\t\troot %s;\n"
+	         "\t\tlocation / {\n"
+	         "\t\t\tinclude /etc/nginx/fastcgi_params;\n"
+	         "\t\t\tfastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n"
+	         "\t\t\tfastcgi_keep_conn on;\n"
+	         "\t\t\tfastcgi_buffering off;\n"
+	         "\t\t\tfastcgi_pass cgiq;\n"
+	         "\t\t}\n"
+	         "\t}\n",
+	         sock, ng_port, D.cgi_root);
+	return tn_start(&NG, dir, ng_port, body);
 }
 
 static int suite_clean(void)
 {
+	char cmd[128];
+
+	ts_stop(&NG);
 	td_stop(&D);
 	td_cleanup(&D);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	t_run(cmd, NULL, 0);
 	return 0;
 }
+
+static void on_http(void) { port = D.port; }
+static void on_nginx(void) { port = NG.port; }
 
 /* Each line within 100 ms of being written, chunked; the row; then the
  * next request on the same connection. */
@@ -269,6 +311,9 @@ static void test_lines(void)
 	got_free(&g);
 }
 
+static void test_lines_http(void) { on_http(); test_lines(); }
+static void test_lines_nginx(void) { on_nginx(); test_lines(); }
+
 /* HTTP/1.0: no chunks, the body until the close. */
 static void test_http10(void)
 {
@@ -277,6 +322,7 @@ static void test_http10(void)
 	const char *b;
 	int i = 0;
 
+	on_http();
 	exchange("GET /stream-lines?3 HTTP/1.0\r\n\r\n", &g, head, sizeof(head));
 	CU_ASSERT_PTR_NOT_NULL(strstr(head, "HTTP/1.1 200 OK\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(head, "\r\nConnection: close\r\n"));
@@ -332,8 +378,14 @@ static void test_killed(void)
 
 static void test_deadline(void) { cut_case("/stream-stalls", "started\n", "timed_out", "job timeout"); }
 
+static void test_killed_http(void) { on_http(); test_killed(); }
+static void test_killed_nginx(void) { on_nginx(); test_killed(); }
+static void test_deadline_http(void) { on_http(); test_deadline(); }
+static void test_deadline_nginx(void) { on_nginx(); test_deadline(); }
+
 static void test_max_output(void)
 {
+	on_http();
 	/* 2 MB against --max-output 1M: cut after at most 1 MiB */
 	cut_case("/big-output?2000000", NULL, "failed", "output limit exceeded");
 }
@@ -343,8 +395,10 @@ static void test_head(void)
 {
 	struct tresp r;
 	char v[64];
-	int fd = send_req("HEAD /stream-lines?2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+	int fd;
 
+	on_http();
+	fd = send_req("HEAD /stream-lines?2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 	CU_ASSERT_FATAL(fd >= 0);
 	CU_ASSERT_FATAL(t_read_response(fd, &r, 1, 10000) == 0);
 	close(fd);
@@ -505,11 +559,14 @@ int main(void)
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
-	s = CU_add_suite("streaming on the HTTP front", suite_init, suite_clean);
-	if (s == NULL || !CU_add_test(s, "lines as they are written, then keep-alive", test_lines) ||
+	s = CU_add_suite("streaming, HTTP front and FastCGI behind nginx", suite_init, suite_clean);
+	if (s == NULL || !CU_add_test(s, "HTTP: lines as they are written, then keep-alive", test_lines_http) ||
+	    !CU_add_test(s, "nginx: lines as they are written, then keep-alive", test_lines_nginx) ||
 	    !CU_add_test(s, "HTTP/1.0: until the close", test_http10) ||
-	    !CU_add_test(s, "killed mid-stream: cut, the row", test_killed) ||
-	    !CU_add_test(s, "the deadline mid-stream: cut, timed_out", test_deadline) ||
+	    !CU_add_test(s, "HTTP: killed mid-stream: cut, the row", test_killed_http) ||
+	    !CU_add_test(s, "nginx: killed mid-stream: cut, the row", test_killed_nginx) ||
+	    !CU_add_test(s, "HTTP: the deadline mid-stream: cut, timed_out", test_deadline_http) ||
+	    !CU_add_test(s, "nginx: the deadline mid-stream: cut, timed_out", test_deadline_nginx) ||
 	    !CU_add_test(s, "--max-output mid-stream: cut", test_max_output) ||
 	    !CU_add_test(s, "HEAD is answered whole", test_head) ||
 	    !CU_add_test(s, "a slow reader holds the program, not the output", test_slow_reader) ||
