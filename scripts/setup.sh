@@ -19,6 +19,7 @@ PACKAGES=(
   php-cgi    # integration_apps: PHP programs through --interpreter
   media-types # /etc/mime.types: the types of static files (--static)
   git gitweb # integration_apps: gitweb served from examples/apps/gitweb
+  libcgi-pm-perl # integration_stream: Perl's CGI.pm, streamed and -nph
 )
 
 # The user programs run as when cgiq starts as root with --user and no

@@ -226,6 +226,20 @@ static int set_jobs_prefix(struct daemon_config *c, const char *a, const char **
 	return 0;
 }
 
+static int set_nph_prefix(struct daemon_config *c, const char *a, const char **expect)
+{
+	if (strcmp(a, "off") == 0) {
+		c->jobs.nph_prefix = NULL;
+		return 0;
+	}
+	if (*a == '\0' || strchr(a, '/') != NULL) {
+		*expect = "a file name prefix such as nph-, or off";
+		return -1;
+	}
+	c->jobs.nph_prefix = a;
+	return 0;
+}
+
 /* A program pattern (as script blocks have them) onto a NULL-terminated
  * list of MAX_PATTERNS at most. */
 static int add_pattern(const char **list, unsigned *count, const char *a, const char **expect)
@@ -492,6 +506,11 @@ const struct opt_def app_opts[] = {
 	 .help = "a program whose path below --cgi-root matches (as --coalesce) sends its body as it writes "
 	         "it: 102s until its header block, then chunked (HTTP/1.0: until the close); never coalesced; "
 	         "repeatable (default: never, the whole body with its length)"},
+
+	{.name = "nph-prefix", .kind = OPT_CALL, .arg = "PREFIX", .call = set_nph_prefix, .def = "nph-",
+	 .note = "off = none",
+	 .help = "a program whose file name starts with PREFIX writes its own status line (RFC 3875 "
+	         "non-parsed header): cgiq checks its head, then streams it as --stream does"},
 
 	SECTION("Requests"),
 	{.name = "max-header-bytes", .kind = OPT_SIZE, .arg = "SIZE", AT(http.limits.max_header_bytes), .min = 256,

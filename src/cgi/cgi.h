@@ -164,6 +164,13 @@ struct cgi_response {
 	                        and hop-by-hop/framing headers the gateway owns (Connection,
 	                        Content-Length, Transfer-Encoding, Keep-Alive, Date, Server) */
 	size_t header_count;
+	/* Set before the first feed: a non-parsed-header program's output (RFC
+	 * 3875 5): its first line is an HTTP status line ("HTTP/1.1 200 OK",
+	 * 200 to 599), which gives status and reason; then header lines as for
+	 * any program, with the same ones dropped, a Status only with the same
+	 * code (dropped), no Transfer-Encoding (the gateway frames the body),
+	 * no Content-Type required. */
+	int nph;
 	/* internal parse state */
 	struct buf line;
 	int done;
@@ -184,8 +191,10 @@ void cgi_response_free(struct cgi_response *r);
  *   1   header block complete; *consumed = bytes of data that belonged to it
  *       (the rest is body),
  *  <0   malformed: -EBADMSG (a line without ':', a bad Status, no Content-Type
- *       and no Location (RFC 3875 6.2), invalid characters), -E2BIG (more than
- *       CGI_MAX_HEADER_BYTES or CGI_MAX_HEADERS). *consumed unspecified.
+ *       and no Location (RFC 3875 6.2), invalid characters; with nph, a bad
+ *       status line or a Status of another code), -EPROTO (nph: Transfer-Encoding),
+ *       -E2BIG (more than CGI_MAX_HEADER_BYTES or CGI_MAX_HEADERS).
+ *       *consumed unspecified.
  * Must not be called again after 1 or an error.
  */
 int cgi_response_feed(struct cgi_response *r, const char *data, size_t len, size_t *consumed);

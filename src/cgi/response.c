@@ -74,6 +74,39 @@ static int resp_status(struct cgi_response *r, const char *v, size_t len)
 	return 0;
 }
 
+/* RFC 3875 5.1, RFC 9112 4: an NPH program's status line, "HTTP/1.x"
+ * SP status-code [SP reason-phrase]; 1xx is refused (an interim answer,
+ * or a switch of protocol, is not the program's to make). */
+static int resp_status_line(struct cgi_response *r, const char *line, size_t len)
+{
+	static const char version[] = "HTTP/1.";
+
+	if (len < sizeof(version) + 4 || memcmp(line, version, sizeof(version) - 1) != 0 ||
+	    (line[7] != '0' && line[7] != '1') || line[8] != ' ')
+		return -EBADMSG;
+	for (size_t i = 9; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return -EBADMSG;
+	}
+	if (resp_status(r, line + 9, len - 9) < 0 || r->status < 200)
+		return -EBADMSG;
+	return 0;
+}
+
+/* A Status field after an NPH status line (CGI.pm's -nph writes both):
+ * dropped when it says the same code, else the head contradicts itself. */
+static int resp_status_again(struct cgi_response *r, const char *v, size_t len)
+{
+	struct cgi_response again;
+	int rc;
+
+	memset(&again, 0, sizeof(again));
+	rc = resp_status(&again, v, len);
+	free(again.reason);
+	return rc == 0 && again.status == r->status ? 0 : -EBADMSG;
+}
+
 static int resp_forward(struct cgi_response *r, const char *name, size_t nlen, const char *v,
                         size_t vlen)
 {
@@ -97,6 +130,8 @@ static int resp_line(struct cgi_response *r, const char *line, size_t len)
 		return 1;
 	if (++r->line_count > CGI_MAX_HEADERS)
 		return -E2BIG;
+	if (r->nph && r->line_count == 1)
+		return resp_status_line(r, line, len);
 
 	/* RFC 3875 6.3: no whitespace between name and ':', and no
 	 * continuation lines (a leading SP/HTAB is not a tchar). */
@@ -125,7 +160,9 @@ static int resp_line(struct cgi_response *r, const char *line, size_t len)
 	}
 
 	if (resp_name_is(line, nlen, "Status"))
-		return resp_status(r, v, vlen);
+		return r->nph ? resp_status_again(r, v, vlen) : resp_status(r, v, vlen);
+	if (r->nph && resp_name_is(line, nlen, "Transfer-Encoding"))
+		return -EPROTO;
 	if (resp_name_is(line, nlen, "Location")) {
 		if (r->location != NULL || vlen == 0)
 			return -EBADMSG;
@@ -145,6 +182,8 @@ static int resp_line(struct cgi_response *r, const char *line, size_t len)
 /* RFC 3875 6.2: which of the three response kinds this is. */
 static int resp_finish(struct cgi_response *r)
 {
+	if (r->nph)
+		return r->status != 0 ? 0 : -EBADMSG; /* no status line */
 	/* RFC 3875 6.2: a response carries Content-Type, or is a redirect. */
 	if (!r->has_content_type && r->location == NULL)
 		return -EBADMSG;

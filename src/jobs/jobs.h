@@ -68,6 +68,10 @@ struct job_config {
 	/* --stream: patterns (as --coalesce) of programs whose output goes to
 	 * the client as they write it; NULL-terminated, NULL = none. */
 	const char *const *stream;
+	/* RFC 3875 5: programs whose file name starts with this write their
+	 * own status line (non-parsed header), and are always streamed (but
+	 * for HEAD); NULL or "" = none */
+	const char *nph_prefix;
 	int rerun_interrupted;      /* 202-accepted jobs running when cgiq died run again at start */
 	int keep_leftovers;         /* --leftovers keep: processes that outlive their job are only
 	                               logged and counted, not killed */
@@ -168,9 +172,10 @@ struct job_request {
 	const struct job_stream_ops *stream;
 };
 
-/* Whether req's program streams: its rule or a --stream pattern says so,
- * and the request is not a HEAD (its answer has no body to stream). Then
- * it is never shared with another request (--coalesce). Any thread. */
+/* Whether req's program streams: an NPH program (cfg.nph_prefix), or its
+ * rule or a --stream pattern says so; and the request is not a HEAD (its
+ * answer has no body to stream). Then it is never shared with another
+ * request (--coalesce). Any thread. */
 int job_request_streams(const struct job_engine *e, const struct job_request *req);
 /* The submitter has no room for more of a streamed body / has again. */
 void job_stream_pause(struct job *j);

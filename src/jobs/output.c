@@ -101,13 +101,18 @@ int jobs__output_stdout(struct job *j, const char *data, size_t len)
 		if (r == 0)
 			return 0;
 		if (r < 0) {
-			char esc[256];
+			char esc[256], why[96];
 			j->header_error = 1;
-			log_warnx("job %s: malformed CGI header block (%s), first bytes \"%s\"", j->id,
-			          r == -E2BIG ? "too large" : "syntax",
+			const char *kind = j->resp.nph ? "NPH head" : "CGI header block";
+			if (r == -E2BIG)
+				snprintf(why, sizeof(why), "%s too large", kind);
+			else if (r == -EPROTO)
+				snprintf(why, sizeof(why), "%s with Transfer-Encoding (cgiq frames the body itself)", kind);
+			else
+				snprintf(why, sizeof(why), "malformed %s", kind);
+			log_warnx("job %s: %s, first bytes \"%s\"", j->id, why,
 			          log_escape(esc, sizeof(esc), j->header_sample, j->header_sample_len));
-			jobs__set_reason(j, r == -E2BIG ? "CGI header block too large"
-			                              : "malformed CGI header block");
+			jobs__set_reason(j, why);
 			return 0;
 		}
 		j->headers_done = 1;

@@ -29,6 +29,17 @@ static const char *script_rel(const struct job_config *c, const char *script_fil
 	return script_filename + root_len;
 }
 
+/* RFC 3875 5: a program whose file name starts with the NPH prefix
+ * ("nph-") writes its own status line. */
+static int script_is_nph(const struct job_engine *e, const char *script)
+{
+	const char *name = script ? strrchr(script, '/') : NULL;
+	const char *prefix = e->cfg.nph_prefix;
+
+	name = name ? name + 1 : script;
+	return prefix && *prefix && name && strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
 const struct job_script_rule *job_rule_lookup(const struct job_engine *e, const char *script_filename)
 {
 	const struct job_config *c = &e->cfg;
@@ -101,6 +112,7 @@ static struct job *job_from_request(struct job_engine *e, struct job_request *re
 	util_random_id(j->id);
 	jobs__job_set_rule(j, req->rule);
 	j->script = util_xstrdup(req->script);
+	j->resp.nph = script_is_nph(e, req->script);
 	j->cwd = util_xstrdup(req->cwd);
 	j->env = *req->env;
 	req->env->vars = NULL;
@@ -151,7 +163,7 @@ int job_request_streams(const struct job_engine *e, const struct job_request *re
 {
 	if (req->method != NULL && strcmp(req->method, "HEAD") == 0)
 		return 0;
-	return (req->rule && req->rule->policy.stream) ||
+	return script_is_nph(e, req->script) || (req->rule && req->rule->policy.stream) ||
 	       pattern_listed(e->cfg.stream, script_rel(&e->cfg, req->script));
 }
 

@@ -335,7 +335,7 @@ static void test_many_headers(void)
 	CU_ASSERT_FATAL(last_id(&L, id)[0] != '\0');
 	CU_ASSERT(t_wait_job_state(&L, id, "failed", 5000));
 	CU_ASSERT_STRING_EQUAL(field(&L, id, "reason", v, sizeof(v)), "CGI header block too large");
-	snprintf(needle, sizeof(needle), "job %s: malformed CGI header block", id);
+	snprintf(needle, sizeof(needle), "job %s: CGI header block too large", id);
 	CU_ASSERT_EQUAL(count_in_log(&L, needle), 1);
 	proc_status(L.pid, "VmHWM:", hwm1, sizeof(hwm1));
 	kb0 = atol(hwm0);

@@ -256,22 +256,24 @@ static void on_nginx(void) { port = NG.port; }
 
 /* Each line within 100 ms of being written, chunked; the row; then the
  * next request on the same connection. */
-static void test_lines(void)
+static void lines_case(const char *target, const char *x_stream)
 {
-	static const char req[] = "GET /stream-lines?5 HTTP/1.1\r\nHost: x\r\n\r\n";
-	char head[4096], v[128], id[64], *body, *line;
+	char req[256], head[4096], v[128], id[64], *body, *line;
 	struct got g = {0};
 	size_t len, used;
 	int64_t *when;
-	int fd = send_req(req), lines = 0;
+	int fd, lines = 0;
 	struct tresp r;
 
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", target);
+	fd = send_req(req);
 	CU_ASSERT_FATAL(fd >= 0);
 	got_read(fd, &g, got_last_chunk, 10000);
 	final_head(&g, head, sizeof(head));
 	CU_ASSERT_PTR_NOT_NULL(strstr(head, "HTTP/1.1 200 OK\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(head, "\r\nTransfer-Encoding: chunked\r\n"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(head, "\r\nX-Stream: yes\r\n"));
+	snprintf(v, sizeof(v), "\r\nX-Stream: %s\r\n", x_stream);
+	CU_ASSERT_PTR_NOT_NULL(strstr(head, v));
 	CU_ASSERT_PTR_NULL(strstr(head, "Content-Length"));
 	CU_ASSERT_PTR_NULL(strstr(head, "Connection: close"));
 	CU_ASSERT_FATAL(final_body(&g) != NULL);
@@ -305,14 +307,97 @@ static void test_lines(void)
 	close(fd);
 
 	snprintf(v, sizeof(v), "succeeded 200 %zu -\n", len);
-	CU_ASSERT_STRING_EQUAL(row_of("/stream-lines?5", v, id, sizeof(id)), v);
+	CU_ASSERT_STRING_EQUAL(row_of(target, v, id, sizeof(id)), v);
 	free(body);
 	free(when);
 	got_free(&g);
 }
 
-static void test_lines_http(void) { on_http(); test_lines(); }
-static void test_lines_nginx(void) { on_nginx(); test_lines(); }
+static void test_lines_http(void)
+{
+	on_http();
+	lines_case("/stream-lines?5", "yes");
+}
+
+static void test_lines_nginx(void)
+{
+	on_nginx();
+	lines_case("/stream-lines?5", "yes");
+}
+
+/* A non-parsed-header program: its status line and fields checked, then
+ * the same stream; its Content-Length and Connection are not passed on. */
+static void test_nph_http(void)
+{
+	on_http();
+	lines_case("/nph-lines?5", "nph");
+}
+
+static void test_nph_nginx(void)
+{
+	on_nginx();
+	lines_case("/nph-lines?5", "nph");
+}
+
+/* A head that is not an NPH program's, or frames its own body: 502, with
+ * none of its bytes; the log says why. */
+static void nph_refused_case(const char *target, const char *log_has)
+{
+	struct tresp r;
+
+	CU_ASSERT_FATAL(t_get(port, target, &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 502);
+	CU_ASSERT_PTR_NULL(strstr(r.body, "SECRET"));
+	CU_ASSERT(td_wait_log(&D, log_has, 5000));
+	t_resp_free(&r);
+}
+
+static void test_nph_refused(void)
+{
+	on_http();
+	nph_refused_case("/nph-not-a-status-line", "malformed NPH head, first bytes \"Content-Type: text/plain");
+	nph_refused_case("/nph-chunked", "NPH head with Transfer-Encoding (cgiq frames the body itself)");
+	on_nginx();
+	nph_refused_case("/nph-chunked", "NPH head with Transfer-Encoding");
+}
+
+/* Perl's CGI.pm: -nph => 1 (its status line, its Server and Date), and
+ * its usual header block streamed: three lines, as they are written. */
+static void cgipm_case(const char *target, const char *status_line)
+{
+	char req[256], head[4096], *body;
+	struct got g = {0};
+	size_t len, used;
+	int64_t *when;
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", target);
+	exchange(req, &g, head, sizeof(head));
+	CU_ASSERT_PTR_NOT_NULL(strstr(head, status_line));
+	CU_ASSERT_PTR_NOT_NULL(strstr(head, "\r\nX-made-by: CGI.pm\r\n")); /* as CGI.pm spells it */
+	CU_ASSERT_PTR_NULL(strstr(head, "cmdline")); /* CGI.pm's Server field: the gateway's own goes */
+	CU_ASSERT_FATAL(final_body(&g) != NULL);
+	CU_ASSERT_EQUAL_FATAL(dechunk(&g, final_body(&g), &body, &len, &when, &used), 1);
+	CU_ASSERT_STRING_EQUAL(body, "cgi.pm line 0\ncgi.pm line 1\ncgi.pm line 2\n");
+	/* as written: 400 ms between the first line and the last */
+	CU_ASSERT(len > 0 && when[len - 1] - when[0] >= 300000);
+	free(body);
+	free(when);
+	got_free(&g);
+}
+
+static void test_cgipm_http(void)
+{
+	on_http();
+	cgipm_case("/nph-cgipm", "HTTP/1.1 201 Created\r\n");
+	cgipm_case("/stream-cgipm", "HTTP/1.1 200 OK\r\n");
+}
+
+static void test_cgipm_nginx(void)
+{
+	on_nginx();
+	cgipm_case("/nph-cgipm", "HTTP/1.1 201 Created\r\n");
+	cgipm_case("/stream-cgipm", "HTTP/1.1 200 OK\r\n");
+}
 
 /* HTTP/1.0: no chunks, the body until the close. */
 static void test_http10(void)
@@ -562,6 +647,11 @@ int main(void)
 	s = CU_add_suite("streaming, HTTP front and FastCGI behind nginx", suite_init, suite_clean);
 	if (s == NULL || !CU_add_test(s, "HTTP: lines as they are written, then keep-alive", test_lines_http) ||
 	    !CU_add_test(s, "nginx: lines as they are written, then keep-alive", test_lines_nginx) ||
+	    !CU_add_test(s, "HTTP: an NPH program, then keep-alive", test_nph_http) ||
+	    !CU_add_test(s, "nginx: an NPH program, then keep-alive", test_nph_nginx) ||
+	    !CU_add_test(s, "NPH heads refused: 502, none of their bytes", test_nph_refused) ||
+	    !CU_add_test(s, "HTTP: CGI.pm, -nph and streamed", test_cgipm_http) ||
+	    !CU_add_test(s, "nginx: CGI.pm, -nph and streamed", test_cgipm_nginx) ||
 	    !CU_add_test(s, "HTTP/1.0: until the close", test_http10) ||
 	    !CU_add_test(s, "HTTP: killed mid-stream: cut, the row", test_killed_http) ||
 	    !CU_add_test(s, "nginx: killed mid-stream: cut, the row", test_killed_nginx) ||

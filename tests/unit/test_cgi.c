@@ -890,6 +890,74 @@ static void test_resp_bad_status(void)
 	CU_ASSERT_EQUAL(resp_result("Status: 599 Edge\nContent-Type: a/b\n\n"), 1);
 }
 
+/* An NPH program's head (RFC 3875 5): fed whole, or a byte at a time. */
+static int nph_result(const char *s, size_t step, struct cgi_response *r)
+{
+	size_t consumed, off = 0;
+	int rc = 0;
+
+	cgi_response_init(r);
+	r->nph = 1;
+	while (off < strlen(s) && rc == 0) {
+		size_t n = strlen(s) - off < step ? strlen(s) - off : step;
+		rc = cgi_response_feed(r, s + off, n, &consumed);
+		off += n;
+	}
+	return rc;
+}
+
+static void test_resp_nph(void)
+{
+	static const char head[] = "HTTP/1.1 206 Partial Content\r\nContent-Type: text/plain\r\nX-A: 1\r\n"
+	                           "Content-Length: 5\r\nDate: x\r\nServer: y\r\nConnection: keep-alive\r\n\r\n";
+	static const char *const bad[] = {
+		"HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n",        /* a bare CR in a field */
+		"HTTP/1.1 200 OK\r\nStatus: 404 No\r\n\r\n",    /* the status is the line's */
+		"HTTP/1.1 200 OK\r\nStatus: 2000\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n", /* continuation */
+		"HTTP/1.1 100 Continue\r\n\r\n",                  /* interim */
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+		"HTTP/2 200 OK\r\n\r\n",
+		"HTTP/1.1 2000 OK\r\n\r\n",
+		"HTTP/1.1  200 OK\r\n\r\n",
+		"HTTP/1.1 200OK\r\n\r\n",
+		"Content-Type: text/plain\r\n\r\n",               /* a parsed-header program's */
+		"http/1.1 200 OK\r\n\r\n",
+		"HTTP/1.1 200 O\x01K\r\n\r\n",
+		"\r\n",
+	};
+	struct cgi_response r;
+
+	for (size_t step = 1; step <= sizeof(head); step += sizeof(head) - 1) {
+		CU_ASSERT_EQUAL(nph_result(head, step, &r), 1);
+		CU_ASSERT_EQUAL(r.status, 206);
+		ASSERT_STR(r.reason, "Partial Content");
+		/* the gateway frames the body and owns the connection */
+		ASSERT_STR(r.headers.data, "Content-Type: text/plain\r\nX-A: 1\r\n");
+		cgi_response_free(&r);
+	}
+	/* CGI.pm's -nph: the status line and a Status field that agrees (dropped) */
+	CU_ASSERT_EQUAL(nph_result("HTTP/1.0 201 Created\r\nStatus: 201 Created\r\nContent-Type: a/b\r\n\r\n", 64, &r),
+	                1);
+	CU_ASSERT_EQUAL(r.status, 201);
+	ASSERT_STR(r.headers.data, "Content-Type: a/b\r\n");
+	cgi_response_free(&r);
+	/* HTTP/1.0, no reason, no Content-Type (a 204 has none) */
+	CU_ASSERT_EQUAL(nph_result("HTTP/1.0 204\n\n", 64, &r), 1);
+	CU_ASSERT_EQUAL(r.status, 204);
+	CU_ASSERT_PTR_NULL(r.reason);
+	cgi_response_free(&r);
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(bad); i++) {
+		CU_ASSERT_EQUAL(nph_result(bad[i], 64, &r), -EBADMSG);
+		if (r.done != -1)
+			fprintf(stderr, "\n  accepted: %s", bad[i]);
+		cgi_response_free(&r);
+	}
+	/* the body's framing is the gateway's: refused, and said apart */
+	CU_ASSERT_EQUAL(nph_result("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 64, &r), -EPROTO);
+	cgi_response_free(&r);
+}
+
 static void test_resp_missing_content_type(void)
 {
 	CU_ASSERT_EQUAL(resp_result("X-A: 1\n\n"), -EBADMSG);
@@ -1507,6 +1575,7 @@ int main(void)
 		{"bad_status", test_resp_bad_status},
 		{"missing_content_type", test_resp_missing_content_type},
 		{"too_large", test_resp_too_large},
+		{"nph", test_resp_nph},
 	};
 	static const struct test_def progress_tests[] = {
 		{"valid", test_progress_valid},
