@@ -107,6 +107,16 @@ void front_metrics_render(struct buf *out, const struct job_metrics *m, const st
 	for (int f = 0; f < FRONT_COUNT; f++)
 		buf_printf(out, "cgiq_static_responses_total{front=\"%s\"} %llu\n", front_names[f],
 		           load(&fronts[f].static_files));
+	family(out, "cgiq_streamed_responses_total", "counter",
+	       "Answers whose body went to the client as the program wrote it (--stream, NPH), by front.");
+	for (int f = 0; f < FRONT_COUNT; f++)
+		buf_printf(out, "cgiq_streamed_responses_total{front=\"%s\"} %llu\n", front_names[f],
+		           load(&fronts[f].streamed));
+	family(out, "cgiq_streams_cut_total", "counter",
+	       "Streamed answers cut short (no last chunk) because their job did not succeed, by front.");
+	for (int f = 0; f < FRONT_COUNT; f++)
+		buf_printf(out, "cgiq_streams_cut_total{front=\"%s\"} %llu\n", front_names[f],
+		           load(&fronts[f].streams_cut));
 }
 
 /* ---- /jobs ---- */

@@ -52,6 +52,12 @@ void front_count_static(struct front_counters *c)
 		atomic_fetch_add_explicit(&c->static_files, 1, memory_order_relaxed);
 }
 
+void front_count_stream(struct front_counters *c, int cut)
+{
+	if (c != NULL)
+		atomic_fetch_add_explicit(cut ? &c->streams_cut : &c->streamed, 1, memory_order_relaxed);
+}
+
 void front_count_connection(struct front_counters *c, int delta)
 {
 	if (c == NULL)

@@ -217,6 +217,8 @@ struct front_counters {
 	atomic_uint_least64_t connections_total;
 	atomic_int_least64_t connections_open;
 	atomic_uint_least64_t static_files;              /* static answers (--static), 304s included */
+	atomic_uint_least64_t streamed;                  /* answers whose body went as written (--stream, NPH) */
+	atomic_uint_least64_t streams_cut;               /* of those, cut short: the job did not succeed */
 };
 /* Counting helpers (NULL counters allowed: nothing counted). */
 void front_count_response(struct front_counters *c, int status);
@@ -224,6 +226,8 @@ void front_count_refusal(struct front_counters *c, enum front_refusal r);
 void front_count_connection(struct front_counters *c, int delta);
 void front_count_misread(struct front_counters *c, enum front_misread m);
 void front_count_static(struct front_counters *c);
+/* A streamed answer's head went out (cut 0), or its body was cut (cut 1). */
+void front_count_stream(struct front_counters *c, int cut);
 
 /* ---------------- admin pages (admin.c) ---------------- */
 

@@ -372,6 +372,7 @@ static void on_stream_head(struct job *job, void *ud)
 	a.streamed = 1;
 	r->streaming = 1;
 	r->stream_end = -1;
+	front_count_stream(r->f->cfg.counters, 0);
 	front_req_answer(r, &a);
 }
 
@@ -400,6 +401,8 @@ static void stream_done(struct front_req *r, const struct job_result *res)
 	r->waiting = 0;
 	r->exit_status = result_exit_status(res);
 	r->stream_end = res->state == STORE_SUCCEEDED ? FRONT_STREAM_END : FRONT_STREAM_CUT;
+	if (r->stream_end == FRONT_STREAM_CUT)
+		front_count_stream(r->f->cfg.counters, 1);
 	r->f->cfg.ops->stream(r, NULL, 0, r->stream_end);
 }
 

@@ -25,6 +25,16 @@ static char dir[64];
 /* where the tests send their requests: cgiq's HTTP port, or nginx's in
  * front of cgiq's FastCGI socket */
 static int port;
+static int admin_port;
+
+/* A stream counter of /metrics for the front the tests talk to now. */
+static long long stream_metric(const char *name)
+{
+	char sample[128];
+
+	snprintf(sample, sizeof(sample), "%s{front=\"%s\"} ", name, port == D.port ? "http" : "fastcgi");
+	return t_metric(admin_port, sample);
+}
 
 /* ---------------- the wire, read as it comes ---------------- */
 
@@ -208,10 +218,14 @@ static void exchange(const char *req, struct got *g, char *head, size_t head_siz
  * that socket as a streaming site has it: fastcgi_buffering off. */
 static int suite_init(void)
 {
-	char sock[128], addr[160], body[2048];
+	char sock[128], addr[160], body[2048], admin[64];
 	const char *args[] = {"--stream", "/stream-*", "--stream", "/big-output", "--job-timeout", "3s",
-	                      "--max-output", "1M", "--kill-grace", "1s", "--fastcgi", addr, NULL};
+	                      "--max-output", "1M", "--kill-grace", "1s", "--fastcgi", addr,
+	                      "--admin-listen", admin, NULL};
 	int ng_port;
+
+	admin_port = t_free_port();
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", admin_port);
 
 	snprintf(dir, sizeof(dir), "/tmp/cgiq-stream-XXXXXX");
 	if (mkdtemp(dir) == NULL || chmod(dir, 0755) < 0)
@@ -265,10 +279,15 @@ static void lines_case(const char *target, const char *x_stream)
 	int fd, lines = 0;
 	struct tresp r;
 
+	long long streamed0 = stream_metric("cgiq_streamed_responses_total");
+	long long cut0 = stream_metric("cgiq_streams_cut_total");
+
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", target);
 	fd = send_req(req);
 	CU_ASSERT_FATAL(fd >= 0);
 	got_read(fd, &g, got_last_chunk, 10000);
+	CU_ASSERT_EQUAL(stream_metric("cgiq_streamed_responses_total") - streamed0, 1);
+	CU_ASSERT_EQUAL(stream_metric("cgiq_streams_cut_total") - cut0, 0);
 	final_head(&g, head, sizeof(head));
 	CU_ASSERT_PTR_NOT_NULL(strstr(head, "HTTP/1.1 200 OK\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(head, "\r\nTransfer-Encoding: chunked\r\n"));
@@ -433,8 +452,11 @@ static void cut_case(const char *target, const char *want_body, const char *stat
 	struct got g = {0};
 	size_t len, used;
 
+	long long cut0 = stream_metric("cgiq_streams_cut_total");
+
 	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", target);
 	exchange(req, &g, head, sizeof(head));
+	CU_ASSERT_EQUAL(stream_metric("cgiq_streams_cut_total") - cut0, 1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(head, "HTTP/1.1 200 OK\r\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(head, "\r\nTransfer-Encoding: chunked\r\n"));
 	CU_ASSERT_FATAL(final_body(&g) != NULL);
@@ -458,7 +480,21 @@ static void cut_case(const char *target, const char *want_body, const char *stat
 
 static void test_killed(void)
 {
+	char cmd[512], out[256];
+
 	cut_case("/stream-dies", "first\nsecond\n", "failed", "killed by signal 9");
+	/* as real clients see it: curl's "transfer closed with outstanding
+	 * read data remaining" (exit status 18), Python's IncompleteRead */
+	snprintf(cmd, sizeof(cmd), "curl -s -o /dev/null http://127.0.0.1:%d/stream-dies; echo $?", port);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "18\n");
+	snprintf(cmd, sizeof(cmd),
+	         "python3 -c 'import http.client as h\nc = h.HTTPConnection(\"127.0.0.1\", %d, timeout=10)\n"
+	         "c.request(\"GET\", \"/stream-dies\")\nr = c.getresponse()\ntry:\n    r.read()\n    print(\"complete\")\n"
+	         "except h.IncompleteRead as e:\n    print(\"IncompleteRead\", e.partial)'",
+	         port);
+	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "IncompleteRead b'first\\nsecond\\n'\n");
 }
 
 static void test_deadline(void) { cut_case("/stream-stalls", "started\n", "timed_out", "job timeout"); }
@@ -473,6 +509,33 @@ static void test_max_output(void)
 	on_http();
 	/* 2 MB against --max-output 1M: cut after at most 1 MiB */
 	cut_case("/big-output?2000000", NULL, "failed", "output limit exceeded");
+}
+
+/* Prefer: respond-async: the 202 at once, the output kept whole as for
+ * any program, and fetched with its length. */
+static void test_async(void)
+{
+	struct tresp r;
+	char loc[256], path[320], id[64];
+	int fd;
+
+	on_http();
+	fd = send_req("GET /stream-lines?3 HTTP/1.1\r\nHost: x\r\nPrefer: respond-async\r\nConnection: close\r\n\r\n");
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 10000) == 0);
+	close(fd);
+	CU_ASSERT_EQUAL(r.status, 202);
+	CU_ASSERT_FATAL(t_header(&r, "Location", loc, sizeof(loc)) != NULL);
+	t_resp_free(&r);
+	snprintf(id, sizeof(id), "%s", strrchr(loc, '/') + 1);
+	CU_ASSERT_FATAL(t_wait_job_state(&D, id, "succeeded", 10000));
+	snprintf(path, sizeof(path), "%s/result", loc);
+	CU_ASSERT_FATAL(t_get(D.port, path, &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_PTR_NOT_NULL(t_header(&r, "Content-Length", loc, sizeof(loc)));
+	CU_ASSERT_PTR_NULL(t_header(&r, "Transfer-Encoding", loc, sizeof(loc)));
+	CU_ASSERT(strncmp(r.body, "line 0 ", 7) == 0 && strstr(r.body, "\nline 2 ") != NULL);
+	t_resp_free(&r);
 }
 
 /* HEAD: no body to stream; answered whole, with its length. */
@@ -659,6 +722,7 @@ int main(void)
 	    !CU_add_test(s, "nginx: the deadline mid-stream: cut, timed_out", test_deadline_nginx) ||
 	    !CU_add_test(s, "--max-output mid-stream: cut", test_max_output) ||
 	    !CU_add_test(s, "HEAD is answered whole", test_head) ||
+	    !CU_add_test(s, "Prefer: respond-async keeps the output whole", test_async) ||
 	    !CU_add_test(s, "a slow reader holds the program, not the output", test_slow_reader) ||
 	    !CU_add_test(s, "--stream with --coalesce is refused", test_conflict)) {
 		CU_cleanup_registry();
