@@ -18,6 +18,8 @@
 # BENCH_WAIT_CLIENTS (default "1000 5000 10000"; 0 skips scripts/bench_waiting.sh,
 # clients waiting on one 30 s job, BENCH_WAIT_SECONDS), BENCH_STATIC (default 1; 0
 # skips scripts/bench_static.sh, a 10 KiB static file against nginx),
+# BENCH_STREAM (default 1; 0 skips scripts/bench_stream.sh, a 1 GiB streamed
+# output against lighttpd and nginx + fcgiwrap, and slow readers),
 # BENCH_KEEP (default 0). Uses the Release build in build/; builds it when
 # build/cgiq is missing. Exit status: 0 when both systems were measured,
 # 3 when cgiq could not be built or did not answer (the nginx + fcgiwrap half
@@ -554,6 +556,11 @@ if ((CGIQ_OK)); then
 	# A static file (--static) against nginx serving it (BENCH_STATIC=0 skips it).
 	if [[ ${BENCH_STATIC:-1} != 0 ]]; then
 		./scripts/bench_static.sh || exit 1
+	fi
+	# A 1 GiB streamed output (--stream) against lighttpd mod_cgi and nginx +
+	# fcgiwrap, and memory per slow-reader stream (BENCH_STREAM=0 skips it).
+	if [[ ${BENCH_STREAM:-1} != 0 ]]; then
+		./scripts/bench_stream.sh || exit 1
 	fi
 	exit 0
 fi

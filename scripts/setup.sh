@@ -20,6 +20,7 @@ PACKAGES=(
   media-types # /etc/mime.types: the types of static files (--static)
   git gitweb # integration_apps: gitweb served from examples/apps/gitweb
   libcgi-pm-perl # integration_stream: Perl's CGI.pm, streamed and -nph
+  lighttpd   # bench_stream: lighttpd mod_cgi streams the same program
 )
 
 # The user programs run as when cgiq starts as root with --user and no
@@ -55,6 +56,8 @@ echo "cgiq setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts nginx on install; cgiq's tests and benchmark run their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+# Debian starts nginx and lighttpd on install; cgiq's tests and benchmark
+# run their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx lighttpd >/dev/null 2>&1 || true; fi
 if [ -f /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
+if [ -f /run/lighttpd.pid ]; then kill "$(cat /run/lighttpd.pid)" 2>/dev/null || true; fi
