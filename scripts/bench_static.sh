@@ -40,7 +40,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # 10 KiB of CSS, the same bytes for both.
-mkdir -p "$TMP/www" "$TMP/nginx"
+mkdir -p "$TMP/www"
 for i in $(seq 1 400); do printf '.c%03d { color: #%06x; }\n' "$i" $((i * 4099 % 16777216)); done >"$TMP/www/style.css"
 truncate -s 10240 "$TMP/www/style.css"
 [[ $(stat -c %s "$TMP/www/style.css") == 10240 ]] || { echo "bench_static: the style sheet is not 10 KiB" >&2; exit 1; }
@@ -52,33 +52,14 @@ chmod 644 "$TMP/www/style.css"
 PID=$!
 cgiq_wait_port bench_static
 
-NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-user_line=
-[[ $(id -u) == 0 ]] && user_line="user root;"
-cat >"$TMP/nginx.conf" <<EOF
-daemon off;
-$user_line
-worker_processes 1;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-	# a line per request, as nginx's default configuration and cgiq's log
-	access_log $TMP/nginx-access.log;
-	client_body_temp_path $TMP/nginx/body;
-	proxy_temp_path $TMP/nginx/proxy;
-	fastcgi_temp_path $TMP/nginx/fastcgi;
-	scgi_temp_path $TMP/nginx/scgi;
-	uwsgi_temp_path $TMP/nginx/uwsgi;
+NGINX_PORT=$(free_port)
+# a line per request, as nginx's default configuration and cgiq's log
+nginx_start "	access_log $TMP/nginx-access.log;
 	include /etc/nginx/mime.types;
 	server {
 		listen 127.0.0.1:$NGINX_PORT;
 		root $TMP/www;
-	}
-}
-EOF
-nginx -p "$TMP/nginx" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" 2>"$TMP/nginx.log" &
-NGINX_PID=$!
+	}"
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/style.css" && break; sleep 0.1; done
 
 # Both answer the file's exact bytes.

@@ -46,10 +46,9 @@ cleanup() {
 	rm -rf -- "$TMP"
 }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # The program: its header block, then BYTES (or QUERY_STRING) zero bytes.
-mkdir -p "$TMP/cgi" "$TMP/nginx"
+mkdir -p "$TMP/cgi"
 cat >"$TMP/cgi/bigstream" <<EOF
 #!/bin/sh
 n=\${QUERY_STRING:-$BYTES}
@@ -87,22 +86,7 @@ start_fcgiwrap() {
 }
 start_fcgiwrap
 NPORT=$(free_port)
-user_line=
-[[ $(id -u) == 0 ]] && user_line="user root;"
-cat >"$TMP/nginx.conf" <<EOF
-daemon off;
-$user_line
-worker_processes 1;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $TMP/nginx/body;
-	proxy_temp_path $TMP/nginx/proxy;
-	fastcgi_temp_path $TMP/nginx/fastcgi;
-	scgi_temp_path $TMP/nginx/scgi;
-	uwsgi_temp_path $TMP/nginx/uwsgi;
+nginx_start "	access_log off;
 	server {
 		listen 127.0.0.1:$NPORT;
 		location / {
@@ -112,11 +96,8 @@ http {
 			fastcgi_read_timeout 10m;
 			fastcgi_pass unix:$TMP/fcgiwrap.sock;
 		}
-	}
-}
-EOF
-nginx -p "$TMP/nginx" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" 2>"$TMP/nginx.log" &
-OTHER_PIDS+=($!)
+	}"
+OTHER_PIDS+=("$NGINX_PID")
 
 declare -A URL=([cgiq]="http://127.0.0.1:$PORT/bigstream" [lighttpd]="http://127.0.0.1:$LPORT/bigstream"
 	[nginx+fcgiwrap]="http://127.0.0.1:$NPORT/bigstream")
