@@ -155,6 +155,9 @@ static int got_last_chunk(const struct got *g)
 	return r != 0;
 }
 
+/* stream-stalls' one line has come. */
+static int got_started(const struct got *g) { return g->data && strstr(g->data, "started\n") != NULL; }
+
 /* The head of the final answer (status line and fields), copied. */
 static void final_head(const struct got *g, char *out, size_t size)
 {
@@ -177,8 +180,8 @@ static const char *row_of(const char *uri, const char *want, char *out, size_t s
 	char q[512];
 
 	snprintf(q, sizeof(q),
-	         "sqlite3 '%s' \"SELECT state || ' ' || http_status || ' ' || bytes_out || ' ' || "
-	         "coalesce(reason, '-') FROM jobs WHERE uri = '%s' ORDER BY rowid DESC LIMIT 1\"",
+	         "sqlite3 '%s' \"SELECT state || ' ' || coalesce(http_status, '-') || ' ' || coalesce(bytes_out, '-') "
+	         "|| ' ' || coalesce(reason, '-') FROM jobs WHERE uri = '%s' ORDER BY rowid DESC LIMIT 1\"",
 	         D.db, uri);
 	for (int i = 0; i < 100; i++) {
 		if (t_run(q, out, size) == 0 && strncmp(out, want, strlen(want)) == 0)
@@ -511,6 +514,28 @@ static void test_max_output(void)
 	cut_case("/big-output?2000000", NULL, "failed", "output limit exceeded");
 }
 
+/* The client leaves mid-stream: the job is cancelled (--on-disconnect's
+ * default), its process group killed, the row says so. */
+static void test_client_gone(void)
+{
+	struct got g = {0};
+	char out[512];
+	int fd;
+
+	on_http();
+	fd = send_req("GET /stream-stalls HTTP/1.1\r\nHost: x\r\n\r\n");
+	CU_ASSERT_FATAL(fd >= 0);
+	got_read(fd, &g, got_started, 10000);
+	CU_ASSERT_PTR_NOT_NULL(strstr(g.data ? g.data : "", "started\n"));
+	close(fd);
+	row_of("/stream-stalls", "cancelled", out, sizeof(out));
+	CU_ASSERT_EQUAL(strncmp(out, "cancelled", 9), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "client closed the connection"));
+	if (strncmp(out, "cancelled", 9) != 0)
+		fprintf(stderr, "\n  row: %s", out);
+	got_free(&g);
+}
+
 /* Prefer: respond-async: the 202 at once, the output kept whole as for
  * any program, and fetched with its length. */
 static void test_async(void)
@@ -723,6 +748,7 @@ int main(void)
 	    !CU_add_test(s, "--max-output mid-stream: cut", test_max_output) ||
 	    !CU_add_test(s, "HEAD is answered whole", test_head) ||
 	    !CU_add_test(s, "Prefer: respond-async keeps the output whole", test_async) ||
+	    !CU_add_test(s, "the client leaves mid-stream: cancelled", test_client_gone) ||
 	    !CU_add_test(s, "a slow reader holds the program, not the output", test_slow_reader) ||
 	    !CU_add_test(s, "--stream with --coalesce is refused", test_conflict)) {
 		CU_cleanup_registry();
