@@ -302,7 +302,11 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 		c->close_after = 1;
 
 	buf_init(&head, SIZE_MAX / 2);
-	buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, front_answer_reason(a));
+	buf_append_str(&head, "HTTP/1.1 ");
+	buf_append_uint(&head, (uint64_t)status, 10);
+	buf_append_str(&head, " ");
+	buf_append_str(&head, front_answer_reason(a));
+	buf_append_str(&head, "\r\n");
 	if (a->headers.len)
 		buf_append(&head, a->headers.data, a->headers.len);
 	buf_append_str(&head, "Date: ");
@@ -317,7 +321,9 @@ static int http_head(struct front_req *r, struct front_answer *a, int last)
 		if (c->chunked)
 			buf_append_str(&head, "Transfer-Encoding: chunked\r\n");
 	} else if (front_status_has_body(status)) {
-		buf_printf(&head, "Content-Length: %llu\r\n", (unsigned long long)body_len);
+		buf_append_str(&head, "Content-Length: ");
+		buf_append_uint(&head, body_len, 10);
+		buf_append_str(&head, "\r\n");
 	}
 	if (c->close_after)
 		buf_append_str(&head, "Connection: close\r\n");

@@ -44,6 +44,19 @@ int buf_append(struct buf *b, const void *data, size_t len)
 
 int buf_append_str(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
 
+int buf_append_uint(struct buf *b, uint64_t v, unsigned base)
+{
+	char digits[24], *p = digits + sizeof(digits);
+
+	if (base != 16)
+		base = 10;
+	do {
+		*--p = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v > 0);
+	return buf_append(b, p, (size_t)(digits + sizeof(digits) - p));
+}
+
 int buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -315,6 +315,27 @@ static void test_buf_printf(void)
 	buf_free(&b);
 }
 
+static void test_buf_uint(void)
+{
+	struct buf b;
+
+	buf_init(&b, 100);
+	CU_ASSERT_EQUAL(buf_append_uint(&b, 0, 10), 0);
+	CU_ASSERT_EQUAL(buf_append_str(&b, " "), 0);
+	CU_ASSERT_EQUAL(buf_append_uint(&b, 18446744073709551615ull, 10), 0);
+	CU_ASSERT_EQUAL(buf_append_str(&b, " "), 0);
+	CU_ASSERT_EQUAL(buf_append_uint(&b, 0xa7217aull, 16), 0);
+	CU_ASSERT_EQUAL(buf_append_str(&b, " "), 0);
+	CU_ASSERT_EQUAL(buf_append_uint(&b, 18446744073709551615ull, 16), 0);
+	CU_ASSERT_STRING_EQUAL(b.data, "0 18446744073709551615 a7217a ffffffffffffffff");
+	buf_free(&b);
+	/* over the cap: refused, nothing appended */
+	buf_init(&b, 4);
+	CU_ASSERT(buf_append_uint(&b, 12345, 10) < 0);
+	CU_ASSERT_EQUAL(b.len, 0);
+	buf_free(&b);
+}
+
 /* ---- escaping ---- */
 
 static void test_log_escape(void)
@@ -493,6 +514,7 @@ int main(void)
 	    !CU_add_test(suite, "buf cap", test_buf_cap) ||
 	    !CU_add_test(suite, "buf consume", test_buf_consume) ||
 	    !CU_add_test(suite, "buf printf", test_buf_printf) ||
+	    !CU_add_test(suite, "buf_append_uint", test_buf_uint) ||
 	    !CU_add_test(suite, "log_escape", test_log_escape) ||
 	    !CU_add_test(suite, "json string", test_json_string) ||
 	    !CU_add_test(suite, "random id", test_random_id) ||
