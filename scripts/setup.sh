@@ -21,6 +21,7 @@ PACKAGES=(
   git gitweb # integration_apps: gitweb served from examples/apps/gitweb
   libcgi-pm-perl # integration_stream: Perl's CGI.pm, streamed and -nph
   lighttpd   # bench_stream: lighttpd mod_cgi streams the same program
+  libpq-dev postgresql # the PostgreSQL job store (--store postgresql://), tested on the suite's own server
 )
 
 # The user programs run as when cgiq starts as root with --user and no
@@ -58,6 +59,6 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts nginx and lighttpd on install; cgiq's tests and benchmark
 # run their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx lighttpd >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx lighttpd postgresql >/dev/null 2>&1 || true; fi
 if [ -f /run/nginx.pid ]; then kill "$(cat /run/nginx.pid)" 2>/dev/null || true; fi
 if [ -f /run/lighttpd.pid ]; then kill "$(cat /run/lighttpd.pid)" 2>/dev/null || true; fi

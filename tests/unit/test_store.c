@@ -7,12 +7,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "store/store.h"
+#include "support/pg.h"
 #include "util/util.h"
 
 static char tmp_dir[64];
@@ -677,6 +679,30 @@ static void test_recover(void)
 	store_close(s);
 }
 
+/* ---- the suite's own PostgreSQL server ---- */
+
+/* It starts, answers as user cgiq on its socket only, and stops by its PID
+ * with its directory gone. */
+static void test_pg_server(void)
+{
+	struct tpg pg;
+	char out[256], sock[128];
+	pid_t pid;
+
+	CU_ASSERT_FATAL(tpg_start(&pg) == 0);
+	CU_ASSERT_EQUAL(tpg_psql(&pg, "SELECT current_user, current_database(), current_setting('listen_addresses')",
+	                         out, sizeof(out)),
+	                0);
+	CU_ASSERT_STRING_EQUAL(out, "cgiq|cgiq|\n");
+	snprintf(sock, sizeof(sock), "%s/.s.PGSQL.5432", pg.dir);
+	CU_ASSERT_EQUAL(access(sock, F_OK), 0);
+	pid = pg.pid;
+	CU_ASSERT(pid > 0 && kill(pid, 0) == 0);
+	tpg_stop(&pg);
+	CU_ASSERT(kill(pid, 0) < 0 && errno == ESRCH);
+	CU_ASSERT(access(sock, F_OK) < 0);
+}
+
 int main(void)
 {
 	CU_pSuite suite;
@@ -700,7 +726,8 @@ int main(void)
 	    !CU_add_test(suite, "started only from queued", test_started_only_from_queued) ||
 	    !CU_add_test(suite, "transactions", test_transactions) ||
 	    !CU_add_test(suite, "list", test_list) ||
-	    !CU_add_test(suite, "recover", test_recover)) {
+	    !CU_add_test(suite, "recover", test_recover) ||
+	    !CU_add_test(suite, "the suite's own PostgreSQL server", test_pg_server)) {
 		CU_cleanup_registry();
 		return 1;
 	}
