@@ -43,7 +43,14 @@ struct store {
 	const struct store_ops *ops;
 };
 
+/* A backend's failure: while it opens for store_open_why (why not NULL),
+ * the first one goes to why (what follows is its consequence); else one
+ * log line, "store NAME: ...". */
+void store__say(const char *name, char *why, size_t why_size, const char *fmt, ...) UTIL_PRINTF(4, 5);
+
 /* The SQLite backend (sqlite.c): path is a file, or ":memory:". */
 int store_sqlite_open(const char *path, struct store **out, char *why, size_t why_size);
+/* The PostgreSQL backend (postgres.c): conninfo is libpq's. */
+int store_pg_open(const char *conninfo, struct store **out, char *why, size_t why_size);
 
 #endif

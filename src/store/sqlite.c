@@ -183,22 +183,8 @@ static const struct store_ops sqlite_ops;
 static void sq_close(struct store *base);
 static int sq_rollback(struct store *base);
 
-/* A failure: logged, or while opening for store_open_why, its cause kept
- * (the first one: what follows it is its consequence). */
-static void store_say(struct sqlite_store *s, const char *fmt, ...) UTIL_PRINTF(2, 3);
-static void store_say(struct sqlite_store *s, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (s->why == NULL)
-		log_warnx("store %s: %s", s->path, msg);
-	else if (s->why[0] == '\0')
-		snprintf(s->why, s->why_size, "%s", msg);
-}
+/* A failure: logged, or while opening for store_open_why, its cause kept. */
+#define store_say(s, ...) store__say((s)->path, (s)->why, (s)->why_size, __VA_ARGS__)
 
 /* Logs the connection's last error and returns -EIO. Call before resetting
  * the statement: the message belongs to the failed step. */

@@ -4,20 +4,48 @@
  * depend on a backend (state names, a row's life) is in job.c.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-int store_open(const char *path, struct store **out)
+void store__say(const char *name, char *why, size_t why_size, const char *fmt, ...)
 {
-	return store_sqlite_open(path, out, NULL, 0);
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (why == NULL)
+		log_warnx("store %s: %s", name, msg);
+	else if (why_size > 0 && why[0] == '\0')
+		snprintf(why, why_size, "%s", msg);
 }
+
+/* The backends, by how the place is written: a PostgreSQL URL, else an
+ * SQLite file. */
+static const struct {
+	const char *prefix;
+	int (*open)(const char *place, struct store **out, char *why, size_t why_size);
+} backends[] = {
+	{"postgresql://", store_pg_open},
+	{"postgres://", store_pg_open},
+	{"", store_sqlite_open},
+};
 
 int store_open_why(const char *path, struct store **out, char *why, size_t size)
 {
-	return store_sqlite_open(path, out, why, size);
+	size_t i = 0;
+
+	while (strncmp(path, backends[i].prefix, strlen(backends[i].prefix)) != 0)
+		i++;
+	return backends[i].open(path, out, why, size);
 }
+
+int store_open(const char *path, struct store **out) { return store_open_why(path, out, NULL, 0); }
 
 void store_close(struct store *s)
 {

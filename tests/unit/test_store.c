@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,10 +92,22 @@ static void make_job(struct store_job *j, unsigned n, int64_t created_at_us)
 	j->bytes_in = 17;
 }
 
+/* The second suite's PostgreSQL server; on_pg: the shared tests run on it. */
+static struct tpg PG;
+static int on_pg;
+
+/* An empty store: SQLite in memory, or the PostgreSQL table emptied. */
 static struct store *open_memory(void)
 {
 	struct store *s = NULL;
-	CU_ASSERT_EQUAL_FATAL(store_open(":memory:", &s), 0);
+	char out[256];
+
+	if (on_pg) {
+		CU_ASSERT_EQUAL_FATAL(store_open(PG.url, &s), 0);
+		CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "TRUNCATE jobs", out, sizeof(out)), 0);
+	} else {
+		CU_ASSERT_EQUAL_FATAL(store_open(":memory:", &s), 0);
+	}
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	return s;
 }
@@ -703,9 +716,71 @@ static void test_pg_server(void)
 	CU_ASSERT(access(sock, F_OK) < 0);
 }
 
+/* The schema: versioned in cgiq_schema, made once when four processes open
+ * a new database at the same moment (the advisory lock), a newer version
+ * refused; a password never in what a failure says. */
+static void test_pg_schema(void)
+{
+	char url[400], out[256], why[512];
+	struct store *s = NULL;
+	pid_t kids[4];
+	int ok = 0;
+
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "CREATE DATABASE fresh", out, sizeof(out)), 0);
+	snprintf(url, sizeof(url), "postgresql://cgiq@/fresh?host=%s", PG.dir);
+	for (int i = 0; i < 4; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			struct store *k = NULL;
+			int r = store_open(url, &k);
+			store_close(k);
+			_exit(r == 0 ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		int st = 0;
+		if (kids[i] > 0 && waitpid(kids[i], &st, 0) == kids[i] && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			ok++;
+	}
+	CU_ASSERT_EQUAL(ok, 4);
+	CU_ASSERT_EQUAL_FATAL(store_open(url, &s), 0);
+	store_close(s);
+	{
+		char conn[400];
+		snprintf(conn, sizeof(conn), "host=%s dbname=fresh user=cgiq", PG.dir);
+		/* psql on that database: through a second struct tpg naming it */
+		struct tpg fresh = PG;
+		snprintf(fresh.conninfo, sizeof(fresh.conninfo), "%s", conn);
+		CU_ASSERT_EQUAL(tpg_psql(&fresh, "SELECT version FROM cgiq_schema", out, sizeof(out)), 0);
+		CU_ASSERT_STRING_EQUAL(out, "1\n");
+		CU_ASSERT_EQUAL(tpg_psql(&fresh, "UPDATE cgiq_schema SET version = 99", out, sizeof(out)), 0);
+		CU_ASSERT_EQUAL(store_open_why(url, &s, why, sizeof(why)), -EPROTO);
+		CU_ASSERT_STRING_EQUAL(why, "schema version 99 is not supported (newest known: 1): a newer cgiq made it");
+	}
+	snprintf(url, sizeof(url), "postgresql://cgiq:s3cret-pw@/nosuchdb?host=%s", PG.dir);
+	CU_ASSERT_EQUAL(store_open_why(url, &s, why, sizeof(why)), -EIO);
+	CU_ASSERT_PTR_NOT_NULL(strstr(why, "nosuchdb"));
+	CU_ASSERT_PTR_NULL(strstr(why, "s3cret"));
+}
+
+static int pg_suite_init(void)
+{
+	if (tpg_start(&PG) < 0)
+		return -1;
+	on_pg = 1;
+	return 0;
+}
+
+static int pg_suite_clean(void)
+{
+	on_pg = 0;
+	tpg_stop(&PG);
+	return 0;
+}
+
 int main(void)
 {
-	CU_pSuite suite;
+	CU_pSuite suite, pgs;
 
 	/* Expected failures log a warning each; keep the report readable. */
 	log_set_level(LOG_LEVEL_ERROR);
@@ -728,6 +803,20 @@ int main(void)
 	    !CU_add_test(suite, "list", test_list) ||
 	    !CU_add_test(suite, "recover", test_recover) ||
 	    !CU_add_test(suite, "the suite's own PostgreSQL server", test_pg_server)) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	/* The same operations on PostgreSQL (the file-format tests are SQLite's). */
+	pgs = CU_add_suite("store on PostgreSQL", pg_suite_init, pg_suite_clean);
+	if (pgs == NULL || !CU_add_test(pgs, "open, probe, insert, get", test_open_memory) ||
+	    !CU_add_test(pgs, "insert/get round trip", test_insert_get_round_trip) ||
+	    !CU_add_test(pgs, "insert of a finished job", test_insert_finished) ||
+	    !CU_add_test(pgs, "NULL strings", test_null_strings) ||
+	    !CU_add_test(pgs, "duplicate and unknown ids", test_duplicate_and_unknown) ||
+	    !CU_add_test(pgs, "started only from queued", test_started_only_from_queued) ||
+	    !CU_add_test(pgs, "list", test_list) ||
+	    !CU_add_test(pgs, "recover", test_recover) ||
+	    !CU_add_test(pgs, "schema: once under the lock, newer refused, no password said", test_pg_schema)) {
 		CU_cleanup_registry();
 		return 1;
 	}

@@ -1,0 +1,789 @@
+/*
+ * The PostgreSQL backend of the job record (libpq), the only file that
+ * includes libpq-fe.h. One connection per struct store; every statement is
+ * prepared once per connection. The table is the SQLite backend's, with
+ * PostgreSQL's types: timestamptz for times (microseconds both ways, exact),
+ * bigint for counts, bytea for what need not be text (stderr, headers, the
+ * environment), a sequence for the order rows were inserted in.
+ *
+ * The schema is versioned in cgiq_schema and brought up to date at open,
+ * under an advisory lock, so that several processes starting at once
+ * migrate it once. A connection string is libpq's (a URL or key=value
+ * pairs; PG* environment variables apply); the log names the server by its
+ * user, host and database, never with a password.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "internal.h"
+
+/* A µs count as a parameter, and a timestamptz as a µs count, exactly. */
+#define TS(p) "(timestamptz 'epoch' + (" p ")::bigint * interval '1 microsecond')"
+#define US(c) "(extract(epoch from " c ") * 1000000)::bigint"
+
+/* The advisory lock the schema is migrated under: "cgiq" as a number. */
+#define PG_SCHEMA_LOCK "1667721585"
+
+/*
+ * pg_migrations[v] takes the schema from version v to v + 1: append, never
+ * edit a shipped entry. Each runs in one transaction with the version's
+ * update.
+ */
+static const char *const pg_migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE jobs ("
+	" id text PRIMARY KEY,"
+	" seq bigserial NOT NULL,"
+	" state text NOT NULL,"
+	" script text, method text, uri text, peer text,"
+	" created_at timestamptz, started_at timestamptz, finished_at timestamptz,"
+	" pid bigint, exit_code bigint, term_signal bigint, http_status bigint,"
+	" bytes_in bigint, bytes_out bigint, processing_sent bigint,"
+	" stderr_tail bytea, reason text,"
+	" async boolean NOT NULL DEFAULT false,"
+	" env bytea, cwd text, body_path text, result_path text, result_head bytea,"
+	" expires_at timestamptz,"
+	" progress_done bigint, progress_total bigint, progress_text text,"
+	" cancel_requested boolean NOT NULL DEFAULT false,"
+	" attempts integer NOT NULL DEFAULT 0);"
+	"CREATE INDEX jobs_created_at ON jobs (created_at, seq);"
+	"CREATE INDEX jobs_state ON jobs (state);"
+	"CREATE INDEX jobs_queued ON jobs (created_at, seq) WHERE state = 'queued';"
+	"CREATE INDEX jobs_expires_at ON jobs (expires_at);"
+	"CREATE INDEX jobs_cancel_requested ON jobs (id) WHERE cancel_requested;"
+	"CREATE INDEX jobs_results ON jobs (finished_at) WHERE result_path IS NOT NULL;",
+};
+#define PG_SCHEMA_VERSION ((int)UTIL_ARRAY_LEN(pg_migrations))
+
+/* The columns every row reader expects, in read_row's order. */
+#define PG_COLUMNS                                                                                         \
+	"id, state, script, method, uri, peer, " US("created_at") ", " US("started_at") ", "                 \
+	US("finished_at") ", pid, exit_code, term_signal, http_status, bytes_in, bytes_out, processing_sent," \
+	" stderr_tail, reason, async::int, env, cwd, body_path, result_path, result_head, " US("expires_at")  \
+	", progress_done, progress_total, progress_text,"                                                     \
+	" CASE WHEN state = 'queued' THEN (SELECT count(*) FROM jobs q WHERE q.state = 'queued'"            \
+	" AND (q.created_at < jobs.created_at OR (q.created_at = jobs.created_at AND q.seq <= jobs.seq))) END"
+
+enum pg_stmt {
+	PG_INSERT,
+	PG_STARTED,
+	PG_FINISHED,
+	PG_GET,
+	PG_LIST,
+	PG_LIST_STATE,
+	PG_RECOVER_PIDS,
+	PG_RECOVER,
+	PG_PROGRESS,
+	PG_EXPIRE_AT,
+	PG_EXPIRED,
+	PG_QUEUED_ASYNC,
+	PG_REQUEUE,
+	PG_RESULTS_NEWEST,
+	PG_REQUEST_CANCEL,
+	PG_CANCEL_REQUESTED,
+	PG_STMT_COUNT,
+};
+
+/* How a job ended: 11 parameters from $first (as outcome_params fills them). */
+#define PG_OUTCOME(a, b, c, d, e, f, g, h, i, j, k)                                                        \
+	TS("$" #a) ", $" #b ", $" #c ", $" #d ", $" #e ", $" #f ", $" #g ", $" #h ", $" #i ", $" #j ", " TS("$" #k)
+
+static const char *const pg_sql[PG_STMT_COUNT] = {
+	[PG_INSERT] = "INSERT INTO jobs (id, state, script, method, uri, peer, created_at, bytes_in, pid,"
+	              " started_at, async, env, cwd, body_path, finished_at, exit_code, term_signal,"
+	              " http_status, bytes_out, processing_sent, stderr_tail, reason, result_path,"
+	              " result_head, expires_at)"
+	              " VALUES ($1, $2, $3, $4, $5, $6, " TS("$7") ", $8, $9, " TS("$10") ", $11::int::boolean,"
+	              " $12, $13, $14, " PG_OUTCOME(15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25) ")",
+	/* Only from queued: a start that comes after the end must not undo it. */
+	[PG_STARTED] = "UPDATE jobs SET state = 'running', pid = $2, started_at = " TS("$3")
+	               " WHERE id = $1 AND state = 'queued'",
+	[PG_FINISHED] = "UPDATE jobs SET state = $2, finished_at = " TS("$3") ", exit_code = $4, term_signal = $5,"
+	                " http_status = $6, bytes_out = $7, processing_sent = $8, stderr_tail = $9, reason = $10,"
+	                " result_path = $11, result_head = $12, expires_at = " TS("$13") ","
+	                " body_path = NULL, env = NULL WHERE id = $1",
+	[PG_GET] = "SELECT " PG_COLUMNS " FROM jobs WHERE id = $1",
+	[PG_LIST] = "SELECT " PG_COLUMNS " FROM jobs ORDER BY created_at DESC NULLS LAST, seq DESC LIMIT $1",
+	[PG_LIST_STATE] = "SELECT " PG_COLUMNS " FROM jobs WHERE state = $2"
+	                  " ORDER BY created_at DESC NULLS LAST, seq DESC LIMIT $1",
+	[PG_RECOVER_PIDS] = "SELECT pid, " US("started_at") ", id FROM jobs"
+	                    " WHERE state IN ('queued', 'running') AND pid IS NOT NULL",
+	/* A queued asynchronous job was promised to run: it stays queued. */
+	[PG_RECOVER] = "UPDATE jobs SET state = 'interrupted', reason = $1, finished_at = " TS("$2") ","
+	               " expires_at = " TS("$2::bigint + $3::bigint")
+	               " WHERE state = 'running' OR (state = 'queued' AND NOT async)",
+	[PG_PROGRESS] = "UPDATE jobs SET progress_done = $2, progress_total = $3, progress_text = $4 WHERE id = $1",
+	[PG_EXPIRE_AT] = "UPDATE jobs SET expires_at = " TS("$2") " WHERE id = $1",
+	/* The rows and their files in one statement: what was deleted is listed. */
+	[PG_EXPIRED] = "DELETE FROM jobs WHERE expires_at <= " TS("$1") " RETURNING result_path, body_path",
+	[PG_QUEUED_ASYNC] = "SELECT " PG_COLUMNS " FROM jobs WHERE state = 'queued' AND async ORDER BY created_at, seq",
+	[PG_REQUEUE] = "UPDATE jobs SET state = 'queued', started_at = NULL, attempts = attempts + 1"
+	               " WHERE id = $1 AND state = 'running' AND async AND attempts < $2",
+	[PG_RESULTS_NEWEST] = "SELECT id, result_path, bytes_out FROM jobs WHERE result_path IS NOT NULL"
+	                      " AND (expires_at IS NULL OR expires_at > " TS("$1") ") ORDER BY finished_at DESC",
+	[PG_REQUEST_CANCEL] = "UPDATE jobs SET cancel_requested = true WHERE id = $1 AND state IN ('queued', 'running')",
+	[PG_CANCEL_REQUESTED] = "SELECT id FROM jobs WHERE cancel_requested AND state IN ('queued', 'running')",
+};
+
+struct pg_store {
+	struct store base;
+	PGconn *conn;
+	char shown[256]; /* "postgresql://user@host/db", for log lines: never a password */
+	char *why;       /* while opening: the first failure goes here (store_open_why) */
+	size_t why_size;
+};
+
+static struct pg_store *pg(struct store *base) { return (struct pg_store *)base; }
+
+/* A failure: logged, or while opening for store_open_why, its cause kept. */
+#define say(s, ...) store__say((s)->shown, (s)->why, (s)->why_size, __VA_ARGS__)
+
+/* The server's message, on one line. */
+static const char *pg_error(struct pg_store *s, const PGresult *res)
+{
+	static __thread char line[256];
+	const char *m = res ? PQresultErrorMessage(res) : NULL;
+	size_t n;
+
+	if (m == NULL || *m == '\0')
+		m = PQerrorMessage(s->conn);
+	snprintf(line, sizeof(line), "%s", m && *m ? m : "unknown error");
+	n = strcspn(line, "\n");
+	line[n] = '\0';
+	return line;
+}
+
+/* A statement without parameters or rows (schema, transactions). */
+static int exec(struct pg_store *s, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(s->conn, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	if (!ok && what)
+		say(s, "%s: %s", what, pg_error(s, res));
+	PQclear(res);
+	return ok ? 0 : -EIO;
+}
+
+/* ---------------- parameters ---------------- */
+
+/* Up to 25 parameters, as text (bytea ones as binary), NULL for unknown. */
+struct params {
+	const char *v[25];
+	int len[25];
+	int fmt[25];
+	char num[25][24];
+	int n;
+};
+
+static void p_text(struct params *p, const char *v)
+{
+	p->v[p->n] = v;
+	p->len[p->n] = 0;
+	p->fmt[p->n++] = 0;
+}
+
+/* An integer; negative (unknown) is NULL. */
+static void p_int(struct params *p, int64_t v)
+{
+	if (v < 0) {
+		p_text(p, NULL);
+		return;
+	}
+	snprintf(p->num[p->n], sizeof(p->num[0]), "%lld", (long long)v);
+	p_text(p, p->num[p->n]);
+}
+
+/* A time in µs; 0 (not yet) is NULL. */
+static void p_time(struct params *p, int64_t us) { p_int(p, us > 0 ? us : -1); }
+
+static void p_bytes(struct params *p, const char *v, size_t len)
+{
+	p->v[p->n] = v;
+	p->len[p->n] = (int)len;
+	p->fmt[p->n++] = 1;
+}
+
+/* How a job ended: finished_at, exit_code, term_signal, http_status,
+ * bytes_out, processing_sent, stderr_tail, reason, result_path,
+ * result_head, expires_at. */
+static void p_outcome(struct params *p, const struct store_job *j)
+{
+	p_time(p, j->finished_at_us);
+	p_int(p, j->exit_code);
+	p_int(p, j->term_signal);
+	p_int(p, j->http_status);
+	p_int(p, j->bytes_out);
+	p_int(p, j->processing_sent);
+	p_bytes(p, j->stderr_tail, j->stderr_tail ? strlen(j->stderr_tail) : 0);
+	p_text(p, j->reason);
+	p_text(p, j->result_path);
+	p_bytes(p, j->result_head, j->result_head ? strlen(j->result_head) : 0);
+	p_time(p, j->expires_at_us);
+}
+
+/* Runs prepared statement st with p; the result, or NULL after a line (the
+ * duplicate-id case: *dup set, no line). */
+static PGresult *run(struct pg_store *s, enum pg_stmt st, const struct params *p, const char *what, const char *id,
+                     int *dup)
+{
+	char name[16];
+	PGresult *res;
+	ExecStatusType t;
+
+	snprintf(name, sizeof(name), "cgiq%d", (int)st);
+	res = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0);
+	t = PQresultStatus(res);
+	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
+		return res;
+	if (dup != NULL) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state && strcmp(state, "23505") == 0) { /* unique_violation */
+			*dup = 1;
+			PQclear(res);
+			return NULL;
+		}
+	}
+	if (id)
+		say(s, "%s: %s (job %s)", what, pg_error(s, res), id);
+	else
+		say(s, "%s: %s", what, pg_error(s, res));
+	PQclear(res);
+	return NULL;
+}
+
+/* A statement that returns no rows: 0, or -EIO; *changed: rows it touched. */
+static int run_changed(struct pg_store *s, enum pg_stmt st, const struct params *p, const char *what, const char *id,
+                       long *changed)
+{
+	PGresult *res = run(s, st, p, what, id, NULL);
+
+	if (res == NULL)
+		return -EIO;
+	if (changed)
+		*changed = atol(PQcmdTuples(res));
+	PQclear(res);
+	return 0;
+}
+
+/* ---------------- rows ---------------- */
+
+static char *col_str(const PGresult *res, int row, int c)
+{
+	return PQgetisnull(res, row, c) ? NULL : util_xstrdup(PQgetvalue(res, row, c));
+}
+
+/* A bytea column (text format, hex), NUL-terminated; *len its length. */
+static char *col_bytes(const PGresult *res, int row, int c, size_t *len)
+{
+	unsigned char *raw;
+	size_t n = 0;
+	char *p;
+
+	if (PQgetisnull(res, row, c)) {
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, c), &n);
+	p = util_xmalloc(n + 1);
+	if (raw && n)
+		memcpy(p, raw, n);
+	p[n] = '\0';
+	PQfreemem(raw);
+	if (len)
+		*len = n;
+	return p;
+}
+
+static int64_t col_int(const PGresult *res, int row, int c, int64_t unknown)
+{
+	return PQgetisnull(res, row, c) ? unknown : strtoll(PQgetvalue(res, row, c), NULL, 10);
+}
+
+static int read_row(struct pg_store *s, const PGresult *res, int row, struct store_job *j)
+{
+	const char *state = PQgetvalue(res, row, 1);
+
+	store_job_init(j);
+	snprintf(j->id, sizeof(j->id), "%s", PQgetvalue(res, row, 0));
+	if (store_state_parse(state, &j->state) < 0) {
+		say(s, "unknown state \"%s\" (job %s)", state, j->id);
+		return -EIO;
+	}
+	j->script = col_str(res, row, 2);
+	j->method = col_str(res, row, 3);
+	j->uri = col_str(res, row, 4);
+	j->peer = col_str(res, row, 5);
+	j->created_at_us = col_int(res, row, 6, 0);
+	j->started_at_us = col_int(res, row, 7, 0);
+	j->finished_at_us = col_int(res, row, 8, 0);
+	j->pid = col_int(res, row, 9, -1);
+	j->exit_code = col_int(res, row, 10, -1);
+	j->term_signal = col_int(res, row, 11, -1);
+	j->http_status = col_int(res, row, 12, -1);
+	j->bytes_in = col_int(res, row, 13, -1);
+	j->bytes_out = col_int(res, row, 14, -1);
+	j->processing_sent = col_int(res, row, 15, -1);
+	j->stderr_tail = col_bytes(res, row, 16, NULL);
+	j->reason = col_str(res, row, 17);
+	j->async = (int)col_int(res, row, 18, 0);
+	j->env = col_bytes(res, row, 19, &j->env_len);
+	j->cwd = col_str(res, row, 20);
+	j->body_path = col_str(res, row, 21);
+	j->result_path = col_str(res, row, 22);
+	j->result_head = col_bytes(res, row, 23, NULL);
+	j->expires_at_us = col_int(res, row, 24, 0);
+	j->progress_done = col_int(res, row, 25, -1);
+	j->progress_total = col_int(res, row, 26, -1);
+	j->progress_text = col_str(res, row, 27);
+	j->queue_position = col_int(res, row, 28, -1);
+	return 0;
+}
+
+/* cb for each row of res until it returns non-zero. */
+static int each_row(struct pg_store *s, PGresult *res, int (*cb)(const struct store_job *j, void *ud), void *ud)
+{
+	struct store_job j;
+	int r = 0;
+
+	for (int i = 0; i < PQntuples(res) && r == 0; i++) {
+		r = read_row(s, res, i, &j);
+		if (r == 0)
+			r = cb(&j, ud);
+		store_job_clear(&j);
+	}
+	PQclear(res);
+	return r;
+}
+
+/* ---------------- opening ---------------- */
+
+/* "postgresql://user@host/db" from the connection's own settings. */
+static void show(struct pg_store *s)
+{
+	const char *host = PQhost(s->conn), *user = PQuser(s->conn), *db = PQdb(s->conn);
+
+	snprintf(s->shown, sizeof(s->shown), "postgresql://%s@%s/%s", user ? user : "", host && *host != '/' ? host : "",
+	         db ? db : "");
+	if (host && *host == '/')
+		snprintf(s->shown + strlen(s->shown), sizeof(s->shown) - strlen(s->shown), "?host=%s", host);
+}
+
+static int schema_version(struct pg_store *s, int *out)
+{
+	PGresult *res = PQexec(s->conn, "SELECT version FROM cgiq_schema");
+	int r = -EIO;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		*out = atoi(PQgetvalue(res, 0, 0));
+		r = 0;
+	} else {
+		say(s, "reading the schema version: %s", pg_error(s, res));
+	}
+	PQclear(res);
+	return r;
+}
+
+/* The schema to PG_SCHEMA_VERSION, under the advisory lock: a second
+ * process starting at the same time waits, then finds it current. */
+static int migrate(struct pg_store *s)
+{
+	char sql[96];
+	int version = 0, r;
+
+	if (exec(s, "SELECT pg_advisory_lock(" PG_SCHEMA_LOCK ")", "taking the schema lock") < 0)
+		return -EIO;
+	r = exec(s, "CREATE TABLE IF NOT EXISTS cgiq_schema (version integer NOT NULL);"
+	            "INSERT INTO cgiq_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM cgiq_schema)",
+	         "creating the schema table");
+	if (r == 0)
+		r = schema_version(s, &version);
+	if (r == 0 && version > PG_SCHEMA_VERSION) {
+		say(s, "schema version %d is not supported (newest known: %d): a newer cgiq made it", version,
+		    PG_SCHEMA_VERSION);
+		r = -EPROTO;
+	}
+	for (; r == 0 && version < PG_SCHEMA_VERSION; version++) {
+		r = exec(s, "BEGIN", "migrating");
+		if (r == 0)
+			r = exec(s, pg_migrations[version], "migrating");
+		snprintf(sql, sizeof(sql), "UPDATE cgiq_schema SET version = %d", version + 1);
+		if (r == 0)
+			r = exec(s, sql, "migrating");
+		if (r == 0)
+			r = exec(s, "COMMIT", "migrating");
+		if (r < 0)
+			exec(s, "ROLLBACK", NULL);
+	}
+	exec(s, "SELECT pg_advisory_unlock(" PG_SCHEMA_LOCK ")", NULL);
+	return r;
+}
+
+static const struct store_ops pg_ops;
+
+static void pg_close(struct store *base)
+{
+	struct pg_store *s = pg(base);
+
+	PQfinish(s->conn);
+	free(s);
+}
+
+int store_pg_open(const char *conninfo, struct store **out, char *why, size_t why_size)
+{
+	struct pg_store *s = util_xcalloc(1, sizeof(*s));
+	int r = 0;
+
+	s->base.ops = &pg_ops;
+	snprintf(s->shown, sizeof(s->shown), "postgresql");
+	if (why != NULL && why_size > 0) {
+		why[0] = '\0';
+		s->why = why;
+		s->why_size = why_size;
+	}
+	s->conn = PQconnectdb(conninfo);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		say(s, "connecting: %s", pg_error(s, NULL));
+		r = -EIO;
+		goto out;
+	}
+	show(s);
+	/* Times are read and written in µs since the epoch, whatever the
+	 * session's zone; a row's text says what it is. */
+	r = exec(s, "SET TIME ZONE 'UTC'", "setting the time zone");
+	if (r == 0)
+		r = migrate(s);
+	for (int i = 0; r == 0 && i < PG_STMT_COUNT; i++) {
+		char name[16];
+		PGresult *res;
+		snprintf(name, sizeof(name), "cgiq%d", i);
+		res = PQprepare(s->conn, name, pg_sql[i], 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			say(s, "preparing %s: %s", pg_sql[i], pg_error(s, res));
+			r = -EIO;
+		}
+		PQclear(res);
+	}
+out:
+	s->why = NULL;
+	if (r < 0) {
+		pg_close(&s->base);
+		return r;
+	}
+	*out = &s->base;
+	return 0;
+}
+
+/* ---------------- the operations ---------------- */
+
+static int pg_in_transaction(struct pg_store *s) { return PQtransactionStatus(s->conn) != PQTRANS_IDLE; }
+
+static int pg_begin(struct store *base) { return exec(pg(base), "BEGIN", "BEGIN"); }
+
+static int pg_rollback(struct store *base)
+{
+	struct pg_store *s = pg(base);
+
+	return pg_in_transaction(s) ? exec(s, "ROLLBACK", "ROLLBACK") : 0;
+}
+
+static int pg_commit(struct store *base)
+{
+	struct pg_store *s = pg(base);
+	int r = exec(s, "COMMIT", "COMMIT");
+
+	/* A COMMIT of a failed transaction ends it as a ROLLBACK. */
+	if (r < 0)
+		pg_rollback(base);
+	return r;
+}
+
+static int pg_probe_write(struct store *base)
+{
+	struct pg_store *s = pg(base);
+	PGresult *res = PQexec(s->conn, "BEGIN; UPDATE cgiq_schema SET version = version; COMMIT");
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	PQclear(res);
+	if (!ok && pg_in_transaction(s))
+		exec(s, "ROLLBACK", NULL);
+	return ok ? 0 : -EIO;
+}
+
+static int pg_set_durable(struct store *base, int on)
+{
+	return exec(pg(base), on ? "SET synchronous_commit TO on" : "SET synchronous_commit TO off",
+	            "setting synchronous_commit");
+}
+
+static int pg_job_insert(struct store *base, const struct store_job *j)
+{
+	struct pg_store *s = pg(base);
+	struct params p = {.n = 0};
+	int dup = 0;
+	PGresult *res;
+
+	p_text(&p, j->id);
+	p_text(&p, store_state_name(j->state));
+	p_text(&p, j->script);
+	p_text(&p, j->method);
+	p_text(&p, j->uri);
+	p_text(&p, j->peer);
+	p_time(&p, j->created_at_us);
+	p_int(&p, j->bytes_in);
+	p_int(&p, j->pid);
+	p_time(&p, j->started_at_us);
+	p_text(&p, j->async ? "1" : "0");
+	p_bytes(&p, j->env, j->env_len);
+	p_text(&p, j->cwd);
+	p_text(&p, j->body_path);
+	p_outcome(&p, j);
+	res = run(s, PG_INSERT, &p, "inserting", j->id, &dup);
+	if (dup) {
+		log_warnx("store %s: inserting: duplicate id (job %s)", s->shown, j->id);
+		return -EEXIST;
+	}
+	if (res == NULL)
+		return -EIO;
+	PQclear(res);
+	return 0;
+}
+
+/* -ENOENT (with a line) when an UPDATE touched no row. */
+static int changed_one(struct pg_store *s, int r, long changed, const char *what, const char *id)
+{
+	if (r == 0 && changed == 0) {
+		log_warnx("store %s: %s: no such job (job %s)", s->shown, what, id);
+		return -ENOENT;
+	}
+	return r;
+}
+
+static int pg_job_started(struct store *base, const char *id, int64_t pid, int64_t started_at_us)
+{
+	struct pg_store *s = pg(base);
+	struct params p = {.n = 0};
+	long changed = 0;
+	int r;
+
+	p_text(&p, id);
+	p_int(&p, pid);
+	p_time(&p, started_at_us);
+	r = run_changed(s, PG_STARTED, &p, "marking started", id, &changed);
+	return changed_one(s, r, changed, "marking started (not queued)", id);
+}
+
+static int pg_job_finished(struct store *base, const struct store_job *j)
+{
+	struct pg_store *s = pg(base);
+	struct params p = {.n = 0};
+	long changed = 0;
+	int r;
+
+	p_text(&p, j->id);
+	p_text(&p, store_state_name(j->state));
+	p_outcome(&p, j);
+	r = run_changed(s, PG_FINISHED, &p, "marking finished", j->id, &changed);
+	return changed_one(s, r, changed, "marking finished", j->id);
+}
+
+static int pg_job_get(struct store *base, const char *id, struct store_job *out)
+{
+	struct pg_store *s = pg(base);
+	struct params p = {.n = 0};
+	PGresult *res;
+	int r;
+
+	p_text(&p, id);
+	res = run(s, PG_GET, &p, "reading", id, NULL);
+	if (res == NULL)
+		return -EIO;
+	r = PQntuples(res) == 1 ? read_row(s, res, 0, out) : -ENOENT;
+	PQclear(res);
+	return r;
+}
+
+static int pg_jobs_list(struct store *base, const enum store_state *state, unsigned limit,
+                        int (*cb)(const struct store_job *j, void *ud), void *ud)
+{
+	struct pg_store *s = pg(base);
+	struct params p = {.n = 0};
+	PGresult *res;
+
+	if (limit)
+		p_int(&p, (int64_t)limit);
+	else
+		p_text(&p, NULL); /* LIMIT NULL: no limit */
+	if (state)
+		p_text(&p, store_state_name(*state));
+	res = run(s, state ? PG_LIST_STATE : PG_LIST, &p, "listing", NULL, NULL);
+	return res ? each_row(s, res, cb, ud) : -EIO;
+}
+
+static int pg_jobs_queued_async(struct store *base, int (*cb)(const struct store_job *j, void *ud), void *ud)
+{
+	struct pg_store *s = pg(base);
+	PGresult *res = run(s, PG_QUEUED_ASYNC, NULL, "listing queued jobs", NULL, NULL);
+
+	return res ? each_row(s, res, cb, ud) : -EIO;
+}
+
+static int pg_recover(struct store *base, const char *reason, int64_t keep_us,
+                      void (*cb)(const char *id, int64_t pid, int64_t started_at_us, void *ud), void *ud)
+{
+	struct pg_store *s = pg(base);
+	int own = !pg_in_transaction(s); /* else the caller's transaction */
+	struct params p = {.n = 0};
+	PGresult *res;
+	long changed = 0;
+	int r = 0;
+
+	if (own && (r = pg_begin(base)) < 0)
+		return r;
+	res = run(s, PG_RECOVER_PIDS, NULL, "recovery: listing unfinished jobs", NULL, NULL);
+	if (res == NULL) {
+		r = -EIO;
+		goto out;
+	}
+	for (int i = 0; cb != NULL && i < PQntuples(res); i++)
+		cb(PQgetvalue(res, i, 2), col_int(res, i, 0, -1), col_int(res, i, 1, 0), ud);
+	PQclear(res);
+	p_text(&p, reason);
+	p_int(&p, util_now_us());
+	p_int(&p, keep_us);
+	r = run_changed(s, PG_RECOVER, &p, "recovery: marking jobs interrupted", NULL, &changed);
+	if (r == 0)
+		r = (int)changed;
+	if (r >= 0 && own) {
+		int c = pg_commit(base);
+		if (c < 0)
+			r = c;
+	}
+out:
+	if (r < 0 && own)
+		pg_rollback(base);
+	return r;
+}
+
+static int pg_job_requeue(struct store *base, const char *id, int max_attempts)
+{
+	struct pg_store *s = pg(base);
+	struct params p = {.n = 0};
+	long changed = 0;
+	int r;
+
+	p_text(&p, id);
+	p_int(&p, max_attempts);
+	r = run_changed(s, PG_REQUEUE, &p, "re-queueing an interrupted job", id, &changed);
+	return r == 0 && changed == 0 ? -ENOENT : r;
+}
+
+static int pg_job_progress(struct store *base, const char *id, int64_t done, int64_t total, const char *text)
+{
+	struct params p = {.n = 0};
+
+	p_text(&p, id);
+	p_int(&p, done);
+	p_int(&p, total);
+	p_text(&p, text);
+	return run_changed(pg(base), PG_PROGRESS, &p, "recording progress", id, NULL);
+}
+
+static int pg_job_expire_at(struct store *base, const char *id, int64_t expires_at_us)
+{
+	struct params p = {.n = 0};
+
+	p_text(&p, id);
+	p_time(&p, expires_at_us);
+	return run_changed(pg(base), PG_EXPIRE_AT, &p, "setting expiry", id, NULL);
+}
+
+static int pg_expire(struct store *base, int64_t now_us,
+                     void (*cb)(const char *result_path, const char *body_path, void *ud), void *ud)
+{
+	struct pg_store *s = pg(base);
+	struct params p = {.n = 0};
+	PGresult *res;
+	int n;
+
+	p_time(&p, now_us);
+	res = run(s, PG_EXPIRED, &p, "deleting expired jobs", NULL, NULL);
+	if (res == NULL)
+		return -EIO;
+	n = PQntuples(res);
+	for (int i = 0; cb != NULL && i < n; i++)
+		cb(PQgetisnull(res, i, 0) ? NULL : PQgetvalue(res, i, 0), PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
+		   ud);
+	PQclear(res);
+	return n;
+}
+
+static int pg_results_newest(struct store *base, int64_t now_us,
+                             int (*cb)(const char *id, const char *result_path, int64_t bytes, void *ud), void *ud)
+{
+	struct pg_store *s = pg(base);
+	struct params p = {.n = 0};
+	PGresult *res;
+	int r = 0;
+
+	p_time(&p, now_us);
+	res = run(s, PG_RESULTS_NEWEST, &p, "listing kept results", NULL, NULL);
+	if (res == NULL)
+		return -EIO;
+	for (int i = 0; i < PQntuples(res) && r == 0; i++)
+		r = cb(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), col_int(res, i, 2, 0), ud);
+	PQclear(res);
+	return r;
+}
+
+static int pg_job_request_cancel(struct store *base, const char *id)
+{
+	struct params p = {.n = 0};
+	long changed = 0;
+	int r;
+
+	p_text(&p, id);
+	r = run_changed(pg(base), PG_REQUEST_CANCEL, &p, "requesting cancellation", id, &changed);
+	return r == 0 && changed == 0 ? -ENOENT : r;
+}
+
+static int pg_jobs_cancel_requested(struct store *base, void (*cb)(const char *id, void *ud), void *ud)
+{
+	struct pg_store *s = pg(base);
+	PGresult *res = run(s, PG_CANCEL_REQUESTED, NULL, "listing cancellation requests", NULL, NULL);
+
+	if (res == NULL)
+		return -EIO;
+	for (int i = 0; i < PQntuples(res); i++)
+		cb(PQgetvalue(res, i, 0), ud);
+	PQclear(res);
+	return 0;
+}
+
+static const struct store_ops pg_ops = {
+	.close = pg_close,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.probe_write = pg_probe_write,
+	.set_durable = pg_set_durable,
+	.job_insert = pg_job_insert,
+	.job_started = pg_job_started,
+	.job_finished = pg_job_finished,
+	.progress = pg_job_progress,
+	.job_expire_at = pg_job_expire_at,
+	.job_requeue = pg_job_requeue,
+	.job_request_cancel = pg_job_request_cancel,
+	.job_get = pg_job_get,
+	.jobs_list = pg_jobs_list,
+	.jobs_queued_async = pg_jobs_queued_async,
+	.jobs_cancel_requested = pg_jobs_cancel_requested,
+	.recover = pg_recover,
+	.expire = pg_expire,
+	.results_newest = pg_results_newest,
+};
