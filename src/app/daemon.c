@@ -387,7 +387,8 @@ static int check_files(const struct daemon_config *c)
 	} files[] = {
 		{"--log-file", c->log_file, 0},
 		{"--access-log", c->access_log && strcmp(c->access_log, "-") != 0 ? c->access_log : NULL, 0},
-		{"--db", c->db, 1}, /* its directory is made with its parents */
+		/* its directory is made with its parents; a server is reached at the start */
+		{"--db", store_place_is_server(c->db) ? NULL : c->db, 1},
 		{"--spool", c->spool, 1},
 	};
 	int r = 0, e;
@@ -494,27 +495,29 @@ static int daemon_configure(struct daemon *d, int argc, char **argv)
 static int daemon_open_files(struct daemon *d)
 {
 	struct daemon_config *c = &d->c;
-	char db_dir[PATH_MAX], msg[512];
-	int spool_created, db_dir_created, db_created, r;
+	char db_dir[PATH_MAX], msg[512], shown[512];
+	int spool_created, db_dir_created, db_created, r, server = store_place_is_server(c->db);
 
+	store_place_shown(c->db, shown, sizeof(shown));
 	dir_of(c->db, db_dir, sizeof(db_dir));
 	spool_created = path_missing(c->spool);
-	db_dir_created = path_missing(db_dir);
-	db_created = path_missing(c->db);
+	db_dir_created = !server && path_missing(db_dir);
+	db_created = !server && path_missing(c->db);
 	d->log_created = c->log_file && path_missing(c->log_file);
 	d->access_created = c->access_log && path_missing(c->access_log);
 	if (c->log_file && (r = log_open_file(c->log_file)) < 0) {
 		fprintf(stderr, "cgiq: --log-file %s: %s\n", c->log_file, strerror(-r));
 		return 1;
 	}
-	if (ensure_parent_dir(c->db) < 0) {
+	if (!server && ensure_parent_dir(c->db) < 0) {
 		fprintf(stderr, "cgiq: cannot create the directory of %s: %s\n", c->db, strerror(errno));
 		return 1;
 	}
 	/* Before anything else touches the database or the spool: a second
 	 * daemon would mark the first one's running jobs interrupted and run
-	 * its queued jobs twice. */
-	if (app_lock_db(c->db, &d->lock_fd, msg, sizeof(msg)) < 0) {
+	 * its queued jobs twice. (A server's database: its writer lock, taken
+	 * once the store is open.) */
+	if (!server && app_lock_db(c->db, &d->lock_fd, msg, sizeof(msg)) < 0) {
 		fprintf(stderr, "cgiq: %s\n", msg);
 		if (log_file_path())
 			log_error("%s", msg);
@@ -540,12 +543,18 @@ static int daemon_open_files(struct daemon *d)
 	r = store_open_why(c->db, &d->store, msg, sizeof(msg));
 	if (r < 0) {
 		const char *why = r == -EROFS ? "read-only for cgiq, which records every job in it" : msg;
-		fprintf(stderr, "cgiq: cannot open the job database %s: %s\n", c->db, why);
+		fprintf(stderr, "cgiq: cannot open the job database %s: %s\n", shown, why);
 		if (log_file_path())
-			log_error("cannot open the job database %s: %s", c->db, why);
+			log_error("cannot open the job database %s: %s", shown, why);
 		return 1;
 	}
-	return own_db(&d->privs, c->db, db_dir_created, db_created) < 0 ? 1 : 0;
+	if (store_lock_writer(d->store, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "cgiq: %s\n", msg);
+		if (log_file_path())
+			log_error("%s", msg);
+		return 1;
+	}
+	return server || own_db(&d->privs, c->db, db_dir_created, db_created) == 0 ? 0 : 1;
 }
 
 /* The engine and every listener (which may need root). Returns 0, or the
@@ -664,7 +673,7 @@ static int daemon_drop(struct daemon *d)
 	for (unsigned i = 0; r == 0 && i < c->jobs.rule_count; i++)
 		r = check_limits(&c->jobs.rules[i].policy.limits);
 	if (r == 0) {
-		const char *own[] = {c->db, c->spool, c->log_file, access_file};
+		const char *own[] = {store_place_is_server(c->db) ? NULL : c->db, c->spool, c->log_file, access_file};
 		r = app__privs_check_private(&d->privs, own, UTIL_ARRAY_LEN(own)) < 0 ? 1 : 0;
 	}
 	/* Threads only now, after the drop, which changes the process's ids
@@ -708,7 +717,10 @@ static void daemon_run(struct daemon *d)
 	/* Held since the start (app_daemon_main): one that came meanwhile is
 	 * delivered now, to the handlers above. */
 	pthread_sigmask(SIG_SETMASK, &d->start_mask, NULL);
-	log_info("cgiq %s: programs from %s at %s, jobs in %s", CGIQ_VERSION, d->root, d->prefix, d->c.db);
+	char shown[512];
+
+	store_place_shown(d->c.db, shown, sizeof(shown));
+	log_info("cgiq %s: programs from %s at %s, jobs in %s", CGIQ_VERSION, d->root, d->prefix, shown);
 	app_notify("READY=1");
 
 	uv_run(d->loop, UV_RUN_DEFAULT);

@@ -46,6 +46,15 @@ static int app_bad_option(const char *cmd, int c, char **argv)
 	return APP_EXIT_USAGE;
 }
 
+/* The database as a message may name it: a URL without its password. */
+static const char *app_db_shown(const char *place)
+{
+	static char shown[512];
+
+	store_place_shown(place, shown, sizeof(shown));
+	return shown;
+}
+
 /*
  * Opens an existing database. stat first: store_open creates a missing file,
  * and a typo in --db must not leave an empty database behind.
@@ -55,6 +64,15 @@ static int app_open_db(const char *path, struct store **out)
 	struct stat st;
 	char why[512];
 
+	if (strncmp(path, "sqlite:", 7) == 0 && path[7] != '\0')
+		path += 7;
+	if (store_place_is_server(path)) {
+		if (store_open_why(path, out, why, sizeof(why)) < 0) {
+			fprintf(stderr, "cgiq: cannot read job database %s: %s\n", app_db_shown(path), why);
+			return -1;
+		}
+		return 0;
+	}
 	if (stat(path, &st) < 0) {
 		int err = errno;
 		/* The default is relative: run elsewhere, it names no database. */
@@ -272,10 +290,11 @@ static void app_table_free(struct app_table *t)
 
 static void app_jobs_usage(FILE *f)
 {
-	fprintf(f, "usage: cgiq jobs [--db FILE] [--state STATE] [--limit N] [--json]\n"
-	           "       cgiq jobs [--db FILE] --cancel ID\n"
+	fprintf(f, "usage: cgiq jobs [--db FILE | --store PLACE] [--state STATE] [--limit N] [--json]\n"
+	           "       cgiq jobs [--db FILE | --store PLACE] --cancel ID\n"
 	           "  --cancel ID    stop a queued or running job (the daemon acts within a second)\n"
 	           "  --db FILE      job database (default %s)\n"
+	           "  --store PLACE  the daemon's --store: postgresql://USER@HOST/DB or sqlite:FILE\n"
 	           "  --state STATE  only jobs in STATE: queued, running, succeeded, failed,\n"
 	           "                 timed_out, cancelled, interrupted\n"
 	           "  --limit N      at most N jobs, newest first (default %d, 0 = all)\n"
@@ -287,6 +306,7 @@ int app_jobs_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"db", required_argument, NULL, 'd'},
+		{"store", required_argument, NULL, 'd'},
 		{"state", required_argument, NULL, 's'},
 		{"limit", required_argument, NULL, 'l'},
 		{"json", no_argument, NULL, 'j'},
@@ -345,7 +365,7 @@ int app_jobs_cmd(int argc, char **argv)
 	if (cancel != NULL) {
 		r = store_job_request_cancel(s, cancel);
 		if (r == -ENOENT)
-			fprintf(stderr, "cgiq jobs: no queued or running job %s in %s\n", cancel, db);
+			fprintf(stderr, "cgiq jobs: no queued or running job %s in %s\n", cancel, app_db_shown(db));
 		else if (r == 0)
 			printf("cancel requested for job %s; the daemon stops it within a second\n", cancel);
 		status = r == 0 ? APP_EXIT_OK : APP_EXIT_FAIL;
@@ -353,7 +373,7 @@ int app_jobs_cmd(int argc, char **argv)
 	}
 	r = store_jobs_list(s, have_state ? &state : NULL, (unsigned)limit, app_list_cb, &t);
 	if (r < 0) {
-		fprintf(stderr, "cgiq: cannot list jobs in %s\n", db);
+		fprintf(stderr, "cgiq: cannot list jobs in %s\n", app_db_shown(db));
 		goto out;
 	}
 	if (!t.json)
@@ -421,9 +441,10 @@ static void app_print_job(const struct store_job *j)
 
 static void app_job_usage(FILE *f)
 {
-	fprintf(f, "usage: cgiq job ID [--db FILE] [--json]\n"
-	           "  --db FILE  job database (default %s)\n"
-	           "  --json     one JSON object\n",
+	fprintf(f, "usage: cgiq job ID [--db FILE | --store PLACE] [--json]\n"
+	           "  --db FILE      job database (default %s)\n"
+	           "  --store PLACE  the daemon's --store: postgresql://USER@HOST/DB or sqlite:FILE\n"
+	           "  --json         one JSON object\n",
 	        APP_DEFAULT_DB);
 }
 
@@ -431,6 +452,7 @@ int app_job_cmd(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"db", required_argument, NULL, 'd'},
+		{"store", required_argument, NULL, 'd'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -466,11 +488,11 @@ int app_job_cmd(int argc, char **argv)
 		goto out;
 	r = store_job_get(s, id, &j);
 	if (r == -ENOENT) {
-		fprintf(stderr, "cgiq: no job %s in %s\n", id, db);
+		fprintf(stderr, "cgiq: no job %s in %s\n", id, app_db_shown(db));
 		goto out;
 	}
 	if (r < 0) {
-		fprintf(stderr, "cgiq: cannot read job %s in %s\n", id, db);
+		fprintf(stderr, "cgiq: cannot read job %s in %s\n", id, app_db_shown(db));
 		goto out;
 	}
 	if (json) {

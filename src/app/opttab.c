@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "opttab.h"
+#include "store/store.h"
 #include "front/front.h"
 
 #define AT(m) .off = offsetof(struct daemon_config, m), .size = sizeof(((struct daemon_config *)0)->m)
@@ -226,6 +227,20 @@ static int set_jobs_prefix(struct daemon_config *c, const char *a, const char **
 	return 0;
 }
 
+static int set_store(struct daemon_config *c, const char *a, const char **expect)
+{
+	if (strncmp(a, "sqlite:", 7) == 0 && a[7] != '\0') {
+		c->db = a + 7;
+		return 0;
+	}
+	if (!store_place_is_server(a)) {
+		*expect = "postgresql://USER@HOST/DB or sqlite:FILE";
+		return -1;
+	}
+	c->db = a;
+	return 0;
+}
+
 static int set_nph_prefix(struct daemon_config *c, const char *a, const char **expect)
 {
 	if (strcmp(a, "off") == 0) {
@@ -429,6 +444,9 @@ const struct opt_def app_opts[] = {
 
 	SECTION("Records"),
 	{.name = "db", .kind = OPT_TEXT, .arg = "FILE", AT(db), .def = "./var/cgiq.db", .help = "SQLite job database"},
+	{.name = "store", .kind = OPT_CALL, .arg = "PLACE", .call = set_store,
+	 .help = "the job store: postgresql://USER@HOST/DB (libpq's URL; PG* variables apply), or sqlite:FILE "
+	         "(as --db FILE; the default is --db's)"},
 	{.name = "spool", .kind = OPT_TEXT, .arg = "DIR", AT(spool), .def = "./var/spool",
 	 .help = "request bodies and outputs beyond memory limits"},
 

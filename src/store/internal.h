@@ -36,6 +36,7 @@ struct store_ops {
 	              void (*cb)(const char *result_path, const char *body_path, void *ud), void *ud);
 	int (*results_newest)(struct store *s, int64_t now_us,
 	                      int (*cb)(const char *id, const char *result_path, int64_t bytes, void *ud), void *ud);
+	int (*lock_writer)(struct store *s, char *msg, size_t msg_size); /* NULL: nothing to do */
 };
 
 /* What every backend's store starts with. */
@@ -52,5 +53,7 @@ void store__say(const char *name, char *why, size_t why_size, const char *fmt, .
 int store_sqlite_open(const char *path, struct store **out, char *why, size_t why_size);
 /* The PostgreSQL backend (postgres.c): conninfo is libpq's. */
 int store_pg_open(const char *conninfo, struct store **out, char *why, size_t why_size);
+/* conninfo without its password, as "postgresql://user@host:port/db". */
+void store_pg_shown(const char *conninfo, char *out, size_t size);
 
 #endif

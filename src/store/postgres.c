@@ -25,8 +25,10 @@
 #define TS(p) "(timestamptz 'epoch' + (" p ")::bigint * interval '1 microsecond')"
 #define US(c) "(extract(epoch from " c ") * 1000000)::bigint"
 
-/* The advisory lock the schema is migrated under: "cgiq" as a number. */
+/* The advisory lock the schema is migrated under: "cgiq" as a number; the
+ * one a daemon holds while it writes the database: "cgqw". */
 #define PG_SCHEMA_LOCK "1667721585"
+#define PG_WRITER_LOCK "1667723639"
 
 /*
  * pg_migrations[v] takes the schema from version v to v + 1: append, never
@@ -426,6 +428,12 @@ static int migrate(struct pg_store *s)
 
 static const struct store_ops pg_ops;
 
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static void pg_close(struct store *base)
 {
 	struct pg_store *s = pg(base);
@@ -453,6 +461,8 @@ int store_pg_open(const char *conninfo, struct store **out, char *why, size_t wh
 		goto out;
 	}
 	show(s);
+	/* The server's notices ("already exists, skipping") are not news. */
+	PQsetNoticeProcessor(s->conn, quiet, NULL);
 	/* Times are read and written in µs since the epoch, whatever the
 	 * session's zone; a row's text says what it is. */
 	r = exec(s, "SET TIME ZONE 'UTC'", "setting the time zone");
@@ -765,7 +775,58 @@ static int pg_jobs_cancel_requested(struct store *base, void (*cb)(const char *i
 	return 0;
 }
 
+static int pg_lock_writer(struct store *base, char *msg, size_t msg_size)
+{
+	struct pg_store *s = pg(base);
+	PGresult *res = PQexec(s->conn, "SELECT pg_try_advisory_lock(" PG_WRITER_LOCK ")");
+	int r = -EIO;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		snprintf(msg, msg_size, "taking the writer lock of %s: %s", s->shown, pg_error(s, res));
+	else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+		snprintf(msg, msg_size,
+		         "the job database %s is in use by another cgiq (a session holds its writer lock); "
+		         "two daemons never write one database",
+		         s->shown);
+	else
+		r = 0;
+	if (r == -EIO && PQresultStatus(res) == PGRES_TUPLES_OK)
+		r = -EBUSY;
+	PQclear(res);
+	return r;
+}
+
+void store_pg_shown(const char *conninfo, char *out, size_t size)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+	const char *user = "", *host = "", *port = "", *db = "";
+
+	if (opts == NULL) {
+		/* Not parsable: nothing of it is shown, it may hold a password. */
+		snprintf(out, size, "postgresql (a connection string libpq cannot read: %s)", err ? err : "?");
+		PQfreemem(err);
+		return;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+	}
+	snprintf(out, size, "postgresql://%s%s%s%s%s/%s%s%s", user, *user ? "@" : "", *host == '/' ? "" : host,
+	         *port ? ":" : "", port, db, *host == '/' ? "?host=" : "", *host == '/' ? host : "");
+	PQconninfoFree(opts);
+}
+
 static const struct store_ops pg_ops = {
+	.lock_writer = pg_lock_writer,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,

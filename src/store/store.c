@@ -27,22 +27,39 @@ void store__say(const char *name, char *why, size_t why_size, const char *fmt, .
 
 /* The backends, by how the place is written: a PostgreSQL URL, else an
  * SQLite file. */
-static const struct {
+static void file_shown(const char *place, char *out, size_t size) { snprintf(out, size, "%s", place); }
+
+static const struct backend {
 	const char *prefix;
 	int (*open)(const char *place, struct store **out, char *why, size_t why_size);
+	void (*shown)(const char *place, char *out, size_t size);
+	int server;
 } backends[] = {
-	{"postgresql://", store_pg_open},
-	{"postgres://", store_pg_open},
-	{"", store_sqlite_open},
+	{"postgresql://", store_pg_open, store_pg_shown, 1},
+	{"postgres://", store_pg_open, store_pg_shown, 1},
+	{"", store_sqlite_open, file_shown, 0},
 };
 
-int store_open_why(const char *path, struct store **out, char *why, size_t size)
+static const struct backend *backend_of(const char *place)
 {
 	size_t i = 0;
 
-	while (strncmp(path, backends[i].prefix, strlen(backends[i].prefix)) != 0)
+	while (strncmp(place, backends[i].prefix, strlen(backends[i].prefix)) != 0)
 		i++;
-	return backends[i].open(path, out, why, size);
+	return &backends[i];
+}
+
+int store_open_why(const char *path, struct store **out, char *why, size_t size)
+{
+	return backend_of(path)->open(path, out, why, size);
+}
+
+int store_place_is_server(const char *place) { return backend_of(place)->server; }
+void store_place_shown(const char *place, char *out, size_t size) { backend_of(place)->shown(place, out, size); }
+
+int store_lock_writer(struct store *s, char *msg, size_t msg_size)
+{
+	return s->ops->lock_writer ? s->ops->lock_writer(s, msg, msg_size) : 0;
 }
 
 int store_open(const char *path, struct store **out) { return store_open_why(path, out, NULL, 0); }

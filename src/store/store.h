@@ -1,8 +1,8 @@
 /*
  * store: the job record. Backends sit behind an operations table
- * (internal.h): SQLite (sqlite.c, the only file that includes sqlite3.h).
- * A second backend (PostgreSQL) is one more file there; nothing above the
- * store changes.
+ * (internal.h): SQLite (sqlite.c, the only file that includes sqlite3.h)
+ * and PostgreSQL (postgres.c, the only one that includes libpq-fe.h),
+ * chosen by how the place is written; nothing above the store changes.
  *
  * All calls are synchronous and must come from one thread at a time per
  * struct store (the jobs recorder thread in the daemon, the CLI elsewhere).
@@ -94,6 +94,19 @@ int store_open(const char *path, struct store **out);
  * ("setting WAL mode: file is not a database"), for a caller that says it
  * on one line of its own. */
 int store_open_why(const char *path, struct store **out, char *why, size_t size);
+/* Whether place names a PostgreSQL database (a postgresql:// or
+ * postgres:// URL) rather than an SQLite file. */
+int store_place_is_server(const char *place);
+/* place as it may be shown in a log or a message: a URL without its
+ * password (a file name as it is). */
+void store_place_shown(const char *place, char *out, size_t size);
+
+/* The store is this process's alone to write: an SQLite file is locked by
+ * its owner beside it (app_lock_db); a PostgreSQL database by an advisory
+ * lock this connection takes now and holds until it closes. Returns 0, or
+ * -EBUSY when another process holds it (one line in msg), or -EIO. */
+int store_lock_writer(struct store *s, char *msg, size_t msg_size);
+
 /* Closes; NULL and double close are fine (the pointer is the caller's). */
 void store_close(struct store *s);
 

@@ -1,0 +1,158 @@
+/*
+ * Integration tests of the PostgreSQL job store (--store postgresql://...)
+ * on the suite's own server (support/pg.c): synchronous and asynchronous
+ * jobs recorded there, the status monitor and the result, `cgiq jobs
+ * --store`, one daemon per database, and a password that never reaches the
+ * log or a message.
+ */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/pg.h"
+#include "support/support.h"
+
+static struct tdaemon D;
+static struct tpg PG;
+/* The store as a user gives it, with a password (the server trusts its
+ * socket, so any will do): it must never be seen again. */
+static char url[512];
+
+static int suite_init(void)
+{
+	const char *args[] = {"--store", url, NULL};
+
+	if (tpg_start(&PG) < 0)
+		return -1;
+	snprintf(url, sizeof(url), "postgresql://cgiq:pw-SECRET-42@/cgiq?host=%s", PG.dir);
+	return td_start(&D, NULL, args);
+}
+
+static int suite_clean(void)
+{
+	int st = td_stop(&D);
+
+	td_cleanup(&D);
+	tpg_stop(&PG);
+	return st == 0 ? 0 : -1;
+}
+
+/* psql's answer for sql, waited for (5 s at most) until it is want: rows
+ * are written a moment after the answer. */
+static int pg_wait(const char *sql, const char *want, char *out, size_t size)
+{
+	for (int i = 0; i < 100; i++) {
+		if (tpg_psql(&PG, sql, out, size) == 0 && strcmp(out, want) == 0)
+			return 1;
+		usleep(50000);
+	}
+	return 0;
+}
+
+static void test_sync(void)
+{
+	struct tresp r;
+	char out[256];
+
+	CU_ASSERT_FATAL(t_get(D.port, "/hello?pg", &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "Hello"));
+	t_resp_free(&r);
+	CU_ASSERT(pg_wait("SELECT state, http_status, bytes_out > 0, finished_at >= started_at FROM jobs WHERE uri = '/hello?pg'",
+	                  "succeeded|200|t|t\n", out, sizeof(out)));
+	CU_ASSERT_STRING_EQUAL(out, "succeeded|200|t|t\n");
+}
+
+/* 202, the job runs, its monitor and its result come back (the row from
+ * PostgreSQL once it has ended). */
+static void test_async(void)
+{
+	struct tresp r;
+	char loc[256], path[320], out[256], sql[256];
+	int fd = t_connect(D.port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_send_str(fd, "GET /slow?1 HTTP/1.1\r\nHost: x\r\nPrefer: respond-async\r\nConnection: close\r\n\r\n") == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 10000) == 0);
+	close(fd);
+	CU_ASSERT_EQUAL(r.status, 202);
+	CU_ASSERT_FATAL(t_header(&r, "Location", loc, sizeof(loc)) != NULL);
+	t_resp_free(&r);
+	snprintf(sql, sizeof(sql), "SELECT state, async FROM jobs WHERE id = '%s'", strrchr(loc, '/') + 1);
+	CU_ASSERT(pg_wait(sql, "succeeded|t\n", out, sizeof(out)));
+	CU_ASSERT_FATAL(t_get(D.port, loc, &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"state\":\"succeeded\""));
+	t_resp_free(&r);
+	snprintf(path, sizeof(path), "%s/result", loc);
+	CU_ASSERT_FATAL(t_get(D.port, path, &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	CU_ASSERT_STRING_EQUAL(r.body, "hello\n");
+	t_resp_free(&r);
+}
+
+/* `cgiq jobs --store` reads the same rows; a second daemon is refused. */
+static void test_cli_and_one_writer(void)
+{
+	char cmd[1400], out[4096];
+
+	snprintf(cmd, sizeof(cmd), "%s jobs --store '%s' --limit 5 2>&1; echo rc=$?", CGIQ_BIN, url);
+	t_run(cmd, out, sizeof(out));
+	/* the two jobs above, newest first, and nothing but the table */
+	CU_ASSERT(strncmp(out, "ID ", 3) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  succeeded     200     0  GET     slow "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  succeeded     200     0  GET     hello "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=0"));
+	snprintf(cmd, sizeof(cmd),
+	         "cd '%s' && timeout 20 %s --listen 127.0.0.1:0 --cgi-root '%s' --store '%s' --spool spool2 "
+	         "--allow-root 2>&1; echo rc=$?",
+	         D.dir, CGIQ_BIN, D.cgi_root, url);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "is in use by another cgiq (a session holds its writer lock)"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=1"));
+	CU_ASSERT_PTR_NULL(strstr(out, "pw-SECRET"));
+}
+
+/* The password: not in the log, not in --check-config's words, not in a
+ * failure's; the log names the store without it. */
+static void test_no_password(void)
+{
+	char cmd[1400], out[4096], want[600];
+
+	CU_ASSERT_FALSE(td_log_has(&D, "pw-SECRET"));
+	snprintf(want, sizeof(want), "jobs in postgresql://cgiq@/cgiq?host=%s", PG.dir);
+	CU_ASSERT(td_log_has(&D, want));
+	snprintf(cmd, sizeof(cmd),
+	         "%s jobs --store 'postgresql://cgiq:pw-SECRET-42@/nosuchdb?host=%s' 2>&1; echo rc=$?", CGIQ_BIN,
+	         PG.dir);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "cannot read job database postgresql://cgiq@/nosuchdb?host="));
+	CU_ASSERT_PTR_NULL(strstr(out, "pw-SECRET"));
+	snprintf(cmd, sizeof(cmd), "%s --help 2>&1 | grep -c -- '--store PLACE'", CGIQ_BIN);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "1\n");
+	snprintf(cmd, sizeof(cmd), "%s --check-config --cgi-root '%s' --store '%s' 2>&1; echo rc=$?", CGIQ_BIN,
+	         D.cgi_root, url);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=0"));
+	CU_ASSERT_PTR_NULL(strstr(out, "pw-SECRET"));
+}
+
+int main(void)
+{
+	CU_pSuite s;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("the job store on PostgreSQL", suite_init, suite_clean);
+	if (s == NULL || !CU_add_test(s, "a synchronous job, recorded", test_sync) ||
+	    !CU_add_test(s, "an asynchronous job: 202, monitor, result", test_async) ||
+	    !CU_add_test(s, "cgiq jobs --store; one daemon per database", test_cli_and_one_writer) ||
+	    !CU_add_test(s, "the password is never said", test_no_password)) {
+		CU_cleanup_registry();
+		return 1;
+	}
+	return t_cunit_run();
+}
