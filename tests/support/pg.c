@@ -76,7 +76,7 @@ int tpg_start(struct tpg *pg)
 	if (chown(pg->dir, pw->pw_uid, pw->pw_gid) < 0 || chmod(pg->dir, 0755) < 0)
 		return -1;
 	snprintf(cmd, sizeof(cmd),
-	         "runuser -u postgres -- '%s/initdb' -D '%s/data' -U cgiq --auth=trust -E UTF8 --locale=C.UTF-8 "
+	         "cd / && runuser -u postgres -- '%s/initdb' -D '%s/data' -U cgiq --auth=trust -E UTF8 --locale=C.UTF-8 "
 	         "--no-sync >'%s/initdb.log' 2>&1",
 	         bin, pg->dir, pg->dir);
 	if (run(cmd, NULL, 0) != 0) {
@@ -84,9 +84,10 @@ int tpg_start(struct tpg *pg)
 		show_file("initdb failed", path);
 		return -1;
 	}
-	/* Only the socket in the directory: no TCP at all. */
+	/* Only the socket in the directory: no TCP at all. (From /: the
+	 * postgres user may not enter the directory the tests run in.) */
 	snprintf(cmd, sizeof(cmd),
-	         "runuser -u postgres -- '%s/pg_ctl' -D '%s/data' -l '%s/server.log' -w -t 30 "
+	         "cd / && runuser -u postgres -- '%s/pg_ctl' -D '%s/data' -l '%s/server.log' -w -t 30 "
 	         "-o \"-c listen_addresses='' -k '%s'\" start >/dev/null 2>&1",
 	         bin, pg->dir, pg->dir, pg->dir);
 	if (run(cmd, NULL, 0) != 0) {
