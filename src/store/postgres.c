@@ -137,7 +137,15 @@ struct pg_store {
 	char shown[256]; /* "postgresql://user@host/db", for log lines: never a password */
 	char *why;       /* while opening: the first failure goes here (store_open_why) */
 	size_t why_size;
+	/* The server gone: said once (down), then tried again after backoff_ms
+	 * (doubling to PG_RETRY_MAX_MS) until a new connection has its session
+	 * set up again (and the writer lock, when this store held it). */
+	int down, writer, in_batch;
+	uint64_t next_try_ms, backoff_ms;
 };
+
+#define PG_RETRY_MIN_MS 500
+#define PG_RETRY_MAX_MS 10000
 
 static struct pg_store *pg(struct store *base) { return (struct pg_store *)base; }
 
@@ -159,16 +167,61 @@ static const char *pg_error(struct pg_store *s, const PGresult *res)
 	return line;
 }
 
+/* Whether the connection is gone; said once, when it goes. */
+static int lost(struct pg_store *s, const PGresult *res)
+{
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		return 0;
+	if (!s->down) {
+		say(s, "lost the connection (%s); the writes until it is back fail", pg_error(s, res));
+		s->down = 1;
+		s->backoff_ms = PG_RETRY_MIN_MS;
+		s->next_try_ms = util_mono_ms() + s->backoff_ms;
+	}
+	return 1;
+}
+
 /* A statement without parameters or rows (schema, transactions). */
 static int exec(struct pg_store *s, const char *sql, const char *what)
 {
 	PGresult *res = PQexec(s->conn, sql);
 	int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
 
-	if (!ok && what)
+	if (!ok && what && !lost(s, res))
 		say(s, "%s: %s", what, pg_error(s, res));
 	PQclear(res);
 	return ok ? 0 : -EIO;
+}
+
+static int session(struct pg_store *s);
+static int take_writer_lock(struct pg_store *s, char *msg, size_t msg_size);
+
+/* Outside a batch: a lost connection is made again, once its backoff has
+ * passed. 0 when the store can be used now, else -EIO (nothing said: the
+ * loss was). */
+static int ensure(struct pg_store *s)
+{
+	char msg[1024];
+
+	if (PQstatus(s->conn) == CONNECTION_OK && !s->down)
+		return 0;
+	if (s->in_batch || util_mono_ms() < s->next_try_ms)
+		return -EIO;
+	PQreset(s->conn);
+	msg[0] = '\0';
+	if (PQstatus(s->conn) != CONNECTION_OK || session(s) < 0 ||
+	    (s->writer && take_writer_lock(s, msg, sizeof(msg)) < 0)) {
+		/* connected, but another cgiq writes the database now */
+		if (msg[0] != '\0')
+			log_warnx("store %s: connected again, but %s", s->shown, msg);
+		if (s->backoff_ms < PG_RETRY_MAX_MS)
+			s->backoff_ms *= 2;
+		s->next_try_ms = util_mono_ms() + s->backoff_ms;
+		return -EIO;
+	}
+	s->down = 0;
+	log_info("store %s: connected again", s->shown);
+	return 0;
 }
 
 /* ---------------- parameters ---------------- */
@@ -237,6 +290,8 @@ static PGresult *run(struct pg_store *s, enum pg_stmt st, const struct params *p
 	PGresult *res;
 	ExecStatusType t;
 
+	if (ensure(s) < 0)
+		return NULL;
 	snprintf(name, sizeof(name), "cgiq%d", (int)st);
 	res = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0);
 	t = PQresultStatus(res);
@@ -250,7 +305,9 @@ static PGresult *run(struct pg_store *s, enum pg_stmt st, const struct params *p
 			return NULL;
 		}
 	}
-	if (id)
+	if (lost(s, res))
+		; /* said once */
+	else if (id)
 		say(s, "%s: %s (job %s)", what, pg_error(s, res), id);
 	else
 		say(s, "%s: %s", what, pg_error(s, res));
@@ -442,6 +499,29 @@ static void pg_close(struct store *base)
 	free(s);
 }
 
+/* What a connection needs, at the open and after a reconnection: times in
+ * UTC, every statement prepared. */
+static int session(struct pg_store *s)
+{
+	/* Times are read and written in µs since the epoch, whatever the
+	 * session's zone; a row's text says what it is. */
+	int r = exec(s, "SET TIME ZONE 'UTC'", "setting the time zone");
+
+	for (int i = 0; r == 0 && i < PG_STMT_COUNT; i++) {
+		char name[16];
+		PGresult *res;
+		snprintf(name, sizeof(name), "cgiq%d", i);
+		res = PQprepare(s->conn, name, pg_sql[i], 0, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			if (!lost(s, res))
+				say(s, "preparing %s: %s", pg_sql[i], pg_error(s, res));
+			r = -EIO;
+		}
+		PQclear(res);
+	}
+	return r;
+}
+
 int store_pg_open(const char *conninfo, struct store **out, char *why, size_t why_size)
 {
 	struct pg_store *s = util_xcalloc(1, sizeof(*s));
@@ -454,7 +534,14 @@ int store_pg_open(const char *conninfo, struct store **out, char *why, size_t wh
 		s->why = why;
 		s->why_size = why_size;
 	}
-	s->conn = PQconnectdb(conninfo);
+	{
+		/* A server that does not answer must not hold the caller: 5 s to
+		 * connect, unless the connection string says otherwise (it comes
+		 * later, and wins). */
+		const char *const keys[] = {"connect_timeout", "dbname", NULL};
+		const char *const values[] = {"5", conninfo, NULL};
+		s->conn = PQconnectdbParams(keys, values, 1);
+	}
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		say(s, "connecting: %s", pg_error(s, NULL));
 		r = -EIO;
@@ -463,22 +550,9 @@ int store_pg_open(const char *conninfo, struct store **out, char *why, size_t wh
 	show(s);
 	/* The server's notices ("already exists, skipping") are not news. */
 	PQsetNoticeProcessor(s->conn, quiet, NULL);
-	/* Times are read and written in µs since the epoch, whatever the
-	 * session's zone; a row's text says what it is. */
-	r = exec(s, "SET TIME ZONE 'UTC'", "setting the time zone");
+	r = migrate(s);
 	if (r == 0)
-		r = migrate(s);
-	for (int i = 0; r == 0 && i < PG_STMT_COUNT; i++) {
-		char name[16];
-		PGresult *res;
-		snprintf(name, sizeof(name), "cgiq%d", i);
-		res = PQprepare(s->conn, name, pg_sql[i], 0, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			say(s, "preparing %s: %s", pg_sql[i], pg_error(s, res));
-			r = -EIO;
-		}
-		PQclear(res);
-	}
+		r = session(s);
 out:
 	s->why = NULL;
 	if (r < 0) {
@@ -493,13 +567,23 @@ out:
 
 static int pg_in_transaction(struct pg_store *s) { return PQtransactionStatus(s->conn) != PQTRANS_IDLE; }
 
-static int pg_begin(struct store *base) { return exec(pg(base), "BEGIN", "BEGIN"); }
+static int pg_begin(struct store *base)
+{
+	struct pg_store *s = pg(base);
+	int r = ensure(s);
+
+	if (r == 0)
+		r = exec(s, "BEGIN", "BEGIN");
+	s->in_batch = r == 0;
+	return r;
+}
 
 static int pg_rollback(struct store *base)
 {
 	struct pg_store *s = pg(base);
 
-	return pg_in_transaction(s) ? exec(s, "ROLLBACK", "ROLLBACK") : 0;
+	s->in_batch = 0;
+	return pg_in_transaction(s) && PQstatus(s->conn) == CONNECTION_OK ? exec(s, "ROLLBACK", "ROLLBACK") : 0;
 }
 
 static int pg_commit(struct store *base)
@@ -507,6 +591,7 @@ static int pg_commit(struct store *base)
 	struct pg_store *s = pg(base);
 	int r = exec(s, "COMMIT", "COMMIT");
 
+	s->in_batch = 0;
 	/* A COMMIT of a failed transaction ends it as a ROLLBACK. */
 	if (r < 0)
 		pg_rollback(base);
@@ -516,8 +601,13 @@ static int pg_commit(struct store *base)
 static int pg_probe_write(struct store *base)
 {
 	struct pg_store *s = pg(base);
-	PGresult *res = PQexec(s->conn, "BEGIN; UPDATE cgiq_schema SET version = version; COMMIT");
-	int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PGresult *res;
+	int ok;
+
+	if (ensure(s) < 0)
+		return -EIO;
+	res = PQexec(s->conn, "BEGIN; UPDATE cgiq_schema SET version = version; COMMIT");
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
 	PQclear(res);
 	if (!ok && pg_in_transaction(s))
@@ -778,6 +868,15 @@ static int pg_jobs_cancel_requested(struct store *base, void (*cb)(const char *i
 static int pg_lock_writer(struct store *base, char *msg, size_t msg_size)
 {
 	struct pg_store *s = pg(base);
+	int r = take_writer_lock(s, msg, msg_size);
+
+	s->writer = r == 0;
+	return r;
+}
+
+/* The writer lock, for this session (a new connection takes it again). */
+static int take_writer_lock(struct pg_store *s, char *msg, size_t msg_size)
+{
 	PGresult *res = PQexec(s->conn, "SELECT pg_try_advisory_lock(" PG_WRITER_LOCK ")");
 	int r = -EIO;
 

@@ -19,11 +19,15 @@ static struct tpg PG;
 /* The store as a user gives it, with a password (the server trusts its
  * socket, so any will do): it must never be seen again. */
 static char url[512];
+static int admin_port;
 
 static int suite_init(void)
 {
-	const char *args[] = {"--store", url, NULL};
+	char admin[64];
+	const char *args[] = {"--store", url, "--admin-listen", admin, NULL};
 
+	admin_port = t_free_port();
+	snprintf(admin, sizeof(admin), "127.0.0.1:%d", admin_port);
 	if (tpg_start(&PG) < 0)
 		return -1;
 	snprintf(url, sizeof(url), "postgresql://cgiq:pw-SECRET-42@/cgiq?host=%s", PG.dir);
@@ -140,6 +144,56 @@ static void test_no_password(void)
 	CU_ASSERT_PTR_NULL(strstr(out, "pw-SECRET"));
 }
 
+static int health_status(void)
+{
+	struct tresp r;
+	int st = t_get(admin_port, "/health", &r, 5000) == 0 ? r.status : -1;
+
+	t_resp_free(&r);
+	return st;
+}
+
+static int healthy(void *ud)
+{
+	(void)ud;
+	return health_status() == 200;
+}
+
+static int unhealthy(void *ud)
+{
+	(void)ud;
+	return health_status() == 503;
+}
+
+/* The server stops and comes back: requests are still answered meanwhile
+ * (their rows are lost), /health says so, the loss is said once per
+ * connection, and cgiq connects again by itself and records the next job. */
+static void test_server_restart(void)
+{
+	struct tresp r;
+	char out[256], cmd[600];
+
+	CU_ASSERT_EQUAL_FATAL(health_status(), 200);
+	CU_ASSERT_FATAL(tpg_halt(&PG) == 0);
+	CU_ASSERT_FATAL(t_get(D.port, "/hello?during", &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	t_resp_free(&r);
+	CU_ASSERT(t_wait_for(unhealthy, NULL, 10000));
+	CU_ASSERT(td_wait_log(&D, "lost the connection", 5000));
+	CU_ASSERT_FATAL(tpg_resume(&PG) == 0);
+	/* the recorder tries again every 10 s while it has nothing to write */
+	CU_ASSERT(t_wait_for(healthy, NULL, 30000));
+	CU_ASSERT(td_wait_log(&D, "connected again", 5000));
+	CU_ASSERT_FATAL(t_get(D.port, "/hello?after", &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	t_resp_free(&r);
+	CU_ASSERT(pg_wait("SELECT state FROM jobs WHERE uri = '/hello?after'", "succeeded\n", out, sizeof(out)));
+	/* once per connection (the recorder's, the monitors' reader), not per write */
+	snprintf(cmd, sizeof(cmd), "grep -c 'lost the connection' '%s'", D.log);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT(atoi(out) >= 1 && atoi(out) <= 2);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -150,7 +204,8 @@ int main(void)
 	if (s == NULL || !CU_add_test(s, "a synchronous job, recorded", test_sync) ||
 	    !CU_add_test(s, "an asynchronous job: 202, monitor, result", test_async) ||
 	    !CU_add_test(s, "cgiq jobs --store; one daemon per database", test_cli_and_one_writer) ||
-	    !CU_add_test(s, "the password is never said", test_no_password)) {
+	    !CU_add_test(s, "the password is never said", test_no_password) ||
+	    !CU_add_test(s, "the server stops and comes back", test_server_restart)) {
 		CU_cleanup_registry();
 		return 1;
 	}

@@ -62,7 +62,6 @@ int tpg_start(struct tpg *pg)
 {
 	char bin[256], cmd[1536], out[256], path[128];
 	struct passwd *pw = getpwnam("postgres");
-	FILE *f;
 
 	memset(pg, 0, sizeof(*pg));
 	if (pw == NULL || bindir(bin, sizeof(bin)) < 0) {
@@ -84,6 +83,26 @@ int tpg_start(struct tpg *pg)
 		show_file("initdb failed", path);
 		return -1;
 	}
+	if (tpg_resume(pg) < 0)
+		return -1;
+	snprintf(pg->conninfo, sizeof(pg->conninfo), "host=%s dbname=cgiq user=cgiq", pg->dir);
+	snprintf(pg->url, sizeof(pg->url), "postgresql://cgiq@/cgiq?host=%s", pg->dir);
+	snprintf(cmd, sizeof(cmd), "'%s/createdb' -h '%s' -U cgiq cgiq 2>&1", bin, pg->dir);
+	if (run(cmd, out, sizeof(out)) != 0) {
+		fprintf(stderr, "tpg: createdb: %s\n", out);
+		tpg_stop(pg);
+		return -1;
+	}
+	return 0;
+}
+
+int tpg_resume(struct tpg *pg)
+{
+	char bin[256], cmd[1536], out[256], path[128];
+	FILE *f;
+
+	if (bindir(bin, sizeof(bin)) < 0)
+		return -1;
 	/* Only the socket in the directory: no TCP at all. (From /: the
 	 * postgres user may not enter the directory the tests run in.) */
 	snprintf(cmd, sizeof(cmd),
@@ -104,25 +123,16 @@ int tpg_start(struct tpg *pg)
 	}
 	fclose(f);
 	pg->pid = (pid_t)atol(out);
-	snprintf(pg->conninfo, sizeof(pg->conninfo), "host=%s dbname=cgiq user=cgiq", pg->dir);
-	snprintf(pg->url, sizeof(pg->url), "postgresql://cgiq@/cgiq?host=%s", pg->dir);
-	snprintf(cmd, sizeof(cmd), "'%s/createdb' -h '%s' -U cgiq cgiq 2>&1", bin, pg->dir);
-	if (run(cmd, out, sizeof(out)) != 0) {
-		fprintf(stderr, "tpg: createdb: %s\n", out);
-		tpg_stop(pg);
-		return -1;
-	}
 	return 0;
 }
 
-void tpg_stop(struct tpg *pg)
+int tpg_halt(struct tpg *pg)
 {
 	static const struct {
 		int sig;
 		int after_ms;
 	} steps[] = {{SIGINT, 0}, {SIGQUIT, 10000}, {SIGKILL, 20000}};
 	struct timespec t0, now;
-	char cmd[128];
 	size_t step = 0;
 
 	if (pg->pid > 0) {
@@ -138,8 +148,20 @@ void tpg_stop(struct tpg *pg)
 				break;
 			usleep(20000);
 		}
+		if (alive(pg->pid)) {
+			fprintf(stderr, "tpg: the server (pid %d) is still running after 30 s\n", (int)pg->pid);
+			return -1;
+		}
 		pg->pid = 0;
 	}
+	return 0;
+}
+
+void tpg_stop(struct tpg *pg)
+{
+	char cmd[128];
+
+	tpg_halt(pg);
 	if (pg->dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pg->dir);
 		run(cmd, NULL, 0);

@@ -24,6 +24,10 @@ int tpg_start(struct tpg *pg);
 /* SIGTERM to the postmaster (a smart shutdown), then SIGINT after 10 s and
  * SIGKILL after 20; waits for it to be gone; removes the directory. */
 void tpg_stop(struct tpg *pg);
+/* Stops the server as tpg_stop does, its directory kept; tpg_resume starts
+ * it again (the same socket and data). 0, or -1 with a line. */
+int tpg_halt(struct tpg *pg);
+int tpg_resume(struct tpg *pg);
 /* Runs sql with psql on the cluster; its output (unaligned, tuples only)
  * into out. Returns psql's exit status. */
 int tpg_psql(const struct tpg *pg, const char *sql, char *out, size_t out_size);
