@@ -20,12 +20,12 @@ static struct tpg PG;
  * socket, so any will do): it must never be seen again. */
 static char url[512];
 static int admin_port;
+static char admin[64];
+/* one job at a time: a second one waits in the queue (kill -9 below) */
+static const char *const args[] = {"--store", url, "--admin-listen", admin, "--max-jobs", "1", NULL};
 
 static int suite_init(void)
 {
-	char admin[64];
-	const char *args[] = {"--store", url, "--admin-listen", admin, NULL};
-
 	admin_port = t_free_port();
 	snprintf(admin, sizeof(admin), "127.0.0.1:%d", admin_port);
 	if (tpg_start(&PG) < 0)
@@ -194,6 +194,51 @@ static void test_server_restart(void)
 	CU_ASSERT(atoi(out) >= 1 && atoi(out) <= 2);
 }
 
+static pid_t group_of_slow;
+
+static int group_gone(void *ud)
+{
+	(void)ud;
+	return t_group_alive(group_of_slow) == 0;
+}
+
+/* kill -9 of cgiq with a job running and an asynchronous one queued, then
+ * a start: the running one's row interrupted and its process group killed,
+ * the queued one run, as on SQLite. */
+static void test_kill9(void)
+{
+	char out[256];
+	int fd = t_connect(D.port);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_send_str(fd, "GET /slow?30 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+	CU_ASSERT_FATAL(pg_wait("SELECT state FROM jobs WHERE uri = '/slow?30'", "running\n", out, sizeof(out)));
+	CU_ASSERT_FATAL(tpg_psql(&PG, "SELECT pid FROM jobs WHERE uri = '/slow?30'", out, sizeof(out)) == 0);
+	group_of_slow = (pid_t)atol(out);
+	CU_ASSERT_FATAL(group_of_slow > 0 && t_group_alive(group_of_slow) > 0);
+	/* an asynchronous job accepted behind it (202: its row is committed) */
+	{
+		struct tresp r;
+		int fd2 = t_connect(D.port);
+		CU_ASSERT_FATAL(fd2 >= 0);
+		CU_ASSERT_FATAL(t_send_str(fd2, "GET /hello?queued HTTP/1.1\r\nHost: x\r\nPrefer: respond-async\r\n"
+		                                "Connection: close\r\n\r\n") == 0);
+		CU_ASSERT_FATAL(t_read_response(fd2, &r, 0, 10000) == 0);
+		CU_ASSERT_EQUAL(r.status, 202);
+		t_resp_free(&r);
+		close(fd2);
+	}
+	CU_ASSERT(pg_wait("SELECT state FROM jobs WHERE uri = '/hello?queued'", "queued\n", out, sizeof(out)));
+	td_kill9(&D);
+	close(fd);
+	CU_ASSERT_FATAL(td_restart(&D, args) == 0);
+	CU_ASSERT(pg_wait("SELECT state FROM jobs WHERE uri = '/slow?30'", "interrupted\n", out, sizeof(out)));
+	CU_ASSERT(t_wait_for(group_gone, NULL, 10000));
+	/* the queue was the database's: the accepted job runs after the start */
+	CU_ASSERT(pg_wait("SELECT state, http_status FROM jobs WHERE uri = '/hello?queued'", "succeeded|200\n", out,
+	                  sizeof(out)));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -205,7 +250,8 @@ int main(void)
 	    !CU_add_test(s, "an asynchronous job: 202, monitor, result", test_async) ||
 	    !CU_add_test(s, "cgiq jobs --store; one daemon per database", test_cli_and_one_writer) ||
 	    !CU_add_test(s, "the password is never said", test_no_password) ||
-	    !CU_add_test(s, "the server stops and comes back", test_server_restart)) {
+	    !CU_add_test(s, "the server stops and comes back", test_server_restart) ||
+	    !CU_add_test(s, "kill -9 of cgiq, then a start", test_kill9)) {
 		CU_cleanup_registry();
 		return 1;
 	}
