@@ -13,6 +13,7 @@ static const char *const refusal_names[FRONT_REFUSAL_COUNT] = {
 	[FRONT_REFUSED_NOT_IMPLEMENTED] = "not_implemented",
 	[FRONT_REFUSED_FORBIDDEN] = "forbidden",
 	[FRONT_REFUSED_NOT_FOUND] = "not_found",
+	[FRONT_REFUSED_STORE_DOWN] = "store_unavailable",
 	[FRONT_REFUSED_OTHER] = "other",
 };
 

@@ -194,6 +194,7 @@ enum front_refusal {
 	FRONT_REFUSED_NOT_IMPLEMENTED,  /* 501, 505 */
 	FRONT_REFUSED_FORBIDDEN,        /* 403: a path or program refused */
 	FRONT_REFUSED_NOT_FOUND,        /* 404: no program */
+	FRONT_REFUSED_STORE_DOWN,       /* 503: the job store, a server, cannot be written */
 	FRONT_REFUSED_OTHER,            /* any other error answered before a job ran */
 	FRONT_REFUSAL_COUNT,
 };

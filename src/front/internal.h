@@ -16,6 +16,7 @@ struct front {
 	struct front_config cfg;
 	unsigned conns;     /* request objects (connections) */
 	unsigned refusing;  /* of those, over --max-connections */
+	int store_down;     /* synchronous jobs are refused: the job store cannot be written */
 };
 
 struct front_req {

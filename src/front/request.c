@@ -477,11 +477,36 @@ static void on_job_done(struct job *job, void *ud)
 	front_req_answer(r, &a);
 }
 
+/* A synchronous job whose row cannot be written (the store, a server, is
+ * gone) is not run: 503 with Retry-After, and one line when that starts
+ * and one when it ends, not one per request. */
+static int store_refuses(struct front_req *r)
+{
+	struct front *f = r->f;
+	int down = job_engine_store_down(f->cfg.engine);
+
+	if (down != f->store_down) {
+		f->store_down = down;
+		if (down)
+			log_warnx("the job store cannot be written: synchronous requests are answered 503 until it can");
+		else
+			log_info("the job store takes writes again: synchronous requests run again");
+	}
+	if (!down)
+		return 0;
+	r->refusal = FRONT_REFUSED_STORE_DOWN;
+	front_req_error(r, 503);
+	return 1;
+}
+
 int front_req_run(struct front_req *r, struct front_job *j)
 {
 	struct front *f = r->f;
 	struct job_request jr;
 	int e;
+
+	if (!j->respond_async && store_refuses(r))
+		return 1;
 
 	memset(&jr, 0, sizeof(jr));
 	jr.script = j->script;

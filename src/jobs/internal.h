@@ -218,6 +218,7 @@ struct job_engine {
 	uv_loop_t *loop;
 	struct job_config cfg;
 	struct jobs__recorder *rec;
+	int store_is_server;   /* the store is PostgreSQL (job_engine_store_down) */
 	uv_timer_t flush;    /* hands accumulated rows to the recorder */
 	uv_signal_t sigchld;
 	struct jobs__spawner *spawner;

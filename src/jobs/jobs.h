@@ -355,6 +355,12 @@ void job_engine_metrics(const struct job_engine *e, struct job_metrics *out);
  */
 int job_engine_health(struct job_engine *e, const char **why);
 
+/* Whether the job store is a server (PostgreSQL) whose last write failed:
+ * a synchronous job now would be run and its row lost, so it is refused
+ * (503) until a write succeeds again. An SQLite store never is: a full
+ * disk does not stop the answers. Loop thread. */
+int job_engine_store_down(struct job_engine *e);
+
 /*
  * Lists recorded jobs newest first through the engine's read-only database
  * handle (the one status monitors use), at most limit (capped by the caller),

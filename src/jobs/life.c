@@ -48,6 +48,7 @@ int job_engine_open(uv_loop_t *loop, struct store *store, const struct job_confi
 
 	e->loop = loop;
 	e->cfg = *cfg;
+	e->store_is_server = cfg->db_path != NULL && store_place_is_server(cfg->db_path);
 	e->rule_running = util_xcalloc(cfg->rule_count + 1, sizeof(*e->rule_running));
 	if (e->cfg.max_jobs == 0)
 		e->cfg.max_jobs = 1;

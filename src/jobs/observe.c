@@ -53,6 +53,13 @@ int job_engine_health(struct job_engine *e, const char **why)
 	return jobs__recorder_health(e->rec, RECORDER_STUCK_MS, why);
 }
 
+int job_engine_store_down(struct job_engine *e)
+{
+	const char *why;
+
+	return e->store_is_server && e->rec != NULL && jobs__recorder_health(e->rec, RECORDER_STUCK_MS, &why) < 0;
+}
+
 int job_list(struct job_engine *e, const enum store_state *state, unsigned limit,
              int (*cb)(const struct store_job *j, void *ud), void *ud)
 {

@@ -165,9 +165,11 @@ static int unhealthy(void *ud)
 	return health_status() == 503;
 }
 
-/* The server stops and comes back: requests are still answered meanwhile
- * (their rows are lost), /health says so, the loss is said once per
- * connection, and cgiq connects again by itself and records the next job. */
+/* The server stops and comes back: a request before the loss is known is
+ * answered (its row is lost), then /health says 503 and synchronous
+ * requests get 503 with Retry-After at once; the loss is said once per
+ * connection, and cgiq connects again by itself and runs and records the
+ * next job. */
 static void test_server_restart(void)
 {
 	struct tresp r;
@@ -180,6 +182,17 @@ static void test_server_restart(void)
 	t_resp_free(&r);
 	CU_ASSERT(t_wait_for(unhealthy, NULL, 10000));
 	CU_ASSERT(td_wait_log(&D, "lost the connection", 5000));
+	/* from then on a synchronous job would lose its row: refused, soon */
+	{
+		uint64_t t0 = t_now_ms();
+		char v[32];
+		CU_ASSERT_FATAL(t_get(D.port, "/hello?refused", &r, 10000) == 0);
+		CU_ASSERT_EQUAL(r.status, 503);
+		CU_ASSERT_STRING_EQUAL(t_header(&r, "Retry-After", v, sizeof(v)) ? v : "", "5");
+		CU_ASSERT(t_now_ms() - t0 < 2000);
+		t_resp_free(&r);
+		CU_ASSERT(td_wait_log(&D, "the job store cannot be written: synchronous requests are answered 503", 5000));
+	}
 	CU_ASSERT_FATAL(tpg_resume(&PG) == 0);
 	/* the recorder tries again every 10 s while it has nothing to write */
 	CU_ASSERT(t_wait_for(healthy, NULL, 30000));
@@ -188,6 +201,10 @@ static void test_server_restart(void)
 	CU_ASSERT_EQUAL(r.status, 200);
 	t_resp_free(&r);
 	CU_ASSERT(pg_wait("SELECT state FROM jobs WHERE uri = '/hello?after'", "succeeded\n", out, sizeof(out)));
+	CU_ASSERT(td_wait_log(&D, "the job store takes writes again", 5000));
+	/* the refused one never ran */
+	CU_ASSERT_EQUAL(tpg_psql(&PG, "SELECT count(*) FROM jobs WHERE uri = '/hello?refused'", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "0\n");
 	/* once per connection (the recorder's, the monitors' reader), not per write */
 	snprintf(cmd, sizeof(cmd), "grep -c 'lost the connection' '%s'", D.log);
 	t_run(cmd, out, sizeof(out));
