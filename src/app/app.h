@@ -19,6 +19,12 @@ int app_jobs_cmd(int argc, char **argv);
  * Exit status 0, 1 (database error or no such job), 2 (usage). */
 int app_job_cmd(int argc, char **argv);
 
+/* `cgiq store migrate --store PLACE` (or --db FILE): makes the store's
+ * schema, or brings it up to date, as a daemon's start would (for operators
+ * who run migrations by hand). argv[0] is "store". Exit status 0, 1 (it
+ * cannot be opened or migrated), 2 (usage). */
+int app_store_cmd(int argc, char **argv);
+
 /* The daemon: parses options, runs until SIGTERM/SIGINT. Returns exit status. */
 int app_daemon_main(int argc, char **argv);
 

@@ -144,6 +144,27 @@ static void test_no_password(void)
 	CU_ASSERT_PTR_NULL(strstr(out, "pw-SECRET"));
 }
 
+/* `cgiq store migrate`: a new database made ready by hand, then current. */
+static void test_migrate_cmd(void)
+{
+	char cmd[1400], out[1024], want[600];
+	struct tpg other = PG;
+
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "CREATE DATABASE other", out, sizeof(out)), 0);
+	snprintf(cmd, sizeof(cmd), "%s store migrate --store 'postgresql://cgiq:pw-SECRET-42@/other?host=%s' 2>&1; echo rc=$?",
+	         CGIQ_BIN, PG.dir);
+	t_run(cmd, out, sizeof(out));
+	snprintf(want, sizeof(want), "cgiq store: the schema of postgresql://cgiq@/other?host=%s is up to date\nrc=0\n",
+	         PG.dir);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	snprintf(other.conninfo, sizeof(other.conninfo), "host=%s dbname=other user=cgiq", PG.dir);
+	CU_ASSERT_EQUAL(tpg_psql(&other, "SELECT version FROM cgiq_schema", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "1\n");
+	snprintf(cmd, sizeof(cmd), "%s store 2>&1; echo rc=$?", CGIQ_BIN);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "cgiq store: say what to do: cgiq store migrate [--store PLACE]\nrc=2\n");
+}
+
 static int health_status(void)
 {
 	struct tresp r;
@@ -267,6 +288,7 @@ int main(void)
 	    !CU_add_test(s, "an asynchronous job: 202, monitor, result", test_async) ||
 	    !CU_add_test(s, "cgiq jobs --store; one daemon per database", test_cli_and_one_writer) ||
 	    !CU_add_test(s, "the password is never said", test_no_password) ||
+	    !CU_add_test(s, "cgiq store migrate", test_migrate_cmd) ||
 	    !CU_add_test(s, "the server stops and comes back", test_server_restart) ||
 	    !CU_add_test(s, "kill -9 of cgiq, then a start", test_kill9)) {
 		CU_cleanup_registry();
