@@ -144,6 +144,63 @@ static void test_no_password(void)
 	CU_ASSERT_PTR_NULL(strstr(out, "pw-SECRET"));
 }
 
+/* The rest of the store's operations on PostgreSQL: a program's progress
+ * in its row; `cgiq jobs --cancel` (the mark in the row, which the daemon
+ * reads and acts on); a kept result's expiry moved by DELETE. */
+static void test_progress_cancel_expire(void)
+{
+	char cmd[1400], out[512], sql[256], loc[256], id[64];
+	struct tresp r;
+	int fd;
+
+	/* progress: 3/3 "done" is the last report */
+	CU_ASSERT_FATAL(t_get(D.port, "/progress?0.2", &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	t_resp_free(&r);
+	CU_ASSERT(pg_wait("SELECT state, progress_done, progress_total FROM jobs WHERE uri = '/progress?0.2'",
+	                  "succeeded|3|3\n", out, sizeof(out)));
+	CU_ASSERT_STRING_EQUAL(out, "succeeded|3|3\n");
+
+	/* cancel by an operator: the row marked, the job stopped within seconds */
+	fd = t_connect(D.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_send_str(fd, "GET /slow?20 HTTP/1.1\r\nHost: x\r\n\r\n") == 0);
+	CU_ASSERT_FATAL(pg_wait("SELECT state FROM jobs WHERE uri = '/slow?20'", "running\n", out, sizeof(out)));
+	CU_ASSERT_FATAL(tpg_psql(&PG, "SELECT id FROM jobs WHERE uri = '/slow?20'", out, sizeof(out)) == 0);
+	snprintf(id, sizeof(id), "%.*s", (int)strcspn(out, "\n"), out);
+	snprintf(cmd, sizeof(cmd), "%s jobs --store '%s' --cancel %s 2>&1; echo rc=$?", CGIQ_BIN, url, id);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=0"));
+	snprintf(sql, sizeof(sql), "SELECT state FROM jobs WHERE id = '%s'", id);
+	CU_ASSERT(pg_wait(sql, "cancelled\n", out, sizeof(out)));
+	close(fd);
+
+	/* an asynchronous job's result, deleted: the row's expiry moves to now */
+	fd = t_connect(D.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(t_send_str(fd, "GET /hello?kept HTTP/1.1\r\nHost: x\r\nPrefer: respond-async\r\n"
+	                               "Connection: close\r\n\r\n") == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 10000) == 0);
+	close(fd);
+	CU_ASSERT_FATAL(t_header(&r, "Location", loc, sizeof(loc)) != NULL);
+	t_resp_free(&r);
+	snprintf(sql, sizeof(sql), "SELECT state, expires_at > now() + interval '1 hour' FROM jobs WHERE id = '%s'",
+	         strrchr(loc, '/') + 1);
+	CU_ASSERT(pg_wait(sql, "succeeded|t\n", out, sizeof(out)));
+	fd = t_connect(D.port);
+	CU_ASSERT_FATAL(fd >= 0);
+	snprintf(cmd, sizeof(cmd), "DELETE %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", loc);
+	CU_ASSERT_FATAL(t_send_str(fd, cmd) == 0);
+	CU_ASSERT_FATAL(t_read_response(fd, &r, 0, 10000) == 0);
+	close(fd);
+	CU_ASSERT(r.status == 200 || r.status == 204);
+	t_resp_free(&r);
+	/* moved to now (or the sweep deleted the row already) */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE id = '%s' AND (expires_at IS NULL OR expires_at > now())",
+	         strrchr(loc, '/') + 1);
+	CU_ASSERT(pg_wait(sql, "0\n", out, sizeof(out)));
+}
+
 /* `cgiq store migrate`: a new database made ready by hand, then current. */
 static void test_migrate_cmd(void)
 {
@@ -289,6 +346,7 @@ int main(void)
 	    !CU_add_test(s, "cgiq jobs --store; one daemon per database", test_cli_and_one_writer) ||
 	    !CU_add_test(s, "the password is never said", test_no_password) ||
 	    !CU_add_test(s, "cgiq store migrate", test_migrate_cmd) ||
+	    !CU_add_test(s, "progress, an operator's cancel, a result's expiry", test_progress_cancel_expire) ||
 	    !CU_add_test(s, "the server stops and comes back", test_server_restart) ||
 	    !CU_add_test(s, "kill -9 of cgiq, then a start", test_kill9)) {
 		CU_cleanup_registry();
