@@ -450,11 +450,25 @@ static int schema_version(struct pg_store *s, int *out)
 
 /* The schema to PG_SCHEMA_VERSION, under the advisory lock: a second
  * process starting at the same time waits, then finds it current. */
+/* The version when the schema table is there (a read, which a read-only
+ * database, a standby, allows), else -1. */
+static int current_version(struct pg_store *s)
+{
+	PGresult *res = PQexec(s->conn, "SELECT version FROM cgiq_schema");
+	int v = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : -1;
+
+	PQclear(res);
+	return v;
+}
+
 static int migrate(struct pg_store *s)
 {
 	char sql[96];
-	int version = 0, r;
+	int version = current_version(s), r;
 
+	/* Current already (the usual case): nothing to write, no lock. */
+	if (version == PG_SCHEMA_VERSION)
+		return 0;
 	if (exec(s, "SELECT pg_advisory_lock(" PG_SCHEMA_LOCK ")", "taking the schema lock") < 0)
 		return -EIO;
 	r = exec(s, "CREATE TABLE IF NOT EXISTS cgiq_schema (version integer NOT NULL);"
@@ -892,6 +906,19 @@ static int take_writer_lock(struct pg_store *s, char *msg, size_t msg_size)
 	if (r == -EIO && PQresultStatus(res) == PGRES_TUPLES_OK)
 		r = -EBUSY;
 	PQclear(res);
+	/* A database that only reads (a standby, default_transaction_read_only)
+	 * would lose every row: refused at the start, as an SQLite file cgiq
+	 * may not write is. */
+	if (r == 0) {
+		res = PQexec(s->conn, "BEGIN; UPDATE cgiq_schema SET version = version; COMMIT");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			snprintf(msg, msg_size, "the job database %s does not take writes: %s", s->shown, pg_error(s, res));
+			r = -EROFS;
+			if (pg_in_transaction(s))
+				exec(s, "ROLLBACK", NULL);
+		}
+		PQclear(res);
+	}
 	return r;
 }
 

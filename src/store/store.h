@@ -103,8 +103,10 @@ void store_place_shown(const char *place, char *out, size_t size);
 
 /* The store is this process's alone to write: an SQLite file is locked by
  * its owner beside it (app_lock_db); a PostgreSQL database by an advisory
- * lock this connection takes now and holds until it closes. Returns 0, or
- * -EBUSY when another process holds it (one line in msg), or -EIO. */
+ * lock this connection takes now and holds until it closes, once it has
+ * seen that the database takes writes. Returns 0, or -EBUSY when another
+ * process holds it, -EROFS when the database only reads (a standby), or
+ * -EIO (one line in msg each). */
 int store_lock_writer(struct store *s, char *msg, size_t msg_size);
 
 /* Closes; NULL and double close are fine (the pointer is the caller's). */

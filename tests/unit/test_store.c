@@ -763,6 +763,36 @@ static void test_pg_schema(void)
 	CU_ASSERT_PTR_NULL(strstr(why, "s3cret"));
 }
 
+static int count_row(const struct store_job *j, void *ud)
+{
+	(void)j;
+	++*(int *)ud;
+	return 0;
+}
+
+/* A database that only reads (a standby; here default_transaction_read_only):
+ * read (cgiq jobs against a replica), but refused to a daemon, which would
+ * lose every row. */
+static void test_pg_read_only(void)
+{
+	char url[400], out[256], msg[512];
+	struct store *s = NULL;
+	int n = 0;
+
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "CREATE DATABASE ro", out, sizeof(out)), 0);
+	snprintf(url, sizeof(url), "postgresql://cgiq@/ro?host=%s", PG.dir);
+	CU_ASSERT_EQUAL_FATAL(store_open(url, &s), 0);
+	insert(s, 1, 1000);
+	store_close(s);
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "ALTER DATABASE ro SET default_transaction_read_only = on", out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL_FATAL(store_open(url, &s), 0);
+	CU_ASSERT_EQUAL(store_jobs_list(s, NULL, 0, count_row, &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(store_lock_writer(s, msg, sizeof(msg)), -EROFS);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "does not take writes: ERROR:  cannot execute UPDATE in a read-only transaction"));
+	store_close(s);
+}
+
 static int pg_suite_init(void)
 {
 	if (tpg_start(&PG) < 0)
@@ -816,7 +846,8 @@ int main(void)
 	    !CU_add_test(pgs, "started only from queued", test_started_only_from_queued) ||
 	    !CU_add_test(pgs, "list", test_list) ||
 	    !CU_add_test(pgs, "recover", test_recover) ||
-	    !CU_add_test(pgs, "schema: once under the lock, newer refused, no password said", test_pg_schema)) {
+	    !CU_add_test(pgs, "schema: once under the lock, newer refused, no password said", test_pg_schema) ||
+	    !CU_add_test(pgs, "a read-only database: read, not written", test_pg_read_only)) {
 		CU_cleanup_registry();
 		return 1;
 	}
