@@ -34,8 +34,15 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/cgiq-bench-stream.XXXXXX")
 . scripts/bench_cgiq.sh
 OTHER_PIDS=()
 SLOW_PIDS=()
+FCGIWRAP_PID=
 cleanup() {
 	local p
+	if [[ -n $FCGIWRAP_PID ]]; then
+		kill -TERM -- "-$FCGIWRAP_PID" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$FCGIWRAP_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL -- "-$FCGIWRAP_PID" 2>/dev/null || true
+		wait "$FCGIWRAP_PID" 2>/dev/null || true
+	fi
 	for p in "${SLOW_PIDS[@]}" "${OTHER_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${SLOW_PIDS[@]}" "${OTHER_PIDS[@]}"; do
 		for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -77,9 +84,10 @@ EOF
 lighttpd -D -f "$TMP/lighttpd.conf" 2>"$TMP/lighttpd.log" &
 OTHER_PIDS+=($!)
 
+# In a process group of its own: its workers are stopped with it.
 start_fcgiwrap() {
-	fcgiwrap -c 2 -s "unix:$TMP/fcgiwrap.sock" >"$TMP/fcgiwrap.log" 2>&1 &
-	OTHER_PIDS+=($!)
+	setsid fcgiwrap -c 2 -s "unix:$TMP/fcgiwrap.sock" >"$TMP/fcgiwrap.log" 2>&1 </dev/null &
+	FCGIWRAP_PID=$!
 	for _ in $(seq 1 50); do [[ -S $TMP/fcgiwrap.sock ]] && return 0; sleep 0.1; done
 	echo "bench_stream: fcgiwrap did not start" >&2
 	exit 1
