@@ -64,8 +64,7 @@ static int app_open_db(const char *path, struct store **out)
 	struct stat st;
 	char why[512];
 
-	if (strncmp(path, "sqlite:", 7) == 0 && path[7] != '\0')
-		path += 7;
+	path = store_place_normal(path);
 	if (store_place_is_server(path)) {
 		if (store_open_why(path, out, why, sizeof(why)) < 0) {
 			fprintf(stderr, "cgiq: cannot read job database %s: %s\n", app_db_shown(path), why);
@@ -546,8 +545,7 @@ int app_store_cmd(int argc, char **argv)
 		fprintf(stderr, "cgiq store: say what to do: cgiq store migrate [--store PLACE]\n");
 		return APP_EXIT_USAGE;
 	}
-	if (strncmp(db, "sqlite:", 7) == 0 && db[7] != '\0')
-		db += 7;
+	db = store_place_normal(db);
 	/* Opening migrates (under the server's advisory lock, or the file's
 	 * write transaction), which is the whole of the command. */
 	if (store_open_why(db, &s, why, sizeof(why)) < 0) {

@@ -229,15 +229,12 @@ static int set_jobs_prefix(struct daemon_config *c, const char *a, const char **
 
 static int set_store(struct daemon_config *c, const char *a, const char **expect)
 {
-	if (strncmp(a, "sqlite:", 7) == 0 && a[7] != '\0') {
-		c->db = a + 7;
-		return 0;
-	}
-	if (!store_place_is_server(a)) {
+	/* a file only with its prefix: --db names one without */
+	if (store_place_normal(a) == a && !store_place_is_server(a)) {
 		*expect = "postgresql://USER@HOST/DB or sqlite:FILE";
 		return -1;
 	}
-	c->db = a;
+	c->db = store_place_normal(a);
 	return 0;
 }
 

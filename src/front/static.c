@@ -181,21 +181,6 @@ static int if_range_holds(const char *if_range, const char *etag, const char *la
 
 /* ---------------- the answer ---------------- */
 
-/* v in hex at p (no printf: this is in every answer); the end. */
-static char *put_hex(char *p, uint64_t v)
-{
-	char digits[16];
-	int n = 0;
-
-	do {
-		digits[n++] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v > 0);
-	while (n > 0)
-		*p++ = digits[--n];
-	return p;
-}
-
 /* "ETag: ...", "Last-Modified: ..." */
 static void append_validators(struct buf *h, const char *etag, const char *lm)
 {
@@ -213,11 +198,11 @@ static void make_etag(char *out, const struct stat *st)
 	char *p = out;
 
 	*p++ = '"';
-	p = put_hex(p, (uint64_t)st->st_ino);
+	p = util_put_uint(p, (uint64_t)st->st_ino, 16);
 	*p++ = '-';
-	p = put_hex(p, (uint64_t)st->st_size);
+	p = util_put_uint(p, (uint64_t)st->st_size, 16);
 	*p++ = '-';
-	p = put_hex(p, (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec);
+	p = util_put_uint(p, (uint64_t)st->st_mtim.tv_sec * 1000000000ull + (uint64_t)st->st_mtim.tv_nsec, 16);
 	*p++ = '"';
 	*p = '\0';
 }

@@ -229,7 +229,8 @@ static void on_sent(uv_timer_t *t)
  * descriptor's events, which libuv makes after each queued write); what
  * the socket does not take is queued, copied into one buffer when the
  * pieces are transient (a streamed body's, valid during the call only).
- * The answer's timer (stopped by http_head) then reports them written. */
+ * An answer's bytes (PH_WRITE: http_head stopped the 102 timer) are then
+ * reported written by the connection's timer; a 102's are not. */
 static int conn_send(struct conn *c, struct piece *p, unsigned n, int transient)
 {
 	size_t sent = 0, total = 0;
@@ -274,7 +275,7 @@ static int conn_send(struct conn *c, struct piece *p, unsigned n, int transient)
 			return -1;
 		}
 	}
-	if (c->writes_pending == 0)
+	if (c->writes_pending == 0 && c->phase == PH_WRITE)
 		uv_timer_start(&c->timer, on_sent, 0, 0);
 	return 0;
 }
@@ -416,29 +417,6 @@ void http__conn_send_error(struct conn *c, int status, int close_after)
 /* ------------------------------------------------------------------ */
 /* 102 Processing, on a timer (the bytes: processing.c) */
 
-/* Bytes that may go at once (a 102): written now when nothing is queued
- * before them (no write request, no callback), else queued. */
-static int conn_write_now(struct conn *c, const char *data, size_t len, char *owned)
-{
-	if (c->writes_pending == 0) {
-		uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-		int n = uv_try_write(&c->h.stream, &b, 1);
-		if (n == (int)len) {
-			free(owned);
-			return 0;
-		}
-		if (n < 0 && n != UV_EAGAIN) {
-			free(owned);
-			return n;
-		}
-		if (n > 0) {
-			data += n;
-			len -= (size_t)n;
-		}
-	}
-	return http__conn_write(c, data, len, owned);
-}
-
 static void on_processing(uv_timer_t *t)
 {
 	struct conn *c = t->data;
@@ -452,7 +430,7 @@ static void on_processing(uv_timer_t *t)
 	if (c->pd.max_count && c->sent_102 >= c->pd.max_count)
 		return;
 	http__processing_message(c, &data, &len, &owned);
-	if (conn_write_now(c, data, len, owned) < 0) {
+	if (conn_send(c, &(struct piece){data, len, owned}, 1, 0) < 0) {
 		http__conn_close(c);
 		return;
 	}

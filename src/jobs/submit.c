@@ -174,7 +174,7 @@ int job_request_streams(const struct job_engine *e, const struct job_request *re
  * makes its output the client's own (cookies, REMOTE_USER, an Authorization
  * header passed on).
  */
-static char *coalesce_key(const struct job_engine *e, const struct job_request *req)
+static char *coalesce_key(const struct job_engine *e, const struct job_request *req, int streams)
 {
 	static const char *const personal[] = {"HTTP_COOKIE", "HTTP_AUTHORIZATION", "REMOTE_USER"};
 	struct buf key;
@@ -187,7 +187,7 @@ static char *coalesce_key(const struct job_engine *e, const struct job_request *
 		return NULL;
 	/* A streamed body goes to one client as it is written: one job each
 	 * (a HEAD, never streamed, may still share one). */
-	if (job_request_streams(e, req))
+	if (streams)
 		return NULL;
 	for (size_t i = 0; i < sizeof(personal) / sizeof(personal[0]); i++)
 		if (cgi_env_get(req->env, personal[i]) != NULL)
@@ -233,8 +233,8 @@ static int coalesce_join(struct job_engine *e, struct job_request *req, const ch
 int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, void *ud,
                struct job **out)
 {
-	int err;
-	char *key = coalesce_key(e, req);
+	int err, streams = job_request_streams(e, req);
+	char *key = coalesce_key(e, req, streams);
 	struct job *j;
 
 	if (key && coalesce_join(e, req, key, done, ud, out)) {
@@ -249,7 +249,7 @@ int job_submit(struct job_engine *e, struct job_request *req, job_done_cb done, 
 	j->refs++; /* the submitter's */
 	j->done = done;
 	j->ud = ud;
-	if (req->stream && job_request_streams(e, req)) {
+	if (req->stream && streams) {
 		j->stream = req->stream;
 		j->stream_ud = ud;
 	}

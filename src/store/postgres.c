@@ -433,38 +433,28 @@ static void show(struct pg_store *s)
 		snprintf(s->shown + strlen(s->shown), sizeof(s->shown) - strlen(s->shown), "?host=%s", host);
 }
 
-static int schema_version(struct pg_store *s, int *out)
+/* The schema's version (a read, which a read-only database, a standby,
+ * allows), or -1 when it cannot be read (said when loud: the table is
+ * expected). */
+static int schema_version(struct pg_store *s, int loud)
 {
 	PGresult *res = PQexec(s->conn, "SELECT version FROM cgiq_schema");
-	int r = -EIO;
+	int v = -1;
 
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-		*out = atoi(PQgetvalue(res, 0, 0));
-		r = 0;
-	} else {
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		v = atoi(PQgetvalue(res, 0, 0));
+	else if (loud)
 		say(s, "reading the schema version: %s", pg_error(s, res));
-	}
-	PQclear(res);
-	return r;
-}
-
-/* The schema to PG_SCHEMA_VERSION, under the advisory lock: a second
- * process starting at the same time waits, then finds it current. */
-/* The version when the schema table is there (a read, which a read-only
- * database, a standby, allows), else -1. */
-static int current_version(struct pg_store *s)
-{
-	PGresult *res = PQexec(s->conn, "SELECT version FROM cgiq_schema");
-	int v = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : -1;
-
 	PQclear(res);
 	return v;
 }
 
+/* The schema to PG_SCHEMA_VERSION, under the advisory lock: a second
+ * process starting at the same time waits, then finds it current. */
 static int migrate(struct pg_store *s)
 {
 	char sql[96];
-	int version = current_version(s), r;
+	int version = schema_version(s, 0), r;
 
 	/* Current already (the usual case): nothing to write, no lock. */
 	if (version == PG_SCHEMA_VERSION)
@@ -474,8 +464,8 @@ static int migrate(struct pg_store *s)
 	r = exec(s, "CREATE TABLE IF NOT EXISTS cgiq_schema (version integer NOT NULL);"
 	            "INSERT INTO cgiq_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM cgiq_schema)",
 	         "creating the schema table");
-	if (r == 0)
-		r = schema_version(s, &version);
+	if (r == 0 && (version = schema_version(s, 1)) < 0)
+		r = -EIO;
 	if (r == 0 && version > PG_SCHEMA_VERSION) {
 		say(s, "schema version %d is not supported (newest known: %d): a newer cgiq made it", version,
 		    PG_SCHEMA_VERSION);

@@ -55,6 +55,11 @@ int store_open_why(const char *path, struct store **out, char *why, size_t size)
 }
 
 int store_place_is_server(const char *place) { return backend_of(place)->server; }
+
+const char *store_place_normal(const char *place)
+{
+	return strncmp(place, "sqlite:", 7) == 0 && place[7] != '\0' ? place + 7 : place;
+}
 void store_place_shown(const char *place, char *out, size_t size) { backend_of(place)->shown(place, out, size); }
 
 int store_lock_writer(struct store *s, char *msg, size_t msg_size)

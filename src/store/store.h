@@ -97,6 +97,9 @@ int store_open_why(const char *path, struct store **out, char *why, size_t size)
 /* Whether place names a PostgreSQL database (a postgresql:// or
  * postgres:// URL) rather than an SQLite file. */
 int store_place_is_server(const char *place);
+/* A place as the stores name it: "sqlite:FILE" is FILE (an SQLite file is
+ * named by its path everywhere else); any other is itself. */
+const char *store_place_normal(const char *place);
 /* place as it may be shown in a log or a message: a URL without its
  * password (a file name as it is). */
 void store_place_shown(const char *place, char *out, size_t size);

@@ -44,17 +44,27 @@ int buf_append(struct buf *b, const void *data, size_t len)
 
 int buf_append_str(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
 
-int buf_append_uint(struct buf *b, uint64_t v, unsigned base)
+char *util_put_uint(char *p, uint64_t v, unsigned base)
 {
-	char digits[24], *p = digits + sizeof(digits);
+	char digits[24], *d = digits + sizeof(digits);
+	size_t n;
 
 	if (base != 16)
 		base = 10;
 	do {
-		*--p = "0123456789abcdef"[v % base];
+		*--d = "0123456789abcdef"[v % base];
 		v /= base;
 	} while (v > 0);
-	return buf_append(b, p, (size_t)(digits + sizeof(digits) - p));
+	n = (size_t)(digits + sizeof(digits) - d);
+	memcpy(p, d, n);
+	return p + n;
+}
+
+int buf_append_uint(struct buf *b, uint64_t v, unsigned base)
+{
+	char digits[24];
+
+	return buf_append(b, digits, (size_t)(util_put_uint(digits, v, base) - digits));
 }
 
 int buf_printf(struct buf *b, const char *fmt, ...)

@@ -70,7 +70,9 @@ void buf_init(struct buf *b, size_t max_bytes);
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_append_str(struct buf *b, const char *s);
 /* v in base 10 or 16 (lower case), without printf: for the fields of
- * every answer. */
+ * every answer. util_put_uint writes the digits at p (20 at most, no NUL)
+ * and returns their end. */
+char *util_put_uint(char *p, uint64_t v, unsigned base);
 int buf_append_uint(struct buf *b, uint64_t v, unsigned base);
 int buf_printf(struct buf *b, const char *fmt, ...) UTIL_PRINTF(2, 3);
 /* Room for extra more bytes after len (and the NUL), to be filled in place
