@@ -477,9 +477,10 @@ static void on_job_done(struct job *job, void *ud)
 	front_req_answer(r, &a);
 }
 
-/* A synchronous job whose row cannot be written (the store, a server, is
- * gone) is not run: 503 with Retry-After, and one line when that starts
- * and one when it ends, not one per request. */
+/* A job whose row cannot be written (the store, a server, is gone or
+ * read-only) is not run: 503 with Retry-After, and one line when that
+ * starts and one when it ends, not one per request. An asynchronous job's
+ * row would not commit either: it is refused before it is made. */
 static int store_refuses(struct front_req *r)
 {
 	struct front *f = r->f;
@@ -488,9 +489,9 @@ static int store_refuses(struct front_req *r)
 	if (down != f->store_down) {
 		f->store_down = down;
 		if (down)
-			log_warnx("the job store cannot be written: synchronous requests are answered 503 until it can");
+			log_warnx("the job store cannot be written: requests for jobs are answered 503 until it can");
 		else
-			log_info("the job store takes writes again: synchronous requests run again");
+			log_info("the job store takes writes again: requests for jobs run again");
 	}
 	if (!down)
 		return 0;
@@ -505,7 +506,7 @@ int front_req_run(struct front_req *r, struct front_job *j)
 	struct job_request jr;
 	int e;
 
-	if (!j->respond_async && store_refuses(r))
+	if (store_refuses(r))
 		return 1;
 
 	memset(&jr, 0, sizeof(jr));

@@ -484,7 +484,9 @@ static void job_record_end(struct job *j)
 		free(j->body_path);
 		j->body_path = NULL;
 	}
-	if (jobs__recorder_amend(j->e->rec, &j->rec_mark, &r) == 0)
+	if (j->accepted_result < 0)
+		; /* its row was never committed (503, not run): none to finish */
+	else if (jobs__recorder_amend(j->e->rec, &j->rec_mark, &r) == 0)
 		jobs__record_schedule_flush(j->e);
 	else
 		jobs__record_put(j->e, JOBS__REC_FINISHED, &r);

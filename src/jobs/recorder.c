@@ -17,11 +17,20 @@
 
 #include "internal.h"
 
+/* Changes kept while the database cannot take writes: at most KEEP_MAX
+ * (only jobs already running end while a server store is down; new ones
+ * are refused), tried again every KEEP_RETRY_MS, and for at most
+ * KEEP_AT_STOP_MS once the daemon stops. */
+#define KEEP_MAX 20000
+#define KEEP_RETRY_MS 500
+#define KEEP_AT_STOP_MS 3000
+
 struct rec_op {
 	struct rec_op *next;
 	int kind;
 	int durable;
 	int result;   /* of applying it */
+	int kept;     /* tried before, when the database could not take it */
 	void *token;
 	struct store_job job;
 };
@@ -37,6 +46,8 @@ struct jobs__recorder {
 	int stopping;
 	uint64_t handed_at_ms;  /* under lock: when head became non-empty, 0 when empty */
 	int last_failed;        /* under lock: the last batch did not commit */
+	struct rec_op *kept;    /* recorder thread: changes waiting for the database, in order */
+	size_t kept_n;
 	void (*on_durable)(void *token, int result, void *ctx);
 	void *ctx;
 };
@@ -81,39 +92,159 @@ static int apply(struct store *store, struct rec_op *op)
 	}
 }
 
-static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
+/* Writes ops in one transaction: 0 (each op's result set), -EAGAIN (the
+ * database cannot take writes now: nothing written), or -EIO. *op_failed
+ * is set when a row failed inside a transaction that wrote the rest. */
+static int write_ops(struct jobs__recorder *r, struct rec_op *ops, int *op_failed)
 {
-	int durable = 0, committed, op_failed = 0;
+	int durable = 0, c;
 
-
-	for (struct rec_op *op = batch; op; op = op->next)
+	for (struct rec_op *op = ops; op; op = op->next)
 		durable |= op->durable;
 	/* Errors are logged by the store; a failed batch must not stop the daemon. */
 	if (durable)
 		store_set_durable(r->store, 1);
-	committed = store_begin(r->store) == 0;
-	for (struct rec_op *op = batch; op; op = op->next) {
-		op->result = apply(r->store, op);
-		/* -ENOENT: the row is gone (expired, never inserted), not a failed write */
-		op_failed |= op->result < 0 && op->result != -ENOENT;
+	c = store_begin(r->store);
+	if (c == 0) {
+		for (struct rec_op *op = ops; op; op = op->next) {
+			op->result = apply(r->store, op);
+			/* -ENOENT: the row is gone (expired, never inserted), not a
+			 * failed write; -EEXIST of a kept insert: an earlier try was
+			 * committed after all, its answer lost with the connection */
+			*op_failed |= op->result < 0 && op->result != -ENOENT && !(op->result == -EEXIST && op->kept);
+		}
+		c = store_commit(r->store);
 	}
-	if (committed)
-		committed = store_commit(r->store) == 0;
 	if (durable)
 		store_set_durable(r->store, 0);
+	return c;
+}
+
+/* Ends ops: a durable change is only reported accepted once it is
+ * committed (err: the transaction's failure, else 0). */
+static void finish_ops(struct jobs__recorder *r, struct rec_op *ops, int err)
+{
+	while (ops) {
+		struct rec_op *next = ops->next;
+		if (ops->durable && r->on_durable)
+			r->on_durable(ops->token, err < 0 ? -EIO : ops->result, r->ctx);
+		op_free(ops);
+		ops = next;
+	}
+}
+
+/* Progress lines are only the latest word: the first dropped when too many
+ * changes are kept. Then the oldest, said. */
+static void trim_kept(struct jobs__recorder *r)
+{
+	struct rec_op **pp = &r->kept;
+	size_t dropped = 0;
+
+	while (*pp && r->kept_n > KEEP_MAX) {
+		struct rec_op *op = *pp;
+		if (op->kind != JOBS__REC_PROGRESS) {
+			pp = &op->next;
+			continue;
+		}
+		*pp = op->next;
+		op_free(op);
+		r->kept_n--;
+	}
+	while (r->kept_n > KEEP_MAX) {
+		struct rec_op *op = r->kept;
+		r->kept = op->next;
+		op_free(op);
+		r->kept_n--;
+		dropped++;
+	}
+	if (dropped)
+		log_warnx("dropped the %zu oldest row change(s) kept for the job database: more than %d waited", dropped,
+		          KEEP_MAX);
+}
+
+/*
+ * The database cannot take writes now (a server gone or read-only): the
+ * changes are kept, in order, and written before any later one when it
+ * can. A durable change is not: its job was not promised (503), and is not
+ * run.
+ */
+static void keep_ops(struct jobs__recorder *r, struct rec_op *ops)
+{
+	struct rec_op **tail = &r->kept;
+	size_t before = r->kept_n;
+
+	r->kept = NULL; /* the batch began with what was kept */
+	r->kept_n = 0;
+	while (ops) {
+		struct rec_op *next = ops->next;
+		ops->next = NULL;
+		if (ops->durable) {
+			finish_ops(r, ops, -EAGAIN);
+		} else {
+			ops->kept = 1;
+			*tail = ops;
+			tail = &ops->next;
+			r->kept_n++;
+		}
+		ops = next;
+	}
+	if (r->kept_n > KEEP_MAX)
+		trim_kept(r);
+	if (before == 0 && r->kept_n > 0)
+		log_warnx("the job database cannot take writes: %zu row change(s) kept to be written when it can",
+		          r->kept_n);
+}
+
+static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
+{
+	size_t kept = r->kept_n;
+	int op_failed = 0;
+	int c = write_ops(r, batch, &op_failed);
+
+	if (c == -EIO && batch->next) {
+		/* One row the database refuses ends the whole transaction on
+		 * PostgreSQL: each change on its own, so only that one is lost. */
+		while (batch && c != -EAGAIN) {
+			struct rec_op *op = batch;
+			batch = op->next;
+			op->next = NULL;
+			c = write_ops(r, op, &op_failed);
+			if (c == -EAGAIN) {
+				op->next = batch;
+				batch = op;
+			} else {
+				op_failed |= c < 0;
+				finish_ops(r, op, c);
+			}
+		}
+	}
+	if (c == -EAGAIN) {
+		keep_ops(r, batch);
+	} else {
+		r->kept = NULL;
+		r->kept_n = 0;
+		if (kept > 0)
+			log_info("wrote the %zu row change(s) kept while the job database could not take writes", kept);
+		if (batch)
+			finish_ops(r, batch, c);
+	}
 	pthread_mutex_lock(&r->lock);
 	/* A row that failed (disk full, read-only) inside a transaction that
 	 * committed the rest is a failed write too: /health says so. */
-	r->last_failed = !committed || op_failed;
+	r->last_failed = c < 0 || op_failed;
 	pthread_mutex_unlock(&r->lock);
-	while (batch) {
-		struct rec_op *next = batch->next;
-		/* A durable change is only reported accepted once it is committed. */
-		if (batch->durable && r->on_durable)
-			r->on_durable(batch->token, !committed ? -EIO : batch->result, r->ctx);
-		op_free(batch);
-		batch = next;
-	}
+}
+
+/* Waits on r->wake for ms at most, r->lock held: ETIMEDOUT or 0. */
+static int wait_ms(struct jobs__recorder *r, long ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += ms % 1000 * 1000000L;
+	until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	return pthread_cond_timedwait(&r->wake, &r->lock, &until);
 }
 
 /*
@@ -122,7 +253,9 @@ static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
  * every PROBE_S seconds with a write that changes nothing (a lock held
  * elsewhere, a full disk or a file system gone read-only fails it; an empty
  * transaction would not even touch the disk), and /health recovers by
- * itself. Called with r->lock held.
+ * itself. Changes kept for a database that could not take them are tried
+ * again every KEEP_RETRY_MS instead. Called with r->lock held; returns
+ * with rows to write, kept ones, or stopping.
  */
 #define PROBE_S 10
 static void wait_for_rows(struct jobs__recorder *r)
@@ -133,6 +266,11 @@ static void wait_for_rows(struct jobs__recorder *r)
 
 		if (!r->last_failed) {
 			pthread_cond_wait(&r->wake, &r->lock);
+			continue;
+		}
+		if (r->kept) {
+			if (wait_ms(r, KEEP_RETRY_MS) == ETIMEDOUT)
+				return;
 			continue;
 		}
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -149,9 +287,23 @@ static void wait_for_rows(struct jobs__recorder *r)
 	}
 }
 
+/* kept + batch, in that order: what waited goes first. */
+static struct rec_op *after_kept(struct jobs__recorder *r, struct rec_op *batch)
+{
+	struct rec_op *op = r->kept;
+
+	if (op == NULL)
+		return batch;
+	while (op->next)
+		op = op->next;
+	op->next = batch;
+	return r->kept;
+}
+
 static void *recorder_main(void *arg)
 {
 	struct jobs__recorder *r = arg;
+	uint64_t stop_at = 0;
 
 	pthread_setname_np(pthread_self(), "cgiq-recorder"); /* for top -H and ps -L */
 	pthread_mutex_lock(&r->lock);
@@ -163,11 +315,23 @@ static void *recorder_main(void *arg)
 		int stop = r->stopping;
 		pthread_mutex_unlock(&r->lock);
 
+		batch = after_kept(r, batch);
 		if (batch != NULL)
 			write_batch(r, batch);
+		if (stop && r->kept && stop_at == 0)
+			stop_at = util_mono_ms() + KEEP_AT_STOP_MS;
+		if (stop && r->kept && util_mono_ms() >= stop_at) {
+			log_warnx("lost %zu row change(s): the job database could not take them before the stop",
+			          r->kept_n);
+			finish_ops(r, r->kept, -EIO);
+			r->kept = NULL;
+			r->kept_n = 0;
+		}
 		pthread_mutex_lock(&r->lock);
-		if (stop && r->head == NULL)
+		if (stop && r->head == NULL && r->kept == NULL)
 			break;
+		if (stop && r->kept) /* wait_for_rows does not wait once stopping */
+			wait_ms(r, KEEP_RETRY_MS);
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;

@@ -100,7 +100,9 @@ static const char *const pg_sql[PG_STMT_COUNT] = {
 	              " http_status, bytes_out, processing_sent, stderr_tail, reason, result_path,"
 	              " result_head, expires_at)"
 	              " VALUES ($1, $2, $3, $4, $5, $6, " TS("$7") ", $8, $9, " TS("$10") ", $11::int::boolean,"
-	              " $12, $13, $14, " PG_OUTCOME(15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25) ")",
+	              " $12, $13, $14, " PG_OUTCOME(15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25) ")"
+	              /* a duplicate ends no transaction: the rest of a batch is written */
+	              " ON CONFLICT (id) DO NOTHING",
 	/* Only from queued: a start that comes after the end must not undo it. */
 	[PG_STARTED] = "UPDATE jobs SET state = 'running', pid = $2, started_at = " TS("$3")
 	               " WHERE id = $1 AND state = 'queued'",
@@ -142,6 +144,12 @@ struct pg_store {
 	 * set up again (and the writer lock, when this store held it). */
 	int down, writer, in_batch;
 	uint64_t next_try_ms, backoff_ms;
+	/* A statement of the batch failed: the server ended the transaction,
+	 * so the rest are not sent (one line for the batch, not one a row). */
+	int batch_failed;
+	/* The last failure may pass by itself (the server gone, shutting
+	 * down, read-only, out of space): the batch can be tried again. */
+	int unavailable;
 };
 
 #define PG_RETRY_MIN_MS 500
@@ -181,13 +189,38 @@ static int lost(struct pg_store *s, const PGresult *res)
 	return 1;
 }
 
+/* Whether a failure may pass by itself (SQLSTATE classes 08 connection,
+ * 53 resources, 57P0x shutting down, 25006 read-only, 40 a conflict): the
+ * same writes can be tried again later. */
+static int passing(const PGresult *res)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (st == NULL)
+		return 1; /* no answer from the server at all */
+	return strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 || strncmp(st, "57P0", 4) == 0 ||
+	       strcmp(st, "25006") == 0 || strncmp(st, "40", 2) == 0;
+}
+
+/* A statement failed: the batch with it, and whether it may pass. Returns
+ * whether the connection is gone (lost() said so once). */
+static int failed(struct pg_store *s, const PGresult *res)
+{
+	int gone = lost(s, res);
+
+	if (s->in_batch)
+		s->batch_failed = 1;
+	s->unavailable = gone || passing(res);
+	return gone;
+}
+
 /* A statement without parameters or rows (schema, transactions). */
 static int exec(struct pg_store *s, const char *sql, const char *what)
 {
 	PGresult *res = PQexec(s->conn, sql);
 	int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
 
-	if (!ok && what && !lost(s, res))
+	if (!ok && !failed(s, res) && what)
 		say(s, "%s: %s", what, pg_error(s, res));
 	PQclear(res);
 	return ok ? 0 : -EIO;
@@ -205,6 +238,7 @@ static int ensure(struct pg_store *s)
 
 	if (PQstatus(s->conn) == CONNECTION_OK && !s->down)
 		return 0;
+	s->unavailable = 1;
 	if (s->in_batch || util_mono_ms() < s->next_try_ms)
 		return -EIO;
 	PQreset(s->conn);
@@ -232,12 +266,18 @@ struct params {
 	int len[25];
 	int fmt[25];
 	char num[25][24];
+	char *fixed[25]; /* copies made valid UTF-8, freed by run() */
 	int n;
 };
 
+/* Text as the server takes it: a database's text is UTF-8, and one byte
+ * that is not (a raw request-target, a program's progress line) would fail
+ * the statement and the batch with it. Such a byte is U+FFFD, as in the
+ * JSON cgiq serves. */
 static void p_text(struct params *p, const char *v)
 {
-	p->v[p->n] = v;
+	p->fixed[p->n] = v ? util_utf8_fixed(v) : NULL;
+	p->v[p->n] = p->fixed[p->n] ? p->fixed[p->n] : v;
 	p->len[p->n] = 0;
 	p->fmt[p->n++] = 0;
 }
@@ -250,7 +290,10 @@ static void p_int(struct params *p, int64_t v)
 		return;
 	}
 	snprintf(p->num[p->n], sizeof(p->num[0]), "%lld", (long long)v);
-	p_text(p, p->num[p->n]);
+	p->fixed[p->n] = NULL;
+	p->v[p->n] = p->num[p->n];
+	p->len[p->n] = 0;
+	p->fmt[p->n++] = 0;
 }
 
 /* A time in µs; 0 (not yet) is NULL. */
@@ -258,6 +301,7 @@ static void p_time(struct params *p, int64_t us) { p_int(p, us > 0 ? us : -1); }
 
 static void p_bytes(struct params *p, const char *v, size_t len)
 {
+	p->fixed[p->n] = NULL;
 	p->v[p->n] = v;
 	p->len[p->n] = (int)len;
 	p->fmt[p->n++] = 1;
@@ -281,31 +325,31 @@ static void p_outcome(struct params *p, const struct store_job *j)
 	p_time(p, j->expires_at_us);
 }
 
-/* Runs prepared statement st with p; the result, or NULL after a line (the
- * duplicate-id case: *dup set, no line). */
-static PGresult *run(struct pg_store *s, enum pg_stmt st, const struct params *p, const char *what, const char *id,
-                     int *dup)
+/* Runs prepared statement st with p; the result, or NULL after a line. */
+static PGresult *run(struct pg_store *s, enum pg_stmt st, struct params *p, const char *what, const char *id)
 {
 	char name[16];
-	PGresult *res;
+	PGresult *res = NULL;
 	ExecStatusType t;
+	/* The server ended the transaction at its first failure; a server
+	 * that is gone was said when it went. */
+	int skip = (s->in_batch && s->batch_failed) || ensure(s) < 0;
 
-	if (ensure(s) < 0)
+	if (skip) {
+		s->batch_failed = s->in_batch;
+	} else {
+		snprintf(name, sizeof(name), "cgiq%d", (int)st);
+		res = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+		                     p ? p->fmt : NULL, 0);
+	}
+	for (int i = 0; p && i < p->n; i++)
+		free(p->fixed[i]);
+	if (skip)
 		return NULL;
-	snprintf(name, sizeof(name), "cgiq%d", (int)st);
-	res = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0);
 	t = PQresultStatus(res);
 	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
 		return res;
-	if (dup != NULL) {
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (state && strcmp(state, "23505") == 0) { /* unique_violation */
-			*dup = 1;
-			PQclear(res);
-			return NULL;
-		}
-	}
-	if (lost(s, res))
+	if (failed(s, res))
 		; /* said once */
 	else if (id)
 		say(s, "%s: %s (job %s)", what, pg_error(s, res), id);
@@ -316,10 +360,10 @@ static PGresult *run(struct pg_store *s, enum pg_stmt st, const struct params *p
 }
 
 /* A statement that returns no rows: 0, or -EIO; *changed: rows it touched. */
-static int run_changed(struct pg_store *s, enum pg_stmt st, const struct params *p, const char *what, const char *id,
+static int run_changed(struct pg_store *s, enum pg_stmt st, struct params *p, const char *what, const char *id,
                        long *changed)
 {
-	PGresult *res = run(s, st, p, what, id, NULL);
+	PGresult *res = run(s, st, p, what, id);
 
 	if (res == NULL)
 		return -EIO;
@@ -509,7 +553,7 @@ static int session(struct pg_store *s)
 {
 	/* Times are read and written in µs since the epoch, whatever the
 	 * session's zone; a row's text says what it is. */
-	int r = exec(s, "SET TIME ZONE 'UTC'", "setting the time zone");
+	int r = exec(s, "SET TIME ZONE 'UTC'; SET client_encoding TO 'UTF8'", "setting the time zone and encoding");
 
 	for (int i = 0; r == 0 && i < PG_STMT_COUNT; i++) {
 		char name[16];
@@ -571,15 +615,19 @@ out:
 
 static int pg_in_transaction(struct pg_store *s) { return PQtransactionStatus(s->conn) != PQTRANS_IDLE; }
 
+/* -EAGAIN for a failure that may pass (the batch can be tried again), else -EIO. */
+static int why_failed(struct pg_store *s) { return s->unavailable ? -EAGAIN : -EIO; }
+
 static int pg_begin(struct store *base)
 {
 	struct pg_store *s = pg(base);
-	int r = ensure(s);
 
-	if (r == 0)
-		r = exec(s, "BEGIN", "BEGIN");
-	s->in_batch = r == 0;
-	return r;
+	s->unavailable = 0;
+	if (ensure(s) < 0 || exec(s, "BEGIN", "BEGIN") < 0)
+		return why_failed(s);
+	s->in_batch = 1;
+	s->batch_failed = 0;
+	return 0;
 }
 
 static int pg_rollback(struct store *base)
@@ -593,12 +641,26 @@ static int pg_rollback(struct store *base)
 static int pg_commit(struct store *base)
 {
 	struct pg_store *s = pg(base);
-	int r = exec(s, "COMMIT", "COMMIT");
+	PGresult *res;
+	int ok, r;
 
-	s->in_batch = 0;
-	/* A COMMIT of a failed transaction ends it as a ROLLBACK. */
-	if (r < 0)
+	/* The server would answer a COMMIT of a failed transaction with
+	 * ROLLBACK and no error: the batch is not written, and says so. */
+	if (s->batch_failed) {
+		r = why_failed(s);
 		pg_rollback(base);
+		return r;
+	}
+	res = PQexec(s->conn, "COMMIT");
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0;
+	if (!ok && !failed(s, res))
+		say(s, "COMMIT: %s", PQresultStatus(res) == PGRES_COMMAND_OK ? PQcmdStatus(res) : pg_error(s, res));
+	PQclear(res);
+	s->in_batch = 0;
+	if (ok)
+		return 0;
+	r = why_failed(s);
+	pg_rollback(base);
 	return r;
 }
 
@@ -629,8 +691,8 @@ static int pg_job_insert(struct store *base, const struct store_job *j)
 {
 	struct pg_store *s = pg(base);
 	struct params p = {.n = 0};
-	int dup = 0;
-	PGresult *res;
+	long changed = 0;
+	int r;
 
 	p_text(&p, j->id);
 	p_text(&p, store_state_name(j->state));
@@ -647,15 +709,12 @@ static int pg_job_insert(struct store *base, const struct store_job *j)
 	p_text(&p, j->cwd);
 	p_text(&p, j->body_path);
 	p_outcome(&p, j);
-	res = run(s, PG_INSERT, &p, "inserting", j->id, &dup);
-	if (dup) {
+	r = run_changed(s, PG_INSERT, &p, "inserting", j->id, &changed);
+	if (r == 0 && changed == 0) {
 		log_warnx("store %s: inserting: duplicate id (job %s)", s->shown, j->id);
 		return -EEXIST;
 	}
-	if (res == NULL)
-		return -EIO;
-	PQclear(res);
-	return 0;
+	return r;
 }
 
 /* -ENOENT (with a line) when an UPDATE touched no row. */
@@ -704,7 +763,7 @@ static int pg_job_get(struct store *base, const char *id, struct store_job *out)
 	int r;
 
 	p_text(&p, id);
-	res = run(s, PG_GET, &p, "reading", id, NULL);
+	res = run(s, PG_GET, &p, "reading", id);
 	if (res == NULL)
 		return -EIO;
 	r = PQntuples(res) == 1 ? read_row(s, res, 0, out) : -ENOENT;
@@ -725,14 +784,14 @@ static int pg_jobs_list(struct store *base, const enum store_state *state, unsig
 		p_text(&p, NULL); /* LIMIT NULL: no limit */
 	if (state)
 		p_text(&p, store_state_name(*state));
-	res = run(s, state ? PG_LIST_STATE : PG_LIST, &p, "listing", NULL, NULL);
+	res = run(s, state ? PG_LIST_STATE : PG_LIST, &p, "listing", NULL);
 	return res ? each_row(s, res, cb, ud) : -EIO;
 }
 
 static int pg_jobs_queued_async(struct store *base, int (*cb)(const struct store_job *j, void *ud), void *ud)
 {
 	struct pg_store *s = pg(base);
-	PGresult *res = run(s, PG_QUEUED_ASYNC, NULL, "listing queued jobs", NULL, NULL);
+	PGresult *res = run(s, PG_QUEUED_ASYNC, NULL, "listing queued jobs", NULL);
 
 	return res ? each_row(s, res, cb, ud) : -EIO;
 }
@@ -749,7 +808,7 @@ static int pg_recover(struct store *base, const char *reason, int64_t keep_us,
 
 	if (own && (r = pg_begin(base)) < 0)
 		return r;
-	res = run(s, PG_RECOVER_PIDS, NULL, "recovery: listing unfinished jobs", NULL, NULL);
+	res = run(s, PG_RECOVER_PIDS, NULL, "recovery: listing unfinished jobs", NULL);
 	if (res == NULL) {
 		r = -EIO;
 		goto out;
@@ -816,7 +875,7 @@ static int pg_expire(struct store *base, int64_t now_us,
 	int n;
 
 	p_time(&p, now_us);
-	res = run(s, PG_EXPIRED, &p, "deleting expired jobs", NULL, NULL);
+	res = run(s, PG_EXPIRED, &p, "deleting expired jobs", NULL);
 	if (res == NULL)
 		return -EIO;
 	n = PQntuples(res);
@@ -836,7 +895,7 @@ static int pg_results_newest(struct store *base, int64_t now_us,
 	int r = 0;
 
 	p_time(&p, now_us);
-	res = run(s, PG_RESULTS_NEWEST, &p, "listing kept results", NULL, NULL);
+	res = run(s, PG_RESULTS_NEWEST, &p, "listing kept results", NULL);
 	if (res == NULL)
 		return -EIO;
 	for (int i = 0; i < PQntuples(res) && r == 0; i++)
@@ -859,7 +918,7 @@ static int pg_job_request_cancel(struct store *base, const char *id)
 static int pg_jobs_cancel_requested(struct store *base, void (*cb)(const char *id, void *ud), void *ud)
 {
 	struct pg_store *s = pg(base);
-	PGresult *res = run(s, PG_CANCEL_REQUESTED, NULL, "listing cancellation requests", NULL, NULL);
+	PGresult *res = run(s, PG_CANCEL_REQUESTED, NULL, "listing cancellation requests", NULL);
 
 	if (res == NULL)
 		return -EIO;

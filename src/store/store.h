@@ -115,7 +115,10 @@ int store_lock_writer(struct store *s, char *msg, size_t msg_size);
 /* Closes; NULL and double close are fine (the pointer is the caller's). */
 void store_close(struct store *s);
 
-/* Batching. Returns 0 or -EIO. A failed commit rolls the batch back.
+/* Batching. Returns 0, -EAGAIN when the database cannot take writes now
+ * (a server gone, shutting down, read-only or out of space: the same batch
+ * may be tried again later), or -EIO. A failed commit rolls the batch
+ * back; on PostgreSQL one failed write fails the whole batch.
  * store_rollback abandons the batch (no-op outside one). */
 int store_begin(struct store *s);
 int store_commit(struct store *s);

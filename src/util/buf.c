@@ -114,10 +114,8 @@ void buf_free(struct buf *b)
 	b->cap = 0;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629 4: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0. s is NUL-terminated,
- * and NUL is never a continuation byte, so this stops at the end. */
-static size_t utf8_len(const unsigned char *s)
+/* NUL is never a continuation byte, so this stops at the end. */
+size_t util_utf8_len(const unsigned char *s)
 {
 	unsigned char lo = 0x80, hi = 0xbf;
 	size_t n;
@@ -146,6 +144,32 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
+char *util_utf8_fixed(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char *out, *o;
+	size_t n;
+
+	while (*p && (n = *p < 0x80 ? 1 : util_utf8_len(p)) > 0)
+		p += n;
+	if (*p == '\0')
+		return NULL;
+	/* each byte at most three: U+FFFD */
+	o = out = util_xmalloc(strlen(s) * 3 + 1);
+	for (p = (const unsigned char *)s; *p; p += n ? n : 1) {
+		n = *p < 0x80 ? 1 : util_utf8_len(p);
+		if (n == 0) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+		} else {
+			memcpy(o, p, n);
+			o += n;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 int util_json_string(struct buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -172,7 +196,7 @@ int util_json_string(struct buf *b, const char *s)
 			/* RFC 8259 8.1: JSON text is UTF-8. Bytes that are not
 			 * (a CGI program's stderr, a raw request-target) become
 			 * U+FFFD one by one instead of making the document invalid. */
-			size_t n = utf8_len(p);
+			size_t n = util_utf8_len(p);
 			if (n == 0) {
 				r = buf_append(b, "\\ufffd", 6);
 				p++;

@@ -141,6 +141,15 @@ int util_job_path_parse(const char *rest, char id[UTIL_ID_LEN + 1], int *is_resu
  * always valid JSON. Returns 0 or -ENOBUFS (the buffer may hold part). */
 int util_json_string(struct buf *b, const char *s);
 
+/* ---- UTF-8 ---- */
+/* Length of the well-formed UTF-8 sequence of two to four bytes at s (RFC
+ * 3629 4: no overlong forms, no surrogates, nothing above U+10FFFF), or 0
+ * (an ASCII byte is not one). s is NUL-terminated. */
+size_t util_utf8_len(const unsigned char *s);
+/* NULL when s is well-formed UTF-8; else a copy (free it) in which each byte
+ * that is not is U+FFFD, as util_json_string shows it. */
+char *util_utf8_fixed(const char *s);
+
 /* ---- files ---- */
 /* mkdir -p with mode 0750 for missing components. Returns 0 or -errno. */
 int util_mkdirs(const char *path);

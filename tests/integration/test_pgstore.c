@@ -6,6 +6,7 @@
  * log or a message.
  */
 #include <CUnit/Basic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,8 +245,8 @@ static int unhealthy(void *ud)
 }
 
 /* The server stops and comes back: a request before the loss is known is
- * answered (its row is lost), then /health says 503 and synchronous
- * requests get 503 with Retry-After at once; the loss is said once per
+ * answered (its row is kept, and written when the server is back), then
+ * /health says 503 and requests for jobs get 503 with Retry-After at once; the loss is said once per
  * connection, and cgiq connects again by itself and runs and records the
  * next job. */
 static void test_server_restart(void)
@@ -269,7 +270,7 @@ static void test_server_restart(void)
 		CU_ASSERT_STRING_EQUAL(t_header(&r, "Retry-After", v, sizeof(v)) ? v : "", "5");
 		CU_ASSERT(t_now_ms() - t0 < 2000);
 		t_resp_free(&r);
-		CU_ASSERT(td_wait_log(&D, "the job store cannot be written: synchronous requests are answered 503", 5000));
+		CU_ASSERT(td_wait_log(&D, "the job store cannot be written: requests for jobs are answered 503", 5000));
 	}
 	CU_ASSERT_FATAL(tpg_resume(&PG) == 0);
 	/* the recorder tries again every 10 s while it has nothing to write */
@@ -280,6 +281,12 @@ static void test_server_restart(void)
 	t_resp_free(&r);
 	CU_ASSERT(pg_wait("SELECT state FROM jobs WHERE uri = '/hello?after'", "succeeded\n", out, sizeof(out)));
 	CU_ASSERT(td_wait_log(&D, "the job store takes writes again", 5000));
+	/* the one answered while the loss was not known yet */
+	CU_ASSERT(pg_wait("SELECT state, http_status FROM jobs WHERE uri = '/hello?during'", "succeeded|200\n", out,
+	                  sizeof(out)));
+	CU_ASSERT(td_log_has(&D, "row change(s) kept to be written when it can"));
+	CU_ASSERT(td_log_has(&D, "wrote the 1 row change(s) kept while the job database could not take writes") ||
+	          td_log_has(&D, "wrote the 2 row change(s) kept while the job database could not take writes"));
 	/* the refused one never ran */
 	CU_ASSERT_EQUAL(tpg_psql(&PG, "SELECT count(*) FROM jobs WHERE uri = '/hello?refused'", out, sizeof(out)), 0);
 	CU_ASSERT_STRING_EQUAL(out, "0\n");
@@ -287,6 +294,153 @@ static void test_server_restart(void)
 	snprintf(cmd, sizeof(cmd), "grep -c 'lost the connection' '%s'", D.log);
 	t_run(cmd, out, sizeof(out));
 	CU_ASSERT(atoi(out) >= 1 && atoi(out) <= 2);
+}
+
+/* ---------------- stopped under load ---------------- */
+
+#define LOAD_THREADS 4
+#define LOAD_MAX 4000 /* requests per thread at most */
+
+/* What each request was answered; sync and async, one URI each. */
+struct load {
+	pthread_t thread;
+	int t, n;
+	short status[LOAD_MAX];
+	char retry_after_ok[LOAD_MAX]; /* a 503 carried Retry-After: 5 */
+};
+
+static struct load loads[LOAD_THREADS];
+static volatile int load_stop;
+static int load_count(int status, int from_each[LOAD_THREADS]);
+
+static void *load_main(void *arg)
+{
+	struct load *l = arg;
+	char req[256], v[16];
+
+	for (l->n = 0; l->n < LOAD_MAX && !load_stop; l->n++) {
+		struct tresp r;
+		int i = l->n, fd = t_connect(D.port);
+		/* one in three asynchronous: a 202 is a promise too */
+		snprintf(req, sizeof(req), "GET /hello?load-%d-%d HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n", l->t,
+		         i, i % 3 == 2 ? "Prefer: respond-async\r\n" : "");
+		l->status[i] = -1;
+		if (fd < 0)
+			continue;
+		if (t_send_str(fd, req) == 0 && t_read_response(fd, &r, 0, 10000) == 0) {
+			l->status[i] = (short)r.status;
+			l->retry_after_ok[i] = t_header(&r, "Retry-After", v, sizeof(v)) && strcmp(v, "5") == 0;
+			t_resp_free(&r);
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Answers with status so far, those after from_each[t] (NULL: all). */
+static int load_count(int status, int from_each[LOAD_THREADS])
+{
+	int n = 0;
+
+	for (int t = 0; t < LOAD_THREADS; t++)
+		for (int i = from_each ? from_each[t] : 0; i < loads[t].n; i++)
+			n += loads[t].status[i] == status || (status == 0 && (loads[t].status[i] == 200 || loads[t].status[i] == 202));
+	return n;
+}
+
+static int refused_some(void *ud)
+{
+	(void)ud;
+	return load_count(503, NULL) >= 20;
+}
+
+static int *answered_from;
+static int answered_again(void *ud)
+{
+	(void)ud;
+	return load_count(0, answered_from) >= 20;
+}
+
+static int started_load(void *ud)
+{
+	(void)ud;
+	return load_count(0, NULL) >= 40;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/*
+ * PostgreSQL stopped under load (four clients, synchronous and
+ * asynchronous requests), then started: while it is down, 503 with
+ * Retry-After; every request answered 200 or 202 has its row, succeeded
+ * (those that ran while the loss was not known yet included: cgiq kept
+ * them), no request answered 503 has one, and cgiq serves again by itself.
+ */
+static void test_stopped_under_load(void)
+{
+	static char out[128 * 1024], want[128 * 1024];
+	static char *lines[LOAD_THREADS * LOAD_MAX];
+	int from[LOAD_THREADS], nlines = 0, bad_503 = 0;
+	size_t w = 0;
+
+	load_stop = 0;
+	for (int t = 0; t < LOAD_THREADS; t++) {
+		loads[t].t = t;
+		loads[t].n = 0;
+		CU_ASSERT_FATAL(pthread_create(&loads[t].thread, NULL, load_main, &loads[t]) == 0);
+	}
+	CU_ASSERT(t_wait_for(started_load, NULL, 20000));
+	CU_ASSERT(tpg_halt(&PG) == 0);
+	CU_ASSERT(t_wait_for(refused_some, NULL, 20000));
+	CU_ASSERT(tpg_resume(&PG) == 0);
+	for (int t = 0; t < LOAD_THREADS; t++)
+		from[t] = loads[t].n;
+	answered_from = from;
+	CU_ASSERT(t_wait_for(answered_again, NULL, 40000));
+	load_stop = 1;
+	for (int t = 0; t < LOAD_THREADS; t++)
+		pthread_join(loads[t].thread, NULL);
+	/* every request was answered: 200, 202 or 503 */
+	CU_ASSERT_EQUAL(load_count(-1, NULL), 0);
+	CU_ASSERT_EQUAL(load_count(0, NULL) + load_count(503, NULL),
+	                loads[0].n + loads[1].n + loads[2].n + loads[3].n);
+	/* the asynchronous ones have run */
+	CU_ASSERT(pg_wait("SELECT count(*) FROM jobs WHERE uri LIKE '/hello?load-%' AND state IN ('queued', 'running')",
+	                  "0\n", out, sizeof(out)));
+	/* the rows, exactly: one for each 200 and 202, none for a 503 */
+	for (int t = 0; t < LOAD_THREADS; t++)
+		for (int i = 0; i < loads[t].n; i++) {
+			char line[64];
+			if (loads[t].status[i] == 503) {
+				bad_503 += !loads[t].retry_after_ok[i];
+				continue;
+			}
+			snprintf(line, sizeof(line), "/hello?load-%d-%d|succeeded|200", t, i);
+			lines[nlines++] = strdup(line);
+		}
+	qsort(lines, (size_t)nlines, sizeof(lines[0]), cmp_str);
+	for (int i = 0; i < nlines; i++) {
+		w += (size_t)snprintf(want + w, sizeof(want) - w, "%s\n", lines[i]);
+		free(lines[i]);
+	}
+	CU_ASSERT_EQUAL(bad_503, 0);
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG,
+	                               "SELECT uri, state, http_status FROM jobs WHERE uri LIKE '/hello?load-%'"
+	                               " ORDER BY concat_ws('|', uri, state, http_status) COLLATE \"C\"",
+	                               out, sizeof(out)),
+	                      0);
+	CU_ASSERT_STRING_EQUAL(out, want);
+	CU_ASSERT(load_count(503, NULL) >= 20);
+	/* rows were kept while it was down (the first was in the restart test) */
+	{
+		char cmd[600], n[32];
+		snprintf(cmd, sizeof(cmd), "grep -c 'row change(s) kept to be written when it can' '%s'", D.log);
+		t_run(cmd, n, sizeof(n));
+		CU_ASSERT(atoi(n) >= 2);
+	}
+	/* serving again by itself */
+	CU_ASSERT(td_wait_log(&D, "the job store takes writes again", 10000));
+	CU_ASSERT_EQUAL(health_status(), 200);
 }
 
 static pid_t group_of_slow;
@@ -348,6 +502,7 @@ int main(void)
 	    !CU_add_test(s, "cgiq store migrate", test_migrate_cmd) ||
 	    !CU_add_test(s, "progress, an operator's cancel, a result's expiry", test_progress_cancel_expire) ||
 	    !CU_add_test(s, "the server stops and comes back", test_server_restart) ||
+	    !CU_add_test(s, "the server stops under load and comes back", test_stopped_under_load) ||
 	    !CU_add_test(s, "kill -9 of cgiq, then a start", test_kill9)) {
 		CU_cleanup_registry();
 		return 1;

@@ -21,8 +21,9 @@ struct tpg {
  * and starts it; waits until it accepts connections (30 s at most).
  * Returns 0, or -1 with what went wrong on stderr. */
 int tpg_start(struct tpg *pg);
-/* SIGTERM to the postmaster (a smart shutdown), then SIGINT after 10 s and
- * SIGKILL after 20; waits for it to be gone; removes the directory. */
+/* SIGINT to the postmaster (a fast shutdown: its sessions are ended), then
+ * SIGQUIT after 10 s and SIGKILL after 20; waits for it to be gone;
+ * removes the directory. */
 void tpg_stop(struct tpg *pg);
 /* Stops the server as tpg_stop does, its directory kept; tpg_resume starts
  * it again (the same socket and data). 0, or -1 with a line. */

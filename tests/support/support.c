@@ -434,8 +434,9 @@ const char *t_header(const struct tresp *r, const char *name, char *out, size_t 
 	return NULL;
 }
 
-/* One reader, kept across responses of one connection (pipelining). */
-static struct rd reader = {.fd = -1};
+/* One reader per thread, kept across responses of one connection
+ * (pipelining). */
+static _Thread_local struct rd reader = {.fd = -1};
 static void reader_forget(void) { reader.fd = -1; }
 
 int t_read_response(int fd, struct tresp *r, int is_head, int timeout_ms)

@@ -454,6 +454,36 @@ static void test_duplicate_and_unknown(void)
 	store_close(s);
 }
 
+
+/* Bytes that are not UTF-8 (a raw request-target, a program's progress
+ * line): on SQLite kept as they are; on PostgreSQL, whose text is UTF-8,
+ * each such byte is U+FFFD, and the batch with that row is written whole. */
+static void test_not_utf8(void)
+{
+	struct store *s = open_memory();
+	struct store_job j, got;
+
+	CU_ASSERT_EQUAL(store_begin(s), 0);
+	make_job(&j, 1, 100);
+	j.uri = "/r?name=\xff\xfe-\xc3\xa9";
+	CU_ASSERT_EQUAL(store_job_insert(s, &j), 0);
+	CU_ASSERT_EQUAL(store_job_progress(s, j.id, 1, 2, "half \xe2\x28 done"), 0);
+	insert(s, 2, 200);
+	CU_ASSERT_EQUAL(store_commit(s), 0);
+	CU_ASSERT_EQUAL_FATAL(store_job_get(s, j.id, &got), 0);
+	if (on_pg) {
+		CU_ASSERT_STRING_EQUAL(got.uri, "/r?name=\xef\xbf\xbd\xef\xbf\xbd-\xc3\xa9");
+		CU_ASSERT_STRING_EQUAL(got.progress_text, "half \xef\xbf\xbd( done");
+	} else {
+		CU_ASSERT_STRING_EQUAL(got.uri, j.uri);
+		CU_ASSERT_STRING_EQUAL(got.progress_text, "half \xe2\x28 done");
+	}
+	store_job_clear(&got);
+	CU_ASSERT_EQUAL(store_job_get(s, "00000000000000000000000000000002", &got), 0);
+	store_job_clear(&got);
+	store_close(s);
+}
+
 static void test_started_only_from_queued(void)
 {
 	struct store *s = open_memory();
@@ -793,6 +823,65 @@ static void test_pg_read_only(void)
 	store_close(s);
 }
 
+
+/* store_begin until it answers other than -EAGAIN (the store waits out its
+ * backoff before it connects again), 10 s at most. */
+static int begin_when_back(struct store *s)
+{
+	int r = -EAGAIN;
+
+	for (int i = 0; i < 200 && r == -EAGAIN; i++) {
+		r = store_begin(s);
+		if (r == -EAGAIN)
+			usleep(50000);
+	}
+	return r;
+}
+
+/* The server ends the store's session, then only reads, then writes again:
+ * a batch is refused as -EAGAIN each time (the same batch can be tried
+ * again), without the writes after the first failure reaching the server,
+ * and commits once the database takes writes again. */
+static void test_pg_unavailable(void)
+{
+	char out[256];
+	struct store *s = open_memory();
+	struct store_job got;
+	static const char kill_sessions[] =
+	    "SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_stat_activity WHERE datname = 'cgiq' AND pid <> pg_backend_pid()";
+
+	/* the session ends under an open batch */
+	CU_ASSERT_EQUAL(store_begin(s), 0);
+	insert(s, 1, 100);
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, kill_sessions, out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "t\n");
+	make_job(&got, 2, 200);
+	CU_ASSERT_EQUAL(store_job_insert(s, &got), -EIO);
+	CU_ASSERT_EQUAL(store_commit(s), -EAGAIN);
+	/* a database that only reads: connected again, but the batch fails */
+	CU_ASSERT_EQUAL_FATAL(
+	    tpg_psql(&PG, "ALTER DATABASE cgiq SET default_transaction_read_only = on", out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL_FATAL(begin_when_back(s), 0);
+	make_job(&got, 1, 100);
+	CU_ASSERT_EQUAL(store_job_insert(s, &got), -EIO);
+	make_job(&got, 2, 200);
+	CU_ASSERT_EQUAL(store_job_insert(s, &got), -EIO);
+	CU_ASSERT_EQUAL(store_commit(s), -EAGAIN);
+	/* writes again (a new session sees it; psql's own only reads) */
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "BEGIN READ WRITE; ALTER DATABASE cgiq RESET default_transaction_read_only; COMMIT",
+	                               out, sizeof(out)),
+	                      0);
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, kill_sessions, out, sizeof(out)), 0);
+	CU_ASSERT_EQUAL(store_begin(s), -EAGAIN);
+	CU_ASSERT_EQUAL_FATAL(begin_when_back(s), 0);
+	insert(s, 1, 100);
+	insert(s, 2, 200);
+	CU_ASSERT_EQUAL(store_commit(s), 0);
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "SELECT count(*) FROM jobs", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "2\n");
+	store_close(s);
+}
+
 static int pg_suite_init(void)
 {
 	if (tpg_start(&PG) < 0)
@@ -829,6 +918,7 @@ int main(void)
 	    !CU_add_test(suite, "NULL strings", test_null_strings) ||
 	    !CU_add_test(suite, "duplicate and unknown ids", test_duplicate_and_unknown) ||
 	    !CU_add_test(suite, "started only from queued", test_started_only_from_queued) ||
+	    !CU_add_test(suite, "text that is not UTF-8", test_not_utf8) ||
 	    !CU_add_test(suite, "transactions", test_transactions) ||
 	    !CU_add_test(suite, "list", test_list) ||
 	    !CU_add_test(suite, "recover", test_recover) ||
@@ -844,6 +934,8 @@ int main(void)
 	    !CU_add_test(pgs, "NULL strings", test_null_strings) ||
 	    !CU_add_test(pgs, "duplicate and unknown ids", test_duplicate_and_unknown) ||
 	    !CU_add_test(pgs, "started only from queued", test_started_only_from_queued) ||
+	    !CU_add_test(pgs, "text that is not UTF-8", test_not_utf8) ||
+	    !CU_add_test(pgs, "a server that goes, then only reads: -EAGAIN, then written", test_pg_unavailable) ||
 	    !CU_add_test(pgs, "list", test_list) ||
 	    !CU_add_test(pgs, "recover", test_recover) ||
 	    !CU_add_test(pgs, "schema: once under the lock, newer refused, no password said", test_pg_schema) ||
