@@ -24,6 +24,7 @@ struct jobs__recorder;
 enum {
 	JOBS__REC_INSERT, JOBS__REC_STARTED, JOBS__REC_FINISHED, JOBS__REC_PROGRESS,
 	JOBS__REC_EXPIRE_AT, JOBS__REC_EXPIRE, /* expire: job.expires_at_us is "now" */
+	JOBS__REC_FORGET, /* the recorder's own: see keep_ops */
 };
 /* on_durable(token, 0 or -errno, ctx) runs on the recorder thread after the
  * commit of each durable change. */

@@ -83,6 +83,8 @@ static int apply(struct store *store, struct rec_op *op)
 		                          op->job.progress_text);
 	case JOBS__REC_EXPIRE_AT:
 		return store_job_expire_at(store, op->job.id, op->job.expires_at_us);
+	case JOBS__REC_FORGET:
+		return store_job_forget(store, op->job.id);
 	default: {
 		int n = store_expire(store, op->job.expires_at_us, unlink_files, NULL);
 		if (n > 0)
@@ -165,8 +167,11 @@ static void trim_kept(struct jobs__recorder *r)
 /*
  * The database cannot take writes now (a server gone or read-only): the
  * changes are kept, in order, and written before any later one when it
- * can. A durable change is not: its job was not promised (503), and is not
- * run.
+ * can. A durable one (an asynchronous job's insert) is answered failed at
+ * once: its job is refused (503) and never runs. But a commit whose answer
+ * the lost connection took may have been written all the same: what is
+ * kept in its place deletes that row if it is there, so a refused job
+ * leaves none (nor runs at the next start).
  */
 static void keep_ops(struct jobs__recorder *r, struct rec_op *ops)
 {
@@ -179,13 +184,16 @@ static void keep_ops(struct jobs__recorder *r, struct rec_op *ops)
 		struct rec_op *next = ops->next;
 		ops->next = NULL;
 		if (ops->durable) {
-			finish_ops(r, ops, -EAGAIN);
-		} else {
-			ops->kept = 1;
-			*tail = ops;
-			tail = &ops->next;
-			r->kept_n++;
+			if (r->on_durable)
+				r->on_durable(ops->token, -EIO, r->ctx);
+			ops->durable = 0;
+			ops->token = NULL;
+			ops->kind = JOBS__REC_FORGET;
 		}
+		ops->kept = 1;
+		*tail = ops;
+		tail = &ops->next;
+		r->kept_n++;
 		ops = next;
 	}
 	if (r->kept_n > KEEP_MAX)

@@ -23,6 +23,7 @@ struct store_ops {
 	int (*job_finished)(struct store *s, const struct store_job *j);
 	int (*progress)(struct store *s, const char *id, int64_t done, int64_t total, const char *text);
 	int (*job_expire_at)(struct store *s, const char *id, int64_t expires_at_us);
+	int (*job_forget)(struct store *s, const char *id);
 	int (*job_requeue)(struct store *s, const char *id, int max_attempts);
 	int (*job_request_cancel)(struct store *s, const char *id);
 	int (*job_get)(struct store *s, const char *id, struct store_job *out);

@@ -81,6 +81,7 @@ enum pg_stmt {
 	PG_RECOVER,
 	PG_PROGRESS,
 	PG_EXPIRE_AT,
+	PG_FORGET,
 	PG_EXPIRED,
 	PG_QUEUED_ASYNC,
 	PG_REQUEUE,
@@ -122,6 +123,7 @@ static const char *const pg_sql[PG_STMT_COUNT] = {
 	               " WHERE state = 'running' OR (state = 'queued' AND NOT async)",
 	[PG_PROGRESS] = "UPDATE jobs SET progress_done = $2, progress_total = $3, progress_text = $4 WHERE id = $1",
 	[PG_EXPIRE_AT] = "UPDATE jobs SET expires_at = " TS("$2") " WHERE id = $1",
+	[PG_FORGET] = "DELETE FROM jobs WHERE id = $1 AND state = 'queued'",
 	/* The rows and their files in one statement: what was deleted is listed. */
 	[PG_EXPIRED] = "DELETE FROM jobs WHERE expires_at <= " TS("$1") " RETURNING result_path, body_path",
 	[PG_QUEUED_ASYNC] = "SELECT " PG_COLUMNS " FROM jobs WHERE state = 'queued' AND async ORDER BY created_at, seq",
@@ -131,6 +133,14 @@ static const char *const pg_sql[PG_STMT_COUNT] = {
 	                      " AND (expires_at IS NULL OR expires_at > " TS("$1") ") ORDER BY finished_at DESC",
 	[PG_REQUEST_CANCEL] = "UPDATE jobs SET cancel_requested = true WHERE id = $1 AND state IN ('queued', 'running')",
 	[PG_CANCEL_REQUESTED] = "SELECT id FROM jobs WHERE cancel_requested AND state IN ('queued', 'running')",
+};
+
+/* What an UPDATE or INSERT that touched no row means, where it means
+ * something: -EEXIST for the insert, -ENOENT for the others. */
+static const char *const pg_none[PG_STMT_COUNT] = {
+	[PG_INSERT] = "duplicate id",
+	[PG_STARTED] = "no such job (not queued)",
+	[PG_FINISHED] = "no such job",
 };
 
 struct pg_store {
@@ -150,7 +160,23 @@ struct pg_store {
 	/* The last failure may pass by itself (the server gone, shutting
 	 * down, read-only, out of space): the batch can be tried again. */
 	int unavailable;
+	/* A batch's writes go out in one pipeline (libpq's pipeline mode):
+	 * their answers are read at the commit, or before a statement whose
+	 * answer is needed at once, or every PG_PIPE_MAX statements. */
+	int piped, durable;
+	int committed; /* the batch's COMMIT was answered COMMIT */
+	struct pg_sent *sent;
+	size_t n_sent;
 };
+
+/* A statement in the pipeline whose answer is not read yet. */
+struct pg_sent {
+	int st;           /* an enum pg_stmt, or PG_STMT_COUNT for BEGIN, SET, COMMIT */
+	const char *what; /* for its line */
+	char id[UTIL_ID_LEN + 1];
+};
+/* Bounds what both sides hold before the answers are read. */
+#define PG_PIPE_MAX 256
 
 #define PG_RETRY_MIN_MS 500
 #define PG_RETRY_MAX_MS 10000
@@ -175,17 +201,28 @@ static const char *pg_error(struct pg_store *s, const PGresult *res)
 	return line;
 }
 
-/* Whether the connection is gone; said once, when it goes. */
+/* The connection is gone: said once, and tried again after a backoff. */
+static void gone(struct pg_store *s, const PGresult *res)
+{
+	if (s->down)
+		return;
+	say(s, "lost the connection (%s); the writes until it is back fail", pg_error(s, res));
+	s->down = 1;
+	s->backoff_ms = PG_RETRY_MIN_MS;
+	s->next_try_ms = util_mono_ms() + s->backoff_ms;
+}
+
+/* Whether the connection is gone (said once). A server that ends the
+ * session (57P0x: shut down, terminated; 08: connection) has, though libpq
+ * may not have read the end of it yet (a pipeline's answer). */
 static int lost(struct pg_store *s, const PGresult *res)
 {
-	if (PQstatus(s->conn) == CONNECTION_OK)
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(s->conn) == CONNECTION_OK &&
+	    !(st && (strncmp(st, "57P0", 4) == 0 || strncmp(st, "08", 2) == 0)))
 		return 0;
-	if (!s->down) {
-		say(s, "lost the connection (%s); the writes until it is back fail", pg_error(s, res));
-		s->down = 1;
-		s->backoff_ms = PG_RETRY_MIN_MS;
-		s->next_try_ms = util_mono_ms() + s->backoff_ms;
-	}
+	gone(s, res);
 	return 1;
 }
 
@@ -238,10 +275,15 @@ static int ensure(struct pg_store *s)
 
 	if (PQstatus(s->conn) == CONNECTION_OK && !s->down)
 		return 0;
+	gone(s, NULL); /* unless said already */
 	s->unavailable = 1;
 	if (s->in_batch || util_mono_ms() < s->next_try_ms)
 		return -EIO;
 	PQreset(s->conn);
+	/* A pipeline cut short by the loss is not the new connection's. */
+	if (PQpipelineStatus(s->conn) == PQ_PIPELINE_OFF || PQexitPipelineMode(s->conn))
+		s->piped = 0;
+	s->n_sent = 0;
 	msg[0] = '\0';
 	if (PQstatus(s->conn) != CONNECTION_OK || session(s) < 0 ||
 	    (s->writer && take_writer_lock(s, msg, sizeof(msg)) < 0)) {
@@ -325,16 +367,147 @@ static void p_outcome(struct params *p, const struct store_job *j)
 	p_time(p, j->expires_at_us);
 }
 
-/* Runs prepared statement st with p; the result, or NULL after a line. */
+/* A statement failed: one line, unless it was the connection's loss
+ * (said once). */
+static void failure(struct pg_store *s, const PGresult *res, const char *what, const char *id)
+{
+	if (failed(s, res))
+		return;
+	if (id)
+		say(s, "%s: %s (job %s)", what, pg_error(s, res), id);
+	else
+		say(s, "%s: %s", what, pg_error(s, res));
+}
+
+/* A write's answer: 0; -EEXIST or -ENOENT (a line) when it had to touch a
+ * row and touched none (pg_none); -EIO after a failure (a line, but for
+ * the statements after a pipeline's first failure: the server did not run
+ * them). */
+static int answer(struct pg_store *s, int st, const char *what, const char *id, PGresult *res)
+{
+	ExecStatusType t = PQresultStatus(res);
+
+	if (t == PGRES_PIPELINE_ABORTED) {
+		s->batch_failed = 1;
+		return -EIO;
+	}
+	if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+		failure(s, res, what, id);
+		return -EIO;
+	}
+	if (st < PG_STMT_COUNT && pg_none[st] && strcmp(PQcmdTuples(res), "0") == 0) {
+		log_warnx("store %s: %s: %s (job %s)", s->shown, what, pg_none[st], id ? id : "-");
+		return st == PG_INSERT ? -EEXIST : -ENOENT;
+	}
+	return 0;
+}
+
+/* Reads the answers to what the pipeline holds, up to a sync sent now;
+ * the pipeline stays open. A failure fails the batch. */
+static void pipe_sync(struct pg_store *s)
+{
+	PGresult *res;
+	size_t i = 0;
+
+	if (!s->piped || s->n_sent == 0)
+		return;
+	if (PQpipelineSync(s->conn)) {
+		for (; i < s->n_sent; i++) {
+			struct pg_sent *q = &s->sent[i];
+			if ((res = PQgetResult(s->conn)) == NULL)
+				break; /* the connection is gone */
+			answer(s, q->st, q->what, q->id[0] ? q->id : NULL, res);
+			/* A COMMIT of a failed transaction is answered ROLLBACK,
+			 * without an error: not written. Answered COMMIT, the
+			 * batch is written, whatever comes after (the server may
+			 * end the session before the sync's answer). */
+			if (q->st == PG_STMT_COUNT && strcmp(q->what, "COMMIT") == 0 &&
+			    PQresultStatus(res) == PGRES_COMMAND_OK) {
+				if (strcmp(PQcmdStatus(res), "COMMIT") == 0)
+					s->committed = 1;
+				else
+					s->batch_failed = 1;
+			}
+			PQclear(res);
+			while ((res = PQgetResult(s->conn)) != NULL) /* the end of its answer */
+				PQclear(res);
+		}
+		if (i == s->n_sent && (res = PQgetResult(s->conn)) != NULL)
+			PQclear(res); /* the sync's */
+	}
+	if (i < s->n_sent) {
+		failure(s, NULL, "a batch's answers", NULL);
+		s->batch_failed = 1;
+	}
+	s->n_sent = 0;
+}
+
+/* The pipeline's answers read, and the connection out of pipeline mode:
+ * for a statement whose answer is needed at once. */
+static void unpipe(struct pg_store *s)
+{
+	PGresult *res;
+
+	if (!s->piped)
+		return;
+	pipe_sync(s);
+	/* What is left after a failure (the end of a session the server cut
+	 * short) is read away; a connection that still cannot leave pipeline
+	 * mode is as good as lost: a new one (ensure) starts without. */
+	for (int i = 0; i < 16 && !PQexitPipelineMode(s->conn) && (res = PQgetResult(s->conn)) != NULL; i++)
+		PQclear(res);
+	if (PQexitPipelineMode(s->conn))
+		s->piped = 0;
+	else
+		gone(s, NULL);
+}
+
+/* Sends a statement of the batch down the pipeline (st, with p; or sql
+ * without parameters when st is PG_STMT_COUNT): 0, or -EIO when the batch
+ * has failed already or it cannot be sent. Its answer is read later. */
+static int pipe_send(struct pg_store *s, int st, struct params *p, const char *sql, const char *what, const char *id)
+{
+	char name[16];
+	int ok = 0;
+
+	if (!s->batch_failed && !s->piped && PQenterPipelineMode(s->conn))
+		s->piped = 1;
+	if (!s->batch_failed && s->piped) {
+		snprintf(name, sizeof(name), "cgiq%d", st);
+		ok = st < PG_STMT_COUNT
+		         ? PQsendQueryPrepared(s->conn, name, p->n, p->v, p->len, p->fmt, 0)
+		         : PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+		if (!ok)
+			failure(s, NULL, what, id);
+	}
+	for (int i = 0; p && i < p->n; i++)
+		free(p->fixed[i]);
+	if (!ok) {
+		s->batch_failed = 1;
+		return -EIO;
+	}
+	if (s->sent == NULL) /* never more: answers are read at PG_PIPE_MAX */
+		s->sent = util_xcalloc(PG_PIPE_MAX, sizeof(*s->sent));
+	s->sent[s->n_sent].st = st;
+	s->sent[s->n_sent].what = what;
+	snprintf(s->sent[s->n_sent].id, sizeof(s->sent[0].id), "%s", id ? id : "");
+	if (++s->n_sent == PG_PIPE_MAX)
+		pipe_sync(s);
+	return 0;
+}
+
+/* Runs prepared statement st with p and waits for its answer: the result,
+ * or NULL after a line. */
 static PGresult *run(struct pg_store *s, enum pg_stmt st, struct params *p, const char *what, const char *id)
 {
 	char name[16];
 	PGresult *res = NULL;
-	ExecStatusType t;
 	/* The server ended the transaction at its first failure; a server
 	 * that is gone was said when it went. */
-	int skip = (s->in_batch && s->batch_failed) || ensure(s) < 0;
+	int skip;
 
+	unpipe(s);
+	skip = (s->in_batch && s->batch_failed) || ensure(s) < 0;
 	if (skip) {
 		s->batch_failed = s->in_batch;
 	} else {
@@ -346,15 +519,9 @@ static PGresult *run(struct pg_store *s, enum pg_stmt st, struct params *p, cons
 		free(p->fixed[i]);
 	if (skip)
 		return NULL;
-	t = PQresultStatus(res);
-	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
+	if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
 		return res;
-	if (failed(s, res))
-		; /* said once */
-	else if (id)
-		say(s, "%s: %s (job %s)", what, pg_error(s, res), id);
-	else
-		say(s, "%s: %s", what, pg_error(s, res));
+	failure(s, res, what, id);
 	PQclear(res);
 	return NULL;
 }
@@ -371,6 +538,23 @@ static int run_changed(struct pg_store *s, enum pg_stmt st, struct params *p, co
 		*changed = atol(PQcmdTuples(res));
 	PQclear(res);
 	return 0;
+}
+
+/* A write: in a batch down its pipeline (0 now, its answer at the commit,
+ * where a failure fails the batch), else at once (its answer). */
+static int write_row(struct pg_store *s, enum pg_stmt st, struct params *p, const char *what, const char *id)
+{
+	PGresult *res;
+	int r;
+
+	if (s->in_batch)
+		return pipe_send(s, (int)st, p, NULL, what, id);
+	res = run(s, st, p, what, id);
+	if (res == NULL)
+		return -EIO;
+	r = answer(s, (int)st, what, id, res);
+	PQclear(res);
+	return r;
 }
 
 /* ---------------- rows ---------------- */
@@ -544,6 +728,7 @@ static void pg_close(struct store *base)
 	struct pg_store *s = pg(base);
 
 	PQfinish(s->conn);
+	free(s->sent);
 	free(s);
 }
 
@@ -615,18 +800,32 @@ out:
 
 static int pg_in_transaction(struct pg_store *s) { return PQtransactionStatus(s->conn) != PQTRANS_IDLE; }
 
-/* -EAGAIN for a failure that may pass (the batch can be tried again), else -EIO. */
-static int why_failed(struct pg_store *s) { return s->unavailable ? -EAGAIN : -EIO; }
+/* -EAGAIN for a failure that may pass (the batch can be tried again: the
+ * server refused it for now, or the connection went), else -EIO. */
+static int why_failed(struct pg_store *s)
+{
+	return s->unavailable || s->down || PQstatus(s->conn) != CONNECTION_OK ? -EAGAIN : -EIO;
+}
 
 static int pg_begin(struct store *base)
 {
 	struct pg_store *s = pg(base);
 
 	s->unavailable = 0;
-	if (ensure(s) < 0 || exec(s, "BEGIN", "BEGIN") < 0)
+	if (ensure(s) < 0)
 		return why_failed(s);
 	s->in_batch = 1;
 	s->batch_failed = 0;
+	s->committed = 0;
+	/* Durable or not, for this transaction only. */
+	if (pipe_send(s, PG_STMT_COUNT, NULL, "BEGIN", "BEGIN", NULL) < 0 ||
+	    pipe_send(s, PG_STMT_COUNT, NULL,
+	              s->durable ? "SET LOCAL synchronous_commit TO on" : "SET LOCAL synchronous_commit TO off",
+	              "setting synchronous_commit", NULL) < 0) {
+		unpipe(s);
+		s->in_batch = 0;
+		return why_failed(s);
+	}
 	return 0;
 }
 
@@ -634,32 +833,26 @@ static int pg_rollback(struct store *base)
 {
 	struct pg_store *s = pg(base);
 
+	unpipe(s);
 	s->in_batch = 0;
 	return pg_in_transaction(s) && PQstatus(s->conn) == CONNECTION_OK ? exec(s, "ROLLBACK", "ROLLBACK") : 0;
 }
 
+/* The batch's pipeline ends with its COMMIT: one round trip for the batch
+ * (PG_PIPE_MAX statements a round trip, for a big one). */
 static int pg_commit(struct store *base)
 {
 	struct pg_store *s = pg(base);
-	PGresult *res;
-	int ok, r;
+	int r;
 
-	/* The server would answer a COMMIT of a failed transaction with
-	 * ROLLBACK and no error: the batch is not written, and says so. */
-	if (s->batch_failed) {
-		r = why_failed(s);
-		pg_rollback(base);
-		return r;
-	}
-	res = PQexec(s->conn, "COMMIT");
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0;
-	if (!ok && !failed(s, res))
-		say(s, "COMMIT: %s", PQresultStatus(res) == PGRES_COMMAND_OK ? PQcmdStatus(res) : pg_error(s, res));
-	PQclear(res);
+	if (!s->in_batch)
+		return -EIO;
+	pipe_send(s, PG_STMT_COUNT, NULL, "COMMIT", "COMMIT", NULL);
+	unpipe(s);
 	s->in_batch = 0;
-	if (ok)
+	if (s->committed)
 		return 0;
-	r = why_failed(s);
+	r = s->batch_failed ? why_failed(s) : -EIO;
 	pg_rollback(base);
 	return r;
 }
@@ -681,18 +874,17 @@ static int pg_probe_write(struct store *base)
 	return ok ? 0 : -EIO;
 }
 
+/* Said at the next store_begin, for its transaction (SET LOCAL). */
 static int pg_set_durable(struct store *base, int on)
 {
-	return exec(pg(base), on ? "SET synchronous_commit TO on" : "SET synchronous_commit TO off",
-	            "setting synchronous_commit");
+	pg(base)->durable = on;
+	return 0;
 }
 
 static int pg_job_insert(struct store *base, const struct store_job *j)
 {
 	struct pg_store *s = pg(base);
 	struct params p = {.n = 0};
-	long changed = 0;
-	int r;
 
 	p_text(&p, j->id);
 	p_text(&p, store_state_name(j->state));
@@ -709,50 +901,29 @@ static int pg_job_insert(struct store *base, const struct store_job *j)
 	p_text(&p, j->cwd);
 	p_text(&p, j->body_path);
 	p_outcome(&p, j);
-	r = run_changed(s, PG_INSERT, &p, "inserting", j->id, &changed);
-	if (r == 0 && changed == 0) {
-		log_warnx("store %s: inserting: duplicate id (job %s)", s->shown, j->id);
-		return -EEXIST;
-	}
-	return r;
-}
-
-/* -ENOENT (with a line) when an UPDATE touched no row. */
-static int changed_one(struct pg_store *s, int r, long changed, const char *what, const char *id)
-{
-	if (r == 0 && changed == 0) {
-		log_warnx("store %s: %s: no such job (job %s)", s->shown, what, id);
-		return -ENOENT;
-	}
-	return r;
+	return write_row(s, PG_INSERT, &p, "inserting", j->id);
 }
 
 static int pg_job_started(struct store *base, const char *id, int64_t pid, int64_t started_at_us)
 {
 	struct pg_store *s = pg(base);
 	struct params p = {.n = 0};
-	long changed = 0;
-	int r;
 
 	p_text(&p, id);
 	p_int(&p, pid);
 	p_time(&p, started_at_us);
-	r = run_changed(s, PG_STARTED, &p, "marking started", id, &changed);
-	return changed_one(s, r, changed, "marking started (not queued)", id);
+	return write_row(s, PG_STARTED, &p, "marking started", id);
 }
 
 static int pg_job_finished(struct store *base, const struct store_job *j)
 {
 	struct pg_store *s = pg(base);
 	struct params p = {.n = 0};
-	long changed = 0;
-	int r;
 
 	p_text(&p, j->id);
 	p_text(&p, store_state_name(j->state));
 	p_outcome(&p, j);
-	r = run_changed(s, PG_FINISHED, &p, "marking finished", j->id, &changed);
-	return changed_one(s, r, changed, "marking finished", j->id);
+	return write_row(s, PG_FINISHED, &p, "marking finished", j->id);
 }
 
 static int pg_job_get(struct store *base, const char *id, struct store_job *out)
@@ -854,7 +1025,7 @@ static int pg_job_progress(struct store *base, const char *id, int64_t done, int
 	p_int(&p, done);
 	p_int(&p, total);
 	p_text(&p, text);
-	return run_changed(pg(base), PG_PROGRESS, &p, "recording progress", id, NULL);
+	return write_row(pg(base), PG_PROGRESS, &p, "recording progress", id);
 }
 
 static int pg_job_expire_at(struct store *base, const char *id, int64_t expires_at_us)
@@ -863,7 +1034,15 @@ static int pg_job_expire_at(struct store *base, const char *id, int64_t expires_
 
 	p_text(&p, id);
 	p_time(&p, expires_at_us);
-	return run_changed(pg(base), PG_EXPIRE_AT, &p, "setting expiry", id, NULL);
+	return write_row(pg(base), PG_EXPIRE_AT, &p, "setting expiry", id);
+}
+
+static int pg_job_forget(struct store *base, const char *id)
+{
+	struct params p = {.n = 0};
+
+	p_text(&p, id);
+	return write_row(pg(base), PG_FORGET, &p, "forgetting a refused job", id);
 }
 
 static int pg_expire(struct store *base, int64_t now_us,
@@ -1013,6 +1192,7 @@ static const struct store_ops pg_ops = {
 	.job_finished = pg_job_finished,
 	.progress = pg_job_progress,
 	.job_expire_at = pg_job_expire_at,
+	.job_forget = pg_job_forget,
 	.job_requeue = pg_job_requeue,
 	.job_request_cancel = pg_job_request_cancel,
 	.job_get = pg_job_get,

@@ -95,6 +95,7 @@ enum store_stmt_id {
 	STORE_STMT_RECOVER,
 	STORE_STMT_PROGRESS,
 	STORE_STMT_EXPIRE_AT,
+	STORE_STMT_FORGET,
 	STORE_STMT_EXPIRED,
 	STORE_STMT_DELETE_EXPIRED,
 	STORE_STMT_QUEUED_ASYNC,
@@ -146,6 +147,7 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 		"UPDATE jobs SET progress_done = ?2, progress_total = ?3, progress_text = ?4"
 		" WHERE id = ?1",
 	[STORE_STMT_EXPIRE_AT] = "UPDATE jobs SET expires_at = ?2 WHERE id = ?1",
+	[STORE_STMT_FORGET] = "DELETE FROM jobs WHERE id = ?1 AND state = 'queued'",
 	[STORE_STMT_EXPIRED] =
 		"SELECT result_path, body_path FROM jobs WHERE expires_at <= ?1",
 	[STORE_STMT_DELETE_EXPIRED] = "DELETE FROM jobs WHERE expires_at <= ?1",
@@ -749,6 +751,15 @@ static int sq_job_expire_at(struct store *base, const char *id, int64_t expires_
 	return store_run(s, st, "setting expiry", id);
 }
 
+static int sq_job_forget(struct store *base, const char *id)
+{
+	struct sqlite_store *s = sq(base);
+	sqlite3_stmt *st = s->stmt[STORE_STMT_FORGET];
+
+	store_bind_text(st, 1, id);
+	return store_run(s, st, "forgetting a refused job", id);
+}
+
 static int sq_expire(struct store *base, int64_t now_us,
                      void (*cb)(const char *result_path, const char *body_path, void *ud), void *ud)
 {
@@ -846,6 +857,7 @@ static const struct store_ops sqlite_ops = {
 	.job_finished = sq_job_finished,
 	.progress = sq_job_progress,
 	.job_expire_at = sq_job_expire_at,
+	.job_forget = sq_job_forget,
 	.job_requeue = sq_job_requeue,
 	.job_request_cancel = sq_job_request_cancel,
 	.job_get = sq_job_get,

@@ -99,6 +99,8 @@ int store_job_expire_at(struct store *s, const char *id, int64_t expires_at_us)
 	return s->ops->job_expire_at(s, id, expires_at_us);
 }
 
+int store_job_forget(struct store *s, const char *id) { return s->ops->job_forget(s, id); }
+
 int store_job_requeue(struct store *s, const char *id, int max_attempts)
 {
 	return s->ops->job_requeue(s, id, max_attempts);

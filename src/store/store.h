@@ -118,8 +118,11 @@ void store_close(struct store *s);
 /* Batching. Returns 0, -EAGAIN when the database cannot take writes now
  * (a server gone, shutting down, read-only or out of space: the same batch
  * may be tried again later), or -EIO. A failed commit rolls the batch
- * back; on PostgreSQL one failed write fails the whole batch.
- * store_rollback abandons the batch (no-op outside one). */
+ * back. store_rollback abandons the batch (no-op outside one).
+ * On PostgreSQL a batch's writes go out together (one round trip): each
+ * write returns 0 when sent, or -EIO once the batch is known to have
+ * failed; what it would have returned (-ENOENT, -EEXIST, a failure) is
+ * logged when the commit reads it, and one failed write fails the batch. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 int store_rollback(struct store *s);
@@ -141,6 +144,12 @@ int store_job_finished(struct store *s, const struct store_job *j);
 
 /* Latest progress of a running job. */
 int store_job_progress(struct store *s, const char *id, int64_t done, int64_t total, const char *text);
+
+/* Deletes a job's row if it is still queued: that of an asynchronous job
+ * refused (503, never run) after the commit of its insert went unanswered,
+ * which may have reached the database or not. Returns 0 (a row deleted or
+ * none) or -EIO. */
+int store_job_forget(struct store *s, const char *id);
 
 /* Moves a job's expiry (e.g. to now, when its result is deleted on request). */
 int store_job_expire_at(struct store *s, const char *id, int64_t expires_at_us);

@@ -484,6 +484,26 @@ static void test_not_utf8(void)
 	store_close(s);
 }
 
+/* A refused job's row is deleted while it is queued, never once it runs. */
+static void test_forget(void)
+{
+	struct store *s = open_memory();
+	struct store_job j, got;
+
+	insert(s, 1, 100);
+	insert(s, 2, 200);
+	make_job(&j, 2, 200);
+	CU_ASSERT_EQUAL(store_job_started(s, j.id, 42, 300), 0);
+	CU_ASSERT_EQUAL(store_job_forget(s, "00000000000000000000000000000001"), 0);
+	CU_ASSERT_EQUAL(store_job_forget(s, j.id), 0);
+	CU_ASSERT_EQUAL(store_job_forget(s, "ffffffffffffffffffffffffffffffff"), 0);
+	CU_ASSERT_EQUAL(store_job_get(s, "00000000000000000000000000000001", &got), -ENOENT);
+	CU_ASSERT_EQUAL_FATAL(store_job_get(s, j.id, &got), 0);
+	CU_ASSERT_EQUAL(got.state, STORE_RUNNING);
+	store_job_clear(&got);
+	store_close(s);
+}
+
 static void test_started_only_from_queued(void)
 {
 	struct store *s = open_memory();
@@ -839,9 +859,9 @@ static int begin_when_back(struct store *s)
 }
 
 /* The server ends the store's session, then only reads, then writes again:
- * a batch is refused as -EAGAIN each time (the same batch can be tried
- * again), without the writes after the first failure reaching the server,
- * and commits once the database takes writes again. */
+ * a batch's writes go out together (each answers 0 when sent; the commit
+ * reads their answers), and the commit is -EAGAIN each time (the same
+ * batch can be tried again), then 0 once the database takes writes. */
 static void test_pg_unavailable(void)
 {
 	char out[256];
@@ -855,30 +875,73 @@ static void test_pg_unavailable(void)
 	insert(s, 1, 100);
 	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, kill_sessions, out, sizeof(out)), 0);
 	CU_ASSERT_STRING_EQUAL(out, "t\n");
-	make_job(&got, 2, 200);
-	CU_ASSERT_EQUAL(store_job_insert(s, &got), -EIO);
+	insert(s, 2, 200);
 	CU_ASSERT_EQUAL(store_commit(s), -EAGAIN);
 	/* a database that only reads: connected again, but the batch fails */
 	CU_ASSERT_EQUAL_FATAL(
 	    tpg_psql(&PG, "ALTER DATABASE cgiq SET default_transaction_read_only = on", out, sizeof(out)), 0);
 	CU_ASSERT_EQUAL_FATAL(begin_when_back(s), 0);
-	make_job(&got, 1, 100);
-	CU_ASSERT_EQUAL(store_job_insert(s, &got), -EIO);
-	make_job(&got, 2, 200);
-	CU_ASSERT_EQUAL(store_job_insert(s, &got), -EIO);
+	insert(s, 1, 100);
+	insert(s, 2, 200);
 	CU_ASSERT_EQUAL(store_commit(s), -EAGAIN);
 	/* writes again (a new session sees it; psql's own only reads) */
 	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "BEGIN READ WRITE; ALTER DATABASE cgiq RESET default_transaction_read_only; COMMIT",
 	                               out, sizeof(out)),
 	                      0);
 	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, kill_sessions, out, sizeof(out)), 0);
-	CU_ASSERT_EQUAL(store_begin(s), -EAGAIN);
+	CU_ASSERT_EQUAL(store_begin(s), 0);
+	insert(s, 1, 100);
+	CU_ASSERT_EQUAL(store_commit(s), -EAGAIN);
 	CU_ASSERT_EQUAL_FATAL(begin_when_back(s), 0);
 	insert(s, 1, 100);
 	insert(s, 2, 200);
+	/* an answer read before the commit (a read in the batch) */
+	CU_ASSERT_EQUAL(store_job_get(s, "00000000000000000000000000000001", &got), 0);
+	store_job_clear(&got);
+	CU_ASSERT_EQUAL(store_job_progress(s, "00000000000000000000000000000002", 1, 2, "half"), 0);
 	CU_ASSERT_EQUAL(store_commit(s), 0);
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "SELECT count(*), max(progress_text) FROM jobs", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "2|half\n");
+	store_close(s);
+}
+
+/* A batch bigger than one pipeline's worth (PG_PIPE_MAX is 256), with a
+ * write that fails in its middle: nothing of it is written, and one line
+ * says why; a batch of the same size without it is written whole. */
+static void test_pg_big_batch(void)
+{
+	char out[256];
+	struct store *s = open_memory();
+	struct store_job j;
+	unsigned failed_from = 0;
+
+	CU_ASSERT_EQUAL(store_begin(s), 0);
+	for (unsigned i = 1; i <= 600; i++)
+		insert(s, i, i);
+	CU_ASSERT_EQUAL(store_commit(s), 0);
+	CU_ASSERT_EQUAL(store_begin(s), 0);
+	for (unsigned i = 601; i <= 1200; i++) {
+		int r;
+		make_job(&j, i, i);
+		/* a time PostgreSQL cannot hold fails the statement */
+		if (i == 900)
+			j.created_at_us = INT64_MAX;
+		/* 0 when sent; -EIO once the batch is known to have failed (at
+		 * the end of the pipeline that held the failure) */
+		r = store_job_insert(s, &j);
+		CU_ASSERT(r == 0 || r == -EIO);
+		CU_ASSERT(!(failed_from && r == 0));
+		if (r < 0 && !failed_from)
+			failed_from = i;
+	}
+	CU_ASSERT(failed_from > 900 && failed_from <= 900 + 256);
+	CU_ASSERT_EQUAL(store_commit(s), -EIO);
 	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "SELECT count(*) FROM jobs", out, sizeof(out)), 0);
-	CU_ASSERT_STRING_EQUAL(out, "2\n");
+	CU_ASSERT_STRING_EQUAL(out, "600\n");
+	/* the store goes on */
+	CU_ASSERT_EQUAL(store_begin(s), 0);
+	insert(s, 1201, 1201);
+	CU_ASSERT_EQUAL(store_commit(s), 0);
 	store_close(s);
 }
 
@@ -919,6 +982,7 @@ int main(void)
 	    !CU_add_test(suite, "duplicate and unknown ids", test_duplicate_and_unknown) ||
 	    !CU_add_test(suite, "started only from queued", test_started_only_from_queued) ||
 	    !CU_add_test(suite, "text that is not UTF-8", test_not_utf8) ||
+	    !CU_add_test(suite, "a refused job forgotten", test_forget) ||
 	    !CU_add_test(suite, "transactions", test_transactions) ||
 	    !CU_add_test(suite, "list", test_list) ||
 	    !CU_add_test(suite, "recover", test_recover) ||
@@ -935,7 +999,9 @@ int main(void)
 	    !CU_add_test(pgs, "duplicate and unknown ids", test_duplicate_and_unknown) ||
 	    !CU_add_test(pgs, "started only from queued", test_started_only_from_queued) ||
 	    !CU_add_test(pgs, "text that is not UTF-8", test_not_utf8) ||
+	    !CU_add_test(pgs, "a refused job forgotten", test_forget) ||
 	    !CU_add_test(pgs, "a server that goes, then only reads: -EAGAIN, then written", test_pg_unavailable) ||
+	    !CU_add_test(pgs, "a batch of several pipelines, one write failing", test_pg_big_batch) ||
 	    !CU_add_test(pgs, "list", test_list) ||
 	    !CU_add_test(pgs, "recover", test_recover) ||
 	    !CU_add_test(pgs, "schema: once under the lock, newer refused, no password said", test_pg_schema) ||
