@@ -14,7 +14,8 @@
 #   BENCH_KEEP=1 ./scripts/bench.sh       keep the temp dir (configs, logs, wrk output)
 #
 # Environment: BENCH_SECONDS (default 10), BENCH_FCGIWRAP_CHILDREN (default 4),
-# BENCH_ASYNC_JOBS (default 10000; 0 skips scripts/bench_async.sh at the end),
+# BENCH_ASYNC_JOBS (default 10000; 0 skips scripts/bench_async.sh at the end, the
+# job queue and synchronous requests on SQLite and on a PostgreSQL of its own),
 # BENCH_WAIT_CLIENTS (default "1000 5000 10000"; 0 skips scripts/bench_waiting.sh,
 # clients waiting on one 30 s job, BENCH_WAIT_SECONDS), BENCH_STATIC (default 1; 0
 # skips scripts/bench_static.sh, a 10 KiB static file against nginx),

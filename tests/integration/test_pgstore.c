@@ -217,7 +217,7 @@ static void test_migrate_cmd(void)
 	CU_ASSERT_STRING_EQUAL(out, want);
 	snprintf(other.conninfo, sizeof(other.conninfo), "host=%s dbname=other user=cgiq", PG.dir);
 	CU_ASSERT_EQUAL(tpg_psql(&other, "SELECT version FROM cgiq_schema", out, sizeof(out)), 0);
-	CU_ASSERT_STRING_EQUAL(out, "1\n");
+	CU_ASSERT_STRING_EQUAL(out, "2\n");
 	snprintf(cmd, sizeof(cmd), "%s store 2>&1; echo rc=$?", CGIQ_BIN);
 	t_run(cmd, out, sizeof(out));
 	CU_ASSERT_STRING_EQUAL(out, "cgiq store: say what to do: cgiq store migrate [--store PLACE]\nrc=2\n");

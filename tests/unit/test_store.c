@@ -802,10 +802,10 @@ static void test_pg_schema(void)
 		struct tpg fresh = PG;
 		snprintf(fresh.conninfo, sizeof(fresh.conninfo), "%s", conn);
 		CU_ASSERT_EQUAL(tpg_psql(&fresh, "SELECT version FROM cgiq_schema", out, sizeof(out)), 0);
-		CU_ASSERT_STRING_EQUAL(out, "1\n");
+		CU_ASSERT_STRING_EQUAL(out, "2\n");
 		CU_ASSERT_EQUAL(tpg_psql(&fresh, "UPDATE cgiq_schema SET version = 99", out, sizeof(out)), 0);
 		CU_ASSERT_EQUAL(store_open_why(url, &s, why, sizeof(why)), -EPROTO);
-		CU_ASSERT_STRING_EQUAL(why, "schema version 99 is not supported (newest known: 1): a newer cgiq made it");
+		CU_ASSERT_STRING_EQUAL(why, "schema version 99 is not supported (newest known: 2): a newer cgiq made it");
 	}
 	snprintf(url, sizeof(url), "postgresql://cgiq:s3cret-pw@/nosuchdb?host=%s", PG.dir);
 	CU_ASSERT_EQUAL(store_open_why(url, &s, why, sizeof(why)), -EIO);
@@ -945,6 +945,25 @@ static void test_pg_big_batch(void)
 	store_close(s);
 }
 
+/* A database at schema version 1 is brought to 2 at the open: the queued
+ * jobs' index no longer serves a statement on one job. */
+static void test_pg_migrate_1(void)
+{
+	char out[512];
+	struct store *s = open_memory();
+
+	store_close(s);
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "UPDATE cgiq_schema SET version = 1", out, sizeof(out)), 0);
+	s = NULL;
+	CU_ASSERT_EQUAL_FATAL(store_open(PG.url, &s), 0);
+	CU_ASSERT_EQUAL(tpg_psql(&PG, "SELECT version FROM cgiq_schema", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "2\n");
+	CU_ASSERT_EQUAL(tpg_psql(&PG, "SELECT indexdef FROM pg_indexes WHERE indexname = 'jobs_queued'", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "CREATE INDEX jobs_queued ON public.jobs USING btree (created_at, seq) WHERE ((state = "
+	                            "'queued'::text) AND async)\n");
+	store_close(s);
+}
+
 static int pg_suite_init(void)
 {
 	if (tpg_start(&PG) < 0)
@@ -1002,6 +1021,7 @@ int main(void)
 	    !CU_add_test(pgs, "a refused job forgotten", test_forget) ||
 	    !CU_add_test(pgs, "a server that goes, then only reads: -EAGAIN, then written", test_pg_unavailable) ||
 	    !CU_add_test(pgs, "a batch of several pipelines, one write failing", test_pg_big_batch) ||
+	    !CU_add_test(pgs, "schema version 1 migrated to 2", test_pg_migrate_1) ||
 	    !CU_add_test(pgs, "list", test_list) ||
 	    !CU_add_test(pgs, "recover", test_recover) ||
 	    !CU_add_test(pgs, "schema: once under the lock, newer refused, no password said", test_pg_schema) ||
