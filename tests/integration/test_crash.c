@@ -8,6 +8,10 @@
  *
  * The delays come from a PRNG whose seed is printed; CGIQ_CRASH_SEED=N
  * replays a run.
+ *
+ * With CGIQ_TEST_STORE=postgresql (integration_crash_pg) the same on the
+ * PostgreSQL store: the suite's own server (support/pg.c), the rows read
+ * there.
  */
 #include <CUnit/Basic.h>
 #include <fcntl.h>
@@ -20,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support/pg.h"
 #include "support/support.h"
 
 #define CYCLES 6
@@ -27,6 +32,36 @@
 #define MAX_IDS 20000
 
 static uint64_t prng_state;
+
+/* The PostgreSQL store, when the suite runs on it. */
+static struct tpg PG;
+static int on_pg;
+static char store_url[400];
+
+/* The answer to sql from the daemon's store (psql's or sqlite3's rows, one
+ * a line, columns split by '|'): 0, or non-zero. */
+static int query(const struct tdaemon *d, const char *sql, char *out, size_t size)
+{
+	char cmd[1200];
+
+	if (on_pg)
+		return tpg_psql(&PG, sql, out, size);
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"%s\"", d->db, sql);
+	return t_run(cmd, out, size);
+}
+
+/* query's rows into the file at path. */
+static int query_to_file(const struct tdaemon *d, const char *sql, const char *path)
+{
+	static char rows[MAX_IDS * 66];
+	FILE *f;
+	int r = query(d, sql, rows, sizeof(rows));
+
+	if (r != 0 || (f = fopen(path, "w")) == NULL)
+		return -1;
+	fputs(rows, f);
+	return fclose(f) == 0 ? 0 : -1;
+}
 
 /* xorshift64*: small, and the same sequence for the same seed everywhere. */
 static uint64_t prng(void)
@@ -109,10 +144,8 @@ struct settle {
 static int settled(void *ud)
 {
 	struct settle *s = ud;
-	char cmd[600];
-	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')\"",
-	         s->d->db);
-	return t_run(cmd, s->out, sizeof(s->out)) == 0 && strcmp(s->out, "0\n") == 0;
+	return query(s->d, "SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')", s->out, sizeof(s->out)) == 0 &&
+	       strcmp(s->out, "0\n") == 0;
 }
 
 struct groups {
@@ -148,8 +181,9 @@ static void test_kill9_under_load(void)
 	prng_state = seed ? seed : 1;
 	CU_ASSERT_FATAL(port > 0);
 	snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", port);
-	const char *const args[] = {"--listen", listen_arg, "--max-jobs", "4", "--rerun-interrupted",
-	                            "--kill-grace", "300ms", NULL};
+	const char *const args[] = {"--listen",  listen_arg, "--max-jobs",             "4",
+	                            "--rerun-interrupted", "--kill-grace", "300ms", on_pg ? "--store" : NULL,
+	                            store_url, NULL};
 	CU_ASSERT_FATAL(td_start(&d, NULL, args) == 0);
 
 	/* The program: appends its job id to the ledger unless a run of the
@@ -201,10 +235,11 @@ static void test_kill9_under_load(void)
 	n_led = read_lines(ledger_path, ledger, MAX_IDS);
 	CU_ASSERT(n_acc > 20); /* the load really ran */
 	/* every job answered 202 ran to success once, and nothing ran twice */
-	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"SELECT id FROM jobs WHERE async = 1 AND state = 'succeeded'\" > '%s/rows'",
-	         d.db, d.dir);
-	CU_ASSERT_EQUAL(t_run(cmd, NULL, 0), 0);
 	snprintf(cmd, sizeof(cmd), "%s/rows", d.dir);
+	CU_ASSERT_EQUAL(query_to_file(&d, on_pg ? "SELECT id FROM jobs WHERE async AND state = 'succeeded'"
+	                                        : "SELECT id FROM jobs WHERE async = 1 AND state = 'succeeded'",
+	                              cmd),
+	                0);
 	n_rows = read_lines(cmd, rows, MAX_IDS);
 	for (unsigned i = 0; i < n_acc; i++) {
 		unsigned in_ledger = count_of(ledger, n_led, accepted[i]);
@@ -227,17 +262,18 @@ static void test_kill9_under_load(void)
 	printf("    %u accepted, %u in the ledger, %u job(s) ran again after a crash\n", n_acc, n_led, reruns);
 
 	/* nothing left running or queued, the file is sound */
-	snprintf(cmd, sizeof(cmd),
-	         "sqlite3 '%s' 'PRAGMA integrity_check' \"SELECT count(*) FROM jobs WHERE state IN ('running', 'queued')\"",
-	         d.db);
-	CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
-	CU_ASSERT_STRING_EQUAL(out, "ok\n0\n");
+	CU_ASSERT_EQUAL(query(&d, "SELECT count(*) FROM jobs WHERE state IN ('running', 'queued')", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "0\n");
+	if (!on_pg) {
+		snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'PRAGMA integrity_check'", d.db);
+		CU_ASSERT_EQUAL(t_run(cmd, out, sizeof(out)), 0);
+		CU_ASSERT_STRING_EQUAL(out, "ok\n");
+	}
 
 	/* no process of any job is left (programs die with cgiq; what they
 	 * started is killed at the next start, or ends on its own) */
-	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'SELECT DISTINCT pid FROM jobs WHERE pid > 1' > '%s/pids'", d.db, d.dir);
-	CU_ASSERT_EQUAL(t_run(cmd, NULL, 0), 0);
 	snprintf(cmd, sizeof(cmd), "%s/pids", d.dir);
+	CU_ASSERT_EQUAL(query_to_file(&d, "SELECT DISTINCT pid FROM jobs WHERE pid > 1", cmd), 0);
 	f = fopen(cmd, "r");
 	CU_ASSERT_FATAL(f != NULL);
 	while (groups.n < MAX_IDS && fscanf(f, "%d", &groups.pids[groups.n]) == 1)
@@ -252,14 +288,30 @@ static void test_kill9_under_load(void)
 	td_cleanup(&d);
 }
 
+static int pg_init(void)
+{
+	if (tpg_start(&PG) < 0)
+		return -1;
+	snprintf(store_url, sizeof(store_url), "%s", PG.url);
+	return 0;
+}
+
+static int pg_clean(void)
+{
+	tpg_stop(&PG);
+	return 0;
+}
+
 int main(void)
 {
+	const char *store = getenv("CGIQ_TEST_STORE");
 	CU_pSuite s;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
-	s = CU_add_suite("crash", NULL, NULL);
+	on_pg = store && strcmp(store, "postgresql") == 0;
+	s = on_pg ? CU_add_suite("crash, on PostgreSQL", pg_init, pg_clean) : CU_add_suite("crash", NULL, NULL);
 	CU_add_test(s, "kill -9 under load, restart, every 202 job once", test_kill9_under_load);
 
 	return t_cunit_run();

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "support/pg.h"
@@ -44,16 +45,21 @@ static int suite_clean(void)
 	return st == 0 ? 0 : -1;
 }
 
-/* psql's answer for sql, waited for (5 s at most) until it is want: rows
+/* psql's answer for sql, waited for (ms at most) until it is want: rows
  * are written a moment after the answer. */
-static int pg_wait(const char *sql, const char *want, char *out, size_t size)
+static int pg_wait_ms(const char *sql, const char *want, char *out, size_t size, int ms)
 {
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < ms / 50; i++) {
 		if (tpg_psql(&PG, sql, out, size) == 0 && strcmp(out, want) == 0)
 			return 1;
 		usleep(50000);
 	}
 	return 0;
+}
+
+static int pg_wait(const char *sql, const char *want, char *out, size_t size)
+{
+	return pg_wait_ms(sql, want, out, size, 5000);
 }
 
 static void test_sync(void)
@@ -488,6 +494,103 @@ static void test_kill9(void)
 	                  sizeof(out)));
 }
 
+/* 202 for target; its id into id (the Location's last part). */
+static int submit_async(const char *target, char *id, size_t size)
+{
+	char req[512], loc[256];
+	struct tresp r;
+	int fd = t_connect(D.port), ok;
+
+	if (fd < 0)
+		return -1;
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nPrefer: respond-async\r\nConnection: close\r\n\r\n",
+	         target);
+	ok = t_send_str(fd, req) == 0 && t_read_response(fd, &r, 0, 10000) == 0;
+	close(fd);
+	if (!ok)
+		return -1;
+	ok = r.status == 202 && t_header(&r, "Location", loc, sizeof(loc)) != NULL;
+	t_resp_free(&r);
+	if (!ok)
+		return -1;
+	snprintf(id, size, "%s", strrchr(loc, '/') + 1);
+	return 0;
+}
+
+/* --rerun-interrupted on PostgreSQL: an asynchronous job running when cgiq
+ * was killed goes back to the queue in its row (attempts 1) and runs again
+ * at the start, to success, under a new pid. */
+static void test_rerun_interrupted(void)
+{
+	static const char *const rerun[] = {"--store", url, "--admin-listen", admin, "--rerun-interrupted", NULL};
+	char id[64], sql[256], out[256], first_pid[32];
+
+	CU_ASSERT_EQUAL_FATAL(td_stop(&D), 0);
+	CU_ASSERT_FATAL(td_restart(&D, rerun) == 0);
+	CU_ASSERT_FATAL(submit_async("/slow?2", id, sizeof(id)) == 0);
+	snprintf(sql, sizeof(sql), "SELECT state, attempts FROM jobs WHERE id = '%s'", id);
+	CU_ASSERT_FATAL(pg_wait(sql, "running|0\n", out, sizeof(out)));
+	snprintf(sql, sizeof(sql), "SELECT pid FROM jobs WHERE id = '%s'", id);
+	CU_ASSERT_FATAL(tpg_psql(&PG, sql, first_pid, sizeof(first_pid)) == 0);
+	group_of_slow = (pid_t)atol(first_pid);
+	td_kill9(&D);
+	CU_ASSERT_FATAL(td_restart(&D, rerun) == 0);
+	CU_ASSERT(t_wait_for(group_gone, NULL, 10000));
+	snprintf(sql, sizeof(sql), "SELECT state, attempts, http_status, pid <> %ld FROM jobs WHERE id = '%s'",
+	         atol(first_pid), id);
+	/* the second run takes its 2 s */
+	CU_ASSERT(pg_wait_ms(sql, "succeeded|1|200|t\n", out, sizeof(out), 10000));
+	CU_ASSERT_STRING_EQUAL(out, "succeeded|1|200|t\n");
+}
+
+/* Kept results on PostgreSQL: three 100 kB results under a 250 kB cap (the
+ * newest first, from the rows): the oldest is deleted at the next sweep
+ * (TTL/4 = 1 s), the two newer stay whole; after the TTL the sweep deletes
+ * all three rows from the table, and their files. */
+static void test_results_cap_and_expiry(void)
+{
+	static const char *const capped[] = {"--store", url, "--admin-listen", admin, "--max-results-bytes", "250k",
+	                                     "--result-ttl", "4s", NULL};
+	char ids[3][64], sql[512], out[256], path[400];
+	struct tresp r;
+	struct stat st;
+	int status = 0;
+
+	CU_ASSERT_EQUAL_FATAL(td_stop(&D), 0);
+	CU_ASSERT_FATAL(td_restart(&D, capped) == 0);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_FATAL(submit_async("/big-output?100000", ids[i], sizeof(ids[i])) == 0);
+		snprintf(sql, sizeof(sql), "SELECT state, bytes_out FROM jobs WHERE id = '%s'", ids[i]);
+		CU_ASSERT_FATAL(pg_wait(sql, "succeeded|100000\n", out, sizeof(out)));
+	}
+	snprintf(path, sizeof(path), "/_cgiq/jobs/%s/result", ids[0]);
+	for (uint64_t end = t_now_ms() + 8000; t_now_ms() < end && status != 404;) {
+		CU_ASSERT_FATAL(t_get(D.port, path, &r, 10000) == 0);
+		status = r.status;
+		t_resp_free(&r);
+		if (status != 404)
+			usleep(100000);
+	}
+	CU_ASSERT_EQUAL(status, 404);
+	CU_ASSERT(td_wait_log(&D, "kept results over --max-results-bytes", 5000));
+	for (int i = 1; i < 3; i++) {
+		snprintf(path, sizeof(path), "/_cgiq/jobs/%s/result", ids[i]);
+		CU_ASSERT_FATAL(t_get(D.port, path, &r, 10000) == 0);
+		CU_ASSERT_EQUAL(r.status, 200);
+		CU_ASSERT(r.body_len == 100000 && r.body[99999] == 'a' + 99999 % 26);
+		t_resp_free(&r);
+	}
+	/* the TTL: every row gone from the table, every file from the spool */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE id IN ('%s', '%s', '%s')", ids[0], ids[1], ids[2]);
+	CU_ASSERT(pg_wait_ms(sql, "0\n", out, sizeof(out), 15000));
+	CU_ASSERT_STRING_EQUAL(out, "0\n");
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/spool/%s.out", D.dir, ids[i]);
+		CU_ASSERT(stat(path, &st) < 0);
+	}
+	CU_ASSERT(td_wait_log(&D, "expired job(s) and their files", 5000));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -503,7 +606,9 @@ int main(void)
 	    !CU_add_test(s, "progress, an operator's cancel, a result's expiry", test_progress_cancel_expire) ||
 	    !CU_add_test(s, "the server stops and comes back", test_server_restart) ||
 	    !CU_add_test(s, "the server stops under load and comes back", test_stopped_under_load) ||
-	    !CU_add_test(s, "kill -9 of cgiq, then a start", test_kill9)) {
+	    !CU_add_test(s, "kill -9 of cgiq, then a start", test_kill9) ||
+	    !CU_add_test(s, "--rerun-interrupted: re-queued in the row, run again", test_rerun_interrupted) ||
+	    !CU_add_test(s, "--max-results-bytes and the expiry sweep", test_results_cap_and_expiry)) {
 		CU_cleanup_registry();
 		return 1;
 	}
