@@ -828,6 +828,8 @@ int jobs__async_open(struct job_engine *e)
 		return -errno;
 	if (e->cfg.db_path != NULL && store_open(e->cfg.db_path, &e->reader) < 0)
 		e->reader = NULL; /* status of old jobs unavailable; logged by the store */
+	if (e->reader != NULL)
+		store_set_on_loop(e->reader); /* read on the loop: never wait for a server */
 	pthread_mutex_init(&e->accepted_lock, NULL);
 	r = uv_async_init(e->loop, &e->accepted_async, on_accepted);
 	if (r < 0)

@@ -38,6 +38,7 @@ struct store_ops {
 	int (*results_newest)(struct store *s, int64_t now_us,
 	                      int (*cb)(const char *id, const char *result_path, int64_t bytes, void *ud), void *ud);
 	int (*lock_writer)(struct store *s, char *msg, size_t msg_size); /* NULL: nothing to do */
+	void (*set_on_loop)(struct store *s);                             /* NULL: nothing to do */
 };
 
 /* What every backend's store starts with. */

@@ -13,6 +13,7 @@
  * user, host and database, never with a password.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,10 @@ struct pg_store {
 	 * answer is needed at once, or every PG_PIPE_MAX statements. */
 	int piped, durable;
 	int committed; /* the batch's COMMIT was answered COMMIT */
+	/* Read from the event loop: a connection is made again without
+	 * waiting (store_set_on_loop); resetting since reset_started_ms. */
+	int on_loop, resetting;
+	uint64_t reset_started_ms;
 	struct pg_sent *sent;
 	size_t n_sent;
 };
@@ -282,26 +287,67 @@ static int exec(struct pg_store *s, const char *sql, const char *what)
 static int session(struct pg_store *s);
 static int take_writer_lock(struct pg_store *s, char *msg, size_t msg_size);
 
+/* How long a connection made again without waiting may take. */
+#define PG_RESET_MAX_MS 5000
+
+/*
+ * For a store read from the event loop: the connection made again as far
+ * as it goes without waiting (PQresetStart, then PQresetPoll while its
+ * socket is ready at once). 1 when it is made, 0 while under way, -1 when
+ * it failed or took more than PG_RESET_MAX_MS.
+ */
+static int reset_step(struct pg_store *s)
+{
+	if (!s->resetting) {
+		if (!PQresetStart(s->conn))
+			return -1;
+		s->resetting = 1;
+		s->reset_started_ms = util_mono_ms();
+	}
+	for (;;) {
+		PostgresPollingStatusType st = PQresetPoll(s->conn);
+		struct pollfd p = {.fd = PQsocket(s->conn)};
+
+		if (st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED) {
+			s->resetting = 0;
+			return st == PGRES_POLLING_OK ? 1 : -1;
+		}
+		p.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		if (p.fd < 0 || poll(&p, 1, 0) <= 0) {
+			if (util_mono_ms() - s->reset_started_ms <= PG_RESET_MAX_MS)
+				return 0;
+			s->resetting = 0;
+			return -1;
+		}
+	}
+}
+
 /* Outside a batch: a lost connection is made again, once its backoff has
  * passed. 0 when the store can be used now, else -EIO (nothing said: the
  * loss was). */
 static int ensure(struct pg_store *s)
 {
 	char msg[1024];
+	int made = 1;
 
 	if (PQstatus(s->conn) == CONNECTION_OK && !s->down)
 		return 0;
 	gone(s, NULL); /* unless said already */
 	s->unavailable = 1;
-	if (s->in_batch || util_mono_ms() < s->next_try_ms)
+	if (s->in_batch || (!s->resetting && util_mono_ms() < s->next_try_ms))
 		return -EIO;
-	PQreset(s->conn);
+	if (s->on_loop)
+		made = reset_step(s);
+	else
+		PQreset(s->conn);
+	if (made == 0)
+		return -EIO; /* under way: the next call goes on */
 	/* A pipeline cut short by the loss is not the new connection's. */
 	if (PQpipelineStatus(s->conn) == PQ_PIPELINE_OFF || PQexitPipelineMode(s->conn))
 		s->piped = 0;
 	s->n_sent = 0;
 	msg[0] = '\0';
-	if (PQstatus(s->conn) != CONNECTION_OK || session(s) < 0 ||
+	if (made < 0 || PQstatus(s->conn) != CONNECTION_OK || session(s) < 0 ||
 	    (s->writer && take_writer_lock(s, msg, sizeof(msg)) < 0)) {
 		/* connected, but another cgiq writes the database now */
 		if (msg[0] != '\0')
@@ -754,7 +800,9 @@ static int session(struct pg_store *s)
 {
 	/* Times are read and written in µs since the epoch, whatever the
 	 * session's zone; a row's text says what it is. */
-	int r = exec(s, "SET TIME ZONE 'UTC'; SET client_encoding TO 'UTF8'", "setting the time zone and encoding");
+	int r = exec(s, s->on_loop ? "SET TIME ZONE 'UTC'; SET client_encoding TO 'UTF8'; SET statement_timeout = '5s'"
+	                           : "SET TIME ZONE 'UTC'; SET client_encoding TO 'UTF8'",
+	             "setting the session");
 
 	for (int i = 0; r == 0 && i < PG_STMT_COUNT; i++) {
 		char name[16];
@@ -785,10 +833,12 @@ int store_pg_open(const char *conninfo, struct store **out, char *why, size_t wh
 	}
 	{
 		/* A server that does not answer must not hold the caller: 5 s to
-		 * connect, unless the connection string says otherwise (it comes
-		 * later, and wins). */
-		const char *const keys[] = {"connect_timeout", "dbname", NULL};
-		const char *const values[] = {"5", conninfo, NULL};
+		 * connect, 5 s for what is sent to be acknowledged (TCP), a
+		 * silent peer found by keepalives within a minute; unless the
+		 * connection string says otherwise (it comes later, and wins). */
+		const char *const keys[] = {"connect_timeout", "tcp_user_timeout", "keepalives_idle", "keepalives_interval",
+		                            "keepalives_count", "dbname", NULL};
+		const char *const values[] = {"5", "5000", "30", "10", "3", conninfo, NULL};
 		s->conn = PQconnectdbParams(keys, values, 1);
 	}
 	if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -1123,6 +1173,16 @@ static int pg_jobs_cancel_requested(struct store *base, void (*cb)(const char *i
 	return 0;
 }
 
+/* On the loop, no statement waits long on the server either (a lock held
+ * by a migration, say): 5 s at most, for this session and the next. */
+static void pg_set_on_loop(struct store *base)
+{
+	struct pg_store *s = pg(base);
+
+	s->on_loop = 1;
+	exec(s, "SET statement_timeout = '5s'", "setting statement_timeout");
+}
+
 static int pg_lock_writer(struct store *base, char *msg, size_t msg_size)
 {
 	struct pg_store *s = pg(base);
@@ -1197,6 +1257,7 @@ void store_pg_shown(const char *conninfo, char *out, size_t size)
 
 static const struct store_ops pg_ops = {
 	.lock_writer = pg_lock_writer,
+	.set_on_loop = pg_set_on_loop,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,

@@ -69,6 +69,12 @@ int store_lock_writer(struct store *s, char *msg, size_t msg_size)
 
 int store_open(const char *path, struct store **out) { return store_open_why(path, out, NULL, 0); }
 
+void store_set_on_loop(struct store *s)
+{
+	if (s->ops->set_on_loop)
+		s->ops->set_on_loop(s);
+}
+
 void store_close(struct store *s)
 {
 	if (s != NULL)

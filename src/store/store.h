@@ -112,6 +112,13 @@ void store_place_shown(const char *place, char *out, size_t size);
  * -EIO (one line in msg each). */
 int store_lock_writer(struct store *s, char *msg, size_t msg_size);
 
+/* The store is read from an event loop, which must not wait for a server
+ * that does not answer: a lost connection is then made again a step at a
+ * time, each call going as far as it can without waiting (-EIO until it is
+ * made), and given up after 5 s (tried again after the backoff). Nothing
+ * to do for an SQLite file. */
+void store_set_on_loop(struct store *s);
+
 /* Closes; NULL and double close are fine (the pointer is the caller's). */
 void store_close(struct store *s);
 

@@ -964,6 +964,50 @@ static void test_pg_migrate_1(void)
 	store_close(s);
 }
 
+/* A store read from an event loop never waits for a server that does not
+ * answer: its session ended and the postmaster stopped (SIGSTOP: a
+ * connection is accepted by the kernel, then nothing), each call returns
+ * -EIO at once (a blocking reconnection would wait its 5 s connect_timeout
+ * at least); once the server runs again, the store reads again by itself. */
+static void test_pg_on_loop(void)
+{
+	char out[256];
+	struct store *s = open_memory();
+	struct store_job got;
+	uint64_t slowest = 0, end;
+	int r = -EIO;
+
+	insert(s, 1, 100);
+	store_set_on_loop(s);
+	CU_ASSERT_EQUAL(store_job_get(s, "00000000000000000000000000000001", &got), 0);
+	store_job_clear(&got);
+	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG,
+	                               "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+	                               "'cgiq' AND pid <> pg_backend_pid()",
+	                               out, sizeof(out)),
+	                      0);
+	CU_ASSERT_EQUAL_FATAL(kill(PG.pid, SIGSTOP), 0);
+	/* past the first backoff (0.5 s), so that reconnections are tried */
+	for (end = util_mono_ms() + 3000; util_mono_ms() < end;) {
+		uint64_t t0 = util_mono_ms(), took;
+		CU_ASSERT_EQUAL(store_job_get(s, "00000000000000000000000000000001", &got), -EIO);
+		took = util_mono_ms() - t0;
+		slowest = took > slowest ? took : slowest;
+		usleep(20000);
+	}
+	kill(PG.pid, SIGCONT);
+	CU_ASSERT(slowest < 1000);
+	for (end = util_mono_ms() + 20000; r != 0 && util_mono_ms() < end;) {
+		r = store_job_get(s, "00000000000000000000000000000001", &got);
+		if (r == 0)
+			store_job_clear(&got);
+		else
+			usleep(50000);
+	}
+	CU_ASSERT_EQUAL(r, 0);
+	store_close(s);
+}
+
 static int pg_suite_init(void)
 {
 	if (tpg_start(&PG) < 0)
@@ -1022,6 +1066,7 @@ int main(void)
 	    !CU_add_test(pgs, "a server that goes, then only reads: -EAGAIN, then written", test_pg_unavailable) ||
 	    !CU_add_test(pgs, "a batch of several pipelines, one write failing", test_pg_big_batch) ||
 	    !CU_add_test(pgs, "schema version 1 migrated to 2", test_pg_migrate_1) ||
+	    !CU_add_test(pgs, "read from an event loop: never waits for the server", test_pg_on_loop) ||
 	    !CU_add_test(pgs, "list", test_list) ||
 	    !CU_add_test(pgs, "recover", test_recover) ||
 	    !CU_add_test(pgs, "schema: once under the lock, newer refused, no password said", test_pg_schema) ||
