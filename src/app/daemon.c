@@ -391,12 +391,18 @@ static int check_files(const struct daemon_config *c)
 		{"--db", store_place_is_server(c->db) ? NULL : c->db, 1},
 		{"--spool", c->spool, 1},
 	};
+	char msg[256];
 	int r = 0, e;
 
 	for (size_t i = 0; i < UTIL_ARRAY_LEN(files); i++) {
 		if (files[i].path == NULL || (e = check_creatable(files[i].path, files[i].dir)) == 0)
 			continue;
 		fprintf(stderr, "cgiq: %s %s: %s\n", files[i].what, files[i].path, strerror(e));
+		r = 2;
+	}
+	/* a server is not reached, but its connection string is read */
+	if (c->db != NULL && store_place_check(c->db, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "cgiq: --store: %s\n", msg);
 		r = 2;
 	}
 	return r;

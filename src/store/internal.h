@@ -57,5 +57,7 @@ int store_sqlite_open(const char *path, struct store **out, char *why, size_t wh
 int store_pg_open(const char *conninfo, struct store **out, char *why, size_t why_size);
 /* conninfo without its password, as "postgresql://user@host:port/db". */
 void store_pg_shown(const char *conninfo, char *out, size_t size);
+/* Whether libpq can parse conninfo (store_place_check). */
+int store_pg_check(const char *conninfo, char *msg, size_t size);
 
 #endif

@@ -832,6 +832,16 @@ int store_pg_open(const char *conninfo, struct store **out, char *why, size_t wh
 		s->why_size = why_size;
 	}
 	{
+		/* libpq's messages on a string it cannot parse quote it */
+		char msg[256];
+		if (store_pg_check(conninfo, msg, sizeof(msg)) < 0) {
+			say(s, "%s", msg);
+			s->conn = NULL;
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	{
 		/* A server that does not answer must not hold the caller: 5 s to
 		 * connect, 5 s for what is sent to be acknowledged (TCP), a
 		 * silent peer found by keepalives within a minute; unless the
@@ -1226,16 +1236,50 @@ static int take_writer_lock(struct pg_store *s, char *msg, size_t msg_size)
 	return r;
 }
 
+/* libpq's word on a connection string it cannot parse, without what it
+ * quotes of it ("invalid percent-encoded token: "pass%zz"" may quote a
+ * password): up to its first colon or quote. */
+static void parse_failure(const char *err, char *out, size_t size)
+{
+	size_t n = err ? strcspn(err, ":\"\n") : 0;
+
+	while (n > 0 && err[n - 1] == ' ')
+		n--;
+	snprintf(out, size, "%.*s", (int)n, n ? err : "not a connection string");
+}
+
+int store_pg_check(const char *conninfo, char *msg, size_t size)
+{
+	char *err = NULL, reason[128];
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+	int r = 0;
+
+	if (opts == NULL) {
+		parse_failure(err, reason, sizeof(reason));
+		snprintf(msg, size, "not a connection string libpq can read (%s)", reason);
+		r = -EINVAL;
+	}
+	for (PQconninfoOption *o = opts; o && o->keyword && r == 0; o++)
+		if (o->val && strcmp(o->keyword, "port") == 0 && strspn(o->val, "0123456789,") != strlen(o->val)) {
+			snprintf(msg, size, "not a connection string libpq can read (port \"%s\" is not a number)", o->val);
+			r = -EINVAL;
+		}
+	PQconninfoFree(opts);
+	PQfreemem(err);
+	return r;
+}
+
 void store_pg_shown(const char *conninfo, char *out, size_t size)
 {
 	char *err = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
 	const char *user = "", *host = "", *port = "", *db = "";
 
+	PQfreemem(err);
 	if (opts == NULL) {
-		/* Not parsable: nothing of it is shown, it may hold a password. */
-		snprintf(out, size, "postgresql (a connection string libpq cannot read: %s)", err ? err : "?");
-		PQfreemem(err);
+		/* Not parsable: nothing of it is shown, it may hold a password
+		 * (store_pg_check says what is wrong). */
+		snprintf(out, size, "postgresql");
 		return;
 	}
 	for (PQconninfoOption *o = opts; o->keyword; o++) {

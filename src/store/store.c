@@ -33,11 +33,12 @@ static const struct backend {
 	const char *prefix;
 	int (*open)(const char *place, struct store **out, char *why, size_t why_size);
 	void (*shown)(const char *place, char *out, size_t size);
+	int (*check)(const char *place, char *msg, size_t size); /* NULL: any place will do */
 	int server;
 } backends[] = {
-	{"postgresql://", store_pg_open, store_pg_shown, 1},
-	{"postgres://", store_pg_open, store_pg_shown, 1},
-	{"", store_sqlite_open, file_shown, 0},
+	{"postgresql://", store_pg_open, store_pg_shown, store_pg_check, 1},
+	{"postgres://", store_pg_open, store_pg_shown, store_pg_check, 1},
+	{"", store_sqlite_open, file_shown, NULL, 0},
 };
 
 static const struct backend *backend_of(const char *place)
@@ -61,6 +62,13 @@ const char *store_place_normal(const char *place)
 	return strncmp(place, "sqlite:", 7) == 0 && place[7] != '\0' ? place + 7 : place;
 }
 void store_place_shown(const char *place, char *out, size_t size) { backend_of(place)->shown(place, out, size); }
+
+int store_place_check(const char *place, char *msg, size_t size)
+{
+	const struct backend *b = backend_of(place);
+
+	return b->check ? b->check(place, msg, size) : 0;
+}
 
 int store_lock_writer(struct store *s, char *msg, size_t msg_size)
 {

@@ -103,6 +103,10 @@ const char *store_place_normal(const char *place);
 /* place as it may be shown in a log or a message: a URL without its
  * password (a file name as it is). */
 void store_place_shown(const char *place, char *out, size_t size);
+/* Whether place can name a store, read without reaching it (a connection
+ * string libpq can parse): 0, or -EINVAL with why in msg, which never
+ * holds a part of place (it may be a password). */
+int store_place_check(const char *place, char *msg, size_t size);
 
 /* The store is this process's alone to write: an SQLite file is locked by
  * its owner beside it (app_lock_db); a PostgreSQL database by an advisory

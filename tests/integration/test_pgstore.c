@@ -149,6 +149,25 @@ static void test_no_password(void)
 	t_run(cmd, out, sizeof(out));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=0"));
 	CU_ASSERT_PTR_NULL(strstr(out, "pw-SECRET"));
+	/* a URL libpq cannot read, whose message would quote the password: the
+	 * check, the start and cgiq jobs say what is wrong, not what it was */
+	snprintf(cmd, sizeof(cmd),
+	         "%s --check-config --cgi-root '%s' --store 'postgresql://cgiq:pw-SECRET%%zz@/cgiq' 2>&1 | grep -- --store;"
+	         " %s --check-config --cgi-root '%s' --store 'postgresql://cgiq:pw-SECRET%%zz@/cgiq' >/dev/null 2>&1;"
+	         " echo rc=$?",
+	         CGIQ_BIN, D.cgi_root, CGIQ_BIN, D.cgi_root);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: --store: not a connection string libpq can read (invalid percent-encoded token)\n"
+	                            "rc=2\n");
+	snprintf(cmd, sizeof(cmd),
+	         "timeout 20 %s --listen 127.0.0.1:0 --cgi-root '%s' --store 'postgresql://cgiq:pw-SECRET%%zz@/cgiq'"
+	         " --allow-root 2>&1; echo rc=$?; %s jobs --store 'postgresql://cgiq:pw-SECRET%%zz@/cgiq' 2>&1; echo rc=$?",
+	         CGIQ_BIN, D.cgi_root, CGIQ_BIN);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: cannot open the job database postgresql: not a connection string libpq can "
+	                            "read (invalid percent-encoded token)\nrc=1\n"
+	                            "cgiq: cannot read job database postgresql: not a connection string libpq can read "
+	                            "(invalid percent-encoded token)\nrc=1\n");
 }
 
 /* The rest of the store's operations on PostgreSQL: a program's progress
