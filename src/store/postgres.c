@@ -170,6 +170,7 @@ struct pg_store {
 	 * (doubling to PG_RETRY_MAX_MS) until a new connection has its session
 	 * set up again (and the writer lock, when this store held it). */
 	int down, writer, in_batch;
+	int refused_said; /* "connected again, but": once until connected */
 	uint64_t next_try_ms, backoff_ms;
 	/* A statement of the batch failed: the server ended the transaction,
 	 * so the rest are not sent (one line for the batch, not one a row). */
@@ -349,15 +350,18 @@ static int ensure(struct pg_store *s)
 	msg[0] = '\0';
 	if (made < 0 || PQstatus(s->conn) != CONNECTION_OK || session(s) < 0 ||
 	    (s->writer && take_writer_lock(s, msg, sizeof(msg)) < 0)) {
-		/* connected, but another cgiq writes the database now */
-		if (msg[0] != '\0')
+		/* connected, but another cgiq writes the database now, or it
+		 * only reads: said once, not at every try */
+		if (msg[0] != '\0' && !s->refused_said)
 			log_warnx("store %s: connected again, but %s", s->shown, msg);
+		s->refused_said |= msg[0] != '\0';
 		if (s->backoff_ms < PG_RETRY_MAX_MS)
 			s->backoff_ms *= 2;
 		s->next_try_ms = util_mono_ms() + s->backoff_ms;
 		return -EIO;
 	}
 	s->down = 0;
+	s->refused_said = 0;
 	log_info("store %s: connected again", s->shown);
 	return 0;
 }

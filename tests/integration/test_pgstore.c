@@ -321,6 +321,51 @@ static void test_server_restart(void)
 	CU_ASSERT(atoi(out) >= 1 && atoi(out) <= 2);
 }
 
+/* The database turns read-only under cgiq (a failover to a standby, here
+ * default_transaction_read_only and its sessions ended): the next write
+ * fails, cgiq connects again but finds it does not take writes (said
+ * once), /health says 503, requests for jobs get 503 with Retry-After; the
+ * job answered meanwhile keeps its row, written once the database takes
+ * writes again, when cgiq serves again by itself. */
+static void test_read_only(void)
+{
+	struct tresp r;
+	char out[256], cmd[600], v[32];
+
+	CU_ASSERT_EQUAL_FATAL(health_status(), 200);
+	CU_ASSERT_FATAL(tpg_psql(&PG,
+	                         "ALTER DATABASE cgiq SET default_transaction_read_only = on;"
+	                         " SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_stat_activity"
+	                         " WHERE datname = 'cgiq' AND pid <> pg_backend_pid()",
+	                         out, sizeof(out)) == 0);
+	CU_ASSERT_STRING_EQUAL(out, "t\n");
+	CU_ASSERT_FATAL(t_get(D.port, "/hello?ro-first", &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	t_resp_free(&r);
+	CU_ASSERT(t_wait_for(unhealthy, NULL, 15000));
+	CU_ASSERT(td_wait_log(&D, "connected again, but the job database", 15000));
+	CU_ASSERT(td_log_has(&D, "does not take writes: ERROR:  cannot execute UPDATE in a read-only transaction"));
+	CU_ASSERT_FATAL(t_get(D.port, "/hello?ro-refused", &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 503);
+	CU_ASSERT_STRING_EQUAL(t_header(&r, "Retry-After", v, sizeof(v)) ? v : "", "5");
+	t_resp_free(&r);
+	CU_ASSERT_FATAL(tpg_psql(&PG, "BEGIN READ WRITE; ALTER DATABASE cgiq RESET default_transaction_read_only; COMMIT",
+	                         out, sizeof(out)) == 0);
+	CU_ASSERT(t_wait_for(healthy, NULL, 30000));
+	CU_ASSERT(pg_wait("SELECT state, http_status FROM jobs WHERE uri = '/hello?ro-first'", "succeeded|200\n", out,
+	                  sizeof(out)));
+	CU_ASSERT_EQUAL(tpg_psql(&PG, "SELECT count(*) FROM jobs WHERE uri = '/hello?ro-refused'", out, sizeof(out)), 0);
+	CU_ASSERT_STRING_EQUAL(out, "0\n");
+	CU_ASSERT_FATAL(t_get(D.port, "/hello?ro-after", &r, 10000) == 0);
+	CU_ASSERT_EQUAL(r.status, 200);
+	t_resp_free(&r);
+	CU_ASSERT(pg_wait("SELECT state FROM jobs WHERE uri = '/hello?ro-after'", "succeeded\n", out, sizeof(out)));
+	/* said once while it lasted, not at every try */
+	snprintf(cmd, sizeof(cmd), "grep -c 'connected again, but the job database' '%s'", D.log);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "1\n");
+}
+
 /* ---------------- stopped under load ---------------- */
 
 #define LOAD_THREADS 4
@@ -625,6 +670,7 @@ int main(void)
 	    !CU_add_test(s, "progress, an operator's cancel, a result's expiry", test_progress_cancel_expire) ||
 	    !CU_add_test(s, "the server stops and comes back", test_server_restart) ||
 	    !CU_add_test(s, "the server stops under load and comes back", test_stopped_under_load) ||
+	    !CU_add_test(s, "the database turns read-only, then takes writes again", test_read_only) ||
 	    !CU_add_test(s, "kill -9 of cgiq, then a start", test_kill9) ||
 	    !CU_add_test(s, "--rerun-interrupted: re-queued in the row, run again", test_rerun_interrupted) ||
 	    !CU_add_test(s, "--max-results-bytes and the expiry sweep", test_results_cap_and_expiry)) {
