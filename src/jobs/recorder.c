@@ -95,9 +95,10 @@ static int apply(struct store *store, struct rec_op *op)
 }
 
 /* Writes ops in one transaction: 0 (each op's result set), -EAGAIN (the
- * database cannot take writes now: nothing written), or -EIO. *op_failed
- * is set when a row failed inside a transaction that wrote the rest. */
-static int write_ops(struct jobs__recorder *r, struct rec_op *ops, int *op_failed)
+ * database cannot take writes now: nothing written), or -EIO (*began: a
+ * transaction was begun, so a row may be what failed it). *op_failed is
+ * set when a row failed inside a transaction that wrote the rest. */
+static int write_ops(struct jobs__recorder *r, struct rec_op *ops, int *op_failed, int *began)
 {
 	int durable = 0, c;
 
@@ -107,6 +108,7 @@ static int write_ops(struct jobs__recorder *r, struct rec_op *ops, int *op_faile
 	if (durable)
 		store_set_durable(r->store, 1);
 	c = store_begin(r->store);
+	*began = c == 0;
 	if (c == 0) {
 		for (struct rec_op *op = ops; op; op = op->next) {
 			op->result = apply(r->store, op);
@@ -206,17 +208,18 @@ static void keep_ops(struct jobs__recorder *r, struct rec_op *ops)
 static void write_batch(struct jobs__recorder *r, struct rec_op *batch)
 {
 	size_t kept = r->kept_n;
-	int op_failed = 0;
-	int c = write_ops(r, batch, &op_failed);
+	int op_failed = 0, began;
+	int c = write_ops(r, batch, &op_failed, &began);
 
-	if (c == -EIO && batch->next) {
+	if (c == -EIO && began && batch->next) {
 		/* One row the database refuses ends the whole transaction on
-		 * PostgreSQL: each change on its own, so only that one is lost. */
+		 * PostgreSQL: each change on its own, so only that one is lost.
+		 * (A transaction that could not even begin is lost whole.) */
 		while (batch && c != -EAGAIN) {
 			struct rec_op *op = batch;
 			batch = op->next;
 			op->next = NULL;
-			c = write_ops(r, op, &op_failed);
+			c = write_ops(r, op, &op_failed, &began);
 			if (c == -EAGAIN) {
 				op->next = batch;
 				batch = op;
