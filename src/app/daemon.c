@@ -170,6 +170,7 @@ struct daemon {
 	uv_loop_t *loop;
 	struct app__privs privs;
 	char root[PATH_MAX], prefix[PATH_MAX];
+	char node[STORE_NODE_MAX + 1]; /* --node-name, or the host name */
 	int lock_fd;
 	int log_created, access_created;
 	struct store *store;
@@ -440,6 +441,40 @@ static const char *map_interpreter(void *ctx, const char *script_filename)
 	return job_interpreter_for(ctx, script_filename);
 }
 
+static const char node_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+
+/* The node's name: --node-name, or the host name (whole, as it tells hosts
+ * apart; past 63 bytes only up to its first dot, then cut; a byte a name
+ * may not hold becomes '-'). 0, or 2 after a line. */
+static int node_name(struct daemon *d)
+{
+	const char *name = d->c.node_name;
+	char host[256];
+	size_t n;
+
+	if (name == NULL) {
+		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "cgiq");
+		host[sizeof(host) - 1] = '\0';
+		if (strlen(host) > STORE_NODE_MAX)
+			host[strcspn(host, ".")] = '\0';
+		host[STORE_NODE_MAX] = '\0';
+		for (char *p = host; *p; p++)
+			if (strchr(node_chars, *p) == NULL)
+				*p = '-';
+		name = host;
+	}
+	n = strlen(name);
+	if (n == 0 || n > STORE_NODE_MAX || strspn(name, node_chars) != n) {
+		fprintf(stderr, "cgiq: --node-name: '%s': %s\n", name,
+		        n == 0 ? "empty" : n > STORE_NODE_MAX ? "longer than 63 bytes" : "only letters, digits, '.', '-' and '_'");
+		return 2;
+	}
+	memcpy(d->node, name, n + 1); /* n <= STORE_NODE_MAX */
+	d->c.jobs.node_name = d->node;
+	return 0;
+}
+
 /* Options, users and the CGI root. Returns -1 to go on, else the exit status. */
 static int daemon_configure(struct daemon *d, int argc, char **argv)
 {
@@ -450,6 +485,8 @@ static int daemon_configure(struct daemon *d, int argc, char **argv)
 
 	r = app__parse_args(argc, argv, c);
 	if (r >= 0)
+		return r;
+	if ((r = node_name(d)) != 0)
 		return r;
 	if (app__privs_resolve(c->user, c->group, &d->privs) < 0)
 		return 2;
@@ -554,6 +591,7 @@ static int daemon_open_files(struct daemon *d)
 			log_error("cannot open the job database %s: %s", shown, why);
 		return 1;
 	}
+	store_set_node(d->store, d->node);
 	if (store_lock_writer(d->store, msg, sizeof(msg)) < 0) {
 		fprintf(stderr, "cgiq: %s\n", msg);
 		if (log_file_path())

@@ -178,12 +178,13 @@ enum {
 	APP_COL_DURATION,
 	APP_COL_BYTES_OUT,
 	APP_COL_102S,
+	APP_COL_NODE,
 	APP_COL_COUNT,
 };
 
 static const char *const app_col_names[APP_COL_COUNT] = {
 	"ID", "STATE", "STATUS", "EXIT", "METHOD", "SCRIPT", "CREATED", "DURATION_MS",
-	"BYTES_OUT", "102S",
+	"BYTES_OUT", "102S", "NODE",
 };
 
 /* Numbers are right-aligned so that their digits line up. */
@@ -238,6 +239,7 @@ static int app_list_cb(const struct store_job *j, void *ud)
 		case APP_COL_DURATION: app_put_int(&b, app_duration_ms(j)); break;
 		case APP_COL_BYTES_OUT: app_put_int(&b, j->bytes_out); break;
 		case APP_COL_102S: app_put_int(&b, j->processing_sent); break;
+		case APP_COL_NODE: app_put_str(&b, j->node); break;
 		}
 		row[c] = util_xstrdup(b.data);
 	}
@@ -401,6 +403,8 @@ static void app_print_job(const struct store_job *j)
 	app_put_str(&b, j->uri);
 	buf_append_str(&b, "\npeer: ");
 	app_put_str(&b, j->peer);
+	buf_append_str(&b, "\nnode: ");
+	app_put_str(&b, j->node);
 	buf_append_str(&b, "\nstatus: ");
 	app_put_int(&b, j->http_status);
 	buf_append_str(&b, "\nexit_code: ");

@@ -29,6 +29,7 @@ struct daemon_config {
 	const char *cgi_prefix;
 	const char *db;
 	const char *spool;
+	const char *node_name; /* --node-name; NULL: the host name */
 	struct http_server_config http;
 	/* --processing-client rows (patterns copied here), --processing-relay */
 	struct http_processing_client processing_clients[MAX_PROCESSING_CLIENTS];

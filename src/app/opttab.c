@@ -446,6 +446,9 @@ const struct opt_def app_opts[] = {
 	         "(as --db FILE; the default is --db's)"},
 	{.name = "spool", .kind = OPT_TEXT, .arg = "DIR", AT(spool), .def = "./var/spool",
 	 .help = "request bodies and outputs beyond memory limits"},
+	{.name = "node-name", .kind = OPT_TEXT, .arg = "NAME", AT(node_name),
+	 .help = "this node's name in the job store's rows (letters, digits, '.', '-', '_'; at most 63; "
+	         "the default is the host name)"},
 
 	SECTION("102 Processing"),
 	{.name = "processing", .kind = OPT_CALL, .arg = "MODE", .call = set_processing, .def = "auto",

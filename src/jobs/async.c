@@ -407,12 +407,13 @@ static unsigned position_in_queue(struct job_engine *e, const struct job *j)
 	return 0;
 }
 
-static void status_doc(struct buf *b, const char *id, enum store_state state, int64_t created,
+static void status_doc(struct buf *b, const char *id, enum store_state state, const char *node, int64_t created,
                        int64_t started, int64_t finished, unsigned position, int64_t p_done,
                        int64_t p_total, const char *p_text, int http_status, int64_t size,
                        const char *reason, int64_t expires)
 {
-	buf_printf(b, "{\"id\":\"%s\",\"state\":\"%s\"", id, store_state_name(state));
+	buf_printf(b, "{\"id\":\"%s\",\"state\":\"%s\",\"node\":", id, store_state_name(state));
+	util_json_string(b, node);
 	json_time(b, "created_at", created);
 	json_time(b, "started_at", started);
 	json_time(b, "finished_at", finished);
@@ -448,7 +449,7 @@ int job_status_json(struct job_engine *e, const char *id, struct buf *out, unsig
 	if (j != NULL) {
 		int finished = j->ended;
 		jobs__progress_drain(j);
-		status_doc(out, j->id, j->state, j->created_at_us, j->started_at_us,
+		status_doc(out, j->id, j->state, e->cfg.node_name, j->created_at_us, j->started_at_us,
 		           finished ? j->finished_at_us : 0, j->state == STORE_QUEUED ? position_in_queue(e, j) : 0,
 		           j->progress_done, j->progress_total, j->progress_text, j->result.http_status,
 		           (int64_t)j->result.body_bytes, j->reason, finished ? j->expires_at_us : 0);
@@ -469,7 +470,7 @@ int job_status_json(struct job_engine *e, const char *id, struct buf *out, unsig
 		store_job_clear(&r);
 		return -ENOENT;
 	}
-	status_doc(out, r.id, r.state, r.created_at_us, r.started_at_us, r.finished_at_us, 0,
+	status_doc(out, r.id, r.state, r.node, r.created_at_us, r.started_at_us, r.finished_at_us, 0,
 	           r.progress_done, r.progress_total, r.progress_text, (int)r.http_status, r.bytes_out,
 	           r.reason, r.expires_at_us);
 	if (r.finished_at_us == 0)

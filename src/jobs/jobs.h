@@ -61,6 +61,7 @@ struct job_config {
 	uint64_t result_ttl_ms;     /* rows and kept results are deleted this long after the end */
 	uint64_t max_results_bytes; /* kept results beyond this in all: the oldest are deleted; 0 = no cap */
 	const char *db_path;        /* the database, for read-only look-ups on the loop thread */
+	const char *node_name;      /* this node (--node-name), named in status documents; NULL: none */
 	/* --coalesce: patterns (fnmatch, FNM_PATHNAME, on "/" + the program's path
 	 * below cgi_root, as script rules) whose concurrent GET/HEAD requests for
 	 * the same PATH_INFO and query share one job; NULL-terminated, NULL = none. */

@@ -44,6 +44,7 @@ struct store_ops {
 /* What every backend's store starts with. */
 struct store {
 	const struct store_ops *ops;
+	char node[STORE_NODE_MAX + 1]; /* store_set_node; "" = none (NULL in a row) */
 };
 
 /* A backend's failure: while it opens for store_open_why (why not NULL),

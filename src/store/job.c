@@ -63,7 +63,9 @@ void store_job_clear(struct store_job *j)
 	free(j->result_path);
 	free(j->result_head);
 	free(j->progress_text);
+	free(j->node);
 	j->script = j->method = j->uri = j->peer = j->stderr_tail = j->reason = NULL;
 	j->env = j->cwd = j->body_path = j->result_path = j->result_head = j->progress_text = NULL;
+	j->node = NULL;
 }
 

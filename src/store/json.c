@@ -47,6 +47,7 @@ void store_job_json(struct buf *b, const struct store_job *j, int with_tail)
 	json_str(b, "method", j->method);
 	json_str(b, "uri", j->uri);
 	json_str(b, "peer", j->peer);
+	json_str(b, "node", j->node);
 	json_int(b, "status", j->http_status);
 	json_int(b, "exit_code", j->exit_code);
 	json_int(b, "signal", j->term_signal);

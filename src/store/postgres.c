@@ -66,6 +66,8 @@ static const char *const pg_migrations[] = {
 	 * do not imply (and BY_ID below) leaves them the primary key. */
 	"DROP INDEX jobs_queued;"
 	"CREATE INDEX jobs_queued ON jobs (created_at, seq) WHERE state = 'queued' AND async;",
+	/* 2 -> 3: the node that accepted, then ran, the job (--node-name) */
+	"ALTER TABLE jobs ADD COLUMN node text;",
 };
 #define PG_SCHEMA_VERSION ((int)UTIL_ARRAY_LEN(pg_migrations))
 
@@ -84,7 +86,7 @@ static const char *const pg_migrations[] = {
 	" stderr_tail, reason, async::int, env, cwd, body_path, result_path, result_head, " US("expires_at")  \
 	", progress_done, progress_total, progress_text,"                                                     \
 	" CASE WHEN state = 'queued' THEN (SELECT count(*) FROM jobs q WHERE q.state = 'queued'"            \
-	" AND (q.created_at < jobs.created_at OR (q.created_at = jobs.created_at AND q.seq <= jobs.seq))) END"
+	" AND (q.created_at < jobs.created_at OR (q.created_at = jobs.created_at AND q.seq <= jobs.seq))) END, node"
 
 enum pg_stmt {
 	PG_INSERT,
@@ -115,13 +117,13 @@ static const char *const pg_sql[PG_STMT_COUNT] = {
 	[PG_INSERT] = "INSERT INTO jobs (id, state, script, method, uri, peer, created_at, bytes_in, pid,"
 	              " started_at, async, env, cwd, body_path, finished_at, exit_code, term_signal,"
 	              " http_status, bytes_out, processing_sent, stderr_tail, reason, result_path,"
-	              " result_head, expires_at)"
+	              " result_head, expires_at, node)"
 	              " VALUES ($1, $2, $3, $4, $5, $6, " TS("$7") ", $8, $9, " TS("$10") ", $11::int::boolean,"
-	              " $12, $13, $14, " PG_OUTCOME(15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25) ")"
+	              " $12, $13, $14, " PG_OUTCOME(15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25) ", $26)"
 	              /* a duplicate ends no transaction: the rest of a batch is written */
 	              " ON CONFLICT (id) DO NOTHING",
 	/* Only from queued: a start that comes after the end must not undo it. */
-	[PG_STARTED] = "UPDATE jobs SET state = 'running', pid = $2, started_at = " TS("$3")
+	[PG_STARTED] = "UPDATE jobs SET state = 'running', pid = $2, started_at = " TS("$3") ", node = $4"
 	               " WHERE id = $1 AND " BY_ID("state = 'queued'"),
 	[PG_FINISHED] = "UPDATE jobs SET state = $2, finished_at = " TS("$3") ", exit_code = $4, term_signal = $5,"
 	                " http_status = $6, bytes_out = $7, processing_sent = $8, stderr_tail = $9, reason = $10,"
@@ -368,13 +370,14 @@ static int ensure(struct pg_store *s)
 
 /* ---------------- parameters ---------------- */
 
-/* Up to 25 parameters, as text (bytea ones as binary), NULL for unknown. */
+/* Up to 26 parameters, as text (bytea ones as binary), NULL for unknown. */
+#define PG_PARAMS_MAX 26
 struct params {
-	const char *v[25];
-	int len[25];
-	int fmt[25];
-	char num[25][24];
-	char *fixed[25]; /* copies made valid UTF-8, freed by run() */
+	const char *v[PG_PARAMS_MAX];
+	int len[PG_PARAMS_MAX];
+	int fmt[PG_PARAMS_MAX];
+	char num[PG_PARAMS_MAX][24];
+	char *fixed[PG_PARAMS_MAX]; /* copies made valid UTF-8, freed by run() */
 	int n;
 };
 
@@ -695,6 +698,7 @@ static int read_row(struct pg_store *s, const PGresult *res, int row, struct sto
 	j->progress_total = col_int(res, row, 26, -1);
 	j->progress_text = col_str(res, row, 27);
 	j->queue_position = col_int(res, row, 28, -1);
+	j->node = col_str(res, row, 29);
 	return 0;
 }
 
@@ -981,6 +985,7 @@ static int pg_job_insert(struct store *base, const struct store_job *j)
 	p_text(&p, j->cwd);
 	p_text(&p, j->body_path);
 	p_outcome(&p, j);
+	p_text(&p, s->base.node[0] ? s->base.node : NULL);
 	return write_row(s, PG_INSERT, &p, "inserting", j->id);
 }
 
@@ -992,6 +997,7 @@ static int pg_job_started(struct store *base, const char *id, int64_t pid, int64
 	p_text(&p, id);
 	p_int(&p, pid);
 	p_time(&p, started_at_us);
+	p_text(&p, s->base.node[0] ? s->base.node : NULL);
 	return write_row(s, PG_STARTED, &p, "marking started", id);
 }
 

@@ -66,6 +66,8 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX jobs_results ON jobs (finished_at) WHERE result_path IS NOT NULL;",
 	/* 3 -> 4: how often a job was re-queued after a crash (retry-interrupted) */
 	"ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;",
+	/* 4 -> 5: the node that accepted, then ran, the job (--node-name) */
+	"ALTER TABLE jobs ADD COLUMN node TEXT;",
 };
 
 _Static_assert(UTIL_ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION,
@@ -79,7 +81,7 @@ _Static_assert(UTIL_ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION,
 	" result_head, expires_at, progress_done, progress_total, progress_text,"           \
 	" CASE WHEN state = 'queued' THEN (SELECT count(*) FROM jobs q WHERE q.state = 'queued'" \
 	" AND (q.created_at < jobs.created_at OR (q.created_at = jobs.created_at"           \
-	" AND q.rowid <= jobs.rowid))) END"
+	" AND q.rowid <= jobs.rowid))) END, node"
 
 enum store_stmt_id {
 	STORE_STMT_BEGIN,
@@ -114,13 +116,13 @@ static const char *const store_stmt_sql[STORE_STMT_COUNT] = {
 		"INSERT INTO jobs (id, state, script, method, uri, peer, created_at, bytes_in,"
 		" pid, started_at, async, env, cwd, body_path, finished_at, exit_code, term_signal,"
 		" http_status, bytes_out, processing_sent, stderr_tail, reason, result_path,"
-		" result_head, expires_at)"
+		" result_head, expires_at, node)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
-		" ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+		" ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
 	/* Only from queued: a started event that arrives after the job already
 	 * ended must not move it back to running. */
 	[STORE_STMT_STARTED] =
-		"UPDATE jobs SET state = 'running', pid = ?2, started_at = ?3"
+		"UPDATE jobs SET state = 'running', pid = ?2, started_at = ?3, node = ?4"
 		" WHERE id = ?1 AND state = 'queued'",
 	[STORE_STMT_FINISHED] =
 		"UPDATE jobs SET state = ?2, finished_at = ?3, exit_code = ?4, term_signal = ?5,"
@@ -509,6 +511,7 @@ static int sq_job_insert(struct store *base, const struct store_job *j)
 	store_bind_text(st, 14, j->body_path);
 	/* A job that ended before its row was written is written once, whole. */
 	store_bind_outcome(st, 15, j);
+	store_bind_text(st, 26, s->base.node[0] ? s->base.node : NULL);
 	return store_run(s, st, "inserting", j->id);
 }
 
@@ -531,6 +534,7 @@ static int sq_job_started(struct store *base, const char *id, int64_t pid, int64
 	store_bind_text(st, 1, id);
 	store_bind_int(st, 2, pid);
 	store_bind_time(st, 3, started_at_us);
+	store_bind_text(st, 4, s->base.node[0] ? s->base.node : NULL);
 	r = store_run(s, st, "marking started", id);
 	return store_changed_one(s, r, "marking started (not queued)", id);
 }
@@ -615,6 +619,7 @@ static int store_read_row(struct sqlite_store *s, sqlite3_stmt *st, struct store
 	j->progress_total = store_col_int(st, 26, -1);
 	j->progress_text = store_col_str(st, 27);
 	j->queue_position = store_col_int(st, 28, -1);
+	j->node = store_col_str(st, 29);
 	return 0;
 }
 

@@ -77,6 +77,11 @@ int store_lock_writer(struct store *s, char *msg, size_t msg_size)
 
 int store_open(const char *path, struct store **out) { return store_open_why(path, out, NULL, 0); }
 
+void store_set_node(struct store *s, const char *node)
+{
+	snprintf(s->node, sizeof(s->node), "%s", node ? node : "");
+}
+
 void store_set_on_loop(struct store *s)
 {
 	if (s->ops->set_on_loop)

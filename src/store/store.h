@@ -16,7 +16,7 @@
 
 #include "util/util.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 enum store_state {
 	STORE_QUEUED = 0,
@@ -72,6 +72,10 @@ struct store_job {
 	int64_t progress_total;
 	char *progress_text;
 	int64_t queue_position; /* 1-based among queued rows (read only), -1 when not queued */
+
+	/* schema 5: the node (--node-name) that accepted the job, then the one
+	 * that ran it; read only (a store writes its own, store_set_node) */
+	char *node;
 };
 
 /* Sets every field to its "unknown" value (strings NULL, times 0, others -1). */
@@ -122,6 +126,12 @@ int store_lock_writer(struct store *s, char *msg, size_t msg_size);
  * made), and given up after 5 s (tried again after the backoff). Nothing
  * to do for an SQLite file. */
 void store_set_on_loop(struct store *s);
+
+/* The node this process is (--node-name, at most STORE_NODE_MAX bytes):
+ * written into the rows it inserts and into those of the jobs it starts.
+ * Unset, rows name none. */
+#define STORE_NODE_MAX 63
+void store_set_node(struct store *s, const char *node);
 
 /* Closes; NULL and double close are fine (the pointer is the caller's). */
 void store_close(struct store *s);

@@ -122,6 +122,13 @@ static void test_accepted_then_result(void)
 	CU_ASSERT_FATAL(get(&D, loc, NULL, &r) == 0);
 	CU_ASSERT(strstr(r.body, "\"status\":200") != NULL);
 	CU_ASSERT(t_header(&r, "Retry-After", v, sizeof(v)) == NULL);
+	{
+		/* the node: without --node-name, the host name */
+		char host[256], want[300];
+		CU_ASSERT_FATAL(gethostname(host, sizeof(host)) == 0);
+		snprintf(want, sizeof(want), "\"state\":\"succeeded\",\"node\":\"%s\"", host);
+		CU_ASSERT_PTR_NOT_NULL(strstr(r.body, want));
+	}
 	t_resp_free(&r);
 
 	CU_ASSERT_FATAL(get(&D, path, NULL, &r) == 0);

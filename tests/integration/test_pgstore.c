@@ -24,7 +24,8 @@ static char url[512];
 static int admin_port;
 static char admin[64];
 /* one job at a time: a second one waits in the queue (kill -9 below) */
-static const char *const args[] = {"--store", url, "--admin-listen", admin, "--max-jobs", "1", NULL};
+static const char *const args[] = {"--store", url, "--admin-listen", admin, "--max-jobs", "1", "--node-name", "pg-node-1",
+                                   NULL};
 
 static int suite_init(void)
 {
@@ -71,9 +72,10 @@ static void test_sync(void)
 	CU_ASSERT_EQUAL(r.status, 200);
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "Hello"));
 	t_resp_free(&r);
-	CU_ASSERT(pg_wait("SELECT state, http_status, bytes_out > 0, finished_at >= started_at FROM jobs WHERE uri = '/hello?pg'",
-	                  "succeeded|200|t|t\n", out, sizeof(out)));
-	CU_ASSERT_STRING_EQUAL(out, "succeeded|200|t|t\n");
+	CU_ASSERT(pg_wait("SELECT state, http_status, bytes_out > 0, finished_at >= started_at, node FROM jobs"
+	                  " WHERE uri = '/hello?pg'",
+	                  "succeeded|200|t|t|pg-node-1\n", out, sizeof(out)));
+	CU_ASSERT_STRING_EQUAL(out, "succeeded|200|t|t|pg-node-1\n");
 }
 
 /* 202, the job runs, its monitor and its result come back (the row from
@@ -95,7 +97,7 @@ static void test_async(void)
 	CU_ASSERT(pg_wait(sql, "succeeded|t\n", out, sizeof(out)));
 	CU_ASSERT_FATAL(t_get(D.port, loc, &r, 10000) == 0);
 	CU_ASSERT_EQUAL(r.status, 200);
-	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"state\":\"succeeded\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"state\":\"succeeded\",\"node\":\"pg-node-1\""));
 	t_resp_free(&r);
 	snprintf(path, sizeof(path), "%s/result", loc);
 	CU_ASSERT_FATAL(t_get(D.port, path, &r, 10000) == 0);
@@ -115,7 +117,14 @@ static void test_cli_and_one_writer(void)
 	CU_ASSERT(strncmp(out, "ID ", 3) == 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  succeeded     200     0  GET     slow "));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  succeeded     200     0  GET     hello "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  102S  NODE\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "  pg-node-1\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "rc=0"));
+	/* a name that is not one */
+	snprintf(cmd, sizeof(cmd), "%s --check-config --cgi-root '%s' --node-name 'web 1' 2>&1; echo rc=$?", CGIQ_BIN,
+	         D.cgi_root);
+	t_run(cmd, out, sizeof(out));
+	CU_ASSERT_STRING_EQUAL(out, "cgiq: --node-name: 'web 1': only letters, digits, '.', '-' and '_'\nrc=2\n");
 	snprintf(cmd, sizeof(cmd),
 	         "cd '%s' && timeout 20 %s --listen 127.0.0.1:0 --cgi-root '%s' --store '%s' --spool spool2 "
 	         "--allow-root 2>&1; echo rc=$?",
@@ -242,7 +251,7 @@ static void test_migrate_cmd(void)
 	CU_ASSERT_STRING_EQUAL(out, want);
 	snprintf(other.conninfo, sizeof(other.conninfo), "host=%s dbname=other user=cgiq", PG.dir);
 	CU_ASSERT_EQUAL(tpg_psql(&other, "SELECT version FROM cgiq_schema", out, sizeof(out)), 0);
-	CU_ASSERT_STRING_EQUAL(out, "2\n");
+	CU_ASSERT_STRING_EQUAL(out, "3\n");
 	snprintf(cmd, sizeof(cmd), "%s store 2>&1; echo rc=$?", CGIQ_BIN);
 	t_run(cmd, out, sizeof(out));
 	CU_ASSERT_STRING_EQUAL(out, "cgiq store: say what to do: cgiq store migrate [--store PLACE]\nrc=2\n");

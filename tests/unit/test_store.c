@@ -484,6 +484,31 @@ static void test_not_utf8(void)
 	store_close(s);
 }
 
+/* The node a store is written by: in the row it inserts, then in the row
+ * of a job it starts; none when unset. */
+static void test_node(void)
+{
+	struct store *s = open_memory();
+	struct store_job j, got;
+
+	insert(s, 1, 100);
+	store_set_node(s, "web1");
+	insert(s, 2, 200);
+	CU_ASSERT_EQUAL_FATAL(store_job_get(s, "00000000000000000000000000000001", &got), 0);
+	CU_ASSERT_PTR_NULL(got.node);
+	store_job_clear(&got);
+	make_job(&j, 2, 200);
+	CU_ASSERT_EQUAL_FATAL(store_job_get(s, j.id, &got), 0);
+	CU_ASSERT_STRING_EQUAL(got.node, "web1");
+	store_job_clear(&got);
+	store_set_node(s, "web-2.internal");
+	CU_ASSERT_EQUAL(store_job_started(s, j.id, 42, 300), 0);
+	CU_ASSERT_EQUAL_FATAL(store_job_get(s, j.id, &got), 0);
+	CU_ASSERT_STRING_EQUAL(got.node, "web-2.internal");
+	store_job_clear(&got);
+	store_close(s);
+}
+
 /* A refused job's row is deleted while it is queued, never once it runs. */
 static void test_forget(void)
 {
@@ -802,10 +827,10 @@ static void test_pg_schema(void)
 		struct tpg fresh = PG;
 		snprintf(fresh.conninfo, sizeof(fresh.conninfo), "%s", conn);
 		CU_ASSERT_EQUAL(tpg_psql(&fresh, "SELECT version FROM cgiq_schema", out, sizeof(out)), 0);
-		CU_ASSERT_STRING_EQUAL(out, "2\n");
+		CU_ASSERT_STRING_EQUAL(out, "3\n");
 		CU_ASSERT_EQUAL(tpg_psql(&fresh, "UPDATE cgiq_schema SET version = 99", out, sizeof(out)), 0);
 		CU_ASSERT_EQUAL(store_open_why(url, &s, why, sizeof(why)), -EPROTO);
-		CU_ASSERT_STRING_EQUAL(why, "schema version 99 is not supported (newest known: 2): a newer cgiq made it");
+		CU_ASSERT_STRING_EQUAL(why, "schema version 99 is not supported (newest known: 3): a newer cgiq made it");
 	}
 	snprintf(url, sizeof(url), "postgresql://cgiq:s3cret-pw@/nosuchdb?host=%s", PG.dir);
 	CU_ASSERT_EQUAL(store_open_why(url, &s, why, sizeof(why)), -EIO);
@@ -945,7 +970,7 @@ static void test_pg_big_batch(void)
 	store_close(s);
 }
 
-/* A database at schema version 1 is brought to 2 at the open: the queued
+/* A database at schema version 1 is brought to 3 at the open: the queued
  * jobs' index no longer serves a statement on one job. */
 static void test_pg_migrate_1(void)
 {
@@ -953,11 +978,13 @@ static void test_pg_migrate_1(void)
 	struct store *s = open_memory();
 
 	store_close(s);
-	CU_ASSERT_EQUAL_FATAL(tpg_psql(&PG, "UPDATE cgiq_schema SET version = 1", out, sizeof(out)), 0);
+	/* what version 1 did not have: the node column (schema 3) */
+	CU_ASSERT_EQUAL_FATAL(
+	    tpg_psql(&PG, "UPDATE cgiq_schema SET version = 1; ALTER TABLE jobs DROP COLUMN node", out, sizeof(out)), 0);
 	s = NULL;
 	CU_ASSERT_EQUAL_FATAL(store_open(PG.url, &s), 0);
 	CU_ASSERT_EQUAL(tpg_psql(&PG, "SELECT version FROM cgiq_schema", out, sizeof(out)), 0);
-	CU_ASSERT_STRING_EQUAL(out, "2\n");
+	CU_ASSERT_STRING_EQUAL(out, "3\n");
 	CU_ASSERT_EQUAL(tpg_psql(&PG, "SELECT indexdef FROM pg_indexes WHERE indexname = 'jobs_queued'", out, sizeof(out)), 0);
 	CU_ASSERT_STRING_EQUAL(out, "CREATE INDEX jobs_queued ON public.jobs USING btree (created_at, seq) WHERE ((state = "
 	                            "'queued'::text) AND async)\n");
@@ -1046,6 +1073,7 @@ int main(void)
 	    !CU_add_test(suite, "started only from queued", test_started_only_from_queued) ||
 	    !CU_add_test(suite, "text that is not UTF-8", test_not_utf8) ||
 	    !CU_add_test(suite, "a refused job forgotten", test_forget) ||
+	    !CU_add_test(suite, "the node in the row", test_node) ||
 	    !CU_add_test(suite, "transactions", test_transactions) ||
 	    !CU_add_test(suite, "list", test_list) ||
 	    !CU_add_test(suite, "recover", test_recover) ||
@@ -1063,9 +1091,10 @@ int main(void)
 	    !CU_add_test(pgs, "started only from queued", test_started_only_from_queued) ||
 	    !CU_add_test(pgs, "text that is not UTF-8", test_not_utf8) ||
 	    !CU_add_test(pgs, "a refused job forgotten", test_forget) ||
+	    !CU_add_test(pgs, "the node in the row", test_node) ||
 	    !CU_add_test(pgs, "a server that goes, then only reads: -EAGAIN, then written", test_pg_unavailable) ||
 	    !CU_add_test(pgs, "a batch of several pipelines, one write failing", test_pg_big_batch) ||
-	    !CU_add_test(pgs, "schema version 1 migrated to 2", test_pg_migrate_1) ||
+	    !CU_add_test(pgs, "schema version 1 migrated to the newest", test_pg_migrate_1) ||
 	    !CU_add_test(pgs, "read from an event loop: never waits for the server", test_pg_on_loop) ||
 	    !CU_add_test(pgs, "list", test_list) ||
 	    !CU_add_test(pgs, "recover", test_recover) ||
