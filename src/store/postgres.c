@@ -64,8 +64,8 @@ static const char *const pg_migrations[] = {
 	 * implies, scanning every queued row for one id (an index that looks
 	 * small before the table has statistics): a predicate those statements
 	 * do not imply (and BY_ID below) leaves them the primary key. */
-	"DROP INDEX jobs_queued;"
-	"CREATE INDEX jobs_queued ON jobs (created_at, seq) WHERE state = 'queued' AND async;",
+	("DROP INDEX jobs_queued;"
+	 "CREATE INDEX jobs_queued ON jobs (created_at, seq) WHERE state = 'queued' AND async;"),
 	/* 2 -> 3: the node that accepted, then ran, the job (--node-name) */
 	"ALTER TABLE jobs ADD COLUMN node text;",
 };
