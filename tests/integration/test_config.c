@@ -156,23 +156,6 @@ static void test_script_processing(void)
 	t_resp_free(&r);
 }
 
-static int submit_async(const char *path, char *id, size_t size)
-{
-	struct tresp r;
-	char loc[256];
-	const char *slash;
-	int ok;
-
-	if (get(path, "Prefer: respond-async\r\n", &r) < 0)
-		return -1;
-	ok = r.status == 202 && t_header(&r, "Location", loc, sizeof(loc)) != NULL;
-	t_resp_free(&r);
-	if (!ok || (slash = strrchr(loc, '/')) == NULL)
-		return -1;
-	snprintf(id, size, "%s", slash + 1);
-	return 0;
-}
-
 /* max-running = 2: a third /limited job waits in the queue while two run,
  * and does not hold up another script's job behind it. */
 static void test_max_running(void)
@@ -182,7 +165,7 @@ static void test_max_running(void)
 	uint64_t t0;
 
 	for (int i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL_FATAL(submit_async("/limited?2", id[i], sizeof(id[i])), 0);
+		CU_ASSERT_EQUAL_FATAL(t_submit_async(D.port, "/limited?2", id[i], sizeof(id[i])), 0);
 	CU_ASSERT(t_wait_job_state(&D, id[0], "running", 5000));
 	CU_ASSERT(t_wait_job_state(&D, id[1], "running", 5000));
 	CU_ASSERT_STRING_EQUAL(t_job_field(&D, id[2], "state", v, sizeof(v)), "queued");
@@ -538,8 +521,8 @@ static void test_retry_interrupted(void)
 	struct tresp r;
 	char path[160];
 
-	CU_ASSERT_EQUAL_FATAL(submit_async("/retry-me?2", a, sizeof(a)), 0);
-	CU_ASSERT_EQUAL_FATAL(submit_async("/plain?2", b, sizeof(b)), 0);
+	CU_ASSERT_EQUAL_FATAL(t_submit_async(D.port, "/retry-me?2", a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL_FATAL(t_submit_async(D.port, "/plain?2", b, sizeof(b)), 0);
 	CU_ASSERT_FATAL(t_wait_job_state(&D, a, "running", 5000));
 	CU_ASSERT_FATAL(t_wait_job_state(&D, b, "running", 5000));
 	td_kill9(&D);
@@ -563,7 +546,7 @@ static void test_retry_cap(void)
 {
 	char a[64], v[64];
 
-	CU_ASSERT_EQUAL_FATAL(submit_async("/retry-me?30", a, sizeof(a)), 0);
+	CU_ASSERT_EQUAL_FATAL(t_submit_async(D.port, "/retry-me?30", a, sizeof(a)), 0);
 	for (int run = 0; run < 4; run++) {
 		CU_ASSERT_FATAL(t_wait_job_state(&D, a, "running", 5000));
 		td_kill9(&D);

@@ -567,29 +567,6 @@ static void test_kill9(void)
 	                  sizeof(out)));
 }
 
-/* 202 for target; its id into id (the Location's last part). */
-static int submit_async(const char *target, char *id, size_t size)
-{
-	char req[512], loc[256];
-	struct tresp r;
-	int fd = t_connect(D.port), ok;
-
-	if (fd < 0)
-		return -1;
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nPrefer: respond-async\r\nConnection: close\r\n\r\n",
-	         target);
-	ok = t_send_str(fd, req) == 0 && t_read_response(fd, &r, 0, 10000) == 0;
-	close(fd);
-	if (!ok)
-		return -1;
-	ok = r.status == 202 && t_header(&r, "Location", loc, sizeof(loc)) != NULL;
-	t_resp_free(&r);
-	if (!ok)
-		return -1;
-	snprintf(id, size, "%s", strrchr(loc, '/') + 1);
-	return 0;
-}
-
 /* --rerun-interrupted on PostgreSQL: an asynchronous job running when cgiq
  * was killed goes back to the queue in its row (attempts 1) and runs again
  * at the start, to success, under a new pid. */
@@ -600,7 +577,7 @@ static void test_rerun_interrupted(void)
 
 	CU_ASSERT_EQUAL_FATAL(td_stop(&D), 0);
 	CU_ASSERT_FATAL(td_restart(&D, rerun) == 0);
-	CU_ASSERT_FATAL(submit_async("/slow?2", id, sizeof(id)) == 0);
+	CU_ASSERT_FATAL(t_submit_async(D.port, "/slow?2", id, sizeof(id)) == 0);
 	snprintf(sql, sizeof(sql), "SELECT state, attempts FROM jobs WHERE id = '%s'", id);
 	CU_ASSERT_FATAL(pg_wait(sql, "running|0\n", out, sizeof(out)));
 	snprintf(sql, sizeof(sql), "SELECT pid FROM jobs WHERE id = '%s'", id);
@@ -632,7 +609,7 @@ static void test_results_cap_and_expiry(void)
 	CU_ASSERT_EQUAL_FATAL(td_stop(&D), 0);
 	CU_ASSERT_FATAL(td_restart(&D, capped) == 0);
 	for (int i = 0; i < 3; i++) {
-		CU_ASSERT_FATAL(submit_async("/big-output?100000", ids[i], sizeof(ids[i])) == 0);
+		CU_ASSERT_FATAL(t_submit_async(D.port, "/big-output?100000", ids[i], sizeof(ids[i])) == 0);
 		snprintf(sql, sizeof(sql), "SELECT state, bytes_out FROM jobs WHERE id = '%s'", ids[i]);
 		CU_ASSERT_FATAL(pg_wait(sql, "succeeded|100000\n", out, sizeof(out)));
 	}

@@ -855,6 +855,29 @@ int t_get(int port, const char *target, struct tresp *r, int timeout_ms)
 	return rc;
 }
 
+int t_submit_async(int port, const char *target, char *id, size_t size)
+{
+	char req[1024], loc[256];
+	const char *slash;
+	struct tresp r;
+	int fd = t_connect(port), ok;
+
+	if (fd < 0)
+		return -1;
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nPrefer: respond-async\r\nConnection: close\r\n\r\n",
+	         target);
+	ok = t_send_str(fd, req) == 0 && t_read_response(fd, &r, 0, 20000) == 0;
+	close(fd);
+	if (!ok)
+		return -1;
+	ok = r.status == 202 && t_header(&r, "Location", loc, sizeof(loc)) != NULL && (slash = strrchr(loc, '/')) != NULL;
+	t_resp_free(&r);
+	if (!ok)
+		return -1;
+	snprintf(id, size, "%s", slash + 1);
+	return 0;
+}
+
 long long t_metric(int admin_port, const char *sample)
 {
 	struct tresp r;

@@ -97,6 +97,9 @@ int t_wait_closed(int fd, int timeout_ms);
  * the response in *r (free it with t_resp_free). 0, or -1 when no response
  * came within timeout_ms. */
 int t_get(int port, const char *target, struct tresp *r, int timeout_ms);
+/* GET target with Prefer: respond-async: 0 and the job's id (the last part
+ * of its Location) in id when answered 202, else -1. */
+int t_submit_async(int port, const char *target, char *id, size_t size);
 
 /* The value of the /metrics sample line that starts with "\n" + sample (a
  * name with its labels and the blank before the value), read from the admin
