@@ -1050,6 +1050,33 @@ static int pg_suite_clean(void)
 	return 0;
 }
 
+/* The operations every backend has: run on SQLite and on PostgreSQL. */
+static const struct {
+	const char *name;
+	CU_TestFunc fn;
+} shared_tests[] = {
+	{"open, probe, insert, get", test_open_memory},
+	{"insert/get round trip", test_insert_get_round_trip},
+	{"insert of a finished job", test_insert_finished},
+	{"NULL strings", test_null_strings},
+	{"duplicate and unknown ids", test_duplicate_and_unknown},
+	{"started only from queued", test_started_only_from_queued},
+	{"text that is not UTF-8", test_not_utf8},
+	{"a refused job forgotten", test_forget},
+	{"the node in the row", test_node},
+	{"list", test_list},
+	{"recover", test_recover},
+};
+
+/* The shared tests into s; 0, or -1 when CUnit could not add one. */
+static int add_shared(CU_pSuite s)
+{
+	for (size_t i = 0; i < UTIL_ARRAY_LEN(shared_tests); i++)
+		if (!CU_add_test(s, shared_tests[i].name, shared_tests[i].fn))
+			return -1;
+	return 0;
+}
+
 int main(void)
 {
 	CU_pSuite suite, pgs;
@@ -1059,45 +1086,25 @@ int main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	suite = CU_add_suite("store", suite_init, suite_clean);
-	if (suite == NULL ||
+	if (suite == NULL || add_shared(suite) < 0 ||
 	    !CU_add_test(suite, "state names", test_state_names) ||
 	    !CU_add_test(suite, "job init", test_job_init) ||
-	    !CU_add_test(suite, "open :memory:", test_open_memory) ||
 	    !CU_add_test(suite, "open file, reopen", test_open_file_and_reopen) ||
 	    !CU_add_test(suite, "newer schema refused", test_newer_schema_refused) ||
 	    !CU_add_test(suite, "not a database", test_not_a_database) ||
-	    !CU_add_test(suite, "insert/get round trip", test_insert_get_round_trip) ||
-	    !CU_add_test(suite, "insert of a finished job", test_insert_finished) ||
-	    !CU_add_test(suite, "NULL strings", test_null_strings) ||
-	    !CU_add_test(suite, "duplicate and unknown ids", test_duplicate_and_unknown) ||
-	    !CU_add_test(suite, "started only from queued", test_started_only_from_queued) ||
-	    !CU_add_test(suite, "text that is not UTF-8", test_not_utf8) ||
-	    !CU_add_test(suite, "a refused job forgotten", test_forget) ||
-	    !CU_add_test(suite, "the node in the row", test_node) ||
 	    !CU_add_test(suite, "transactions", test_transactions) ||
-	    !CU_add_test(suite, "list", test_list) ||
-	    !CU_add_test(suite, "recover", test_recover) ||
 	    !CU_add_test(suite, "the suite's own PostgreSQL server", test_pg_server)) {
 		CU_cleanup_registry();
 		return 1;
 	}
-	/* The same operations on PostgreSQL (the file-format tests are SQLite's). */
+	/* The same operations on PostgreSQL (the file-format tests are SQLite's),
+	 * and what only a server does. */
 	pgs = CU_add_suite("store on PostgreSQL", pg_suite_init, pg_suite_clean);
-	if (pgs == NULL || !CU_add_test(pgs, "open, probe, insert, get", test_open_memory) ||
-	    !CU_add_test(pgs, "insert/get round trip", test_insert_get_round_trip) ||
-	    !CU_add_test(pgs, "insert of a finished job", test_insert_finished) ||
-	    !CU_add_test(pgs, "NULL strings", test_null_strings) ||
-	    !CU_add_test(pgs, "duplicate and unknown ids", test_duplicate_and_unknown) ||
-	    !CU_add_test(pgs, "started only from queued", test_started_only_from_queued) ||
-	    !CU_add_test(pgs, "text that is not UTF-8", test_not_utf8) ||
-	    !CU_add_test(pgs, "a refused job forgotten", test_forget) ||
-	    !CU_add_test(pgs, "the node in the row", test_node) ||
+	if (pgs == NULL || add_shared(pgs) < 0 ||
 	    !CU_add_test(pgs, "a server that goes, then only reads: -EAGAIN, then written", test_pg_unavailable) ||
 	    !CU_add_test(pgs, "a batch of several pipelines, one write failing", test_pg_big_batch) ||
 	    !CU_add_test(pgs, "schema version 1 migrated to the newest", test_pg_migrate_1) ||
 	    !CU_add_test(pgs, "read from an event loop: never waits for the server", test_pg_on_loop) ||
-	    !CU_add_test(pgs, "list", test_list) ||
-	    !CU_add_test(pgs, "recover", test_recover) ||
 	    !CU_add_test(pgs, "schema: once under the lock, newer refused, no password said", test_pg_schema) ||
 	    !CU_add_test(pgs, "a read-only database: read, not written", test_pg_read_only)) {
 		CU_cleanup_registry();
