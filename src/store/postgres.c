@@ -418,6 +418,13 @@ static void p_bytes(struct params *p, const char *v, size_t len)
 	p->fmt[p->n++] = 1;
 }
 
+/* The copies p_text made, once the parameters are sent (p may be NULL). */
+static void p_release(struct params *p)
+{
+	for (int i = 0; p && i < p->n; i++)
+		free(p->fixed[i]);
+}
+
 /* How a job ended: finished_at, exit_code, term_signal, http_status,
  * bytes_out, processing_sent, stderr_tail, reason, result_path,
  * result_head, expires_at. */
@@ -549,8 +556,7 @@ static int pipe_send(struct pg_store *s, int st, struct params *p, const char *s
 		if (!ok)
 			failure(s, NULL, what, id);
 	}
-	for (int i = 0; p && i < p->n; i++)
-		free(p->fixed[i]);
+	p_release(p);
 	if (!ok) {
 		s->batch_failed = 1;
 		return -EIO;
@@ -584,8 +590,7 @@ static PGresult *run(struct pg_store *s, enum pg_stmt st, struct params *p, cons
 		res = PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
 		                     p ? p->fmt : NULL, 0);
 	}
-	for (int i = 0; p && i < p->n; i++)
-		free(p->fixed[i]);
+	p_release(p);
 	if (skip)
 		return NULL;
 	if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
@@ -1057,7 +1062,7 @@ static int pg_recover(struct store *base, const char *reason, int64_t keep_us,
                       void (*cb)(const char *id, int64_t pid, int64_t started_at_us, void *ud), void *ud)
 {
 	struct pg_store *s = pg(base);
-	int own = !pg_in_transaction(s); /* else the caller's transaction */
+	int own = !s->in_batch; /* else the caller's batch */
 	struct params p = {.n = 0};
 	PGresult *res;
 	long changed = 0;
